@@ -1,0 +1,266 @@
+// Package apiserver serves the Amazon ECS JSON 1.1 protocol over HTTP:
+// POST / with X-Amz-Target naming the operation, a SigV4-signed JSON body,
+// and JSON responses or errors in AWS's form. It dispatches each operation
+// to the method of ops.Service of the same name.
+package apiserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/ops"
+	"github.com/gantry-dev/gantry/internal/sigv4"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 1 << 20
+
+// ContentType is the media type of every request and response.
+const ContentType = "application/x-amz-json-1.1"
+
+type handler struct {
+	method reflect.Value
+	in     reflect.Type // the request struct type (not pointer)
+}
+
+// Server is the HTTP handler of the ECS API.
+type Server struct {
+	ops      map[string]handler
+	verifier *sigv4.Verifier
+	logger   *slog.Logger
+	now      func() time.Time
+}
+
+// New returns a Server dispatching to svc, verifying signatures with v.
+// Operations of the ECS model that svc has no method for answer
+// UnknownOperationException.
+func New(svc *ops.Service, v *sigv4.Verifier, logger *slog.Logger) *Server {
+	s := &Server{ops: map[string]handler{}, verifier: v, logger: logger, now: time.Now}
+	rv := reflect.ValueOf(svc)
+	ctxType := reflect.TypeFor[context.Context]()
+	errType := reflect.TypeFor[error]()
+	for name := range ecsapi.Operations() {
+		m := rv.MethodByName(name)
+		if !m.IsValid() {
+			continue
+		}
+		t := m.Type()
+		if t.NumIn() != 2 || t.In(0) != ctxType || t.In(1).Kind() != reflect.Pointer ||
+			t.NumOut() != 2 || t.Out(1) != errType {
+			panic(fmt.Sprintf("ops.Service.%s has the wrong signature", name))
+		}
+		s.ops[name] = handler{method: m, in: t.In(1).Elem()}
+	}
+	return s
+}
+
+// Operations returns the names of the operations served.
+func (s *Server) Operations() []string {
+	names := make([]string, 0, len(s.ops))
+	for n := range s.ops {
+		names = append(names, n)
+	}
+	return names
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	if r.Method == http.MethodGet && r.URL.Path == "/healthz" {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+		return
+	}
+	resp, err := s.handle(r, reqID)
+	if err != nil {
+		s.writeError(w, r, reqID, err)
+		return
+	}
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Content-Length", fmt.Sprint(len(resp)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp)
+}
+
+func (s *Server) handle(r *http.Request, reqID string) ([]byte, error) {
+	if r.Method != http.MethodPost {
+		return nil, &apierror.Error{Code: apierror.CodeUnknownOperation, Message: "", Status: http.StatusNotFound}
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
+			Message: fmt.Sprintf("Request body of %d bytes is larger than the limit of %d bytes.", r.ContentLength, MaxBodyBytes)}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, apierror.Serialization("could not read the request body: %v", err)
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
+			Message: fmt.Sprintf("Request body is larger than the limit of %d bytes.", MaxBodyBytes)}
+	}
+	cred, aerr := s.verifier.Verify(r, body, s.now())
+	if aerr != nil {
+		return nil, aerr
+	}
+	target := r.Header.Get("X-Amz-Target")
+	prefix, opName, ok := strings.Cut(target, ".")
+	if !ok || prefix != ecsapi.TargetPrefix {
+		return nil, apierror.UnknownOperation()
+	}
+	h, ok := s.ops[opName]
+	if !ok {
+		return nil, apierror.UnknownOperation()
+	}
+	in := reflect.New(h.in)
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := decodeStrict(body, in.Interface()); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkRequired(in.Elem(), ""); err != nil {
+		return nil, err
+	}
+	ctx := ops.WithCaller(r.Context(), ops.Caller{AccessKeyID: cred.AccessKeyID, Principal: cred.Principal, RequestID: reqID})
+	out := h.method.Call([]reflect.Value{reflect.ValueOf(ctx), in})
+	if e := out[1].Interface(); e != nil {
+		return nil, e.(error)
+	}
+	res := out[0].Interface()
+	if out[0].IsNil() {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s response: %w", opName, err)
+	}
+	return b, nil
+}
+
+// decodeStrict decodes one JSON object into v, turning every decoding problem
+// into the SerializationException AWS answers with.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return apierror.Serialization("Value of the wrong type at '%s': expected %s, got JSON %s", te.Field, describeKind(te.Type), te.Value)
+		}
+		return apierror.Serialization("The request body is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return apierror.Serialization("The request body has data after its JSON object.")
+	}
+	var rest json.RawMessage
+	if err := dec.Decode(&rest); err != io.EOF {
+		return apierror.Serialization("The request body has data after its JSON object.")
+	}
+	return nil
+}
+
+func describeKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int32, reflect.Int64, reflect.Int:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map:
+		return "a map"
+	case reflect.Struct:
+		return "a structure"
+	}
+	return t.String()
+}
+
+// checkRequired walks v and reports the first member the model marks
+// required that is absent.
+func checkRequired(v reflect.Value, path string) error {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return checkRequired(v.Elem(), path)
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := checkRequired(v.Index(i), fmt.Sprintf("%s.%d", path, i+1)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Struct:
+		t := v.Type()
+		if t == reflect.TypeFor[ecsapi.Timestamp]() {
+			return nil
+		}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			fv := v.Field(i)
+			if f.Tag.Get("required") == "true" {
+				missing := false
+				switch fv.Kind() {
+				case reflect.Pointer, reflect.Slice, reflect.Map:
+					missing = fv.IsNil()
+				case reflect.String:
+					missing = fv.Len() == 0
+				}
+				if missing {
+					return apierror.InvalidParameter("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", p)
+				}
+			}
+			if err := checkRequired(fv, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
+	ae, ok := apierror.As(err)
+	if !ok {
+		s.logger.Error("request failed", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"), "err", err)
+		ae = apierror.Server()
+	}
+	body, _ := json.Marshal(struct {
+		Type    string `json:"__type"`
+		Message string `json:"message,omitempty"`
+	}{ae.Code, ae.Message})
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("X-Amzn-ErrorType", ae.Code)
+	w.WriteHeader(ae.HTTPStatus())
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,118 @@
+// Package app wires Gantry's parts into the programs `gantry server`,
+// `gantry agent` and `gantry dev`, and owns their lifecycles.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gantry-dev/gantry/internal/apiserver"
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/etcdembed"
+	"github.com/gantry-dev/gantry/internal/ops"
+	"github.com/gantry-dev/gantry/internal/sigv4"
+	"github.com/gantry-dev/gantry/internal/store"
+)
+
+// Server is a running control plane.
+type Server struct {
+	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845.
+	URL string
+	// Ops is the operations service, for in-process callers such as tests.
+	Ops *ops.Service
+
+	cfg    config.Server
+	logger *slog.Logger
+	http   *http.Server
+	ln     net.Listener
+	etcd   *etcdembed.Server
+	client *clientv3.Client
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// StartServer starts the control plane of cfg and returns once it serves.
+func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger, done: make(chan error, 1)}
+	if len(cfg.EtcdEndpoints) > 0 {
+		c, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 10 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("connect to etcd %v: %w", cfg.EtcdEndpoints, err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = c.Status(sctx, cfg.EtcdEndpoints[0])
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("etcd %v is not reachable: %w", cfg.EtcdEndpoints, err)
+		}
+		s.client = c
+	} else {
+		e, err := etcdembed.Start(ctx, cfg.DataDir, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.etcd = e
+		s.client = e.Client()
+	}
+	s.Ops = &ops.Service{
+		Store:   store.New(s.client),
+		Region:  cfg.Region,
+		Account: cfg.AccountID,
+		Logger:  logger,
+	}
+	verifier := sigv4.NewVerifier(cfg.Region, "ecs", cfg.Credentials)
+	api := apiserver.New(s.Ops, verifier, logger)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.closeStore()
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	s.ln = ln
+	s.URL = "http://" + ln.Addr().String()
+	s.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() {
+		err := s.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	_ = rctx
+	logger.Info("gantry server listening", "url", s.URL, "region", cfg.Region, "account", cfg.AccountID, "operations", len(api.Operations()))
+	return s, nil
+}
+
+// Wait blocks until the HTTP server stops and returns its error.
+func (s *Server) Wait() error { return <-s.done }
+
+// Close stops serving, waits for requests in flight (up to 10 seconds), and
+// closes the store.
+func (s *Server) Close() error {
+	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	s.closeStore()
+	return err
+}
+
+func (s *Server) closeStore() {
+	if s.etcd != nil {
+		s.etcd.Close()
+	} else if s.client != nil {
+		s.client.Close()
+	}
+}

@@ -1,0 +1,54 @@
+// Package ops implements the ECS operations, one exported method of Service
+// per operation, named exactly as the operation and with the signature
+//
+//	func (s *Service) Name(ctx context.Context, in *ecsapi.NameRequest) (*ecsapi.NameResponse, error)
+//
+// The API server finds them by name. Every error a method returns for a
+// client to see is an *apierror.Error; anything else becomes ServerException.
+package ops
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/store"
+)
+
+// Service holds what the operations share.
+type Service struct {
+	Store   *store.Store
+	Region  string
+	Account string
+	Logger  *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+type callerKey struct{}
+
+// Caller is who made a request, as authenticated by the API server.
+type Caller struct {
+	AccessKeyID string
+	// Principal is the caller's IAM-style ARN, used for account settings.
+	Principal string
+	RequestID string
+}
+
+// WithCaller returns ctx carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller in ctx (zero if none).
+func CallerFrom(ctx context.Context) Caller {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c
+}
