@@ -51,7 +51,14 @@ func New(svc *ops.Service, v *sigv4.Verifier, logger *slog.Logger) *Server {
 	rv := reflect.ValueOf(svc)
 	ctxType := reflect.TypeFor[context.Context]()
 	errType := reflect.TypeFor[error]()
+	names := []string{}
 	for name := range ecsapi.Operations() {
+		names = append(names, name)
+	}
+	for name := range ecsapi.ExtensionOperations() {
+		names = append(names, name)
+	}
+	for _, name := range names {
 		m := rv.MethodByName(name)
 		if !m.IsValid() {
 			continue

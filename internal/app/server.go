@@ -80,6 +80,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.ln = ln
 	s.URL = "http://" + ln.Addr().String()
+	s.Ops.PollEndpoint = s.URL
 	s.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

@@ -19,8 +19,10 @@ type taskDefRecord struct {
 // instanceRecord is a container instance.
 type instanceRecord struct {
 	Instance ecsapi.ContainerInstance `json:"containerInstance"`
-	// LastSeen is when the agent last called in (unix milliseconds).
+	// LastSeen is when the agent last registered (unix milliseconds).
 	LastSeen int64 `json:"lastSeen,omitempty"`
+	// Tasks are the tasks placed on the instance and what each takes.
+	Tasks map[string]instanceTask `json:"tasks,omitempty"`
 }
 
 // taskRecord is a task.

@@ -23,7 +23,13 @@ type Service struct {
 	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// PollEndpoint is the URL DiscoverPollEndpoint gives agents.
+	PollEndpoint string
+
+	leases leases
 }
+
+func timeFromMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {

@@ -224,6 +224,8 @@ func (g *generator) generate() ([]byte, error) {
 	g.p("")
 	g.p("package ecsapi")
 	g.p("")
+	g.p("import \"reflect\"")
+	g.p("")
 	g.p("// TargetPrefix is the X-Amz-Target prefix of every ECS operation.")
 	g.p("const TargetPrefix = %q", g.m.Metadata["targetPrefix"])
 	g.p("")
@@ -244,6 +246,25 @@ func (g *generator) generate() ([]byte, error) {
 		g.p("%q: {%q, %q},", name, in, out)
 	}
 	g.p("}")
+	g.p("}")
+	g.p("")
+	g.p("// ShapeType returns the Go type of an operation's input or output shape")
+	g.p("// by its model name, or nil.")
+	g.p("func ShapeType(name string) reflect.Type {")
+	g.p("switch name {")
+	seen := map[string]bool{}
+	for _, name := range sortedKeys(g.m.Operations) {
+		op := g.m.Operations[name]
+		for _, m := range []*member{op.Input, op.Output} {
+			if m == nil || seen[m.Shape] {
+				continue
+			}
+			seen[m.Shape] = true
+			g.p("case %q: return reflect.TypeFor[%s]()", m.Shape, m.Shape)
+		}
+	}
+	g.p("}")
+	g.p("return nil")
 	g.p("}")
 	g.p("")
 	for _, name := range sortedKeys(g.m.Shapes) {

@@ -1,0 +1,3 @@
+package docker
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,164 @@
+package docker
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/gantry-dev/gantry/internal/agent/runtime"
+)
+
+// ensureNetwork returns the ID of the awsvpc bridge network, creating it if
+// it does not exist. Agents sharing a Docker Engine share the network.
+func (r *Runtime) ensureNetwork(ctx context.Context) (string, error) {
+	r.setupMu.Lock()
+	defer r.setupMu.Unlock()
+	name := r.cfg.AWSVPCNetwork
+	for attempt := 0; ; attempt++ {
+		n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err == nil {
+			if n.Driver != "bridge" {
+				return "", errorf(runtime.ResourceInitializationError, "network %s has driver %s, not bridge", name, n.Driver)
+			}
+			return n.ID, nil
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return "", wrap(runtime.ResourceInitializationError, err)
+		}
+		opts := network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelManaged: "true"}}
+		if r.cfg.AWSVPCSubnet != "" {
+			opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: r.cfg.AWSVPCSubnet}}}
+		}
+		resp, err := r.cli.NetworkCreate(ctx, name, opts)
+		if err == nil {
+			r.log.Info("created awsvpc network", "network", name, "id", resp.ID)
+			return resp.ID, nil
+		}
+		if !cerrdefs.IsConflict(err) || attempt > 0 {
+			return "", wrap(runtime.ResourceInitializationError, fmt.Errorf("create network %s: %w", name, err))
+		}
+		// Another agent created it meanwhile: inspect again.
+	}
+}
+
+// preparePause returns the running pause container of an awsvpc task and
+// its network interface, creating and starting the container if needed.
+func (r *Runtime) preparePause(ctx context.Context, task *runtime.Task) (string, *runtime.NetworkInterface, error) {
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", LabelInstance+"="+r.cfg.InstanceID),
+		filters.Arg("label", LabelTaskARN+"="+task.Arn),
+		filters.Arg("label", LabelContainerName+"="+runtime.PauseContainerName),
+	)})
+	if err != nil {
+		return "", nil, wrap(runtime.ResourceInitializationError, err)
+	}
+	var id string
+	switch {
+	case len(list) > 0:
+		id = list[0].ID
+		if list[0].State != container.StateRunning {
+			if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+				return "", nil, wrap(runtime.ResourceInitializationError, fmt.Errorf("start pause container: %w", err))
+			}
+		}
+	default:
+		if id, err = r.createPause(ctx, task); err != nil {
+			return "", nil, err
+		}
+	}
+	c, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return "", nil, wrap(runtime.ResourceInitializationError, err)
+	}
+	eni, err := r.networkInterface(task, c)
+	if err != nil {
+		return "", nil, runtime.NewError(runtime.ResourceInitializationError, false, err)
+	}
+	return id, eni, nil
+}
+
+// createPause creates and starts the pause container of an awsvpc task on
+// the awsvpc network. A pause container that fails to start is removed.
+func (r *Runtime) createPause(ctx context.Context, task *runtime.Task) (string, error) {
+	if _, err := r.ensureNetwork(ctx); err != nil {
+		return "", err
+	}
+	if err := r.ensurePauseImage(ctx); err != nil {
+		return "", err
+	}
+	cfg := &container.Config{Image: r.cfg.PauseImage, Labels: r.taskLabels(task, runtime.PauseContainerName)}
+	hc := &container.HostConfig{
+		NetworkMode: container.NetworkMode(r.cfg.AWSVPCNetwork),
+		Sysctls:     pauseSysctls(task.Definition),
+		LogConfig:   container.LogConfig{Type: "json-file"},
+	}
+	if task.Definition.IpcMode == "task" {
+		hc.IpcMode = "shareable"
+	}
+	netcfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{r.cfg.AWSVPCNetwork: {}}}
+	resp, err := r.cli.ContainerCreate(ctx, cfg, hc, netcfg, nil, runtimeName(task, "internalecspause"))
+	if err != nil {
+		return "", wrap(runtime.ResourceInitializationError, fmt.Errorf("create pause container: %w", err))
+	}
+	if err := r.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		_ = r.cli.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
+		return "", wrap(runtime.ResourceInitializationError, fmt.Errorf("start pause container: %w", err))
+	}
+	return resp.ID, nil
+}
+
+// networkInterface describes the pause container's endpoint on the awsvpc
+// network as the task's network interface.
+func (r *Runtime) networkInterface(task *runtime.Task, c container.InspectResponse) (*runtime.NetworkInterface, error) {
+	var ep *network.EndpointSettings
+	if c.NetworkSettings != nil {
+		ep = c.NetworkSettings.Networks[r.cfg.AWSVPCNetwork]
+	}
+	if ep == nil || ep.IPAddress == "" {
+		return nil, fmt.Errorf("pause container %s has no address on network %s", c.ID, r.cfg.AWSVPCNetwork)
+	}
+	addr, err := netip.ParseAddr(ep.IPAddress)
+	if err != nil {
+		return nil, fmt.Errorf("pause container %s address: %w", c.ID, err)
+	}
+	subnet := ""
+	if p, err := addr.Prefix(ep.IPPrefixLen); err == nil {
+		subnet = p.String()
+	}
+	return &runtime.NetworkInterface{
+		AttachmentID:   attachmentID(task.Arn),
+		ID:             "eni-" + shortHex(c.ID),
+		SubnetID:       "subnet-" + shortHex(ep.NetworkID),
+		NetworkName:    r.cfg.AWSVPCNetwork,
+		IPv4Address:    ep.IPAddress,
+		SubnetCIDR:     subnet,
+		Gateway:        ep.Gateway,
+		MACAddress:     ep.MacAddress,
+		PrivateDNSName: "ip-" + strings.ReplaceAll(ep.IPAddress, ".", "-"),
+	}, nil
+}
+
+// shortHex returns the first 17 hex digits of a Docker ID, the length of
+// EC2's resource IDs.
+func shortHex(id string) string {
+	if len(id) > 17 {
+		return id[:17]
+	}
+	return id
+}
+
+// attachmentID derives a stable UUID-formatted attachment ID from the task
+// ARN (RFC 9562 version 8: custom, here SHA-256 based).
+func attachmentID(taskArn string) string {
+	h := sha256.Sum256([]byte("gantry-eni-attachment:" + taskArn))
+	h[6] = h[6]&0x0f | 0x80
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}

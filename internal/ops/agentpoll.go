@@ -1,0 +1,156 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/store"
+)
+
+// AgentTTL is how long an agent counts as connected after its last call.
+// Agents poll at most MaxPollWait apart, so a live agent never lapses.
+const AgentTTL = 10 * time.Second
+
+// MaxPollWait bounds how long GantryPollTasks waits for a change.
+const MaxPollWait = 5 * time.Second
+
+func connectedKey(cluster, id string) string { return store.Key("connected", cluster, id) }
+
+// leases remembers, per instance, the etcd lease that keeps its connected
+// key alive from this server.
+type leases struct {
+	mu sync.Mutex
+	m  map[string]clientv3.LeaseID
+}
+
+// markConnected records that the agent of instance id is connected: its
+// connected key lives on a lease of AgentTTL, renewed by every call. When the
+// agent stops calling, the key expires and agentConnected turns false, on
+// every server of the control plane.
+func (s *Service) markConnected(ctx context.Context, cluster, id string) {
+	k := cluster + "/" + id
+	cli := s.Store.Client()
+	s.leases.mu.Lock()
+	if s.leases.m == nil {
+		s.leases.m = map[string]clientv3.LeaseID{}
+	}
+	lid, ok := s.leases.m[k]
+	s.leases.mu.Unlock()
+	if ok {
+		if _, err := cli.KeepAliveOnce(ctx, lid); err == nil {
+			return
+		}
+	}
+	g, err := cli.Grant(ctx, int64(AgentTTL/time.Second))
+	if err != nil {
+		s.Logger.Warn("agent lease", "instance", id, "err", err)
+		return
+	}
+	if _, err := cli.Put(ctx, connectedKey(cluster, id), "1", clientv3.WithLease(g.ID)); err != nil {
+		s.Logger.Warn("agent connected key", "instance", id, "err", err)
+		return
+	}
+	s.leases.mu.Lock()
+	s.leases.m[k] = g.ID
+	s.leases.mu.Unlock()
+}
+
+// connectedSet returns the IDs of the cluster's instances whose agents are
+// connected.
+func (s *Service) connectedSet(ctx context.Context, cluster string) (map[string]bool, error) {
+	resp, err := s.Store.Client().Get(ctx, prefixOf("connected", cluster), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("connected agents: %w", err)
+	}
+	out := make(map[string]bool, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		k := string(kv.Key)
+		out[k[strings.LastIndex(k, "/")+1:]] = true
+	}
+	return out, nil
+}
+
+// GantryPollTasks returns every task assigned to the calling agent's
+// instance that is not yet STOPPED, with its task definition. Given the
+// revision of its previous answer, it waits (up to waitSeconds, at most
+// MaxPollWait) until something changes. Each call also tells the control
+// plane the agent is connected.
+func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksRequest) (*ecsapi.GantryPollTasksResponse, error) {
+	cluster, err := s.clusterName(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	iid, err := s.instanceID(cluster, in.ContainerInstance)
+	if err != nil {
+		return nil, err
+	}
+	var inst instanceRecord
+	if _, err := s.Store.Get(ctx, instanceKey(cluster, iid), &inst); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apierror.InvalidParameter("Container instance %s is not registered in cluster %s.", in.ContainerInstance, cluster)
+		}
+		return nil, err
+	}
+	if inst.Instance.Status != instanceInactive {
+		s.markConnected(ctx, cluster, iid)
+	}
+	prefix := prefixOf("assign", cluster, iid)
+	if in.Revision > 0 {
+		wait := time.Duration(in.WaitSeconds) * time.Second
+		if wait > MaxPollWait || wait <= 0 {
+			wait = MaxPollWait
+		}
+		wctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), wait)
+		wch := s.Store.Client().Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(in.Revision+1))
+		select {
+		case <-wch:
+		case <-wctx.Done():
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if inst.Instance.Status != instanceInactive {
+			s.markConnected(ctx, cluster, iid)
+		}
+	}
+	resp, err := s.Store.Client().Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("poll tasks: %w", err)
+	}
+	out := &ecsapi.GantryPollTasksResponse{Revision: resp.Header.Revision, Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: inst.Instance.Status}
+	tds := map[string]*ecsapi.TaskDefinition{}
+	for _, kv := range resp.Kvs {
+		k := string(kv.Key)
+		tid := k[strings.LastIndex(k, "/")+1:]
+		var rec taskRecord
+		if _, err := s.Store.Get(ctx, taskKey(cluster, tid), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			return nil, err
+		}
+		td, ok := tds[rec.Task.TaskDefinitionArn]
+		if !ok {
+			td, err = s.taskDefForRun(ctx, rec.Task.TaskDefinitionArn)
+			if err != nil && !apierror.IsCode(err, apierror.CodeClient) {
+				return nil, err
+			}
+			tds[rec.Task.TaskDefinitionArn] = td
+		}
+		at := ecsapi.GantryAssignedTask{Task: rec.Task}
+		if td != nil {
+			at.TaskDefinition = *td
+		}
+		out.Tasks = append(out.Tasks, at)
+	}
+	return out, nil
+}

@@ -1,0 +1,880 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/store"
+)
+
+// Task statuses, in the order a task goes through them.
+const (
+	taskProvisioning   = "PROVISIONING"
+	taskPending        = "PENDING"
+	taskActivating     = "ACTIVATING"
+	taskRunning        = "RUNNING"
+	taskDeactivating   = "DEACTIVATING"
+	taskStopping       = "STOPPING"
+	taskDeprovisioning = "DEPROVISIONING"
+	taskStopped        = "STOPPED"
+)
+
+// taskRank orders task statuses; 0 for an unknown one.
+func taskRank(s string) int {
+	switch s {
+	case taskProvisioning:
+		return 1
+	case taskPending:
+		return 2
+	case taskActivating:
+		return 3
+	case taskRunning:
+		return 4
+	case taskDeactivating:
+		return 5
+	case taskStopping:
+		return 6
+	case taskDeprovisioning:
+		return 7
+	case taskStopped:
+		return 8
+	}
+	return 0
+}
+
+// containerRank orders container statuses.
+func containerRank(s string) int {
+	switch s {
+	case "PENDING":
+		return 1
+	case "RUNNING":
+		return 2
+	case "STOPPED":
+		return 3
+	}
+	return 0
+}
+
+func assignKey(cluster, instance, task string) string {
+	return store.Key("assign", cluster, instance, task)
+}
+
+// taskRef resolves a task given by ID or ARN.
+func (s *Service) taskRef(cluster, ref string) (string, error) {
+	if strings.HasPrefix(ref, "arn:") {
+		a, ok := ParseARN(ref)
+		if !ok || a.Type != "task" {
+			return "", apierror.InvalidParameter("Invalid identifier: Identifier is for %s. Your identifier should be a valid task ID or ARN.", ref)
+		}
+		parts := strings.Split(a.Path, "/")
+		if len(parts) == 2 && parts[0] != cluster {
+			return "", apierror.InvalidParameter("Task %s does not belong to cluster %s.", ref, cluster)
+		}
+		return parts[len(parts)-1], nil
+	}
+	if ref == "" || strings.ContainsAny(ref, "/:") {
+		return "", apierror.InvalidParameter("Invalid identifier: Unexpected format for task: %s.", ref)
+	}
+	return ref, nil
+}
+
+// taskDefForRun finds the task definition a RunTask or StartTask names:
+// family (latest ACTIVE revision), family:revision or ARN.
+func (s *Service) taskDefForRun(ctx context.Context, ref string) (*ecsapi.TaskDefinition, error) {
+	family, rev := ref, int64(0)
+	if strings.HasPrefix(ref, "arn:") {
+		a, ok := ParseARN(ref)
+		if !ok || a.Type != "task-definition" {
+			return nil, apierror.InvalidParameter("Invalid identifier: Identifier is for %s. Your identifier should be a valid task definition.", ref)
+		}
+		family = a.Path
+	}
+	if f, r, ok := strings.Cut(family, ":"); ok {
+		n, err := strconv.ParseInt(r, 10, 32)
+		if err != nil || n < 1 {
+			return nil, apierror.InvalidParameter("Invalid revision number. Number: %s", r)
+		}
+		family, rev = f, n
+	}
+	var rec taskDefRecord
+	if rev > 0 {
+		if _, err := s.Store.Get(ctx, taskDefKey(family, int32(rev)), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, apierror.Client("Unable to describe task definition.")
+			}
+			return nil, err
+		}
+		if rec.TaskDefinition.Status == "DELETE_IN_PROGRESS" {
+			return nil, apierror.Client("TaskDefinition is inactive")
+		}
+		return &rec.TaskDefinition, nil
+	}
+	items, err := s.Store.List(ctx, prefixOf("taskdefs", family), "", 0)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(items) - 1; i >= 0; i-- {
+		if err := items[i].Decode(&rec); err != nil {
+			return nil, err
+		}
+		if rec.TaskDefinition.Status == "ACTIVE" {
+			return &rec.TaskDefinition, nil
+		}
+	}
+	return nil, apierror.Client("Unable to describe task definition.")
+}
+
+// needs is what a task takes from an instance.
+func taskNeeds(td *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) instanceTask {
+	var n instanceTask
+	cpuOv, memOv := map[string]*int32{}, map[string]*int32{}
+	resOv := map[string]*int32{}
+	if ov != nil {
+		for _, co := range ov.ContainerOverrides {
+			cpuOv[co.Name] = co.Cpu
+			if co.Memory != nil {
+				memOv[co.Name] = co.Memory
+			} else if co.MemoryReservation != nil {
+				resOv[co.Name] = co.MemoryReservation
+			}
+		}
+	}
+	for _, c := range td.ContainerDefinitions {
+		cpu := int64(c.Cpu)
+		if v := cpuOv[c.Name]; v != nil {
+			cpu = int64(*v)
+		}
+		n.CPU += cpu
+		mem := int64(0)
+		if c.Memory != nil {
+			mem = int64(*c.Memory)
+		} else if c.MemoryReservation != nil {
+			mem = int64(*c.MemoryReservation)
+		}
+		if v := memOv[c.Name]; v != nil {
+			mem = int64(*v)
+		} else if v := resOv[c.Name]; v != nil {
+			mem = int64(*v)
+		}
+		n.Memory += mem
+		for _, p := range c.PortMappings {
+			host := int32(0)
+			switch td.NetworkMode {
+			case "host":
+				host = derefInt(p.ContainerPort)
+			case "awsvpc":
+				host = 0
+			default:
+				host = derefInt(p.HostPort)
+			}
+			if host <= 0 {
+				continue
+			}
+			if strings.EqualFold(string(p.Protocol), "udp") {
+				n.PortsUDP = append(n.PortsUDP, int(host))
+			} else {
+				n.Ports = append(n.Ports, int(host))
+			}
+		}
+		for _, r := range c.ResourceRequirements {
+			if r.Type == "GPU" {
+				g, _ := strconv.ParseInt(r.Value, 10, 64)
+				n.GPU += g
+			}
+		}
+	}
+	taskCPU, taskMem := td.Cpu, td.Memory
+	if ov != nil && ov.Cpu != "" {
+		taskCPU = ov.Cpu
+	}
+	if ov != nil && ov.Memory != "" {
+		taskMem = ov.Memory
+	}
+	if v, ok := parseUnits(taskCPU, 1024, "vcpu"); ok {
+		n.CPU = v
+	}
+	if v, ok := parseUnits(taskMem, 1024, "gb"); ok {
+		n.Memory = v
+	}
+	return n
+}
+
+func derefInt(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// parseUnits reads a task-level cpu or memory string: a plain number, or a
+// number followed by the big unit ("1 vCPU", "2 GB"), which is multiplied.
+func parseUnits(v string, mult int64, big string) (int64, bool) {
+	v = strings.TrimSpace(strings.ToLower(v))
+	if v == "" {
+		return 0, false
+	}
+	scale := int64(1)
+	if strings.HasSuffix(v, big) {
+		v = strings.TrimSpace(strings.TrimSuffix(v, big))
+		scale = mult
+	} else if strings.HasSuffix(v, "mib") || strings.HasSuffix(v, "mb") {
+		v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(v, "mib"), "mb"))
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		return 0, false
+	}
+	return int64(f * float64(scale)), true
+}
+
+// runOptions is what RunTask and StartTask share.
+type runOptions struct {
+	td                   *ecsapi.TaskDefinition
+	overrides            *ecsapi.TaskOverride
+	startedBy, group     string
+	launchType           string
+	tags                 []ecsapi.Tag
+	networkConfiguration *ecsapi.NetworkConfiguration
+	enableExecuteCommand bool
+}
+
+func (s *Service) validateRun(o *runOptions) error {
+	if len(o.startedBy) > 128 {
+		return apierror.InvalidParameter("startedBy may contain up to 128 characters.")
+	}
+	if len(o.group) > 255 {
+		return apierror.InvalidParameter("group may contain up to 255 characters.")
+	}
+	if o.td.Status == "INACTIVE" {
+		return apierror.Client("TaskDefinition is inactive")
+	}
+	if err := validateTags(o.tags); err != nil {
+		return err
+	}
+	if o.overrides != nil {
+		names := map[string]bool{}
+		for _, c := range o.td.ContainerDefinitions {
+			names[c.Name] = true
+		}
+		for _, co := range o.overrides.ContainerOverrides {
+			if co.Name == "" {
+				return apierror.InvalidParameter("Container overrides must name a container.")
+			}
+			if !names[co.Name] {
+				return apierror.InvalidParameter("Override for container named %s is not a container in the TaskDefinition.", co.Name)
+			}
+			if co.Cpu != nil && *co.Cpu < 0 || co.Memory != nil && *co.Memory < 4 && *co.Memory != 0 {
+				return apierror.InvalidParameter("Invalid cpu or memory override for container %s.", co.Name)
+			}
+		}
+	}
+	if o.td.NetworkMode == "awsvpc" && o.networkConfiguration == nil {
+		// ECS requires awsvpcConfiguration for awsvpc tasks; Gantry's agent
+		// gives each task its own namespace on a Gantry network, so none is
+		// needed, and one given is kept on the task's attachment.
+		_ = o
+	}
+	return nil
+}
+
+// newTask builds the record of a task about to be placed on instance.
+func (s *Service) newTask(cluster string, inst *ecsapi.ContainerInstance, o *runOptions, now time.Time) *taskRecord {
+	id := newID()
+	arn := s.TaskARN(cluster, id)
+	ov := o.overrides
+	if ov == nil {
+		ov = &ecsapi.TaskOverride{}
+	}
+	if ov.ContainerOverrides == nil {
+		ov.ContainerOverrides = []ecsapi.ContainerOverride{}
+	}
+	if ov.InferenceAcceleratorOverrides == nil {
+		ov.InferenceAcceleratorOverrides = []ecsapi.InferenceAcceleratorOverride{}
+	}
+	needs := taskNeeds(o.td, o.overrides)
+	t := ecsapi.Task{
+		TaskArn:              arn,
+		ClusterArn:           s.ClusterARN(cluster),
+		TaskDefinitionArn:    o.td.TaskDefinitionArn,
+		ContainerInstanceArn: inst.ContainerInstanceArn,
+		Overrides:            ov,
+		LastStatus:           taskProvisioning,
+		DesiredStatus:        taskRunning,
+		Cpu:                  strconv.FormatInt(needs.CPU, 10),
+		Memory:               strconv.FormatInt(needs.Memory, 10),
+		StartedBy:            o.startedBy,
+		Group:                o.group,
+		LaunchType:           ecsapi.LaunchType(o.launchType),
+		CreatedAt:            ecsapiNow(now),
+		Version:              1,
+		Tags:                 o.tags,
+		HealthStatus:         "UNKNOWN",
+		EnableExecuteCommand: o.enableExecuteCommand,
+		Attachments:          []ecsapi.Attachment{},
+		Attributes:           []ecsapi.Attribute{{Name: "ecs.cpu-architecture", Value: attrValue(inst.Attributes, "ecs.cpu-architecture")}},
+		AvailabilityZone:     attrValue(inst.Attributes, "ecs.availability-zone"),
+	}
+	if t.Group == "" {
+		t.Group = "family:" + o.td.Family
+	}
+	ovs := map[string]ecsapi.ContainerOverride{}
+	for _, co := range ov.ContainerOverrides {
+		ovs[co.Name] = co
+	}
+	for _, cd := range o.td.ContainerDefinitions {
+		c := ecsapi.Container{
+			ContainerArn:      s.ContainerARN(cluster, id, newID()[:8]+"-"+newID()[:4]+"-"+newID()[:4]+"-"+newID()[:4]+"-"+newID()[:12]),
+			TaskArn:           arn,
+			Name:              cd.Name,
+			Image:             cd.Image,
+			LastStatus:        "PENDING",
+			NetworkInterfaces: []ecsapi.NetworkInterface{},
+			Cpu:               strconv.Itoa(int(cd.Cpu)),
+			HealthStatus:      "UNKNOWN",
+		}
+		if cd.HealthCheck == nil {
+			c.HealthStatus = ""
+		}
+		co := ovs[cd.Name]
+		if co.Cpu != nil {
+			c.Cpu = strconv.Itoa(int(*co.Cpu))
+		}
+		if m := co.Memory; m != nil {
+			c.Memory = strconv.Itoa(int(*m))
+		} else if cd.Memory != nil {
+			c.Memory = strconv.Itoa(int(*cd.Memory))
+		}
+		if m := co.MemoryReservation; m != nil {
+			c.MemoryReservation = strconv.Itoa(int(*m))
+		} else if cd.MemoryReservation != nil {
+			c.MemoryReservation = strconv.Itoa(int(*cd.MemoryReservation))
+		}
+		t.Containers = append(t.Containers, c)
+	}
+	return &taskRecord{Task: t}
+}
+
+func attrValue(attrs []ecsapi.Attribute, name string) string {
+	for _, a := range attrs {
+		if a.Name == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// instanceIDOf is the ID at the end of a container instance ARN.
+func instanceIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+// taskIDOf is the ID at the end of a task ARN.
+func taskIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+// commitTask writes task t placed on the instance whose record was read at
+// irev, with the cluster still at crev: the instance record (its resources
+// now taken), the task and its assignment, or nothing. ok is false when a
+// guard failed and the caller should read again.
+func (s *Service) commitTask(ctx context.Context, cluster string, crev int64, inst *instanceRecord, irev int64, t *taskRecord) (int64, bool, error) {
+	iid := instanceIDOf(inst.Instance.ContainerInstanceArn)
+	tid := taskIDOf(t.Task.TaskArn)
+	ib, err := json.Marshal(inst)
+	if err != nil {
+		return 0, false, err
+	}
+	tb, err := json.Marshal(t)
+	if err != nil {
+		return 0, false, err
+	}
+	resp, err := s.Store.Client().Txn(ctx).If(
+		clientv3.Compare(clientv3.ModRevision(clusterKey(cluster)), "=", crev),
+		clientv3.Compare(clientv3.ModRevision(instanceKey(cluster, iid)), "=", irev),
+	).Then(
+		clientv3.OpPut(instanceKey(cluster, iid), string(ib)),
+		clientv3.OpPut(taskKey(cluster, tid), string(tb)),
+		clientv3.OpPut(assignKey(cluster, iid, tid), t.Task.DesiredStatus),
+	).Commit()
+	if err != nil {
+		return 0, false, fmt.Errorf("commit task %s: %w", tid, err)
+	}
+	return resp.Header.Revision, resp.Succeeded, nil
+}
+
+// candidate is an instance as placement sees it.
+type candidate struct {
+	rec       instanceRecord
+	rev       int64
+	connected bool
+}
+
+func (s *Service) candidates(ctx context.Context, cluster string) ([]*candidate, error) {
+	items, err := s.Store.List(ctx, prefixOf("instances", cluster), "", 0)
+	if err != nil {
+		return nil, err
+	}
+	connected, err := s.connectedSet(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	var out []*candidate
+	for _, it := range items {
+		c := &candidate{rev: it.ModRev}
+		if err := it.Decode(&c.rec); err != nil {
+			return nil, err
+		}
+		if c.rec.Instance.Status == instanceInactive {
+			continue
+		}
+		c.connected = connected[instanceIDOf(c.rec.Instance.ContainerInstanceArn)]
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// fitReason says why a task with needs cannot go on c ("" if it can).
+func fitReason(c *candidate, needs instanceTask) string {
+	ci := &c.rec.Instance
+	if ci.Status == instanceDraining {
+		return "DRAINING"
+	}
+	if !c.connected {
+		return "AGENT"
+	}
+	rem := ci.RemainingResources
+	if needs.CPU > resourceInt(rem, "CPU") {
+		return "RESOURCE:CPU"
+	}
+	if needs.Memory > resourceInt(rem, "MEMORY") {
+		return "RESOURCE:MEMORY"
+	}
+	if needs.GPU > 0 && needs.GPU > resourceInt(rem, "GPU") {
+		return "RESOURCE:GPU"
+	}
+	if portsTaken(resourceSet(rem, "PORTS"), needs.Ports) || portsTaken(resourceSet(rem, "PORTS_UDP"), needs.PortsUDP) {
+		return "RESOURCE:PORTS"
+	}
+	return ""
+}
+
+func portsTaken(used []string, want []int) bool {
+	for _, w := range want {
+		ws := strconv.Itoa(w)
+		for _, u := range used {
+			if u == ws {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// RunTask starts count tasks of a task definition on instances of the
+// cluster that have room for them. Tasks that cannot be placed are reported
+// under failures, one per instance with the reason it was passed over.
+func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.RunTaskResponse, error) {
+	cl, crev, err := s.activeCluster(ctx, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	count := int32(1)
+	if in.Count != nil {
+		count = *in.Count
+	}
+	if count < 1 || count > 10 {
+		return nil, apierror.InvalidParameter("Count must be between 1 and 10.")
+	}
+	lt := string(in.LaunchType)
+	switch lt {
+	case "":
+		lt = "EC2"
+	case "EC2", "EXTERNAL":
+	case "FARGATE":
+		return nil, apierror.InvalidParameter("The FARGATE launch type is not supported: Gantry runs tasks on registered container instances (EC2 or EXTERNAL).")
+	default:
+		return nil, apierror.InvalidParameter("Invalid launchType %s.", lt)
+	}
+	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
+		return nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+	}
+	td, err := s.taskDefForRun(ctx, in.TaskDefinition)
+	if err != nil {
+		return nil, err
+	}
+	o := &runOptions{td: td, overrides: in.Overrides, startedBy: in.StartedBy, group: in.Group, launchType: lt,
+		tags: in.Tags, networkConfiguration: in.NetworkConfiguration, enableExecuteCommand: in.EnableExecuteCommand}
+	if err := s.validateRun(o); err != nil {
+		return nil, err
+	}
+	if err := s.checkPlacement(in.PlacementConstraints, in.PlacementStrategy); err != nil {
+		return nil, err
+	}
+	out := &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
+	placed := 0
+	for attempt := 0; placed < int(count) && attempt < 50; attempt++ {
+		cands, err := s.candidates(ctx, cl.ClusterName)
+		if err != nil {
+			return nil, err
+		}
+		if len(cands) == 0 {
+			return nil, apierror.InvalidParameter("No Container Instances were found in your cluster.")
+		}
+		ordered, failures, err := s.placeOrder(cands, o, in.PlacementConstraints, in.PlacementStrategy, int(count)-placed)
+		if err != nil {
+			return nil, err
+		}
+		if len(ordered) == 0 {
+			out.Failures = append(out.Failures, failures...)
+			break
+		}
+		conflict := false
+		now := s.now()
+		for _, i := range ordered {
+			c := cands[i]
+			t := s.newTask(cl.ClusterName, &c.rec.Instance, o, now)
+			c.rec.addTask(taskIDOf(t.Task.TaskArn), taskNeeds(td, o.overrides))
+			rev, ok, err := s.commitTask(ctx, cl.ClusterName, crev, &c.rec, c.rev, t)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				conflict = true
+				break
+			}
+			c.rev = rev
+			out.Tasks = append(out.Tasks, s.taskView(t, false))
+			placed++
+		}
+		if !conflict {
+			if placed < int(count) {
+				out.Failures = append(out.Failures, failures...)
+			}
+			break
+		}
+		if cl, crev, err = s.activeCluster(ctx, in.Cluster); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// addTask records task id with needs on the instance.
+func (r *instanceRecord) addTask(id string, needs instanceTask) {
+	if r.Tasks == nil {
+		r.Tasks = map[string]instanceTask{}
+	}
+	needs.Status = taskProvisioning
+	r.Tasks[id] = needs
+	r.recompute()
+}
+
+// StartTask starts a task on each of the container instances named: the
+// hook for schedulers of the caller's own.
+func (s *Service) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsapi.StartTaskResponse, error) {
+	cl, crev, err := s.activeCluster(ctx, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.ContainerInstances) < 1 || len(in.ContainerInstances) > 10 {
+		return nil, apierror.InvalidParameter("containerInstances must have between 1 and 10 items.")
+	}
+	td, err := s.taskDefForRun(ctx, in.TaskDefinition)
+	if err != nil {
+		return nil, err
+	}
+	o := &runOptions{td: td, overrides: in.Overrides, startedBy: in.StartedBy, group: in.Group, launchType: "EC2",
+		tags: in.Tags, networkConfiguration: in.NetworkConfiguration, enableExecuteCommand: in.EnableExecuteCommand}
+	if err := s.validateRun(o); err != nil {
+		return nil, err
+	}
+	needs := taskNeeds(td, o.overrides)
+	connected, err := s.connectedSet(ctx, cl.ClusterName)
+	if err != nil {
+		return nil, err
+	}
+	out := &ecsapi.StartTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
+	for _, ref := range in.ContainerInstances {
+		iid, err := s.instanceID(cl.ClusterName, ref)
+		if err != nil {
+			return nil, err
+		}
+		done := false
+		for attempt := 0; !done && attempt < 50; attempt++ {
+			c := &candidate{}
+			c.rev, err = s.Store.Get(ctx, instanceKey(cl.ClusterName, iid), &c.rec)
+			if errors.Is(err, store.ErrNotFound) || err == nil && c.rec.Instance.Status == instanceInactive {
+				out.Failures = append(out.Failures, ecsapi.Failure{Arn: s.ContainerInstanceARN(cl.ClusterName, iid), Reason: "MISSING"})
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			c.connected = connected[iid]
+			if r := fitReason(c, needs); r != "" {
+				out.Failures = append(out.Failures, ecsapi.Failure{Arn: c.rec.Instance.ContainerInstanceArn, Reason: r})
+				break
+			}
+			t := s.newTask(cl.ClusterName, &c.rec.Instance, o, s.now())
+			c.rec.addTask(taskIDOf(t.Task.TaskArn), needs)
+			_, ok, err := s.commitTask(ctx, cl.ClusterName, crev, &c.rec, c.rev, t)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out.Tasks = append(out.Tasks, s.taskView(t, false))
+				done = true
+				continue
+			}
+			if cl, crev, err = s.activeCluster(ctx, in.Cluster); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// taskView is the task as the API shows it.
+func (s *Service) taskView(t *taskRecord, withTags bool) ecsapi.Task {
+	v := t.Task
+	if !withTags {
+		v.Tags = nil
+	}
+	return v
+}
+
+// StopTask asks for a task to stop. The agent stops its containers (SIGTERM,
+// then SIGKILL after each container's stopTimeout) and reports STOPPED.
+func (s *Service) StopTask(ctx context.Context, in *ecsapi.StopTaskRequest) (*ecsapi.StopTaskResponse, error) {
+	cluster, err := s.clusterName(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.clusterExists(ctx, cluster); err != nil {
+		return nil, err
+	}
+	if len(in.Reason) > 1024 {
+		return nil, apierror.InvalidParameter("reason may contain up to 1024 characters.")
+	}
+	id, err := s.taskRef(cluster, in.Task)
+	if err != nil {
+		return nil, err
+	}
+	reason := in.Reason
+	if reason == "" {
+		reason = "Task stopped by user"
+	}
+	rec, err := s.requestStop(ctx, cluster, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	v := s.taskView(rec, false)
+	return &ecsapi.StopTaskResponse{Task: &v}, nil
+}
+
+// requestStop sets a task's desired status to STOPPED with reason and
+// tells its instance. A task that never got an instance, or whose instance
+// is gone, is stopped at once.
+func (s *Service) requestStop(ctx context.Context, cluster, id, reason string) (*taskRecord, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		var rec taskRecord
+		rev, err := s.Store.Get(ctx, taskKey(cluster, id), &rec)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apierror.InvalidParameter("The referenced task was not found.")
+		}
+		if err != nil {
+			return nil, err
+		}
+		t := &rec.Task
+		if t.DesiredStatus == taskStopped {
+			return &rec, nil
+		}
+		now := s.now()
+		t.DesiredStatus = taskStopped
+		t.StoppingAt = ecsapiNow(now)
+		if t.StoppedReason == "" {
+			t.StoppedReason = reason
+		}
+		if t.StopCode == "" {
+			t.StopCode = "UserInitiated"
+			if strings.HasPrefix(t.StartedBy, "ecs-svc/") {
+				t.StopCode = "ServiceSchedulerInitiated"
+			}
+		}
+		t.Version++
+		b, err := json.Marshal(&rec)
+		if err != nil {
+			return nil, err
+		}
+		ops := []clientv3.Op{clientv3.OpPut(taskKey(cluster, id), string(b))}
+		if t.ContainerInstanceArn != "" && t.LastStatus != taskStopped {
+			ops = append(ops, clientv3.OpPut(assignKey(cluster, instanceIDOf(t.ContainerInstanceArn), id), taskStopped))
+		}
+		resp, err := s.Store.Client().Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(taskKey(cluster, id)), "=", rev)).
+			Then(ops...).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("stop task %s: %w", id, err)
+		}
+		if resp.Succeeded {
+			return &rec, nil
+		}
+	}
+	return nil, fmt.Errorf("stop task %s: %w", id, store.ErrConflict)
+}
+
+// DescribeTasks returns tasks by ID or ARN; unknown ones are failures with
+// reason MISSING.
+func (s *Service) DescribeTasks(ctx context.Context, in *ecsapi.DescribeTasksRequest) (*ecsapi.DescribeTasksResponse, error) {
+	cluster, err := s.clusterName(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.clusterExists(ctx, cluster); err != nil {
+		return nil, err
+	}
+	if len(in.Tasks) > 100 {
+		return nil, apierror.InvalidParameter("tasks can have at most 100 items.")
+	}
+	withTags := false
+	for _, f := range in.Include {
+		if f != "TAGS" {
+			return nil, apierror.InvalidParameter("Invalid include value %s.", f)
+		}
+		withTags = true
+	}
+	out := &ecsapi.DescribeTasksResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
+	for _, ref := range in.Tasks {
+		id, err := s.taskRef(cluster, ref)
+		if err != nil {
+			return nil, err
+		}
+		var rec taskRecord
+		if _, err := s.Store.Get(ctx, taskKey(cluster, id), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				out.Failures = append(out.Failures, ecsapi.Failure{Arn: s.TaskARN(cluster, id), Reason: "MISSING"})
+				continue
+			}
+			return nil, err
+		}
+		out.Tasks = append(out.Tasks, s.taskView(&rec, withTags))
+	}
+	return out, nil
+}
+
+// ListTasks lists task ARNs of a cluster, filtered as ECS filters them:
+// desiredStatus RUNNING unless asked otherwise.
+func (s *Service) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsapi.ListTasksResponse, error) {
+	cluster, err := s.clusterName(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.clusterExists(ctx, cluster); err != nil {
+		return nil, err
+	}
+	limit, err := pageSize(in.MaxResults, 100, 100)
+	if err != nil {
+		return nil, err
+	}
+	if in.ServiceName != "" && in.StartedBy != "" {
+		return nil, apierror.InvalidParameter("startedBy and serviceName cannot both be specified.")
+	}
+	want := string(in.DesiredStatus)
+	switch want {
+	case "":
+		want = taskRunning
+	case taskRunning, taskPending, taskStopped:
+	default:
+		return nil, apierror.InvalidParameter("Invalid desiredStatus %s.", want)
+	}
+	instARN := ""
+	if in.ContainerInstance != "" {
+		iid, err := s.instanceID(cluster, in.ContainerInstance)
+		if err != nil {
+			return nil, err
+		}
+		instARN = s.ContainerInstanceARN(cluster, iid)
+	}
+	lt := string(in.LaunchType)
+	family := in.Family
+	svc := ""
+	if in.ServiceName != "" {
+		svc = "ecs-svc/"
+	}
+	scope := strings.Join([]string{"tasks", cluster, want, instARN, lt, family, in.StartedBy, in.ServiceName}, "|")
+	after, err := decodeToken(in.NextToken, scope)
+	if err != nil {
+		return nil, err
+	}
+	items, next, err := s.scanPage(ctx, prefixOf("tasks", cluster), after, limit, func(it store.Item) (bool, error) {
+		var rec taskRecord
+		if err := it.Decode(&rec); err != nil {
+			return false, err
+		}
+		t := &rec.Task
+		switch want {
+		case taskPending:
+			if t.DesiredStatus != taskRunning || t.LastStatus == taskRunning || taskRank(t.LastStatus) > taskRank(taskRunning) {
+				return false, nil
+			}
+		default:
+			if t.DesiredStatus != want {
+				return false, nil
+			}
+		}
+		if instARN != "" && t.ContainerInstanceArn != instARN {
+			return false, nil
+		}
+		if lt != "" && string(t.LaunchType) != lt {
+			return false, nil
+		}
+		if family != "" && familyOfARN(t.TaskDefinitionArn) != family {
+			return false, nil
+		}
+		if in.StartedBy != "" && t.StartedBy != in.StartedBy {
+			return false, nil
+		}
+		if svc != "" && !taskOfService(t, in.ServiceName) {
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &ecsapi.ListTasksResponse{TaskArns: []string{}}
+	for _, it := range items {
+		var rec taskRecord
+		if err := it.Decode(&rec); err != nil {
+			return nil, err
+		}
+		out.TaskArns = append(out.TaskArns, rec.Task.TaskArn)
+	}
+	if next != "" {
+		out.NextToken = encodeToken(next, scope)
+	}
+	return out, nil
+}
+
+// taskOfService reports whether a task belongs to service name (by ARN or
+// name): ECS marks them with the group service:NAME.
+func taskOfService(t *ecsapi.Task, name string) bool {
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	return t.Group == "service:"+name
+}
+
+// familyOfARN is the family of a task definition ARN.
+func familyOfARN(arn string) string {
+	a, ok := ParseARN(arn)
+	if !ok {
+		return ""
+	}
+	f, _, _ := strings.Cut(a.Path, ":")
+	return f
+}

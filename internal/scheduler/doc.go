@@ -1,0 +1,98 @@
+// Package scheduler places tasks on container instances as Amazon ECS does
+// for the EC2 launch type. It is pure logic: no store, no network, no clock,
+// and randomness only from a seed in the request.
+//
+// # Placement
+//
+// For each task, Place checks every instance of the Cluster view and keeps
+// the ones that can take it (filters), ranks those by the strategies
+// (rankers) and picks the best:
+//
+//	instances
+//	  -> status ACTIVE -> agent connected -> requiresAttributes
+//	  -> CPU -> MEMORY -> PORTS -> PORTS_UDP -> GPU
+//	  -> constraints, in order                  (the first check an instance
+//	  -> candidates                              fails is its failure reason)
+//	  -> strategy 1 -> ties -> strategy 2 -> ties -> ... -> seeded random
+//	  -> instance
+//
+// The strategies and constraints:
+//
+//   - binpack cpu|memory ranks first the instance with the least of that
+//     resource remaining.
+//   - spread instanceId|host ranks first the instance with the fewest tasks
+//     of the request's group; spread attribute:NAME the instance whose value
+//     of NAME has the fewest tasks of the group across all instances with
+//     that value (instances without NAME share one value).
+//   - random ends the list: it breaks every tie, so strategies after it
+//     cannot matter. Ties left after the last strategy are broken at random
+//     too, so equal instances share load instead of the first one in the
+//     view's order taking it all.
+//   - With no strategy, placement is random: ECS's default for RunTask
+//     ("The default task placement strategies depend on whether you run
+//     tasks manually (standalone tasks) or within a service"; for services
+//     it is spread over attribute:ecs.availability-zone, which
+//     DefaultServiceStrategies returns for the service controller).
+//   - distinctInstance rejects an instance that holds a task of the group,
+//     counting the tasks placed earlier in the same request; memberOf
+//     rejects one its cluster query expression (package cql) does not
+//     select. Expressions that read neither task:group nor
+//     runningTasksCount are evaluated once per instance and request.
+//
+// Each placement reserves its resources at once, so the tasks of one
+// request (RunTask count 10, or a service's 500 missing tasks) never
+// overcommit an instance. A task that does not fit ends the request: the
+// tasks after it would not fit either, and Plan.Failures reports, for every
+// instance, the first check that refused it, one ecsapi.Failure per
+// instance as RunTask does.
+//
+// Cost: building a request's scan is O(instances); placing each task is
+// O(instances), reading a packed per-instance record (remaining resources,
+// task-independent verdict, group count), plus one map lookup per static
+// host port and one expression evaluation per task-dependent memberOf. The
+// number of tasks in the cluster never enters: a task's usage is added to
+// its instance when it is reserved or put, and removed when it is released.
+//
+// # The view and its concurrency
+//
+// A Cluster is the server's in-memory view of one cluster, fed by the store:
+//
+//	etcd watch ──► PutInstance / RemoveInstance      (container instance records)
+//	           ──► PutTask / RemoveTask               (tasks holding resources: placed until STOPPED)
+//	RunTask, service controller ──► Place ──► store txn ──► Commit | Rollback
+//
+// Remaining resources are derived, never stored in the view: registered
+// capacity minus the demand of the tasks on the instance. So an instance
+// update and the tasks on it can arrive in any order (a task whose instance
+// is unknown is held aside and counted when the instance appears), and a
+// task put twice, or put after its own tentative reservation, counts once:
+// tasks are keyed by ARN.
+//
+// All methods take one mutex; Place holds it for the whole request, so
+// choosing and reserving are atomic with respect to other Place calls and
+// to watch updates. The protocol with the store:
+//
+//  1. The caller picks the new tasks' ARNs and calls Place. The placed tasks
+//     now hold tentative reservations: other Place calls see the resources
+//     taken.
+//  2. The caller writes the tasks in one etcd transaction, guarded per
+//     instance by Placement.InstanceRevision (the mod revision of the
+//     instance record the view had) and updating each instance record, so
+//     that two servers that placed on the same instance from stale views
+//     cannot both commit: the loser's guard fails.
+//  3. On success the caller calls Commit(plan.PlacedIDs()...); the watch
+//     later delivers the same tasks through PutTask, which replaces the
+//     reservations without counting them twice. On failure it calls
+//     Rollback with the same IDs, and retries once the view has caught up
+//     with the store; Rollback leaves alone any ID the watch has already
+//     confirmed.
+//
+// When the watch must restart from a fresh list (compaction), build a new
+// Cluster from the list and swap it in; placements still in flight on the
+// old view are protected by their transaction's guard.
+//
+// Instance and Instances return copies with the remaining resources, used
+// ports and task counts DescribeContainerInstances reports
+// (InstanceState.RemainingResources), and Match evaluates a
+// ListContainerInstances filter against the view.
+package scheduler
