@@ -151,4 +151,3 @@ func (s *Service) placeOrder(cands []*candidate, o *runOptions, cons []ecsapi.Pl
 	}
 	return out, failures, nil
 }
-

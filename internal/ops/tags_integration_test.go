@@ -109,7 +109,9 @@ func TestTagLimits(t *testing.T) {
 	for i := range 10 {
 		more = append(more, fmt.Sprintf("n%02d=v", i))
 	}
-	_, err := c.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(arn), Tags: tagsOf(more...)})
+	// SDKs retry LimitExceededException as throttling: ask once.
+	_, err := c.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(arn), Tags: tagsOf(more...)},
+		func(o *ecs.Options) { o.RetryMaxAttempts = 1 })
 	assertECSError(t, err, "LimitExceededException")
 	if got := strings.Count(tagMap(t, c, arn), "="); got != 41 {
 		t.Fatalf("a refused TagResource changed the tags: %d", got)

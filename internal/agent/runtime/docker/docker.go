@@ -145,8 +145,12 @@ func (r *Runtime) taskLabels(task *runtime.Task, container string) map[string]st
 	}
 }
 
-// invalidName matches what the ECS agent strips from container names.
-var invalidName = regexp.MustCompile(`[^A-Za-z0-9-]+`)
+// invalidName matches what the ECS agent strips from container names;
+// invalidFamily what Docker does not allow in a name.
+var (
+	invalidName   = regexp.MustCompile(`[^A-Za-z0-9-]+`)
+	invalidFamily = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+)
 
 // runtimeName returns a Docker name for the container (or volume) called
 // name of task, ecs-<family>-<revision>-<name>-<20 hex digits> as the ECS
@@ -154,7 +158,7 @@ var invalidName = regexp.MustCompile(`[^A-Za-z0-9-]+`)
 func runtimeName(task *runtime.Task, name string) string {
 	var b [10]byte
 	_, _ = rand.Read(b[:])
-	family := invalidName.ReplaceAllString(task.Definition.Family, "")
+	family := invalidFamily.ReplaceAllString(task.Definition.Family, "")
 	return fmt.Sprintf("ecs-%s-%d-%s-%s", family, task.Definition.Revision,
 		invalidName.ReplaceAllString(name, ""), hex.EncodeToString(b[:]))
 }

@@ -190,7 +190,7 @@ func parseTaskMemory(s string) (int64, error) {
 		}
 		return int64(f * 1024), nil
 	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSuffix(v, "MIB"), "MB"), 10, 64)
+	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(v, "MIB"), "MB")), 10, 64)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("task memory %q is not a number of MiB or GB", s)
 	}

@@ -1,0 +1,325 @@
+// Package agent turns a host into a container instance of a Gantry cluster:
+// it registers the host's resources and attributes with the control plane
+// (RegisterContainerInstance, as the ECS agent does), keeps its identity in
+// its data directory so a restart re-attaches to the same instance, polls
+// for the tasks assigned to it, and runs them through its task engine.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/agent/runtime"
+	"github.com/gantry-dev/gantry/internal/agent/taskengine"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/ecsclient"
+)
+
+// Version is the agent version reported in versionInfo.
+const Version = "1.0.0-gantry"
+
+// Config configures an agent.
+type Config struct {
+	// Server is the control plane's URL.
+	Server string
+	// Cluster is the cluster to join ("default" when empty).
+	Cluster string
+	// DataDir keeps the agent's identity.
+	DataDir string
+	// Region and the access key sign the agent's requests.
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string
+	// CPU (units) and MemoryMiB override the registered resources; zero
+	// means what the host has (less ReservedMemoryMiB).
+	CPU               int32
+	MemoryMiB         int32
+	ReservedMemoryMiB int32
+	// ReservedPorts are TCP host ports no task may take.
+	ReservedPorts []string
+	// AvailabilityZone and InstanceType are reported as the
+	// ecs.availability-zone and ecs.instance-type attributes.
+	AvailabilityZone string
+	InstanceType     string
+	// Attributes are custom attributes.
+	Attributes map[string]string
+	// CleanupDelay is how long a stopped task's containers are kept.
+	CleanupDelay time.Duration
+	// DockerVersion is reported in versionInfo.
+	DockerVersion string
+	// DockerAPIVersion, e.g. "1.41", gives the docker-remote-api attributes.
+	DockerAPIVersion string
+	// Logger receives the agent's logs.
+	Logger *slog.Logger
+}
+
+// identity is what the agent keeps in its data directory.
+type identity struct {
+	Cluster              string `json:"cluster"`
+	ContainerInstanceArn string `json:"containerInstanceArn"`
+	InstanceID           string `json:"instanceId"`
+}
+
+// Agent is a running agent.
+type Agent struct {
+	cfg    Config
+	client *ecsclient.Client
+	rt     runtime.Runtime
+	engine *taskengine.Engine
+	id     identity
+	log    *slog.Logger
+}
+
+// LoadInstanceID returns the agent's host ID kept in dataDir, creating one
+// if there is none. The runtime labels containers with it.
+func LoadInstanceID(dataDir string) (string, error) {
+	id, err := loadIdentity(dataDir)
+	if err != nil {
+		return "", err
+	}
+	if id.InstanceID == "" {
+		id.InstanceID = "i-" + randomHex(17)
+		if err := saveIdentity(dataDir, id); err != nil {
+			return "", err
+		}
+	}
+	return id.InstanceID, nil
+}
+
+func identityPath(dir string) string { return filepath.Join(dir, "agent-identity.json") }
+
+func loadIdentity(dir string) (identity, error) {
+	var id identity
+	b, err := os.ReadFile(identityPath(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return id, nil
+	}
+	if err != nil {
+		return id, err
+	}
+	if err := json.Unmarshal(b, &id); err != nil {
+		return id, fmt.Errorf("agent identity %s: %w", identityPath(dir), err)
+	}
+	return id, nil
+}
+
+func saveIdentity(dir string, id identity) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(id, "", "  ")
+	tmp := identityPath(dir) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, identityPath(dir))
+}
+
+// New returns an agent running tasks through rt.
+func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
+	if cfg.Cluster == "" {
+		cfg.Cluster = "default"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Server == "" || cfg.DataDir == "" {
+		return nil, errors.New("agent: server URL and data dir are required")
+	}
+	a := &Agent{cfg: cfg, rt: rt, log: cfg.Logger.With("component", "agent"),
+		client: ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey)}
+	a.engine = taskengine.New(taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, Logger: cfg.Logger.With("component", "taskengine")}, rt, reporter{a.client})
+	return a, nil
+}
+
+type reporter struct{ c *ecsclient.Client }
+
+func (r reporter) SubmitTaskState(ctx context.Context, req *ecsapi.GantrySubmitTaskStateRequest) error {
+	return r.c.Call(ctx, "GantrySubmitTaskState", req, nil)
+}
+
+// ContainerInstanceArn is the instance the agent registered as.
+func (a *Agent) ContainerInstanceArn() string { return a.id.ContainerInstanceArn }
+
+// Register registers the instance (or re-registers the one in the data
+// directory). An agent whose credentials the server refuses fails here.
+func (a *Agent) Register(ctx context.Context) error {
+	id, err := loadIdentity(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if id.InstanceID == "" {
+		if id.InstanceID, err = LoadInstanceID(a.cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	if id.Cluster != "" && id.Cluster != a.cfg.Cluster {
+		// A data dir of another cluster: register anew there.
+		id.ContainerInstanceArn = ""
+	}
+	res, err := a.resources()
+	if err != nil {
+		return err
+	}
+	doc, _ := json.Marshal(map[string]string{"instanceId": id.InstanceID, "instanceType": a.cfg.InstanceType,
+		"availabilityZone": a.cfg.AvailabilityZone, "region": a.cfg.Region})
+	req := &ecsapi.RegisterContainerInstanceRequest{
+		Cluster:                  a.cfg.Cluster,
+		InstanceIdentityDocument: string(doc),
+		TotalResources:           res,
+		VersionInfo:              &ecsapi.VersionInfo{AgentVersion: Version, AgentHash: "gantry", DockerVersion: "DockerVersion: " + a.cfg.DockerVersion},
+		ContainerInstanceArn:     id.ContainerInstanceArn,
+		Attributes:               a.attributes(),
+	}
+	var out ecsapi.RegisterContainerInstanceResponse
+	err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+	var ae *ecsclient.Error
+	if err != nil && req.ContainerInstanceArn != "" && errors.As(err, &ae) && (ae.Code == "InvalidParameterException" || ae.Code == "ClientException") {
+		a.log.Warn("registered instance is gone, registering a new one", "arn", req.ContainerInstanceArn, "err", err)
+		req.ContainerInstanceArn = ""
+		err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+	}
+	if err != nil {
+		return fmt.Errorf("register container instance: %w", err)
+	}
+	id.Cluster = a.cfg.Cluster
+	id.ContainerInstanceArn = out.ContainerInstance.ContainerInstanceArn
+	if err := saveIdentity(a.cfg.DataDir, id); err != nil {
+		return err
+	}
+	a.id = id
+	a.log.Info("registered container instance", "arn", id.ContainerInstanceArn, "cluster", a.cfg.Cluster)
+	return nil
+}
+
+// Run registers, then polls for tasks and runs them until ctx ends. The
+// tasks' containers are left running when it returns.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.id.ContainerInstanceArn == "" {
+		if err := a.Register(ctx); err != nil {
+			return err
+		}
+	}
+	if err := a.engine.Start(ctx); err != nil {
+		return fmt.Errorf("start task engine: %w", err)
+	}
+	defer a.engine.Wait()
+	var rev int64
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		var out ecsapi.GantryPollTasksResponse
+		err := a.client.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{
+			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: 5}, &out)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			a.log.Warn("poll tasks", "err", err)
+			rev = 0
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			if backoff < 5*time.Second {
+				backoff *= 2
+			}
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		rev = out.Revision
+		a.engine.Sync(out.Tasks)
+	}
+	return nil
+}
+
+// resources are the host's registered resources.
+func (a *Agent) resources() ([]ecsapi.Resource, error) {
+	cpu := a.cfg.CPU
+	if cpu == 0 {
+		cpu = int32(hostCPUs() * 1024)
+	}
+	mem := a.cfg.MemoryMiB
+	if mem == 0 {
+		total, err := hostMemoryMiB()
+		if err != nil {
+			return nil, err
+		}
+		mem = int32(total) - a.cfg.ReservedMemoryMiB
+	}
+	ports := a.cfg.ReservedPorts
+	if ports == nil {
+		ports = []string{"22", "2375", "2376", "51678", "51679"}
+	}
+	return []ecsapi.Resource{
+		{Name: "CPU", Type: "INTEGER", IntegerValue: cpu},
+		{Name: "MEMORY", Type: "INTEGER", IntegerValue: mem},
+		{Name: "PORTS", Type: "STRINGSET", StringSetValue: ports},
+		{Name: "PORTS_UDP", Type: "STRINGSET", StringSetValue: []string{}},
+	}, nil
+}
+
+// attributes are the attributes ECS instances carry, plus custom ones.
+func (a *Agent) attributes() []ecsapi.Attribute {
+	attrs := map[string]string{
+		"ecs.os-type":                                             "linux",
+		"ecs.os-family":                                           "LINUX",
+		"ecs.cpu-architecture":                                    cpuArchitecture(),
+		"ecs.availability-zone":                                   a.cfg.AvailabilityZone,
+		"ecs.instance-type":                                       a.cfg.InstanceType,
+		"ecs.capability.task-eni":                                 "",
+		"ecs.capability.container-health-check":                   "",
+		"ecs.capability.container-ordering":                       "",
+		"ecs.capability.docker-plugin.local":                      "",
+		"ecs.capability.full-sync":                                "",
+		"com.amazonaws.ecs.capability.privileged-container":       "",
+		"com.amazonaws.ecs.capability.logging-driver.json-file":   "",
+		"com.amazonaws.ecs.capability.logging-driver.none":        "",
+		"com.amazonaws.ecs.capability.logging-driver.syslog":      "",
+		"com.amazonaws.ecs.capability.logging-driver.journald":    "",
+		"com.amazonaws.ecs.capability.logging-driver.local":       "",
+		"com.amazonaws.ecs.capability.docker-remote-api.1.17":     "",
+		"com.amazonaws.ecs.capability.network-mode.bridge":        "",
+		"com.amazonaws.ecs.capability.network-mode.host":          "",
+		"com.amazonaws.ecs.capability.network-mode.none":          "",
+		"com.amazonaws.ecs.capability.network-mode.awsvpc":        "",
+		"com.amazonaws.ecs.capability.task-iam-role-network-host": "",
+	}
+	for _, v := range dockerAPIVersions(a.cfg.DockerAPIVersion) {
+		attrs["com.amazonaws.ecs.capability.docker-remote-api."+v] = ""
+	}
+	for k, v := range a.cfg.Attributes {
+		attrs[k] = v
+	}
+	names := make([]string, 0, len(attrs))
+	for k := range attrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make([]ecsapi.Attribute, 0, len(names))
+	for _, n := range names {
+		out = append(out, ecsapi.Attribute{Name: n, Value: attrs[n]})
+	}
+	return out
+}
+
+// dockerAPIVersions lists the Docker remote API versions 1.17 up to max.
+func dockerAPIVersions(max string) []string {
+	maj, min := 1, 17
+	var mm int
+	if _, err := fmt.Sscanf(strings.TrimSpace(max), "1.%d", &mm); err != nil {
+		return nil
+	}
+	var out []string
+	for ; min <= mm; min++ {
+		out = append(out, fmt.Sprintf("%d.%d", maj, min))
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+package scheduler
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+)
+
+const (
+	benchInstances = 5000
+	benchTasks     = 100_000
+	benchGroups    = 100
+)
+
+// benchCluster returns 5,000 instances over three zones and four instance
+// types, each with 4 vCPU and 16 GiB: room for 160,000 of the benchmark's
+// tasks (128 CPU units, 512 MiB).
+func benchCluster(b *testing.B) *Cluster {
+	b.Helper()
+	c := New()
+	types := []string{"m5.xlarge", "c5.xlarge", "r5.xlarge", "t3.xlarge"}
+	for i := range benchInstances {
+		in := inst(fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:container-instance/bench/%05d", i), 4096, 16384,
+			az(fmt.Sprint("us-east-1", string(rune('a'+i%3)))),
+			attr("ecs.instance-type", types[i%len(types)]),
+			attr("ecs.os-type", "linux"),
+			reserved([]int32{22, 2375, 2376, 51678, 51679}, nil))
+		if err := c.PutInstance(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return c
+}
+
+// BenchmarkPlace places 100,000 tasks on 5,000 instances, in requests of
+// batch tasks (10 is RunTask's maximum count; a service controller places
+// its missing tasks in one request), with 100 groups taking turns, and
+// reports tasks placed per second.
+func BenchmarkPlace(b *testing.B) {
+	cases := []struct {
+		name        string
+		batch       int
+		strategies  []ecsapi.PlacementStrategy
+		constraints []ecsapi.PlacementConstraint
+		demand      Demand
+	}{
+		{name: "random/batch10", batch: 10},
+		{name: "binpack-memory/batch10", batch: 10, strategies: []ecsapi.PlacementStrategy{strat("binpack", "memory")}},
+		{
+			name:        "spread-az+binpack-memory+memberOf/batch10",
+			batch:       10,
+			strategies:  []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("binpack", "memory")},
+			constraints: []ecsapi.PlacementConstraint{memberOf("attribute:ecs.os-type == linux and attribute:ecs.instance-type =~ .*xlarge")},
+		},
+		{
+			name:        "spread-az+instanceId+distinct+port/batch10",
+			batch:       10,
+			strategies:  []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("spread", "instanceId")},
+			constraints: []ecsapi.PlacementConstraint{distinct},
+			demand:      Demand{TCPPorts: []int32{8080}},
+		},
+		{
+			name:       "spread-az+binpack-memory/batch1000",
+			batch:      1000,
+			strategies: []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("binpack", "memory")},
+		},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			pol, err := NewPolicy(bc.strategies, bc.constraints)
+			if err != nil {
+				b.Fatal(err)
+			}
+			demand := bc.demand
+			demand.CPU, demand.Memory = 128, 512
+			ids := make([]string, benchTasks)
+			for i := range ids {
+				ids[i] = fmt.Sprint("arn:aws:ecs:us-east-1:123456789012:task/bench/", i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				c := benchCluster(b)
+				b.StartTimer()
+				placed := 0
+				for start := 0; start < benchTasks; start += bc.batch {
+					group := fmt.Sprint("service:svc-", (start/bc.batch)%benchGroups)
+					plan, err := c.Place(Request{TaskIDs: ids[start:min(start+bc.batch, benchTasks)], Group: group, Demand: demand, Policy: pol, Seed: uint64(start)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					placed += len(plan.Placements)
+				}
+				if placed != benchTasks {
+					b.Fatalf("placed %d of %d tasks", placed, benchTasks)
+				}
+			}
+			rate := float64(b.N*benchTasks) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "tasks/s")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchTasks), "ns/task")
+			b.Logf("%s: %d tasks on %d instances: %.0f tasks/s", bc.name, benchTasks, benchInstances, rate)
+		})
+	}
+}
