@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -36,6 +37,9 @@ type Server struct {
 	client *clientv3.Client
 	cancel context.CancelFunc
 	done   chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // StartServer starts the control plane of cfg and returns once it serves.
@@ -101,13 +105,16 @@ func (s *Server) Wait() error { return <-s.done }
 
 // Close stops serving, waits for requests in flight (up to 10 seconds), and
 // closes the store.
+// It is safe to call more than once.
 func (s *Server) Close() error {
-	s.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	s.closeStore()
-	return err
+	s.closeOnce.Do(func() {
+		s.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.closeErr = s.http.Shutdown(ctx)
+		s.closeStore()
+	})
+	return s.closeErr
 }
 
 func (s *Server) closeStore() {

@@ -50,7 +50,7 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Server, error
 	cfg.ListenPeerUrls = []url.URL{pu}
 	cfg.AdvertisePeerUrls = []url.URL{pu}
 	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.LogLevel = "error"
+	cfg.LogLevel = "fatal"
 	cfg.Logger = "zap"
 	cfg.LogOutputs = []string{"stderr"}
 	// Keep the store small: compact history older than an hour.

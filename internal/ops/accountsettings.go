@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
@@ -191,7 +192,7 @@ func (s *Service) DeleteAccountSetting(ctx context.Context, in *ecsapi.DeleteAcc
 		return nil, err
 	}
 	key := s.settingKey(principal, name)
-	for {
+	for attempt := 0; attempt < 50; attempt++ {
 		var st ecsapi.Setting
 		rev, err := s.Store.Get(ctx, key, &st)
 		if errors.Is(err, store.ErrNotFound) {
@@ -212,6 +213,7 @@ func (s *Service) DeleteAccountSetting(ctx context.Context, in *ecsapi.DeleteAcc
 			return nil, err
 		}
 	}
+	return nil, fmt.Errorf("delete account setting %s: %w", key, store.ErrConflict)
 }
 
 // effectiveSetting is the value of setting name that applies to principal:

@@ -268,15 +268,17 @@ func (s *Service) ListAttributes(ctx context.Context, in *ecsapi.ListAttributesR
 		return nil, err
 	}
 	out := &ecsapi.ListAttributesResponse{Attributes: []ecsapi.Attribute{}}
-	for i, la := range all {
+	last := ""
+	for _, la := range all {
 		if la.pos <= after {
 			continue
 		}
 		if len(out.Attributes) == limit {
-			out.NextToken = encodeToken(all[i-1].pos, scope)
+			out.NextToken = encodeToken(last, scope)
 			break
 		}
 		out.Attributes = append(out.Attributes, la.attr)
+		last = la.pos
 	}
 	return out, nil
 }

@@ -186,3 +186,30 @@ func TestAttributeLimitsAndErrors(t *testing.T) {
 	_, err = c.ListAttributes(ctx, &ecs.ListAttributesInput{Cluster: aws.String("other"), TargetType: "container-instance", NextToken: page.NextToken})
 	assertECSError(t, err, "InvalidParameterException")
 }
+
+// TestConcurrentPutAttributes puts attributes on two instances from many
+// clients at once; none is lost.
+func TestConcurrentPutAttributes(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	createCluster(t, env.Client, &ecs.CreateClusterInput{ClusterName: aws.String("race")})
+	a := putInstanceRecord(t, env, "race", "a", "ACTIVE")
+	b := putInstanceRecord(t, env, "race", "b", "ACTIVE")
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			name := fmt.Sprintf("k%d", i)
+			_, err := env.Client.PutAttributes(context.Background(), &ecs.PutAttributesInput{Cluster: aws.String("race"),
+				Attributes: []types.Attribute{attr(name, "v", a), attr(name, "v", b)}})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := listAttrs(t, env.Client, "race", "", "", 0); len(got) != 2*n {
+		t.Fatalf("%d attributes after %d concurrent calls: %v", len(got), n, got)
+	}
+}

@@ -727,7 +727,8 @@ func (s *Service) clusterSettingsWithDefault(ctx context.Context, given []ecsapi
 	}
 	principal, err := s.settingPrincipal(ctx, "")
 	if err != nil {
-		return nil, err
+		// A caller outside the account has no settings of its own here.
+		principal = s.rootPrincipal()
 	}
 	eff, err := s.effectiveSetting(ctx, principal, "containerInsights")
 	if err != nil {

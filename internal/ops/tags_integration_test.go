@@ -183,3 +183,27 @@ func TestTagErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentTagging tags one cluster from many clients at once: every
+// write is guarded by the revision it read, so none is lost.
+func TestConcurrentTagging(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	arn := aws.ToString(createCluster(t, env.Client, &ecs.CreateClusterInput{ClusterName: aws.String("busy")}).ClusterArn)
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := env.Client.TagResource(context.Background(), &ecs.TagResourceInput{ResourceArn: aws.String(arn),
+				Tags: tagsOf(fmt.Sprintf("k%02d=v", i))})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Count(tagMap(t, env.Client, arn), "="); got != n {
+		t.Fatalf("%d tags after %d concurrent TagResource calls", got, n)
+	}
+}

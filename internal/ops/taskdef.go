@@ -680,7 +680,7 @@ func (s *Service) parseTaskDefRef(id string) (tdRef, error) {
 		name = a.Path
 	}
 	family, rev, hasRev := strings.Cut(name, ":")
-	if !taskDefNameRE.MatchString(family) {
+	if !tdValidName(family) {
 		return ref, errTaskDefRefMalformed
 	}
 	ref.family = family
@@ -778,10 +778,10 @@ func (s *Service) ListTaskDefinitions(ctx context.Context, in *ecsapi.ListTaskDe
 	if status == "" {
 		status = tdActive
 	}
-	if err := tdCheckEnum("status", status, status.Values()); err != nil {
+	if err := tdCheckEnum(tdPath("status"), status, status.Values); err != nil {
 		return nil, err
 	}
-	if err := tdCheckEnum("sort", in.Sort, in.Sort.Values()); err != nil {
+	if err := tdCheckEnum(tdPath("sort"), in.Sort, in.Sort.Values); err != nil {
 		return nil, err
 	}
 	desc := in.Sort == "DESC"
@@ -880,7 +880,7 @@ func (s *Service) ListTaskDefinitionFamilies(ctx context.Context, in *ecsapi.Lis
 	if status == "" {
 		status = "ALL"
 	}
-	if err := tdCheckEnum("status", status, status.Values()); err != nil {
+	if err := tdCheckEnum(tdPath("status"), status, status.Values); err != nil {
 		return nil, err
 	}
 	limit, err := pageSize(in.MaxResults, 100, 100)

@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -37,6 +41,8 @@ import (
 //   - etcd: the physical limit beside them, raw etcd operations of the same
 //     size through the server's own etcd client (a put of a record for
 //     Register, a get of one for Describe).
+//   - http-floor (Describe): the presigned client against a handler that
+//     only writes the same response bytes: what net/http costs on its own.
 //
 // Rates are reported as req/s. See docs/performance.md for the figures and
 // the command that reproduces them.
@@ -87,6 +93,20 @@ func benchWireBody(b *testing.B, family string) []byte {
 	return body
 }
 
+// benchClient is an SDK client of env whose HTTP transport keeps as many
+// idle connections as the benchmark has goroutines (the SDK's default keeps
+// 10 per host, and the rest would reconnect for every call).
+func benchClient(b *testing.B, env *apitest.Env) *ecs.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}
+	b.Cleanup(tr.CloseIdleConnections)
+	return ecs.New(ecs.Options{
+		Region:       apitest.Region,
+		BaseEndpoint: aws.String(env.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, ""),
+		HTTPClient:   &http.Client{Transport: tr},
+	})
+}
+
 // presigned replays one signed request.
 type presigned struct {
 	url    string
@@ -130,12 +150,25 @@ func (p *presigned) do() error {
 	return err
 }
 
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // runRate runs op in parallel with par goroutines per GOMAXPROCS and
-// reports the rate.
+// reports the rate achieved (req/s), the CPU time of the whole process per
+// request (cpu-us/op: client, server and etcd together), and the rate that
+// CPU time allows on GOMAXPROCS cores (req/s-cpu), which does not depend
+// on what else runs on the machine.
 func runRate(b *testing.B, par int, op func() error) {
 	var failed atomic.Value
 	b.SetParallelism(par)
 	b.ResetTimer()
+	cpu0 := cpuTime(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := op(); err != nil {
@@ -144,10 +177,14 @@ func runRate(b *testing.B, par int, op func() error) {
 		}
 	})
 	b.StopTimer()
+	cpu := cpuTime(b) - cpu0
 	if err := failed.Load(); err != nil {
 		b.Fatal(err)
 	}
+	perOp := cpu.Seconds() / float64(b.N)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(perOp*1e6, "cpu-us/op")
+	b.ReportMetric(float64(runtime.GOMAXPROCS(0))/perOp, "req/s-cpu")
 }
 
 // BenchmarkRegisterTaskDefinition registers revisions of one family from
@@ -159,9 +196,10 @@ func BenchmarkRegisterTaskDefinition(b *testing.B) {
 	ctx := context.Background()
 	const par = 32
 	b.Run("sdk", func(b *testing.B) {
+		c := benchClient(b, env)
 		in := benchTaskDef("bench-sdk")
 		runRate(b, par, func() error {
-			_, err := env.Client.RegisterTaskDefinition(ctx, in)
+			_, err := c.RegisterTaskDefinition(ctx, in)
 			return err
 		})
 	})
@@ -196,14 +234,32 @@ func BenchmarkDescribeTaskDefinition(b *testing.B) {
 	}
 	const par = 8
 	b.Run("sdk", func(b *testing.B) {
+		c := benchClient(b, env)
 		in := &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("bench")}
 		runRate(b, par, func() error {
-			_, err := env.Client.DescribeTaskDefinition(ctx, in)
+			_, err := c.DescribeTaskDefinition(ctx, in)
 			return err
 		})
 	})
 	b.Run("presigned", func(b *testing.B) {
 		p := newPresigned(b, env.URL, "DescribeTaskDefinition", []byte(`{"taskDefinition":"bench"}`))
+		runRate(b, par, p.do)
+	})
+	b.Run("http-floor", func(b *testing.B) {
+		// The same exchange against a handler that only answers the
+		// response bytes: what net/http itself costs here.
+		resp, err := env.Client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("bench")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		canned, _ := json.Marshal(map[string]any{"taskDefinition": resp.TaskDefinition})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			_, _ = w.Write(canned)
+		}))
+		b.Cleanup(srv.Close)
+		p := newPresigned(b, srv.URL, "DescribeTaskDefinition", []byte(`{"taskDefinition":"bench"}`))
 		runRate(b, par, p.do)
 	})
 	b.Run("etcd-get", func(b *testing.B) {

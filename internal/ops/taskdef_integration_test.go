@@ -18,6 +18,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/ops"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // tdWantError fails t unless err is an API error with code and, if msg is
@@ -687,4 +690,61 @@ func TestTaskDefinitionsSurviveRestart(t *testing.T) {
 			t.Fatalf("revision after restart: %d, want 4 (3 was deleted, never reused)", td.Revision)
 		}
 	})
+}
+
+// TestRegisterTaskDefinitionTwoServers registers one family through two
+// operation services on the same etcd, as two gantry servers would: each
+// has its own view and queues, so their commits race on the family counter
+// and the loser retries. Revisions stay 1..N.
+func TestRegisterTaskDefinitionTwoServers(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	ctx := ops.WithCaller(context.Background(), ops.Caller{Principal: "arn:aws:iam::123456789012:user/tester"})
+	servers := []*ops.Service{env.Server.Ops, {
+		Store:   store.New(env.Server.Ops.Store.Client()),
+		Region:  env.Server.Ops.Region,
+		Account: env.Server.Ops.Account,
+		Logger:  apitest.Logger(),
+	}}
+	const perServer = 40
+	var mu sync.Mutex
+	var revs []int32
+	var wg sync.WaitGroup
+	for _, svc := range servers {
+		for range perServer {
+			wg.Go(func() {
+				out, err := svc.RegisterTaskDefinition(ctx, &ecsapi.RegisterTaskDefinitionRequest{
+					Family:               "shared",
+					ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: "app", Image: "busybox", Memory: aws.Int32(64)}},
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				revs = append(revs, out.TaskDefinition.Revision)
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	slices.Sort(revs)
+	for i, r := range revs {
+		if r != int32(i+1) {
+			t.Fatalf("revisions %v: want 1..%d", revs, 2*perServer)
+		}
+	}
+	// Each server's view catches up with the other's writes.
+	for _, svc := range servers {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			out, err := svc.DescribeTaskDefinition(ctx, &ecsapi.DescribeTaskDefinitionRequest{TaskDefinition: "shared"})
+			if err == nil && out.TaskDefinition.Revision == 2*perServer {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("view never saw revision %d: %v %v", 2*perServer, out, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }

@@ -42,9 +42,21 @@ const (
 	tdMinContainerMB = 4      // the smallest hard limit Docker accepts
 )
 
-// taskDefNameRE is the pattern of a family, a container name and a volume
-// name: up to 255 letters, numbers, underscores and hyphens.
-var taskDefNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+// tdValidName reports whether s is a valid family, container name or
+// volume name: 1 to 255 letters, numbers, underscores and hyphens, the
+// pattern ^[a-zA-Z0-9_-]{1,255}$ (checked by hand: it is on every path).
+func tdValidName(s string) bool {
+	if len(s) == 0 || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ecrImageRE matches images in an Amazon ECR registry, which need the
 // ecr-auth capability to pull.
@@ -62,7 +74,7 @@ func buildTaskDefinition(in *ecsapi.RegisterTaskDefinitionRequest) (ecsapi.TaskD
 		TaskRoleArn:             in.TaskRoleArn,
 		ExecutionRoleArn:        in.ExecutionRoleArn,
 		NetworkMode:             in.NetworkMode,
-		ContainerDefinitions:    in.ContainerDefinitions,
+		ContainerDefinitions:    slices.Clone(in.ContainerDefinitions),
 		Volumes:                 in.Volumes,
 		PlacementConstraints:    in.PlacementConstraints,
 		RequiresCompatibilities: in.RequiresCompatibilities,
@@ -76,7 +88,7 @@ func buildTaskDefinition(in *ecsapi.RegisterTaskDefinitionRequest) (ecsapi.TaskD
 		RuntimePlatform:         in.RuntimePlatform,
 		EnableFaultInjection:    in.EnableFaultInjection,
 	}
-	if !taskDefNameRE.MatchString(td.Family) {
+	if !tdValidName(td.Family) {
 		return td, apierror.Client("Family contains invalid characters.")
 	}
 	if len(td.ContainerDefinitions) == 0 {
@@ -126,64 +138,73 @@ func tdEnumError[T ~string](path string, v T, allowed []T) *apierror.Error {
 		string(v), path, strings.Join(names, ", "))
 }
 
-// tdCheckEnum reports v if it is set and not one of allowed.
-func tdCheckEnum[T ~string](path string, v T, allowed []T) *apierror.Error {
-	if v == "" || slices.Contains(allowed, v) {
+// tdCheckEnum reports v if it is set and not one of allowed. The path and
+// the allowed values are only computed for a value that is set: this runs
+// for every member of every registration.
+func tdCheckEnum[T ~string](path func() string, v T, allowed func() []T) *apierror.Error {
+	if v == "" {
 		return nil
 	}
-	return tdEnumError(path, v, allowed)
+	vals := allowed()
+	if slices.Contains(vals, v) {
+		return nil
+	}
+	return tdEnumError(path(), v, vals)
 }
+
+// tdPath returns a constant path for tdCheckEnum.
+func tdPath(p string) func() string { return func() string { return p } }
 
 // checkTaskDefEnums checks every enumerated member of the request.
 func checkTaskDefEnums(td *ecsapi.TaskDefinition) error {
-	if err := tdCheckEnum("networkMode", td.NetworkMode, ecsapi.NetworkMode("").Values()); err != nil {
+	if err := tdCheckEnum(tdPath("networkMode"), td.NetworkMode, td.NetworkMode.Values); err != nil {
 		return err
 	}
-	if err := tdCheckEnum("pidMode", td.PidMode, ecsapi.PidMode("").Values()); err != nil {
+	if err := tdCheckEnum(tdPath("pidMode"), td.PidMode, td.PidMode.Values); err != nil {
 		return err
 	}
-	if err := tdCheckEnum("ipcMode", td.IpcMode, ecsapi.IpcMode("").Values()); err != nil {
+	if err := tdCheckEnum(tdPath("ipcMode"), td.IpcMode, td.IpcMode.Values); err != nil {
 		return err
 	}
 	for i, c := range td.RequiresCompatibilities {
 		if c == "" {
 			return tdEnumError(fmt.Sprintf("requiresCompatibilities.%d.member", i+1), c, c.Values())
 		}
-		if err := tdCheckEnum(fmt.Sprintf("requiresCompatibilities.%d.member", i+1), c, c.Values()); err != nil {
+		if err := tdCheckEnum(func() string { return fmt.Sprintf("requiresCompatibilities.%d.member", i+1) }, c, c.Values); err != nil {
 			return err
 		}
 	}
 	for i, pc := range td.PlacementConstraints {
-		if err := tdCheckEnum(fmt.Sprintf("placementConstraints.%d.member.type", i+1), pc.Type, pc.Type.Values()); err != nil {
+		if err := tdCheckEnum(func() string { return fmt.Sprintf("placementConstraints.%d.member.type", i+1) }, pc.Type, pc.Type.Values); err != nil {
 			return err
 		}
 	}
 	if p := td.ProxyConfiguration; p != nil {
-		if err := tdCheckEnum("proxyConfiguration.type", p.Type, p.Type.Values()); err != nil {
+		if err := tdCheckEnum(tdPath("proxyConfiguration.type"), p.Type, p.Type.Values); err != nil {
 			return err
 		}
 	}
 	if rp := td.RuntimePlatform; rp != nil {
-		if err := tdCheckEnum("runtimePlatform.cpuArchitecture", rp.CpuArchitecture, rp.CpuArchitecture.Values()); err != nil {
+		if err := tdCheckEnum(tdPath("runtimePlatform.cpuArchitecture"), rp.CpuArchitecture, rp.CpuArchitecture.Values); err != nil {
 			return err
 		}
-		if err := tdCheckEnum("runtimePlatform.operatingSystemFamily", rp.OperatingSystemFamily, rp.OperatingSystemFamily.Values()); err != nil {
+		if err := tdCheckEnum(tdPath("runtimePlatform.operatingSystemFamily"), rp.OperatingSystemFamily, rp.OperatingSystemFamily.Values); err != nil {
 			return err
 		}
 	}
 	for i, v := range td.Volumes {
-		p := fmt.Sprintf("volumes.%d.member", i+1)
+		p := func() string { return fmt.Sprintf("volumes.%d.member", i+1) }
 		if d := v.DockerVolumeConfiguration; d != nil {
-			if err := tdCheckEnum(p+".dockerVolumeConfiguration.scope", d.Scope, d.Scope.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return p() + ".dockerVolumeConfiguration.scope" }, d.Scope, d.Scope.Values); err != nil {
 				return err
 			}
 		}
 		if e := v.EfsVolumeConfiguration; e != nil {
-			if err := tdCheckEnum(p+".efsVolumeConfiguration.transitEncryption", e.TransitEncryption, e.TransitEncryption.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return p() + ".efsVolumeConfiguration.transitEncryption" }, e.TransitEncryption, e.TransitEncryption.Values); err != nil {
 				return err
 			}
 			if a := e.AuthorizationConfig; a != nil {
-				if err := tdCheckEnum(p+".efsVolumeConfiguration.authorizationConfig.iam", a.Iam, a.Iam.Values()); err != nil {
+				if err := tdCheckEnum(func() string { return p() + ".efsVolumeConfiguration.authorizationConfig.iam" }, a.Iam, a.Iam.Values); err != nil {
 					return err
 				}
 			}
@@ -191,53 +212,55 @@ func checkTaskDefEnums(td *ecsapi.TaskDefinition) error {
 	}
 	for i := range td.ContainerDefinitions {
 		c := &td.ContainerDefinitions[i]
-		p := fmt.Sprintf("containerDefinitions.%d.member", i+1)
-		if err := tdCheckEnum(p+".versionConsistency", c.VersionConsistency, c.VersionConsistency.Values()); err != nil {
+		p := func() string { return fmt.Sprintf("containerDefinitions.%d.member", i+1) }
+		if err := tdCheckEnum(func() string { return p() + ".versionConsistency" }, c.VersionConsistency, c.VersionConsistency.Values); err != nil {
 			return err
 		}
 		for j, pm := range c.PortMappings {
-			pp := fmt.Sprintf("%s.portMappings.%d.member", p, j+1)
-			if err := tdCheckEnum(pp+".protocol", pm.Protocol, pm.Protocol.Values()); err != nil {
+			pp := func() string { return fmt.Sprintf("%s.portMappings.%d.member", p(), j+1) }
+			if err := tdCheckEnum(func() string { return pp() + ".protocol" }, pm.Protocol, pm.Protocol.Values); err != nil {
 				return err
 			}
-			if err := tdCheckEnum(pp+".appProtocol", pm.AppProtocol, pm.AppProtocol.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return pp() + ".appProtocol" }, pm.AppProtocol, pm.AppProtocol.Values); err != nil {
 				return err
 			}
 		}
 		for j, d := range c.DependsOn {
-			if err := tdCheckEnum(fmt.Sprintf("%s.dependsOn.%d.member.condition", p, j+1), d.Condition, d.Condition.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return fmt.Sprintf("%s.dependsOn.%d.member.condition", p(), j+1) }, d.Condition, d.Condition.Values); err != nil {
 				return err
 			}
 		}
 		if lc := c.LogConfiguration; lc != nil {
-			if err := tdCheckEnum(p+".logConfiguration.logDriver", lc.LogDriver, lc.LogDriver.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return p() + ".logConfiguration.logDriver" }, lc.LogDriver, lc.LogDriver.Values); err != nil {
 				return err
 			}
 		}
 		for j, u := range c.Ulimits {
-			if err := tdCheckEnum(fmt.Sprintf("%s.ulimits.%d.member.name", p, j+1), u.Name, u.Name.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return fmt.Sprintf("%s.ulimits.%d.member.name", p(), j+1) }, u.Name, u.Name.Values); err != nil {
 				return err
 			}
 		}
 		for j, ef := range c.EnvironmentFiles {
-			if err := tdCheckEnum(fmt.Sprintf("%s.environmentFiles.%d.member.type", p, j+1), ef.Type, ef.Type.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return fmt.Sprintf("%s.environmentFiles.%d.member.type", p(), j+1) }, ef.Type, ef.Type.Values); err != nil {
 				return err
 			}
 		}
 		for j, rr := range c.ResourceRequirements {
-			if err := tdCheckEnum(fmt.Sprintf("%s.resourceRequirements.%d.member.type", p, j+1), rr.Type, rr.Type.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return fmt.Sprintf("%s.resourceRequirements.%d.member.type", p(), j+1) }, rr.Type, rr.Type.Values); err != nil {
 				return err
 			}
 		}
 		if fc := c.FirelensConfiguration; fc != nil {
-			if err := tdCheckEnum(p+".firelensConfiguration.type", fc.Type, fc.Type.Values()); err != nil {
+			if err := tdCheckEnum(func() string { return p() + ".firelensConfiguration.type" }, fc.Type, fc.Type.Values); err != nil {
 				return err
 			}
 		}
 		if lp := c.LinuxParameters; lp != nil {
 			for j, d := range lp.Devices {
 				for k, perm := range d.Permissions {
-					if err := tdCheckEnum(fmt.Sprintf("%s.linuxParameters.devices.%d.member.permissions.%d.member", p, j+1, k+1), perm, perm.Values()); err != nil {
+					if err := tdCheckEnum(func() string {
+						return fmt.Sprintf("%s.linuxParameters.devices.%d.member.permissions.%d.member", p(), j+1, k+1)
+					}, perm, perm.Values); err != nil {
 						return err
 					}
 				}
@@ -484,7 +507,7 @@ func checkTaskDefLevel(td *ecsapi.TaskDefinition) error {
 	volumes := map[string]bool{}
 	atLaunch := 0
 	for _, v := range td.Volumes {
-		if !taskDefNameRE.MatchString(v.Name) {
+		if !tdValidName(v.Name) {
 			return apierror.Client("Volume.name contains invalid characters.")
 		}
 		if volumes[v.Name] {
@@ -534,7 +557,7 @@ func checkTaskDefContainers(td *ecsapi.TaskDefinition, taskCPU, taskMem int64) e
 		if c.Name == "" {
 			return apierror.Client("Container.name should not be null or empty.")
 		}
-		if !taskDefNameRE.MatchString(c.Name) {
+		if !tdValidName(c.Name) {
 			return apierror.Client("Container.name contains invalid characters.")
 		}
 		if _, dup := names[c.Name]; dup {

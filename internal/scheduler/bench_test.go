@@ -44,6 +44,7 @@ func BenchmarkPlace(b *testing.B) {
 		strategies  []ecsapi.PlacementStrategy
 		constraints []ecsapi.PlacementConstraint
 		demand      Demand
+		ports       bool // each group binds its own static host port
 	}{
 		{name: "random/batch10", batch: 10},
 		{name: "binpack-memory/batch10", batch: 10, strategies: []ecsapi.PlacementStrategy{strat("binpack", "memory")}},
@@ -54,11 +55,16 @@ func BenchmarkPlace(b *testing.B) {
 			constraints: []ecsapi.PlacementConstraint{memberOf("attribute:ecs.os-type == linux and attribute:ecs.instance-type =~ .*xlarge")},
 		},
 		{
-			name:        "spread-az+instanceId+distinct+port/batch10",
+			name:        "spread-az+instanceId+distinct/batch10",
 			batch:       10,
 			strategies:  []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("spread", "instanceId")},
 			constraints: []ecsapi.PlacementConstraint{distinct},
-			demand:      Demand{TCPPorts: []int32{8080}},
+		},
+		{
+			name:       "binpack-cpu+static-port/batch10",
+			batch:      10,
+			strategies: []ecsapi.PlacementStrategy{strat("binpack", "cpu")},
+			ports:      true,
 		},
 		{
 			name:       "spread-az+binpack-memory/batch1000",
@@ -86,7 +92,11 @@ func BenchmarkPlace(b *testing.B) {
 				b.StartTimer()
 				placed := 0
 				for start := 0; start < benchTasks; start += bc.batch {
-					group := fmt.Sprint("service:svc-", (start/bc.batch)%benchGroups)
+					g := (start / bc.batch) % benchGroups
+					group := fmt.Sprint("service:svc-", g)
+					if bc.ports {
+						demand.TCPPorts = []int32{int32(8000 + g)}
+					}
 					plan, err := c.Place(Request{TaskIDs: ids[start:min(start+bc.batch, benchTasks)], Group: group, Demand: demand, Policy: pol, Seed: uint64(start)})
 					if err != nil {
 						b.Fatal(err)

@@ -78,19 +78,40 @@ type InstanceState struct {
 // incrementally. All methods are safe for concurrent use. See the package
 // documentation for how the server keeps it current and commits placements.
 type Cluster struct {
-	mu    sync.Mutex
-	nodes []node         // dense, for scanning; order changes on removal
-	index map[string]int // instance ARN -> position in nodes
-	tasks map[string]*entry
+	mu sync.Mutex
+	// nodes and hot are indexed by slot. An instance keeps its slot while
+	// it is in the view; a removed instance leaves a vacant slot that a
+	// later one reuses.
+	nodes  []node
+	hot    []hot
+	vacant []int32
+	index  map[string]int32 // instance ARN -> slot
+	tasks  map[string]*entry
 	// orphans holds tasks whose instance is not (or no longer) in the view,
 	// by instance ARN, so they count again if it appears.
 	orphans map[string]map[string]*entry
+	// groups indexes, per task group, the slots holding tasks of the group
+	// and how many: a request reads its group's entries instead of asking
+	// every instance.
+	groups map[string]map[int32]int32
+	// gen changes whenever anything a task-independent filter reads
+	// changes: an instance added or removed, or its attributes, EC2 ID,
+	// agent or registration time. static caches filter results per gen.
+	gen    uint64
+	static map[string]*staticResult
+	ties   []int32 // scratch for Place, reused under mu
 }
 
-// node is one instance and its accounting. The fields read on every
-// placement scan come first.
+// hot is what every placement scan reads of a slot, packed for locality.
+type hot struct {
+	cpu, memory, gpu int64 // remaining
+	// state is fits for an ACTIVE instance with a connected agent, else
+	// notActive, agentDisconnected or vacant.
+	state verdict
+}
+
+// node is one instance's record and accounting.
 type node struct {
-	freeCPU, freeMemory, freeGPU int64
 	Instance
 	tcp, udp map[int32]int32 // host port -> holders; a reserved port is one
 	groups   map[string]int32
@@ -107,10 +128,30 @@ type entry struct {
 // New returns an empty Cluster.
 func New() *Cluster {
 	return &Cluster{
-		index:   map[string]int{},
+		index:   map[string]int32{},
 		tasks:   map[string]*entry{},
 		orphans: map[string]map[string]*entry{},
+		groups:  map[string]map[int32]int32{},
+		static:  map[string]*staticResult{},
 	}
+}
+
+func instanceState(inst *Instance) verdict {
+	switch {
+	case inst.Status != StatusActive:
+		return notActive
+	case !inst.AgentConnected:
+		return agentDisconnected
+	}
+	return fits
+}
+
+// queryFieldsEqual reports whether a and b agree on everything a cluster
+// query or a required attribute can read.
+func queryFieldsEqual(a, b *Instance) bool {
+	return a.EC2InstanceID == b.EC2InstanceID && a.AgentConnected == b.AgentConnected &&
+		a.AgentVersion == b.AgentVersion && a.RegisteredAt.Equal(b.RegisteredAt) &&
+		maps.Equal(a.Attributes, b.Attributes)
 }
 
 // PutInstance adds an instance or replaces its record; tasks already on it
@@ -124,16 +165,23 @@ func (c *Cluster) PutInstance(inst Instance) error {
 		return fmt.Errorf("%w: instance %s: negative capacity", ErrInvalidInput, inst.ARN)
 	}
 	inst.Attributes = maps.Clone(inst.Attributes)
+	if inst.Attributes == nil {
+		inst.Attributes = map[string]string{}
+	}
 	inst.ReservedTCPPorts = slices.Clone(inst.ReservedTCPPorts)
 	inst.ReservedUDPPorts = slices.Clone(inst.ReservedUDPPorts)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i, ok := c.index[inst.ARN]; ok {
-		n := &c.nodes[i]
-		n.freeCPU += inst.CPU - n.CPU
-		n.freeMemory += inst.Memory - n.Memory
-		n.freeGPU += inst.GPU - n.GPU
+		n, h := &c.nodes[i], &c.hot[i]
+		if !queryFieldsEqual(&n.Instance, &inst) {
+			c.gen++
+		}
+		h.cpu += inst.CPU - n.CPU
+		h.memory += inst.Memory - n.Memory
+		h.gpu += inst.GPU - n.GPU
+		h.state = instanceState(&inst)
 		addPorts(n.tcp, n.ReservedTCPPorts, -1)
 		addPorts(n.udp, n.ReservedUDPPorts, -1)
 		addPorts(n.tcp, inst.ReservedTCPPorts, 1)
@@ -141,22 +189,30 @@ func (c *Cluster) PutInstance(inst Instance) error {
 		n.Instance = inst
 		return nil
 	}
-	c.nodes = append(c.nodes, node{
-		freeCPU:    inst.CPU,
-		freeMemory: inst.Memory,
-		freeGPU:    inst.GPU,
-		Instance:   inst,
-		tcp:        map[int32]int32{},
-		udp:        map[int32]int32{},
-		groups:     map[string]int32{},
-		tasks:      map[string]*entry{},
-	})
-	c.index[inst.ARN] = len(c.nodes) - 1
-	n := &c.nodes[len(c.nodes)-1]
+	c.gen++
+	var i int32
+	if k := len(c.vacant); k > 0 {
+		i = c.vacant[k-1]
+		c.vacant = c.vacant[:k-1]
+	} else {
+		i = int32(len(c.nodes))
+		c.nodes = append(c.nodes, node{})
+		c.hot = append(c.hot, hot{})
+	}
+	c.nodes[i] = node{
+		Instance: inst,
+		tcp:      map[int32]int32{},
+		udp:      map[int32]int32{},
+		groups:   map[string]int32{},
+		tasks:    map[string]*entry{},
+	}
+	c.hot[i] = hot{cpu: inst.CPU, memory: inst.Memory, gpu: inst.GPU, state: instanceState(&inst)}
+	c.index[inst.ARN] = i
+	n := &c.nodes[i]
 	addPorts(n.tcp, inst.ReservedTCPPorts, 1)
 	addPorts(n.udp, inst.ReservedUDPPorts, 1)
 	for _, e := range c.orphans[inst.ARN] {
-		n.apply(e, 1)
+		c.apply(i, e, 1)
 	}
 	delete(c.orphans, inst.ARN)
 	return nil
@@ -171,16 +227,17 @@ func (c *Cluster) RemoveInstance(arn string) {
 	if !ok {
 		return
 	}
-	if len(c.nodes[i].tasks) > 0 {
-		c.orphans[arn] = c.nodes[i].tasks
+	c.gen++
+	n := &c.nodes[i]
+	if len(n.tasks) > 0 {
+		c.orphans[arn] = n.tasks
 	}
-	last := len(c.nodes) - 1
-	if i != last {
-		c.nodes[i] = c.nodes[last]
-		c.index[c.nodes[i].ARN] = i
+	for g := range n.groups {
+		c.unindexGroup(g, i)
 	}
-	c.nodes[last] = node{}
-	c.nodes = c.nodes[:last]
+	c.nodes[i] = node{}
+	c.hot[i] = hot{state: vacant}
+	c.vacant = append(c.vacant, i)
 	delete(c.index, arn)
 }
 
@@ -256,7 +313,7 @@ func (c *Cluster) Rollback(ids ...string) {
 // attach counts e on its instance, or keeps it as an orphan.
 func (c *Cluster) attach(e *entry) {
 	if i, ok := c.index[e.task.InstanceARN]; ok {
-		c.nodes[i].apply(e, 1)
+		c.apply(i, e, 1)
 		return
 	}
 	m := c.orphans[e.task.InstanceARN]
@@ -270,7 +327,7 @@ func (c *Cluster) attach(e *entry) {
 // detach undoes attach.
 func (c *Cluster) detach(e *entry) {
 	if i, ok := c.index[e.task.InstanceARN]; ok {
-		c.nodes[i].apply(e, -1)
+		c.apply(i, e, -1)
 		return
 	}
 	if m := c.orphans[e.task.InstanceARN]; m != nil {
@@ -281,19 +338,28 @@ func (c *Cluster) detach(e *entry) {
 	}
 }
 
-// apply adds (sign 1) or removes (sign -1) e's usage on n.
-func (n *node) apply(e *entry, sign int32) {
+// apply adds (sign 1) or removes (sign -1) e's usage on slot i.
+func (c *Cluster) apply(i int32, e *entry, sign int32) {
+	n, h := &c.nodes[i], &c.hot[i]
 	d := &e.task.Demand
 	s := int64(sign)
-	n.freeCPU -= s * d.CPU
-	n.freeMemory -= s * d.Memory
-	n.freeGPU -= s * d.GPU
+	h.cpu -= s * d.CPU
+	h.memory -= s * d.Memory
+	h.gpu -= s * d.GPU
 	addPorts(n.tcp, d.TCPPorts, sign)
 	addPorts(n.udp, d.UDPPorts, sign)
-	if g := n.groups[e.task.Group] + sign; g > 0 {
-		n.groups[e.task.Group] = g
+	g := e.task.Group
+	if k := n.groups[g] + sign; k > 0 {
+		n.groups[g] = k
+		slots := c.groups[g]
+		if slots == nil {
+			slots = map[int32]int32{}
+			c.groups[g] = slots
+		}
+		slots[i] = k
 	} else {
-		delete(n.groups, e.task.Group)
+		delete(n.groups, g)
+		c.unindexGroup(g, i)
 	}
 	if e.task.Running {
 		n.running += sign
@@ -307,6 +373,15 @@ func (n *node) apply(e *entry, sign int32) {
 	}
 }
 
+func (c *Cluster) unindexGroup(g string, i int32) {
+	if slots := c.groups[g]; slots != nil {
+		delete(slots, i)
+		if len(slots) == 0 {
+			delete(c.groups, g)
+		}
+	}
+}
+
 func addPorts(m map[int32]int32, ports []int32, sign int32) {
 	for _, p := range ports {
 		if v := m[p] + sign; v > 0 {
@@ -317,11 +392,81 @@ func addPorts(m map[int32]int32, ports []int32, sign int32) {
 	}
 }
 
+// staticResult caches, for one generation of the view, a per-slot result of
+// a filter or attribute lookup that does not depend on tasks.
+type staticResult struct {
+	gen    uint64
+	ok     []bool  // a filter's verdict per slot
+	values []int32 // an attribute's value number per slot, 0 for none
+	count  int     // number of distinct values plus one
+}
+
+// maxStatic bounds the static cache; when full it starts over.
+const maxStatic = 512
+
+// lookupStatic returns the cached result for key, or a fresh one to fill
+// (fresh is true) that is cached for the current generation.
+func (c *Cluster) lookupStatic(key string) (r *staticResult, fresh bool) {
+	r = c.static[key]
+	if r != nil && r.gen == c.gen {
+		return r, false
+	}
+	if r == nil {
+		if len(c.static) >= maxStatic {
+			clear(c.static)
+		}
+		r = &staticResult{}
+		c.static[key] = r
+	}
+	r.gen = c.gen
+	return r, true
+}
+
+// staticFilter returns, per slot, whether the live instance there passes
+// pass, evaluating it only when the view changed since the last call with
+// the same key.
+func (c *Cluster) staticFilter(key string, pass func(n *node) bool) []bool {
+	r, fresh := c.lookupStatic(key)
+	if fresh {
+		r.ok = slices.Grow(r.ok[:0], len(c.nodes))[:len(c.nodes)]
+		for i := range c.nodes {
+			r.ok[i] = c.hot[i].state != vacant && pass(&c.nodes[i])
+		}
+	}
+	return r.ok
+}
+
+// attributeValues numbers the values of attribute name per slot (0 for
+// instances without it) and returns the numbers and how many there are.
+func (c *Cluster) attributeValues(name string) ([]int32, int) {
+	r, fresh := c.lookupStatic("value\x00" + name)
+	if fresh {
+		index := map[string]int32{}
+		r.values = slices.Grow(r.values[:0], len(c.nodes))[:len(c.nodes)]
+		for i := range c.nodes {
+			r.values[i] = 0
+			if c.hot[i].state == vacant {
+				continue
+			}
+			if v, ok := c.nodes[i].Attributes[name]; ok {
+				x, seen := index[v]
+				if !seen {
+					x = int32(len(index) + 1)
+					index[v] = x
+				}
+				r.values[i] = x
+			}
+		}
+		r.count = len(index) + 1
+	}
+	return r.values, r.count
+}
+
 // Len returns the number of instances.
 func (c *Cluster) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.nodes)
+	return len(c.index)
 }
 
 // Instance returns a copy of an instance's record and accounting.
@@ -332,7 +477,7 @@ func (c *Cluster) Instance(arn string) (InstanceState, bool) {
 	if !ok {
 		return InstanceState{}, false
 	}
-	return c.nodes[i].state(), true
+	return c.state(i), true
 }
 
 // Instances returns a copy of every instance's record and accounting,
@@ -340,9 +485,9 @@ func (c *Cluster) Instance(arn string) (InstanceState, bool) {
 func (c *Cluster) Instances() []InstanceState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]InstanceState, len(c.nodes))
-	for i := range c.nodes {
-		out[i] = c.nodes[i].state()
+	out := make([]InstanceState, 0, len(c.index))
+	for _, i := range c.index {
+		out = append(out, c.state(i))
 	}
 	slices.SortFunc(out, func(a, b InstanceState) int { return strings.Compare(a.ARN, b.ARN) })
 	return out
@@ -354,21 +499,22 @@ func (c *Cluster) Match(e *cql.Expr) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
-	for i := range c.nodes {
+	for arn, i := range c.index {
 		if e.Eval(target{&c.nodes[i]}) {
-			out = append(out, c.nodes[i].ARN)
+			out = append(out, arn)
 		}
 	}
 	slices.Sort(out)
 	return out
 }
 
-func (n *node) state() InstanceState {
+func (c *Cluster) state(i int32) InstanceState {
+	n, h := &c.nodes[i], &c.hot[i]
 	s := InstanceState{
 		Instance:        n.Instance,
-		RemainingCPU:    n.freeCPU,
-		RemainingMemory: n.freeMemory,
-		RemainingGPU:    n.freeGPU,
+		RemainingCPU:    h.cpu,
+		RemainingMemory: h.memory,
+		RemainingGPU:    h.gpu,
 		UsedTCPPorts:    slices.Sorted(maps.Keys(n.tcp)),
 		UsedUDPPorts:    slices.Sorted(maps.Keys(n.udp)),
 		RunningTasks:    int(n.running),

@@ -97,7 +97,7 @@ func (c *Cluster) Place(req Request) (Plan, error) {
 			return Plan{}, fmt.Errorf("%w: task %s is already in the view", ErrInvalidInput, id)
 		}
 	}
-	s := newScan(c.nodes, &req, pol)
+	s := c.newScan(&req, pol)
 	rng := rand.New(rand.NewPCG(req.Seed, req.Seed^0x9e3779b97f4a7c15))
 	plan := Plan{Placements: make([]Placement, 0, len(req.TaskIDs))}
 	for k, id := range req.TaskIDs {
@@ -113,7 +113,7 @@ func (c *Cluster) Place(req Request) (Plan, error) {
 			tentative: true,
 		}
 		c.tasks[id] = e
-		n.apply(e, 1)
+		c.apply(best, e, 1)
 		s.placed(best)
 		plan.Placements = append(plan.Placements, Placement{TaskID: id, InstanceARN: n.ARN, InstanceRevision: n.Revision})
 	}
@@ -140,91 +140,79 @@ func (r *Request) validate() error {
 	return nil
 }
 
-// hot is what the scan reads of each instance on every task, packed for
-// locality: remaining resources, the verdict of the checks that do not
-// depend on tasks, and the number of the request's group's tasks.
-type hot struct {
-	cpu, memory, gpu int64
-	groupTasks       int32
-	pre              verdict
-}
-
-// scan is the per-request state of a Place call, built in one pass over the
-// instances and updated as tasks are placed.
+// scan is the per-request state of a Place call. Building it costs one
+// pass over the slots (clearing the group counts) plus the request group's
+// index entries; task-independent filters come from the view's static
+// cache. The view's own hot array is read, and updated by each
+// reservation, directly.
 type scan struct {
-	nodes []node
-	hot   []hot
-	req   *Request
-	pol   *Policy
-	// member[k] caches, per instance, memberOf constraint k when its
+	c   *Cluster
+	req *Request
+	pol *Policy
+	// attrOK is, per slot, whether the instance has the required
+	// attributes; nil when none are required.
+	attrOK []bool
+	// member[k] is, per slot, memberOf constraint k's verdict when its
 	// expression does not read tasks; nil otherwise.
 	member [][]bool
+	// groupTasks is, per slot, the number of tasks of the request's group.
+	groupTasks []int32
 	// For each spread-by-attribute strategy (by strategy index): each
-	// instance's value (0 for none) and the group's task count per value.
+	// slot's value number and the group's task count per value.
 	valueOf [][]int32
 	tasksOf [][]int32
-	keys    [MaxStrategies]int64 // the current best instance's keys
+	keys    [MaxStrategies]int64 // the current best slot's keys
 }
 
-func newScan(nodes []node, req *Request, pol *Policy) *scan {
+func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
 	s := &scan{
-		nodes:   nodes,
-		hot:     make([]hot, len(nodes)),
-		req:     req,
-		pol:     pol,
-		member:  make([][]bool, len(pol.constraints)),
-		valueOf: make([][]int32, len(pol.strategies)),
-		tasksOf: make([][]int32, len(pol.strategies)),
+		c:          c,
+		req:        req,
+		pol:        pol,
+		member:     make([][]bool, len(pol.constraints)),
+		groupTasks: make([]int32, len(c.nodes)),
+		valueOf:    make([][]int32, len(pol.strategies)),
+		tasksOf:    make([][]int32, len(pol.strategies)),
 	}
-	for i := range nodes {
-		n := &nodes[i]
-		h := &s.hot[i]
-		h.cpu, h.memory, h.gpu = n.freeCPU, n.freeMemory, n.freeGPU
-		h.groupTasks = n.groups[req.Group]
-		switch {
-		case n.Status != StatusActive:
-			h.pre = notActive
-		case !n.AgentConnected:
-			h.pre = agentDisconnected
-		case missingAttribute(n, req.RequiredAttributes) != "":
-			h.pre = attributeMissing
-		}
+	slots := c.groups[req.Group]
+	for i, k := range slots {
+		s.groupTasks[i] = k
+	}
+	if len(req.RequiredAttributes) > 0 {
+		s.attrOK = c.staticFilter(requiredKey(req.RequiredAttributes), func(n *node) bool {
+			return missingAttribute(n, req.RequiredAttributes) == ""
+		})
 	}
 	for k, con := range pol.constraints {
 		if con.expr == nil || con.expr.UsesTasks() {
 			continue
 		}
-		ok := make([]bool, len(nodes))
-		for i := range nodes {
-			if s.hot[i].pre == fits {
-				ok[i] = con.expr.Eval(target{&nodes[i]})
-			}
-		}
-		s.member[k] = ok
+		s.member[k] = c.staticFilter("memberOf\x00"+con.key, func(n *node) bool {
+			return con.expr.Eval(target{n})
+		})
 	}
 	for j, st := range pol.strategies {
 		if st.kind != spreadAttribute {
 			continue
 		}
-		index := map[string]int32{}
-		values := make([]int32, len(nodes))
-		counts := []int32{0} // value 0: instances without the attribute
-		for i := range nodes {
-			v, ok := nodes[i].Attributes[st.attr]
-			if ok {
-				x, seen := index[v]
-				if !seen {
-					x = int32(len(counts))
-					index[v] = x
-					counts = append(counts, 0)
-				}
-				values[i] = x
-			}
-			counts[values[i]] += s.hot[i].groupTasks
+		values, count := c.attributeValues(st.attr)
+		counts := make([]int32, count)
+		for i, k := range slots {
+			counts[values[i]] += k
 		}
 		s.valueOf[j], s.tasksOf[j] = values, counts
 	}
 	return s
+}
+
+// requiredKey identifies a set of required attributes in the static cache.
+func requiredKey(attrs []ecsapi.Attribute) string {
+	parts := make([]string, len(attrs))
+	for i, a := range attrs {
+		parts[i] = a.Name + "=" + a.Value
+	}
+	slices.Sort(parts)
+	return "requires\x00" + strings.Join(parts, "\x00")
 }
 
 // missingAttribute returns the first required attribute n lacks, as name or
@@ -242,38 +230,57 @@ func missingAttribute(n *node, required []ecsapi.Attribute) string {
 	return ""
 }
 
-// check runs every check of instance i for the next task. With
-// memberOfFalse it also returns the index of the constraint.
-func (s *scan) check(i int) (verdict, int) {
-	h := &s.hot[i]
-	if h.pre != fits {
-		return h.pre, -1
+// check runs every check of slot i for the next task, in the order that
+// decides the failure reason. With memberOfFalse it also returns the index
+// of the constraint.
+func (s *scan) check(i int32) (verdict, int) {
+	h := &s.c.hot[i]
+	if h.state != fits {
+		return h.state, -1
+	}
+	if s.attrOK != nil && !s.attrOK[i] {
+		return attributeMissing, -1
 	}
 	d := &s.req.Demand
-	if h.cpu < d.CPU {
+	switch {
+	case h.cpu < d.CPU:
 		return noCPU, -1
-	}
-	if h.memory < d.Memory {
+	case h.memory < d.Memory:
 		return noMemory, -1
 	}
-	n := &s.nodes[i]
-	for _, p := range d.TCPPorts {
-		if n.tcp[p] > 0 {
-			return noPorts, -1
-		}
-	}
-	for _, p := range d.UDPPorts {
-		if n.udp[p] > 0 {
-			return noUDPPorts, -1
-		}
+	if v := s.checkPorts(i); v != fits {
+		return v, -1
 	}
 	if h.gpu < d.GPU {
 		return noGPU, -1
 	}
+	return s.checkConstraints(i)
+}
+
+func (s *scan) checkPorts(i int32) verdict {
+	d := &s.req.Demand
+	if len(d.TCPPorts)+len(d.UDPPorts) == 0 {
+		return fits
+	}
+	n := &s.c.nodes[i]
+	for _, p := range d.TCPPorts {
+		if n.tcp[p] > 0 {
+			return noPorts
+		}
+	}
+	for _, p := range d.UDPPorts {
+		if n.udp[p] > 0 {
+			return noUDPPorts
+		}
+	}
+	return fits
+}
+
+func (s *scan) checkConstraints(i int32) (verdict, int) {
 	for k, con := range s.pol.constraints {
 		switch {
 		case con.distinct:
-			if h.groupTasks > 0 {
+			if s.groupTasks[i] > 0 {
 				return distinctTaken, k
 			}
 		case s.member[k] != nil:
@@ -281,7 +288,7 @@ func (s *scan) check(i int) (verdict, int) {
 				return memberOfFalse, k
 			}
 		default:
-			if !con.expr.Eval(target{n}) {
+			if !con.expr.Eval(target{&s.c.nodes[i]}) {
 				return memberOfFalse, k
 			}
 		}
@@ -289,67 +296,97 @@ func (s *scan) check(i int) (verdict, int) {
 	return fits, -1
 }
 
-// key returns instance i's rank under strategy j; lower is better.
-func (s *scan) key(j, i int) int64 {
+// passesRest reports whether slot i, whose state and resources pass,
+// passes the remaining checks: attributes, ports and constraints.
+func (s *scan) passesRest(i int32) bool {
+	if s.attrOK != nil && !s.attrOK[i] {
+		return false
+	}
+	if s.checkPorts(i) != fits {
+		return false
+	}
+	v, _ := s.checkConstraints(i)
+	return v == fits
+}
+
+// key returns slot i's rank under strategy j; lower is better.
+func (s *scan) key(j int, i int32) int64 {
 	switch s.pol.strategies[j].kind {
 	case binpackCPU:
-		return s.hot[i].cpu
+		return s.c.hot[i].cpu
 	case binpackMemory:
-		return s.hot[i].memory
+		return s.c.hot[i].memory
 	case spreadInstance:
-		return int64(s.hot[i].groupTasks)
+		return int64(s.groupTasks[i])
 	case spreadAttribute:
 		return int64(s.tasksOf[j][s.valueOf[j][i]])
 	}
 	return 0 // random: every candidate ties
 }
 
-// pick returns the best instance for the next task, or -1 if none fits.
-func (s *scan) pick(rng *rand.Rand) int {
-	best, ties := -1, 0
+// pick returns the best slot for the next task, or -1 if none fits: the
+// candidates are those check would pass, the slots that tie for best under
+// the strategies are collected, and one is drawn at random. This is the
+// hot loop of placement, so it tests state and resources inline and calls
+// out only for what the request needs.
+func (s *scan) pick(rng *rand.Rand) int32 {
+	hot := s.c.hot
+	d := &s.req.Demand
+	cpu, memory, gpu := d.CPU, d.Memory, d.GPU
+	rest := s.attrOK != nil || len(d.TCPPorts)+len(d.UDPPorts) > 0 || len(s.pol.constraints) > 0
 	levels := len(s.pol.strategies)
-	for i := range s.hot {
-		if v, _ := s.check(i); v != fits {
+	if levels > 0 && s.pol.strategies[levels-1].kind == random {
+		levels-- // random only says "tie"
+	}
+	ties := s.c.ties[:0]
+	for x := range hot {
+		h := &hot[x]
+		if h.state != fits || h.cpu < cpu || h.memory < memory || h.gpu < gpu {
+			continue
+		}
+		i := int32(x)
+		if rest && !s.passesRest(i) {
 			continue
 		}
 		cmp := 0
-		if best < 0 {
+		if len(ties) == 0 {
 			cmp = -1
 		} else {
-			for j := 0; j < levels && cmp == 0; j++ {
-				k := s.key(j, i)
-				switch {
-				case k < s.keys[j]:
-					cmp = -1
-				case k > s.keys[j]:
-					cmp = 1
+			for j := 0; j < levels; j++ {
+				if k := s.key(j, i); k != s.keys[j] {
+					if k < s.keys[j] {
+						cmp = -1
+					} else {
+						cmp = 1
+					}
+					break
 				}
 			}
 		}
 		switch cmp {
 		case -1:
-			best, ties = i, 1
+			ties = append(ties[:0], i)
 			for j := 0; j < levels; j++ {
 				s.keys[j] = s.key(j, i)
 			}
 		case 0:
-			ties++
-			if rng.IntN(ties) == 0 {
-				best = i
-			}
+			ties = append(ties, i)
 		}
 	}
-	return best
+	s.c.ties = ties
+	switch len(ties) {
+	case 0:
+		return -1
+	case 1:
+		return ties[0]
+	}
+	return ties[rng.IntN(len(ties))]
 }
 
-// placed updates the scan after a task of the request went to instance i.
-func (s *scan) placed(i int) {
-	h := &s.hot[i]
-	d := &s.req.Demand
-	h.cpu -= d.CPU
-	h.memory -= d.Memory
-	h.gpu -= d.GPU
-	h.groupTasks++
+// placed updates the scan after a task of the request went to slot i; the
+// reservation itself has already updated the view.
+func (s *scan) placed(i int32) {
+	s.groupTasks[i]++
 	for j, values := range s.valueOf {
 		if values != nil {
 			s.tasksOf[j][values[i]]++
@@ -359,10 +396,13 @@ func (s *scan) placed(i int) {
 
 // failures reports why each instance refuses the next task.
 func (s *scan) failures() []ecsapi.Failure {
-	out := make([]ecsapi.Failure, 0, len(s.nodes))
-	for i := range s.nodes {
-		n := &s.nodes[i]
+	out := make([]ecsapi.Failure, 0, len(s.c.index))
+	for i := range int32(len(s.c.hot)) {
 		v, k := s.check(i)
+		if v == vacant {
+			continue
+		}
+		n := &s.c.nodes[i]
 		extra := ""
 		switch v {
 		case attributeMissing:
@@ -370,7 +410,7 @@ func (s *scan) failures() []ecsapi.Failure {
 		case memberOfFalse:
 			extra = s.pol.constraints[k].expr.String()
 		}
-		reason, detail := v.failure(n, &s.req.Demand, extra)
+		reason, detail := v.failure(n, &s.c.hot[i], &s.req.Demand, extra)
 		out = append(out, ecsapi.Failure{Arn: n.ARN, Reason: reason, Detail: detail})
 	}
 	slices.SortFunc(out, func(a, b ecsapi.Failure) int { return strings.Compare(a.Arn, b.Arn) })

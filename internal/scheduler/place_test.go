@@ -778,3 +778,61 @@ func TestRemainingResources(t *testing.T) {
 		t.Errorf("RemainingResources() = %+v, want %+v", got, want)
 	}
 }
+
+// TestStaticCacheFollowsChanges checks that cached task-independent results
+// (memberOf, requiresAttributes, spread values) follow instance changes.
+func TestStaticCacheFollowsChanges(t *testing.T) {
+	c := newCluster(t, []Instance{inst("a", 1024, 1024, attr("tier", "gold"), az("1a")), inst("b", 1024, 1024, attr("tier", "bronze"), az("1a"))}, nil)
+	pol, err := NewPolicy([]ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone")}, []ecsapi.PlacementConstraint{memberOf("attribute:tier == gold and agentVersion >= 1.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	required := []ecsapi.Attribute{{Name: "ready"}}
+	n := 0
+	place := func() Plan {
+		t.Helper()
+		n++
+		plan, err := c.Place(Request{TaskIDs: []string{fmt.Sprint("t", n)}, Group: "g", Demand: Demand{CPU: 1}, Policy: pol, RequiredAttributes: required})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Rollback(plan.PlacedIDs()...)
+		return plan
+	}
+	reasons := func(p Plan) map[string]string {
+		m := map[string]string{}
+		for _, f := range p.Failures {
+			m[f.Arn] = f.Reason
+		}
+		return m
+	}
+	if got := reasons(place()); !maps.Equal(got, map[string]string{"a": ReasonAttribute, "b": ReasonAttribute}) {
+		t.Fatalf("before the attribute: %v", got)
+	}
+	_ = c.PutInstance(inst("a", 1024, 1024, attr("tier", "gold"), attr("ready", ""), az("1a")))
+	_ = c.PutInstance(inst("b", 1024, 1024, attr("tier", "bronze"), attr("ready", ""), az("1a")))
+	if got := reasons(place()); !maps.Equal(got, map[string]string{"a": ReasonMemberOf, "b": ReasonMemberOf}) {
+		t.Fatalf("without agent versions: %v", got)
+	}
+	_ = c.PutInstance(inst("a", 1024, 1024, attr("tier", "gold"), attr("ready", ""), az("1a"), func(i *Instance) { i.AgentVersion = "1.10" }))
+	if p := place(); len(p.Placements) != 1 || p.Placements[0].InstanceARN != "a" {
+		t.Fatalf("after a's agent version: %+v", p)
+	}
+	// b leaves; c takes its slot with the attributes a query selects.
+	c.RemoveInstance("b")
+	c.RemoveInstance("a")
+	_ = c.PutInstance(inst("c", 1024, 1024, attr("tier", "gold"), attr("ready", ""), az("1b"), func(i *Instance) { i.AgentVersion = "2" }))
+	if p := place(); len(p.Placements) != 1 || p.Placements[0].InstanceARN != "c" || len(p.Failures) != 0 {
+		t.Fatalf("after c took a vacant slot: %+v", p)
+	}
+	// Spread values follow a zone change: with a task of g in 1b, the
+	// next goes to the other zone.
+	_ = c.PutInstance(inst("d", 1024, 1024, attr("tier", "gold"), attr("ready", ""), az("1b"), func(i *Instance) { i.AgentVersion = "2" }))
+	_ = c.PutTask(Task{ID: "x", InstanceARN: "c", Group: "g"})
+	_ = c.PutInstance(inst("d", 1024, 1024, attr("tier", "gold"), attr("ready", ""), az("1c"), func(i *Instance) { i.AgentVersion = "2" }))
+	for range 5 {
+		if p := place(); p.Placements[0].InstanceARN != "d" {
+			t.Fatalf("spread ignored d's new zone: %+v", p)
+		}
+	}
+}

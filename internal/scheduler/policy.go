@@ -61,6 +61,7 @@ type strategy struct {
 type constraint struct {
 	distinct bool
 	expr     *cql.Expr // memberOf
+	key      string    // expr's canonical form, its static cache key
 }
 
 // Policy is a validated list of placement strategies and constraints. It is
@@ -114,7 +115,7 @@ func NewPolicy(strategies []ecsapi.PlacementStrategy, constraints []ecsapi.Place
 			if err != nil {
 				return nil, fmt.Errorf("%w: placementConstraints[%d].expression: %w", ErrInvalidPolicy, i, err)
 			}
-			p.constraints = append(p.constraints, constraint{expr: e})
+			p.constraints = append(p.constraints, constraint{expr: e, key: e.String()})
 		default:
 			return nil, fmt.Errorf("%w: placementConstraints[%d].type %q is not distinctInstance or memberOf", ErrInvalidPolicy, i, c.Type)
 		}

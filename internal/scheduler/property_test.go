@@ -12,10 +12,11 @@ import (
 )
 
 // checkView recomputes every instance's accounting from the tasks the view
-// holds and compares it with the incremental one; it also checks that no
-// instance is over-committed: CPU, memory and GPUs within the registered
-// capacity, no host port held twice, and at most one task per instance of
-// any group in distinctGroups.
+// holds and compares it with the incremental one (remaining resources, port
+// holders, group counts and the group index, task counts, slots); it also
+// checks that no instance is over-committed: CPU, memory and GPUs within
+// the registered capacity, no host port held twice, and at most one task
+// per instance of any group in distinctGroups.
 func checkView(t *testing.T, c *Cluster, distinctGroups map[string]bool) {
 	t.Helper()
 	c.mu.Lock()
@@ -27,8 +28,22 @@ func checkView(t *testing.T, c *Cluster, distinctGroups map[string]bool) {
 		running, pending int32
 	}
 	use := map[string]*usage{}
+	live := 0
 	for i := range c.nodes {
 		n := &c.nodes[i]
+		if c.hot[i].state == vacant {
+			if n.ARN != "" || !slices.Contains(c.vacant, int32(i)) {
+				t.Fatalf("slot %d is vacant but holds %q or is not listed as vacant", i, n.ARN)
+			}
+			continue
+		}
+		live++
+		if c.index[n.ARN] != int32(i) {
+			t.Fatalf("index of %s is %d, want %d", n.ARN, c.index[n.ARN], i)
+		}
+		if want := instanceState(&n.Instance); c.hot[i].state != want {
+			t.Fatalf("%s: state %d, want %d", n.ARN, c.hot[i].state, want)
+		}
 		u := &usage{tcp: map[int32]int32{}, udp: map[int32]int32{}, groups: map[string]int32{}}
 		for _, p := range n.ReservedTCPPorts {
 			u.tcp[p]++
@@ -37,9 +52,9 @@ func checkView(t *testing.T, c *Cluster, distinctGroups map[string]bool) {
 			u.udp[p]++
 		}
 		use[n.ARN] = u
-		if c.index[n.ARN] != i {
-			t.Fatalf("index of %s is %d, want %d", n.ARN, c.index[n.ARN], i)
-		}
+	}
+	if live != len(c.index) {
+		t.Fatalf("%d live slots, %d indexed instances", live, len(c.index))
 	}
 	for id, e := range c.tasks {
 		if id != e.task.ID {
@@ -69,36 +84,46 @@ func checkView(t *testing.T, c *Cluster, distinctGroups map[string]bool) {
 			u.pending++
 		}
 	}
-	for i := range c.nodes {
-		n := &c.nodes[i]
-		u := use[n.ARN]
-		if n.freeCPU != n.CPU-u.cpu || n.freeMemory != n.Memory-u.mem || n.freeGPU != n.GPU-u.gpu {
-			t.Fatalf("%s: free cpu/mem/gpu %d/%d/%d, recomputed %d/%d/%d", n.ARN, n.freeCPU, n.freeMemory, n.freeGPU, n.CPU-u.cpu, n.Memory-u.mem, n.GPU-u.gpu)
+	indexed := map[string]map[int32]int32{}
+	for arn, u := range use {
+		i := c.index[arn]
+		n, h := &c.nodes[i], &c.hot[i]
+		if h.cpu != n.CPU-u.cpu || h.memory != n.Memory-u.mem || h.gpu != n.GPU-u.gpu {
+			t.Fatalf("%s: remaining cpu/mem/gpu %d/%d/%d, recomputed %d/%d/%d", arn, h.cpu, h.memory, h.gpu, n.CPU-u.cpu, n.Memory-u.mem, n.GPU-u.gpu)
 		}
-		if n.freeCPU < 0 || n.freeMemory < 0 || n.freeGPU < 0 {
-			t.Fatalf("%s over-committed: free cpu/mem/gpu %d/%d/%d", n.ARN, n.freeCPU, n.freeMemory, n.freeGPU)
+		if h.cpu < 0 || h.memory < 0 || h.gpu < 0 {
+			t.Fatalf("%s over-committed: remaining cpu/mem/gpu %d/%d/%d", arn, h.cpu, h.memory, h.gpu)
 		}
 		if !maps.Equal(n.tcp, u.tcp) || !maps.Equal(n.udp, u.udp) || !maps.Equal(n.groups, u.groups) {
-			t.Fatalf("%s: ports/groups %v %v %v, recomputed %v %v %v", n.ARN, n.tcp, n.udp, n.groups, u.tcp, u.udp, u.groups)
+			t.Fatalf("%s: ports/groups %v %v %v, recomputed %v %v %v", arn, n.tcp, n.udp, n.groups, u.tcp, u.udp, u.groups)
 		}
 		for p, holders := range n.tcp {
 			if holders > 1 {
-				t.Fatalf("%s: tcp port %d held %d times", n.ARN, p, holders)
+				t.Fatalf("%s: tcp port %d held %d times", arn, p, holders)
 			}
 		}
 		for p, holders := range n.udp {
 			if holders > 1 {
-				t.Fatalf("%s: udp port %d held %d times", n.ARN, p, holders)
+				t.Fatalf("%s: udp port %d held %d times", arn, p, holders)
 			}
 		}
 		for g := range distinctGroups {
 			if n.groups[g] > 1 {
-				t.Fatalf("%s: %d tasks of distinct group %s", n.ARN, n.groups[g], g)
+				t.Fatalf("%s: %d tasks of distinct group %s", arn, n.groups[g], g)
 			}
 		}
 		if n.running != u.running || n.pending != u.pending || len(n.tasks) != int(u.running+u.pending) {
-			t.Fatalf("%s: running/pending/tasks %d/%d/%d, recomputed %d/%d", n.ARN, n.running, n.pending, len(n.tasks), u.running, u.pending)
+			t.Fatalf("%s: running/pending/tasks %d/%d/%d, recomputed %d/%d", arn, n.running, n.pending, len(n.tasks), u.running, u.pending)
 		}
+		for g, k := range u.groups {
+			if indexed[g] == nil {
+				indexed[g] = map[int32]int32{}
+			}
+			indexed[g][i] = k
+		}
+	}
+	if !maps.EqualFunc(c.groups, indexed, func(a, b map[int32]int32) bool { return maps.Equal(a, b) }) {
+		t.Fatalf("group index %v, recomputed %v", c.groups, indexed)
 	}
 }
 
@@ -177,6 +202,11 @@ func TestPlaceNeverOvercommits(t *testing.T) {
 					}
 					if len(plan.Unplaced) > 0 && len(plan.Failures) != c.Len() {
 						t.Fatalf("step %d: %d failures for %d instances", step, len(plan.Failures), c.Len())
+					}
+					for _, f := range plan.Failures {
+						if f.Reason == "" { // pick refused an instance check accepts
+							t.Fatalf("step %d: failure without a reason: %+v", step, f)
+						}
 					}
 					tentative = append(tentative, plan.PlacedIDs()...)
 				case op < 7 && len(tentative) > 0: // the store accepts or refuses the oldest pending write

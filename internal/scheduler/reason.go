@@ -40,10 +40,12 @@ const (
 	noGPU
 	distinctTaken
 	memberOfFalse
+	// vacant marks a slot of the view that holds no instance.
+	vacant
 )
 
 // failure renders v for instance n as RunTask reports it.
-func (v verdict) failure(n *node, d *Demand, missing string) (reason, detail string) {
+func (v verdict) failure(n *node, h *hot, d *Demand, missing string) (reason, detail string) {
 	switch v {
 	case notActive:
 		return n.Status, fmt.Sprintf("container instance status is %s", n.Status)
@@ -52,15 +54,15 @@ func (v verdict) failure(n *node, d *Demand, missing string) (reason, detail str
 	case attributeMissing:
 		return ReasonAttribute, fmt.Sprintf("container instance lacks required attribute %s", missing)
 	case noCPU:
-		return ReasonCPU, fmt.Sprintf("task needs %d CPU units; %d remain", d.CPU, n.freeCPU)
+		return ReasonCPU, fmt.Sprintf("task needs %d CPU units; %d remain", d.CPU, h.cpu)
 	case noMemory:
-		return ReasonMemory, fmt.Sprintf("task needs %d MiB of memory; %d remain", d.Memory, n.freeMemory)
+		return ReasonMemory, fmt.Sprintf("task needs %d MiB of memory; %d remain", d.Memory, h.memory)
 	case noPorts:
 		return ReasonPorts, fmt.Sprintf("host port %d/tcp is in use", firstTaken(n.tcp, d.TCPPorts))
 	case noUDPPorts:
 		return ReasonPortsUDP, fmt.Sprintf("host port %d/udp is in use", firstTaken(n.udp, d.UDPPorts))
 	case noGPU:
-		return ReasonGPU, fmt.Sprintf("task needs %d GPUs; %d remain", d.GPU, n.freeGPU)
+		return ReasonGPU, fmt.Sprintf("task needs %d GPUs; %d remain", d.GPU, h.gpu)
 	case distinctTaken:
 		return ReasonDistinctInstance, "a task of the same group is on the container instance"
 	case memberOfFalse:

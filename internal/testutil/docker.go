@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,7 +96,7 @@ func RemoveLabelled(ctx context.Context, cli client.APIClient, label string) err
 }
 
 func ignoreNotFound(err error) error {
-	if cerrdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) || err != nil && strings.Contains(err.Error(), "already in progress") {
 		return nil
 	}
 	return err

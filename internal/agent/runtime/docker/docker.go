@@ -20,11 +20,17 @@ import (
 // Labels the runtime puts on what it creates. The com.amazonaws.ecs ones are
 // the ECS agent's own, so tools written for ECS hosts keep working.
 const (
-	LabelTaskARN       = "com.amazonaws.ecs.task-arn"
+	// LabelTaskARN holds the task's ARN (containers and task volumes).
+	LabelTaskARN = "com.amazonaws.ecs.task-arn"
+	// LabelContainerName holds the container's name in the task definition
+	// (runtime.PauseContainerName for pause containers).
 	LabelContainerName = "com.amazonaws.ecs.container-name"
-	LabelFamily        = "com.amazonaws.ecs.task-definition-family"
-	LabelRevision      = "com.amazonaws.ecs.task-definition-version"
-	LabelCluster       = "com.amazonaws.ecs.cluster"
+	// LabelFamily holds the task definition's family.
+	LabelFamily = "com.amazonaws.ecs.task-definition-family"
+	// LabelRevision holds the task definition's revision, in decimal.
+	LabelRevision = "com.amazonaws.ecs.task-definition-version"
+	// LabelCluster holds the task's cluster.
+	LabelCluster = "com.amazonaws.ecs.cluster"
 	// LabelInstance holds Config.InstanceID: which agent owns the object.
 	LabelInstance = "dev.gantry.instance"
 	// LabelVolume holds the task definition's name of a task volume.

@@ -35,8 +35,10 @@ func wrap(name string, err error) *runtime.Error {
 // Docker's message.
 type notFound struct{ error }
 
+// Unwrap returns Docker's error.
 func (e notFound) Unwrap() error { return e.error }
 
+// Is matches runtime.ErrNotFound.
 func (notFound) Is(target error) bool { return target == runtime.ErrNotFound }
 
 // errorf returns a non-retryable runtime error named name.

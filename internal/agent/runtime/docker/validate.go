@@ -18,7 +18,8 @@ import (
 // Refused: proxyConfiguration, inferenceAccelerators, ephemeralStorage,
 // taskRoleArn (no task credentials endpoint), enableFaultInjection, non-Linux
 // runtimePlatform, pidMode or ipcMode "task" outside awsvpc, EFS, FSx and S3
-// Files volumes, configuredAtLaunch volumes, and in containers:
+// Files volumes, configuredAtLaunch volumes, relative host source paths,
+// and in containers:
 // credentialSpecs, environmentFiles, firelensConfiguration, the awsfirelens
 // log driver, logConfiguration.secretOptions, repositoryCredentials,
 // resourceRequirements, secrets, restartPolicy (enabled), containerPortRange,
@@ -108,6 +109,9 @@ func Validate(td ecsapi.TaskDefinition) error {
 		}
 		if v.ConfiguredAtLaunch != nil && *v.ConfiguredAtLaunch {
 			bad(path+".configuredAtLaunch", "volumes configured at launch are not supported")
+		}
+		if v.Host != nil && v.Host.SourcePath != "" && !strings.HasPrefix(v.Host.SourcePath, "/") {
+			bad(path+".host.sourcePath", "the source path must be absolute")
 		}
 		if v.Host != nil && v.DockerVolumeConfiguration != nil {
 			bad(path, "a volume has either host or dockerVolumeConfiguration, not both")
@@ -279,8 +283,8 @@ func validateContainer(path string, c ecsapi.ContainerDefinition, mode ecsapi.Ne
 		if !volumes[m.SourceVolume] {
 			bad(fmt.Sprintf("%s.mountPoints[%d].sourceVolume", path, j), "no volume named %q in the task definition", m.SourceVolume)
 		}
-		if m.ContainerPath == "" {
-			bad(fmt.Sprintf("%s.mountPoints[%d].containerPath", path, j), "a mount point needs a container path")
+		if !strings.HasPrefix(m.ContainerPath, "/") {
+			bad(fmt.Sprintf("%s.mountPoints[%d].containerPath", path, j), "a mount point needs an absolute container path")
 		}
 	}
 	for j, v := range c.VolumesFrom {

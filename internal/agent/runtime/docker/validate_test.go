@@ -107,11 +107,15 @@ func TestValidate(t *testing.T) {
 					{Name: "both", Host: &ecsapi.HostVolumeProperties{}, DockerVolumeConfiguration: &ecsapi.DockerVolumeConfiguration{}},
 					{Name: "auto", DockerVolumeConfiguration: &ecsapi.DockerVolumeConfiguration{Autoprovision: ptr(true)}},
 					{Name: "scope", DockerVolumeConfiguration: &ecsapi.DockerVolumeConfiguration{Scope: "global"}},
+					{Name: "rel", Host: &ecsapi.HostVolumeProperties{SourcePath: "data"}},
 				}
-			}, c(nil)),
+			}, c(func(d *ecsapi.ContainerDefinition) {
+				d.MountPoints = []ecsapi.MountPoint{{SourceVolume: "rel", ContainerPath: "data"}}
+			})),
 			want: []string{"volumes[0].efsVolumeConfiguration", "volumes[1].fsxWindowsFileServerVolumeConfiguration",
 				"volumes[2].s3filesVolumeConfiguration", "volumes[3].configuredAtLaunch", "volumes[4]",
-				"volumes[5].dockerVolumeConfiguration.autoprovision", "volumes[6].dockerVolumeConfiguration.scope"},
+				"volumes[5].dockerVolumeConfiguration.autoprovision", "volumes[6].dockerVolumeConfiguration.scope",
+				"volumes[7].host.sourcePath", "containerDefinitions[0].mountPoints[0].containerPath"},
 		},
 		{
 			name: "container members the runtime cannot honour",

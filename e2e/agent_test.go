@@ -1,0 +1,311 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/app"
+	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/testutil"
+)
+
+func TestWebTaskReachableThenStopped(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("web"),
+		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
+	task := c.run(td)
+	arn := aws.ToString(task.TaskArn)
+	running := c.waitStatus(arn, "RUNNING", 30*time.Second)
+	ct := running.Containers[0]
+	if aws.ToString(ct.RuntimeId) == "" || len(ct.NetworkBindings) == 0 || running.StartedAt == nil || running.PullStartedAt == nil {
+		t.Fatalf("running task lacks runtime details: %+v", running)
+	}
+	port := aws.ToInt32(ct.NetworkBindings[0].HostPort)
+	if port == 0 || port == 8080 {
+		t.Fatalf("want a dynamic host port, got %d", port)
+	}
+	testutil.WaitFor(t, 10*time.Second, "web answers", func() error {
+		code, err := get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err == nil && code != 200 {
+			err = fmt.Errorf("status %d", code)
+		}
+		return err
+	})
+	ci, _ := c.ecs.DescribeContainerInstances(context.Background(), &ecs.DescribeContainerInstancesInput{Cluster: aws.String(c.name),
+		ContainerInstances: []string{aws.ToString(running.ContainerInstanceArn)}})
+	if n := ci.ContainerInstances[0].RunningTasksCount; n != 1 {
+		t.Fatalf("runningTasksCount %d", n)
+	}
+	start := time.Now()
+	if _, err := c.ecs.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn), Reason: aws.String("test over")}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := c.waitStatus(arn, "STOPPED", 40*time.Second)
+	t.Logf("stopped in %v", time.Since(start))
+	if stopped.StopCode != types.TaskStopCodeUserInitiated || aws.ToString(stopped.StoppedReason) != "test over" ||
+		stopped.StoppedAt == nil || stopped.ExecutionStoppedAt == nil || aws.ToInt32(stopped.Containers[0].ExitCode) != 0 {
+		t.Fatalf("stopped task %+v", stopped)
+	}
+	if _, err := get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+		t.Fatal("the web server still answers after the task stopped")
+	}
+}
+
+func TestEssentialContainerExitStopsTask(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	side := webContainer("side", c.image)
+	side.Essential = aws.Bool(false)
+	side.PortMappings = nil
+	main := types.ContainerDefinition{Name: aws.String("main"), Image: aws.String(c.image), Memory: aws.Int32(32),
+		Command: []string{"sleep", "1s", "3"}}
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("exits"),
+		ContainerDefinitions: []types.ContainerDefinition{main, side}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	got := c.waitStatus(arn, "STOPPED", 40*time.Second)
+	if got.StopCode != types.TaskStopCodeEssentialContainerExited || aws.ToString(got.StoppedReason) != "Essential container in task exited" {
+		t.Fatalf("stop code %s reason %q", got.StopCode, aws.ToString(got.StoppedReason))
+	}
+	codes := map[string]int32{}
+	for _, ct := range got.Containers {
+		codes[aws.ToString(ct.Name)] = aws.ToInt32(ct.ExitCode)
+		if ct.ExitCode == nil {
+			t.Fatalf("container %s has no exit code", aws.ToString(ct.Name))
+		}
+	}
+	if codes["main"] != 3 || codes["side"] != 0 {
+		t.Fatalf("exit codes %v", codes)
+	}
+	// A non-essential container may exit alone.
+	side2 := side
+	side2.Command = []string{"exit", "0"}
+	td = c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("sidecar-exits"),
+		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image), side2}})
+	arn = aws.ToString(c.run(td).TaskArn)
+	c.waitStatus(arn, "RUNNING", 30*time.Second)
+	time.Sleep(2 * time.Second)
+	if st := c.describe(arn); aws.ToString(st.LastStatus) != "RUNNING" {
+		t.Fatalf("task stopped when a non-essential container exited: %s", aws.ToString(st.StoppedReason))
+	}
+}
+
+func TestDependsOnOrder(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	ctx := context.Background()
+	initC := types.ContainerDefinition{Name: aws.String("init"), Image: aws.String(c.image), Memory: aws.Int32(32),
+		Essential: aws.Bool(false), Command: []string{"sleep", "1500ms", "0"}}
+	web := webContainer("web", c.image)
+	web.DependsOn = []types.ContainerDependency{{ContainerName: aws.String("init"), Condition: types.ContainerConditionSuccess}}
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("ordered"),
+		ContainerDefinitions: []types.ContainerDefinition{web, initC}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	got := c.waitStatus(arn, "RUNNING", 30*time.Second)
+	ids := map[string]string{}
+	for _, ct := range got.Containers {
+		ids[aws.ToString(ct.Name)] = aws.ToString(ct.RuntimeId)
+	}
+	initInfo, err := c.docker.ContainerInspect(ctx, ids["init"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	webInfo, err := c.docker.ContainerInspect(ctx, ids["web"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished, _ := time.Parse(time.RFC3339Nano, initInfo.State.FinishedAt)
+	started, _ := time.Parse(time.RFC3339Nano, webInfo.State.StartedAt)
+	if initInfo.State.ExitCode != 0 || !started.After(finished) {
+		t.Fatalf("web started %v, init finished %v (exit %d)", started, finished, initInfo.State.ExitCode)
+	}
+	// A SUCCESS dependency that fails stops the task before its dependent starts.
+	bad := initC
+	bad.Command = []string{"exit", "7"}
+	td = c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("ordered-bad"),
+		ContainerDefinitions: []types.ContainerDefinition{web, bad}})
+	arn = aws.ToString(c.run(td).TaskArn)
+	got = c.waitStatus(arn, "STOPPED", 30*time.Second)
+	if got.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.Contains(aws.ToString(got.StoppedReason), "init") {
+		t.Fatalf("failed dependency: %s %q", got.StopCode, aws.ToString(got.StoppedReason))
+	}
+}
+
+func TestFailingHealthCheck(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	web := webContainer("web", c.image)
+	web.Environment = []types.KeyValuePair{{Name: aws.String("UNHEALTHY"), Value: aws.String("1")}}
+	web.HealthCheck = &types.HealthCheck{Command: []string{"CMD", "/app", "check", "http://127.0.0.1:8080/health"},
+		Interval: aws.Int32(5), Timeout: aws.Int32(2), Retries: aws.Int32(1), StartPeriod: aws.Int32(0)}
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("sick"), ContainerDefinitions: []types.ContainerDefinition{web}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	c.waitStatus(arn, "RUNNING", 30*time.Second)
+	testutil.WaitFor(t, 30*time.Second, "task UNHEALTHY", func() error {
+		got := c.describe(arn)
+		if got.HealthStatus != types.HealthStatusUnhealthy || got.Containers[0].HealthStatus != types.HealthStatusUnhealthy {
+			return fmt.Errorf("task %s, container %s", got.HealthStatus, got.Containers[0].HealthStatus)
+		}
+		return nil
+	})
+}
+
+func TestMissingImageFailsToStart(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("nope"),
+		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", "gantry-test/does-not-exist:1")}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	got := c.waitStatus(arn, "STOPPED", 60*time.Second)
+	if got.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.HasPrefix(aws.ToString(got.StoppedReason), "CannotPullContainerError") {
+		t.Fatalf("stop code %s reason %q", got.StopCode, aws.ToString(got.StoppedReason))
+	}
+	if !strings.HasPrefix(aws.ToString(got.Containers[0].Reason), "CannotPullContainerError") {
+		t.Fatalf("container reason %q", aws.ToString(got.Containers[0].Reason))
+	}
+}
+
+func TestAgentRestartKeepsContainers(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	ctx := context.Background()
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("keep"),
+		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	before := c.waitStatus(arn, "RUNNING", 30*time.Second)
+	id := aws.ToString(before.Containers[0].RuntimeId)
+	info, _ := c.docker.ContainerInspect(ctx, id)
+	instance := c.agent.Agent.ContainerInstanceArn()
+	if err := c.agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.startAgent(clusterOptions{})
+	if got := c.agent.Agent.ContainerInstanceArn(); got != instance {
+		t.Fatalf("restarted agent registered as %s, was %s", got, instance)
+	}
+	list, _ := c.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(c.name)})
+	if len(list.ContainerInstanceArns) != 1 {
+		t.Fatalf("%d instances after the restart", len(list.ContainerInstanceArns))
+	}
+	time.Sleep(2 * time.Second)
+	after := c.describe(arn)
+	info2, err := c.docker.ContainerInspect(ctx, id)
+	if err != nil || !info2.State.Running || info2.State.StartedAt != info.State.StartedAt || aws.ToString(after.LastStatus) != "RUNNING" {
+		t.Fatalf("after the agent restart: %v running=%v started %s vs %s, task %s", err, info2.State.Running, info2.State.StartedAt, info.State.StartedAt, aws.ToString(after.LastStatus))
+	}
+	mine := 0
+	all, _ := c.docker.ContainerList(ctx, containerListAll())
+	for _, ct := range all {
+		if ct.Labels["com.amazonaws.ecs.task-arn"] == arn {
+			mine++
+		}
+	}
+	if mine != 1 {
+		t.Fatalf("%d containers for the task after the restart", mine)
+	}
+	// The adopted task is still managed: stopping it works.
+	c.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn)})
+	c.waitStatus(arn, "STOPPED", 40*time.Second)
+}
+
+func TestServerRestartKeepsContainers(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	ctx := context.Background()
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("keep"),
+		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	before := c.waitStatus(arn, "RUNNING", 30*time.Second)
+	id := aws.ToString(before.Containers[0].RuntimeId)
+	info, _ := c.docker.ContainerInspect(ctx, id)
+	c.env.Restart(t)
+	time.Sleep(time.Second)
+	info2, err := c.docker.ContainerInspect(ctx, id)
+	if err != nil || !info2.State.Running || info2.State.StartedAt != info.State.StartedAt {
+		t.Fatalf("container changed across the server restart: %v", err)
+	}
+	if got := c.describe(arn); aws.ToString(got.LastStatus) != "RUNNING" {
+		t.Fatalf("task %s after the server restart", aws.ToString(got.LastStatus))
+	}
+	testutil.WaitFor(t, 20*time.Second, "agent reconnected", func() error {
+		out, err := c.ecs.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String(c.name),
+			ContainerInstances: []string{aws.ToString(before.ContainerInstanceArn)}})
+		if err != nil || !out.ContainerInstances[0].AgentConnected {
+			return fmt.Errorf("not connected: %v", err)
+		}
+		return nil
+	})
+	c.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn)})
+	c.waitStatus(arn, "STOPPED", 40*time.Second)
+}
+
+func TestAWSVPCTaskHasItsOwnAddress(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	web := webContainer("web", c.image)
+	web.PortMappings = []types.PortMapping{{ContainerPort: aws.Int32(8080), HostPort: aws.Int32(8080)}}
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("vpc"), NetworkMode: types.NetworkModeAwsvpc,
+		ContainerDefinitions: []types.ContainerDefinition{web}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	got := c.waitStatus(arn, "RUNNING", 30*time.Second)
+	ip := ""
+	for _, a := range got.Attachments {
+		if aws.ToString(a.Type) == "ElasticNetworkInterface" {
+			for _, d := range a.Details {
+				if aws.ToString(d.Name) == "privateIPv4Address" {
+					ip = aws.ToString(d.Value)
+				}
+			}
+		}
+	}
+	if ip == "" {
+		t.Fatalf("no ENI attachment: %+v", got.Attachments)
+	}
+	testutil.WaitFor(t, 10*time.Second, "task answers on its own address", func() error {
+		_, err := get("http://" + ip + ":8080/")
+		return err
+	})
+}
+
+func TestContainersOfForgottenTasksAreStopped(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	ctx := context.Background()
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("forgotten"),
+		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	got := c.waitStatus(arn, "RUNNING", 30*time.Second)
+	id := aws.ToString(got.Containers[0].RuntimeId)
+	if err := c.agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The control plane forgets the task (as after its record expired).
+	cli := c.env.Server.Ops.Store.Client()
+	if _, err := cli.Delete(ctx, store.Key("assign"), clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	c.startAgent(clusterOptions{})
+	testutil.WaitFor(t, 30*time.Second, "orphan stopped", func() error {
+		info, err := c.docker.ContainerInspect(ctx, id)
+		if err != nil {
+			return nil // removed
+		}
+		if info.State.Running {
+			return errors.New("still running")
+		}
+		return nil
+	})
+}
+
+func TestAgentWithBadCredentialsIsRefused(t *testing.T) {
+	testutil.RequireDocker(t)
+	env := apitest.Start(t, apitest.Options{})
+	cfg := agent.Config{Server: env.URL, Cluster: "default", DataDir: t.TempDir(), Region: apitest.Region,
+		AccessKeyID: apitest.AccessKeyID, SecretAccessKey: "wrong", CPU: 1024, MemoryMiB: 1024}
+	_, err := app.StartAgent(context.Background(), cfg, app.AgentOptions{}, apitest.Logger())
+	if err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
+		t.Fatalf("want the agent refused, got %v", err)
+	}
+}
