@@ -94,8 +94,8 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, logger *slog
 	case <-ctx.Done():
 		logger.Info("agent shutting down; containers keep running")
 		return a.Close()
-	case err := <-a.Done():
-		return err
+	case <-a.Done():
+		return a.Err()
 	}
 }
 
@@ -128,7 +128,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 	if err := srv.Ops.EnsureCluster(ctx, f.cfg.Cluster); err != nil {
 		return err
 	}
-	var agentDone <-chan error
+	var agentDone <-chan struct{}
+	agentErr := func() error { return nil }
 	if !*noAgent {
 		f.cfg.Server, f.cfg.Region = srv.URL, cfg.Region
 		f.cfg.DataDir = filepath.Join(cfg.DataDir, "agent")
@@ -140,6 +141,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		}
 		defer a.Close()
 		agentDone = a.Done()
+		agentErr = a.Err
 	}
 	logger.Info("gantry dev ready", "endpoint", srv.URL, "cluster", f.cfg.Cluster,
 		"access_key_id", config.DevAccessKeyID, "secret_access_key", config.DevSecretAccessKey)
@@ -149,8 +151,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 	case <-ctx.Done():
 		logger.Info("shutting down; task containers keep running")
 		return nil
-	case err := <-agentDone:
-		return err
+	case <-agentDone:
+		return agentErr()
 	case err := <-waitErr(srv):
 		return err
 	}

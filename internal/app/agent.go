@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
@@ -15,7 +16,12 @@ type Agent struct {
 	Agent   *agent.Agent
 	runtime *docker.Runtime
 	cancel  context.CancelFunc
-	done    chan error
+	exited  chan error
+	doneCh  chan struct{}
+	runErr  error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // AgentOptions are what StartAgent needs beyond the agent's Config.
@@ -54,19 +60,29 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Agent{Agent: a, runtime: rt, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- a.Run(rctx) }()
+	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{})}
+	go func() {
+		h.runErr = a.Run(rctx)
+		close(h.doneCh)
+		h.exited <- h.runErr
+	}()
 	return h, nil
 }
 
 // Close stops the agent, leaving its tasks' containers running, and waits
 // for it.
+// It is safe to call more than once.
 func (h *Agent) Close() error {
-	h.cancel()
-	err := <-h.done
-	h.runtime.Close()
-	return err
+	h.closeOnce.Do(func() {
+		h.cancel()
+		h.closeErr = <-h.exited
+		h.runtime.Close()
+	})
+	return h.closeErr
 }
 
-// Done yields the agent's exit error once it stops.
-func (h *Agent) Done() <-chan error { return h.done }
+// Done is closed when the agent has stopped on its own or by Close.
+func (h *Agent) Done() <-chan struct{} { return h.doneCh }
+
+// Err is the agent's exit error, once Done is closed.
+func (h *Agent) Err() error { return h.runErr }

@@ -209,13 +209,7 @@ func (st *taskDefState) load(ctx context.Context) (int64, error) {
 	st.view = v
 	st.advanceLocked(rev)
 	st.mu.Unlock()
-	st.ownMu.Lock()
-	for k := range st.own {
-		if k.modRev <= rev {
-			delete(st.own, k)
-		}
-	}
-	st.ownMu.Unlock()
+	st.dropOwn(rev)
 	st.once.Do(func() { close(st.ready) })
 	return rev, nil
 }
@@ -236,7 +230,9 @@ func (st *taskDefState) follow(ctx context.Context, rev int64) {
 	var changes []tdChange
 	for resp := range wch {
 		if err := resp.Err(); err != nil {
-			st.logger.Warn("task definition watch ended; reloading", "err", err)
+			if ctx.Err() == nil {
+				st.logger.Warn("task definition watch ended; reloading", "err", err)
+			}
 			return
 		}
 		if resp.IsProgressNotify() {
@@ -276,6 +272,7 @@ func (st *taskDefState) follow(ctx context.Context, rev int64) {
 		}
 		st.advanceLocked(last)
 		st.mu.Unlock()
+		st.dropOwn(last)
 	}
 }
 
@@ -326,6 +323,19 @@ func (st *taskDefState) putOwn(k tdOwnKey, rec *taskDefRecord) {
 	st.ownMu.Lock()
 	st.own[k] = rec
 	st.ownMu.Unlock()
+}
+
+// dropOwn forgets the remembered records of revisions up to rev, which the
+// view already has: those whose write raced ahead of putOwn, or that a
+// reload covered.
+func (st *taskDefState) dropOwn(rev int64) {
+	st.ownMu.Lock()
+	defer st.ownMu.Unlock()
+	for k := range st.own {
+		if k.modRev <= rev {
+			delete(st.own, k)
+		}
+	}
 }
 
 // takeOwn returns and forgets the record remembered for k, if any.

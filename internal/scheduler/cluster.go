@@ -99,7 +99,9 @@ type Cluster struct {
 	// agent or registration time. static caches filter results per gen.
 	gen    uint64
 	static map[string]*staticResult
-	ties   []int32 // scratch for Place, reused under mu
+	// Scratch for Place, reused under mu.
+	ties       []int32
+	groupTasks []int32
 }
 
 // hot is what every placement scan reads of a slot, packed for locality.

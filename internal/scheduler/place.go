@@ -162,15 +162,29 @@ type scan struct {
 	valueOf [][]int32
 	tasksOf [][]int32
 	keys    [MaxStrategies]int64 // the current best slot's keys
+	// For pick: the strategies that rank (a final random only ties), the
+	// cached memberOf verdicts, and whether any memberOf reads tasks.
+	levels  []level
+	statics [][]bool
+	dynamic bool
+}
+
+// level is one ranking strategy resolved for a request.
+type level struct {
+	kind   strategyKind
+	values []int32 // spreadAttribute: value number per slot
+	counts []int32 // spreadAttribute: group tasks per value number
 }
 
 func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
+	c.groupTasks = slices.Grow(c.groupTasks[:0], len(c.nodes))[:len(c.nodes)]
+	clear(c.groupTasks)
 	s := &scan{
 		c:          c,
 		req:        req,
 		pol:        pol,
 		member:     make([][]bool, len(pol.constraints)),
-		groupTasks: make([]int32, len(c.nodes)),
+		groupTasks: c.groupTasks,
 		valueOf:    make([][]int32, len(pol.strategies)),
 		tasksOf:    make([][]int32, len(pol.strategies)),
 	}
@@ -184,12 +198,16 @@ func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
 		})
 	}
 	for k, con := range pol.constraints {
-		if con.expr == nil || con.expr.UsesTasks() {
-			continue
+		switch {
+		case con.distinct:
+		case con.expr.UsesTasks():
+			s.dynamic = true
+		default:
+			s.member[k] = c.staticFilter("memberOf\x00"+con.key, func(n *node) bool {
+				return con.expr.Eval(target{n})
+			})
+			s.statics = append(s.statics, s.member[k])
 		}
-		s.member[k] = c.staticFilter("memberOf\x00"+con.key, func(n *node) bool {
-			return con.expr.Eval(target{n})
-		})
 	}
 	for j, st := range pol.strategies {
 		if st.kind != spreadAttribute {
@@ -201,6 +219,11 @@ func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
 			counts[values[i]] += k
 		}
 		s.valueOf[j], s.tasksOf[j] = values, counts
+	}
+	for j, st := range pol.strategies {
+		if st.kind != random {
+			s.levels = append(s.levels, level{kind: st.kind, values: s.valueOf[j], counts: s.tasksOf[j]})
+		}
 	}
 	return s
 }
@@ -296,82 +319,94 @@ func (s *scan) checkConstraints(i int32) (verdict, int) {
 	return fits, -1
 }
 
-// passesRest reports whether slot i, whose state and resources pass,
-// passes the remaining checks: attributes, ports and constraints.
-func (s *scan) passesRest(i int32) bool {
-	if s.attrOK != nil && !s.attrOK[i] {
-		return false
+// passesDynamic reports whether slot i satisfies the memberOf constraints
+// whose expressions read tasks.
+func (s *scan) passesDynamic(i int32) bool {
+	for k, con := range s.pol.constraints {
+		if !con.distinct && s.member[k] == nil && !con.expr.Eval(target{&s.c.nodes[i]}) {
+			return false
+		}
 	}
-	if s.checkPorts(i) != fits {
-		return false
-	}
-	v, _ := s.checkConstraints(i)
-	return v == fits
+	return true
 }
 
 // key returns slot i's rank under strategy j; lower is better.
 func (s *scan) key(j int, i int32) int64 {
-	switch s.pol.strategies[j].kind {
+	l := &s.levels[j]
+	switch l.kind {
 	case binpackCPU:
 		return s.c.hot[i].cpu
 	case binpackMemory:
 		return s.c.hot[i].memory
 	case spreadInstance:
 		return int64(s.groupTasks[i])
-	case spreadAttribute:
-		return int64(s.tasksOf[j][s.valueOf[j][i]])
 	}
-	return 0 // random: every candidate ties
+	return int64(l.counts[l.values[i]]) // spreadAttribute
 }
 
 // pick returns the best slot for the next task, or -1 if none fits: the
 // candidates are those check would pass, the slots that tie for best under
 // the strategies are collected, and one is drawn at random. This is the
-// hot loop of placement, so it tests state and resources inline and calls
-// out only for what the request needs.
+// hot loop of placement: it tests what every request needs inline, on
+// locals, and calls out only for ports and task-dependent expressions.
 func (s *scan) pick(rng *rand.Rand) int32 {
-	hot := s.c.hot
+	hot, groupTasks, attrOK, statics := s.c.hot, s.groupTasks, s.attrOK, s.statics
 	d := &s.req.Demand
 	cpu, memory, gpu := d.CPU, d.Memory, d.GPU
-	rest := s.attrOK != nil || len(d.TCPPorts)+len(d.UDPPorts) > 0 || len(s.pol.constraints) > 0
-	levels := len(s.pol.strategies)
-	if levels > 0 && s.pol.strategies[levels-1].kind == random {
-		levels-- // random only says "tie"
-	}
+	distinct, dynamic := s.pol.distinct, s.dynamic
+	ports := len(d.TCPPorts)+len(d.UDPPorts) > 0
+	levels := s.levels
+	keys := &s.keys
 	ties := s.c.ties[:0]
+slots:
 	for x := range hot {
 		h := &hot[x]
 		if h.state != fits || h.cpu < cpu || h.memory < memory || h.gpu < gpu {
 			continue
 		}
 		i := int32(x)
-		if rest && !s.passesRest(i) {
+		if distinct && groupTasks[i] > 0 || attrOK != nil && !attrOK[i] {
 			continue
 		}
-		cmp := 0
+		for _, ok := range statics {
+			if !ok[i] {
+				continue slots
+			}
+		}
+		if ports && s.checkPorts(i) != fits || dynamic && !s.passesDynamic(i) {
+			continue
+		}
 		if len(ties) == 0 {
-			cmp = -1
-		} else {
-			for j := 0; j < levels; j++ {
-				if k := s.key(j, i); k != s.keys[j] {
-					if k < s.keys[j] {
-						cmp = -1
-					} else {
-						cmp = 1
-					}
-					break
-				}
-			}
-		}
-		switch cmp {
-		case -1:
-			ties = append(ties[:0], i)
-			for j := 0; j < levels; j++ {
-				s.keys[j] = s.key(j, i)
-			}
-		case 0:
 			ties = append(ties, i)
+			for j := range levels {
+				keys[j] = s.key(j, i)
+			}
+			continue
 		}
+		for j := range levels {
+			var k int64
+			switch l := &levels[j]; l.kind {
+			case binpackCPU:
+				k = h.cpu
+			case binpackMemory:
+				k = h.memory
+			case spreadInstance:
+				k = int64(groupTasks[i])
+			default:
+				k = int64(l.counts[l.values[i]])
+			}
+			if k < keys[j] {
+				ties = append(ties[:0], i)
+				for j := range levels {
+					keys[j] = s.key(j, i)
+				}
+				continue slots
+			}
+			if k > keys[j] {
+				continue slots
+			}
+		}
+		ties = append(ties, i)
 	}
 	s.c.ties = ties
 	switch len(ties) {
