@@ -14,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
@@ -74,6 +75,9 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		Region:  cfg.Region,
 		Account: cfg.AccountID,
 		Logger:  logger,
+		// Gantry's agents run Docker: refuse what its driver cannot honour.
+		CheckTaskDefinition: docker.Validate,
+		CheckOverrides:      docker.ValidateOverrides,
 	}
 	verifier := sigv4.NewVerifier(cfg.Region, "ecs", cfg.Credentials)
 	api := apiserver.New(s.Ops, verifier, logger)

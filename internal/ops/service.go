@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -25,6 +26,13 @@ type Service struct {
 	Now func() time.Time
 	// PollEndpoint is the URL DiscoverPollEndpoint gives agents.
 	PollEndpoint string
+	// CheckTaskDefinition, when set, refuses task definitions with members
+	// the agents' runtime cannot honour (RegisterTaskDefinition, RunTask,
+	// StartTask); CheckOverrides likewise refuses overrides. The
+	// application sets them from the runtime so that ops does not import
+	// agent code.
+	CheckTaskDefinition func(ecsapi.TaskDefinition) error
+	CheckOverrides      func(ecsapi.TaskDefinition, ecsapi.TaskOverride) error
 
 	leases leases
 }

@@ -277,13 +277,23 @@ func (s *Service) validateRun(o *runOptions) error {
 			}
 		}
 	}
-	if o.td.NetworkMode == "awsvpc" && o.networkConfiguration == nil {
-		// ECS requires awsvpcConfiguration for awsvpc tasks; Gantry's agent
-		// gives each task its own namespace on a Gantry network, so none is
-		// needed, and one given is kept on the task's attachment.
-		_ = o
+	if s.CheckTaskDefinition != nil {
+		if err := s.CheckTaskDefinition(*o.td); err != nil {
+			return unsupported(err)
+		}
+	}
+	if s.CheckOverrides != nil && o.overrides != nil {
+		if err := s.CheckOverrides(*o.td, *o.overrides); err != nil {
+			return unsupported(err)
+		}
 	}
 	return nil
+}
+
+// unsupported is the error for members the runtime cannot honour.
+func unsupported(err error) error {
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	return apierror.InvalidParameter("Gantry's container runtime cannot honour: %s", msg)
 }
 
 // newTask builds the record of a task about to be placed on instance.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -345,4 +346,25 @@ func TestConcurrentRunTaskNeverOvercommits(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint()
+}
+
+// TestRunTaskRefusesWhatTheRuntimeCannotHonour: a member the Docker driver
+// cannot honour is refused with a clear error, never silently dropped.
+func TestRunTaskRefusesWhatTheRuntimeCannotHonour(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	ctx := context.Background()
+	c := env.Client
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("u")}); err != nil {
+		t.Fatal(err)
+	}
+	newSimAgent(t, env, "u", 1024, 1024)
+	// Overrides the driver cannot apply.
+	registerWeb(t, c, "web", 64, 0)
+	_, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("u"), TaskDefinition: aws.String("web"),
+		Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: aws.String("web"),
+			EnvironmentFiles: []types.EnvironmentFile{{Type: types.EnvironmentFileTypeS3, Value: aws.String("arn:aws:s3:::b/k.env")}}}}}})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterException" || !strings.Contains(ae.ErrorMessage(), "environmentFiles") {
+		t.Fatalf("want InvalidParameterException naming environmentFiles, got %v", err)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
 
+var benchSink int
+
 const (
 	benchInstances = 5000
 	benchTasks     = 100_000
@@ -72,6 +74,27 @@ func BenchmarkPlace(b *testing.B) {
 			strategies: []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("binpack", "memory")},
 		},
 	}
+	// The floor: one bare pass per task over the same packed records,
+	// choosing the fewest-memory instance that fits; what any placer that
+	// looks at every instance costs on this machine, in this run.
+	b.Run("floor-bare-scan", func(b *testing.B) {
+		c := benchCluster(b)
+		b.ResetTimer()
+		for range b.N {
+			for range benchTasks {
+				best, bestMem := -1, int64(1<<62)
+				for x := range c.hot {
+					h := &c.hot[x]
+					if h.state == fits && h.cpu >= 128 && h.memory >= 512 && h.gpu >= 0 && h.memory < bestMem {
+						best, bestMem = x, h.memory
+					}
+				}
+				benchSink += best
+			}
+		}
+		b.ReportMetric(float64(b.N*benchTasks)/b.Elapsed().Seconds(), "tasks/s")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchTasks), "ns/task")
+	})
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			pol, err := NewPolicy(bc.strategies, bc.constraints)

@@ -36,8 +36,8 @@
 //   - distinctInstance rejects an instance that holds a task of the group,
 //     counting the tasks placed earlier in the same request; memberOf
 //     rejects one its cluster query expression (package cql) does not
-//     select. Expressions that read neither task:group nor
-//     runningTasksCount are evaluated once per instance and request.
+//     select. runningTasksCount counts RUNNING tasks only, as ECS's does,
+//     so tasks just placed (pending) do not raise it.
 //
 // Each placement reserves its resources at once, so the tasks of one
 // request (RunTask count 10, or a service's 500 missing tasks) never
@@ -46,12 +46,19 @@
 // instance, the first check that refused it, one ecsapi.Failure per
 // instance as RunTask does.
 //
-// Cost: building a request's scan is O(instances); placing each task is
-// O(instances), reading a packed per-instance record (remaining resources,
-// task-independent verdict, group count), plus one map lookup per static
-// host port and one expression evaluation per task-dependent memberOf. The
-// number of tasks in the cluster never enters: a task's usage is added to
-// its instance when it is reserved or put, and removed when it is released.
+// Cost: placing a task is one pass over the instances reading a packed
+// per-instance record (remaining CPU, memory and GPUs, and whether the
+// instance is ACTIVE with its agent connected), plus, only when the request
+// needs them, a map lookup per static host port and an evaluation per
+// memberOf expression that reads task:group or runningTasksCount. Building
+// a request costs one clearing pass and the request group's entries in a
+// per-group index (the instances holding its tasks), never a scan of tasks.
+// Results that do not depend on tasks (requiresAttributes, memberOf
+// expressions that read only instance fields, the values of a spread
+// attribute) are cached in the view and recomputed only after an instance
+// is added or removed or changes a field a query can read; the cache key of
+// an expression is its canonical form, so RunTask calls with the same
+// constraint share it.
 //
 // # The view and its concurrency
 //
@@ -82,10 +89,12 @@
 //     cannot both commit: the loser's guard fails.
 //  3. On success the caller calls Commit(plan.PlacedIDs()...); the watch
 //     later delivers the same tasks through PutTask, which replaces the
-//     reservations without counting them twice. On failure it calls
-//     Rollback with the same IDs, and retries once the view has caught up
-//     with the store; Rollback leaves alone any ID the watch has already
-//     confirmed.
+//     reservations without counting them twice. It may also PutInstance the
+//     instance records it wrote, with the transaction's revision, so the
+//     next placement's guard is current before the watch catches up. On
+//     failure it calls Rollback with the same IDs, and retries once the view
+//     has caught up with the store; Rollback leaves alone any ID the watch
+//     has already confirmed.
 //
 // When the watch must restart from a fresh list (compaction), build a new
 // Cluster from the list and swap it in; placements still in flight on the

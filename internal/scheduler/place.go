@@ -232,7 +232,7 @@ func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
 func requiredKey(attrs []ecsapi.Attribute) string {
 	parts := make([]string, len(attrs))
 	for i, a := range attrs {
-		parts[i] = a.Name + "=" + a.Value
+		parts[i] = a.Name + "\x01" + a.Value
 	}
 	slices.Sort(parts)
 	return "requires\x00" + strings.Join(parts, "\x00")
