@@ -309,3 +309,22 @@ func TestAgentWithBadCredentialsIsRefused(t *testing.T) {
 		t.Fatalf("want the agent refused, got %v", err)
 	}
 }
+
+func TestStopTaskKillsAfterStopTimeout(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	web := webContainer("web", c.image)
+	web.Environment = []types.KeyValuePair{{Name: aws.String("IGNORE_SIGTERM"), Value: aws.String("1")}}
+	web.StopTimeout = aws.Int32(2)
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("stubborn"), ContainerDefinitions: []types.ContainerDefinition{web}})
+	arn := aws.ToString(c.run(td).TaskArn)
+	c.waitStatus(arn, "RUNNING", 30*time.Second)
+	start := time.Now()
+	if _, err := c.ecs.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.waitStatus(arn, "STOPPED", 30*time.Second)
+	took := time.Since(start)
+	if took < 2*time.Second || took > 8*time.Second || aws.ToInt32(got.Containers[0].ExitCode) != 137 {
+		t.Fatalf("stopped after %v with exit code %d; want SIGKILL (137) after the 2s stopTimeout", took, aws.ToInt32(got.Containers[0].ExitCode))
+	}
+}

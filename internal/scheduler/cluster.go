@@ -94,6 +94,9 @@ type Cluster struct {
 	// and how many: a request reads its group's entries instead of asking
 	// every instance.
 	groups map[string]map[int32]int32
+	// ports indexes, per host port and protocol (portKey), the slots where
+	// it is in use.
+	ports map[int32]map[int32]struct{}
 	// gen changes whenever anything a task-independent filter reads
 	// changes: an instance added or removed, or its attributes, EC2 ID,
 	// agent or registration time. static caches filter results per gen.
@@ -102,6 +105,7 @@ type Cluster struct {
 	// Scratch for Place, reused under mu.
 	ties       []int32
 	groupTasks []int32
+	portsTaken []bool
 }
 
 // hot is what every placement scan reads of a slot, packed for locality.
@@ -134,6 +138,7 @@ func New() *Cluster {
 		tasks:   map[string]*entry{},
 		orphans: map[string]map[string]*entry{},
 		groups:  map[string]map[int32]int32{},
+		ports:   map[int32]map[int32]struct{}{},
 		static:  map[string]*staticResult{},
 	}
 }
@@ -184,10 +189,8 @@ func (c *Cluster) PutInstance(inst Instance) error {
 		h.memory += inst.Memory - n.Memory
 		h.gpu += inst.GPU - n.GPU
 		h.state = instanceState(&inst)
-		addPorts(n.tcp, n.ReservedTCPPorts, -1)
-		addPorts(n.udp, n.ReservedUDPPorts, -1)
-		addPorts(n.tcp, inst.ReservedTCPPorts, 1)
-		addPorts(n.udp, inst.ReservedUDPPorts, 1)
+		c.addPorts(i, n.ReservedTCPPorts, n.ReservedUDPPorts, -1)
+		c.addPorts(i, inst.ReservedTCPPorts, inst.ReservedUDPPorts, 1)
 		n.Instance = inst
 		return nil
 	}
@@ -210,9 +213,7 @@ func (c *Cluster) PutInstance(inst Instance) error {
 	}
 	c.hot[i] = hot{cpu: inst.CPU, memory: inst.Memory, gpu: inst.GPU, state: instanceState(&inst)}
 	c.index[inst.ARN] = i
-	n := &c.nodes[i]
-	addPorts(n.tcp, inst.ReservedTCPPorts, 1)
-	addPorts(n.udp, inst.ReservedUDPPorts, 1)
+	c.addPorts(i, inst.ReservedTCPPorts, inst.ReservedUDPPorts, 1)
 	for _, e := range c.orphans[inst.ARN] {
 		c.apply(i, e, 1)
 	}
@@ -236,6 +237,12 @@ func (c *Cluster) RemoveInstance(arn string) {
 	}
 	for g := range n.groups {
 		c.unindexGroup(g, i)
+	}
+	for p := range n.tcp {
+		c.unindexPort(portKey(false, p), i)
+	}
+	for p := range n.udp {
+		c.unindexPort(portKey(true, p), i)
 	}
 	c.nodes[i] = node{}
 	c.hot[i] = hot{state: vacant}
@@ -348,8 +355,7 @@ func (c *Cluster) apply(i int32, e *entry, sign int32) {
 	h.cpu -= s * d.CPU
 	h.memory -= s * d.Memory
 	h.gpu -= s * d.GPU
-	addPorts(n.tcp, d.TCPPorts, sign)
-	addPorts(n.udp, d.UDPPorts, sign)
+	c.addPorts(i, d.TCPPorts, d.UDPPorts, sign)
 	g := e.task.Group
 	if k := n.groups[g] + sign; k > 0 {
 		n.groups[g] = k
@@ -384,14 +390,48 @@ func (c *Cluster) unindexGroup(g string, i int32) {
 	}
 }
 
-func addPorts(m map[int32]int32, ports []int32, sign int32) {
-	for _, p := range ports {
-		if v := m[p] + sign; v > 0 {
-			m[p] = v
-		} else {
-			delete(m, p)
+// addPorts adds (sign 1) or removes (sign -1) one holder of each port on
+// slot i, in the node's port maps and the view's port index.
+func (c *Cluster) addPorts(i int32, tcp, udp []int32, sign int32) {
+	n := &c.nodes[i]
+	for _, p := range tcp {
+		c.addPort(n.tcp, portKey(false, p), p, i, sign)
+	}
+	for _, p := range udp {
+		c.addPort(n.udp, portKey(true, p), p, i, sign)
+	}
+}
+
+func (c *Cluster) addPort(m map[int32]int32, key, p, i, sign int32) {
+	if v := m[p] + sign; v > 0 {
+		m[p] = v
+		slots := c.ports[key]
+		if slots == nil {
+			slots = map[int32]struct{}{}
+			c.ports[key] = slots
+		}
+		slots[i] = struct{}{}
+	} else {
+		delete(m, p)
+		c.unindexPort(key, i)
+	}
+}
+
+func (c *Cluster) unindexPort(key, i int32) {
+	if slots := c.ports[key]; slots != nil {
+		delete(slots, i)
+		if len(slots) == 0 {
+			delete(c.ports, key)
 		}
 	}
+}
+
+// portKey identifies a host port and protocol in the port index.
+func portKey(udp bool, p int32) int32 {
+	if udp {
+		return 1<<16 | p
+	}
+	return p
 }
 
 // staticResult caches, for one generation of the view, a per-slot result of

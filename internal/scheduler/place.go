@@ -157,6 +157,9 @@ type scan struct {
 	member [][]bool
 	// groupTasks is, per slot, the number of tasks of the request's group.
 	groupTasks []int32
+	// portsTaken is, per slot, whether one of the request's static host
+	// ports is in use there; nil when the request binds none.
+	portsTaken []bool
 	// For each spread-by-attribute strategy (by strategy index): each
 	// slot's value number and the group's task count per value.
 	valueOf [][]int32
@@ -191,6 +194,21 @@ func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
 	slots := c.groups[req.Group]
 	for i, k := range slots {
 		s.groupTasks[i] = k
+	}
+	if d := &req.Demand; len(d.TCPPorts)+len(d.UDPPorts) > 0 {
+		c.portsTaken = slices.Grow(c.portsTaken[:0], len(c.nodes))[:len(c.nodes)]
+		clear(c.portsTaken)
+		s.portsTaken = c.portsTaken
+		for _, p := range d.TCPPorts {
+			for i := range c.ports[portKey(false, p)] {
+				s.portsTaken[i] = true
+			}
+		}
+		for _, p := range d.UDPPorts {
+			for i := range c.ports[portKey(true, p)] {
+				s.portsTaken[i] = true
+			}
+		}
 	}
 	if len(req.RequiredAttributes) > 0 {
 		s.attrOK = c.staticFilter(requiredKey(req.RequiredAttributes), func(n *node) bool {
@@ -348,13 +366,12 @@ func (s *scan) key(j int, i int32) int64 {
 // candidates are those check would pass, the slots that tie for best under
 // the strategies are collected, and one is drawn at random. This is the
 // hot loop of placement: it tests what every request needs inline, on
-// locals, and calls out only for ports and task-dependent expressions.
+// locals, and calls out only for task-dependent expressions.
 func (s *scan) pick(rng *rand.Rand) int32 {
-	hot, groupTasks, attrOK, statics := s.c.hot, s.groupTasks, s.attrOK, s.statics
+	hot, groupTasks, attrOK, statics, portsTaken := s.c.hot, s.groupTasks, s.attrOK, s.statics, s.portsTaken
 	d := &s.req.Demand
 	cpu, memory, gpu := d.CPU, d.Memory, d.GPU
 	distinct, dynamic := s.pol.distinct, s.dynamic
-	ports := len(d.TCPPorts)+len(d.UDPPorts) > 0
 	levels := s.levels
 	keys := &s.keys
 	ties := s.c.ties[:0]
@@ -365,7 +382,7 @@ slots:
 			continue
 		}
 		i := int32(x)
-		if distinct && groupTasks[i] > 0 || attrOK != nil && !attrOK[i] {
+		if distinct && groupTasks[i] > 0 || attrOK != nil && !attrOK[i] || portsTaken != nil && portsTaken[i] {
 			continue
 		}
 		for _, ok := range statics {
@@ -373,7 +390,7 @@ slots:
 				continue slots
 			}
 		}
-		if ports && s.checkPorts(i) != fits || dynamic && !s.passesDynamic(i) {
+		if dynamic && !s.passesDynamic(i) {
 			continue
 		}
 		if len(ties) == 0 {
@@ -422,6 +439,9 @@ slots:
 // reservation itself has already updated the view.
 func (s *scan) placed(i int32) {
 	s.groupTasks[i]++
+	if s.portsTaken != nil {
+		s.portsTaken[i] = true
+	}
 	for j, values := range s.valueOf {
 		if values != nil {
 			s.tasksOf[j][values[i]]++

@@ -125,6 +125,22 @@ func checkView(t *testing.T, c *Cluster, distinctGroups map[string]bool) {
 	if !maps.EqualFunc(c.groups, indexed, func(a, b map[int32]int32) bool { return maps.Equal(a, b) }) {
 		t.Fatalf("group index %v, recomputed %v", c.groups, indexed)
 	}
+	portIndex := map[int32]map[int32]struct{}{}
+	for arn, u := range use {
+		i := c.index[arn]
+		for udp, m := range map[bool]map[int32]int32{false: u.tcp, true: u.udp} {
+			for p := range m {
+				k := portKey(udp, p)
+				if portIndex[k] == nil {
+					portIndex[k] = map[int32]struct{}{}
+				}
+				portIndex[k][i] = struct{}{}
+			}
+		}
+	}
+	if !maps.EqualFunc(c.ports, portIndex, func(a, b map[int32]struct{}) bool { return maps.Equal(a, b) }) {
+		t.Fatalf("port index %v, recomputed %v", c.ports, portIndex)
+	}
 }
 
 // TestPlaceNeverOvercommits drives random workloads (placements with random
