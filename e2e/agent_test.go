@@ -328,3 +328,86 @@ func TestStopTaskKillsAfterStopTimeout(t *testing.T) {
 		t.Fatalf("stopped after %v with exit code %d; want SIGKILL (137) after the 2s stopTimeout", took, aws.ToInt32(got.Containers[0].ExitCode))
 	}
 }
+
+// TestTwoAgentsShareOneDockerEngine: each agent is its own instance and
+// owns only its containers; an agent that stops is seen as disconnected
+// within seconds, and its restart leaves the other's tasks alone.
+func TestTwoAgentsShareOneDockerEngine(t *testing.T) {
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
+	ctx := context.Background()
+	second := &cluster{t: t, env: c.env, ecs: c.ecs, docker: c.docker, name: c.name, dataDir: t.TempDir(), image: c.image}
+	id2, _ := agent.LoadInstanceID(second.dataDir)
+	testutil.CleanupLabelled(t, c.docker, "dev.gantry.instance="+id2)
+	second.startAgent(clusterOptions{cleanupDelay: time.Second})
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("pair"),
+		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
+	out, err := c.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(c.name), TaskDefinition: aws.String(td), Count: aws.Int32(2),
+		PlacementConstraints: []types.PlacementConstraint{{Type: types.PlacementConstraintTypeDistinctInstance}},
+		Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: aws.String("web"),
+			Environment: []types.KeyValuePair{{Name: aws.String("WHO"), Value: aws.String("override")}}}}}})
+	if err != nil || len(out.Tasks) != 2 {
+		t.Fatalf("run 2 distinct: %v %+v", err, out)
+	}
+	if aws.ToString(out.Tasks[0].ContainerInstanceArn) == aws.ToString(out.Tasks[1].ContainerInstanceArn) {
+		t.Fatal("distinctInstance placed both tasks on one instance")
+	}
+	var onSecond types.Task
+	for _, tk := range out.Tasks {
+		got := c.waitStatus(aws.ToString(tk.TaskArn), "RUNNING", 30*time.Second)
+		if aws.ToString(got.ContainerInstanceArn) == second.agent.Agent.ContainerInstanceArn() {
+			onSecond = got
+		}
+		// The environment override reached the container.
+		info, err := c.docker.ContainerInspect(ctx, aws.ToString(got.Containers[0].RuntimeId))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range info.Config.Env {
+			found = found || e == "WHO=override"
+		}
+		if !found {
+			t.Fatalf("override missing from the container's environment: %v", info.Config.Env)
+		}
+	}
+	// Stop the second agent: its instance shows disconnected within seconds,
+	// its container keeps running, the first agent's task is untouched.
+	if err := second.agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	testutil.WaitFor(t, 20*time.Second, "agentConnected false", func() error {
+		d, err := c.ecs.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String(c.name),
+			ContainerInstances: []string{second.agent.Agent.ContainerInstanceArn()}})
+		if err != nil || d.ContainerInstances[0].AgentConnected {
+			return fmt.Errorf("still connected (%v)", err)
+		}
+		return nil
+	})
+	t.Logf("disconnection seen after %v", time.Since(start))
+	info, err := c.docker.ContainerInspect(ctx, aws.ToString(onSecond.Containers[0].RuntimeId))
+	if err != nil || !info.State.Running {
+		t.Fatalf("the stopped agent's container did not keep running: %v", err)
+	}
+	// With the second agent gone, a stop of its task waits for it; the
+	// first agent's task stops and its containers are removed after the
+	// cleanup delay.
+	for _, tk := range out.Tasks {
+		if aws.ToString(tk.TaskArn) == aws.ToString(onSecond.TaskArn) {
+			continue
+		}
+		arn := aws.ToString(tk.TaskArn)
+		got := c.describe(arn)
+		c.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn)})
+		c.waitStatus(arn, "STOPPED", 30*time.Second)
+		testutil.WaitFor(t, 15*time.Second, "stopped task's container removed", func() error {
+			if _, err := c.docker.ContainerInspect(ctx, aws.ToString(got.Containers[0].RuntimeId)); err == nil {
+				return errors.New("container still there")
+			}
+			return nil
+		})
+	}
+	if got := c.describe(aws.ToString(onSecond.TaskArn)); aws.ToString(got.LastStatus) != "RUNNING" {
+		t.Fatalf("the other agent's task is %s", aws.ToString(got.LastStatus))
+	}
+}

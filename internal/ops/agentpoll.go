@@ -29,6 +29,10 @@ func connectedKey(cluster, id string) string { return store.Key("connected", clu
 type leases struct {
 	mu sync.Mutex
 	m  map[string]clientv3.LeaseID
+	// stopped is the lease of recently stopped tasks, used until
+	// stoppedUntil.
+	stopped      clientv3.LeaseID
+	stoppedUntil time.Time
 }
 
 // markConnected records that the agent of instance id is connected: its

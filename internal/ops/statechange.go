@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -116,8 +117,17 @@ func (s *Service) applyTaskState(ctx context.Context, st *taskState) error {
 		if err != nil {
 			return err
 		}
+		var putOpts []clientv3.OpOption
+		if rec.Task.LastStatus == taskStopped {
+			// Stopped tasks stay describable for about an hour, as in ECS.
+			lease, err := s.stoppedTaskLease(ctx)
+			if err != nil {
+				return err
+			}
+			putOpts = append(putOpts, clientv3.WithLease(lease))
+		}
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(taskKey(cluster, id)), "=", trev)}
-		ops := []clientv3.Op{clientv3.OpPut(taskKey(cluster, id), string(tb))}
+		ops := []clientv3.Op{clientv3.OpPut(taskKey(cluster, id), string(tb), putOpts...)}
 		if arn := rec.Task.ContainerInstanceArn; arn != "" {
 			iid := instanceIDOf(arn)
 			var inst instanceRecord
@@ -129,6 +139,11 @@ func (s *Service) applyTaskState(ctx context.Context, st *taskState) error {
 				if it, ok := inst.Tasks[id]; ok && it.Status != rec.Task.LastStatus {
 					it.Status = rec.Task.LastStatus
 					inst.Tasks[id] = it
+					if it.Status == taskStopped {
+						// Its resources are free again; the instance
+						// forgets it.
+						delete(inst.Tasks, id)
+					}
 					inst.recompute()
 					ib, err := json.Marshal(&inst)
 					if err != nil {
@@ -264,4 +279,25 @@ func (s *Service) mergeTaskState(t *ecsapi.Task, st *taskState) bool {
 	}
 	after, _ := json.Marshal(t)
 	return string(before) != string(after)
+}
+
+// StoppedTaskRetention is how long a STOPPED task stays describable.
+const StoppedTaskRetention = time.Hour
+
+// stoppedTaskLease returns an etcd lease that expires about
+// StoppedTaskRetention from now. One lease serves every task stopped within
+// five minutes, so expiring stopped tasks costs one lease per five minutes.
+func (s *Service) stoppedTaskLease(ctx context.Context) (clientv3.LeaseID, error) {
+	s.leases.mu.Lock()
+	defer s.leases.mu.Unlock()
+	now := s.now()
+	if s.leases.stopped != 0 && now.Before(s.leases.stoppedUntil) {
+		return s.leases.stopped, nil
+	}
+	g, err := s.Store.Client().Grant(ctx, int64(StoppedTaskRetention/time.Second))
+	if err != nil {
+		return 0, fmt.Errorf("grant stopped-task lease: %w", err)
+	}
+	s.leases.stopped, s.leases.stoppedUntil = g.ID, now.Add(5*time.Minute)
+	return g.ID, nil
 }

@@ -48,11 +48,13 @@
 //
 // Cost: placing a task is one pass over the instances reading a packed
 // per-instance record (remaining CPU, memory and GPUs, and whether the
-// instance is ACTIVE with its agent connected), plus, only when the request
-// needs them, a map lookup per static host port and an evaluation per
-// memberOf expression that reads task:group or runningTasksCount. Building
-// a request costs one clearing pass and the request group's entries in a
-// per-group index (the instances holding its tasks), never a scan of tasks.
+// instance is ACTIVE with its agent connected) and, when the request needs
+// them, a per-instance flag (group task count, static host port taken,
+// cached filter result), plus an evaluation per instance of any memberOf
+// expression that reads task:group or runningTasksCount. Building a request
+// costs a clearing pass and the entries of the request's group and ports in
+// the view's per-group and per-port indexes (the instances holding them),
+// never a scan of tasks.
 // Results that do not depend on tasks (requiresAttributes, memberOf
 // expressions that read only instance fields, the values of a spread
 // attribute) are cached in the view and recomputed only after an instance
