@@ -753,16 +753,16 @@ func (s *Service) DescribeTaskDefinition(ctx context.Context, in *ecsapi.Describ
 		}
 		withTags = true
 	}
-	notFound := apierror.Client("Unable to describe task definition.")
+	notFound := func() error { return apierror.Client("Unable to describe task definition.") }
 	ref, err := s.parseTaskDefRef(in.TaskDefinition)
 	if errors.Is(err, errTaskDefRefMalformed) {
-		return nil, notFound
+		return nil, notFound()
 	}
 	if err != nil {
 		return nil, err
 	}
 	if ref.foreign {
-		return nil, notFound
+		return nil, notFound()
 	}
 	st, err := s.taskDefs(ctx)
 	if err != nil {
@@ -770,7 +770,7 @@ func (s *Service) DescribeTaskDefinition(ctx context.Context, in *ecsapi.Describ
 	}
 	e, ok := st.lookup(ref.family, ref.rev)
 	if !ok {
-		return nil, notFound
+		return nil, notFound()
 	}
 	out := &ecsapi.DescribeTaskDefinitionResponse{TaskDefinition: &e.rec.TaskDefinition}
 	if withTags {

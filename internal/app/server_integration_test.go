@@ -1,0 +1,73 @@
+package app_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/app"
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/etcdembed"
+)
+
+// TestTwoServersShareAnExternalEtcd: with --etcd-endpoints, several servers
+// serve the same data, and concurrent writers through both lose nothing.
+func TestTwoServersShareAnExternalEtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx := context.Background()
+	etcd, err := etcdembed.Start(ctx, t.TempDir(), apitest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer etcd.Close()
+	var clients []*ecs.Client
+	for i := 0; i < 2; i++ {
+		cfg := config.DefaultServer()
+		cfg.Listen = "127.0.0.1:0"
+		cfg.DataDir = ""
+		cfg.EtcdEndpoints = []string{etcd.ClientURL}
+		cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "t", cfg.AccountID))
+		srv, err := app.StartServer(ctx, cfg, apitest.Logger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		clients = append(clients, apitest.NewClient(srv.URL))
+	}
+	if _, err := clients[0].CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("shared")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := clients[1].DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"shared"}})
+	if err != nil || len(out.Clusters) != 1 {
+		t.Fatalf("the second server does not see the first one's cluster: %v %+v", err, out)
+	}
+	// Revisions registered through both servers at once: 1..20, no gaps.
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		c := clients[i%2]
+		go func() {
+			_, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("both"),
+				ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("a"), Image: aws.String("b"), Memory: aws.Int32(8)}}})
+			errs <- err
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := clients[1].ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String("both")})
+	if err != nil || len(list.TaskDefinitionArns) != 20 {
+		t.Fatalf("%v %d revisions", err, len(list.TaskDefinitionArns))
+	}
+	d, err := clients[0].DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("both")})
+	if err != nil || d.TaskDefinition.Revision != 20 {
+		t.Fatalf("latest revision: %v", err)
+	}
+}

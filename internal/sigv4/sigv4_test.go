@@ -1,0 +1,107 @@
+package sigv4
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+const body = `{"clusterName":"x"}`
+
+func signed(t *testing.T, secret, region string, at time.Time) *http.Request {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:8845/", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.CreateCluster")
+	sum := sha256.Sum256([]byte(body))
+	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: secret},
+		req, hex.EncodeToString(sum[:]), "ecs", region, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	v := NewVerifier("us-east-1", "ecs", []Credential{{AccessKeyID: "AKID", SecretAccessKey: "secret", Principal: "arn:aws:iam::1:user/u"}})
+	tests := []struct {
+		name string
+		req  func() *http.Request
+		body string
+		code string
+	}{
+		{"valid", func() *http.Request { return signed(t, "secret", "us-east-1", now) }, body, ""},
+		{"clock skew within 5 minutes", func() *http.Request { return signed(t, "secret", "us-east-1", now.Add(4*time.Minute)) }, body, ""},
+		{"unsigned", func() *http.Request {
+			r, _ := http.NewRequest("POST", "http://127.0.0.1:8845/", strings.NewReader(body))
+			return r
+		}, body, "MissingAuthenticationTokenException"},
+		{"wrong secret", func() *http.Request { return signed(t, "other", "us-east-1", now) }, body, "InvalidSignatureException"},
+		{"body changed after signing", func() *http.Request { return signed(t, "secret", "us-east-1", now) }, `{"clusterName":"y"}`, "InvalidSignatureException"},
+		{"too old", func() *http.Request { return signed(t, "secret", "us-east-1", now.Add(-6*time.Minute)) }, body, "InvalidSignatureException"},
+		{"other region", func() *http.Request { return signed(t, "secret", "eu-west-1", now) }, body, "InvalidSignatureException"},
+		{"unknown key", func() *http.Request {
+			r := signed(t, "secret", "us-east-1", now)
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "Credential=AKID/", "Credential=NOPE/", 1))
+			return r
+		}, body, "UnrecognizedClientException"},
+		{"no signature", func() *http.Request {
+			r := signed(t, "secret", "us-east-1", now)
+			h := r.Header.Get("Authorization")
+			r.Header.Set("Authorization", h[:strings.Index(h, ", Signature=")])
+			return r
+		}, body, "IncompleteSignatureException"},
+		{"no date", func() *http.Request {
+			r := signed(t, "secret", "us-east-1", now)
+			r.Header.Del("X-Amz-Date")
+			return r
+		}, body, "IncompleteSignatureException"},
+		{"other algorithm", func() *http.Request {
+			r := signed(t, "secret", "us-east-1", now)
+			r.Header.Set("Authorization", "AWS3 "+r.Header.Get("Authorization"))
+			return r
+		}, body, "IncompleteSignatureException"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cred, err := v.Verify(tt.req(), []byte(tt.body), now)
+			switch {
+			case tt.code == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.code == "" && cred.Principal != "arn:aws:iam::1:user/u":
+				t.Fatalf("principal %q", cred.Principal)
+			case tt.code != "" && (err == nil || err.Code != tt.code):
+				t.Fatalf("want %s, got %v", tt.code, err)
+			}
+		})
+	}
+}
+
+func TestPresignedQuery(t *testing.T) {
+	now := time.Now().UTC()
+	v := NewVerifier("us-east-1", "ecs", []Credential{{AccessKeyID: "AKID", SecretAccessKey: "secret"}})
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:8845/", nil)
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListClusters")
+	url, hdr, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret"},
+		req, "UNSIGNED-PAYLOAD", "ecs", "us-east-1", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, _ := http.NewRequest("POST", url, nil)
+	for k, vs := range hdr {
+		for _, x := range vs {
+			pr.Header.Add(k, x)
+		}
+	}
+	if _, aerr := v.Verify(pr, nil, now); aerr != nil {
+		t.Fatalf("presigned request refused: %v", aerr)
+	}
+}
