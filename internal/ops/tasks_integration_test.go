@@ -368,3 +368,73 @@ func TestRunTaskRefusesWhatTheRuntimeCannotHonour(t *testing.T) {
 		t.Fatalf("want InvalidParameterException naming environmentFiles, got %v", err)
 	}
 }
+
+// TestStartTaskAndStateChangeOperations covers StartTask (on named
+// instances) and the ECS agent's SubmitTaskStateChange and
+// SubmitContainerStateChange through the SDK.
+func TestStartTaskAndStateChangeOperations(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	ctx := context.Background()
+	c := env.Client
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("st")}); err != nil {
+		t.Fatal(err)
+	}
+	a := newSimAgent(t, env, "st", 1024, 512)
+	registerWeb(t, c, "web", 256, 8080)
+	out, err := c.StartTask(ctx, &ecs.StartTaskInput{Cluster: aws.String("st"), TaskDefinition: aws.String("web"),
+		ContainerInstances: []string{a.arn, a.arn, "0123456789abcdef0123456789abcdef"}, Group: aws.String("g1"), StartedBy: aws.String("me"),
+		Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second start on the same instance clashes on static port 8080;
+	// the unknown instance is MISSING.
+	if len(out.Tasks) != 1 || len(out.Failures) != 2 {
+		t.Fatalf("tasks %d failures %+v", len(out.Tasks), out.Failures)
+	}
+	reasons := aws.ToString(out.Failures[0].Reason) + " " + aws.ToString(out.Failures[1].Reason)
+	if reasons != "RESOURCE:PORTS MISSING" {
+		t.Fatalf("failure reasons %q", reasons)
+	}
+	arn := aws.ToString(out.Tasks[0].TaskArn)
+	if aws.ToString(out.Tasks[0].Group) != "g1" {
+		t.Fatalf("group %q", aws.ToString(out.Tasks[0].Group))
+	}
+	if _, err := c.SubmitContainerStateChange(ctx, &ecs.SubmitContainerStateChangeInput{Cluster: aws.String("st"), Task: aws.String(arn),
+		ContainerName: aws.String("web"), RuntimeId: aws.String("rid"), Status: aws.String("RUNNING"),
+		NetworkBindings: []types.NetworkBinding{{ContainerPort: aws.Int32(8080), HostPort: aws.Int32(8080)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SubmitTaskStateChange(ctx, &ecs.SubmitTaskStateChangeInput{Cluster: aws.String("st"), Task: aws.String(arn),
+		Status: aws.String("RUNNING"), PullStartedAt: aws.Time(time.Now().Add(-time.Second))}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("st"), Tasks: []string{arn}, Include: []types.TaskField{types.TaskFieldTags}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := d.Tasks[0]
+	if aws.ToString(tk.LastStatus) != "RUNNING" || aws.ToString(tk.Containers[0].RuntimeId) != "rid" || tk.PullStartedAt == nil ||
+		len(tk.Tags) != 1 || aws.ToString(tk.Containers[0].LastStatus) != "RUNNING" {
+		t.Fatalf("after state changes: %+v", tk)
+	}
+	// A status going backwards is ignored; an unknown one refused.
+	if _, err := c.SubmitTaskStateChange(ctx, &ecs.SubmitTaskStateChangeInput{Cluster: aws.String("st"), Task: aws.String(arn), Status: aws.String("PENDING")}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("st"), Tasks: []string{arn}}); aws.ToString(d.Tasks[0].LastStatus) != "RUNNING" {
+		t.Fatal("a late PENDING report moved the task backwards")
+	}
+	_, err = c.SubmitTaskStateChange(ctx, &ecs.SubmitTaskStateChangeInput{Cluster: aws.String("st"), Task: aws.String(arn), Status: aws.String("DANCING")})
+	if apiCode(err) != "InvalidParameterException" {
+		t.Fatalf("unknown status: %v", err)
+	}
+	list, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("st"), Family: aws.String("web"), LaunchType: types.LaunchTypeEc2, ContainerInstance: aws.String(a.arn)})
+	if err != nil || len(list.TaskArns) != 1 {
+		t.Fatalf("family/launchType/instance filters: %v %+v", err, list)
+	}
+	list, _ = c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("st"), Family: aws.String("other")})
+	if len(list.TaskArns) != 0 {
+		t.Fatalf("family filter matched %v", list.TaskArns)
+	}
+}
