@@ -10,6 +10,7 @@ package ops
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
@@ -35,6 +36,11 @@ type Service struct {
 	CheckOverrides      func(ecsapi.TaskDefinition, ecsapi.TaskOverride) error
 
 	leases leases
+
+	// tdMu guards td, the task definitions' view and registration queues,
+	// started on first use.
+	tdMu sync.Mutex
+	td   *taskDefState
 }
 
 func timeFromMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -67,13 +67,6 @@ const (
 // possible task definition.
 var errTaskDefRefMalformed = errors.New("malformed task definition identifier")
 
-// taskDefStates holds the task definition state of each store in use, until
-// Service can own it: Service has no field for it and its construction in
-// app is not ours to change, so the state is found by the Service's store.
-// An entry lives as long as the store's etcd client: its watch goroutine
-// ends and removes the entry when the client is closed.
-var taskDefStates sync.Map // *store.Store -> *taskDefState
-
 // taskDefState is what the task definition operations of one store share:
 // the view and its watch, and the per-family registration queues.
 type taskDefState struct {
@@ -105,13 +98,13 @@ type tdOwnKey struct {
 // taskDefs returns the task definition state of s's store, starting it on
 // first use and waiting until its view is loaded.
 func (s *Service) taskDefs(ctx context.Context) (*taskDefState, error) {
-	v, ok := taskDefStates.Load(s.Store)
-	if !ok {
+	s.tdMu.Lock()
+	if s.td == nil {
 		logger := s.Logger
 		if logger == nil {
 			logger = slog.New(slog.DiscardHandler)
 		}
-		st := &taskDefState{
+		s.td = &taskDefState{
 			store:    s.Store,
 			client:   s.Store.Client(),
 			logger:   logger.With("component", "taskdefs"),
@@ -121,13 +114,11 @@ func (s *Service) taskDefs(ctx context.Context) (*taskDefState, error) {
 			own:      map[tdOwnKey]*taskDefRecord{},
 			queues:   map[string]*tdFamilyQueue{},
 		}
-		var loaded bool
-		v, loaded = taskDefStates.LoadOrStore(s.Store, st)
-		if !loaded {
-			go st.run(st.client.Ctx())
-		}
+		// The view follows etcd for as long as the etcd client lives.
+		go s.td.run(s.td.client.Ctx())
 	}
-	st := v.(*taskDefState)
+	st := s.td
+	s.tdMu.Unlock()
 	select {
 	case <-st.ready:
 		return st, nil
@@ -148,7 +139,6 @@ func (s *Service) taskDefs(ctx context.Context) (*taskDefState, error) {
 // run loads the view and follows the watch until ctx (the etcd client's) is
 // done, reloading whenever the watch breaks.
 func (st *taskDefState) run(ctx context.Context) {
-	defer taskDefStates.CompareAndDelete(st.store, st)
 	delay := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		rev, err := st.load(ctx)

@@ -88,49 +88,18 @@ func (s *Service) taskRef(cluster, ref string) (string, error) {
 }
 
 // taskDefForRun finds the task definition a RunTask or StartTask names:
-// family (latest ACTIVE revision), family:revision or ARN.
+// family (latest ACTIVE revision), family:revision or ARN, from the
+// server's watch-fed view of task definitions. The result is shared: do not
+// modify it.
 func (s *Service) taskDefForRun(ctx context.Context, ref string) (*ecsapi.TaskDefinition, error) {
-	family, rev := ref, int64(0)
-	if strings.HasPrefix(ref, "arn:") {
-		a, ok := ParseARN(ref)
-		if !ok || a.Type != "task-definition" {
-			return nil, apierror.InvalidParameter("Invalid identifier: Identifier is for %s. Your identifier should be a valid task definition.", ref)
-		}
-		family = a.Path
-	}
-	if f, r, ok := strings.Cut(family, ":"); ok {
-		n, err := strconv.ParseInt(r, 10, 32)
-		if err != nil || n < 1 {
-			return nil, apierror.InvalidParameter("Invalid revision number. Number: %s", r)
-		}
-		family, rev = f, n
-	}
-	var rec taskDefRecord
-	if rev > 0 {
-		if _, err := s.Store.Get(ctx, taskDefKey(family, int32(rev)), &rec); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, apierror.Client("Unable to describe task definition.")
-			}
-			return nil, err
-		}
-		if rec.TaskDefinition.Status == "DELETE_IN_PROGRESS" {
-			return nil, apierror.Client("TaskDefinition is inactive")
-		}
-		return &rec.TaskDefinition, nil
-	}
-	items, err := s.Store.List(ctx, prefixOf("taskdefs", family), "", 0)
+	rec, err := s.lookupTaskDef(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	for i := len(items) - 1; i >= 0; i-- {
-		if err := items[i].Decode(&rec); err != nil {
-			return nil, err
-		}
-		if rec.TaskDefinition.Status == "ACTIVE" {
-			return &rec.TaskDefinition, nil
-		}
+	if rec == nil || rec.TaskDefinition.Status == "DELETE_IN_PROGRESS" {
+		return nil, apierror.Client("Unable to describe task definition.")
 	}
-	return nil, apierror.Client("Unable to describe task definition.")
+	return &rec.TaskDefinition, nil
 }
 
 // needs is what a task takes from an instance.
