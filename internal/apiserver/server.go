@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
@@ -41,6 +43,7 @@ type Server struct {
 	verifier *sigv4.Verifier
 	logger   *slog.Logger
 	now      func() time.Time
+	required requiredChecker
 }
 
 // New returns a Server dispatching to svc, verifying signatures with v.
@@ -144,7 +147,7 @@ func (s *Server) handle(r *http.Request, reqID string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := checkRequired(in.Elem(), ""); err != nil {
+	if err := s.required.check(in.Elem()); err != nil {
 		return nil, err
 	}
 	ctx := ops.WithCaller(r.Context(), ops.Caller{AccessKeyID: cred.AccessKeyID, Principal: cred.Principal, RequestID: reqID})
@@ -207,53 +210,130 @@ func describeKind(t reflect.Type) string {
 	return t.String()
 }
 
-// checkRequired walks v and reports the first member the model marks
-// required that is absent.
-func checkRequired(v reflect.Value, path string) error {
-	switch v.Kind() {
-	case reflect.Pointer:
-		if v.IsNil() {
-			return nil
-		}
-		return checkRequired(v.Elem(), path)
-	case reflect.Slice:
-		for i := 0; i < v.Len(); i++ {
-			if err := checkRequired(v.Index(i), fmt.Sprintf("%s.%d", path, i+1)); err != nil {
-				return err
-			}
-		}
+// fieldPlan is one member of a structure that needs checking: required
+// itself, or holding structures with required members.
+type fieldPlan struct {
+	index    int
+	name     string
+	required bool
+	kind     reflect.Kind
+	sub      *typePlan // for members that hold structures
+}
+
+// typePlan lists the members of a structure type that need checking.
+type typePlan struct {
+	fields []fieldPlan
+}
+
+// requiredChecker checks the members the model marks required, with a plan
+// per type computed once.
+type requiredChecker struct {
+	plans sync.Map // reflect.Type -> *typePlan
+}
+
+// planFor returns the plan of struct type t (nil when nothing in t needs a
+// check).
+func (c *requiredChecker) planFor(t reflect.Type) *typePlan {
+	if p, ok := c.plans.Load(t); ok {
+		return p.(*typePlan)
+	}
+	p := c.build(t, map[reflect.Type]bool{})
+	c.plans.Store(t, p)
+	return p
+}
+
+func (c *requiredChecker) build(t reflect.Type, visiting map[reflect.Type]bool) *typePlan {
+	if t == reflect.TypeFor[ecsapi.Timestamp]() || visiting[t] {
 		return nil
-	case reflect.Struct:
-		t := v.Type()
-		if t == reflect.TypeFor[ecsapi.Timestamp]() {
-			return nil
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
+	var p typePlan
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		fp := fieldPlan{index: i, name: name, required: f.Tag.Get("required") == "true", kind: f.Type.Kind()}
+		et := f.Type
+		for et.Kind() == reflect.Pointer || et.Kind() == reflect.Slice {
+			et = et.Elem()
 		}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			p := name
-			if path != "" {
-				p = path + "." + name
+		if et.Kind() == reflect.Struct {
+			fp.sub = c.build(et, visiting)
+		}
+		if fp.required || fp.sub != nil {
+			p.fields = append(p.fields, fp)
+		}
+	}
+	if len(p.fields) == 0 {
+		return nil
+	}
+	return &p
+}
+
+// check reports the first required member of v (a struct) that is absent,
+// as AWS words it.
+func (c *requiredChecker) check(v reflect.Value) error {
+	if missing := c.walk(v, c.planFor(v.Type())); missing != nil {
+		return apierror.InvalidParameter("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", strings.Join(missing, "."))
+	}
+	return nil
+}
+
+// walk returns the path of the first missing member under v, or nil.
+func (c *requiredChecker) walk(v reflect.Value, p *typePlan) []string {
+	if p == nil {
+		return nil
+	}
+	for _, f := range p.fields {
+		fv := v.Field(f.index)
+		if f.required {
+			missing := false
+			switch f.kind {
+			case reflect.Pointer, reflect.Slice, reflect.Map:
+				missing = fv.IsNil()
+			case reflect.String:
+				missing = fv.Len() == 0
 			}
-			fv := v.Field(i)
-			if f.Tag.Get("required") == "true" {
-				missing := false
-				switch fv.Kind() {
-				case reflect.Pointer, reflect.Slice, reflect.Map:
-					missing = fv.IsNil()
-				case reflect.String:
-					missing = fv.Len() == 0
-				}
-				if missing {
-					return apierror.InvalidParameter("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", p)
+			if missing {
+				return []string{f.name}
+			}
+		}
+		if f.sub == nil {
+			continue
+		}
+		switch fv.Kind() {
+		case reflect.Pointer:
+			if !fv.IsNil() {
+				if m := c.walk(fv.Elem(), f.sub); m != nil {
+					return append([]string{f.name}, m...)
 				}
 			}
-			if err := checkRequired(fv, p); err != nil {
-				return err
+		case reflect.Slice:
+			for i := 0; i < fv.Len(); i++ {
+				el := fv.Index(i)
+				if el.Kind() == reflect.Pointer {
+					if el.IsNil() {
+						continue
+					}
+					el = el.Elem()
+				}
+				if m := c.walk(el, f.sub); m != nil {
+					return append([]string{f.name, strconv.Itoa(i + 1)}, m...)
+				}
+			}
+		case reflect.Struct:
+			if m := c.walk(fv, f.sub); m != nil {
+				return append([]string{f.name}, m...)
 			}
 		}
 	}
 	return nil
+}
+
+// checkRequired checks v with a fresh checker (tests and fuzzing).
+func checkRequired(v reflect.Value, _ string) error {
+	var c requiredChecker
+	return c.check(v)
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
