@@ -1,9 +1,17 @@
 package apiserver_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
 	"encoding/json"
 	"errors"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"io"
 	"net/http"
 	"strings"
@@ -50,5 +58,64 @@ func TestWrongSecretIsRefused(t *testing.T) {
 	_, err = c.ListClusters(context.Background(), &ecs.ListClustersInput{})
 	if !errors.As(err, &ae) || ae.ErrorCode() != "UnrecognizedClientException" {
 		t.Fatalf("want UnrecognizedClientException, got %v", err)
+	}
+}
+
+// signedPost sends body to op, signed with the test credentials.
+func signedPost(t *testing.T, url, op string, body []byte) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113."+op)
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: apitest.AccessKeyID, SecretAccessKey: apitest.SecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", apitest.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(data, &e)
+	return resp.StatusCode, e.Type, e.Message
+}
+
+func TestProtocolErrors(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	tests := []struct {
+		name, op string
+		body     []byte
+		status   int
+		code     string
+	}{
+		{"unknown operation", "DanceTheTango", []byte(`{}`), 400, "UnknownOperationException"},
+		{"malformed JSON", "CreateCluster", []byte(`{"clusterName":`), 400, "SerializationException"},
+		{"wrong type", "CreateCluster", []byte(`{"clusterName":42}`), 400, "SerializationException"},
+		{"wrong type nested", "RegisterTaskDefinition", []byte(`{"family":"f","containerDefinitions":[{"name":"a","image":"b","memory":"lots"}]}`), 400, "SerializationException"},
+		{"missing required member", "RegisterTaskDefinition", []byte(`{"family":"f"}`), 400, "InvalidParameterException"},
+		{"too large", "CreateCluster", append(append([]byte(`{"clusterName":"`), bytes.Repeat([]byte("x"), 2<<20)...), '"', '}'), 413, "RequestEntityTooLargeException"},
+		{"empty body is an empty request", "ListClusters", nil, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, code, msg := signedPost(t, env.URL, tt.op, tt.body)
+			if status != tt.status || code != tt.code {
+				t.Fatalf("got %d %s %q, want %d %s", status, code, msg, tt.status, tt.code)
+			}
+		})
+	}
+	// The SDK decodes these into its typed exceptions.
+	_, err := env.Client.RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{Family: aws.String("f"),
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("a")}}})
+	var ce *types.ClientException
+	var ip *types.InvalidParameterException
+	if !errors.As(err, &ce) && !errors.As(err, &ip) {
+		t.Fatalf("want a typed ECS exception, got %T %v", err, err)
 	}
 }
