@@ -81,7 +81,9 @@ func TestAWSCLI(t *testing.T) {
 	env := apitest.Start(t, apitest.Options{})
 	cli := newAWSCLI(t, env.URL)
 
-	var cc struct{ Cluster struct{ ClusterArn, ClusterName, Status string } }
+	var cc struct {
+		Cluster struct{ ClusterArn, ClusterName, Status string }
+	}
 	cli.run(&cc, "create-cluster", "--cluster-name", "cli", "--tags", "key=team,value=core")
 	if cc.Cluster.ClusterArn != "arn:aws:ecs:us-east-1:123456789012:cluster/cli" || cc.Cluster.Status != "ACTIVE" {
 		t.Fatalf("create-cluster: %+v", cc)
