@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/config"
+	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
 	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/sigv4"
@@ -41,6 +43,11 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// Services is the service controller (it reconciles while this server
+	// leads); servicesDone closes when it has stopped.
+	Services     *servicectl.Controller
+	servicesDone chan struct{}
 }
 
 // StartServer starts the control plane of cfg and returns once it serves.
@@ -70,11 +77,16 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.etcd = e
 		s.client = e.Client()
 	}
+	maxTxnOps := 0 // an external cluster: etcd's default
+	if s.etcd != nil {
+		maxTxnOps = etcdembed.MaxTxnOps
+	}
 	s.Ops = &ops.Service{
-		Store:   store.New(s.client),
-		Region:  cfg.Region,
-		Account: cfg.AccountID,
-		Logger:  logger,
+		MaxTxnOps: maxTxnOps,
+		Store:     store.New(s.client),
+		Region:    cfg.Region,
+		Account:   cfg.AccountID,
+		Logger:    logger,
 		// Gantry's agents run Docker: refuse what its driver cannot honour.
 		CheckTaskDefinition: docker.Validate,
 		CheckOverrides:      docker.ValidateOverrides,
@@ -99,7 +111,19 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		}
 		s.done <- err
 	}()
-	_ = rctx
+	// --- Service controller (issue 5): runs on the elected leader. ---
+	svcOpts, err := serviceControllerOptions()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Services = servicectl.New(s.Ops, s.client, svcOpts, logger)
+	s.servicesDone = make(chan struct{})
+	go func() {
+		defer close(s.servicesDone)
+		s.Services.Run(rctx)
+	}()
+	// --- end service controller ---
 	logger.Info("gantry server listening", "url", s.URL, "region", cfg.Region, "account", cfg.AccountID, "operations", len(api.Operations()))
 	return s, nil
 }
@@ -113,6 +137,9 @@ func (s *Server) Wait() error { return <-s.done }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
+		if s.servicesDone != nil {
+			<-s.servicesDone
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.closeErr = s.http.Shutdown(ctx)
@@ -127,4 +154,27 @@ func (s *Server) closeStore() {
 	} else if s.client != nil {
 		s.client.Close()
 	}
+}
+
+// serviceControllerOptions reads the service controller's settings from
+// GANTRY_SERVICE_LOST_INSTANCE_GRACE (default 30s: how long an agent may be
+// disconnected before its tasks are replaced elsewhere) and
+// GANTRY_SERVICE_LEADER_TTL (default 5s: how soon another server takes over
+// from a leader that died). Durations in Go syntax, e.g. 10s.
+// TODO(config): move these into config.Server as flags.
+func serviceControllerOptions() (servicectl.Options, error) {
+	var o servicectl.Options
+	for _, v := range []struct {
+		env string
+		dst *time.Duration
+	}{{"GANTRY_SERVICE_LOST_INSTANCE_GRACE", &o.LostInstanceGrace}, {"GANTRY_SERVICE_LEADER_TTL", &o.LeaseTTL}} {
+		if s := os.Getenv(v.env); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				return o, fmt.Errorf("%s=%q: want a positive duration such as 30s", v.env, s)
+			}
+			*v.dst = d
+		}
+	}
+	return o, nil
 }

@@ -18,6 +18,9 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 )
 
+// MaxTxnOps is the embedded member's limit on operations per transaction.
+const MaxTxnOps = 4096
+
 // Server is a running embedded etcd member.
 type Server struct {
 	etcd   *embed.Etcd
@@ -58,6 +61,8 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Server, error
 	cfg.AutoCompactionRetention = "1h"
 	cfg.QuotaBackendBytes = 8 << 30
 	cfg.MaxRequestBytes = 8 << 20
+	// Placements are committed in batches of many operations.
+	cfg.MaxTxnOps = MaxTxnOps
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd: %w", err)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -133,7 +132,10 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecsapi.Regi
 			ci.Tags = in.Tags
 		}
 		rec.LastSeen = now.UnixMilli()
-		rec.recompute()
+		if ci.RemainingResources == nil {
+			ci.RemainingResources = registered
+		}
+		rec.touch()
 		b, err := json.Marshal(&rec)
 		if err != nil {
 			return nil, err
@@ -232,16 +234,6 @@ func normalizeResources(rs []ecsapi.Resource) ([]ecsapi.Resource, error) {
 	return out, nil
 }
 
-// instanceTask is what an instance record keeps of each task placed on it.
-type instanceTask struct {
-	Status   string `json:"status"`
-	CPU      int64  `json:"cpu,omitempty"`
-	Memory   int64  `json:"memory,omitempty"`
-	Ports    []int  `json:"ports,omitempty"`
-	PortsUDP []int  `json:"portsUdp,omitempty"`
-	GPU      int64  `json:"gpu,omitempty"`
-}
-
 // resource returns the integer value and presence of resource name in rs.
 func resourceInt(rs []ecsapi.Resource, name string) int64 {
 	for _, r := range rs {
@@ -261,49 +253,8 @@ func resourceSet(rs []ecsapi.Resource, name string) []string {
 	return nil
 }
 
-// recompute derives remainingResources and the task counts from the tasks
-// placed on the instance, and bumps the instance's version.
-func (r *instanceRecord) recompute() {
-	ci := &r.Instance
-	var cpu, mem, gpu int64
-	ports := append([]string(nil), resourceSet(ci.RegisteredResources, "PORTS")...)
-	udp := append([]string(nil), resourceSet(ci.RegisteredResources, "PORTS_UDP")...)
-	var running, pending int32
-	for _, t := range r.Tasks {
-		if t.Status == taskStopped {
-			continue
-		}
-		cpu += t.CPU
-		mem += t.Memory
-		gpu += t.GPU
-		for _, p := range t.Ports {
-			ports = append(ports, strconv.Itoa(p))
-		}
-		for _, p := range t.PortsUDP {
-			udp = append(udp, strconv.Itoa(p))
-		}
-		if t.Status == taskRunning {
-			running++
-		} else {
-			pending++
-		}
-	}
-	sort.Strings(ports)
-	sort.Strings(udp)
-	rem := []ecsapi.Resource{
-		{Name: "CPU", Type: "INTEGER", IntegerValue: int32(resourceInt(ci.RegisteredResources, "CPU") - cpu)},
-		{Name: "MEMORY", Type: "INTEGER", IntegerValue: int32(resourceInt(ci.RegisteredResources, "MEMORY") - mem)},
-		{Name: "PORTS", Type: "STRINGSET", StringSetValue: ports},
-		{Name: "PORTS_UDP", Type: "STRINGSET", StringSetValue: udp},
-	}
-	if g := resourceInt(ci.RegisteredResources, "GPU"); g > 0 {
-		rem = append(rem, ecsapi.Resource{Name: "GPU", Type: "INTEGER", IntegerValue: int32(g - gpu)})
-	}
-	ci.RemainingResources = rem
-	ci.RunningTasksCount = running
-	ci.PendingTasksCount = pending
-	ci.Version++
-}
+// touch bumps the instance's version, as ECS does on every change.
+func (r *instanceRecord) touch() { r.Instance.Version++ }
 
 // DeregisterContainerInstance removes an instance from its cluster. Without
 // force it is refused while tasks run there; with force, the tasks are left
@@ -321,16 +272,18 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecsapi.De
 		return nil, err
 	}
 	force := in.Force != nil && *in.Force
+	assigned, err := s.Store.Client().Get(ctx, prefixOf("assign", cluster, id), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("tasks of instance %s: %w", id, err)
+	}
 	var toStop []string
+	for _, kv := range assigned.Kvs {
+		k := string(kv.Key)
+		toStop = append(toStop, k[strings.LastIndex(k, "/")+1:])
+	}
 	rec, err := store.Mutate(ctx, s.Store, instanceKey(cluster, id), func(r *instanceRecord, exists bool) error {
-		toStop = nil
 		if !exists || r.Instance.Status == instanceInactive {
 			return apierror.InvalidParameter("Container instance %s not found.", in.ContainerInstance)
-		}
-		for tid, t := range r.Tasks {
-			if t.Status != taskStopped {
-				toStop = append(toStop, tid)
-			}
 		}
 		if len(toStop) > 0 && !force {
 			return apierror.InvalidParameter("Found running tasks on the instance. Use force to deregister the container instance.")
@@ -378,6 +331,11 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecsapi.Des
 	if err != nil {
 		return nil, err
 	}
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.syncNow(ctx)
 	out := &ecsapi.DescribeContainerInstancesResponse{ContainerInstances: []ecsapi.ContainerInstance{}, Failures: []ecsapi.Failure{}}
 	for _, ref := range in.ContainerInstances {
 		id, err := s.instanceID(cluster, ref)
@@ -392,15 +350,18 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecsapi.Des
 			}
 			return nil, err
 		}
-		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(&rec, connected, withTags))
+		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(v, &rec, connected, withTags))
 	}
 	return out, nil
 }
 
-func (s *Service) instanceView(rec *instanceRecord, connected map[string]bool, withTags bool) ecsapi.ContainerInstance {
+func (s *Service) instanceView(v *views, rec *instanceRecord, connected map[string]bool, withTags bool) ecsapi.ContainerInstance {
 	ci := rec.Instance
-	_, id, _ := strings.Cut(strings.TrimPrefix(ci.ContainerInstanceArn, s.arn("container-instance/")), "/")
+	cluster, id, _ := strings.Cut(strings.TrimPrefix(ci.ContainerInstanceArn, s.arn("container-instance/")), "/")
 	ci.AgentConnected = ci.Status != instanceInactive && connected[id]
+	if v != nil && ci.Status != instanceInactive {
+		v.withAccounting(cluster, &ci)
+	}
 	if !withTags {
 		ci.Tags = nil
 	}
@@ -451,6 +412,11 @@ func (s *Service) ListContainerInstances(ctx context.Context, in *ecsapi.ListCon
 	if err != nil {
 		return nil, err
 	}
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.syncNow(ctx)
 	scope := "ci|" + cluster + "|" + status + "|" + in.Filter
 	after, err := decodeToken(in.NextToken, scope)
 	if err != nil {
@@ -468,7 +434,7 @@ func (s *Service) ListContainerInstances(ctx context.Context, in *ecsapi.ListCon
 		if status != "" && st != status {
 			return false, nil
 		}
-		view := s.instanceView(&rec, connected, true)
+		view := s.instanceView(v, &rec, connected, true)
 		return match(&view), nil
 	})
 	if err != nil {
@@ -509,6 +475,11 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecsapi.
 	if err != nil {
 		return nil, err
 	}
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.syncNow(ctx)
 	out := &ecsapi.UpdateContainerInstancesStateResponse{ContainerInstances: []ecsapi.ContainerInstance{}, Failures: []ecsapi.Failure{}}
 	for _, ref := range in.ContainerInstances {
 		id, err := s.instanceID(cluster, ref)
@@ -532,7 +503,7 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecsapi.
 		if err != nil {
 			return nil, err
 		}
-		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(rec, connected, false))
+		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(v, rec, connected, false))
 	}
 	return out, nil
 }

@@ -1,11 +1,20 @@
 package ops
 
 import (
-	"sort"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/cql"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/scheduler"
 )
 
 // instanceFilter compiles a ListContainerInstances filter (the cluster query
@@ -21,133 +30,289 @@ func (s *Service) instanceFilter(expr string) (func(*ecsapi.ContainerInstance) b
 	return func(ci *ecsapi.ContainerInstance) bool { return e.Eval(cql.InstanceTarget{Instance: ci}) }, nil
 }
 
-// checkPlacement validates placement constraints and strategies.
+// demandOf is what a task of td with overrides ov takes from its instance.
+func demandOf(td *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) (scheduler.Demand, error) {
+	eff := *td
+	if ov != nil {
+		eff.ContainerDefinitions = append([]ecsapi.ContainerDefinition(nil), td.ContainerDefinitions...)
+		for _, co := range ov.ContainerOverrides {
+			for i := range eff.ContainerDefinitions {
+				c := &eff.ContainerDefinitions[i]
+				if c.Name != co.Name {
+					continue
+				}
+				if co.Cpu != nil {
+					c.Cpu = *co.Cpu
+				}
+				if co.Memory != nil {
+					c.Memory = co.Memory
+				}
+				if co.MemoryReservation != nil {
+					c.MemoryReservation = co.MemoryReservation
+				}
+			}
+		}
+		if ov.Cpu != "" {
+			eff.Cpu = ov.Cpu
+		}
+		if ov.Memory != "" {
+			eff.Memory = ov.Memory
+		}
+	}
+	d, err := scheduler.DemandFor(eff)
+	if err != nil {
+		return d, apierror.InvalidParameter("%v", err)
+	}
+	return d, nil
+}
+
+// errPlacementConflict: a batch's guard failed; place again on fresh views.
+var errPlacementConflict = errors.New("placement conflict")
+
+// place places count tasks of o in cluster (restricted to the instances
+// where only says, if set) and writes them, retrying on conflicts. It
+// returns the tasks written and the failures of the last attempt.
+func (s *Service) place(ctx context.Context, cluster string, o *runOptions, count int, cons []ecsapi.PlacementConstraint,
+	strat []ecsapi.PlacementStrategy) ([]*taskRecord, []ecsapi.Failure, error) {
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	demand, err := demandOf(o.td, o.overrides)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol, err := scheduler.NewPolicy(strat, scheduler.ConstraintsFor(*o.td, cons))
+	if err != nil {
+		return nil, nil, apierror.InvalidParameter("%s", strings.TrimPrefix(err.Error(), scheduler.ErrInvalidPolicy.Error()+": "))
+	}
+	group := o.group
+	if group == "" {
+		group = "family:" + o.td.Family
+	}
+	var placed []*taskRecord
+	var failures []ecsapi.Failure
+	for attempt := 0; attempt < 20 && len(placed) < count; attempt++ {
+		_, crev, err := s.activeCluster(ctx, cluster)
+		if err != nil {
+			return nil, nil, err
+		}
+		v.syncNow(ctx)
+		view := v.view(cluster)
+		if view.Len() == 0 {
+			return nil, nil, apierror.InvalidParameter("No Container Instances were found in your cluster.")
+		}
+		n := count - len(placed)
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = s.TaskARN(cluster, newID())
+		}
+		var seed [8]byte
+		copy(seed[:], ids[0][len(ids[0])-8:])
+		plan, err := view.Place(scheduler.Request{TaskIDs: ids, Group: group, Demand: demand,
+			RequiredAttributes: o.td.RequiresAttributes, Policy: pol, Seed: binary.LittleEndian.Uint64(seed[:])})
+		if err != nil {
+			return nil, nil, fmt.Errorf("place: %w", err)
+		}
+		failures = plan.Failures
+		if len(plan.Placements) == 0 {
+			break
+		}
+		now := s.now()
+		recs := make([]*taskRecord, 0, len(plan.Placements))
+		v.mu.Lock()
+		for _, pl := range plan.Placements {
+			vi := v.inst[cluster+"/"+instanceIDOf(pl.InstanceARN)]
+			inst := &ecsapi.ContainerInstance{ContainerInstanceArn: pl.InstanceARN}
+			if vi != nil && vi.rec != nil {
+				inst = &vi.rec.Instance
+			}
+			rec := s.newTask(cluster, inst, o, now, taskIDOf(pl.TaskID))
+			d := demand
+			rec.Demand = &d
+			recs = append(recs, rec)
+		}
+		v.mu.Unlock()
+		err = v.commit(ctx, cluster, crev, recs)
+		if errors.Is(err, errPlacementConflict) {
+			view.Rollback(plan.PlacedIDs()...)
+			continue
+		}
+		if err != nil {
+			view.Rollback(plan.PlacedIDs()...)
+			return nil, nil, err
+		}
+		view.Commit(plan.PlacedIDs()...)
+		placed = append(placed, recs...)
+		if len(plan.Unplaced) > 0 {
+			break
+		}
+	}
+	if len(placed) == count {
+		failures = nil
+	}
+	return placed, failures, nil
+}
+
+// batch is a group of placements written in one transaction.
+type batch struct {
+	items []batchItem
+	ops   int
+	done  chan struct{}
+	err   error
+}
+
+type batchItem struct {
+	crev int64
+	recs []*taskRecord
+}
+
+// maxBatchOps bounds the operations of one placement transaction (etcd's
+// --max-txn-ops, 128 by default; the embedded member allows more).
+func (s *Service) maxBatchOps() int {
+	if s.MaxTxnOps > 0 {
+		return s.MaxTxnOps
+	}
+	return 128
+}
+
+// commit writes recs as part of the next batch of cluster's placements and
+// returns once that batch is written (or failed). While one batch is in
+// flight, the placements that arrive join the next one: group commit.
+func (v *views) commit(ctx context.Context, cluster string, crev int64, recs []*taskRecord) error {
+	ops := 2*len(recs) + len(recs) + 1
+	v.commitMu.Lock()
+	b := v.pending[cluster]
+	leader := false
+	if b == nil || b.ops+ops > v.s.maxBatchOps() {
+		b = &batch{done: make(chan struct{})}
+		v.pending[cluster] = b
+		leader = true
+	}
+	b.items = append(b.items, batchItem{crev: crev, recs: recs})
+	b.ops += ops
+	v.commitMu.Unlock()
+	if leader {
+		fl := v.flight(cluster)
+		fl.Lock()
+		v.commitMu.Lock()
+		if v.pending[cluster] == b {
+			delete(v.pending, cluster)
+		}
+		v.commitMu.Unlock()
+		b.err = v.write(ctx, cluster, b)
+		fl.Unlock()
+		close(b.done)
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flight returns the lock that keeps one batch of cluster in flight.
+func (v *views) flight(cluster string) *sync.Mutex {
+	v.commitMu.Lock()
+	defer v.commitMu.Unlock()
+	if v.flights == nil {
+		v.flights = map[string]*sync.Mutex{}
+	}
+	m := v.flights[cluster]
+	if m == nil {
+		m = &sync.Mutex{}
+		v.flights[cluster] = m
+	}
+	return m
+}
+
+// write commits a batch: every task and its assignment, each instance's
+// slot key, guarded by the slot revisions this server knows and by the
+// cluster record's revision.
+func (v *views) write(ctx context.Context, cluster string, b *batch) error {
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	crevs := map[int64]bool{}
+	touched := map[string]bool{}
+	v.mu.Lock()
+	for _, it := range b.items {
+		if !crevs[it.crev] {
+			crevs[it.crev] = true
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(clusterKey(cluster)), "=", it.crev))
+		}
+		for _, rec := range it.recs {
+			arn := rec.Task.ContainerInstanceArn
+			if !touched[arn] {
+				touched[arn] = true
+				iid := instanceIDOf(arn)
+				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(slotKey(cluster, iid)), "=", v.slotRev[arn]))
+				ops = append(ops, clientv3.OpPut(slotKey(cluster, iid), ""))
+			}
+		}
+	}
+	v.mu.Unlock()
+	for _, it := range b.items {
+		for _, rec := range it.recs {
+			tb, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			tid := taskIDOf(rec.Task.TaskArn)
+			ops = append(ops, clientv3.OpPut(taskKey(cluster, tid), string(tb)),
+				clientv3.OpPut(assignKey(cluster, instanceIDOf(rec.Task.ContainerInstanceArn), tid), rec.Task.DesiredStatus))
+		}
+	}
+	resp, err := v.s.Store.Client().Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("commit placements: %w", err)
+	}
+	if !resp.Succeeded {
+		return errPlacementConflict
+	}
+	v.mu.Lock()
+	for arn := range touched {
+		if resp.Header.Revision > v.slotRev[arn] {
+			v.slotRev[arn] = resp.Header.Revision
+		}
+	}
+	v.mu.Unlock()
+	return nil
+}
+
+// checkPlacement validates placement constraints and strategies as ECS
+// does (at most 10 constraints and 5 strategies, known types and fields,
+// memberOf expressions that parse).
 func (s *Service) checkPlacement(cons []ecsapi.PlacementConstraint, strat []ecsapi.PlacementStrategy) error {
-	if len(cons) > 10 {
-		return apierror.InvalidParameter("placementConstraints can have at most 10 items.")
-	}
-	if len(strat) > 5 {
-		return apierror.InvalidParameter("placementStrategy can have at most 5 items.")
-	}
-	for _, c := range cons {
-		switch c.Type {
-		case "distinctInstance":
-			if c.Expression != "" {
-				return apierror.InvalidParameter("distinctInstance constraints take no expression.")
-			}
-		case "memberOf":
-			if _, err := cql.Parse(c.Expression); err != nil {
-				return apierror.InvalidParameter("Invalid placement constraint expression: %v", err)
-			}
-		default:
-			return apierror.InvalidParameter("Invalid placement constraint type %s.", c.Type)
-		}
-	}
-	for _, st := range strat {
-		switch st.Type {
-		case "random":
-		case "binpack":
-			if st.Field != "cpu" && st.Field != "memory" {
-				return apierror.InvalidParameter("binpack placement strategy requires field cpu or memory.")
-			}
-		case "spread":
-			if st.Field == "" {
-				return apierror.InvalidParameter("spread placement strategy requires a field.")
-			}
-		default:
-			return apierror.InvalidParameter("Invalid placement strategy type %s.", st.Type)
-		}
+	if _, err := scheduler.NewPolicy(strat, cons); err != nil {
+		return apierror.InvalidParameter("%s", strings.TrimPrefix(err.Error(), scheduler.ErrInvalidPolicy.Error()+": "))
 	}
 	return nil
 }
 
-// placeOrder picks instances for n tasks, first fit on resources after the
-// constraints, and returns the index in cands of the instance of each task
-// placed (an index may repeat) and the failures of the instances passed
-// over. It does not change cands.
-func (s *Service) placeOrder(cands []*candidate, o *runOptions, cons []ecsapi.PlacementConstraint, _ []ecsapi.PlacementStrategy, n int) ([]int, []ecsapi.Failure, error) {
-	needs := taskNeeds(o.td, o.overrides)
-	var exprs []*cql.Expr
-	distinct := false
-	var all []ecsapi.PlacementConstraint
-	for _, c := range o.td.PlacementConstraints {
-		all = append(all, ecsapi.PlacementConstraint{Type: ecsapi.PlacementConstraintType(c.Type), Expression: c.Expression})
+// candidate is a container instance with its agent's connection, as the
+// placement views know it.
+type candidate struct {
+	rec       instanceRecord
+	connected bool
+}
+
+// candidates returns the cluster's instances that are not INACTIVE.
+func (s *Service) candidates(ctx context.Context, cluster string) ([]*candidate, error) {
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, err
 	}
-	all = append(all, cons...)
-	for _, c := range all {
-		switch c.Type {
-		case "memberOf":
-			e, err := cql.Parse(c.Expression)
-			if err != nil {
-				return nil, nil, apierror.InvalidParameter("Invalid placement constraint expression: %v", err)
-			}
-			exprs = append(exprs, e)
-		case "distinctInstance":
-			distinct = true
+	v.syncNow(ctx)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []*candidate
+	prefix := cluster + "/"
+	for k, vi := range v.inst {
+		if !strings.HasPrefix(k, prefix) || vi.rec == nil || vi.rec.Instance.Status == instanceInactive {
+			continue
 		}
+		out = append(out, &candidate{rec: *vi.rec, connected: vi.connected})
 	}
-	// Scratch copies: each placement takes its resources from them.
-	scratch := make([]*candidate, len(cands))
-	for i, c := range cands {
-		cp := *c
-		cp.rec.Tasks = map[string]instanceTask{}
-		for k, v := range c.rec.Tasks {
-			cp.rec.Tasks[k] = v
-		}
-		scratch[i] = &cp
-	}
-	order := make([]int, len(cands))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		ra := resourceInt(cands[order[a]].rec.Instance.RemainingResources, "MEMORY")
-		rb := resourceInt(cands[order[b]].rec.Instance.RemainingResources, "MEMORY")
-		return ra > rb
-	})
-	reasons := map[int]string{}
-	used := map[int]bool{}
-	var out []int
-	for len(out) < n {
-		pick := -1
-		for _, i := range order {
-			c := scratch[i]
-			if distinct && used[i] {
-				reasons[i] = "DistinctInstance"
-				continue
-			}
-			ok := true
-			for _, e := range exprs {
-				view := c.rec.Instance
-				view.AgentConnected = c.connected
-				if !e.Eval(cql.InstanceTarget{Instance: &view}) {
-					ok = false
-				}
-			}
-			if !ok {
-				reasons[i] = "MemberOf"
-				continue
-			}
-			if r := fitReason(c, needs); r != "" {
-				reasons[i] = r
-				continue
-			}
-			pick = i
-			break
-		}
-		if pick < 0 {
-			break
-		}
-		used[pick] = true
-		delete(reasons, pick)
-		scratch[pick].rec.addTask("placing-"+itoa(int64(len(out))), needs)
-		out = append(out, pick)
-	}
-	var failures []ecsapi.Failure
-	for i, c := range cands {
-		if r, ok := reasons[i]; ok {
-			failures = append(failures, ecsapi.Failure{Arn: c.rec.Instance.ContainerInstanceArn, Reason: r})
-		}
-	}
-	return out, failures, nil
+	return out, nil
 }

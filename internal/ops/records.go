@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/scheduler"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -21,13 +22,13 @@ type instanceRecord struct {
 	Instance ecsapi.ContainerInstance `json:"containerInstance"`
 	// LastSeen is when the agent last registered (unix milliseconds).
 	LastSeen int64 `json:"lastSeen,omitempty"`
-	// Tasks are the tasks placed on the instance and what each takes.
-	Tasks map[string]instanceTask `json:"tasks,omitempty"`
 }
 
 // taskRecord is a task.
 type taskRecord struct {
 	Task ecsapi.Task `json:"task"`
+	// Demand is what the task takes from its instance until it stops.
+	Demand *scheduler.Demand `json:"demand,omitempty"`
 }
 
 // familyRecord counts the revisions of a task definition family.

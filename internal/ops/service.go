@@ -37,6 +37,13 @@ type Service struct {
 
 	leases leases
 
+	// MaxTxnOps bounds the operations of one etcd transaction (etcd's
+	// --max-txn-ops); 128, etcd's default, when zero.
+	MaxTxnOps int
+
+	viewsMu sync.Mutex
+	views   *views
+
 	// tdMu guards td, the task definitions' view and registration queues,
 	// started on first use.
 	tdMu sync.Mutex

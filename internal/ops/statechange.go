@@ -128,34 +128,8 @@ func (s *Service) applyTaskState(ctx context.Context, st *taskState) error {
 		}
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(taskKey(cluster, id)), "=", trev)}
 		ops := []clientv3.Op{clientv3.OpPut(taskKey(cluster, id), string(tb), putOpts...)}
-		if arn := rec.Task.ContainerInstanceArn; arn != "" {
-			iid := instanceIDOf(arn)
-			var inst instanceRecord
-			irev, err := s.Store.Get(ctx, instanceKey(cluster, iid), &inst)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			if err == nil {
-				if it, ok := inst.Tasks[id]; ok && it.Status != rec.Task.LastStatus {
-					it.Status = rec.Task.LastStatus
-					inst.Tasks[id] = it
-					if it.Status == taskStopped {
-						// Its resources are free again; the instance
-						// forgets it.
-						delete(inst.Tasks, id)
-					}
-					inst.recompute()
-					ib, err := json.Marshal(&inst)
-					if err != nil {
-						return err
-					}
-					cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(instanceKey(cluster, iid)), "=", irev))
-					ops = append(ops, clientv3.OpPut(instanceKey(cluster, iid), string(ib)))
-				}
-			}
-			if rec.Task.LastStatus == taskStopped && !wasStopped {
-				ops = append(ops, clientv3.OpDelete(assignKey(cluster, iid, id)))
-			}
+		if arn := rec.Task.ContainerInstanceArn; arn != "" && rec.Task.LastStatus == taskStopped && !wasStopped {
+			ops = append(ops, clientv3.OpDelete(assignKey(cluster, instanceIDOf(arn), id)))
 		}
 		resp, err := s.Store.Client().Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {

@@ -102,109 +102,6 @@ func (s *Service) taskDefForRun(ctx context.Context, ref string) (*ecsapi.TaskDe
 	return &rec.TaskDefinition, nil
 }
 
-// needs is what a task takes from an instance.
-func taskNeeds(td *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) instanceTask {
-	var n instanceTask
-	cpuOv, memOv := map[string]*int32{}, map[string]*int32{}
-	resOv := map[string]*int32{}
-	if ov != nil {
-		for _, co := range ov.ContainerOverrides {
-			cpuOv[co.Name] = co.Cpu
-			if co.Memory != nil {
-				memOv[co.Name] = co.Memory
-			} else if co.MemoryReservation != nil {
-				resOv[co.Name] = co.MemoryReservation
-			}
-		}
-	}
-	for _, c := range td.ContainerDefinitions {
-		cpu := int64(c.Cpu)
-		if v := cpuOv[c.Name]; v != nil {
-			cpu = int64(*v)
-		}
-		n.CPU += cpu
-		mem := int64(0)
-		if c.Memory != nil {
-			mem = int64(*c.Memory)
-		} else if c.MemoryReservation != nil {
-			mem = int64(*c.MemoryReservation)
-		}
-		if v := memOv[c.Name]; v != nil {
-			mem = int64(*v)
-		} else if v := resOv[c.Name]; v != nil {
-			mem = int64(*v)
-		}
-		n.Memory += mem
-		for _, p := range c.PortMappings {
-			host := int32(0)
-			switch td.NetworkMode {
-			case "host":
-				host = derefInt(p.ContainerPort)
-			case "awsvpc":
-				host = 0
-			default:
-				host = derefInt(p.HostPort)
-			}
-			if host <= 0 {
-				continue
-			}
-			if strings.EqualFold(string(p.Protocol), "udp") {
-				n.PortsUDP = append(n.PortsUDP, int(host))
-			} else {
-				n.Ports = append(n.Ports, int(host))
-			}
-		}
-		for _, r := range c.ResourceRequirements {
-			if r.Type == "GPU" {
-				g, _ := strconv.ParseInt(r.Value, 10, 64)
-				n.GPU += g
-			}
-		}
-	}
-	taskCPU, taskMem := td.Cpu, td.Memory
-	if ov != nil && ov.Cpu != "" {
-		taskCPU = ov.Cpu
-	}
-	if ov != nil && ov.Memory != "" {
-		taskMem = ov.Memory
-	}
-	if v, ok := parseUnits(taskCPU, 1024, "vcpu"); ok {
-		n.CPU = v
-	}
-	if v, ok := parseUnits(taskMem, 1024, "gb"); ok {
-		n.Memory = v
-	}
-	return n
-}
-
-func derefInt(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-// parseUnits reads a task-level cpu or memory string: a plain number, or a
-// number followed by the big unit ("1 vCPU", "2 GB"), which is multiplied.
-func parseUnits(v string, mult int64, big string) (int64, bool) {
-	v = strings.TrimSpace(strings.ToLower(v))
-	if v == "" {
-		return 0, false
-	}
-	scale := int64(1)
-	if strings.HasSuffix(v, big) {
-		v = strings.TrimSpace(strings.TrimSuffix(v, big))
-		scale = mult
-	} else if strings.HasSuffix(v, "mib") || strings.HasSuffix(v, "mb") {
-		v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(v, "mib"), "mb"))
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 {
-		return 0, false
-	}
-	return int64(f * float64(scale)), true
-}
-
 // runOptions is what RunTask and StartTask share.
 type runOptions struct {
 	td                   *ecsapi.TaskDefinition
@@ -266,8 +163,7 @@ func unsupported(err error) error {
 }
 
 // newTask builds the record of a task about to be placed on instance.
-func (s *Service) newTask(cluster string, inst *ecsapi.ContainerInstance, o *runOptions, now time.Time) *taskRecord {
-	id := newID()
+func (s *Service) newTask(cluster string, inst *ecsapi.ContainerInstance, o *runOptions, now time.Time, id string) *taskRecord {
 	arn := s.TaskARN(cluster, id)
 	ov := o.overrides
 	if ov == nil {
@@ -279,7 +175,7 @@ func (s *Service) newTask(cluster string, inst *ecsapi.ContainerInstance, o *run
 	if ov.InferenceAcceleratorOverrides == nil {
 		ov.InferenceAcceleratorOverrides = []ecsapi.InferenceAcceleratorOverride{}
 	}
-	needs := taskNeeds(o.td, o.overrides)
+	d, _ := demandOf(o.td, o.overrides)
 	t := ecsapi.Task{
 		TaskArn:              arn,
 		ClusterArn:           s.ClusterARN(cluster),
@@ -288,8 +184,8 @@ func (s *Service) newTask(cluster string, inst *ecsapi.ContainerInstance, o *run
 		Overrides:            ov,
 		LastStatus:           taskProvisioning,
 		DesiredStatus:        taskRunning,
-		Cpu:                  strconv.FormatInt(needs.CPU, 10),
-		Memory:               strconv.FormatInt(needs.Memory, 10),
+		Cpu:                  strconv.FormatInt(d.CPU, 10),
+		Memory:               strconv.FormatInt(d.Memory, 10),
 		StartedBy:            o.startedBy,
 		Group:                o.group,
 		LaunchType:           ecsapi.LaunchType(o.launchType),
@@ -357,108 +253,12 @@ func instanceIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:
 // taskIDOf is the ID at the end of a task ARN.
 func taskIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
-// commitTask writes task t placed on the instance whose record was read at
-// irev, with the cluster still at crev: the instance record (its resources
-// now taken), the task and its assignment, or nothing. ok is false when a
-// guard failed and the caller should read again.
-func (s *Service) commitTask(ctx context.Context, cluster string, crev int64, inst *instanceRecord, irev int64, t *taskRecord) (int64, bool, error) {
-	iid := instanceIDOf(inst.Instance.ContainerInstanceArn)
-	tid := taskIDOf(t.Task.TaskArn)
-	ib, err := json.Marshal(inst)
-	if err != nil {
-		return 0, false, err
-	}
-	tb, err := json.Marshal(t)
-	if err != nil {
-		return 0, false, err
-	}
-	resp, err := s.Store.Client().Txn(ctx).If(
-		clientv3.Compare(clientv3.ModRevision(clusterKey(cluster)), "=", crev),
-		clientv3.Compare(clientv3.ModRevision(instanceKey(cluster, iid)), "=", irev),
-	).Then(
-		clientv3.OpPut(instanceKey(cluster, iid), string(ib)),
-		clientv3.OpPut(taskKey(cluster, tid), string(tb)),
-		clientv3.OpPut(assignKey(cluster, iid, tid), t.Task.DesiredStatus),
-	).Commit()
-	if err != nil {
-		return 0, false, fmt.Errorf("commit task %s: %w", tid, err)
-	}
-	return resp.Header.Revision, resp.Succeeded, nil
-}
-
-// candidate is an instance as placement sees it.
-type candidate struct {
-	rec       instanceRecord
-	rev       int64
-	connected bool
-}
-
-func (s *Service) candidates(ctx context.Context, cluster string) ([]*candidate, error) {
-	items, err := s.Store.List(ctx, prefixOf("instances", cluster), "", 0)
-	if err != nil {
-		return nil, err
-	}
-	connected, err := s.connectedSet(ctx, cluster)
-	if err != nil {
-		return nil, err
-	}
-	var out []*candidate
-	for _, it := range items {
-		c := &candidate{rev: it.ModRev}
-		if err := it.Decode(&c.rec); err != nil {
-			return nil, err
-		}
-		if c.rec.Instance.Status == instanceInactive {
-			continue
-		}
-		c.connected = connected[instanceIDOf(c.rec.Instance.ContainerInstanceArn)]
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-// fitReason says why a task with needs cannot go on c ("" if it can).
-func fitReason(c *candidate, needs instanceTask) string {
-	ci := &c.rec.Instance
-	if ci.Status == instanceDraining {
-		return "DRAINING"
-	}
-	if !c.connected {
-		return "AGENT"
-	}
-	rem := ci.RemainingResources
-	if needs.CPU > resourceInt(rem, "CPU") {
-		return "RESOURCE:CPU"
-	}
-	if needs.Memory > resourceInt(rem, "MEMORY") {
-		return "RESOURCE:MEMORY"
-	}
-	if needs.GPU > 0 && needs.GPU > resourceInt(rem, "GPU") {
-		return "RESOURCE:GPU"
-	}
-	if portsTaken(resourceSet(rem, "PORTS"), needs.Ports) || portsTaken(resourceSet(rem, "PORTS_UDP"), needs.PortsUDP) {
-		return "RESOURCE:PORTS"
-	}
-	return ""
-}
-
-func portsTaken(used []string, want []int) bool {
-	for _, w := range want {
-		ws := strconv.Itoa(w)
-		for _, u := range used {
-			if u == ws {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // RunTask starts count tasks of a task definition on instances of the
-// cluster that have room for them. Tasks that cannot be placed are reported
-// under failures, one per instance with the reason it was passed over.
+// cluster that have room for them, placed by the scheduler with the
+// request's strategies and constraints. Tasks that cannot be placed are
+// reported under failures, one per instance with the reason it refused.
 func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.RunTaskResponse, error) {
-	cl, crev, err := s.activeCluster(ctx, in.Cluster)
+	cl, _, err := s.activeCluster(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -491,72 +291,25 @@ func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsa
 	if err := s.validateRun(o); err != nil {
 		return nil, err
 	}
-	if err := s.checkPlacement(in.PlacementConstraints, in.PlacementStrategy); err != nil {
+	recs, failures, err := s.place(ctx, cl.ClusterName, o, int(count), in.PlacementConstraints, in.PlacementStrategy)
+	if err != nil {
 		return nil, err
 	}
-	out := &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
-	placed := 0
-	for attempt := 0; placed < int(count) && attempt < 50; attempt++ {
-		cands, err := s.candidates(ctx, cl.ClusterName)
-		if err != nil {
-			return nil, err
-		}
-		if len(cands) == 0 {
-			return nil, apierror.InvalidParameter("No Container Instances were found in your cluster.")
-		}
-		ordered, failures, err := s.placeOrder(cands, o, in.PlacementConstraints, in.PlacementStrategy, int(count)-placed)
-		if err != nil {
-			return nil, err
-		}
-		if len(ordered) == 0 {
-			out.Failures = append(out.Failures, failures...)
-			break
-		}
-		conflict := false
-		now := s.now()
-		for _, i := range ordered {
-			c := cands[i]
-			t := s.newTask(cl.ClusterName, &c.rec.Instance, o, now)
-			c.rec.addTask(taskIDOf(t.Task.TaskArn), taskNeeds(td, o.overrides))
-			rev, ok, err := s.commitTask(ctx, cl.ClusterName, crev, &c.rec, c.rev, t)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				conflict = true
-				break
-			}
-			c.rev = rev
-			out.Tasks = append(out.Tasks, s.taskView(t, false))
-			placed++
-		}
-		if !conflict {
-			if placed < int(count) {
-				out.Failures = append(out.Failures, failures...)
-			}
-			break
-		}
-		if cl, crev, err = s.activeCluster(ctx, in.Cluster); err != nil {
-			return nil, err
-		}
+	out := &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: failures}
+	if out.Failures == nil {
+		out.Failures = []ecsapi.Failure{}
+	}
+	for _, r := range recs {
+		out.Tasks = append(out.Tasks, s.taskView(r, false))
 	}
 	return out, nil
 }
 
-// addTask records task id with needs on the instance.
-func (r *instanceRecord) addTask(id string, needs instanceTask) {
-	if r.Tasks == nil {
-		r.Tasks = map[string]instanceTask{}
-	}
-	needs.Status = taskProvisioning
-	r.Tasks[id] = needs
-	r.recompute()
-}
-
 // StartTask starts a task on each of the container instances named: the
-// hook for schedulers of the caller's own.
+// hook for schedulers of the caller's own. Each instance must have room for
+// the task; the others are failures.
 func (s *Service) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsapi.StartTaskResponse, error) {
-	cl, crev, err := s.activeCluster(ctx, in.Cluster)
+	cl, _, err := s.activeCluster(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -572,51 +325,49 @@ func (s *Service) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*
 	if err := s.validateRun(o); err != nil {
 		return nil, err
 	}
-	needs := taskNeeds(td, o.overrides)
-	connected, err := s.connectedSet(ctx, cl.ClusterName)
+	v, err := s.placementViews(ctx)
 	if err != nil {
 		return nil, err
 	}
+	v.syncNow(ctx)
 	out := &ecsapi.StartTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
 	for _, ref := range in.ContainerInstances {
 		iid, err := s.instanceID(cl.ClusterName, ref)
 		if err != nil {
 			return nil, err
 		}
-		done := false
-		for attempt := 0; !done && attempt < 50; attempt++ {
-			c := &candidate{}
-			c.rev, err = s.Store.Get(ctx, instanceKey(cl.ClusterName, iid), &c.rec)
-			if errors.Is(err, store.ErrNotFound) || err == nil && c.rec.Instance.Status == instanceInactive {
-				out.Failures = append(out.Failures, ecsapi.Failure{Arn: s.ContainerInstanceARN(cl.ClusterName, iid), Reason: "MISSING"})
-				break
+		arn := s.ContainerInstanceARN(cl.ClusterName, iid)
+		v.mu.Lock()
+		vi := v.inst[cl.ClusterName+"/"+iid]
+		v.mu.Unlock()
+		if vi == nil || vi.rec == nil || vi.rec.Instance.Status == instanceInactive {
+			out.Failures = append(out.Failures, ecsapi.Failure{Arn: arn, Reason: "MISSING"})
+			continue
+		}
+		// Placement restricted to the one instance named.
+		only := ecsapi.PlacementConstraint{Type: "memberOf", Expression: "ec2InstanceId == " + quoteCQL(vi.rec.Instance.Ec2InstanceId)}
+		recs, failures, err := s.place(ctx, cl.ClusterName, o, 1, []ecsapi.PlacementConstraint{only}, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			out.Tasks = append(out.Tasks, s.taskView(r, false))
+		}
+		if len(recs) == 0 {
+			reason := "RESOURCE"
+			for _, f := range failures {
+				if f.Arn == arn {
+					reason = f.Reason
+				}
 			}
-			if err != nil {
-				return nil, err
-			}
-			c.connected = connected[iid]
-			if r := fitReason(c, needs); r != "" {
-				out.Failures = append(out.Failures, ecsapi.Failure{Arn: c.rec.Instance.ContainerInstanceArn, Reason: r})
-				break
-			}
-			t := s.newTask(cl.ClusterName, &c.rec.Instance, o, s.now())
-			c.rec.addTask(taskIDOf(t.Task.TaskArn), needs)
-			_, ok, err := s.commitTask(ctx, cl.ClusterName, crev, &c.rec, c.rev, t)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				out.Tasks = append(out.Tasks, s.taskView(t, false))
-				done = true
-				continue
-			}
-			if cl, crev, err = s.activeCluster(ctx, in.Cluster); err != nil {
-				return nil, err
-			}
+			out.Failures = append(out.Failures, ecsapi.Failure{Arn: arn, Reason: reason})
 		}
 	}
 	return out, nil
 }
+
+// quoteCQL quotes a value for the cluster query language.
+func quoteCQL(v string) string { return "'" + strings.ReplaceAll(v, "'", "") + "'" }
 
 // taskView is the task as the API shows it.
 func (s *Service) taskView(t *taskRecord, withTags bool) ecsapi.Task {

@@ -372,6 +372,7 @@ func (s *scan) pick(rng *rand.Rand) int32 {
 	d := &s.req.Demand
 	cpu, memory, gpu := d.CPU, d.Memory, d.GPU
 	distinct, dynamic := s.pol.distinct, s.dynamic
+	flags := distinct || attrOK != nil || portsTaken != nil || len(statics) > 0 || dynamic
 	levels := s.levels
 	keys := &s.keys
 	ties := s.c.ties[:0]
@@ -382,16 +383,18 @@ slots:
 			continue
 		}
 		i := int32(x)
-		if distinct && groupTasks[i] > 0 || attrOK != nil && !attrOK[i] || portsTaken != nil && portsTaken[i] {
-			continue
-		}
-		for _, ok := range statics {
-			if !ok[i] {
-				continue slots
+		if flags {
+			if distinct && groupTasks[i] > 0 || attrOK != nil && !attrOK[i] || portsTaken != nil && portsTaken[i] {
+				continue
 			}
-		}
-		if dynamic && !s.passesDynamic(i) {
-			continue
+			for _, ok := range statics {
+				if !ok[i] {
+					continue slots
+				}
+			}
+			if dynamic && !s.passesDynamic(i) {
+				continue
+			}
 		}
 		if len(ties) == 0 {
 			ties = append(ties, i)

@@ -1,0 +1,349 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/scheduler"
+	"github.com/gantry-dev/gantry/internal/store"
+)
+
+// The placement views: one scheduler.Cluster per cluster, the in-memory
+// picture placement works on, kept current by one etcd watch over the
+// records that matter to it:
+//
+//	instances/<cluster>/<id>   container instance records (capacity, status, attributes)
+//	connected/<cluster>/<id>   agent connected (lease keys)
+//	tasks/<cluster>/<id>       tasks: each holds its demand until STOPPED
+//	slots/<cluster>/<id>       an instance's placement version
+//
+// Placement reserves in the view, then commits in a batch (committer): one
+// etcd transaction for many RunTask calls, guarded per instance by the
+// mod revision of its slots key, which every commit that places on the
+// instance rewrites. Two servers placing on one instance from stale views
+// therefore cannot both commit; within one server the committer keeps the
+// latest slot revisions it wrote, so its own batches never conflict.
+
+func slotKey(cluster, id string) string { return store.Key("slots", cluster, id) }
+
+// views is the placement state of one server.
+type views struct {
+	s     *Service
+	ready chan struct{}
+
+	mu       sync.Mutex
+	clusters map[string]*scheduler.Cluster
+	inst     map[string]*viewInstance // cluster/id -> what the view knows
+	slotRev  map[string]int64         // instance ARN -> slot key mod revision
+	rev      int64                    // etcd revision the views reflect
+	advanced chan struct{}            // closed and replaced when rev advances
+
+	commitMu sync.Mutex
+	pending  map[string]*batch      // cluster -> batch being formed
+	flights  map[string]*sync.Mutex // cluster -> one batch in flight
+}
+
+// viewInstance is an instance record and its agent's connection.
+type viewInstance struct {
+	rec       *instanceRecord
+	connected bool
+}
+
+// placementViews returns the server's views, starting them on first use
+// and waiting until they are loaded.
+func (s *Service) placementViews(ctx context.Context) (*views, error) {
+	s.viewsMu.Lock()
+	if s.views == nil {
+		s.views = &views{s: s, ready: make(chan struct{}), clusters: map[string]*scheduler.Cluster{},
+			inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
+			pending: map[string]*batch{}}
+		go s.views.run(s.Store.Client().Ctx())
+	}
+	v := s.views
+	s.viewsMu.Unlock()
+	select {
+	case <-v.ready:
+		return v, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(30 * time.Second):
+		return nil, errors.New("placement views not loaded")
+	}
+}
+
+var viewPrefixes = []string{"instances", "connected", "tasks", "slots"}
+
+// run loads the views and follows the watch, reloading when it breaks.
+func (v *views) run(ctx context.Context) {
+	delay := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		rev, err := v.load(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				v.s.Logger.Warn("load placement views", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if delay < 2*time.Second {
+				delay *= 2
+			}
+			continue
+		}
+		delay = 50 * time.Millisecond
+		v.follow(ctx, rev)
+	}
+}
+
+// load reads every record at one revision and rebuilds the views.
+func (v *views) load(ctx context.Context) (int64, error) {
+	cli := v.s.Store.Client()
+	var rev int64
+	type kvs = []struct {
+		key   string
+		value []byte
+		mod   int64
+	}
+	all := map[string]kvs{}
+	for _, p := range viewPrefixes {
+		opts := []clientv3.OpOption{clientv3.WithPrefix()}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := cli.Get(ctx, store.Key(p)+"/", opts...)
+		if err != nil {
+			return 0, fmt.Errorf("load %s: %w", p, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			all[p] = append(all[p], struct {
+				key   string
+				value []byte
+				mod   int64
+			}{string(kv.Key), kv.Value, kv.ModRevision})
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.clusters = map[string]*scheduler.Cluster{}
+	v.inst = map[string]*viewInstance{}
+	v.slotRev = map[string]int64{}
+	for _, p := range viewPrefixes {
+		for _, kv := range all[p] {
+			v.applyLocked(kv.key, kv.value, kv.mod, false)
+		}
+	}
+	v.advanceLocked(rev)
+	select {
+	case <-v.ready:
+	default:
+		close(v.ready)
+	}
+	return rev, nil
+}
+
+// follow applies watch events from rev+1 until the watch breaks.
+func (v *views) follow(ctx context.Context, rev int64) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := v.s.Store.Client().Watch(wctx, store.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	for resp := range wch {
+		if err := resp.Err(); err != nil {
+			return
+		}
+		v.mu.Lock()
+		for _, ev := range resp.Events {
+			v.applyLocked(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete)
+		}
+		v.advanceLocked(resp.Header.Revision)
+		v.mu.Unlock()
+	}
+}
+
+func (v *views) advanceLocked(rev int64) {
+	if rev > v.rev {
+		v.rev = rev
+		close(v.advanced)
+		v.advanced = make(chan struct{})
+	}
+}
+
+// syncNow waits until the views reflect every write etcd had committed
+// when it was called, on any server.
+func (v *views) syncNow(ctx context.Context) {
+	resp, err := v.s.Store.Client().Get(ctx, store.Key("views-sync"), clientv3.WithCountOnly())
+	if err != nil {
+		return
+	}
+	v.sync(ctx, resp.Header.Revision)
+}
+
+// sync waits until the views reflect etcd revision rev (a short while at
+// most).
+func (v *views) sync(ctx context.Context, rev int64) {
+	deadline := time.After(5 * time.Second)
+	asked := false
+	for {
+		v.mu.Lock()
+		done, ch := v.rev >= rev, v.advanced
+		v.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-time.After(20 * time.Millisecond):
+			if !asked {
+				// The last writes may be outside the watched keys: ask
+				// the watch to report the current revision.
+				asked = true
+				_ = v.s.Store.Client().RequestProgress(ctx)
+			}
+		}
+	}
+}
+
+// cluster returns the view of cluster name, creating it.
+func (v *views) clusterLocked(name string) *scheduler.Cluster {
+	c := v.clusters[name]
+	if c == nil {
+		c = scheduler.New()
+		v.clusters[name] = c
+	}
+	return c
+}
+
+// applyLocked folds one record (or its deletion) into the views.
+func (v *views) applyLocked(key string, value []byte, mod int64, deleted bool) {
+	rest := strings.TrimPrefix(key, store.Prefix)
+	kind, path, ok := strings.Cut(rest, "/")
+	if !ok {
+		return
+	}
+	cluster, id, ok := strings.Cut(path, "/")
+	if !ok || strings.Contains(id, "/") {
+		return
+	}
+	switch kind {
+	case "instances":
+		k := cluster + "/" + id
+		vi := v.inst[k]
+		if deleted {
+			if vi != nil {
+				v.clusterLocked(cluster).RemoveInstance(vi.rec.Instance.ContainerInstanceArn)
+			}
+			delete(v.inst, k)
+			return
+		}
+		var rec instanceRecord
+		if json.Unmarshal(value, &rec) != nil {
+			return
+		}
+		if vi == nil {
+			vi = &viewInstance{}
+			v.inst[k] = vi
+		}
+		vi.rec = &rec
+		v.putInstanceLocked(cluster, vi)
+	case "connected":
+		k := cluster + "/" + id
+		vi := v.inst[k]
+		if vi == nil {
+			vi = &viewInstance{}
+			v.inst[k] = vi
+		}
+		vi.connected = !deleted
+		if vi.rec != nil {
+			v.putInstanceLocked(cluster, vi)
+		}
+	case "slots":
+		arn := v.s.ContainerInstanceARN(cluster, id)
+		if deleted {
+			delete(v.slotRev, arn)
+		} else if mod > v.slotRev[arn] {
+			v.slotRev[arn] = mod
+		}
+	case "tasks":
+		c := v.clusterLocked(cluster)
+		arn := v.s.TaskARN(cluster, id)
+		if deleted {
+			c.RemoveTask(arn)
+			return
+		}
+		var rec taskRecord
+		if json.Unmarshal(value, &rec) != nil {
+			return
+		}
+		t := &rec.Task
+		if t.LastStatus == taskStopped || t.ContainerInstanceArn == "" || rec.Demand == nil {
+			c.RemoveTask(arn)
+			return
+		}
+		_ = c.PutTask(scheduler.Task{ID: arn, InstanceARN: t.ContainerInstanceArn, Group: t.Group,
+			Demand: *rec.Demand, Running: t.LastStatus == taskRunning})
+	}
+}
+
+func (v *views) putInstanceLocked(cluster string, vi *viewInstance) {
+	ci := vi.rec.Instance
+	c := v.clusterLocked(cluster)
+	if ci.Status == instanceInactive {
+		c.RemoveInstance(ci.ContainerInstanceArn)
+		return
+	}
+	ci.AgentConnected = vi.connected
+	inst, err := scheduler.InstanceFromECS(&ci)
+	if err != nil {
+		v.s.Logger.Warn("instance not placeable", "arn", ci.ContainerInstanceArn, "err", err)
+		return
+	}
+	_ = c.PutInstance(inst)
+}
+
+// state returns the view's accounting of an instance.
+func (v *views) state(cluster, arn string) (scheduler.InstanceState, bool) {
+	v.mu.Lock()
+	c := v.clusters[cluster]
+	v.mu.Unlock()
+	if c == nil {
+		return scheduler.InstanceState{}, false
+	}
+	return c.Instance(arn)
+}
+
+// view returns the scheduler view of cluster.
+func (v *views) view(cluster string) *scheduler.Cluster {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.clusterLocked(cluster)
+}
+
+// withAccounting overlays the view's accounting (remaining resources, task
+// counts) on an instance as the API shows it.
+func (v *views) withAccounting(cluster string, ci *ecsapi.ContainerInstance) {
+	st, ok := v.state(cluster, ci.ContainerInstanceArn)
+	if !ok {
+		ci.RemainingResources = ci.RegisteredResources
+		ci.RunningTasksCount, ci.PendingTasksCount = 0, 0
+		return
+	}
+	ci.RemainingResources = st.RemainingResources()
+	ci.RunningTasksCount = int32(st.RunningTasks)
+	ci.PendingTasksCount = int32(st.PendingTasks)
+}
