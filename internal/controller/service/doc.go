@@ -1,0 +1,33 @@
+// Package service is the service controller: it keeps each ECS service's
+// tasks running and rolls out its deployments, as the Amazon ECS service
+// scheduler does.
+//
+// One server of the control plane leads (an etcd election); it watches
+// etcd and turns every change that may concern a service (the service
+// record, one of its tasks, an instance or agent connection of its
+// cluster) into a key of a de-duplicating work queue, and resyncs every
+// service periodically. A worker reconciles a key in three steps:
+//
+//	observe: the service record (and its revision), the service's tasks
+//	         (ListTasks, DescribeTasks), the cluster's instances
+//	plan:    pure; desired + observed + now -> record to write, tasks to
+//	         stop with reasons, tasks to start, events, next look
+//	apply:   write the record guarded by its revision and the leadership,
+//	         StopTask, RunTask/StartTask, then prepend the events
+//
+// A conflict or failure requeues the key with backoff; a timer in the plan
+// (health check grace, lost-instance grace, start throttle) requeues it
+// when it ends. Because each step reads what is, a crash or a new leader
+// halfway through only repeats work that is still needed.
+//
+// Policies (plan.go): REPLICA services keep desiredCount tasks of the
+// PRIMARY deployment, within maximumPercent live and minimumHealthyPercent
+// healthy; tasks of older deployments and of DRAINING instances are
+// replaced; tasks whose agent has been disconnected longer than
+// LostInstanceGrace are stopped and replaced; a RUNNING task whose health
+// is UNHEALTHY after healthCheckGracePeriodSeconds is replaced; a deployment
+// whose tasks keep failing to start is throttled (ThrottleBase doubling to
+// ThrottleMax) and, with the circuit breaker, FAILED and rolled back to the
+// last COMPLETED deployment. DAEMON services run one task on every ACTIVE,
+// connected instance that meets their memberOf constraints.
+package service
