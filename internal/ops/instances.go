@@ -327,15 +327,10 @@ func (s *Service) DescribeContainerInstances(ctx context.Context, in *ecsapi.Des
 		}
 		withTags = withTags || f == "TAGS"
 	}
-	connected, err := s.connectedSet(ctx, cluster)
+	connected, v, err := s.instanceViews(ctx, cluster)
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.placementViews(ctx)
-	if err != nil {
-		return nil, err
-	}
-	v.syncNow(ctx)
 	out := &ecsapi.DescribeContainerInstancesResponse{ContainerInstances: []ecsapi.ContainerInstance{}, Failures: []ecsapi.Failure{}}
 	for _, ref := range in.ContainerInstances {
 		id, err := s.instanceID(cluster, ref)
@@ -408,15 +403,10 @@ func (s *Service) ListContainerInstances(ctx context.Context, in *ecsapi.ListCon
 	if err != nil {
 		return nil, err
 	}
-	connected, err := s.connectedSet(ctx, cluster)
+	connected, v, err := s.instanceViews(ctx, cluster)
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.placementViews(ctx)
-	if err != nil {
-		return nil, err
-	}
-	v.syncNow(ctx)
 	scope := "ci|" + cluster + "|" + status + "|" + in.Filter
 	after, err := decodeToken(in.NextToken, scope)
 	if err != nil {
@@ -471,15 +461,10 @@ func (s *Service) UpdateContainerInstancesState(ctx context.Context, in *ecsapi.
 	if len(in.ContainerInstances) > 10 {
 		return nil, apierror.InvalidParameter("containerInstances can have at most 10 items.")
 	}
-	connected, err := s.connectedSet(ctx, cluster)
+	connected, v, err := s.instanceViews(ctx, cluster)
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.placementViews(ctx)
-	if err != nil {
-		return nil, err
-	}
-	v.syncNow(ctx)
 	out := &ecsapi.UpdateContainerInstancesStateResponse{ContainerInstances: []ecsapi.ContainerInstance{}, Failures: []ecsapi.Failure{}}
 	for _, ref := range in.ContainerInstances {
 		id, err := s.instanceID(cluster, ref)
@@ -519,4 +504,20 @@ func (s *Service) DiscoverPollEndpoint(ctx context.Context, in *ecsapi.DiscoverP
 		}
 	}
 	return &ecsapi.DiscoverPollEndpointResponse{Endpoint: s.PollEndpoint, TelemetryEndpoint: s.PollEndpoint}, nil
+}
+
+// instanceViews returns what showing a cluster's instances needs: which
+// agents are connected, and the placement views (current with etcd) that
+// hold their accounting.
+func (s *Service) instanceViews(ctx context.Context, cluster string) (map[string]bool, *views, error) {
+	connected, err := s.connectedSet(ctx, cluster)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v.syncNow(ctx)
+	return connected, v, nil
 }
