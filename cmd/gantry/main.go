@@ -110,6 +110,7 @@ func serverFlags(fs *flag.FlagSet, cfg *config.Server) *listFlag {
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region of ARNs and of SigV4 signatures")
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account ID of ARNs")
 	fs.StringVar(&cfg.CredentialsFile, "credentials-file", "", "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
+	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	eps := &listFlag{}
 	fs.Var(eps, "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 	return eps

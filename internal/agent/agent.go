@@ -235,7 +235,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		backoff = 200 * time.Millisecond
 		rev = out.Revision
-		a.engine.Sync(out.Tasks)
+		a.engine.Sync(out.Tasks, out.TaskArns)
 	}
 	return nil
 }

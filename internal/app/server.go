@@ -43,6 +43,7 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	debug     *http.Server
 
 	// Services is the service controller (it reconciles while this server
 	// leads); servicesDone closes when it has stopped.
@@ -101,6 +102,13 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	s.ln = ln
 	s.URL = "http://" + ln.Addr().String()
 	s.Ops.PollEndpoint = s.URL
+	if cfg.DebugListen != "" {
+		if err := s.startDebug(cfg.DebugListen); err != nil {
+			s.closeStore()
+			ln.Close()
+			return nil, err
+		}
+	}
 	s.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -143,6 +151,9 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.closeErr = s.http.Shutdown(ctx)
+		if s.debug != nil {
+			s.debug.Close()
+		}
 		s.closeStore()
 	})
 	return s.closeErr
@@ -157,8 +168,9 @@ func (s *Server) closeStore() {
 }
 
 // serviceControllerOptions reads the service controller's settings from
-// GANTRY_SERVICE_LOST_INSTANCE_GRACE (default 30s: how long an agent may be
-// disconnected before its tasks are replaced elsewhere) and
+// GANTRY_SERVICE_LOST_INSTANCE_GRACE (default 20s: how long an agent may be
+// seen disconnected before its tasks are replaced elsewhere; an agent is
+// seen disconnected up to 10s after its last call) and
 // GANTRY_SERVICE_LEADER_TTL (default 5s: how soon another server takes over
 // from a leader that died). Durations in Go syntax, e.g. 10s.
 // TODO(config): move these into config.Server as flags.

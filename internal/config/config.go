@@ -38,6 +38,9 @@ type Server struct {
 	Credentials []sigv4.Credential
 	// CredentialsFile, when set, was read into Credentials.
 	CredentialsFile string
+	// DebugListen, when set, serves Go's profiling endpoints
+	// (/debug/pprof/) on that loopback address.
+	DebugListen string
 	// Dev marks the fixed development credentials: loopback only.
 	Dev bool
 }
@@ -63,6 +66,11 @@ func (c *Server) Validate() error {
 		errs = append(errs, fmt.Errorf("--listen %q: %v", c.Listen, err))
 	} else if c.Dev && !IsLoopback(host) {
 		errs = append(errs, fmt.Errorf("--listen %q: the development credentials may only be used on a loopback address", c.Listen))
+	}
+	if c.DebugListen != "" {
+		if h, _, err := net.SplitHostPort(c.DebugListen); err != nil || !IsLoopback(h) {
+			errs = append(errs, fmt.Errorf("--debug-listen %q must be a loopback address", c.DebugListen))
+		}
 	}
 	if !regionRE.MatchString(c.Region) {
 		errs = append(errs, fmt.Errorf("--region %q is not a region name such as us-east-1", c.Region))

@@ -40,9 +40,12 @@ type GantryPollTasksRequest struct {
 	WaitSeconds       int32  `json:"waitSeconds,omitempty"`
 }
 
-// GantryPollTasksResponse lists every task the instance must run or stop.
+// GantryPollTasksResponse lists the tasks assigned to the instance:
+// TaskArns all of them, Tasks in full those that changed after the
+// request's Revision (all of them when it had none).
 type GantryPollTasksResponse struct {
 	Revision int64                `json:"revision"`
+	TaskArns []string             `json:"taskArns"`
 	Tasks    []GantryAssignedTask `json:"tasks"`
 	// InstanceStatus is the container instance's status (INACTIVE once
 	// deregistered).

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -130,29 +131,39 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 	if err != nil {
 		return nil, fmt.Errorf("poll tasks: %w", err)
 	}
-	out := &ecsapi.GantryPollTasksResponse{Revision: resp.Header.Revision, Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: inst.Instance.Status}
-	tds := map[string]*ecsapi.TaskDefinition{}
+	out := &ecsapi.GantryPollTasksResponse{Revision: resp.Header.Revision, TaskArns: []string{},
+		Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: inst.Instance.Status}
+	var gets []clientv3.Op
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key)
 		tid := k[strings.LastIndex(k, "/")+1:]
-		var rec taskRecord
-		if _, err := s.Store.Get(ctx, taskKey(cluster, tid), &rec); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			return nil, err
+		out.TaskArns = append(out.TaskArns, s.TaskARN(cluster, tid))
+		if in.Revision == 0 || kv.ModRevision > in.Revision {
+			gets = append(gets, clientv3.OpGet(taskKey(cluster, tid)))
 		}
-		td, ok := tds[rec.Task.TaskDefinitionArn]
-		if !ok {
-			td, err = s.taskDefForRun(ctx, rec.Task.TaskDefinitionArn)
-			if err != nil && !apierror.IsCode(err, apierror.CodeClient) {
-				return nil, err
-			}
-			tds[rec.Task.TaskDefinitionArn] = td
+	}
+	if len(gets) == 0 {
+		return out, nil
+	}
+	// The changed tasks, read in one transaction at the listing's revision.
+	tresp, err := s.Store.Client().Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("poll tasks: %w", err)
+	}
+	for _, r := range tresp.Responses {
+		rr := r.GetResponseRange()
+		if rr == nil || len(rr.Kvs) == 0 {
+			continue
+		}
+		var rec taskRecord
+		if err := json.Unmarshal(rr.Kvs[0].Value, &rec); err != nil {
+			return nil, fmt.Errorf("poll tasks: decode task: %w", err)
 		}
 		at := ecsapi.GantryAssignedTask{Task: rec.Task}
-		if td != nil {
-			at.TaskDefinition = *td
+		if td, err := s.lookupTaskDef(ctx, rec.Task.TaskDefinitionArn); err != nil {
+			return nil, err
+		} else if td != nil {
+			at.TaskDefinition = td.TaskDefinition
 		}
 		out.Tasks = append(out.Tasks, at)
 	}

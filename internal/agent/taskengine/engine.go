@@ -130,11 +130,17 @@ func (e *Engine) dispatch(ev runtime.Event) {
 // assigned to this instance: new tasks get a manager, known ones their
 // desired status. The containers of tasks neither assigned nor managed are
 // stopped and later removed.
-func (e *Engine) Sync(assigned []ecsapi.GantryAssignedTask) {
+//
+// changed are the assigned tasks that changed since the previous Sync (all
+// of them on the first); all lists every assigned task's ARN.
+func (e *Engine) Sync(changed []ecsapi.GantryAssignedTask, all []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	want := map[string]bool{}
-	for _, at := range assigned {
+	for _, arn := range all {
+		want[arn] = true
+	}
+	for _, at := range changed {
 		arn := at.Task.TaskArn
 		want[arn] = true
 		if m, ok := e.managers[arn]; ok {

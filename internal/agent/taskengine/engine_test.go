@@ -200,10 +200,10 @@ func joined(s []string) string { return strings.Join(s, " ") }
 func TestLifecycleIsReportedInOrder(t *testing.T) {
 	e, _, rec := start(t)
 	task := assigned("arn:t1", "RUNNING", ecsapi.ContainerDefinition{Name: "web", Image: "img"})
-	e.Sync([]ecsapi.GantryAssignedTask{task})
+	e.Sync([]ecsapi.GantryAssignedTask{task}, nil)
 	waitFor(t, "RUNNING", func() bool { return strings.HasSuffix(joined(rec.statuses()), "RUNNING") })
 	task.Task.DesiredStatus = "STOPPED"
-	e.Sync([]ecsapi.GantryAssignedTask{task})
+	e.Sync([]ecsapi.GantryAssignedTask{task}, nil)
 	waitFor(t, "STOPPED", func() bool { return strings.HasSuffix(joined(rec.statuses()), "STOPPED") })
 	want := "PENDING ACTIVATING RUNNING DEACTIVATING STOPPING DEPROVISIONING STOPPED"
 	if got := joined(rec.statuses()); got != want {
@@ -218,7 +218,7 @@ func TestEssentialExitStopsTheTask(t *testing.T) {
 	e, rt, rec := start(t)
 	e.Sync([]ecsapi.GantryAssignedTask{assigned("arn:t2", "RUNNING",
 		ecsapi.ContainerDefinition{Name: "main", Image: "img"},
-		ecsapi.ContainerDefinition{Name: "side", Image: "img", Essential: new(bool)})})
+		ecsapi.ContainerDefinition{Name: "side", Image: "img", Essential: new(bool)})}, nil)
 	waitFor(t, "RUNNING", func() bool { return strings.HasSuffix(joined(rec.statuses()), "RUNNING") })
 	rt.exit("arn:t2", "side", 1) // non-essential: the task keeps running
 	time.Sleep(100 * time.Millisecond)
@@ -242,7 +242,7 @@ func TestEssentialExitStopsTheTask(t *testing.T) {
 
 func TestPullFailureFailsToStart(t *testing.T) {
 	e, _, rec := start(t)
-	e.Sync([]ecsapi.GantryAssignedTask{assigned("arn:t3", "RUNNING", ecsapi.ContainerDefinition{Name: "web", Image: "missing:1"})})
+	e.Sync([]ecsapi.GantryAssignedTask{assigned("arn:t3", "RUNNING", ecsapi.ContainerDefinition{Name: "web", Image: "missing:1"})}, nil)
 	waitFor(t, "STOPPED", func() bool { return strings.HasSuffix(joined(rec.statuses()), "STOPPED") })
 	last := rec.last()
 	if last.StopCode != "TaskFailedToStart" || !strings.HasPrefix(last.Reason, "CannotPullContainerError") ||
@@ -259,7 +259,7 @@ func TestDependsOnStartsInOrder(t *testing.T) {
 	succ := ecsapi.ContainerDependency{ContainerName: "init", Condition: "SUCCESS"}
 	e.Sync([]ecsapi.GantryAssignedTask{assigned("arn:t4", "RUNNING",
 		ecsapi.ContainerDefinition{Name: "web", Image: "img", DependsOn: []ecsapi.ContainerDependency{succ}},
-		ecsapi.ContainerDefinition{Name: "init", Image: "img", Essential: new(bool)})})
+		ecsapi.ContainerDefinition{Name: "init", Image: "img", Essential: new(bool)})}, nil)
 	waitFor(t, "init started", func() bool {
 		rt.mu.Lock()
 		defer rt.mu.Unlock()
