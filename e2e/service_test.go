@@ -72,19 +72,25 @@ func eventMessages(s types.Service, n int) []string {
 // serviceTasks returns the service's tasks with desired status RUNNING.
 func (c *cluster) serviceTasks(name string) []types.Task {
 	c.t.Helper()
-	ctx := context.Background()
-	l, err := c.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(c.name), ServiceName: aws.String(name)})
+	tasks, err := c.listServiceTasks(name)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if len(l.TaskArns) == 0 {
-		return nil
+	return tasks
+}
+
+// listServiceTasks is serviceTasks for goroutines other than the test's.
+func (c *cluster) listServiceTasks(name string) ([]types.Task, error) {
+	ctx := context.Background()
+	l, err := c.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(c.name), ServiceName: aws.String(name)})
+	if err != nil || len(l.TaskArns) == 0 {
+		return nil, err
 	}
 	d, err := c.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(c.name), Tasks: l.TaskArns})
 	if err != nil {
-		c.t.Fatal(err)
+		return nil, err
 	}
-	return d.Tasks
+	return d.Tasks, nil
 }
 
 func (c *cluster) createService(in *ecs.CreateServiceInput) types.Service {
@@ -266,7 +272,12 @@ func TestRollingUpdateKeepsMinimumHealthy(t *testing.T) {
 			default:
 			}
 			healthy, live := 0, 0
-			for _, tk := range c.serviceTasks("roll") {
+			tasks, err := c.listServiceTasks("roll")
+			if err != nil {
+				t.Errorf("list tasks: %v", err)
+				return
+			}
+			for _, tk := range tasks {
 				live++
 				if aws.ToString(tk.LastStatus) == "RUNNING" && tk.HealthStatus == types.HealthStatusHealthy {
 					healthy++
@@ -486,6 +497,16 @@ func TestLostAgentTasksReplaced(t *testing.T) {
 		t.Fatalf("the lost task's desired status is %s", aws.ToString(old.DesiredStatus))
 	}
 	c.waitStable("lost", 30*time.Second)
+	// The agent comes back: it stops the replaced task's container.
+	a, err := app.StartAgent(context.Background(), second.agentConfig(clusterOptions{cleanupDelay: time.Second}), app.AgentOptions{}, apitest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	c.waitStatus(onSecond[0], "STOPPED", 30*time.Second)
+	if n := len(c.serviceTasks("lost")); n != 2 {
+		t.Fatalf("%d tasks after the agent came back", n)
+	}
 }
 
 // TestSecondServerTakesOver: two servers share an etcd; the one leading

@@ -83,10 +83,11 @@ func (s *Service) connectedSet(ctx context.Context, cluster string) (map[string]
 	return out, nil
 }
 
-// GantryPollTasks returns every task assigned to the calling agent's
-// instance that is not yet STOPPED, with its task definition. Given the
-// revision of its previous answer, it waits (up to waitSeconds, at most
-// MaxPollWait) until something changes. Each call also tells the control
+// GantryPollTasks returns the tasks assigned to the calling agent's
+// instance that are not yet STOPPED: all their ARNs, and in full, with their
+// task definitions, those changed since the revision of the previous answer
+// (all of them without one). Given a revision and waitSeconds, it first
+// waits (at most MaxPollWait) until something changes. Each call also tells the control
 // plane the agent is connected.
 func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksRequest) (*ecsapi.GantryPollTasksResponse, error) {
 	cluster, err := s.clusterName(in.Cluster)
@@ -108,9 +109,9 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 		s.markConnected(ctx, cluster, iid)
 	}
 	prefix := prefixOf("assign", cluster, iid)
-	if in.Revision > 0 {
+	if in.Revision > 0 && in.WaitSeconds > 0 {
 		wait := time.Duration(in.WaitSeconds) * time.Second
-		if wait > MaxPollWait || wait <= 0 {
+		if wait > MaxPollWait {
 			wait = MaxPollWait
 		}
 		wctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), wait)

@@ -109,8 +109,16 @@ func (s *Service) place(ctx context.Context, cluster string, o *runOptions, coun
 		}
 		var seed [8]byte
 		copy(seed[:], ids[0][len(ids[0])-8:])
+		// Place while the watch cannot change the view, and note the slot
+		// revision of each instance the decision was made on.
+		v.mu.Lock()
 		plan, err := view.Place(scheduler.Request{TaskIDs: ids, Group: group, Demand: demand,
 			RequiredAttributes: o.td.RequiresAttributes, Policy: pol, Seed: binary.LittleEndian.Uint64(seed[:])})
+		seen := map[string]int64{}
+		for _, pl := range plan.Placements {
+			seen[pl.InstanceARN] = v.slotRev[pl.InstanceARN]
+		}
+		v.mu.Unlock()
 		if err != nil {
 			return nil, nil, fmt.Errorf("place: %w", err)
 		}
@@ -133,7 +141,7 @@ func (s *Service) place(ctx context.Context, cluster string, o *runOptions, coun
 			recs = append(recs, rec)
 		}
 		v.mu.Unlock()
-		err = v.commit(ctx, cluster, crev, recs)
+		err = v.commit(ctx, cluster, crev, seen, recs)
 		if errors.Is(err, errPlacementConflict) {
 			view.Rollback(plan.PlacedIDs()...)
 			continue
@@ -156,15 +164,18 @@ func (s *Service) place(ctx context.Context, cluster string, o *runOptions, coun
 
 // batch is a group of placements written in one transaction.
 type batch struct {
-	items []batchItem
+	items []*batchItem
 	ops   int
 	done  chan struct{}
-	err   error
 }
 
+// batchItem is one placement of a batch: its tasks, the cluster revision
+// and the slot revisions its decision was made on, and its outcome.
 type batchItem struct {
 	crev int64
+	seen map[string]int64
 	recs []*taskRecord
+	err  error
 }
 
 // maxBatchOps bounds the operations of one placement transaction (etcd's
@@ -179,7 +190,7 @@ func (s *Service) maxBatchOps() int {
 // commit writes recs as part of the next batch of cluster's placements and
 // returns once that batch is written (or failed). While one batch is in
 // flight, the placements that arrive join the next one: group commit.
-func (v *views) commit(ctx context.Context, cluster string, crev int64, recs []*taskRecord) error {
+func (v *views) commit(ctx context.Context, cluster string, crev int64, seen map[string]int64, recs []*taskRecord) error {
 	ops := 2*len(recs) + len(recs) + 1
 	v.commitMu.Lock()
 	b := v.pending[cluster]
@@ -189,7 +200,8 @@ func (v *views) commit(ctx context.Context, cluster string, crev int64, recs []*
 		v.pending[cluster] = b
 		leader = true
 	}
-	b.items = append(b.items, batchItem{crev: crev, recs: recs})
+	item := &batchItem{crev: crev, seen: seen, recs: recs}
+	b.items = append(b.items, item)
 	b.ops += ops
 	v.commitMu.Unlock()
 	if leader {
@@ -200,13 +212,13 @@ func (v *views) commit(ctx context.Context, cluster string, crev int64, recs []*
 			delete(v.pending, cluster)
 		}
 		v.commitMu.Unlock()
-		b.err = v.write(ctx, cluster, b)
+		v.write(ctx, cluster, b)
 		fl.Unlock()
 		close(b.done)
 	}
 	select {
 	case <-b.done:
-		return b.err
+		return item.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -229,14 +241,29 @@ func (v *views) flight(cluster string) *sync.Mutex {
 
 // write commits a batch: every task and its assignment, each instance's
 // slot key, guarded by the slot revisions this server knows and by the
-// cluster record's revision.
-func (v *views) write(ctx context.Context, cluster string, b *batch) error {
+// cluster record's revision. An item decided on a view that has since
+// learnt of another server's placements on one of its instances is left
+// out with errPlacementConflict: its decision may have missed them. Each
+// item's outcome is in its err.
+func (v *views) write(ctx context.Context, cluster string, b *batch) {
 	var cmps []clientv3.Cmp
 	var ops []clientv3.Op
 	crevs := map[int64]bool{}
 	touched := map[string]bool{}
+	var items []*batchItem
 	v.mu.Lock()
 	for _, it := range b.items {
+		stale := false
+		for arn, rev := range it.seen {
+			if v.lastForeign[arn] > rev {
+				stale = true
+			}
+		}
+		if stale {
+			it.err = errPlacementConflict
+			continue
+		}
+		items = append(items, it)
 		if !crevs[it.crev] {
 			crevs[it.crev] = true
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(clusterKey(cluster)), "=", it.crev))
@@ -252,11 +279,20 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) error {
 		}
 	}
 	v.mu.Unlock()
-	for _, it := range b.items {
+	if len(items) == 0 {
+		return
+	}
+	fail := func(err error) {
+		for _, it := range items {
+			it.err = err
+		}
+	}
+	for _, it := range items {
 		for _, rec := range it.recs {
 			tb, err := json.Marshal(rec)
 			if err != nil {
-				return err
+				fail(err)
+				return
 			}
 			tid := taskIDOf(rec.Task.TaskArn)
 			ops = append(ops, clientv3.OpPut(taskKey(cluster, tid), string(tb)),
@@ -265,19 +301,21 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) error {
 	}
 	resp, err := v.s.Store.Client().Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		return fmt.Errorf("commit placements: %w", err)
+		fail(fmt.Errorf("commit placements: %w", err))
+		return
 	}
 	if !resp.Succeeded {
-		return errPlacementConflict
+		fail(errPlacementConflict)
+		return
 	}
 	v.mu.Lock()
+	v.ownRevs[resp.Header.Revision] = true
 	for arn := range touched {
 		if resp.Header.Revision > v.slotRev[arn] {
 			v.slotRev[arn] = resp.Header.Revision
 		}
 	}
 	v.mu.Unlock()
-	return nil
 }
 
 // checkPlacement validates placement constraints and strategies as ECS

@@ -62,6 +62,10 @@ func (s *Service) serviceRef(cluster, ref string) (string, error) {
 	return ref, nil
 }
 
+// serviceTokenKey keeps the clientToken of the CreateService call that
+// created a service, so that a retry of that call succeeds.
+func serviceTokenKey(cluster, name string) string { return store.Key("servicetokens", cluster, name) }
+
 // newDeployment is a new PRIMARY deployment of svc's current definition.
 func (s *Service) newDeployment(svc *ecsapi.Service) ecsapi.Deployment {
 	now := ecsapiNow(s.now())
@@ -180,6 +184,7 @@ func (s *Service) CreateService(ctx context.Context, in *ecsapi.CreateServiceReq
 		SchedulingStrategy:            ecsapi.SchedulingStrategy(strategy),
 		CreatedAt:                     ecsapiNow(s.now()),
 		CreatedBy:                     CallerFrom(ctx).Principal,
+		RoleArn:                       "arn:aws:iam::" + s.Account + ":role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
 		EnableECSManagedTags:          in.EnableECSManagedTags,
 		EnableExecuteCommand:          in.EnableExecuteCommand,
 		PropagateTags:                 propagate,
@@ -209,6 +214,18 @@ func (s *Service) CreateService(ctx context.Context, in *ecsapi.CreateServiceReq
 			return nil, err
 		}
 		if err == nil && cur.Status != ServiceInactive {
+			// A retry of the same request (same clientToken) gets the
+			// service it created.
+			if in.ClientToken != "" {
+				resp, err := s.Store.Client().Get(ctx, serviceTokenKey(cl.ClusterName, in.ServiceName))
+				if err != nil {
+					return nil, fmt.Errorf("read client token: %w", err)
+				}
+				if len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == in.ClientToken {
+					out := serviceView(&cur, true)
+					return &ecsapi.CreateServiceResponse{Service: &out}, nil
+				}
+			}
 			return nil, apierror.InvalidParameter("Creation of service was not idempotent.")
 		}
 		b, err := json.Marshal(&svc)
@@ -219,8 +236,12 @@ func (s *Service) CreateService(ctx context.Context, in *ecsapi.CreateServiceReq
 		if rev != 0 {
 			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", rev)
 		}
+		puts := []clientv3.Op{clientv3.OpPut(key, string(b)), clientv3.OpDelete(serviceTokenKey(cl.ClusterName, in.ServiceName))}
+		if in.ClientToken != "" {
+			puts[1] = clientv3.OpPut(serviceTokenKey(cl.ClusterName, in.ServiceName), in.ClientToken)
+		}
 		resp, err := s.Store.Client().Txn(ctx).If(cmp, clientv3.Compare(clientv3.ModRevision(clusterKey(cl.ClusterName)), "=", crev)).
-			Then(clientv3.OpPut(key, string(b))).Commit()
+			Then(puts...).Commit()
 		if err != nil {
 			return nil, fmt.Errorf("create service %s: %w", in.ServiceName, err)
 		}
@@ -654,7 +675,7 @@ func refOfKey(key string) (ServiceRef, bool) {
 // a service (its group is service:NAME), or (Name empty) every service of a
 // cluster whose container instances or agent connections changed.
 func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) error {
-	wch := s.Store.Client().Watch(clientv3.WithRequireLeader(ctx), store.Prefix, clientv3.WithPrefix())
+	wch := s.Store.Client().Watch(clientv3.WithRequireLeader(ctx), store.Prefix, clientv3.WithPrefix(), clientv3.WithPrevKV())
 	for resp := range wch {
 		if err := resp.Err(); err != nil {
 			return fmt.Errorf("watch: %w", err)
@@ -683,8 +704,15 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 				if name, ok := strings.CutPrefix(rec.Task.Group, "service:"); ok {
 					fn(ServiceRef{Cluster: ref.Cluster, Name: name})
 				}
-			case "instances", "connected":
-				if ref, ok := refOfKey(key); ok {
+			case "instances":
+				// Placements change an instance's record all the time;
+				// only a new, removed or re-statused instance matters.
+				if ref, ok := refOfKey(key); ok && instanceStatusChanged(ev) {
+					fn(ServiceRef{Cluster: ref.Cluster})
+				}
+			case "connected":
+				// An agent connecting (a new lease) or disconnecting.
+				if ref, ok := refOfKey(key); ok && (ev.Type == clientv3.EventTypeDelete || ev.Kv.Version == 1) {
 					fn(ServiceRef{Cluster: ref.Cluster})
 				}
 			}
@@ -694,6 +722,19 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 		return err
 	}
 	return errors.New("watch closed")
+}
+
+// instanceStatusChanged reports whether a watch event of an instance
+// record created or removed it or changed its status.
+func instanceStatusChanged(ev *clientv3.Event) bool {
+	if ev.Type == clientv3.EventTypeDelete || ev.PrevKv == nil {
+		return true
+	}
+	var cur, prev instanceRecord
+	if json.Unmarshal(ev.Kv.Value, &cur) != nil || json.Unmarshal(ev.PrevKv.Value, &prev) != nil {
+		return true
+	}
+	return cur.Instance.Status != prev.Instance.Status
 }
 
 // ServiceTaskTags returns the tags a new task of svc gets from

@@ -65,6 +65,19 @@ func TestCreateServiceShape(t *testing.T) {
 	// Same name again: not idempotent.
 	_, err = c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("svc"), ServiceName: aws.String("web"), TaskDefinition: aws.String("web"), DesiredCount: aws.Int32(1)})
 	assertECSError(t, err, "InvalidParameterException")
+	// A retry with the clientToken of the creating call gets the service.
+	tok := &ecs.CreateServiceInput{Cluster: aws.String("svc"), ServiceName: aws.String("tok"), TaskDefinition: aws.String("web"), DesiredCount: aws.Int32(0), ClientToken: aws.String("req-1")}
+	first, err := c.CreateService(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.CreateService(ctx, tok)
+	if err != nil || aws.ToString(again.Service.Deployments[0].Id) != aws.ToString(first.Service.Deployments[0].Id) {
+		t.Fatalf("retry with the same clientToken: %v", err)
+	}
+	tok.ClientToken = aws.String("req-2")
+	_, err = c.CreateService(ctx, tok)
+	assertECSError(t, err, "InvalidParameterException")
 	// Describe: tags only with include TAGS; unknown names are failures.
 	desc, err := c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("svc"), Services: []string{"web", "nope", want}})
 	if err != nil || len(desc.Services) != 2 || len(desc.Failures) != 1 || aws.ToString(desc.Failures[0].Reason) != "MISSING" ||

@@ -43,8 +43,14 @@ type views struct {
 	clusters map[string]*scheduler.Cluster
 	inst     map[string]*viewInstance // cluster/id -> what the view knows
 	slotRev  map[string]int64         // instance ARN -> slot key mod revision
-	rev      int64                    // etcd revision the views reflect
-	advanced chan struct{}            // closed and replaced when rev advances
+	// lastForeign is, per instance, the latest slot revision written by
+	// another server (or found at load): a placement decided on a view
+	// older than it may have missed that server's tasks.
+	lastForeign map[string]int64
+	// ownRevs are the revisions of this server's placement commits.
+	ownRevs  map[int64]bool
+	rev      int64         // etcd revision the views reflect
+	advanced chan struct{} // closed and replaced when rev advances
 
 	commitMu sync.Mutex
 	pending  map[string]*batch      // cluster -> batch being formed
@@ -64,6 +70,7 @@ func (s *Service) placementViews(ctx context.Context) (*views, error) {
 	if s.views == nil {
 		s.views = &views{s: s, ready: make(chan struct{}), clusters: map[string]*scheduler.Cluster{},
 			inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
+			lastForeign: map[string]int64{}, ownRevs: map[int64]bool{},
 			pending: map[string]*batch{}}
 		go s.views.run(s.Store.Client().Ctx())
 	}
@@ -140,6 +147,7 @@ func (v *views) load(ctx context.Context) (int64, error) {
 	v.clusters = map[string]*scheduler.Cluster{}
 	v.inst = map[string]*viewInstance{}
 	v.slotRev = map[string]int64{}
+	v.lastForeign = map[string]int64{}
 	for _, p := range viewPrefixes {
 		for _, kv := range all[p] {
 			v.applyLocked(kv.key, kv.value, kv.mod, false)
@@ -173,6 +181,13 @@ func (v *views) follow(ctx context.Context, rev int64) {
 }
 
 func (v *views) advanceLocked(rev int64) {
+	if len(v.ownRevs) > 4096 {
+		for r := range v.ownRevs {
+			if r <= v.rev {
+				delete(v.ownRevs, r)
+			}
+		}
+	}
 	if rev > v.rev {
 		v.rev = rev
 		close(v.advanced)
@@ -276,8 +291,14 @@ func (v *views) applyLocked(key string, value []byte, mod int64, deleted bool) {
 		arn := v.s.ContainerInstanceARN(cluster, id)
 		if deleted {
 			delete(v.slotRev, arn)
-		} else if mod > v.slotRev[arn] {
+			delete(v.lastForeign, arn)
+			return
+		}
+		if mod > v.slotRev[arn] {
 			v.slotRev[arn] = mod
+		}
+		if !v.ownRevs[mod] && mod > v.lastForeign[arn] {
+			v.lastForeign[arn] = mod
 		}
 	case "tasks":
 		c := v.clusterLocked(cluster)

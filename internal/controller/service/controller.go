@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/cql"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/ops"
+	"github.com/gantry-dev/gantry/internal/scheduler"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -37,9 +38,12 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Default policy values.
+// Default policy values. The lost-instance grace counts from when the
+// controller sees the agent disconnected, which is up to ops.AgentTTL (10s)
+// after the agent's last call: by default, tasks are replaced at most 30s
+// after their agent was last heard from.
 const (
-	DefaultLostInstanceGrace = 30 * time.Second
+	DefaultLostInstanceGrace = 20 * time.Second
 	DefaultThrottleBase      = time.Second
 	DefaultThrottleMax       = 27 * time.Minute
 )
@@ -84,6 +88,8 @@ type Controller struct {
 	disconnected map[string]time.Time
 	guard        []clientv3.Cmp
 	leading      bool
+	// queue is the work queue of the current leadership.
+	queue *controller.Queue
 }
 
 // New returns a controller of the services of o, electing its leader
@@ -103,6 +109,9 @@ func (c *Controller) Leading() bool {
 	return c.leading
 }
 
+// errNoNewEvents aborts an events write that would add nothing.
+var errNoNewEvents = errors.New("no new events")
+
 // errUnplaced asks for a retry with backoff when tasks could not be placed.
 var errUnplaced = errors.New("tasks could not be placed")
 
@@ -112,8 +121,18 @@ const clusterKeyPrefix = "cluster:"
 
 // Reconcile brings the service of key (cluster/name) one step closer to
 // what it should be, or, for cluster:NAME, queues every service of the
-// cluster.
-func (c *Controller) reconcile(ctx context.Context, q *controller.Queue, key string) error {
+// cluster. It returns nil when the step is done (or the service is gone or
+// INACTIVE) and an error when the key should be retried: a conflicting
+// write (store.ErrConflict, also when this server no longer leads), a
+// failed call, or tasks that could not be placed. Keys to look at again
+// later go to the queue of the current leadership, if any.
+func (c *Controller) Reconcile(ctx context.Context, key string) error {
+	c.mu.Lock()
+	q := c.queue
+	c.mu.Unlock()
+	if q == nil {
+		q = controller.NewQueue(time.Second, time.Second)
+	}
 	ctx = ops.WithCaller(ctx, ops.Caller{Principal: "arn:aws:iam::" + c.ops.Account + ":role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", RequestID: "service-controller"})
 	if cluster, ok := strings.CutPrefix(key, clusterKeyPrefix); ok {
 		refs, err := c.ops.ServiceRefs(ctx)
@@ -287,10 +306,16 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 	if len(events) > 0 {
 		now := c.opts.Now()
 		err := c.ops.MutateServiceRecord(ctx, cluster, svc.ServiceName, func(s *ecsapi.Service) error {
-			s.Events = addEvents(s.Events, events, now, ops.MaxServiceEvents, newEventID)
+			var added int
+			s.Events, added = addEvents(s.Events, events, now, ops.MaxServiceEvents, newEventID)
+			if added == 0 {
+				// Every message was a repeat: writing would only wake
+				// this service's watch again.
+				return errNoNewEvents
+			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errNoNewEvents) {
 			return fmt.Errorf("add events to %s: %w", svc.ServiceName, err)
 		}
 	}
@@ -305,9 +330,9 @@ func newEventID() string {
 }
 
 // defaultStrategy is ECS's default placement of service tasks: spread over
-// Availability Zones, then over instances.
+// Availability Zones, then over the instances of a zone.
 func defaultStrategy() []ecsapi.PlacementStrategy {
-	return []ecsapi.PlacementStrategy{{Type: "spread", Field: "attribute:ecs.availability-zone"}, {Type: "spread", Field: "instanceId"}}
+	return append(scheduler.DefaultServiceStrategies(), ecsapi.PlacementStrategy{Type: scheduler.StrategySpread, Field: "instanceId"})
 }
 
 // start starts the tasks of st and returns their ARNs and, when some could
@@ -329,6 +354,9 @@ func (c *Controller) start(ctx context.Context, cluster string, svc *ecsapi.Serv
 			ContainerInstances: []string{st.Instance}, StartedBy: st.Deployment, Group: group, Tags: tags,
 			NetworkConfiguration: svc.NetworkConfiguration, EnableExecuteCommand: svc.EnableExecuteCommand})
 		if err != nil {
+			if ae, ok := apierror.As(err); ok && ae.HTTPStatus() < 500 {
+				return nil, "was unable to start tasks: " + ae.Message, nil
+			}
 			return nil, "", fmt.Errorf("start task on %s: %w", st.Instance, err)
 		}
 		for _, t := range out.Tasks {
@@ -340,14 +368,8 @@ func (c *Controller) start(ctx context.Context, cluster string, svc *ecsapi.Serv
 		if len(strategy) == 0 {
 			strategy = defaultStrategy()
 		}
-		// Until RunTask honours placement strategies, tasks placed one by
-		// one go where the most memory is left, which spreads them.
-		batch := 10
-		if len(svc.PlacementStrategy) == 0 {
-			batch = 1
-		}
 		for left := st.Count; left > 0; {
-			n := int32(min(left, batch))
+			n := int32(min(left, 10))
 			out, err := c.ops.RunTask(ctx, &ecsapi.RunTaskRequest{Cluster: cluster, TaskDefinition: st.TaskDefinition, Count: &n,
 				StartedBy: st.Deployment, Group: group, LaunchType: svc.LaunchType, PlacementConstraints: svc.PlacementConstraints,
 				PlacementStrategy: strategy, NetworkConfiguration: svc.NetworkConfiguration, Tags: tags,
@@ -355,6 +377,11 @@ func (c *Controller) start(ctx context.Context, cluster string, svc *ecsapi.Serv
 			if err != nil {
 				if apierror.IsCode(err, apierror.CodeInvalidParameter) && strings.Contains(err.Error(), "No Container Instances") {
 					return arns, "was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", nil
+				}
+				if ae, ok := apierror.As(err); ok && ae.HTTPStatus() < 500 {
+					// Refused for the task definition's or the cluster's
+					// state: say so, and retry with backoff.
+					return arns, "was unable to start tasks: " + ae.Message, nil
 				}
 				return arns, "", fmt.Errorf("run tasks of %s: %w", svc.ServiceName, err)
 			}

@@ -78,6 +78,14 @@ func sleep(ctx context.Context, d time.Duration) {
 // keys, a ticker queues every service, and workers reconcile.
 func (c *Controller) lead(ctx context.Context) {
 	q := controller.NewQueue(100*time.Millisecond, 30*time.Second)
+	c.mu.Lock()
+	c.queue = q
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.queue = nil
+		c.mu.Unlock()
+	}()
 	enqueue := func(r ops.ServiceRef) {
 		if r.Name == "" {
 			q.Add(clusterKeyPrefix + r.Cluster)
@@ -121,9 +129,7 @@ func (c *Controller) lead(ctx context.Context) {
 			}
 		}
 	}()
-	controller.Run(ctx, q, c.opts.Workers, func(ctx context.Context, key string) error {
-		return c.reconcile(ctx, q, key)
-	}, func(key string, err error) {
+	controller.Run(ctx, q, c.opts.Workers, c.Reconcile, func(key string, err error) {
 		c.logger.Debug("reconcile", "service", key, "err", err)
 	})
 	<-done

@@ -477,6 +477,10 @@ func (pl *planner) replica(live []*task, tasks []ecsapi.Task) {
 	sort.SliceStable(old, func(a, b int) bool { return expendable(old[a]) && !expendable(old[b]) })
 	budget := healthy - fewest
 	stoppedOld := 0
+	if primary.RolloutState == "FAILED" {
+		// A failed deployment launches nothing, so nothing is replaced.
+		old = nil
+	}
 	for _, t := range old {
 		reason := reasonScaling(primary.Id)
 		if t.draining {
@@ -602,6 +606,9 @@ func (pl *planner) daemon(live []*task, tasks []ecsapi.Task) {
 			pl.stop(t.t, reasonScaling(primary.Id))
 		}
 		for _, t := range old {
+			if len(fresh) == 0 && primary.RolloutState == "FAILED" {
+				break
+			}
 			if len(fresh) > 0 || expendable(t) || budget > 0 {
 				if !expendable(t) && len(fresh) == 0 {
 					budget--
@@ -718,21 +725,23 @@ func taskRank(s string) int {
 func taskID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 // addEvents puts msgs (oldest first) in front of events (newest first),
-// keeping at most limit. As ECS does, a message already shown since the
-// last steady state and within six hours is not repeated, nor is a steady
-// state right after another.
-func addEvents(events []ecsapi.ServiceEvent, msgs []string, now time.Time, limit int, newID func() string) []ecsapi.ServiceEvent {
+// keeping at most limit, and says how many it added. As ECS does, a
+// message already shown since the last steady state and within six hours
+// is not repeated, nor is a steady state right after another.
+func addEvents(events []ecsapi.ServiceEvent, msgs []string, now time.Time, limit int, newID func() string) ([]ecsapi.ServiceEvent, int) {
+	added := 0
 	for _, m := range msgs {
 		if dupEvent(events, m, now) {
 			continue
 		}
 		ev := ecsapi.ServiceEvent{Id: newID(), CreatedAt: ecsapi.NewTimestamp(now), Message: m}
 		events = append([]ecsapi.ServiceEvent{ev}, events...)
+		added++
 	}
 	if len(events) > limit {
 		events = events[:limit]
 	}
-	return events
+	return events, added
 }
 
 func dupEvent(events []ecsapi.ServiceEvent, m string, now time.Time) bool {

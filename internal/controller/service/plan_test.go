@@ -304,10 +304,10 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:  "circuit breaker without rollback stops launching",
-			svc:   svcFixture(1, breakerOn(false), deploy),
+			svc:   svcFixture(1, breakerOn(false), percentsOf(200, 0), deploy),
 			tasks: []ecsapi.Task{running("d1", inst1), tk("d2", inst1, "STOPPED", failedToStart(time.Hour)), tk("d2", inst1, "STOPPED", failedToStart(time.Hour)), tk("d2", inst1, "STOPPED", failedToStart(time.Hour))},
 			check: func(t *testing.T, p Plan) {
-				if p.Service.Deployments[0].RolloutState != "FAILED" || len(p.Start) != 0 || p.Service.TaskDefinition != "td:2" {
+				if p.Service.Deployments[0].RolloutState != "FAILED" || len(p.Start) != 0 || len(p.Stop) != 0 || p.Service.TaskDefinition != "td:2" {
 					t.Fatalf("plan %+v", p)
 				}
 			},
@@ -532,21 +532,21 @@ func TestAddEvents(t *testing.T) {
 	ids := 0
 	newID := func() string { ids++; return fmt.Sprint(ids) }
 	steady := steadyEvent("web")
-	evs := addEvents(nil, []string{"a", steady}, t0, 100, newID)
-	if len(evs) != 2 || evs[0].Message != steady {
+	evs, n := addEvents(nil, []string{"a", steady}, t0, 100, newID)
+	if n != 2 || len(evs) != 2 || evs[0].Message != steady {
 		t.Fatalf("newest first: %+v", evs)
 	}
-	if got := addEvents(evs, []string{steady}, t0, 100, newID); len(got) != 2 {
+	if got, n := addEvents(evs, []string{steady}, t0, 100, newID); len(got) != 2 || n != 0 {
 		t.Fatal("a steady state right after another was repeated")
 	}
-	evs = addEvents(evs, []string{"unable", "unable"}, t0, 100, newID)
-	if len(evs) != 3 {
+	evs, n = addEvents(evs, []string{"unable", "unable"}, t0, 100, newID)
+	if len(evs) != 3 || n != 1 {
 		t.Fatalf("a message shown since the last steady state was repeated: %+v", evs)
 	}
-	if got := addEvents(evs, []string{"unable"}, t0.Add(7*time.Hour), 100, newID); len(got) != 4 {
+	if got, _ := addEvents(evs, []string{"unable"}, t0.Add(7*time.Hour), 100, newID); len(got) != 4 {
 		t.Fatal("a message older than six hours was not repeated")
 	}
-	if got := addEvents(evs, []string{"x", "y", "z"}, t0, 4, newID); len(got) != 4 || got[0].Message != "z" {
+	if got, n := addEvents(evs, []string{"x", "y", "z"}, t0, 4, newID); len(got) != 4 || got[0].Message != "z" || n != 3 {
 		t.Fatalf("bound: %+v", got)
 	}
 }
