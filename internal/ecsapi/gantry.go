@@ -31,8 +31,9 @@ func ExtensionShapeType(name string) reflect.Type {
 }
 
 // GantryPollTasksRequest asks for the tasks assigned to a container instance.
-// With Revision set (from the previous response) the call waits up to
-// WaitSeconds for a change before answering.
+// With Revision set (from the previous response) the answer holds in full
+// only the tasks changed since, and with WaitSeconds too the call waits up
+// to that long for a change before answering.
 type GantryPollTasksRequest struct {
 	Cluster           string `json:"cluster,omitempty"`
 	ContainerInstance string `json:"containerInstance" required:"true"`
