@@ -339,7 +339,12 @@ func checkRequired(v reflect.Value, _ string) error {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
 	ae, ok := apierror.As(err)
 	if !ok {
-		s.logger.Error("request failed", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"), "err", err)
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			// The client went away (an agent's long poll when it stops).
+			s.logger.Debug("request canceled", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"))
+		} else {
+			s.logger.Error("request failed", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"), "err", err)
+		}
 		ae = apierror.Server()
 	}
 	body, _ := json.Marshal(struct {

@@ -464,9 +464,6 @@ func (s *Service) DescribeTasks(ctx context.Context, in *ecsapi.DescribeTasksReq
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.clusterExists(ctx, cluster); err != nil {
-		return nil, err
-	}
 	if len(in.Tasks) > 100 {
 		return nil, apierror.InvalidParameter("tasks can have at most 100 items.")
 	}
@@ -477,19 +474,32 @@ func (s *Service) DescribeTasks(ctx context.Context, in *ecsapi.DescribeTasksReq
 		}
 		withTags = true
 	}
-	out := &ecsapi.DescribeTasksResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
-	for _, ref := range in.Tasks {
-		id, err := s.taskRef(cluster, ref)
-		if err != nil {
+	ids := make([]string, len(in.Tasks))
+	// The cluster and every task in one read.
+	gets := []clientv3.Op{clientv3.OpGet(clusterKey(cluster), clientv3.WithCountOnly())}
+	for i, ref := range in.Tasks {
+		if ids[i], err = s.taskRef(cluster, ref); err != nil {
 			return nil, err
 		}
+		gets = append(gets, clientv3.OpGet(taskKey(cluster, ids[i])))
+	}
+	resp, err := s.Store.Client().Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("describe tasks: %w", err)
+	}
+	if resp.Responses[0].GetResponseRange().Count == 0 {
+		return nil, apierror.ClusterNotFound()
+	}
+	out := &ecsapi.DescribeTasksResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
+	for i, id := range ids {
+		kvs := resp.Responses[i+1].GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			out.Failures = append(out.Failures, ecsapi.Failure{Arn: s.TaskARN(cluster, id), Reason: "MISSING"})
+			continue
+		}
 		var rec taskRecord
-		if _, err := s.Store.Get(ctx, taskKey(cluster, id), &rec); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				out.Failures = append(out.Failures, ecsapi.Failure{Arn: s.TaskARN(cluster, id), Reason: "MISSING"})
-				continue
-			}
-			return nil, err
+		if err := json.Unmarshal(kvs[0].Value, &rec); err != nil {
+			return nil, fmt.Errorf("decode task %s: %w", id, err)
 		}
 		out.Tasks = append(out.Tasks, s.taskView(&rec, withTags))
 	}
