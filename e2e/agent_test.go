@@ -14,8 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/agentapp"
 	"github.com/gantry-dev/gantry/internal/apitest"
-	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
@@ -304,7 +304,7 @@ func TestAgentWithBadCredentialsIsRefused(t *testing.T) {
 	env := apitest.Start(t, apitest.Options{})
 	cfg := agent.Config{Server: env.URL, Cluster: "default", DataDir: t.TempDir(), Region: apitest.Region,
 		AccessKeyID: apitest.AccessKeyID, SecretAccessKey: "wrong", CPU: 1024, MemoryMiB: 1024}
-	_, err := app.StartAgent(context.Background(), cfg, app.AgentOptions{}, apitest.Logger())
+	_, err := agentapp.StartAgent(context.Background(), cfg, agentapp.AgentOptions{}, apitest.Logger())
 	if err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
 		t.Fatalf("want the agent refused, got %v", err)
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/agentapp"
 	"github.com/gantry-dev/gantry/internal/apitest"
-	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
@@ -29,7 +29,7 @@ type cluster struct {
 	ecs     *ecs.Client
 	docker  *client.Client
 	name    string
-	agent   *app.Agent
+	agent   *agentapp.Agent
 	dataDir string
 	image   string
 }
@@ -67,7 +67,7 @@ func (c *cluster) agentConfig(opts clusterOptions) agent.Config {
 
 func (c *cluster) startAgent(opts clusterOptions) {
 	c.t.Helper()
-	a, err := app.StartAgent(context.Background(), c.agentConfig(opts), app.AgentOptions{}, apitest.Logger())
+	a, err := agentapp.StartAgent(context.Background(), c.agentConfig(opts), agentapp.AgentOptions{}, apitest.Logger())
 	if err != nil {
 		c.t.Fatalf("start agent: %v", err)
 	}

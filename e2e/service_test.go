@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/agentapp"
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/config"
@@ -114,7 +115,7 @@ func (c *cluster) addAgent(az string) *cluster {
 	if az != "" {
 		cfg.AvailabilityZone = az
 	}
-	a, err := app.StartAgent(context.Background(), cfg, app.AgentOptions{}, apitest.Logger())
+	a, err := agentapp.StartAgent(context.Background(), cfg, agentapp.AgentOptions{}, apitest.Logger())
 	if err != nil {
 		c.t.Fatalf("start agent: %v", err)
 	}
@@ -498,7 +499,7 @@ func TestLostAgentTasksReplaced(t *testing.T) {
 	}
 	c.waitStable("lost", 30*time.Second)
 	// The agent comes back: it stops the replaced task's container.
-	a, err := app.StartAgent(context.Background(), second.agentConfig(clusterOptions{cleanupDelay: time.Second}), app.AgentOptions{}, apitest.Logger())
+	a, err := agentapp.StartAgent(context.Background(), second.agentConfig(clusterOptions{cleanupDelay: time.Second}), agentapp.AgentOptions{}, apitest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

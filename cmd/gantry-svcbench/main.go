@@ -49,6 +49,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/agentapp"
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/config"
@@ -140,9 +141,9 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 		return "", err
 	}
 	defer func() { _ = testutil.RemoveLabelled(context.Background(), docker, "dev.gantry.instance="+id) }()
-	ag, err := app.StartAgent(ctx, agent.Config{Server: srv.URL, Cluster: cluster, DataDir: agentDir, Region: apitest.Region,
+	ag, err := agentapp.StartAgent(ctx, agent.Config{Server: srv.URL, Cluster: cluster, DataDir: agentDir, Region: apitest.Region,
 		AccessKeyID: apitest.AccessKeyID, SecretAccessKey: apitest.SecretAccessKey, CPU: 4096, MemoryMiB: 4096,
-		AvailabilityZone: "us-east-1a", InstanceType: "bench", CleanupDelay: time.Second}, app.AgentOptions{}, quiet)
+		AvailabilityZone: "us-east-1a", InstanceType: "bench", CleanupDelay: time.Second}, agentapp.AgentOptions{}, quiet)
 	if err != nil {
 		return "", err
 	}

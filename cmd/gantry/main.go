@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gantry-dev/gantry/internal/agentapp"
 	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/config"
 )
@@ -73,23 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // envDefault applies GANTRY_<NAME> environment variables to the flags of fs
 // that were not set on the command line.
-func envDefault(fs *flag.FlagSet) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
-			return
-		}
-		env := "GANTRY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", env, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
-}
+func envDefault(fs *flag.FlagSet) error { return agentapp.EnvDefault(fs) }
 
 type listFlag []string
 

@@ -1,4 +1,7 @@
-package app
+// Package agentapp wires and runs the agent: the Docker runtime, the
+// agent's registration and its task engine. It imports no server code, so
+// the gantry-agent binary that uses it stays small.
+package agentapp
 
 import (
 	"context"
