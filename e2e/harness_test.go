@@ -36,13 +36,15 @@ type cluster struct {
 
 type clusterOptions struct {
 	cleanupDelay time.Duration
+	// lostGrace is the server's lost-instance grace (its default if 0).
+	lostGrace time.Duration
 }
 
 func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	env := apitest.Start(t, apitest.Options{})
+	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace})
 	c := &cluster{t: t, env: env, ecs: env.Client, docker: docker, name: "e2e", dataDir: t.TempDir(), image: image}
 	if _, err := c.ecs.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(c.name)}); err != nil {
 		t.Fatal(err)

@@ -381,8 +381,7 @@ func TestCircuitBreakerRollsBack(t *testing.T) {
 // instance: a joining instance gets one, a DRAINING one and one whose agent
 // is gone past the grace lose theirs.
 func TestDaemonFollowsInstances(t *testing.T) {
-	t.Setenv("GANTRY_SERVICE_LOST_INSTANCE_GRACE", "3s")
-	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lostGrace: 3 * time.Second})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("daemon"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
 	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("d"), TaskDefinition: aws.String(td), SchedulingStrategy: types.SchedulingStrategyDaemon})
@@ -457,8 +456,7 @@ func TestDaemonFollowsInstances(t *testing.T) {
 // TestLostAgentTasksReplaced: when an agent stops, its service tasks are
 // started on another instance once the grace has passed.
 func TestLostAgentTasksReplaced(t *testing.T) {
-	t.Setenv("GANTRY_SERVICE_LOST_INSTANCE_GRACE", "3s")
-	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lostGrace: 3 * time.Second})
 	second := c.addAgent("us-east-1b")
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("lost"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
 	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("lost"), TaskDefinition: aws.String(td), DesiredCount: aws.Int32(2)})
@@ -516,7 +514,6 @@ func TestLostAgentTasksReplaced(t *testing.T) {
 func TestSecondServerTakesOver(t *testing.T) {
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	t.Setenv("GANTRY_SERVICE_LEADER_TTL", "2s")
 	ctx := context.Background()
 	etcd, err := etcdembed.Start(ctx, t.TempDir(), apitest.Logger())
 	if err != nil {
@@ -528,6 +525,7 @@ func TestSecondServerTakesOver(t *testing.T) {
 		cfg := config.DefaultServer()
 		cfg.Listen, cfg.DataDir, cfg.Region, cfg.AccountID = "127.0.0.1:0", "", apitest.Region, apitest.Account
 		cfg.EtcdEndpoints = []string{etcd.ClientURL}
+		cfg.LeaderTTL = 2 * time.Second
 		cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "t", cfg.AccountID))
 		srv, err := app.StartServer(ctx, cfg, apitest.Logger())
 		if err != nil {

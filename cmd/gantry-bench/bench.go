@@ -171,9 +171,14 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 	if _, err := b.ecs.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(clusterName)}); err != nil {
 		return fmt.Errorf("create cluster: %w", err)
 	}
-	agentBin := bin
-	if b.cfg.AgentBinary != "" {
-		agentBin = b.cfg.AgentBinary
+	// The agent runs from gantry-agent, the agent's own binary, as on a
+	// production host (gantry agent links the server too and takes more
+	// memory).
+	agentBin := b.cfg.AgentBinary
+	if agentBin == "" {
+		if agentBin, err = buildCommand(ctx, root, b.tmp, "gantry-agent"); err != nil {
+			return err
+		}
 	}
 	if err := b.startAgent(ctx, agentBin, creds); err != nil {
 		return err
@@ -229,9 +234,12 @@ func (b *bench) startAgent(ctx context.Context, bin string, creds []string) erro
 		return err
 	}
 	b.onCleanup(func(ctx context.Context) { b.removeContainers(ctx, labelInstance+"="+b.instanceID) })
-	args := []string{"agent", "--server", b.serverURL, "--cluster", clusterName, "--data-dir", dataDir,
+	args := []string{"--server", b.serverURL, "--cluster", clusterName, "--data-dir", dataDir,
 		"--cpu", strconv.Itoa(agentCPU), "--memory", strconv.Itoa(agentMemoryMiB(b.cfg.Tasks)), "--task-cleanup-wait", "1s"}
 	b.log.Info("starting gantry agent", "instance", b.instanceID, "env", strings.Join(b.cfg.AgentEnv, " "))
+	if filepath.Base(bin) == "gantry" {
+		args = append([]string{"agent"}, args...) // gantry agent
+	}
 	b.agent, err = startProc("gantry agent", bin, args, append(creds, b.cfg.AgentEnv...), filepath.Join(b.logDir, "agent.log"))
 	if err != nil {
 		return err

@@ -163,7 +163,7 @@ func runAgentBench(ctx context.Context, args []string, stdout, stderr io.Writer,
 	env := &envFlag{}
 	fs.Var(env, "agent-env", "extra `NAME=VALUE` environment of the agent process (repeatable), e.g. GOGC=50")
 	fs.BoolVar(&cfg.DockerWithPoll, "docker-with-poll", false, "poll DescribeTasks every -poll during docker runs too, so both carry the polling's load (diagnostic)")
-	fs.StringVar(&cfg.AgentBinary, "agent-binary", "", "run the agent from this `binary` (which takes gantry agent's flags) instead of the gantry binary built from the tree (experiments)")
+	fs.StringVar(&cfg.AgentBinary, "agent-binary", "", "run the agent from this `binary` (gantry-agent, or gantry which then gets an \"agent\" argument first) instead of gantry-agent built from the tree")
 	fs.StringVar(&cfg.LogDir, "logs", "", "keep the server's and agent's logs in this `dir`")
 	if err := fs.Parse(args); err != nil {
 		return err

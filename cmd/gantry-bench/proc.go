@@ -19,11 +19,16 @@ import (
 // buildGantry builds the gantry command of the module rooted at dir into
 // outDir and returns the binary's path.
 func buildGantry(ctx context.Context, dir, outDir string) (string, error) {
-	bin := filepath.Join(outDir, "gantry")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gantry")
+	return buildCommand(ctx, dir, outDir, "gantry")
+}
+
+// buildCommand builds ./cmd/NAME of the module rooted at dir into outDir.
+func buildCommand(ctx context.Context, dir, outDir, name string) (string, error) {
+	bin := filepath.Join(outDir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = dir
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/gantry: %w\n%s", err, msg)
+		return "", fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, msg)
 	}
 	return bin, nil
 }

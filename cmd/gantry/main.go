@@ -95,6 +95,8 @@ func serverFlags(fs *flag.FlagSet, cfg *config.Server) *listFlag {
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region of ARNs and of SigV4 signatures")
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account ID of ARNs")
 	fs.StringVar(&cfg.CredentialsFile, "credentials-file", "", "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
+	fs.DurationVar(&cfg.LostInstanceGrace, "lost-instance-grace", cfg.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
+	fs.DurationVar(&cfg.LeaderTTL, "leader-ttl", cfg.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	eps := &listFlag{}
 	fs.Var(eps, "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")

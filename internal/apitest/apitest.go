@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -41,6 +42,8 @@ type Options struct {
 	DataDir string
 	// Listen is the address; a random loopback port when empty.
 	Listen string
+	// LostInstanceGrace, when set, replaces the server's default.
+	LostInstanceGrace time.Duration
 }
 
 // Start starts a server for t, stopped in t.Cleanup. It skips under -short.
@@ -57,6 +60,9 @@ func Start(t testing.TB, opts Options) *Env {
 	cfg.Listen = opts.Listen
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
+	}
+	if opts.LostInstanceGrace > 0 {
+		cfg.LostInstanceGrace = opts.LostInstanceGrace
 	}
 	cfg.Region = Region
 	cfg.AccountID = Account

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -120,11 +119,8 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.done <- err
 	}()
 	// --- Service controller (issue 5): runs on the elected leader. ---
-	svcOpts, err := serviceControllerOptions()
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
+	svcOpts := servicectl.Options{LeaseTTL: cfg.LeaderTTL}
+	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
 	s.Services = servicectl.New(s.Ops, s.client, svcOpts, logger)
 	s.servicesDone = make(chan struct{})
 	go func() {
@@ -165,28 +161,4 @@ func (s *Server) closeStore() {
 	} else if s.client != nil {
 		s.client.Close()
 	}
-}
-
-// serviceControllerOptions reads the service controller's settings from
-// GANTRY_SERVICE_LOST_INSTANCE_GRACE (default 20s: how long an agent may be
-// seen disconnected before its tasks are replaced elsewhere; an agent is
-// seen disconnected up to 10s after its last call) and
-// GANTRY_SERVICE_LEADER_TTL (default 5s: how soon another server takes over
-// from a leader that died). Durations in Go syntax, e.g. 10s.
-// TODO(config): move these into config.Server as flags.
-func serviceControllerOptions() (servicectl.Options, error) {
-	var o servicectl.Options
-	for _, v := range []struct {
-		env string
-		dst *time.Duration
-	}{{"GANTRY_SERVICE_LOST_INSTANCE_GRACE", &o.LostInstanceGrace}, {"GANTRY_SERVICE_LEADER_TTL", &o.LeaseTTL}} {
-		if s := os.Getenv(v.env); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 {
-				return o, fmt.Errorf("%s=%q: want a positive duration such as 30s", v.env, s)
-			}
-			*v.dst = d
-		}
-	}
-	return o, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/sigv4"
 )
@@ -38,6 +39,12 @@ type Server struct {
 	Credentials []sigv4.Credential
 	// CredentialsFile, when set, was read into Credentials.
 	CredentialsFile string
+	// LostInstanceGrace is how long a service's tasks stay on an instance
+	// whose agent is disconnected before they are replaced elsewhere.
+	LostInstanceGrace time.Duration
+	// LeaderTTL is the service controller leader's etcd session TTL: how
+	// soon another server takes over when the leader dies.
+	LeaderTTL time.Duration
 	// DebugListen, when set, serves Go's profiling endpoints
 	// (/debug/pprof/) on that loopback address.
 	DebugListen string
@@ -48,10 +55,12 @@ type Server struct {
 // DefaultServer returns the defaults.
 func DefaultServer() Server {
 	return Server{
-		Listen:    "127.0.0.1:8845",
-		DataDir:   "gantry-data",
-		Region:    "us-east-1",
-		AccountID: "000000000000",
+		Listen:            "127.0.0.1:8845",
+		DataDir:           "gantry-data",
+		Region:            "us-east-1",
+		AccountID:         "000000000000",
+		LostInstanceGrace: 20 * time.Second,
+		LeaderTTL:         5 * time.Second,
 	}
 }
 
@@ -66,6 +75,9 @@ func (c *Server) Validate() error {
 		errs = append(errs, fmt.Errorf("--listen %q: %v", c.Listen, err))
 	} else if c.Dev && !IsLoopback(host) {
 		errs = append(errs, fmt.Errorf("--listen %q: the development credentials may only be used on a loopback address", c.Listen))
+	}
+	if c.LostInstanceGrace <= 0 || c.LeaderTTL < time.Second {
+		errs = append(errs, errors.New("--lost-instance-grace must be positive and --leader-ttl at least 1s"))
 	}
 	if c.DebugListen != "" {
 		if h, _, err := net.SplitHostPort(c.DebugListen); err != nil || !IsLoopback(h) {
