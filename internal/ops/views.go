@@ -307,7 +307,7 @@ func (v *views) applyLocked(key string, value []byte, mod int64, deleted bool) {
 			c.RemoveTask(arn)
 			return
 		}
-		var rec taskRecord
+		var rec placedTask
 		if json.Unmarshal(value, &rec) != nil {
 			return
 		}
@@ -367,4 +367,15 @@ func (v *views) withAccounting(cluster string, ci *ecsapi.ContainerInstance) {
 	ci.RemainingResources = st.RemainingResources()
 	ci.RunningTasksCount = int32(st.RunningTasks)
 	ci.PendingTasksCount = int32(st.PendingTasks)
+}
+
+// placedTask is the part of a task record placement reads: decoding only
+// these members keeps the watch cheap however large the record is.
+type placedTask struct {
+	Task struct {
+		ContainerInstanceArn string `json:"containerInstanceArn"`
+		LastStatus           string `json:"lastStatus"`
+		Group                string `json:"group"`
+	} `json:"task"`
+	Demand *scheduler.Demand `json:"demand"`
 }
