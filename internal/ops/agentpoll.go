@@ -98,14 +98,14 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 	if err != nil {
 		return nil, err
 	}
-	var inst instanceRecord
-	if _, err := s.Store.Get(ctx, instanceKey(cluster, iid), &inst); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, apierror.InvalidParameter("Container instance %s is not registered in cluster %s.", in.ContainerInstance, cluster)
-		}
+	status, err := s.instanceStatus(ctx, cluster, iid)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierror.InvalidParameter("Container instance %s is not registered in cluster %s.", in.ContainerInstance, cluster)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if inst.Instance.Status != instanceInactive {
+	if status != instanceInactive {
 		s.markConnected(ctx, cluster, iid)
 	}
 	prefix := prefixOf("assign", cluster, iid)
@@ -124,7 +124,7 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if inst.Instance.Status != instanceInactive {
+		if status != instanceInactive {
 			s.markConnected(ctx, cluster, iid)
 		}
 	}
@@ -133,7 +133,7 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 		return nil, fmt.Errorf("poll tasks: %w", err)
 	}
 	out := &ecsapi.GantryPollTasksResponse{Revision: resp.Header.Revision, TaskArns: []string{},
-		Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: inst.Instance.Status}
+		Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: status}
 	var gets []clientv3.Op
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key)
@@ -169,4 +169,28 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 		out.Tasks = append(out.Tasks, at)
 	}
 	return out, nil
+}
+
+// instanceStatus returns an instance's status from the placement views,
+// which every poll would otherwise read and decode from etcd; an instance
+// the views do not have yet (just registered) is read from etcd.
+// store.ErrNotFound if there is none.
+func (s *Service) instanceStatus(ctx context.Context, cluster, id string) (string, error) {
+	if v, err := s.placementViews(ctx); err == nil {
+		v.mu.Lock()
+		vi := v.inst[cluster+"/"+id]
+		var st string
+		if vi != nil && vi.rec != nil {
+			st = vi.rec.Instance.Status
+		}
+		v.mu.Unlock()
+		if st != "" {
+			return st, nil
+		}
+	}
+	var rec instanceRecord
+	if _, err := s.Store.Get(ctx, instanceKey(cluster, id), &rec); err != nil {
+		return "", err
+	}
+	return rec.Instance.Status, nil
 }
