@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -689,7 +690,8 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 					fn(ref)
 				}
 			case "tasks":
-				if ev.Type != clientv3.EventTypePut {
+				// Only a service's tasks matter: skip the others undecoded.
+				if ev.Type != clientv3.EventTypePut || !bytes.Contains(ev.Kv.Value, []byte(`"group":"service:`)) {
 					continue
 				}
 				var rec struct {
