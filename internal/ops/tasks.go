@@ -291,11 +291,24 @@ func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsa
 	if err := s.validateRun(o); err != nil {
 		return nil, err
 	}
+	var token *runToken
+	if in.ClientToken != "" {
+		var done *ecsapi.RunTaskResponse
+		if token, done, err = s.claimRunToken(ctx, cl.ClusterName, in); err != nil || done != nil {
+			return done, err
+		}
+	}
 	recs, failures, err := s.place(ctx, cl.ClusterName, o, int(count), in.PlacementConstraints, in.PlacementStrategy)
 	if err != nil {
+		if token != nil {
+			token.release(ctx)
+		}
 		return nil, err
 	}
 	out := &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: failures}
+	if token != nil {
+		token.complete(ctx, recs, failures)
+	}
 	if out.Failures == nil {
 		out.Failures = []ecsapi.Failure{}
 	}

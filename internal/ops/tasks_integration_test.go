@@ -438,3 +438,38 @@ func TestStartTaskAndStateChangeOperations(t *testing.T) {
 		t.Fatalf("family filter matched %v", list.TaskArns)
 	}
 }
+
+// TestRunTaskClientToken: the same RunTask sent again with its clientToken
+// returns the same tasks instead of starting more.
+func TestRunTaskClientToken(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	ctx := context.Background()
+	c := env.Client
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("tok")}); err != nil {
+		t.Fatal(err)
+	}
+	newSimAgent(t, env, "tok", 4096, 4096)
+	registerWeb(t, c, "web", 64, 0)
+	in := &ecs.RunTaskInput{Cluster: aws.String("tok"), TaskDefinition: aws.String("web"), Count: aws.Int32(3), ClientToken: aws.String("once")}
+	first, err := c.RunTask(ctx, in)
+	if err != nil || len(first.Tasks) != 3 {
+		t.Fatalf("first: %v", err)
+	}
+	again, err := c.RunTask(ctx, in)
+	if err != nil || len(again.Tasks) != 3 {
+		t.Fatalf("again: %v", err)
+	}
+	for i := range first.Tasks {
+		if aws.ToString(first.Tasks[i].TaskArn) != aws.ToString(again.Tasks[i].TaskArn) {
+			t.Fatalf("the retry started new tasks")
+		}
+	}
+	list, _ := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("tok")})
+	if len(list.TaskArns) != 3 {
+		t.Fatalf("%d tasks", len(list.TaskArns))
+	}
+	in.Count = aws.Int32(1)
+	if _, err := c.RunTask(ctx, in); apiCode(err) != "InvalidParameterException" {
+		t.Fatalf("token reused for another request: %v", err)
+	}
+}
