@@ -15,10 +15,8 @@ import (
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
-// RunTaskTokenRetention is how long a RunTask clientToken is remembered.
-const RunTaskTokenRetention = time.Hour
-
-// runTokenRecord remembers what a RunTask with a clientToken did, so that
+// runTokenRecord remembers, for about StoppedTaskRetention, what a RunTask
+// with a clientToken did, so that
 // the same request sent again (a retry after a lost answer) returns the
 // same tasks instead of starting more.
 type runTokenRecord struct {
@@ -52,20 +50,20 @@ func (s *Service) claimRunToken(ctx context.Context, cluster string, in *ecsapi.
 	sum := sha256.Sum256(b)
 	t := &runToken{s: s, key: runTokenKey(cluster, in.ClientToken), rec: runTokenRecord{Request: hex.EncodeToString(sum[:])}}
 	cli := s.Store.Client()
-	lease, err := cli.Grant(ctx, int64(RunTaskTokenRetention/time.Second))
+	// Tokens share the hour-long lease of stopped tasks.
+	lease, err := s.stoppedTaskLease(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	val, _ := json.Marshal(&t.rec)
 	resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(t.key), "=", 0)).
-		Then(clientv3.OpPut(t.key, string(val), clientv3.WithLease(lease.ID))).Commit()
+		Then(clientv3.OpPut(t.key, string(val), clientv3.WithLease(lease))).Commit()
 	if err != nil {
 		return nil, nil, err
 	}
 	if resp.Succeeded {
 		return t, nil, nil
 	}
-	_, _ = cli.Revoke(ctx, lease.ID)
 	// The token is taken: wait for its request's answer.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
