@@ -23,24 +23,9 @@ func TestTwoServersShareAnExternalEtcd(t *testing.T) {
 		t.Skip("integration test")
 	}
 	ctx := context.Background()
-	etcd, err := etcdembed.Start(ctx, t.TempDir(), apitest.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer etcd.Close()
 	var clients []*ecs.Client
-	for i := 0; i < 2; i++ {
-		cfg := config.DefaultServer()
-		cfg.Listen = "127.0.0.1:0"
-		cfg.DataDir = ""
-		cfg.EtcdEndpoints = []string{etcd.ClientURL}
-		cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "t", cfg.AccountID))
-		srv, err := app.StartServer(ctx, cfg, apitest.Logger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		clients = append(clients, apitest.NewClient(srv.URL))
+	for _, u := range serversOnOneEtcd(t, 2) {
+		clients = append(clients, apitest.NewClient(u))
 	}
 	if _, err := clients[0].CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("shared")}); err != nil {
 		t.Fatal(err)
@@ -82,24 +67,7 @@ func TestTwoServersNeverOvercommit(t *testing.T) {
 		t.Skip("integration test")
 	}
 	ctx := context.Background()
-	etcd, err := etcdembed.Start(ctx, t.TempDir(), apitest.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer etcd.Close()
-	var urls []string
-	for i := 0; i < 2; i++ {
-		cfg := config.DefaultServer()
-		cfg.Listen = "127.0.0.1:0"
-		cfg.EtcdEndpoints = []string{etcd.ClientURL}
-		cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "t", cfg.AccountID))
-		srv, err := app.StartServer(ctx, cfg, apitest.Logger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		urls = append(urls, srv.URL)
-	}
+	urls := serversOnOneEtcd(t, 2)
 	c0 := apitest.NewClient(urls[0])
 	if _, err := c0.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("oc")}); err != nil {
 		t.Fatal(err)
@@ -148,4 +116,30 @@ func TestTwoServersNeverOvercommit(t *testing.T) {
 			}
 		}
 	}
+}
+
+// serversOnOneEtcd starts an etcd member and n servers using it as an
+// external cluster, all stopped when t ends, and returns their URLs.
+func serversOnOneEtcd(t *testing.T, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	etcd, err := etcdembed.Start(ctx, t.TempDir(), apitest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(etcd.Close)
+	var urls []string
+	for i := 0; i < n; i++ {
+		cfg := config.DefaultServer()
+		cfg.Listen = "127.0.0.1:0"
+		cfg.EtcdEndpoints = []string{etcd.ClientURL}
+		cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "t", cfg.AccountID))
+		srv, err := app.StartServer(ctx, cfg, apitest.Logger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		urls = append(urls, srv.URL)
+	}
+	return urls
 }

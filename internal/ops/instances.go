@@ -408,40 +408,22 @@ func (s *Service) ListContainerInstances(ctx context.Context, in *ecsapi.ListCon
 		return nil, err
 	}
 	scope := "ci|" + cluster + "|" + status + "|" + in.Filter
-	after, err := decodeToken(in.NextToken, scope)
+	arns, next, err := listARNs(ctx, s, prefixOf("instances", cluster), scope, in.NextToken, limit,
+		func(rec *instanceRecord) bool {
+			st := rec.Instance.Status
+			if status == "" && st == instanceInactive {
+				return false
+			}
+			if status != "" && st != status {
+				return false
+			}
+			view := s.instanceView(v, rec, connected, true)
+			return match(&view)
+		}, func(rec *instanceRecord) string { return rec.Instance.ContainerInstanceArn })
 	if err != nil {
 		return nil, err
 	}
-	items, next, err := s.scanPage(ctx, prefixOf("instances", cluster), after, limit, func(it store.Item) (bool, error) {
-		var rec instanceRecord
-		if err := it.Decode(&rec); err != nil {
-			return false, err
-		}
-		st := rec.Instance.Status
-		if status == "" && st == instanceInactive {
-			return false, nil
-		}
-		if status != "" && st != status {
-			return false, nil
-		}
-		view := s.instanceView(v, &rec, connected, true)
-		return match(&view), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := &ecsapi.ListContainerInstancesResponse{ContainerInstanceArns: []string{}}
-	for _, it := range items {
-		var rec instanceRecord
-		if err := it.Decode(&rec); err != nil {
-			return nil, err
-		}
-		out.ContainerInstanceArns = append(out.ContainerInstanceArns, rec.Instance.ContainerInstanceArn)
-	}
-	if next != "" {
-		out.NextToken = encodeToken(next, scope)
-	}
-	return out, nil
+	return &ecsapi.ListContainerInstancesResponse{ContainerInstanceArns: arns, NextToken: next}, nil
 }
 
 // UpdateContainerInstancesState sets instances ACTIVE or DRAINING. A

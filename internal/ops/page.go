@@ -1,10 +1,12 @@
 package ops
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // pageToken is what an opaque nextToken carries: the last key returned and
@@ -47,4 +49,41 @@ func pageSize(maxResults *int32, def, max int32) (int, error) {
 		return 0, apierror.InvalidParameter("maxResults must be between 1 and %d.", max)
 	}
 	return int(*maxResults), nil
+}
+
+// listARNs lists a page of the records of type T under prefix that keep
+// accepts, each decoded once, as the ARNs arn gives, resuming after
+// nextToken (issued for the same scope) and returning the next one ("" at
+// the end).
+func listARNs[T any](ctx context.Context, s *Service, prefix, scope, nextToken string, limit int,
+	keep func(*T) bool, arn func(*T) string) ([]string, string, error) {
+	after, err := decodeToken(nextToken, scope)
+	if err != nil {
+		return nil, "", err
+	}
+	var kept []*T
+	items, next, err := s.scanPage(ctx, prefix, after, limit, func(it store.Item) (bool, error) {
+		rec := new(T)
+		if err := it.Decode(rec); err != nil {
+			return false, err
+		}
+		if !keep(rec) {
+			return false, nil
+		}
+		kept = append(kept, rec)
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	// scanPage looks one accepted record past the page to know there is a
+	// next one: the page is the first len(items) kept.
+	arns := make([]string, 0, len(items))
+	for _, rec := range kept[:len(items)] {
+		arns = append(arns, arn(rec))
+	}
+	if next != "" {
+		next = encodeToken(next, scope)
+	}
+	return arns, next, nil
 }

@@ -528,44 +528,26 @@ func (s *Service) ListServices(ctx context.Context, in *ecsapi.ListServicesReque
 		return nil, apierror.InvalidParameter("Invalid resourceManagementType %s.", in.ResourceManagementType)
 	}
 	scope := strings.Join([]string{"services", cluster, string(in.LaunchType), string(in.SchedulingStrategy), string(in.ResourceManagementType)}, "|")
-	after, err := decodeToken(in.NextToken, scope)
+	arns, next, err := listARNs(ctx, s, prefixOf("services", cluster), scope, in.NextToken, limit,
+		func(svc *ecsapi.Service) bool {
+			if svc.Status != ServiceActive {
+				return false
+			}
+			if in.LaunchType != "" && serviceLaunchType(svc) != in.LaunchType {
+				return false
+			}
+			if in.SchedulingStrategy != "" && svc.SchedulingStrategy != in.SchedulingStrategy {
+				return false
+			}
+			if in.ResourceManagementType == "ECS" {
+				return false
+			}
+			return true
+		}, func(svc *ecsapi.Service) string { return svc.ServiceArn })
 	if err != nil {
 		return nil, err
 	}
-	items, next, err := s.scanPage(ctx, prefixOf("services", cluster), after, limit, func(it store.Item) (bool, error) {
-		var svc ecsapi.Service
-		if err := it.Decode(&svc); err != nil {
-			return false, err
-		}
-		if svc.Status != ServiceActive {
-			return false, nil
-		}
-		if in.LaunchType != "" && serviceLaunchType(&svc) != in.LaunchType {
-			return false, nil
-		}
-		if in.SchedulingStrategy != "" && svc.SchedulingStrategy != in.SchedulingStrategy {
-			return false, nil
-		}
-		if in.ResourceManagementType == "ECS" {
-			return false, nil
-		}
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := &ecsapi.ListServicesResponse{ServiceArns: []string{}}
-	for _, it := range items {
-		var svc ecsapi.Service
-		if err := it.Decode(&svc); err != nil {
-			return nil, err
-		}
-		out.ServiceArns = append(out.ServiceArns, svc.ServiceArn)
-	}
-	if next != "" {
-		out.NextToken = encodeToken(next, scope)
-	}
-	return out, nil
+	return &ecsapi.ListServicesResponse{ServiceArns: arns, NextToken: next}, nil
 }
 
 // ListServicesByNamespace lists the services of a Service Connect

@@ -559,58 +559,40 @@ func (s *Service) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*
 		svc = "ecs-svc/"
 	}
 	scope := strings.Join([]string{"tasks", cluster, want, instARN, lt, family, in.StartedBy, in.ServiceName}, "|")
-	after, err := decodeToken(in.NextToken, scope)
+	arns, next, err := listARNs(ctx, s, prefixOf("tasks", cluster), scope, in.NextToken, limit,
+		func(rec *taskRecord) bool {
+			t := &rec.Task
+			switch want {
+			case taskPending:
+				if t.DesiredStatus != taskRunning || t.LastStatus == taskRunning || taskRank(t.LastStatus) > taskRank(taskRunning) {
+					return false
+				}
+			default:
+				if t.DesiredStatus != want {
+					return false
+				}
+			}
+			if instARN != "" && t.ContainerInstanceArn != instARN {
+				return false
+			}
+			if lt != "" && string(t.LaunchType) != lt {
+				return false
+			}
+			if family != "" && familyOfARN(t.TaskDefinitionArn) != family {
+				return false
+			}
+			if in.StartedBy != "" && t.StartedBy != in.StartedBy {
+				return false
+			}
+			if svc != "" && !taskOfService(t, in.ServiceName) {
+				return false
+			}
+			return true
+		}, func(rec *taskRecord) string { return rec.Task.TaskArn })
 	if err != nil {
 		return nil, err
 	}
-	items, next, err := s.scanPage(ctx, prefixOf("tasks", cluster), after, limit, func(it store.Item) (bool, error) {
-		var rec taskRecord
-		if err := it.Decode(&rec); err != nil {
-			return false, err
-		}
-		t := &rec.Task
-		switch want {
-		case taskPending:
-			if t.DesiredStatus != taskRunning || t.LastStatus == taskRunning || taskRank(t.LastStatus) > taskRank(taskRunning) {
-				return false, nil
-			}
-		default:
-			if t.DesiredStatus != want {
-				return false, nil
-			}
-		}
-		if instARN != "" && t.ContainerInstanceArn != instARN {
-			return false, nil
-		}
-		if lt != "" && string(t.LaunchType) != lt {
-			return false, nil
-		}
-		if family != "" && familyOfARN(t.TaskDefinitionArn) != family {
-			return false, nil
-		}
-		if in.StartedBy != "" && t.StartedBy != in.StartedBy {
-			return false, nil
-		}
-		if svc != "" && !taskOfService(t, in.ServiceName) {
-			return false, nil
-		}
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := &ecsapi.ListTasksResponse{TaskArns: []string{}}
-	for _, it := range items {
-		var rec taskRecord
-		if err := it.Decode(&rec); err != nil {
-			return nil, err
-		}
-		out.TaskArns = append(out.TaskArns, rec.Task.TaskArn)
-	}
-	if next != "" {
-		out.NextToken = encodeToken(next, scope)
-	}
-	return out, nil
+	return &ecsapi.ListTasksResponse{TaskArns: arns, NextToken: next}, nil
 }
 
 // taskOfService reports whether a task belongs to service name (by ARN or
