@@ -69,10 +69,10 @@ func demandOf(td *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) (scheduler.Dem
 // errPlacementConflict: a batch's guard failed; place again on fresh views.
 var errPlacementConflict = errors.New("placement conflict")
 
-// place places count tasks of o in cluster (restricted to the instances
-// where only says, if set) and writes them, retrying on conflicts. It
-// returns the tasks written and the failures of the last attempt.
-func (s *Service) place(ctx context.Context, cluster string, o *runOptions, count int, cons []ecsapi.PlacementConstraint,
+// place places count tasks of o in cluster, whose record the caller read at
+// crev, and writes them, retrying on conflicts (reading the cluster again).
+// It returns the tasks written and the failures of the last attempt.
+func (s *Service) place(ctx context.Context, cluster string, crev int64, o *runOptions, count int, cons []ecsapi.PlacementConstraint,
 	strat []ecsapi.PlacementStrategy) ([]*taskRecord, []ecsapi.Failure, error) {
 	v, err := s.placementViews(ctx)
 	if err != nil {
@@ -93,9 +93,10 @@ func (s *Service) place(ctx context.Context, cluster string, o *runOptions, coun
 	var placed []*taskRecord
 	var failures []ecsapi.Failure
 	for attempt := 0; attempt < 20 && len(placed) < count; attempt++ {
-		_, crev, err := s.activeCluster(ctx, cluster)
-		if err != nil {
-			return nil, nil, err
+		if attempt > 0 {
+			if _, crev, err = s.activeCluster(ctx, cluster); err != nil {
+				return nil, nil, err
+			}
 		}
 		v.syncNow(ctx)
 		view := v.view(cluster)

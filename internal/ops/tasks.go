@@ -258,7 +258,7 @@ func taskIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 // request's strategies and constraints. Tasks that cannot be placed are
 // reported under failures, one per instance with the reason it refused.
 func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.RunTaskResponse, error) {
-	cl, _, err := s.activeCluster(ctx, in.Cluster)
+	cl, crev, err := s.activeCluster(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +298,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsa
 			return done, err
 		}
 	}
-	recs, failures, err := s.place(ctx, cl.ClusterName, o, int(count), in.PlacementConstraints, in.PlacementStrategy)
+	recs, failures, err := s.place(ctx, cl.ClusterName, crev, o, int(count), in.PlacementConstraints, in.PlacementStrategy)
 	if err != nil {
 		if token != nil {
 			token.release(ctx)
@@ -322,7 +322,7 @@ func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsa
 // hook for schedulers of the caller's own. Each instance must have room for
 // the task; the others are failures.
 func (s *Service) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsapi.StartTaskResponse, error) {
-	cl, _, err := s.activeCluster(ctx, in.Cluster)
+	cl, crev, err := s.activeCluster(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +359,7 @@ func (s *Service) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*
 		}
 		// Placement restricted to the one instance named.
 		only := ecsapi.PlacementConstraint{Type: "memberOf", Expression: "ec2InstanceId == " + quoteCQL(vi.rec.Instance.Ec2InstanceId)}
-		recs, failures, err := s.place(ctx, cl.ClusterName, o, 1, []ecsapi.PlacementConstraint{only}, nil)
+		recs, failures, err := s.place(ctx, cl.ClusterName, crev, o, 1, []ecsapi.PlacementConstraint{only}, nil)
 		if err != nil {
 			return nil, err
 		}
