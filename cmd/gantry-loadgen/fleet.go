@@ -214,7 +214,8 @@ func (h *heartbeats) stats(f *fleet) heartbeatStats {
 }
 
 // heartbeat keeps every registered instance connected until ctx ends: one
-// GantryPollTasks without revision per instance every heartbeatPeriod, the
+// GantryPollTasks (revision of its previous answer, omitTasks: a heartbeat
+// that fetches no task payload) per instance every heartbeatPeriod, the
 // instances spread evenly over the period (instance i at i/N of it).
 // Instances not registered yet are skipped: registration counts as a
 // heartbeat. When the server answers fewer polls than that, an instance
@@ -233,7 +234,7 @@ func (f *fleet) heartbeat(ctx context.Context, c *caller, h *heartbeats) {
 			for j := range jobs {
 				f.queued[j.i].Store(false)
 				start := time.Now()
-				in := &ecsapi.GantryPollTasksRequest{Cluster: f.cluster, ContainerInstance: j.arn, Revision: f.revs[j.i].Load()}
+				in := &ecsapi.GantryPollTasksRequest{Cluster: f.cluster, ContainerInstance: j.arn, Revision: f.revs[j.i].Load(), OmitTasks: true}
 				// Only the revision of the answer is needed.
 				var out struct {
 					Revision int64 `json:"revision"`

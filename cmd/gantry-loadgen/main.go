@@ -23,8 +23,10 @@
 //  2. with -heartbeat (the default: registration counts an instance
 //     connected for only 10 seconds), keeps every instance connected as an
 //     agent does, from its registration to the end of the placement: one
-//     GantryPollTasks without revision per instance every 5 seconds, the
-//     instances spread evenly over the 5 seconds;
+//     heartbeat per instance every 5 seconds, the instances spread evenly
+//     over the 5 seconds (GantryPollTasks with the revision of its previous
+//     answer and omitTasks: the ARNs only; the tasks' payloads are fetched
+//     by -ack);
 //  3. places -tasks tasks with RunTask (count -count, default 10) from
 //     -concurrency callers, printing every second the tasks placed so far,
 //     the rate over the last second, and the server's memory and CPU;

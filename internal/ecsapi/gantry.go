@@ -33,12 +33,16 @@ func ExtensionShapeType(name string) reflect.Type {
 // GantryPollTasksRequest asks for the tasks assigned to a container instance.
 // With Revision set (from the previous response) the answer holds in full
 // only the tasks changed since, and with WaitSeconds too the call waits up
-// to that long for a change before answering.
+// to that long for a change before answering. With OmitTasks the answer
+// holds the ARNs only (Tasks is empty): a heartbeat, like the one ECS's
+// agent sends on its ACS connection, that keeps the agent connected
+// without fetching task payloads.
 type GantryPollTasksRequest struct {
 	Cluster           string `json:"cluster,omitempty"`
 	ContainerInstance string `json:"containerInstance" required:"true"`
 	Revision          int64  `json:"revision,omitempty"`
 	WaitSeconds       int32  `json:"waitSeconds,omitempty"`
+	OmitTasks         bool   `json:"omitTasks,omitempty"`
 }
 
 // GantryPollTasksResponse lists the tasks assigned to the instance:

@@ -25,47 +25,177 @@ const MaxPollWait = 5 * time.Second
 
 func connectedKey(cluster, id string) string { return store.Key("connected", cluster, id) }
 
-// leases remembers, per instance, the etcd lease that keeps its connected
-// key alive from this server.
+// leases holds the lease of recently stopped tasks, used until
+// stoppedUntil.
 type leases struct {
-	mu sync.Mutex
-	m  map[string]clientv3.LeaseID
-	// stopped is the lease of recently stopped tasks, used until
-	// stoppedUntil.
+	mu           sync.Mutex
 	stopped      clientv3.LeaseID
 	stoppedUntil time.Time
 }
 
-// markConnected records that the agent of instance id is connected: its
-// connected key lives on a lease of AgentTTL, renewed by every call. When the
-// agent stops calling, the key expires and agentConnected turns false, on
-// every server of the control plane.
+// agentConns tracks the agents that call this server. An agent counts as
+// connected, on every server of the control plane, while its key
+// connected/<cluster>/<id> exists. This server writes that key once, when an
+// agent starts calling it, on one lease of its own (AgentTTL, kept alive for
+// as long as the server runs); after that a call only notes the time in
+// memory. A sweep each second deletes the keys of agents silent for
+// AgentTTL, and if the server dies its lease expires and takes its agents'
+// keys with it. Heartbeats therefore cost no etcd write.
+//
+// Another server may take an agent over: it puts the key on its own lease.
+// The views see that write (or a deletion) and tell this server its key is
+// gone (lost), so that the agent's next call here writes it again; the
+// sweep deletes a key only while it is still on this server's lease.
+type agentConns struct {
+	grantMu sync.Mutex // one lease grant at a time
+
+	mu      sync.Mutex
+	lease   clientv3.LeaseID
+	m       map[string]*agentConn // cluster/id
+	started bool
+}
+
+// agentConn is what this server knows of one agent.
+type agentConn struct {
+	last time.Time // its latest call
+	// written: its connected key is on this server's lease.
+	written bool
+	// lostAt is the revision at which the key was last seen deleted or on
+	// another lease; a write older than it does not count.
+	lostAt int64
+}
+
+// markConnected records that the agent of instance id called: see
+// agentConns.
 func (s *Service) markConnected(ctx context.Context, cluster, id string) {
+	a := &s.conns
 	k := cluster + "/" + id
-	cli := s.Store.Client()
-	s.leases.mu.Lock()
-	if s.leases.m == nil {
-		s.leases.m = map[string]clientv3.LeaseID{}
+	a.mu.Lock()
+	if !a.started {
+		a.started = true
+		a.m = map[string]*agentConn{}
+		go s.sweepConns(s.Store.Client().Ctx())
 	}
-	lid, ok := s.leases.m[k]
-	s.leases.mu.Unlock()
-	if ok {
-		if _, err := cli.KeepAliveOnce(ctx, lid); err == nil {
-			return
-		}
+	c := a.m[k]
+	if c == nil {
+		c = &agentConn{}
+		a.m[k] = c
 	}
-	g, err := cli.Grant(ctx, int64(AgentTTL/time.Second))
+	c.last = time.Now()
+	written := c.written
+	a.mu.Unlock()
+	if written {
+		return
+	}
+	lease, err := s.connLease(ctx)
 	if err != nil {
 		s.Logger.Warn("agent lease", "instance", id, "err", err)
 		return
 	}
-	if _, err := cli.Put(ctx, connectedKey(cluster, id), "1", clientv3.WithLease(g.ID)); err != nil {
+	resp, err := s.Store.Client().Put(ctx, connectedKey(cluster, id), "1", clientv3.WithLease(lease))
+	if err != nil {
 		s.Logger.Warn("agent connected key", "instance", id, "err", err)
 		return
 	}
-	s.leases.mu.Lock()
-	s.leases.m[k] = g.ID
-	s.leases.mu.Unlock()
+	a.mu.Lock()
+	if a.lease == lease && a.m[k] == c && c.lostAt < resp.Header.Revision {
+		c.written = true
+	}
+	a.mu.Unlock()
+}
+
+// connLease returns this server's lease for connected keys, granting it
+// (and starting its keep-alive) when there is none.
+func (s *Service) connLease(ctx context.Context) (clientv3.LeaseID, error) {
+	a := &s.conns
+	a.grantMu.Lock()
+	defer a.grantMu.Unlock()
+	a.mu.Lock()
+	lease := a.lease
+	a.mu.Unlock()
+	if lease != 0 {
+		return lease, nil
+	}
+	cli := s.Store.Client()
+	g, err := cli.Grant(ctx, int64(AgentTTL/time.Second))
+	if err != nil {
+		return 0, err
+	}
+	ch, err := cli.KeepAlive(cli.Ctx(), g.ID)
+	if err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	a.lease = g.ID
+	a.mu.Unlock()
+	go func() {
+		for range ch {
+		}
+		// The lease is gone (expired, revoked, or the client closed):
+		// every key on it is gone too, to be written again on a new one.
+		a.mu.Lock()
+		if a.lease == g.ID {
+			a.lease = 0
+			for _, c := range a.m {
+				c.written = false
+			}
+		}
+		a.mu.Unlock()
+	}()
+	return g.ID, nil
+}
+
+// connLost tells the tracker that an instance's connected key was deleted
+// or written on another lease at revision rev (from the views' watch).
+func (s *Service) connLost(cluster, id string, lease int64, deleted bool, rev int64) {
+	a := &s.conns
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.m[cluster+"/"+id]
+	if c == nil || !deleted && a.lease != 0 && clientv3.LeaseID(lease) == a.lease {
+		return
+	}
+	c.written = false
+	if rev > c.lostAt {
+		c.lostAt = rev
+	}
+}
+
+// sweepConns deletes, every second, the connected keys of the agents that
+// have not called this server for AgentTTL.
+func (s *Service) sweepConns(ctx context.Context) {
+	a := &s.conns
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var gone []string
+		a.mu.Lock()
+		lease := a.lease
+		for k, c := range a.m {
+			if time.Since(c.last) > AgentTTL {
+				if c.written {
+					gone = append(gone, k)
+				}
+				delete(a.m, k)
+			}
+		}
+		a.mu.Unlock()
+		for _, k := range gone {
+			cluster, id, _ := strings.Cut(k, "/")
+			key := connectedKey(cluster, id)
+			// Only while the key is still on this server's lease: another
+			// server may have taken the agent over.
+			if _, err := s.Store.Client().Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
+				Then(clientv3.OpDelete(key)).Commit(); err != nil && ctx.Err() == nil {
+				s.Logger.Warn("agent disconnected", "instance", id, "err", err)
+			}
+		}
+	}
 }
 
 // connectedSet returns the IDs of the cluster's instances whose agents are
@@ -86,9 +216,13 @@ func (s *Service) connectedSet(ctx context.Context, cluster string) (map[string]
 // GantryPollTasks returns the tasks assigned to the calling agent's
 // instance that are not yet STOPPED: all their ARNs, and in full, with their
 // task definitions, those changed since the revision of the previous answer
-// (all of them without one). Given a revision and waitSeconds, it first
-// waits (at most MaxPollWait) until something changes. Each call also tells the control
-// plane the agent is connected.
+// (all of them without one; none with omitTasks). Given a revision and
+// waitSeconds, it first waits (at most MaxPollWait) until something
+// changes. Each call also tells the control plane the agent is connected.
+//
+// The assignments come from the placement views, which follow them through
+// the etcd watch: a poll reads etcd only for the tasks that changed, and a
+// waiting poll waits on its instance's entry in the views.
 func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksRequest) (*ecsapi.GantryPollTasksResponse, error) {
 	cluster, err := s.clusterName(in.Cluster)
 	if err != nil {
@@ -97,6 +231,14 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 	iid, err := s.instanceID(cluster, in.ContainerInstance)
 	if err != nil {
 		return nil, err
+	}
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if in.Revision > 0 {
+		// The revision may come from another server's answer.
+		v.sync(ctx, in.Revision)
 	}
 	status, err := s.instanceStatus(ctx, cluster, iid)
 	if errors.Is(err, store.ErrNotFound) {
@@ -108,45 +250,46 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 	if status != instanceInactive {
 		s.markConnected(ctx, cluster, iid)
 	}
-	prefix := prefixOf("assign", cluster, iid)
+	k := cluster + "/" + iid
 	if in.Revision > 0 && in.WaitSeconds > 0 {
 		wait := time.Duration(in.WaitSeconds) * time.Second
 		if wait > MaxPollWait {
 			wait = MaxPollWait
 		}
-		wctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), wait)
-		wch := s.Store.Client().Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(in.Revision+1))
-		select {
-		case <-wch:
-		case <-wctx.Done():
+		timer := time.NewTimer(wait)
+		for waiting := true; waiting; {
+			ch := v.assignChange(k, in.Revision)
+			if ch == nil {
+				break
+			}
+			select {
+			case <-ch:
+			case <-timer.C:
+				waiting = false
+			case <-ctx.Done():
+				timer.Stop()
+				return nil, ctx.Err()
+			}
 		}
-		cancel()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
+		timer.Stop()
 		if status != instanceInactive {
 			s.markConnected(ctx, cluster, iid)
 		}
 	}
-	resp, err := s.Store.Client().Get(ctx, prefix, clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("poll tasks: %w", err)
-	}
-	out := &ecsapi.GantryPollTasksResponse{Revision: resp.Header.Revision, TaskArns: []string{},
+	rev, ids, changed := v.assigned(k, in.Revision)
+	out := &ecsapi.GantryPollTasksResponse{Revision: rev, TaskArns: make([]string, len(ids)),
 		Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: status}
-	var gets []clientv3.Op
-	for _, kv := range resp.Kvs {
-		k := string(kv.Key)
-		tid := k[strings.LastIndex(k, "/")+1:]
-		out.TaskArns = append(out.TaskArns, s.TaskARN(cluster, tid))
-		if in.Revision == 0 || kv.ModRevision > in.Revision {
-			gets = append(gets, clientv3.OpGet(taskKey(cluster, tid)))
-		}
+	for i, tid := range ids {
+		out.TaskArns[i] = s.TaskARN(cluster, tid)
 	}
-	if len(gets) == 0 {
+	if len(changed) == 0 || in.OmitTasks {
 		return out, nil
 	}
-	// The changed tasks, read in one transaction at the listing's revision.
+	// The changed tasks, read in one transaction.
+	gets := make([]clientv3.Op, len(changed))
+	for i, tid := range changed {
+		gets[i] = clientv3.OpGet(taskKey(cluster, tid))
+	}
 	tresp, err := s.Store.Client().Txn(ctx).Then(gets...).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("poll tasks: %w", err)

@@ -36,6 +36,7 @@ type Service struct {
 	CheckOverrides      func(ecsapi.TaskDefinition, ecsapi.TaskOverride) error
 
 	leases leases
+	conns  agentConns
 
 	// MaxTxnOps bounds the operations of one etcd transaction (etcd's
 	// --max-txn-ops); 128, etcd's default, when zero.

@@ -658,7 +658,11 @@ func refOfKey(key string) (ServiceRef, bool) {
 // a service (its group is service:NAME), or (Name empty) every service of a
 // cluster whose container instances or agent connections changed.
 func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) error {
-	wch := s.Store.Client().Watch(clientv3.WithRequireLeader(ctx), store.Prefix, clientv3.WithPrefix(), clientv3.WithPrevKV())
+	wch := s.Store.Client().Watch(clientv3.WithRequireLeader(ctx), store.Prefix, clientv3.WithPrefix())
+	// statuses are the instances' statuses as last seen, to tell a
+	// status change from other writes without the watch reading every
+	// previous value.
+	statuses := map[string]string{}
 	for resp := range wch {
 		if err := resp.Err(); err != nil {
 			return fmt.Errorf("watch: %w", err)
@@ -691,7 +695,7 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 			case "instances":
 				// Placements change an instance's record all the time;
 				// only a new, removed or re-statused instance matters.
-				if ref, ok := refOfKey(key); ok && instanceStatusChanged(ev) {
+				if ref, ok := refOfKey(key); ok && instanceStatusChanged(statuses, ev) {
 					fn(ServiceRef{Cluster: ref.Cluster})
 				}
 			case "connected":
@@ -709,16 +713,25 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 }
 
 // instanceStatusChanged reports whether a watch event of an instance
-// record created or removed it or changed its status.
-func instanceStatusChanged(ev *clientv3.Event) bool {
-	if ev.Type == clientv3.EventTypeDelete || ev.PrevKv == nil {
+// record created or removed it or changed its status from the one in
+// statuses (which it updates).
+func instanceStatusChanged(statuses map[string]string, ev *clientv3.Event) bool {
+	key := string(ev.Kv.Key)
+	if ev.Type == clientv3.EventTypeDelete {
+		delete(statuses, key)
 		return true
 	}
-	var cur, prev instanceRecord
-	if json.Unmarshal(ev.Kv.Value, &cur) != nil || json.Unmarshal(ev.PrevKv.Value, &prev) != nil {
+	var cur struct {
+		Instance struct {
+			Status string `json:"status"`
+		} `json:"containerInstance"`
+	}
+	if json.Unmarshal(ev.Kv.Value, &cur) != nil {
 		return true
 	}
-	return cur.Instance.Status != prev.Instance.Status
+	prev, ok := statuses[key]
+	statuses[key] = cur.Instance.Status
+	return !ok || prev != cur.Instance.Status
 }
 
 // ServiceTaskTags returns the tags a new task of svc gets from

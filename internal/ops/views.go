@@ -1,10 +1,12 @@
 package ops
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +26,7 @@ import (
 //	connected/<cluster>/<id>   agent connected (lease keys)
 //	tasks/<cluster>/<id>       tasks: each holds its demand until STOPPED
 //	slots/<cluster>/<id>       an instance's placement version
+//	assign/<cluster>/<id>/<task>  the tasks assigned to an instance (agents' polls)
 //
 // Placement reserves in the view, then commits in a batch (committer): one
 // etcd transaction for many RunTask calls, guarded per instance by the
@@ -51,10 +54,26 @@ type views struct {
 	ownRevs  map[int64]bool
 	rev      int64         // etcd revision the views reflect
 	advanced chan struct{} // closed and replaced when rev advances
+	// assigns holds, per instance (cluster/id), its assignments: what
+	// agents' polls answer and wait on.
+	assigns map[string]*instanceAssigns
+	// loadedAt is the revision of the latest full load: changes before it
+	// may not be in assigns' change revisions.
+	loadedAt int64
 
 	commitMu sync.Mutex
 	pending  map[string]*batch      // cluster -> batch being formed
 	flights  map[string]*sync.Mutex // cluster -> one batch in flight
+}
+
+// instanceAssigns are the tasks assigned to one instance.
+type instanceAssigns struct {
+	tasks map[string]int64 // task ID -> mod revision of its assignment
+	// changed is the latest revision at which an assignment was put or
+	// deleted (at least the last load's).
+	changed int64
+	// wake is closed when changed advances; nil while nobody waits.
+	wake chan struct{}
 }
 
 // viewInstance is an instance record and its agent's connection.
@@ -71,7 +90,7 @@ func (s *Service) placementViews(ctx context.Context) (*views, error) {
 		s.views = &views{s: s, ready: make(chan struct{}), clusters: map[string]*scheduler.Cluster{},
 			inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
 			lastForeign: map[string]int64{}, ownRevs: map[int64]bool{},
-			pending: map[string]*batch{}}
+			pending: map[string]*batch{}, assigns: map[string]*instanceAssigns{}}
 		go s.views.run(s.Store.Client().Ctx())
 	}
 	v := s.views
@@ -86,7 +105,9 @@ func (s *Service) placementViews(ctx context.Context) (*views, error) {
 	}
 }
 
-var viewPrefixes = []string{"instances", "connected", "tasks", "slots"}
+var tasksPrefix = []byte(store.Key("tasks") + "/")
+
+var viewPrefixes = []string{"instances", "connected", "tasks", "slots", "assign"}
 
 // run loads the views and follows the watch, reloading when it breaks.
 func (v *views) run(ctx context.Context) {
@@ -120,6 +141,7 @@ func (v *views) load(ctx context.Context) (int64, error) {
 		key   string
 		value []byte
 		mod   int64
+		lease int64
 	}
 	all := map[string]kvs{}
 	for _, p := range viewPrefixes {
@@ -139,7 +161,8 @@ func (v *views) load(ctx context.Context) (int64, error) {
 				key   string
 				value []byte
 				mod   int64
-			}{string(kv.Key), kv.Value, kv.ModRevision})
+				lease int64
+			}{string(kv.Key), kv.Value, kv.ModRevision, kv.Lease})
 		}
 	}
 	v.mu.Lock()
@@ -148,9 +171,18 @@ func (v *views) load(ctx context.Context) (int64, error) {
 	v.inst = map[string]*viewInstance{}
 	v.slotRev = map[string]int64{}
 	v.lastForeign = map[string]int64{}
+	// Polls waiting on the old assignments look again at the new ones,
+	// which count as changed at the load's revision.
+	for _, a := range v.assigns {
+		if a.wake != nil {
+			close(a.wake)
+		}
+	}
+	v.assigns = map[string]*instanceAssigns{}
+	v.loadedAt = rev
 	for _, p := range viewPrefixes {
 		for _, kv := range all[p] {
-			v.applyLocked(kv.key, kv.value, kv.mod, false)
+			v.applyLocked(kv.key, kv.value, kv.mod, kv.lease, false)
 		}
 	}
 	v.advanceLocked(rev)
@@ -173,7 +205,11 @@ func (v *views) follow(ctx context.Context, rev int64) {
 		}
 		v.mu.Lock()
 		for _, ev := range resp.Events {
-			v.applyLocked(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete)
+			if ev.Type == clientv3.EventTypePut && v.ownRevs[ev.Kv.ModRevision] && bytes.HasPrefix(ev.Kv.Key, tasksPrefix) {
+				// A task this server placed: the view has it already.
+				continue
+			}
+			v.applyLocked(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Kv.Lease, ev.Type == clientv3.EventTypeDelete)
 		}
 		v.advanceLocked(resp.Header.Revision)
 		v.mu.Unlock()
@@ -245,14 +281,24 @@ func (v *views) clusterLocked(name string) *scheduler.Cluster {
 }
 
 // applyLocked folds one record (or its deletion) into the views.
-func (v *views) applyLocked(key string, value []byte, mod int64, deleted bool) {
+func (v *views) applyLocked(key string, value []byte, mod, lease int64, deleted bool) {
 	rest := strings.TrimPrefix(key, store.Prefix)
 	kind, path, ok := strings.Cut(rest, "/")
 	if !ok {
 		return
 	}
 	cluster, id, ok := strings.Cut(path, "/")
-	if !ok || strings.Contains(id, "/") {
+	if !ok {
+		return
+	}
+	if kind == "assign" {
+		inst, task, ok := strings.Cut(id, "/")
+		if ok {
+			v.assignLocked(cluster+"/"+inst, task, mod, deleted)
+		}
+		return
+	}
+	if strings.Contains(id, "/") {
 		return
 	}
 	switch kind {
@@ -284,6 +330,7 @@ func (v *views) applyLocked(key string, value []byte, mod int64, deleted bool) {
 			v.inst[k] = vi
 		}
 		vi.connected = !deleted
+		v.s.connLost(cluster, id, lease, deleted, mod)
 		if vi.rec != nil {
 			v.putInstanceLocked(cluster, vi)
 		}
@@ -335,6 +382,71 @@ func (v *views) putInstanceLocked(cluster string, vi *viewInstance) {
 		return
 	}
 	_ = c.PutInstance(inst)
+}
+
+// assignsLocked returns the assignments of instance k (cluster/id),
+// creating an empty entry.
+func (v *views) assignsLocked(k string) *instanceAssigns {
+	a := v.assigns[k]
+	if a == nil {
+		a = &instanceAssigns{tasks: map[string]int64{}, changed: v.loadedAt}
+		v.assigns[k] = a
+	}
+	return a
+}
+
+// assignLocked records that task's assignment to instance k was put (or
+// deleted) at revision mod, and wakes the polls waiting on the instance.
+func (v *views) assignLocked(k, task string, mod int64, deleted bool) {
+	a := v.assignsLocked(k)
+	if deleted {
+		delete(a.tasks, task)
+	} else {
+		a.tasks[task] = mod
+	}
+	if mod > a.changed {
+		a.changed = mod
+	}
+	if a.wake != nil {
+		close(a.wake)
+		a.wake = nil
+	}
+}
+
+// assignChange returns nil if instance k's assignments changed after
+// revision rev, else a channel closed when they next change.
+func (v *views) assignChange(k string, rev int64) <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	a := v.assignsLocked(k)
+	if a.changed > rev {
+		return nil
+	}
+	if a.wake == nil {
+		a.wake = make(chan struct{})
+	}
+	return a.wake
+}
+
+// assigned returns the revision the views reflect, the IDs of the tasks
+// assigned to instance k (sorted), and those of them whose assignment
+// changed after revision since (all of them when since is 0).
+func (v *views) assigned(k string, since int64) (rev int64, ids, changed []string) {
+	v.mu.Lock()
+	rev = v.rev
+	if a := v.assigns[k]; a != nil {
+		ids = make([]string, 0, len(a.tasks))
+		for id, mod := range a.tasks {
+			ids = append(ids, id)
+			if since == 0 || mod > since {
+				changed = append(changed, id)
+			}
+		}
+	}
+	v.mu.Unlock()
+	slices.Sort(ids)
+	slices.Sort(changed)
+	return rev, ids, changed
 }
 
 // state returns the view's accounting of an instance.
