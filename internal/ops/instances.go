@@ -272,15 +272,12 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecsapi.De
 		return nil, err
 	}
 	force := in.Force != nil && *in.Force
-	assigned, err := s.Store.Client().Get(ctx, prefixOf("assign", cluster, id), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	v, err := s.placementViews(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("tasks of instance %s: %w", id, err)
+		return nil, err
 	}
-	var toStop []string
-	for _, kv := range assigned.Kvs {
-		k := string(kv.Key)
-		toStop = append(toStop, k[strings.LastIndex(k, "/")+1:])
-	}
+	v.syncNow(ctx)
+	_, toStop, _ := v.assigned(cluster+"/"+id, 0)
 	rec, err := store.Mutate(ctx, s.Store, instanceKey(cluster, id), func(r *instanceRecord, exists bool) error {
 		if !exists || r.Instance.Status == instanceInactive {
 			return apierror.InvalidParameter("Container instance %s not found.", in.ContainerInstance)

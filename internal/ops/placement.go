@@ -117,7 +117,8 @@ func (s *Service) place(ctx context.Context, cluster string, crev int64, o *runO
 			RequiredAttributes: o.td.RequiresAttributes, Policy: pol, Seed: binary.LittleEndian.Uint64(seed[:])})
 		seen := map[string]int64{}
 		for _, pl := range plan.Placements {
-			seen[pl.InstanceARN] = v.slotRev[pl.InstanceARN]
+			k := cluster + "/" + slotOf(pl.InstanceARN)
+			seen[k] = v.slotRev[k]
 		}
 		v.mu.Unlock()
 		if err != nil {
@@ -192,7 +193,7 @@ func (s *Service) maxBatchOps() int {
 // returns once that batch is written (or failed). While one batch is in
 // flight, the placements that arrive join the next one: group commit.
 func (v *views) commit(ctx context.Context, cluster string, crev int64, seen map[string]int64, recs []*taskRecord) error {
-	ops := 2*len(recs) + len(recs) + 1
+	ops := 2*len(recs) + 1
 	v.commitMu.Lock()
 	b := v.pending[cluster]
 	leader := false
@@ -240,10 +241,10 @@ func (v *views) flight(cluster string) *sync.Mutex {
 	return m
 }
 
-// write commits a batch: every task and its assignment, each instance's
-// slot key, guarded by the slot revisions this server knows and by the
-// cluster record's revision. An item decided on a view that has since
-// learnt of another server's placements on one of its instances is left
+// write commits a batch: every task, and the slot key of each shard of
+// instances it places on, guarded by the slot revisions this server knows
+// and by the cluster record's revision. An item decided on a view that has
+// since learnt of another server's placements in one of its shards is left
 // out with errPlacementConflict: its decision may have missed them. Each
 // item's outcome is in its err.
 func (v *views) write(ctx context.Context, cluster string, b *batch) {
@@ -255,8 +256,8 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) {
 	v.mu.Lock()
 	for _, it := range b.items {
 		stale := false
-		for arn, rev := range it.seen {
-			if v.lastForeign[arn] > rev {
+		for k, rev := range it.seen {
+			if v.lastForeign[k] > rev {
 				stale = true
 			}
 		}
@@ -270,12 +271,11 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(clusterKey(cluster)), "=", it.crev))
 		}
 		for _, rec := range it.recs {
-			arn := rec.Task.ContainerInstanceArn
-			if !touched[arn] {
-				touched[arn] = true
-				iid := instanceIDOf(arn)
-				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(slotKey(cluster, iid)), "=", v.slotRev[arn]))
-				ops = append(ops, clientv3.OpPut(slotKey(cluster, iid), ""))
+			shard := slotOf(rec.Task.ContainerInstanceArn)
+			if k := cluster + "/" + shard; !touched[k] {
+				touched[k] = true
+				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(slotKey(cluster, shard)), "=", v.slotRev[k]))
+				ops = append(ops, clientv3.OpPut(slotKey(cluster, shard), ""))
 			}
 		}
 	}
@@ -295,9 +295,7 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) {
 				fail(err)
 				return
 			}
-			tid := taskIDOf(rec.Task.TaskArn)
-			ops = append(ops, clientv3.OpPut(taskKey(cluster, tid), string(tb)),
-				clientv3.OpPut(assignKey(cluster, instanceIDOf(rec.Task.ContainerInstanceArn), tid), rec.Task.DesiredStatus))
+			ops = append(ops, clientv3.OpPut(taskKey(cluster, taskIDOf(rec.Task.TaskArn)), string(tb)))
 		}
 	}
 	resp, err := v.s.Store.Client().Txn(ctx).If(cmps...).Then(ops...).Commit()
@@ -309,11 +307,19 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) {
 		fail(errPlacementConflict)
 		return
 	}
+	rev := resp.Header.Revision
 	v.mu.Lock()
-	v.ownRevs[resp.Header.Revision] = true
-	for arn := range touched {
-		if resp.Header.Revision > v.slotRev[arn] {
-			v.slotRev[arn] = resp.Header.Revision
+	v.ownRevs[rev] = true
+	for k := range touched {
+		if rev > v.slotRev[k] {
+			v.slotRev[k] = rev
+		}
+	}
+	// The watch skips these tasks (the view has them): note their
+	// assignments here.
+	for _, it := range items {
+		for _, rec := range it.recs {
+			v.assignLocked(cluster, taskIDOf(rec.Task.TaskArn), instanceIDOf(rec.Task.ContainerInstanceArn), rec.Task.DesiredStatus, rev)
 		}
 	}
 	v.mu.Unlock()

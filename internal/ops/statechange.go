@@ -107,7 +107,6 @@ func (s *Service) applyTaskState(ctx context.Context, st *taskState) error {
 		if err != nil {
 			return err
 		}
-		wasStopped := rec.Task.LastStatus == taskStopped
 		changed := s.mergeTaskState(&rec.Task, st)
 		if !changed {
 			return nil
@@ -127,11 +126,7 @@ func (s *Service) applyTaskState(ctx context.Context, st *taskState) error {
 			putOpts = append(putOpts, clientv3.WithLease(lease))
 		}
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(taskKey(cluster, id)), "=", trev)}
-		ops := []clientv3.Op{clientv3.OpPut(taskKey(cluster, id), string(tb), putOpts...)}
-		if arn := rec.Task.ContainerInstanceArn; arn != "" && rec.Task.LastStatus == taskStopped && !wasStopped {
-			ops = append(ops, clientv3.OpDelete(assignKey(cluster, instanceIDOf(arn), id)))
-		}
-		resp, err := s.Store.Client().Txn(ctx).If(cmps...).Then(ops...).Commit()
+		resp, err := s.Store.Client().Txn(ctx).If(cmps...).Then(clientv3.OpPut(taskKey(cluster, id), string(tb), putOpts...)).Commit()
 		if err != nil {
 			return fmt.Errorf("task state %s: %w", id, err)
 		}

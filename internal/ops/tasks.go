@@ -64,10 +64,6 @@ func containerRank(s string) int {
 	return 0
 }
 
-func assignKey(cluster, instance, task string) string {
-	return store.Key("assign", cluster, instance, task)
-}
-
 // taskRef resolves a task given by ID or ARN.
 func (s *Service) taskRef(cluster, ref string) (string, error) {
 	if strings.HasPrefix(ref, "arn:") {
@@ -454,12 +450,8 @@ func (s *Service) requestStop(ctx context.Context, cluster, id, reason string) (
 		if err != nil {
 			return nil, err
 		}
-		ops := []clientv3.Op{clientv3.OpPut(taskKey(cluster, id), string(b))}
-		if t.ContainerInstanceArn != "" && t.LastStatus != taskStopped {
-			ops = append(ops, clientv3.OpPut(assignKey(cluster, instanceIDOf(t.ContainerInstanceArn), id), taskStopped))
-		}
 		resp, err := s.Store.Client().Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(taskKey(cluster, id)), "=", rev)).
-			Then(ops...).Commit()
+			Then(clientv3.OpPut(taskKey(cluster, id), string(b))).Commit()
 		if err != nil {
 			return nil, fmt.Errorf("stop task %s: %w", id, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -25,17 +26,35 @@ import (
 //	instances/<cluster>/<id>   container instance records (capacity, status, attributes)
 //	connected/<cluster>/<id>   agent connected (lease keys)
 //	tasks/<cluster>/<id>       tasks: each holds its demand until STOPPED
-//	slots/<cluster>/<id>       an instance's placement version
-//	assign/<cluster>/<id>/<task>  the tasks assigned to an instance (agents' polls)
+//	slots/<cluster>/<shard>    the placement version of a shard of instances
+//
+// The tasks also give each instance's assignments, which agents' polls
+// read.
 //
 // Placement reserves in the view, then commits in a batch (committer): one
-// etcd transaction for many RunTask calls, guarded per instance by the
-// mod revision of its slots key, which every commit that places on the
-// instance rewrites. Two servers placing on one instance from stale views
-// therefore cannot both commit; within one server the committer keeps the
-// latest slot revisions it wrote, so its own batches never conflict.
+// etcd transaction for many RunTask calls, guarded by the mod revision of
+// the slots key of each shard of instances it places on, which every
+// commit that places on an instance of the shard rewrites. Two servers
+// placing on one instance from stale views therefore cannot both commit;
+// within one server the committer keeps the latest slot revisions it
+// wrote, so its own batches never conflict. Instances are hashed into
+// slotShards shards rather than each having its own key: a batch of
+// hundreds of tasks then rewrites at most slotShards keys instead of one
+// per instance, at the price of more conflicts (retried) between servers
+// that place at the same time in the same shard.
 
-func slotKey(cluster, id string) string { return store.Key("slots", cluster, id) }
+// slotShards is the number of slot keys per cluster.
+const slotShards = 64
+
+// slotOf returns the shard of the instance whose ARN or ID ends in id, as
+// used in its slots key's last part.
+func slotOf(instance string) string {
+	h := fnv.New32a()
+	h.Write([]byte(instanceIDOf(instance)))
+	return fmt.Sprintf("%02d", h.Sum32()%slotShards)
+}
+
+func slotKey(cluster, shard string) string { return store.Key("slots", cluster, shard) }
 
 // views is the placement state of one server.
 type views struct {
@@ -45,8 +64,8 @@ type views struct {
 	mu       sync.Mutex
 	clusters map[string]*scheduler.Cluster
 	inst     map[string]*viewInstance // cluster/id -> what the view knows
-	slotRev  map[string]int64         // instance ARN -> slot key mod revision
-	// lastForeign is, per instance, the latest slot revision written by
+	slotRev  map[string]int64         // cluster/shard -> slot key mod revision
+	// lastForeign is, per shard, the latest slot revision written by
 	// another server (or found at load): a placement decided on a view
 	// older than it may have missed that server's tasks.
 	lastForeign map[string]int64
@@ -55,8 +74,10 @@ type views struct {
 	rev      int64         // etcd revision the views reflect
 	advanced chan struct{} // closed and replaced when rev advances
 	// assigns holds, per instance (cluster/id), its assignments: what
-	// agents' polls answer and wait on.
-	assigns map[string]*instanceAssigns
+	// agents' polls answer and wait on; taskInst is the instance of each
+	// assigned task (cluster/task -> instance id).
+	assigns  map[string]*instanceAssigns
+	taskInst map[string]string
 	// loadedAt is the revision of the latest full load: changes before it
 	// may not be in assigns' change revisions.
 	loadedAt int64
@@ -68,12 +89,19 @@ type views struct {
 
 // instanceAssigns are the tasks assigned to one instance.
 type instanceAssigns struct {
-	tasks map[string]int64 // task ID -> mod revision of its assignment
+	tasks map[string]assignment // by task ID
 	// changed is the latest revision at which an assignment was put or
 	// deleted (at least the last load's).
 	changed int64
 	// wake is closed when changed advances; nil while nobody waits.
 	wake chan struct{}
+}
+
+// assignment is a task assigned to an instance: its desired status and the
+// revision at which the assignment last changed for the agent.
+type assignment struct {
+	mod     int64
+	desired string
 }
 
 // viewInstance is an instance record and its agent's connection.
@@ -90,7 +118,8 @@ func (s *Service) placementViews(ctx context.Context) (*views, error) {
 		s.views = &views{s: s, ready: make(chan struct{}), clusters: map[string]*scheduler.Cluster{},
 			inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
 			lastForeign: map[string]int64{}, ownRevs: map[int64]bool{},
-			pending: map[string]*batch{}, assigns: map[string]*instanceAssigns{}}
+			pending: map[string]*batch{}, assigns: map[string]*instanceAssigns{},
+			taskInst: map[string]string{}}
 		go s.views.run(s.Store.Client().Ctx())
 	}
 	v := s.views
@@ -107,7 +136,7 @@ func (s *Service) placementViews(ctx context.Context) (*views, error) {
 
 var tasksPrefix = []byte(store.Key("tasks") + "/")
 
-var viewPrefixes = []string{"instances", "connected", "tasks", "slots", "assign"}
+var viewPrefixes = []string{"instances", "connected", "tasks", "slots"}
 
 // run loads the views and follows the watch, reloading when it breaks.
 func (v *views) run(ctx context.Context) {
@@ -179,6 +208,7 @@ func (v *views) load(ctx context.Context) (int64, error) {
 		}
 	}
 	v.assigns = map[string]*instanceAssigns{}
+	v.taskInst = map[string]string{}
 	v.loadedAt = rev
 	for _, p := range viewPrefixes {
 		for _, kv := range all[p] {
@@ -291,13 +321,6 @@ func (v *views) applyLocked(key string, value []byte, mod, lease int64, deleted 
 	if !ok {
 		return
 	}
-	if kind == "assign" {
-		inst, task, ok := strings.Cut(id, "/")
-		if ok {
-			v.assignLocked(cluster+"/"+inst, task, mod, deleted)
-		}
-		return
-	}
 	if strings.Contains(id, "/") {
 		return
 	}
@@ -335,23 +358,24 @@ func (v *views) applyLocked(key string, value []byte, mod, lease int64, deleted 
 			v.putInstanceLocked(cluster, vi)
 		}
 	case "slots":
-		arn := v.s.ContainerInstanceARN(cluster, id)
+		k := cluster + "/" + id
 		if deleted {
-			delete(v.slotRev, arn)
-			delete(v.lastForeign, arn)
+			delete(v.slotRev, k)
+			delete(v.lastForeign, k)
 			return
 		}
-		if mod > v.slotRev[arn] {
-			v.slotRev[arn] = mod
+		if mod > v.slotRev[k] {
+			v.slotRev[k] = mod
 		}
-		if !v.ownRevs[mod] && mod > v.lastForeign[arn] {
-			v.lastForeign[arn] = mod
+		if !v.ownRevs[mod] && mod > v.lastForeign[k] {
+			v.lastForeign[k] = mod
 		}
 	case "tasks":
 		c := v.clusterLocked(cluster)
 		arn := v.s.TaskARN(cluster, id)
 		if deleted {
 			c.RemoveTask(arn)
+			v.assignLocked(cluster, id, "", "", mod)
 			return
 		}
 		var rec placedTask
@@ -359,6 +383,11 @@ func (v *views) applyLocked(key string, value []byte, mod, lease int64, deleted 
 			return
 		}
 		t := &rec.Task
+		inst := ""
+		if t.LastStatus != taskStopped {
+			inst = instanceIDOf(t.ContainerInstanceArn)
+		}
+		v.assignLocked(cluster, id, inst, t.DesiredStatus, mod)
 		if t.LastStatus == taskStopped || t.ContainerInstanceArn == "" || rec.Demand == nil {
 			c.RemoveTask(arn)
 			return
@@ -389,21 +418,42 @@ func (v *views) putInstanceLocked(cluster string, vi *viewInstance) {
 func (v *views) assignsLocked(k string) *instanceAssigns {
 	a := v.assigns[k]
 	if a == nil {
-		a = &instanceAssigns{tasks: map[string]int64{}, changed: v.loadedAt}
+		a = &instanceAssigns{tasks: map[string]assignment{}, changed: v.loadedAt}
 		v.assigns[k] = a
 	}
 	return a
 }
 
-// assignLocked records that task's assignment to instance k was put (or
-// deleted) at revision mod, and wakes the polls waiting on the instance.
-func (v *views) assignLocked(k, task string, mod int64, deleted bool) {
-	a := v.assignsLocked(k)
-	if deleted {
+// assignLocked records, from the task record written at revision mod, that
+// task (of cluster) is assigned to instance inst with the desired status
+// desired; inst is empty once the task is STOPPED (or deleted, or not
+// placed). The agent's polls see an assignment change when it appears,
+// when its desired status changes and when it goes; not when the agent
+// reports the task's progress. A change wakes the polls waiting on the
+// instance.
+func (v *views) assignLocked(cluster, task, inst, desired string, mod int64) {
+	tk := cluster + "/" + task
+	prev, had := v.taskInst[tk]
+	if had && prev != inst {
+		a := v.assignsLocked(cluster + "/" + prev)
 		delete(a.tasks, task)
-	} else {
-		a.tasks[task] = mod
+		a.bump(mod)
+		delete(v.taskInst, tk)
 	}
+	if inst == "" {
+		return
+	}
+	v.taskInst[tk] = inst
+	a := v.assignsLocked(cluster + "/" + inst)
+	if e, ok := a.tasks[task]; ok && e.desired == desired {
+		return
+	}
+	a.tasks[task] = assignment{mod: mod, desired: desired}
+	a.bump(mod)
+}
+
+// bump notes a change at revision mod and wakes the waiting polls.
+func (a *instanceAssigns) bump(mod int64) {
 	if mod > a.changed {
 		a.changed = mod
 	}
@@ -436,9 +486,9 @@ func (v *views) assigned(k string, since int64) (rev int64, ids, changed []strin
 	rev = v.rev
 	if a := v.assigns[k]; a != nil {
 		ids = make([]string, 0, len(a.tasks))
-		for id, mod := range a.tasks {
+		for id, e := range a.tasks {
 			ids = append(ids, id)
-			if since == 0 || mod > since {
+			if since == 0 || e.mod > since {
 				changed = append(changed, id)
 			}
 		}
@@ -487,6 +537,7 @@ type placedTask struct {
 	Task struct {
 		ContainerInstanceArn string `json:"containerInstanceArn"`
 		LastStatus           string `json:"lastStatus"`
+		DesiredStatus        string `json:"desiredStatus"`
 		Group                string `json:"group"`
 	} `json:"task"`
 	Demand *scheduler.Demand `json:"demand"`

@@ -137,3 +137,109 @@ func BenchmarkPlace(b *testing.B) {
 		})
 	}
 }
+
+const (
+	loadedTasks  = 100_000 // tasks already in the view
+	loadedGroups = 20      // each on every instance, so each group's index has 5,000 entries
+	loadedRare   = 100     // every loadedRare-th instance has the attribute rare
+)
+
+// loadedCluster returns benchCluster's 5,000 instances already holding
+// 100,000 running tasks (128 CPU units, 512 MiB each) of 20 services, one
+// task of each service on every instance: 12 more such tasks fit on each.
+// Every 100th instance has the attribute rare.
+func loadedCluster(b *testing.B) *Cluster {
+	b.Helper()
+	c := benchCluster(b)
+	for i := 0; i < benchInstances; i += loadedRare {
+		st, _ := c.Instance(fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:container-instance/bench/%05d", i))
+		st.Instance.Attributes["rare"] = "yes"
+		if err := c.PutInstance(st.Instance); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for j := range loadedTasks {
+		if err := c.PutTask(Task{
+			ID:          fmt.Sprint("arn:aws:ecs:us-east-1:123456789012:task/loaded/", j),
+			InstanceARN: fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:container-instance/bench/%05d", j%benchInstances),
+			Group:       fmt.Sprint("service:svc-", j/benchInstances%loadedGroups),
+			Demand:      Demand{CPU: 128, Memory: 512},
+			Running:     true,
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return c
+}
+
+// BenchmarkPlaceLoaded places tasks of the loaded services into
+// loadedCluster with the random strategy (RunTask's default), in requests
+// of batch tasks, and reports the cost per task. Each iteration places
+// count tasks and then rolls them back, untimed, so every iteration starts
+// from the same 100,000 tasks.
+func BenchmarkPlaceLoaded(b *testing.B) {
+	cases := []struct {
+		name        string
+		batch       int
+		count       int
+		strategies  []ecsapi.PlacementStrategy
+		constraints []ecsapi.PlacementConstraint
+		required    []ecsapi.Attribute
+	}{
+		{name: "random/batch1", batch: 1, count: 10_000},
+		{name: "random/batch10", batch: 10, count: 10_000},
+		{name: "random/batch1000", batch: 1000, count: 10_000},
+		{name: "explicit-random/batch10", batch: 10, count: 10_000, strategies: []ecsapi.PlacementStrategy{strat("random", "")}},
+		{
+			name: "random+memberOf/batch10", batch: 10, count: 10_000,
+			constraints: []ecsapi.PlacementConstraint{memberOf("attribute:ecs.instance-type =~ .*xlarge")},
+		},
+		{
+			name: "random+memberOf-task-group/batch10", batch: 10, count: 10_000,
+			constraints: []ecsapi.PlacementConstraint{memberOf("not(task:group == service:other)")},
+		},
+		{
+			// 1% of the instances fit: about half the draws of the sample
+			// miss and fall back to the full scan.
+			name: "random+rare-attribute/batch10", batch: 10, count: 500,
+			required: []ecsapi.Attribute{{Name: "rare", Value: "yes"}},
+		},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			c := loadedCluster(b)
+			pol, err := NewPolicy(bc.strategies, bc.constraints)
+			if err != nil {
+				b.Fatal(err)
+			}
+			demand := Demand{CPU: 128, Memory: 512}
+			ids := make([]string, bc.count)
+			for i := range ids {
+				ids[i] = fmt.Sprint("arn:aws:ecs:us-east-1:123456789012:task/bench/", i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for n := range b.N {
+				placed := 0
+				for start := 0; start < bc.count; start += bc.batch {
+					group := fmt.Sprint("service:svc-", (start/bc.batch)%loadedGroups)
+					plan, err := c.Place(Request{
+						TaskIDs: ids[start:min(start+bc.batch, bc.count)], Group: group, Demand: demand,
+						RequiredAttributes: bc.required, Policy: pol, Seed: uint64(n)<<32 | uint64(start),
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					placed += len(plan.Placements)
+				}
+				b.StopTimer()
+				if placed != bc.count {
+					b.Fatalf("placed %d of %d tasks", placed, bc.count)
+				}
+				c.Rollback(ids...)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*bc.count), "ns/task")
+		})
+	}
+}

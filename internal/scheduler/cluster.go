@@ -106,6 +106,9 @@ type Cluster struct {
 	ties       []int32
 	groupTasks []int32
 	portsTaken []bool
+	// pickDraws and pickScans count Place's random draws and full passes
+	// over the slots, for tests.
+	pickDraws, pickScans int
 }
 
 // hot is what every placement scan reads of a slot, packed for locality.

@@ -4,9 +4,10 @@
 //
 // # Placement
 //
-// For each task, Place checks every instance of the Cluster view and keeps
-// the ones that can take it (filters), ranks those by the strategies
-// (rankers) and picks the best:
+// For each task, Place keeps the instances of the Cluster view that can
+// take it (filters), ranks those by the strategies (rankers) and picks the
+// best; when nothing ranks it need not check every instance (see Cost
+// below):
 //
 //	instances
 //	  -> status ACTIVE -> agent connected -> requiresAttributes
@@ -46,15 +47,24 @@
 // instance, the first check that refused it, one ecsapi.Failure per
 // instance as RunTask does.
 //
-// Cost: placing a task is one pass over the instances reading a packed
-// per-instance record (remaining CPU, memory and GPUs, and whether the
-// instance is ACTIVE with its agent connected) and, when the request needs
-// them, a per-instance flag (group task count, static host port taken,
-// cached filter result), plus an evaluation per instance of any memberOf
-// expression that reads task:group or runningTasksCount. Building a request
-// costs a clearing pass and the entries of the request's group and ports in
-// the view's per-group and per-port indexes (the instances holding them),
-// never a scan of tasks.
+// Cost: with a strategy that ranks (binpack, spread), placing a task is one
+// pass over the instances reading a packed per-instance record (remaining
+// CPU, memory and GPUs, and whether the instance is ACTIVE with its agent
+// connected) and, when the request needs them, a per-instance flag (group
+// task count, static host port taken, cached filter result), plus an
+// evaluation per instance of any memberOf expression that reads task:group
+// or runningTasksCount. With random or no strategy, where every candidate
+// ties, Place instead draws instances uniformly at random from the seed and
+// takes the first that passes the same checks: about 1/p draws when a
+// fraction p of the instances can take the task, so a few in a cluster that
+// is not nearly full, whatever its size. After 64 draws that all miss it
+// falls back to the pass and a uniform choice among all the candidates, so
+// the placement is uniform over the candidates either way. Building a
+// request reads the entries of the request's group in the view's per-group
+// index (the instances holding its tasks) only for distinctInstance and
+// spread, and those of its static host ports in the per-port index; it
+// clears a per-instance array for distinctInstance or spread
+// instanceId|host and for static host ports. It never scans tasks.
 // Results that do not depend on tasks (requiresAttributes, memberOf
 // expressions that read only instance fields, the values of a spread
 // attribute) are cached in the view and recomputed only after an instance

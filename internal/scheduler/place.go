@@ -74,7 +74,18 @@ func (p Plan) PlacedIDs() []string {
 // constraints in order. Of the instances that pass, the strategies pick:
 // each ranks the candidates and the next breaks its ties; remaining ties,
 // and the random strategy, are broken uniformly at random from req.Seed.
-// The cost is O(instances) per task and never depends on the number of
+//
+// Cost per task: with a strategy that ranks (binpack, spread), one pass
+// over the instances. With random or no strategy, Place first draws
+// instances at random and takes the first that passes every check: about
+// 1/p draws when a fraction p of the instances can take the task, at most
+// 64; only when all the draws miss (a nearly full cluster, or a request
+// that few instances can take) does it make the pass, so the choice stays
+// uniform over the instances that pass. A task that ends the request costs
+// a pass for Failures. Building the request reads the index entries of its
+// group (up to one per instance) only for distinctInstance and spread, and
+// clears a per-instance array only for distinctInstance, spread
+// instanceId|host and static host ports. Nothing depends on the number of
 // tasks in the cluster.
 //
 // Errors wrap ErrInvalidInput: an invalid request, or a task ID the view
@@ -140,10 +151,13 @@ func (r *Request) validate() error {
 	return nil
 }
 
-// scan is the per-request state of a Place call. Building it costs one
-// pass over the slots (clearing the group counts) plus the request group's
-// index entries; task-independent filters come from the view's static
-// cache. The view's own hot array is read, and updated by each
+// scan is the per-request state of a Place call. Building it reads the
+// request group's index entries (the instances holding tasks of the group)
+// only when a constraint or strategy needs the group's counts
+// (distinctInstance, spread instanceId|host, spread attribute:NAME), and
+// clears a per-slot array only for the per-slot group counts and static
+// host ports the request needs; task-independent filters come from the
+// view's static cache. The view's own hot array is read, and updated by each
 // reservation, directly.
 type scan struct {
 	c   *Cluster
@@ -155,7 +169,10 @@ type scan struct {
 	// member[k] is, per slot, memberOf constraint k's verdict when its
 	// expression does not read tasks; nil otherwise.
 	member [][]bool
-	// groupTasks is, per slot, the number of tasks of the request's group.
+	// groupTasks is, per slot, the number of tasks of the request's group;
+	// nil unless distinctInstance or spread instanceId|host needs it.
+	// memberOf expressions read task:group from the node itself (target),
+	// not from here.
 	groupTasks []int32
 	// portsTaken is, per slot, whether one of the request's static host
 	// ports is in use there; nil when the request binds none.
@@ -165,11 +182,15 @@ type scan struct {
 	valueOf [][]int32
 	tasksOf [][]int32
 	keys    [MaxStrategies]int64 // the current best slot's keys
-	// For pick: the strategies that rank (a final random only ties), the
-	// cached memberOf verdicts, and whether any memberOf reads tasks.
-	levels  []level
-	statics [][]bool
-	dynamic bool
+	// For pick: the strategies that rank (a final random only ties); the
+	// cached task-independent filters (attrOK and the memberOf verdicts);
+	// whether any memberOf reads tasks; whether distinctInstance applies;
+	// and whether passes has anything to test.
+	levels   []level
+	statics  [][]bool
+	dynamic  bool
+	distinct bool
+	filters  bool
 }
 
 // level is one ranking strategy resolved for a request.
@@ -180,20 +201,44 @@ type level struct {
 }
 
 func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
-	c.groupTasks = slices.Grow(c.groupTasks[:0], len(c.nodes))[:len(c.nodes)]
-	clear(c.groupTasks)
 	s := &scan{
-		c:          c,
-		req:        req,
-		pol:        pol,
-		member:     make([][]bool, len(pol.constraints)),
-		groupTasks: c.groupTasks,
-		valueOf:    make([][]int32, len(pol.strategies)),
-		tasksOf:    make([][]int32, len(pol.strategies)),
+		c:       c,
+		req:     req,
+		pol:     pol,
+		member:  make([][]bool, len(pol.constraints)),
+		valueOf: make([][]int32, len(pol.strategies)),
+		tasksOf: make([][]int32, len(pol.strategies)),
 	}
-	slots := c.groups[req.Group]
-	for i, k := range slots {
-		s.groupTasks[i] = k
+	// The group's per-slot counts and per-value counts are what read the
+	// group index, which can hold an entry per instance: build them only
+	// for the constraint and strategies that rank or filter by them.
+	needGroup, spreadAttr := pol.distinct, false
+	for j, st := range pol.strategies {
+		switch st.kind {
+		case spreadInstance:
+			needGroup = true
+		case spreadAttribute:
+			spreadAttr = true
+			values, count := c.attributeValues(st.attr)
+			s.valueOf[j], s.tasksOf[j] = values, make([]int32, count)
+		}
+	}
+	if needGroup {
+		c.groupTasks = slices.Grow(c.groupTasks[:0], len(c.nodes))[:len(c.nodes)]
+		clear(c.groupTasks)
+		s.groupTasks = c.groupTasks
+	}
+	if needGroup || spreadAttr {
+		for i, k := range c.groups[req.Group] {
+			if s.groupTasks != nil {
+				s.groupTasks[i] = k
+			}
+			for j, values := range s.valueOf {
+				if values != nil {
+					s.tasksOf[j][values[i]] += k
+				}
+			}
+		}
 	}
 	if d := &req.Demand; len(d.TCPPorts)+len(d.UDPPorts) > 0 {
 		c.portsTaken = slices.Grow(c.portsTaken[:0], len(c.nodes))[:len(c.nodes)]
@@ -214,6 +259,7 @@ func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
 		s.attrOK = c.staticFilter(requiredKey(req.RequiredAttributes), func(n *node) bool {
 			return missingAttribute(n, req.RequiredAttributes) == ""
 		})
+		s.statics = append(s.statics, s.attrOK)
 	}
 	for k, con := range pol.constraints {
 		switch {
@@ -227,17 +273,8 @@ func (c *Cluster) newScan(req *Request, pol *Policy) *scan {
 			s.statics = append(s.statics, s.member[k])
 		}
 	}
-	for j, st := range pol.strategies {
-		if st.kind != spreadAttribute {
-			continue
-		}
-		values, count := c.attributeValues(st.attr)
-		counts := make([]int32, count)
-		for i, k := range slots {
-			counts[values[i]] += k
-		}
-		s.valueOf[j], s.tasksOf[j] = values, counts
-	}
+	s.distinct = pol.distinct
+	s.filters = s.distinct || s.portsTaken != nil || len(s.statics) > 0
 	for j, st := range pol.strategies {
 		if st.kind != random {
 			s.levels = append(s.levels, level{kind: st.kind, values: s.valueOf[j], counts: s.tasksOf[j]})
@@ -362,39 +399,115 @@ func (s *scan) key(j int, i int32) int64 {
 	return int64(l.counts[l.values[i]]) // spreadAttribute
 }
 
+// maxDraws bounds the random draws pick makes, when no strategy ranks,
+// before it falls back to a full pass over the slots; a view with fewer
+// slots gets as many draws as it has slots. When a fraction p of the slots
+// fit, the draws all miss with probability (1-p)^64: under 0.2% for p =
+// 10%, so the pass is left to views that are nearly full for the request,
+// where it costs 64 draws more than it did.
+const maxDraws = 64
+
+// roomFor reports whether hot record h is a live instance with the CPU,
+// memory and GPUs a task needs: the checks every request makes, first.
+func roomFor(h *hot, cpu, memory, gpu int64) bool {
+	return h.state == fits && h.cpu >= cpu && h.memory >= memory && h.gpu >= gpu
+}
+
+// admits reports whether slot i, which roomFor accepts, passes the
+// request's other filters: together with roomFor it is exactly what check
+// accepts. It is passes, then the memberOf expressions that read tasks.
+// sample calls it; fullScan spells it out, so that passes inlines into the
+// hot loop.
+func (s *scan) admits(i int32) bool {
+	return (!s.filters || s.passes(i)) && (!s.dynamic || s.passesDynamic(i))
+}
+
+// passes reports whether slot i passes the request's filters that need no
+// expression evaluation: distinctInstance, static host ports and the
+// cached task-independent filters (required attributes, and memberOf
+// expressions that read only instance fields). It is meant to inline, and
+// is right whether or not s.filters says there is any such filter.
+func (s *scan) passes(i int32) bool {
+	if s.distinct && s.groupTasks[i] > 0 || s.portsTaken != nil && s.portsTaken[i] {
+		return false
+	}
+	for _, ok := range s.statics {
+		if !ok[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // pick returns the best slot for the next task, or -1 if none fits: the
 // candidates are those check would pass, the slots that tie for best under
-// the strategies are collected, and one is drawn at random. This is the
-// hot loop of placement: it tests what every request needs inline, on
-// locals, and calls out only for task-dependent expressions.
+// the strategies are collected, and one is drawn at random.
+//
+// When no strategy ranks (random, or none), every candidate ties, and pick
+// first samples: it draws up to maxDraws slots uniformly at random, with
+// replacement, among all slots (vacant ones included), and returns the
+// first candidate drawn. That is still a uniform choice among the
+// candidates. Let C be the candidates, m = |C| > 0 and n the slots: each
+// draw is a candidate with probability m/n and, given that it is one, each
+// candidate with probability 1/m, whatever the earlier draws were (they are
+// independent, and C does not change within a pick). So the first candidate
+// drawn, on whichever draw it comes, is uniform over C. If no draw hits a
+// candidate (probability (1-m/n)^draws, or 1 when C is empty), pick makes
+// the full pass (fullScan), which collects all of C and draws one
+// uniformly.
+// The result is a mixture of two uniform distributions over C, hence
+// uniform over C; and -1 still means that no slot fits, since only the
+// full pass returns it. Every draw comes from rng, so a seed still gives
+// one plan. When a fair share of the slots fit, as in a cluster that is
+// not nearly full, placing a task costs a few draws instead of a pass.
 func (s *scan) pick(rng *rand.Rand) int32 {
-	hot, groupTasks, attrOK, statics, portsTaken := s.c.hot, s.groupTasks, s.attrOK, s.statics, s.portsTaken
+	if len(s.levels) == 0 {
+		if i := s.sample(rng); i >= 0 {
+			return i
+		}
+	}
+	return s.fullScan(rng)
+}
+
+// sample draws up to maxDraws slots (no more than there are) uniformly at
+// random and returns the first that fits, or -1; see pick.
+func (s *scan) sample(rng *rand.Rand) int32 {
+	hot := s.c.hot
+	d := &s.req.Demand
+	for range min(maxDraws, len(hot)) {
+		s.c.pickDraws++
+		i := int32(rng.IntN(len(hot)))
+		if roomFor(&hot[i], d.CPU, d.Memory, d.GPU) && s.admits(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+// fullScan is pick's full pass: it visits every slot, collects the
+// candidates that tie for best under the strategies, and draws one. This is
+// the hot loop of placement: it tests roomFor and passes inline, on locals,
+// and calls out only for task-dependent expressions; the test after
+// roomFor is admits, spelled out so that passes inlines, and skipped as a
+// whole when the request has no filter beyond roomFor.
+func (s *scan) fullScan(rng *rand.Rand) int32 {
+	s.c.pickScans++
+	hot, groupTasks := s.c.hot, s.groupTasks
 	d := &s.req.Demand
 	cpu, memory, gpu := d.CPU, d.Memory, d.GPU
-	distinct, dynamic := s.pol.distinct, s.dynamic
-	flags := distinct || attrOK != nil || portsTaken != nil || len(statics) > 0 || dynamic
+	flags, dynamic := s.filters || s.dynamic, s.dynamic
 	levels := s.levels
 	keys := &s.keys
 	ties := s.c.ties[:0]
 slots:
 	for x := range hot {
 		h := &hot[x]
-		if h.state != fits || h.cpu < cpu || h.memory < memory || h.gpu < gpu {
+		if !roomFor(h, cpu, memory, gpu) {
 			continue
 		}
 		i := int32(x)
-		if flags {
-			if distinct && groupTasks[i] > 0 || attrOK != nil && !attrOK[i] || portsTaken != nil && portsTaken[i] {
-				continue
-			}
-			for _, ok := range statics {
-				if !ok[i] {
-					continue slots
-				}
-			}
-			if dynamic && !s.passesDynamic(i) {
-				continue
-			}
+		if flags && !(s.passes(i) && (!dynamic || s.passesDynamic(i))) {
+			continue
 		}
 		if len(ties) == 0 {
 			ties = append(ties, i)
@@ -439,9 +552,12 @@ slots:
 }
 
 // placed updates the scan after a task of the request went to slot i; the
-// reservation itself has already updated the view.
+// reservation itself has already updated the view, including the node's
+// group counts that memberOf expressions read.
 func (s *scan) placed(i int32) {
-	s.groupTasks[i]++
+	if s.groupTasks != nil {
+		s.groupTasks[i]++
+	}
 	if s.portsTaken != nil {
 		s.portsTaken[i] = true
 	}
