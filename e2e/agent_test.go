@@ -283,7 +283,7 @@ func TestContainersOfForgottenTasksAreStopped(t *testing.T) {
 	}
 	// The control plane forgets the task (as after its record expired).
 	cli := c.env.Server.Ops.Store.Client()
-	if _, err := cli.Delete(ctx, store.Key("assign"), clientv3.WithPrefix()); err != nil {
+	if _, err := cli.Delete(ctx, store.Key("tasks"), clientv3.WithPrefix()); err != nil {
 		t.Fatal(err)
 	}
 	c.startAgent(clusterOptions{})

@@ -307,6 +307,25 @@ func (st *taskDefState) sync(ctx context.Context, rev int64) {
 	}
 }
 
+// syncNow waits until the view reflects every write etcd had committed
+// when it was called, on any server. The watch covers task definitions
+// only, so when the latest writes were elsewhere it asks for a progress
+// notification to learn that it is current.
+func (st *taskDefState) syncNow(ctx context.Context) {
+	resp, err := st.client.Get(ctx, store.Key("views-sync"), clientv3.WithCountOnly())
+	if err != nil {
+		return
+	}
+	st.mu.RLock()
+	behind := st.rev < resp.Header.Revision
+	st.mu.RUnlock()
+	if behind {
+		// The watch's stream is the one of its context's metadata.
+		_ = st.client.RequestProgress(clientv3.WithRequireLeader(ctx))
+	}
+	st.sync(ctx, resp.Header.Revision)
+}
+
 // putOwn remembers a record this process is writing at modRev, so that the
 // watch need not decode it again.
 func (st *taskDefState) putOwn(k tdOwnKey, rec *taskDefRecord) {
@@ -808,6 +827,8 @@ func (s *Service) ListTaskDefinitions(ctx context.Context, in *ecsapi.ListTaskDe
 	if err != nil {
 		return nil, err
 	}
+	// A list shows what any server had written when it was called.
+	st.syncNow(ctx)
 	out := &ecsapi.ListTaskDefinitionsResponse{}
 	var last tdEntry
 	more := false
@@ -896,6 +917,8 @@ func (s *Service) ListTaskDefinitionFamilies(ctx context.Context, in *ecsapi.Lis
 	if err != nil {
 		return nil, err
 	}
+	// A list shows what any server had written when it was called.
+	st.syncNow(ctx)
 	out := &ecsapi.ListTaskDefinitionFamiliesResponse{}
 	st.mu.RLock()
 	v := st.view

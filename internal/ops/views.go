@@ -294,7 +294,7 @@ func (v *views) sync(ctx context.Context, rev int64) {
 				// The last writes may be outside the watched keys: ask
 				// the watch to report the current revision.
 				asked = true
-				_ = v.s.Store.Client().RequestProgress(ctx)
+				_ = v.s.Store.Client().RequestProgress(clientv3.WithRequireLeader(ctx))
 			}
 		}
 	}
