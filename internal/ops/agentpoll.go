@@ -276,6 +276,10 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 			s.markConnected(ctx, cluster, iid)
 		}
 	}
+	// A placement notes its assignments as soon as it is written, maybe
+	// before the views have followed the watch that far: the answer's
+	// revision must cover them, or the next poll would see them again.
+	v.sync(ctx, v.assignedAt(k))
 	rev, ids, changed := v.assigned(k, in.Revision)
 	out := &ecsapi.GantryPollTasksResponse{Revision: rev, TaskArns: make([]string, len(ids)),
 		Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: status}

@@ -270,6 +270,34 @@ func (s *Service) activeCluster(ctx context.Context, id string) (*ecsapi.Cluster
 	return &c, rev, nil
 }
 
+// activeClusterAt is activeCluster for the operations that only need the
+// cluster's name, such as RunTask: it decodes only the name and status,
+// and also returns the etcd revision of the read, to which the placement
+// views then catch up (one read for both).
+func (s *Service) activeClusterAt(ctx context.Context, id string) (name string, crev, rev int64, err error) {
+	if name, err = s.clusterName(id); err != nil {
+		return "", 0, 0, err
+	}
+	resp, err := s.Store.Client().Get(ctx, clusterKey(name))
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("get cluster %s: %w", name, err)
+	}
+	var c struct {
+		Status string `json:"status"`
+	}
+	exists := len(resp.Kvs) > 0
+	if exists {
+		if err := json.Unmarshal(resp.Kvs[0].Value, &c); err != nil {
+			return "", 0, 0, fmt.Errorf("decode cluster %s: %w", name, err)
+		}
+		crev = resp.Kvs[0].ModRevision
+	}
+	if err := checkActive(&ecsapi.Cluster{Status: c.Status}, exists); err != nil {
+		return "", 0, 0, err
+	}
+	return name, crev, resp.Header.Revision, nil
+}
+
 // DeleteCluster marks a cluster INACTIVE. As ECS, it refuses while container
 // instances are registered (ACTIVE or DRAINING), while services are not yet
 // INACTIVE, or while tasks are not STOPPED, checked in that order. The check

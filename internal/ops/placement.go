@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -71,8 +72,10 @@ var errPlacementConflict = errors.New("placement conflict")
 
 // place places count tasks of o in cluster, whose record the caller read at
 // crev, and writes them, retrying on conflicts (reading the cluster again).
-// It returns the tasks written and the failures of the last attempt.
-func (s *Service) place(ctx context.Context, cluster string, crev int64, o *runOptions, count int, cons []ecsapi.PlacementConstraint,
+// The views first catch up with etcd: with revision rev (the caller's read)
+// when given, else with a read of their own. It returns the tasks written
+// and the failures of the last attempt.
+func (s *Service) place(ctx context.Context, cluster string, crev, rev int64, o *runOptions, count int, cons []ecsapi.PlacementConstraint,
 	strat []ecsapi.PlacementStrategy) ([]*taskRecord, []ecsapi.Failure, error) {
 	v, err := s.placementViews(ctx)
 	if err != nil {
@@ -94,11 +97,15 @@ func (s *Service) place(ctx context.Context, cluster string, crev int64, o *runO
 	var failures []ecsapi.Failure
 	for attempt := 0; attempt < 20 && len(placed) < count; attempt++ {
 		if attempt > 0 {
-			if _, crev, err = s.activeCluster(ctx, cluster); err != nil {
+			if _, crev, rev, err = s.activeClusterAt(ctx, cluster); err != nil {
 				return nil, nil, err
 			}
 		}
-		v.syncNow(ctx)
+		if rev > 0 {
+			v.sync(ctx, rev)
+		} else {
+			v.syncNow(ctx)
+		}
 		view := v.view(cluster)
 		if view.Len() == 0 {
 			return nil, nil, apierror.InvalidParameter("No Container Instances were found in your cluster.")
@@ -150,6 +157,7 @@ func (s *Service) place(ctx context.Context, cluster string, crev int64, o *runO
 		}
 		if err != nil {
 			view.Rollback(plan.PlacedIDs()...)
+			v.recheck(ctx, cluster, recs)
 			return nil, nil, err
 		}
 		view.Commit(plan.PlacedIDs()...)
@@ -162,6 +170,31 @@ func (s *Service) place(ctx context.Context, cluster string, crev int64, o *runO
 		failures = nil
 	}
 	return placed, failures, nil
+}
+
+// recheck reads back tasks whose commit failed without a clear outcome
+// (the transaction may have been applied, as when ctx ended while it was
+// in flight) and puts those that exist into the views: the watch may have
+// skipped them as this server's own placements before they were rolled
+// back.
+func (v *views) recheck(ctx context.Context, cluster string, recs []*taskRecord) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, rec := range recs {
+		key := taskKey(cluster, taskIDOf(rec.Task.TaskArn))
+		resp, err := v.s.Store.Client().Get(ctx, key)
+		if err != nil {
+			v.s.Logger.Warn("placement outcome unknown", "task", rec.Task.TaskArn, "err", err)
+			continue
+		}
+		if len(resp.Kvs) == 0 {
+			continue
+		}
+		kv := resp.Kvs[0]
+		v.mu.Lock()
+		v.applyLocked(key, kv.Value, kv.ModRevision, kv.Lease, false)
+		v.mu.Unlock()
+	}
 }
 
 // batch is a group of placements written in one transaction.
@@ -275,7 +308,7 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) {
 			if k := cluster + "/" + shard; !touched[k] {
 				touched[k] = true
 				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(slotKey(cluster, shard)), "=", v.slotRev[k]))
-				ops = append(ops, clientv3.OpPut(slotKey(cluster, shard), ""))
+				ops = append(ops, clientv3.OpPut(slotKey(cluster, shard), v.id))
 			}
 		}
 	}

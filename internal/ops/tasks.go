@@ -254,7 +254,7 @@ func taskIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 // request's strategies and constraints. Tasks that cannot be placed are
 // reported under failures, one per instance with the reason it refused.
 func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.RunTaskResponse, error) {
-	cl, crev, err := s.activeCluster(ctx, in.Cluster)
+	cluster, crev, rev, err := s.activeClusterAt(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -290,11 +290,11 @@ func (s *Service) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsa
 	var token *runToken
 	if in.ClientToken != "" {
 		var done *ecsapi.RunTaskResponse
-		if token, done, err = s.claimRunToken(ctx, cl.ClusterName, in); err != nil || done != nil {
+		if token, done, err = s.claimRunToken(ctx, cluster, in); err != nil || done != nil {
 			return done, err
 		}
 	}
-	recs, failures, err := s.place(ctx, cl.ClusterName, crev, o, int(count), in.PlacementConstraints, in.PlacementStrategy)
+	recs, failures, err := s.place(ctx, cluster, crev, rev, o, int(count), in.PlacementConstraints, in.PlacementStrategy)
 	if err != nil {
 		if token != nil {
 			token.release(ctx)
@@ -355,7 +355,7 @@ func (s *Service) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*
 		}
 		// Placement restricted to the one instance named.
 		only := ecsapi.PlacementConstraint{Type: "memberOf", Expression: "ec2InstanceId == " + quoteCQL(vi.rec.Instance.Ec2InstanceId)}
-		recs, failures, err := s.place(ctx, cl.ClusterName, crev, o, 1, []ecsapi.PlacementConstraint{only}, nil)
+		recs, failures, err := s.place(ctx, cl.ClusterName, crev, 0, o, 1, []ecsapi.PlacementConstraint{only}, nil)
 		if err != nil {
 			return nil, err
 		}

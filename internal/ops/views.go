@@ -70,7 +70,10 @@ type views struct {
 	// older than it may have missed that server's tasks.
 	lastForeign map[string]int64
 	// ownRevs are the revisions of this server's placement commits.
-	ownRevs  map[int64]bool
+	ownRevs map[int64]bool
+	// id names this server's views in the slot keys it writes, which is
+	// how a slot write is known to be another server's.
+	id       string
 	rev      int64         // etcd revision the views reflect
 	advanced chan struct{} // closed and replaced when rev advances
 	// assigns holds, per instance (cluster/id), its assignments: what
@@ -117,7 +120,7 @@ func (s *Service) placementViews(ctx context.Context) (*views, error) {
 	if s.views == nil {
 		s.views = &views{s: s, ready: make(chan struct{}), clusters: map[string]*scheduler.Cluster{},
 			inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
-			lastForeign: map[string]int64{}, ownRevs: map[int64]bool{},
+			lastForeign: map[string]int64{}, ownRevs: map[int64]bool{}, id: newID(),
 			pending: map[string]*batch{}, assigns: map[string]*instanceAssigns{},
 			taskInst: map[string]string{}}
 		go s.views.run(s.Store.Client().Ctx())
@@ -235,7 +238,7 @@ func (v *views) follow(ctx context.Context, rev int64) {
 		}
 		v.mu.Lock()
 		for _, ev := range resp.Events {
-			if ev.Type == clientv3.EventTypePut && v.ownRevs[ev.Kv.ModRevision] && bytes.HasPrefix(ev.Kv.Key, tasksPrefix) {
+			if ev.Type == clientv3.EventTypePut && bytes.HasPrefix(ev.Kv.Key, tasksPrefix) && v.ownTaskLocked(ev) {
 				// A task this server placed: the view has it already.
 				continue
 			}
@@ -259,6 +262,28 @@ func (v *views) advanceLocked(rev int64) {
 		close(v.advanced)
 		v.advanced = make(chan struct{})
 	}
+}
+
+// ownTaskLocked reports whether a watch event of a task record is the
+// creation of a task this server placed: the views have it already (the
+// placement reserved it before the write; write notes its assignment), so
+// the record need not be decoded. That is a write of a placement commit of
+// this server, or, when the watch delivers it before the commit has noted
+// its revision, the first version of a task the view already holds: no
+// other writer creates a task under an ID this server chose.
+func (v *views) ownTaskLocked(ev *clientv3.Event) bool {
+	if v.ownRevs[ev.Kv.ModRevision] {
+		return true
+	}
+	if ev.Kv.Version != 1 {
+		return false
+	}
+	cluster, id, ok := strings.Cut(string(ev.Kv.Key[len(tasksPrefix):]), "/")
+	if !ok {
+		return false
+	}
+	c := v.clusters[cluster]
+	return c != nil && c.HasTask(v.s.TaskARN(cluster, id))
 }
 
 // syncNow waits until the views reflect every write etcd had committed
@@ -367,7 +392,7 @@ func (v *views) applyLocked(key string, value []byte, mod, lease int64, deleted 
 		if mod > v.slotRev[k] {
 			v.slotRev[k] = mod
 		}
-		if !v.ownRevs[mod] && mod > v.lastForeign[k] {
+		if string(value) != v.id && mod > v.lastForeign[k] {
 			v.lastForeign[k] = mod
 		}
 	case "tasks":
@@ -476,6 +501,17 @@ func (v *views) assignChange(k string, rev int64) <-chan struct{} {
 		a.wake = make(chan struct{})
 	}
 	return a.wake
+}
+
+// assignedAt returns the revision of the latest change to instance k's
+// assignments (0 if none is known).
+func (v *views) assignedAt(k string) int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if a := v.assigns[k]; a != nil {
+		return a.changed
+	}
+	return 0
 }
 
 // assigned returns the revision the views reflect, the IDs of the tasks

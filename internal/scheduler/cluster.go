@@ -507,6 +507,14 @@ func (c *Cluster) attributeValues(name string) ([]int32, int) {
 	return r.values, r.count
 }
 
+// HasTask reports whether the view holds task id, reserved or committed.
+func (c *Cluster) HasTask(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.tasks[id]
+	return ok
+}
+
 // Len returns the number of instances.
 func (c *Cluster) Len() int {
 	c.mu.Lock()
