@@ -37,6 +37,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 	}
 	cfg.Dev = true
 	cfg.Credentials = append(cfg.Credentials, config.Credential(config.DevAccessKeyID, config.DevSecretAccessKey, "gantry", cfg.AccountID))
+	setGCPercent(cfg.GCPercent)
 	srv, err := app.StartServer(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -98,6 +99,7 @@ func serverFlags(fs *flag.FlagSet, cfg *config.Server) *listFlag {
 	fs.DurationVar(&cfg.LostInstanceGrace, "lost-instance-grace", cfg.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
 	fs.DurationVar(&cfg.LeaderTTL, "leader-ttl", cfg.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
+	fs.IntVar(&cfg.GCPercent, "gc-percent", cfg.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
 	eps := &listFlag{}
 	fs.Var(eps, "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 	return eps
@@ -138,6 +140,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, logger *slo
 		return err
 	}
 	cfg.Dev = dev
+	setGCPercent(cfg.GCPercent)
 	srv, err := app.StartServer(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -149,6 +152,15 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, logger *slo
 	case err := <-waitErr(srv):
 		srv.Close()
 		return err
+	}
+}
+
+// setGCPercent sets the process's garbage collector target from
+// --gc-percent, unless the GOGC environment variable chose one (or the
+// value is invalid: the configuration's validation reports it).
+func setGCPercent(p int) {
+	if os.Getenv("GOGC") == "" && p >= -1 {
+		debug.SetGCPercent(p)
 	}
 }
 
