@@ -50,8 +50,10 @@
 //     (appending it when missing), keeping its hand-written subsection
 //     "### Where the time goes".
 //
-// The server has no profiling endpoint: -perf FILE records its CPU during
-// the placement with `perf record -g` (read it with `perf report -i FILE`);
+// -perf FILE records the CPU of the server it starts during the placement
+// with `perf record -g` (read it with `perf report -i FILE`); for Go's own
+// profiles, run `gantry server --debug-listen 127.0.0.1:PORT` yourself,
+// point -server at it and read /debug/pprof/profile while it places.
 // -cpuprofile FILE profiles the load generator itself.
 //
 // Everything is bounded: at most -timeout in all, and traffic only to
