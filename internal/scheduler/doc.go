@@ -94,19 +94,20 @@
 //  1. The caller picks the new tasks' ARNs and calls Place. The placed tasks
 //     now hold tentative reservations: other Place calls see the resources
 //     taken.
-//  2. The caller writes the tasks in one etcd transaction, guarded per
-//     instance by Placement.InstanceRevision (the mod revision of the
-//     instance record the view had) and updating each instance record, so
-//     that two servers that placed on the same instance from stale views
-//     cannot both commit: the loser's guard fails.
+//  2. The caller writes the tasks in one etcd transaction (internal/ops
+//     batches many requests into one), guarded by revisions that every
+//     placement on the same instances rewrites: internal/ops keeps one
+//     slot key per shard of a cluster's instances, so that two servers
+//     that placed on the same instance from stale views cannot both
+//     commit: the loser's guard fails. (Placement.InstanceRevision, the
+//     instance record's revision the view had, is there for callers that
+//     guard on the records instead.)
 //  3. On success the caller calls Commit(plan.PlacedIDs()...); the watch
-//     later delivers the same tasks through PutTask, which replaces the
-//     reservations without counting them twice. It may also PutInstance the
-//     instance records it wrote, with the transaction's revision, so the
-//     next placement's guard is current before the watch catches up. On
-//     failure it calls Rollback with the same IDs, and retries once the view
-//     has caught up with the store; Rollback leaves alone any ID the watch
-//     has already confirmed.
+//     may later deliver the same tasks through PutTask, which replaces the
+//     reservations without counting them twice (a caller that knows the
+//     tasks are its own may skip them). On failure it calls Rollback with
+//     the same IDs, and retries once the view has caught up with the
+//     store; Rollback leaves alone any ID the watch has already confirmed.
 //
 // When the watch must restart from a fresh list (compaction), build a new
 // Cluster from the list and swap it in; placements still in flight on the
