@@ -112,8 +112,9 @@ func (s *Service) place(ctx context.Context, cluster string, crev, rev int64, o 
 		}
 		n := count - len(placed)
 		ids := make([]string, n)
+		now := s.now()
 		for i := range ids {
-			ids[i] = s.TaskARN(cluster, newID())
+			ids[i] = s.TaskARN(cluster, newTaskID(now))
 		}
 		var seed [8]byte
 		copy(seed[:], ids[0][len(ids[0])-8:])
@@ -135,7 +136,7 @@ func (s *Service) place(ctx context.Context, cluster string, crev, rev int64, o 
 		if len(plan.Placements) == 0 {
 			break
 		}
-		now := s.now()
+		now = s.now()
 		recs := make([]*taskRecord, 0, len(plan.Placements))
 		v.mu.Lock()
 		for _, pl := range plan.Placements {
