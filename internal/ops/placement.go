@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -95,8 +96,21 @@ func (s *Service) place(ctx context.Context, cluster string, crev, rev int64, o 
 	}
 	var placed []*taskRecord
 	var failures []ecsapi.Failure
-	for attempt := 0; attempt < 20 && len(placed) < count; attempt++ {
+	deadline := time.Now().Add(placeConflictBudget)
+	conflicted := false
+	for attempt := 0; len(placed) < count; attempt++ {
 		if attempt > 0 {
+			// Only a conflict comes back here. Servers that place in the
+			// same shards at once would collide again in step: wait a
+			// little, longer each time, at random.
+			if time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(2*time.Millisecond)))):
+			case <-ctx.Done():
+				return placed, nil, ctx.Err()
+			}
 			if _, crev, rev, err = s.activeClusterAt(ctx, cluster); err != nil {
 				return nil, nil, err
 			}
@@ -152,7 +166,8 @@ func (s *Service) place(ctx context.Context, cluster string, crev, rev int64, o 
 		}
 		v.mu.Unlock()
 		err = v.commit(ctx, cluster, crev, seen, recs)
-		if errors.Is(err, errPlacementConflict) {
+		conflicted = errors.Is(err, errPlacementConflict)
+		if conflicted {
 			view.Rollback(plan.PlacedIDs()...)
 			continue
 		}
@@ -167,11 +182,23 @@ func (s *Service) place(ctx context.Context, cluster string, crev, rev int64, o 
 			break
 		}
 	}
+	if conflicted {
+		// Other servers kept winning the same shards for the whole budget.
+		if len(placed) == 0 {
+			return nil, nil, apierror.New(apierror.CodeThrottling, "Rate exceeded: placements of other servers kept conflicting with this one; retry.")
+		}
+		s.Logger.Warn("placement gave up on conflicts", "cluster", cluster, "placed", len(placed), "asked", count)
+		failures = nil
+	}
 	if len(placed) == count {
 		failures = nil
 	}
 	return placed, failures, nil
 }
+
+// placeConflictBudget bounds how long a placement retries after conflicts
+// with other servers' placements before giving up.
+const placeConflictBudget = 10 * time.Second
 
 // recheck reads back tasks whose commit failed without a clear outcome
 // (the transaction may have been applied, as when ctx ended while it was

@@ -173,8 +173,8 @@ func loadedCluster(b *testing.B) *Cluster {
 }
 
 // BenchmarkPlaceLoaded places tasks of the loaded services into
-// loadedCluster with the random strategy (RunTask's default), in requests
-// of batch tasks, and reports the cost per task. Each iteration places
+// loadedCluster with the random strategy (RunTask's default) and with the
+// ranking strategies, in requests of batch tasks, and reports the cost per task. Each iteration places
 // count tasks and then rolls them back, untimed, so every iteration starts
 // from the same 100,000 tasks.
 func BenchmarkPlaceLoaded(b *testing.B) {
@@ -197,6 +197,35 @@ func BenchmarkPlaceLoaded(b *testing.B) {
 		{
 			name: "random+memberOf-task-group/batch10", batch: 10, count: 10_000,
 			constraints: []ecsapi.PlacementConstraint{memberOf("not(task:group == service:other)")},
+		},
+		{name: "binpack-memory/batch1", batch: 1, count: 2_000, strategies: []ecsapi.PlacementStrategy{strat("binpack", "memory")}},
+		{name: "binpack-memory/batch10", batch: 10, count: 10_000, strategies: []ecsapi.PlacementStrategy{strat("binpack", "memory")}},
+		{name: "binpack-memory/batch1000", batch: 1000, count: 10_000, strategies: []ecsapi.PlacementStrategy{strat("binpack", "memory")}},
+		{name: "binpack-cpu/batch10", batch: 10, count: 10_000, strategies: []ecsapi.PlacementStrategy{strat("binpack", "cpu")}},
+		{name: "spread-instanceId/batch10", batch: 10, count: 10_000, strategies: []ecsapi.PlacementStrategy{strat("spread", "instanceId")}},
+		{name: "spread-az/batch10", batch: 10, count: 10_000, strategies: []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone")}},
+		{
+			name: "spread-az+instanceId/batch1", batch: 1, count: 2_000,
+			strategies: []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("spread", "instanceId")},
+		},
+		{
+			name: "spread-az+instanceId/batch10", batch: 10, count: 10_000,
+			strategies: []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("spread", "instanceId")},
+		},
+		{
+			name: "spread-az+instanceId/batch1000", batch: 1000, count: 10_000,
+			strategies: []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("spread", "instanceId")},
+		},
+		{
+			name: "spread-az+binpack-memory/batch10", batch: 10, count: 10_000,
+			strategies: []ecsapi.PlacementStrategy{strat("spread", "attribute:ecs.availability-zone"), strat("binpack", "memory")},
+		},
+		{
+			// Two ranking levels the ranked index does not cover: the full
+			// scan for every task.
+			name: "spread-instanceId+binpack-memory+memberOf/batch10", batch: 10, count: 2_000,
+			strategies:  []ecsapi.PlacementStrategy{strat("spread", "instanceId"), strat("binpack", "memory")},
+			constraints: []ecsapi.PlacementConstraint{memberOf("attribute:ecs.instance-type =~ .*xlarge")},
 		},
 		{
 			// 1% of the instances fit: about half the draws of the sample
