@@ -173,10 +173,10 @@ func loadedCluster(b *testing.B) *Cluster {
 }
 
 // BenchmarkPlaceLoaded places tasks of the loaded services into
-// loadedCluster with the random strategy (RunTask's default) and with the
-// ranking strategies, in requests of batch tasks, and reports the cost per task. Each iteration places
-// count tasks and then rolls them back, untimed, so every iteration starts
-// from the same 100,000 tasks.
+// loadedCluster with the random strategy (RunTask's default) and with
+// ranking strategies, in requests of batch tasks, and reports the cost per
+// task. Each iteration places count tasks and then rolls them back,
+// untimed, so every iteration starts from the same 100,000 tasks.
 func BenchmarkPlaceLoaded(b *testing.B) {
 	cases := []struct {
 		name        string

@@ -106,9 +106,10 @@ type Cluster struct {
 	ties       []int32
 	groupTasks []int32
 	portsTaken []bool
-	// pickDraws and pickScans count Place's random draws and full passes
-	// over the slots, for tests.
-	pickDraws, pickScans int
+	rank       ranked
+	// pickDraws, pickScans and pickBuilds count Place's random draws, full
+	// passes over the slots and ranked indexes built, for tests.
+	pickDraws, pickScans, pickBuilds int
 }
 
 // hot is what every placement scan reads of a slot, packed for locality.

@@ -6,7 +6,7 @@
 //
 // For each task, Place keeps the instances of the Cluster view that can
 // take it (filters), ranks those by the strategies (rankers) and picks the
-// best; when nothing ranks it need not check every instance (see Cost
+// best; it need not check every instance for every task (see Cost
 // below):
 //
 //	instances
@@ -47,13 +47,25 @@
 // instance, the first check that refused it, one ecsapi.Failure per
 // instance as RunTask does.
 //
-// Cost: with a strategy that ranks (binpack, spread), placing a task is one
-// pass over the instances reading a packed per-instance record (remaining
-// CPU, memory and GPUs, and whether the instance is ACTIVE with its agent
-// connected) and, when the request needs them, a per-instance flag (group
-// task count, static host port taken, cached filter result), plus an
-// evaluation per instance of any memberOf expression that reads task:group
-// or runningTasksCount. With random or no strategy, where every candidate
+// Cost: with a strategy that ranks (binpack, spread), finding the
+// candidates is one pass over the instances reading a packed per-instance
+// record (remaining CPU, memory and GPUs, and whether the instance is
+// ACTIVE with its agent connected) and, when the request needs them, a
+// per-instance flag (group task count, static host port taken, cached
+// filter result), plus an evaluation per instance of any memberOf
+// expression that reads task:group or runningTasksCount. For the common
+// strategy lists (binpack cpu|memory or spread instanceId|host alone,
+// spread attribute:NAME alone or followed by one of those) a request of
+// more than one task makes that pass once and keeps the candidates indexed
+// by rank for the rest of the request: a placement changes only the
+// instance it lands on (its remaining resources, its group count, its
+// value's group count), so each later task costs a few steps, plus one per
+// value of NAME, instead of a pass. Binpack over instances that all differ
+// in remaining resource re-reads the remaining candidates when the
+// instance being packed fills, and sorts them after a few such re-reads.
+// Other strategy lists, and requests of one task, make the pass for every
+// task. Either way the choice is uniform among all the candidates that tie
+// for best. With random or no strategy, where every candidate
 // ties, Place instead draws instances uniformly at random from the seed and
 // takes the first that passes the same checks: about 1/p draws when a
 // fraction p of the instances can take the task, so a few in a cluster that

@@ -75,18 +75,29 @@ func (p Plan) PlacedIDs() []string {
 // each ranks the candidates and the next breaks its ties; remaining ties,
 // and the random strategy, are broken uniformly at random from req.Seed.
 //
-// Cost per task: with a strategy that ranks (binpack, spread), one pass
-// over the instances. With random or no strategy, Place first draws
-// instances at random and takes the first that passes every check: about
-// 1/p draws when a fraction p of the instances can take the task, at most
-// 64; only when all the draws miss (a nearly full cluster, or a request
-// that few instances can take) does it make the pass, so the choice stays
-// uniform over the instances that pass. A task that ends the request costs
-// a pass for Failures. Building the request reads the index entries of its
-// group (up to one per instance) only for distinctInstance and spread, and
-// clears a per-instance array only for distinctInstance, spread
-// instanceId|host and static host ports. Nothing depends on the number of
-// tasks in the cluster.
+// Cost per task: with random or no strategy, Place first draws instances
+// at random and takes the first that passes every check: about 1/p draws
+// when a fraction p of the instances can take the task, at most 64; only
+// when all the draws miss (a nearly full cluster, or a request that few
+// instances can take) does it make a pass over the instances, so the
+// choice stays uniform over the instances that pass. With strategies that
+// rank, a request of two or more tasks whose ranking strategies are
+// binpack cpu|memory or spread instanceId|host alone, spread
+// attribute:NAME alone, or spread attribute:NAME then one of those (a
+// random after them changes nothing) makes one pass for the whole request,
+// indexing the instances that pass by rank, and then a few steps per task
+// plus one per value of NAME: the instances a placement does not touch keep
+// their rank within the request. (Binpack over instances that all differ in
+// remaining resource reads the remaining candidates again each time the
+// instance it packs fills, and sorts them after a few such reads.) Other
+// strategy lists, and a request of one task, make one pass per task. The
+// choice is the same either way: uniform over the candidates that tie for
+// best, from req.Seed. A task that ends the request costs a pass for
+// Failures. Building the request reads the index entries of its group (up
+// to one per instance) only for distinctInstance and spread, and clears a
+// per-instance array only for distinctInstance, spread instanceId|host and
+// static host ports. Nothing depends on the number of tasks in the
+// cluster.
 //
 // Errors wrap ErrInvalidInput: an invalid request, or a task ID the view
 // already holds.
@@ -118,17 +129,24 @@ func (c *Cluster) Place(req Request) (Plan, error) {
 			plan.Failures = s.failures()
 			break
 		}
-		n := &c.nodes[best]
-		e := &entry{
-			task:      Task{ID: id, InstanceARN: n.ARN, Group: req.Group, Demand: req.Demand},
-			tentative: true,
-		}
-		c.tasks[id] = e
-		c.apply(best, e, 1)
-		s.placed(best)
-		plan.Placements = append(plan.Placements, Placement{TaskID: id, InstanceARN: n.ARN, InstanceRevision: n.Revision})
+		plan.Placements = append(plan.Placements, s.reserve(best, id))
 	}
 	return plan, nil
+}
+
+// reserve places task id of the request on slot i: a tentative entry in
+// the view, counted on the instance, and in the scan's counts.
+func (s *scan) reserve(i int32, id string) Placement {
+	c, req := s.c, s.req
+	n := &c.nodes[i]
+	e := &entry{
+		task:      Task{ID: id, InstanceARN: n.ARN, Group: req.Group, Demand: req.Demand},
+		tentative: true,
+	}
+	c.tasks[id] = e
+	c.apply(i, e, 1)
+	s.placed(i)
+	return Placement{TaskID: id, InstanceARN: n.ARN, InstanceRevision: n.Revision}
 }
 
 func (r *Request) validate() error {
@@ -191,6 +209,10 @@ type scan struct {
 	dynamic  bool
 	distinct bool
 	filters  bool
+	// rank is the request's ranked index once pick has built it (the
+	// view's scratch); rankTried says pick has decided whether to.
+	rank      *ranked
+	rankTried bool
 }
 
 // level is one ranking strategy resolved for a request.
@@ -460,9 +482,30 @@ func (s *scan) passes(i int32) bool {
 // full pass returns it. Every draw comes from rng, so a seed still gives
 // one plan. When a fair share of the slots fit, as in a cluster that is
 // not nearly full, placing a task costs a few draws instead of a pass.
+//
+// When strategies rank, pick builds the request's ranked index on its
+// first call, if the strategies are ones it covers and the request has
+// more than one task, and draws from it: the same set of tied candidates
+// as the full pass, uniformly, with one pass over the slots for the whole
+// request (see ranked). A request of one task, or with other strategies,
+// makes the full pass for each task. If the index has no candidate, or
+// could not follow a placement, pick makes the full pass, so -1 still
+// comes only from the full pass.
 func (s *scan) pick(rng *rand.Rand) int32 {
 	if len(s.levels) == 0 {
 		if i := s.sample(rng); i >= 0 {
+			return i
+		}
+		return s.fullScan(rng)
+	}
+	if !s.rankTried {
+		s.rankTried = true
+		if len(s.req.TaskIDs) > 1 {
+			s.buildRanked()
+		}
+	}
+	if s.rank != nil && !s.rank.broken {
+		if i := s.rank.pick(rng); i >= 0 {
 			return i
 		}
 	}
@@ -485,8 +528,10 @@ func (s *scan) sample(rng *rand.Rand) int32 {
 }
 
 // fullScan is pick's full pass: it visits every slot, collects the
-// candidates that tie for best under the strategies, and draws one. This is
-// the hot loop of placement: it tests roomFor and passes inline, on locals,
+// candidates that tie for best under the strategies (left in c.ties, in
+// slot order), and draws one. It is the reference the ranked index is
+// tested against. This is the hot loop of placement when the index does
+// not serve the request: it tests roomFor and passes inline, on locals,
 // and calls out only for task-dependent expressions; the test after
 // roomFor is admits, spelled out so that passes inlines, and skipped as a
 // whole when the request has no filter beyond roomFor.
@@ -565,6 +610,9 @@ func (s *scan) placed(i int32) {
 		if values != nil {
 			s.tasksOf[j][values[i]]++
 		}
+	}
+	if s.rank != nil {
+		s.rank.placed(s, i)
 	}
 }
 
