@@ -2,9 +2,11 @@ package ops
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 
@@ -152,12 +154,7 @@ func (s *Service) ListClusters(ctx context.Context, in *ecsapi.ListClustersReque
 	if err != nil {
 		return nil, err
 	}
-	const scope = "clusters"
-	after, err := decodeToken(in.NextToken, scope)
-	if err != nil {
-		return nil, err
-	}
-	items, next, err := s.scanPage(ctx, prefixOf("clusters"), after, limit, func(it store.Item) (bool, error) {
+	items, next, err := s.scanPage(ctx, prefixOf("clusters"), "clusters", in.NextToken, limit, func(it store.Item) (bool, error) {
 		var c ecsapi.Cluster
 		if err := it.Decode(&c); err != nil {
 			return false, err
@@ -172,7 +169,7 @@ func (s *Service) ListClusters(ctx context.Context, in *ecsapi.ListClustersReque
 		out.ClusterArns = append(out.ClusterArns, s.ClusterARN(strings.TrimPrefix(it.Key, prefixOf("clusters"))))
 	}
 	if next != "" {
-		out.NextToken = encodeToken(next, scope)
+		out.NextToken = next
 	}
 	return out, nil
 }
@@ -765,19 +762,52 @@ func (s *Service) clusterSettingsWithDefault(ctx context.Context, given []ecsapi
 	return append(settings, ecsapi.ClusterSetting{Name: "containerInsights", Value: eff.Value}), nil
 }
 
-// scanPage returns up to limit records under prefix after the key
-// startAfter that keep accepts, in key order, and the key to resume after
-// when more accepted records follow ("" when none do).
-func (s *Service) scanPage(ctx context.Context, prefix, startAfter string, limit int, keep func(store.Item) (bool, error)) ([]store.Item, string, error) {
+// scanPage returns up to limit records under prefix that keep accepts, in
+// key order, resuming where nextToken (issued for the same scope) left
+// off, and the nextToken of the rest ("" when no accepted record follows).
+func (s *Service) scanPage(ctx context.Context, prefix, scope, nextToken string, limit int, keep func(store.Item) (bool, error)) ([]store.Item, string, error) {
+	tok, err := decodePageToken(nextToken, scope)
+	if err != nil {
+		return nil, "", err
+	}
+	startAfter := tok.After
 	if startAfter != "" && !strings.HasPrefix(startAfter, prefix) {
 		return nil, "", apierror.InvalidParameter("Invalid nextToken.")
 	}
+	width := initialWindow()
+	if tok.Window != "" {
+		if _, ok := width.SetString(tok.Window, 16); !ok || width.Sign() <= 0 {
+			return nil, "", apierror.InvalidParameter("Invalid nextToken.")
+		}
+	}
+	next := func(after string) string {
+		b, _ := json.Marshal(pageToken{After: after, Scope: scope, Window: width.Text(16)})
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
 	var out []store.Item
 	batch := limit + 1
-	for after := startAfter; ; {
-		items, err := s.Store.List(ctx, prefix, after, batch)
+	from := prefix
+	if startAfter != "" {
+		from = startAfter + "\x00"
+	}
+	prefixEnd := clientv3.GetPrefixRangeEnd(prefix)
+	// etcd counts every key of a range it is asked for, limit or not, so a
+	// page read as [from, end of prefix) would cost the whole rest of the
+	// prefix. Read it in windows of the key space instead, grown while
+	// they come back sparse and shrunk when they hold many more keys than
+	// a page; the next page starts with the width this one ended with.
+	for {
+		end := windowEnd(prefix, from, width, prefixEnd)
+		items, count, err := s.Store.ListRange(ctx, from, end, batch)
 		if err != nil {
 			return nil, "", err
+		}
+		if count > int64(2*batch) {
+			// Aim the next window at about a page of keys.
+			width.Div(width, big.NewInt(count/int64(batch)))
+			if width.Sign() == 0 {
+				width.SetInt64(1)
+			}
 		}
 		for _, it := range items {
 			ok, err := keep(it)
@@ -788,13 +818,50 @@ func (s *Service) scanPage(ctx context.Context, prefix, startAfter string, limit
 				continue
 			}
 			if len(out) == limit {
-				return out, out[limit-1].Key, nil
+				return out, next(out[limit-1].Key), nil
 			}
 			out = append(out, it)
 		}
-		if len(items) < batch {
+		switch {
+		case len(items) == batch:
+			// The window holds more: go on after the last key read.
+			from = items[len(items)-1].Key + "\x00"
+		case end == prefixEnd:
 			return out, "", nil
+		default:
+			from = end
+			switch {
+			case count == 0:
+				width.Lsh(width, 4)
+			case count < int64(batch):
+				width.Lsh(width, 1)
+			}
+			if width.BitLen() > 8*windowBytes {
+				width.Lsh(big.NewInt(1), 8*windowBytes)
+			}
 		}
-		after = items[len(items)-1].Key
 	}
+}
+
+// windowBytes is how many bytes of a key, after the listing's prefix,
+// place it in the key space that listings read in windows.
+const windowBytes = 16
+
+// initialWindow is the width of a listing's first window: a 256th of the
+// key space of hex IDs (about 2^125 wide as windowBytes-byte numbers).
+func initialWindow() *big.Int { return new(big.Int).Lsh(big.NewInt(1), 8*windowBytes-11) }
+
+// windowEnd returns the end of the window of the given width that starts
+// at key from: the first windowBytes bytes of from after prefix (padded
+// with zeros), as a number, plus width; prefixEnd if that overflows.
+func windowEnd(prefix, from string, width *big.Int, prefixEnd string) string {
+	var b [windowBytes]byte
+	copy(b[:], from[len(prefix):])
+	u := new(big.Int).SetBytes(b[:])
+	u.Add(u, width)
+	if u.BitLen() > 8*windowBytes {
+		return prefixEnd
+	}
+	u.FillBytes(b[:])
+	return prefix + string(b[:])
 }

@@ -15,6 +15,9 @@ import (
 type pageToken struct {
 	After string `json:"a"`
 	Scope string `json:"s,omitempty"`
+	// Window is, for listings read in windows of the key space (scanPage),
+	// the width the last one ended with, in hex.
+	Window string `json:"w,omitempty"`
 }
 
 // encodeToken returns the nextToken resuming after key for a listing scoped
@@ -26,18 +29,24 @@ func encodeToken(after, scope string) string {
 
 // decodeToken returns the key to resume after ("" for no token).
 func decodeToken(tok, scope string) (string, error) {
+	pt, err := decodePageToken(tok, scope)
+	return pt.After, err
+}
+
+// decodePageToken returns the whole token (zero for no token).
+func decodePageToken(tok, scope string) (pageToken, error) {
+	var pt pageToken
 	if tok == "" {
-		return "", nil
+		return pt, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
-	var pt pageToken
 	if err == nil {
 		err = json.Unmarshal(b, &pt)
 	}
 	if err != nil || pt.Scope != scope || pt.After == "" {
-		return "", apierror.InvalidParameter("Invalid nextToken.")
+		return pageToken{}, apierror.InvalidParameter("Invalid nextToken.")
 	}
-	return pt.After, nil
+	return pt, nil
 }
 
 // pageSize validates maxResults (1..max; def when absent).
@@ -57,12 +66,8 @@ func pageSize(maxResults *int32, def, max int32) (int, error) {
 // the end).
 func listARNs[T any](ctx context.Context, s *Service, prefix, scope, nextToken string, limit int,
 	keep func(*T) bool, arn func(*T) string) ([]string, string, error) {
-	after, err := decodeToken(nextToken, scope)
-	if err != nil {
-		return nil, "", err
-	}
 	var kept []*T
-	items, next, err := s.scanPage(ctx, prefix, after, limit, func(it store.Item) (bool, error) {
+	items, next, err := s.scanPage(ctx, prefix, scope, nextToken, limit, func(it store.Item) (bool, error) {
 		rec := new(T)
 		if err := it.Decode(rec); err != nil {
 			return false, err
@@ -81,9 +86,6 @@ func listARNs[T any](ctx context.Context, s *Service, prefix, scope, nextToken s
 	arns := make([]string, 0, len(items))
 	for _, rec := range kept[:len(items)] {
 		arns = append(arns, arn(rec))
-	}
-	if next != "" {
-		next = encodeToken(next, scope)
 	}
 	return arns, next, nil
 }

@@ -156,6 +156,26 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 	return items, nil
 }
 
+// ListRange returns up to limit items (all when limit is 0) whose keys are
+// at least from and below end, in key order, and how many keys the range
+// holds in all. etcd visits every key of the range to count them, limit or
+// not: a caller paging through a large prefix should bound each range.
+func (s *Store) ListRange(ctx context.Context, from, end string, limit int) ([]Item, int64, error) {
+	opts := []clientv3.OpOption{clientv3.WithRange(end)}
+	if limit > 0 {
+		opts = append(opts, clientv3.WithLimit(int64(limit)))
+	}
+	resp, err := s.c.Get(ctx, from, opts...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s: %w", from, err)
+	}
+	items := make([]Item, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		items[i] = Item{Key: string(kv.Key), Value: kv.Value, ModRev: kv.ModRevision}
+	}
+	return items, resp.Count, nil
+}
+
 // Count returns how many keys are under prefix.
 func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
 	resp, err := s.c.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
