@@ -141,19 +141,8 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 	if startAfter != "" {
 		from = startAfter + "\x00"
 	}
-	opts := []clientv3.OpOption{clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix))}
-	if limit > 0 {
-		opts = append(opts, clientv3.WithLimit(int64(limit)))
-	}
-	resp, err := s.c.Get(ctx, from, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
-	}
-	items := make([]Item, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		items[i] = Item{Key: string(kv.Key), Value: kv.Value, ModRev: kv.ModRevision}
-	}
-	return items, nil
+	items, _, err := s.ListRange(ctx, from, clientv3.GetPrefixRangeEnd(prefix), limit)
+	return items, err
 }
 
 // ListRange returns up to limit items (all when limit is 0) whose keys are
