@@ -410,7 +410,17 @@ func (s *scan) passesDynamic(i int32) bool {
 // key returns slot i's rank under strategy j; lower is better.
 func (s *scan) key(j int, i int32) int64 {
 	l := &s.levels[j]
-	switch l.kind {
+	if l.kind == spreadAttribute {
+		return int64(l.counts[l.values[i]])
+	}
+	return s.slotKey(l.kind, i)
+}
+
+// slotKey returns slot i's rank under a strategy that ranks instances by
+// their own state (binpack, spread by instance); lower is better. 0 for
+// the others.
+func (s *scan) slotKey(kind strategyKind, i int32) int64 {
+	switch kind {
 	case binpackCPU:
 		return s.c.hot[i].cpu
 	case binpackMemory:
@@ -418,7 +428,7 @@ func (s *scan) key(j int, i int32) int64 {
 	case spreadInstance:
 		return int64(s.groupTasks[i])
 	}
-	return int64(l.counts[l.values[i]]) // spreadAttribute
+	return 0
 }
 
 // maxDraws bounds the random draws pick makes, when no strategy ranks,

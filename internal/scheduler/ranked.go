@@ -188,17 +188,7 @@ func (s *scan) buildRanked() bool {
 }
 
 // key returns slot i's inner key; lower is better.
-func (r *ranked) key(s *scan, i int32) int64 {
-	switch r.inner {
-	case binpackCPU:
-		return s.c.hot[i].cpu
-	case binpackMemory:
-		return s.c.hot[i].memory
-	case spreadInstance:
-		return int64(s.groupTasks[i])
-	}
-	return 0
-}
+func (r *ranked) key(s *scan, i int32) int64 { return s.slotKey(r.inner, i) }
 
 // refill fills p's empty cur with the candidates of the least inner key
 // left: the top bucket when its key is below every loose key, else the
