@@ -7,14 +7,16 @@ import (
 )
 
 var (
-	htmlTag = regexp.MustCompile(`<[^>]*>`)
-	spaces  = regexp.MustCompile(`\s+`)
+	// Inline tags vanish; the others separate words.
+	inlineTag = regexp.MustCompile(`</?(?:code|a|b|i|em|strong)(?:\s[^>]*)?>`)
+	htmlTag   = regexp.MustCompile(`<[^>]*>`)
+	spaces    = regexp.MustCompile(`\s+`)
 )
 
 // firstSentence returns the first sentence of a model's HTML documentation
 // as plain text, or "" when there is none short enough to quote.
 func firstSentence(doc string) string {
-	t := html.UnescapeString(htmlTag.ReplaceAllString(doc, " "))
+	t := html.UnescapeString(htmlTag.ReplaceAllString(inlineTag.ReplaceAllString(doc, ""), " "))
 	t = strings.TrimSpace(spaces.ReplaceAllString(t, " "))
 	if t == "" {
 		return ""

@@ -255,8 +255,8 @@ func (MetricType) Values() []MetricType {
 
 // NotScaledReason is the Application Auto Scaling structure of the same name.
 //
-// Describes the reason for an activity that isn't scaled ( not scaled activity
-// ), in machine-readable format.
+// Describes the reason for an activity that isn't scaled (not scaled
+// activity), in machine-readable format.
 type NotScaledReason struct {
 	Code            string `json:"Code,omitempty" required:"true"`
 	MaxCapacity     *int32 `json:"MaxCapacity,omitempty"`
@@ -604,7 +604,7 @@ func (ServiceNamespace) Values() []ServiceNamespace {
 
 // StepAdjustment is the Application Auto Scaling structure of the same name.
 //
-// Represents a step adjustment for a StepScalingPolicyConfiguration .
+// Represents a step adjustment for a StepScalingPolicyConfiguration.
 type StepAdjustment struct {
 	MetricIntervalLowerBound *float64 `json:"MetricIntervalLowerBound,omitempty"`
 	MetricIntervalUpperBound *float64 `json:"MetricIntervalUpperBound,omitempty"`

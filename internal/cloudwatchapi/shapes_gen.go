@@ -728,7 +728,7 @@ type ManagedRule struct {
 // ManagedRuleDescription is the CloudWatch structure of the same name.
 //
 // Contains information about managed Contributor Insights rules, as returned
-// by ListManagedInsightRules .
+// by ListManagedInsightRules.
 type ManagedRuleDescription struct {
 	TemplateName string            `json:"TemplateName,omitempty"`
 	ResourceARN  string            `json:"ResourceARN,omitempty"`
@@ -745,7 +745,7 @@ type ManagedRuleState struct {
 
 // MessageData is the CloudWatch structure of the same name.
 //
-// A message returned by the GetMetricData API, including a code and a
+// A message returned by the GetMetricDataAPI, including a code and a
 // description.
 type MessageData struct {
 	Code  string `json:"Code,omitempty"`
@@ -808,7 +808,7 @@ type MetricCharacteristics struct {
 
 // MetricDataQuery is the CloudWatch structure of the same name.
 //
-// This structure is used in both GetMetricData and PutMetricAlarm .
+// This structure is used in both GetMetricData and PutMetricAlarm.
 type MetricDataQuery struct {
 	Id         string      `json:"Id,omitempty" required:"true"`
 	MetricStat *MetricStat `json:"MetricStat,omitempty"`
@@ -903,8 +903,8 @@ func (MetricStreamOutputFormat) Values() []MetricStreamOutputFormat {
 
 // MetricStreamStatisticsConfiguration is the CloudWatch structure of the same name.
 //
-// By default, a metric stream always sends the MAX , MIN , SUM , and
-// SAMPLECOUNT statistics for each metric that is streamed.
+// By default, a metric stream always sends the MAX, MIN, SUM, and SAMPLECOUNT
+// statistics for each metric that is streamed.
 type MetricStreamStatisticsConfiguration struct {
 	IncludeMetrics       []MetricStreamStatisticsMetric `json:"IncludeMetrics,omitzero" required:"true"`
 	AdditionalStatistics []string                       `json:"AdditionalStatistics,omitzero" required:"true"`

@@ -1343,7 +1343,7 @@ type DeploymentAlarms struct {
 // DeploymentCircuitBreaker is the ECS structure of the same name.
 //
 // The deployment circuit breaker can only be used for services using the
-// rolling update ( ECS ) deployment type.
+// rolling update (ECS) deployment type.
 type DeploymentCircuitBreaker struct {
 	Enable   bool `json:"enable" required:"true"`
 	Rollback bool `json:"rollback" required:"true"`
@@ -2116,7 +2116,7 @@ type HookDetails struct {
 // HostEntry is the ECS structure of the same name.
 //
 // Hostnames and IP address entries that are added to the /etc/hosts file of a
-// container via the extraHosts parameter of its ContainerDefinition .
+// container via the extraHosts parameter of its ContainerDefinition.
 type HostEntry struct {
 	Hostname  string `json:"hostname,omitempty" required:"true"`
 	IpAddress string `json:"ipAddress,omitempty" required:"true"`
@@ -2324,7 +2324,7 @@ type LinearConfiguration struct {
 // LinuxParameters is the ECS structure of the same name.
 //
 // The Linux-specific options that are applied to the container, such as Linux
-// KernelCapabilities .
+// KernelCapabilities.
 type LinuxParameters struct {
 	Capabilities       *KernelCapabilities `json:"capabilities,omitempty"`
 	Devices            []Device            `json:"devices,omitzero"`
@@ -3600,7 +3600,7 @@ type ServiceDeploymentAlarms struct {
 // ServiceDeploymentBrief is the ECS structure of the same name.
 //
 // The service deployment properties that are retured when you call
-// ListServiceDeployments .
+// ListServiceDeployments.
 type ServiceDeploymentBrief struct {
 	ClusterArn               string                  `json:"clusterArn,omitempty"`
 	CreatedAt                *Timestamp              `json:"createdAt,omitempty"`
@@ -4247,7 +4247,7 @@ func (TaskStopCode) Values() []TaskStopCode {
 // TaskVolumeConfiguration is the ECS structure of the same name.
 //
 // Configuration settings for the task volume that was configuredAtLaunch that
-// weren't set during RegisterTaskDef .
+// weren't set during RegisterTaskDef.
 type TaskVolumeConfiguration struct {
 	ManagedEBSVolume *TaskManagedEBSVolumeConfiguration `json:"managedEBSVolume,omitempty"`
 	Name             string                             `json:"name,omitempty" required:"true"`

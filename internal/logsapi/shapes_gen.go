@@ -164,8 +164,7 @@ type CancelImportTaskResponse struct {
 // ConfigurationTemplate is the CloudWatch Logs structure of the same name.
 //
 // A structure containing information about the deafult settings and available
-// settings that you can use to configure a delivery or a delivery destination
-// .
+// settings that you can use to configure a delivery or a delivery destination.
 type ConfigurationTemplate struct {
 	Service                                            string                                     `json:"service,omitempty"`
 	LogType                                            string                                     `json:"logType,omitempty"`
@@ -1811,7 +1810,7 @@ type LogStream struct {
 
 // LookupTable is the CloudWatch Logs structure of the same name.
 //
-// Contains metadata about a lookup table returned by DescribeLookupTables .
+// Contains metadata about a lookup table returned by DescribeLookupTables.
 type LookupTable struct {
 	LookupTableArn  string   `json:"lookupTableArn,omitempty"`
 	LookupTableName string   `json:"lookupTableName,omitempty"`
