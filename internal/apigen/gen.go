@@ -259,9 +259,9 @@ func (g *generator) shapesFile() ([]byte, error) {
 			}
 			req[r] = true
 		}
-		names := s.Members.names
-		if g.s.ECS {
-			names = sortedKeys(s.Members.refs)
+		names, err := g.memberOrder(name, s)
+		if err != nil {
+			return nil, err
 		}
 		seen := map[string]bool{}
 		for _, mn := range names {
@@ -300,6 +300,30 @@ func (g *generator) shapesFile() ([]byte, error) {
 	}
 	g.buf.Write(body.Bytes())
 	return g.source()
+}
+
+// memberOrder returns the order of a structure's fields: by name for ECS
+// (as its callers and stored records know them), else the model's xmlOrder
+// when it gives one, else the model's order; the query protocol's XML is
+// written in field order, as AWS writes it.
+func (g *generator) memberOrder(name string, s *shape) ([]string, error) {
+	if g.s.ECS {
+		return sortedKeys(s.Members.refs), nil
+	}
+	if len(s.XMLOrder) == 0 {
+		return s.Members.names, nil
+	}
+	seen := map[string]bool{}
+	for _, mn := range s.XMLOrder {
+		if s.Members.refs[mn] == nil || seen[mn] {
+			return nil, fmt.Errorf("%s: xmlOrder names %s, not a member or twice", name, mn)
+		}
+		seen[mn] = true
+	}
+	if len(seen) != len(s.Members.names) {
+		return nil, fmt.Errorf("%s: xmlOrder leaves members out", name)
+	}
+	return s.XMLOrder, nil
 }
 
 // serviceFile writes service_gen.go: metadata, operations and errors.

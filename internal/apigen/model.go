@@ -73,6 +73,7 @@ type shape struct {
 	TimestampFormat string      `json:"timestampFormat"`
 	Documentation   string      `json:"documentation"`
 	EventStream     bool        `json:"eventstream"`
+	XMLOrder        []string    `json:"xmlOrder"`
 }
 
 // members keeps a structure's members in the model's order (the order AWS

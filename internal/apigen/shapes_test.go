@@ -265,3 +265,26 @@ func TestContractTags(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldOrder checks that fields follow the model's order (the order
+// AWS writes XML in), xmlOrder where the model gives one, and ECS's fields
+// stay sorted by name.
+func TestFieldOrder(t *testing.T) {
+	index := func(typ reflect.Type, name string) int {
+		f, ok := typ.FieldByName(name)
+		if !ok {
+			t.Fatalf("%v has no field %s", typ, name)
+		}
+		return f.Index[0]
+	}
+	alarm := reflect.TypeFor[cloudwatchapi.MetricAlarm]()
+	if index(alarm, "ExtendedStatistic") < index(alarm, "ComparisonOperator") {
+		t.Error("MetricAlarm does not follow its xmlOrder")
+	}
+	if lb := reflect.TypeFor[elbv2api.CreateLoadBalancerInput](); index(lb, "Name") != 0 || index(lb, "Subnets") != 1 {
+		t.Error("CreateLoadBalancerInput does not follow the model's member order")
+	}
+	if tag := reflect.TypeFor[ecsapi.Tag](); index(tag, "Key") != 0 {
+		t.Error("ecsapi.Tag is not sorted by name")
+	}
+}

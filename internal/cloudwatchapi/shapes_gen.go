@@ -780,16 +780,16 @@ type MetricAlarm struct {
 	MetricName                         string              `json:"MetricName,omitempty"`
 	Namespace                          string              `json:"Namespace,omitempty"`
 	Statistic                          Statistic           `json:"Statistic,omitempty"`
-	ExtendedStatistic                  string              `json:"ExtendedStatistic,omitempty"`
 	Dimensions                         []Dimension         `json:"Dimensions,omitzero"`
 	Period                             *int32              `json:"Period,omitempty"`
 	Unit                               StandardUnit        `json:"Unit,omitempty"`
 	EvaluationPeriods                  *int32              `json:"EvaluationPeriods,omitempty"`
-	DatapointsToAlarm                  *int32              `json:"DatapointsToAlarm,omitempty"`
 	Threshold                          *float64            `json:"Threshold,omitempty"`
 	ComparisonOperator                 ComparisonOperator  `json:"ComparisonOperator,omitempty"`
+	ExtendedStatistic                  string              `json:"ExtendedStatistic,omitempty"`
 	TreatMissingData                   string              `json:"TreatMissingData,omitempty"`
 	EvaluateLowSampleCountPercentile   string              `json:"EvaluateLowSampleCountPercentile,omitempty"`
+	DatapointsToAlarm                  *int32              `json:"DatapointsToAlarm,omitempty"`
 	Metrics                            []MetricDataQuery   `json:"Metrics,omitzero"`
 	ThresholdMetricId                  string              `json:"ThresholdMetricId,omitempty"`
 	EvaluationState                    EvaluationState     `json:"EvaluationState,omitempty"`
