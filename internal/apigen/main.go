@@ -38,6 +38,10 @@ type service struct {
 	// name, timestamps are the package's Timestamp alias, and the legacy
 	// OperationShapes and ShapeType are written.
 	ECS bool
+	// ServerFaults names exception shapes that are server faults (status
+	// 500, receiver) although the botocore model does not mark them so:
+	// the Smithy model the AWS SDKs are generated from does.
+	ServerFaults []string
 }
 
 // services lists the APIs Gantry serves.
@@ -47,7 +51,8 @@ func services() []service {
 		{Model: "elbv2", Package: "elbv2api"},
 		{Model: "logs", Package: "logsapi"},
 		{Model: "cloudwatch", Package: "cloudwatchapi"},
-		{Model: "application-autoscaling", Package: "autoscalingapi"},
+		{Model: "application-autoscaling", Package: "autoscalingapi",
+			ServerFaults: []string{"ConcurrentUpdateException", "InternalServiceException"}},
 		{Model: "ecr", Package: "ecrapi"},
 	}
 }
@@ -101,6 +106,13 @@ func generateService(modelsDir string, s service) (map[string][]byte, error) {
 	m, err := loadModel(filepath.Join(modelsDir, s.Model, "service-2.json.gz"))
 	if err != nil {
 		return nil, err
+	}
+	for _, name := range s.ServerFaults {
+		sh := m.Shapes[name]
+		if sh == nil || !sh.Exception {
+			return nil, fmt.Errorf("%s: server fault %s is not an exception shape", s.Model, name)
+		}
+		sh.Fault = true
 	}
 	g := &generator{m: m, s: s}
 	shapes, err := g.shapesFile()

@@ -127,6 +127,8 @@ func TestErrors(t *testing.T) {
 		{"cloudwatch synthetic", cloudwatchapi.Errors(), awsop.ErrorInfo{Shape: "InvalidParameterValueException", Code: "InvalidParameterValue", HTTPStatus: 400, Sender: true}},
 		{"logs", logsapi.Errors(), awsop.ErrorInfo{Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 400, Sender: true}},
 		{"ecr", ecrapi.Errors(), awsop.ErrorInfo{Shape: "RepositoryNotFoundException", Code: "RepositoryNotFoundException", HTTPStatus: 400, Sender: true}},
+		{"autoscaling server", autoscalingapi.Errors(), awsop.ErrorInfo{Shape: "ConcurrentUpdateException", Code: "ConcurrentUpdateException", HTTPStatus: 500}},
+		{"logs server", logsapi.Errors(), awsop.ErrorInfo{Shape: "ServiceUnavailableException", Code: "ServiceUnavailableException", HTTPStatus: 500}},
 		{"autoscaling", autoscalingapi.Errors(), awsop.ErrorInfo{Shape: "ObjectNotFoundException", Code: "ObjectNotFoundException", HTTPStatus: 400, Sender: true}},
 	}
 	for _, tt := range tests {

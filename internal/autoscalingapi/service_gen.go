@@ -57,9 +57,9 @@ func Operations() map[string]awsop.Operation {
 // exception shape.
 func Errors() map[string]awsop.ErrorInfo {
 	return map[string]awsop.ErrorInfo{
-		"ConcurrentUpdateException":     {Shape: "ConcurrentUpdateException", Code: "ConcurrentUpdateException", HTTPStatus: 400, Sender: true},
+		"ConcurrentUpdateException":     {Shape: "ConcurrentUpdateException", Code: "ConcurrentUpdateException", HTTPStatus: 500, Sender: false},
 		"FailedResourceAccessException": {Shape: "FailedResourceAccessException", Code: "FailedResourceAccessException", HTTPStatus: 400, Sender: true},
-		"InternalServiceException":      {Shape: "InternalServiceException", Code: "InternalServiceException", HTTPStatus: 400, Sender: true},
+		"InternalServiceException":      {Shape: "InternalServiceException", Code: "InternalServiceException", HTTPStatus: 500, Sender: false},
 		"InvalidNextTokenException":     {Shape: "InvalidNextTokenException", Code: "InvalidNextTokenException", HTTPStatus: 400, Sender: true},
 		"LimitExceededException":        {Shape: "LimitExceededException", Code: "LimitExceededException", HTTPStatus: 400, Sender: true},
 		"ObjectNotFoundException":       {Shape: "ObjectNotFoundException", Code: "ObjectNotFoundException", HTTPStatus: 400, Sender: true},
