@@ -38,21 +38,24 @@ type service struct {
 	// name, timestamps are the package's Timestamp alias, and the legacy
 	// OperationShapes and ShapeType are written.
 	ECS bool
-	// ServerFaults names exception shapes that are server faults (status
-	// 500, receiver) although the botocore model does not mark them so:
-	// the Smithy model the AWS SDKs are generated from does.
-	ServerFaults []string
+	// ErrorStatus gives the HTTP status of exception shapes whose botocore
+	// model names none although the Smithy model the AWS SDKs are
+	// generated from does (a status of 500 or more makes a server fault).
+	ErrorStatus map[string]int
 }
 
 // services lists the APIs Gantry serves.
 func services() []service {
 	return []service{
-		{Model: "ecs", Package: "ecsapi", ECS: true},
+		{Model: "ecs", Package: "ecsapi", ECS: true,
+			ErrorStatus: map[string]int{"AccessDeniedException": 403}},
 		{Model: "elbv2", Package: "elbv2api"},
 		{Model: "logs", Package: "logsapi"},
 		{Model: "cloudwatch", Package: "cloudwatchapi"},
 		{Model: "application-autoscaling", Package: "autoscalingapi",
-			ServerFaults: []string{"ConcurrentUpdateException", "InternalServiceException"}},
+			ErrorStatus: map[string]int{
+				"ConcurrentUpdateException": 500, "InternalServiceException": 500, "ResourceNotFoundException": 404,
+			}},
 		{Model: "ecr", Package: "ecrapi"},
 	}
 }
@@ -107,12 +110,12 @@ func generateService(modelsDir string, s service) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range s.ServerFaults {
+	for name, status := range s.ErrorStatus {
 		sh := m.Shapes[name]
-		if sh == nil || !sh.Exception {
-			return nil, fmt.Errorf("%s: server fault %s is not an exception shape", s.Model, name)
+		if sh == nil || !sh.Exception || sh.Error != nil {
+			return nil, fmt.Errorf("%s: %s is not an exception shape without an error trait", s.Model, name)
 		}
-		sh.Fault = true
+		sh.Error = &errorTrait{HTTPStatusCode: status}
 	}
 	g := &generator{m: m, s: s}
 	shapes, err := g.shapesFile()

@@ -128,6 +128,8 @@ func TestErrors(t *testing.T) {
 		{"logs", logsapi.Errors(), awsop.ErrorInfo{Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 400, Sender: true}},
 		{"ecr", ecrapi.Errors(), awsop.ErrorInfo{Shape: "RepositoryNotFoundException", Code: "RepositoryNotFoundException", HTTPStatus: 400, Sender: true}},
 		{"autoscaling server", autoscalingapi.Errors(), awsop.ErrorInfo{Shape: "ConcurrentUpdateException", Code: "ConcurrentUpdateException", HTTPStatus: 500}},
+		{"autoscaling not found", autoscalingapi.Errors(), awsop.ErrorInfo{Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 404, Sender: true}},
+		{"ecs access denied", ecsapi.Errors(), awsop.ErrorInfo{Shape: "AccessDeniedException", Code: "AccessDeniedException", HTTPStatus: 403, Sender: true}},
 		{"logs server", logsapi.Errors(), awsop.ErrorInfo{Shape: "ServiceUnavailableException", Code: "ServiceUnavailableException", HTTPStatus: 500}},
 		{"autoscaling", autoscalingapi.Errors(), awsop.ErrorInfo{Shape: "ObjectNotFoundException", Code: "ObjectNotFoundException", HTTPStatus: 400, Sender: true}},
 	}

@@ -63,7 +63,7 @@ func Errors() map[string]awsop.ErrorInfo {
 		"InvalidNextTokenException":     {Shape: "InvalidNextTokenException", Code: "InvalidNextTokenException", HTTPStatus: 400, Sender: true},
 		"LimitExceededException":        {Shape: "LimitExceededException", Code: "LimitExceededException", HTTPStatus: 400, Sender: true},
 		"ObjectNotFoundException":       {Shape: "ObjectNotFoundException", Code: "ObjectNotFoundException", HTTPStatus: 400, Sender: true},
-		"ResourceNotFoundException":     {Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 400, Sender: true},
+		"ResourceNotFoundException":     {Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 404, Sender: true},
 		"TooManyTagsException":          {Shape: "TooManyTagsException", Code: "TooManyTagsException", HTTPStatus: 400, Sender: true},
 		"ValidationException":           {Shape: "ValidationException", Code: "ValidationException", HTTPStatus: 400, Sender: true},
 	}

@@ -120,7 +120,7 @@ func Operations() map[string]awsop.Operation {
 // exception shape.
 func Errors() map[string]awsop.ErrorInfo {
 	return map[string]awsop.ErrorInfo{
-		"AccessDeniedException":                          {Shape: "AccessDeniedException", Code: "AccessDeniedException", HTTPStatus: 400, Sender: true},
+		"AccessDeniedException":                          {Shape: "AccessDeniedException", Code: "AccessDeniedException", HTTPStatus: 403, Sender: true},
 		"AttributeLimitExceededException":                {Shape: "AttributeLimitExceededException", Code: "AttributeLimitExceededException", HTTPStatus: 400, Sender: true},
 		"BlockedException":                               {Shape: "BlockedException", Code: "BlockedException", HTTPStatus: 400, Sender: true},
 		"ClientException":                                {Shape: "ClientException", Code: "ClientException", HTTPStatus: 400, Sender: true},
