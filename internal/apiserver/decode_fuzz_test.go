@@ -11,7 +11,7 @@ import (
 
 func inputTypes(t testing.TB) (names []string, types map[string]reflect.Type) {
 	types = map[string]reflect.Type{}
-	for op, io := range ecsapi.Operations() {
+	for op, io := range ecsapi.OperationShapes() {
 		typ := ecsapi.ShapeType(io[0])
 		if typ == nil {
 			continue
