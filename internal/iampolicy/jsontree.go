@@ -146,19 +146,21 @@ func skipSpace(doc []byte, off int) int {
 	return off
 }
 
-// jsonError turns a decoder error into a MalformedError at the best known
-// position: the syntax error's own offset when it has one.
+// jsonError turns a decoder error into a MalformedError. The decoder's
+// offsets are not exact for every kind of fault, so a syntax error is
+// located again with json.Unmarshal, whose offset is that of the bad byte.
 func jsonError(doc []byte, off int, err error) error {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		// The offset counts the bytes read, the bad one included.
-		return syntaxAt(doc, max(int(se.Offset)-1, 0), se.Error())
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return syntaxAt(doc, len(doc), "unexpected end of document")
-	default:
-		return syntaxAt(doc, off, err.Error())
 	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		var raw json.RawMessage
+		if uerr := json.Unmarshal(doc, &raw); errors.As(uerr, &se) {
+			return syntaxAt(doc, int(se.Offset)-1, se.Error())
+		}
+	}
+	return syntaxAt(doc, off, err.Error())
 }
 
 func syntaxAt(doc []byte, off int, detail string) error {
