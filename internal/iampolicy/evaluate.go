@@ -74,19 +74,43 @@ func (p *Policy) Evaluate(req Request) Decision {
 // else an Allow in any policy allows, else the request is implicitly
 // denied. No policies allow nothing.
 func Evaluate(policies []*Policy, req Request) Decision {
-	allowed := false
-	for _, p := range policies {
-		switch p.Evaluate(req) {
-		case ExplicitDeny:
-			return ExplicitDeny
-		case Allow:
-			allowed = true
+	return Explain(policies, req).Decision
+}
+
+// Match is a decision with the statement that made it, for logs.
+type Match struct {
+	Decision Decision
+	// Policy and Statement are the 0-based indexes of the deciding
+	// statement: the Deny for ExplicitDeny, the first Allow for Allow.
+	// Both are -1 for ImplicitDeny.
+	Policy, Statement int
+	// Sid is the deciding statement's Sid, "" if it has none.
+	Sid string
+}
+
+// Explain is Evaluate that also names the deciding statement. It does not
+// allocate.
+func Explain(policies []*Policy, req Request) Match {
+	m := Match{Decision: ImplicitDeny, Policy: -1, Statement: -1}
+	for pi, p := range policies {
+		if p == nil {
+			continue
+		}
+		for si := range p.stmts {
+			s := &p.stmts[si]
+			if m.Decision == Allow && s.effect == effectAllow {
+				continue
+			}
+			if !s.applies(&req) {
+				continue
+			}
+			if s.effect == effectDeny {
+				return Match{Decision: ExplicitDeny, Policy: pi, Statement: si, Sid: s.sid}
+			}
+			m = Match{Decision: Allow, Policy: pi, Statement: si, Sid: s.sid}
 		}
 	}
-	if allowed {
-		return Allow
-	}
-	return ImplicitDeny
+	return m
 }
 
 // applies reports whether the statement matches the request: its action,

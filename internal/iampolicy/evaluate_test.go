@@ -294,3 +294,27 @@ func TestDeniedMessage(t *testing.T) {
 		t.Errorf("allow: got %q, want empty", got)
 	}
 }
+
+func TestExplain(t *testing.T) {
+	pa := mustParse(t, `{"Version":"2012-10-17","Statement":[{"Sid":"Read","Effect":"Allow","Action":"ecs:Describe*","Resource":"*"},{"Sid":"All","Effect":"Allow","Action":"ecs:*","Resource":"*"}]}`)
+	pd := mustParse(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:*","Resource":"*"},{"Sid":"NoRun","Effect":"Deny","Action":"ecs:RunTask","Resource":"*"}]}`)
+	ps := []*Policy{pa, nil, pd}
+	cases := []struct {
+		action string
+		want   Match
+	}{
+		{"ecs:DescribeClusters", Match{Decision: Allow, Policy: 0, Statement: 0, Sid: "Read"}},
+		{"ecs:ListClusters", Match{Decision: Allow, Policy: 0, Statement: 1, Sid: "All"}},
+		{"ecs:RunTask", Match{Decision: ExplicitDeny, Policy: 2, Statement: 1, Sid: "NoRun"}},
+		{"ecr:GetAuthorizationToken", Match{Decision: ImplicitDeny, Policy: -1, Statement: -1}},
+	}
+	for _, tc := range cases {
+		req := Request{Action: tc.action, Resource: "*"}
+		if got := Explain(ps, req); got != tc.want {
+			t.Errorf("Explain(%s) = %+v, want %+v", tc.action, got, tc.want)
+		}
+		if got := Evaluate(ps, req); got != tc.want.Decision {
+			t.Errorf("Evaluate(%s) = %v, want %v", tc.action, got, tc.want.Decision)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package iampolicy
 import (
 	"math/bits"
 	"strings"
+	"unicode/utf8"
 )
 
 // matchKind picks the matcher a pattern compiles to. Most patterns an
@@ -23,7 +24,7 @@ type tokKind uint8
 
 const (
 	tokLit   tokKind = iota // literal text
-	tokOne                  // "?": one character other than ':'
+	tokOne                  // "?": one character (UTF-8 sequence) other than ':'
 	tokStarR                // "*" inside an ARN segment: any run without ':'
 	tokStarU                // "*" ending an ARN segment: any run
 )
@@ -191,8 +192,9 @@ func globMatch(p, text string, fold, qNoColon bool) bool {
 				continue
 			case c == '?':
 				if !qNoColon || text[ti] != ':' {
+					_, size := utf8.DecodeRuneInString(text[ti:])
 					pi++
-					ti++
+					ti += size
 					continue
 				}
 			default:
@@ -252,7 +254,8 @@ func segmentMatch(toks []token, text string) bool {
 		case tokOne:
 			forEach(cur, func(i int) {
 				if i < n && text[i] != ':' {
-					setBit(next, i+1)
+					_, size := utf8.DecodeRuneInString(text[i:])
+					setBit(next, i+size)
 					found = true
 				}
 			})

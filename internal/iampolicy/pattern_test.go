@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestActionPatterns(t *testing.T) {
@@ -73,6 +74,8 @@ func TestResourcePatterns(t *testing.T) {
 		{"arn:aws:ecs:*:*:cluster/*", "arn:aws:ecs:us-east-1:1:cluster/a", true},
 		{"arn:aws:ecs:*:*:cluster/*", "arn:aws:ecs:us-east-1:1:service/a", false},
 		{"arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/a/b:c", true},
+		{"arn:aws:s3:::bucket/?", "arn:aws:s3:::bucket/é", true}, // one character, two bytes
+		{"arn:aws:s3:::bucket/?*x?", "arn:aws:s3:::bucket/éax€", true},
 		{"arn:aws:s3:::bucket/*x", "arn:aws:s3:::bucket/a/b:cx", false},
 		{"arn:aws:s3:::bucket/*x", "arn:aws:s3:::bucket/a/bcx", true},
 	}
@@ -147,4 +150,20 @@ func TestSegmentMatchLongText(t *testing.T) {
 	if p.match(text + ":") {
 		t.Fatal("matched across a colon")
 	}
+}
+
+// FuzzResourcePattern: the compiled matcher agrees with the regular
+// expression meaning of the pattern.
+func FuzzResourcePattern(f *testing.F) {
+	f.Add("arn:aws:ecs:*:1:cluster/a*b", "arn:aws:ecs:r:1:x:1:cluster/aXb")
+	f.Add("arn:aws:ecs:us-?-1:*:task/*", "arn:aws:ecs:us-e-1:1:task/x:y")
+	f.Fuzz(func(t *testing.T, pat, text string) {
+		if len(pat) > 200 || len(text) > 300 || !utf8.ValidString(pat) || !utf8.ValidString(text) {
+			return
+		}
+		p := compileResource(pat)
+		if got, want := p.match(text), resourceRegexp(pat).MatchString(text); got != want {
+			t.Fatalf("resource %q (kind %d) match %q = %v, regexp says %v", pat, p.kind, text, got, want)
+		}
+	})
 }
