@@ -27,7 +27,7 @@
 // Evaluate applies IAM's evaluation logic for identity-based policies: an
 // explicit Deny wins over any Allow, an Allow grants, and anything else is
 // an implicit deny (Explain also names the deciding statement, for logs).
-// Patterns are compiled at parse time, so evaluation does
-// not allocate. DeniedMessage builds the AccessDenied message AWS returns
-// for either kind of denial.
+// Patterns are compiled at parse time, so evaluation does not allocate.
+// DeniedMessage builds the AccessDenied message AWS returns for either kind
+// of denial.
 package iampolicy
