@@ -33,6 +33,7 @@ type RefusedError struct {
 	Message string
 }
 
+// Error says the request was refused and why.
 func (e *RefusedError) Error() string { return "refused: " + e.Message }
 
 // ServiceRef names a service: its cluster's name and its own. A ref with an
