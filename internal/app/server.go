@@ -119,9 +119,9 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.done <- err
 	}()
 	// --- Service controller (issue 5): runs on the elected leader. ---
-	svcOpts := servicectl.Options{LeaseTTL: cfg.LeaderTTL}
+	svcOpts := servicectl.Options{}
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
-	s.Services = servicectl.New(s.Ops, s.client, svcOpts, logger)
+	s.Services = servicectl.New(newServiceDeps(s.Ops, s.client, cfg.LeaderTTL, logger), svcOpts, logger)
 	s.servicesDone = make(chan struct{})
 	go func() {
 		defer close(s.servicesDone)

@@ -12,15 +12,10 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/controller"
 	"github.com/gantry-dev/gantry/internal/cql"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
-	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/scheduler"
-	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // Options configure a Controller. Zero members take the defaults.
@@ -31,22 +26,25 @@ type Options struct {
 	// Resync is how often every service is looked at even without a change
 	// (default 10s).
 	Resync time.Duration
-	// LeaseTTL is the leader's etcd session TTL: how soon another server
-	// takes over after the leader dies without resigning (default 5s).
-	LeaseTTL time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
 
 // Default policy values. The lost-instance grace counts from when the
-// controller sees the agent disconnected, which is up to ops.AgentTTL (10s)
-// after the agent's last call: by default, tasks are replaced at most 30s
-// after their agent was last heard from.
+// controller sees the agent disconnected, which is up to the server's agent
+// TTL (10s) after the agent's last call: by default, tasks are replaced at
+// most 30s after their agent was last heard from.
 const (
 	DefaultLostInstanceGrace = 20 * time.Second
 	DefaultThrottleBase      = time.Second
 	DefaultThrottleMax       = 27 * time.Minute
 )
+
+// MaxServiceEvents is how many events a service keeps, newest first.
+const MaxServiceEvents = 100
+
+// statusInactive is the status of a deleted service.
+const statusInactive = "INACTIVE"
 
 func (o *Options) defaults() {
 	if o.LostInstanceGrace <= 0 {
@@ -64,9 +62,6 @@ func (o *Options) defaults() {
 	if o.Resync <= 0 {
 		o.Resync = 10 * time.Second
 	}
-	if o.LeaseTTL < time.Second {
-		o.LeaseTTL = 5 * time.Second
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -75,8 +70,7 @@ func (o *Options) defaults() {
 // Controller is the service controller of one server. Run campaigns for
 // leadership; only the leader reconciles.
 type Controller struct {
-	ops    *ops.Service
-	cli    *clientv3.Client
+	deps   Deps
 	opts   Options
 	logger *slog.Logger
 	id     string
@@ -86,19 +80,19 @@ type Controller struct {
 	// agent disconnected. A new leader starts afresh, so the grace counts
 	// from its takeover at worst.
 	disconnected map[string]time.Time
-	guard        []clientv3.Cmp
-	leading      bool
+	// lead is the current leadership (nil when not leading): it guards the
+	// controller's writes of service records.
+	lead Leadership
 	// queue is the work queue of the current leadership.
 	queue *controller.Queue
 }
 
-// New returns a controller of the services of o, electing its leader
-// through cli.
-func New(o *ops.Service, cli *clientv3.Client, opts Options, logger *slog.Logger) *Controller {
+// New returns a controller of the services that deps reach.
+func New(deps Deps, opts Options, logger *slog.Logger) *Controller {
 	opts.defaults()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &Controller{ops: o, cli: cli, opts: opts, logger: logger.With("component", "service-controller"),
+	return &Controller{deps: deps, opts: opts, logger: logger.With("component", "service-controller"),
 		id: hex.EncodeToString(b[:]), disconnected: map[string]time.Time{}}
 }
 
@@ -106,7 +100,7 @@ func New(o *ops.Service, cli *clientv3.Client, opts Options, logger *slog.Logger
 func (c *Controller) Leading() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.leading
+	return c.lead != nil
 }
 
 // errNoNewEvents aborts an events write that would add nothing.
@@ -123,21 +117,20 @@ const clusterKeyPrefix = "cluster:"
 // what it should be, or, for cluster:NAME, queues every service of the
 // cluster. It returns nil when the step is done (or the service is gone or
 // INACTIVE) and an error when the key should be retried: a conflicting
-// write (store.ErrConflict, also when this server no longer leads), a
-// failed call, or tasks that could not be placed. Keys to look at again
-// later go to the queue of the current leadership, if any.
+// write (ErrConflict, also when this server no longer leads), a failed
+// call, or tasks that could not be placed. Keys to look at again later go
+// to the queue of the current leadership, if any.
 func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	c.mu.Lock()
-	q := c.queue
+	q, lead := c.queue, c.lead
 	c.mu.Unlock()
 	if q == nil {
 		q = controller.NewQueue(time.Second, time.Second)
 	}
-	ctx = ops.WithCaller(ctx, ops.Caller{Principal: "arn:aws:iam::" + c.ops.Account + ":role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", RequestID: "service-controller"})
 	if cluster, ok := strings.CutPrefix(key, clusterKeyPrefix); ok {
-		refs, err := c.ops.ServiceRefs(ctx)
+		refs, err := c.deps.Records.ServiceRefs(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("list services: %w", err)
 		}
 		for _, r := range refs {
 			if r.Cluster == cluster {
@@ -150,14 +143,14 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
-	svc, rev, err := c.ops.ServiceRecord(ctx, cluster, name)
-	if errors.Is(err, store.ErrNotFound) {
+	svc, rev, err := c.deps.Records.Service(ctx, cluster, name)
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("read service %s: %w", key, err)
 	}
-	if svc.Status == ops.ServiceInactive {
+	if svc.Status == statusInactive {
 		return nil
 	}
 	obs, err := c.observe(ctx, cluster, svc)
@@ -168,45 +161,20 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if p.RequeueAfter > 0 {
 		q.AddAfter(key, p.RequeueAfter)
 	}
-	return c.apply(ctx, cluster, svc, rev, p)
+	return c.apply(ctx, cluster, svc, rev, lead, p)
 }
 
-// observe reads the service's tasks and the cluster's instances through
-// the ECS operations.
+// observe reads the service's tasks and the cluster's instances.
 func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Service) (Observed, error) {
 	var obs Observed
-	var arns []string
-	for _, st := range []ecsapi.DesiredStatus{"RUNNING", "STOPPED"} {
-		next := ""
-		for {
-			out, err := c.ops.ListTasks(ctx, &ecsapi.ListTasksRequest{Cluster: cluster, ServiceName: svc.ServiceName, DesiredStatus: st, NextToken: next})
-			if err != nil {
-				return obs, fmt.Errorf("list tasks of %s: %w", svc.ServiceName, err)
-			}
-			arns = append(arns, out.TaskArns...)
-			if next = out.NextToken; next == "" {
-				break
-			}
-		}
+	tasks, err := c.deps.Observer.ServiceTasks(ctx, cluster, svc.ServiceName)
+	if err != nil {
+		return obs, fmt.Errorf("tasks of %s: %w", svc.ServiceName, err)
 	}
-	for i := 0; i < len(arns); i += 100 {
-		out, err := c.ops.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Cluster: cluster, Tasks: arns[i:min(i+100, len(arns))]})
-		if err != nil {
-			return obs, fmt.Errorf("describe tasks of %s: %w", svc.ServiceName, err)
-		}
-		obs.Tasks = append(obs.Tasks, out.Tasks...)
-	}
-	var iarns []string
-	next := ""
-	for {
-		out, err := c.ops.ListContainerInstances(ctx, &ecsapi.ListContainerInstancesRequest{Cluster: cluster, NextToken: next})
-		if err != nil {
-			return obs, fmt.Errorf("list container instances: %w", err)
-		}
-		iarns = append(iarns, out.ContainerInstanceArns...)
-		if next = out.NextToken; next == "" {
-			break
-		}
+	obs.Tasks = tasks
+	insts, err := c.deps.Observer.Instances(ctx, cluster)
+	if err != nil {
+		return obs, fmt.Errorf("container instances of %s: %w", cluster, err)
 	}
 	var exprs []*cql.Expr
 	for _, pc := range svc.PlacementConstraints {
@@ -217,27 +185,24 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		}
 	}
 	now := c.opts.Now()
-	for i := 0; i < len(iarns); i += 100 {
-		out, err := c.ops.DescribeContainerInstances(ctx, &ecsapi.DescribeContainerInstancesRequest{Cluster: cluster, ContainerInstances: iarns[i:min(i+100, len(iarns))]})
-		if err != nil {
-			return obs, fmt.Errorf("describe container instances: %w", err)
+	for i := range insts {
+		ci := &insts[i]
+		if ci.Status == "INACTIVE" {
+			continue
 		}
-		for j := range out.ContainerInstances {
-			ci := &out.ContainerInstances[j]
-			in := Instance{Arn: ci.ContainerInstanceArn, Status: ci.Status, Connected: ci.AgentConnected, Eligible: true,
-				DisconnectedSince: c.disconnectedSince(ci.ContainerInstanceArn, ci.AgentConnected, now)}
-			for _, a := range ci.Attributes {
-				if a.Name == "ecs.availability-zone" {
-					in.AvailabilityZone = a.Value
-				}
+		in := Instance{Arn: ci.ContainerInstanceArn, Status: ci.Status, Connected: ci.AgentConnected, Eligible: true,
+			DisconnectedSince: c.disconnectedSince(ci.ContainerInstanceArn, ci.AgentConnected, now)}
+		for _, a := range ci.Attributes {
+			if a.Name == "ecs.availability-zone" {
+				in.AvailabilityZone = a.Value
 			}
-			for _, e := range exprs {
-				if !e.Eval(cql.InstanceTarget{Instance: ci}) {
-					in.Eligible = false
-				}
-			}
-			obs.Instances = append(obs.Instances, in)
 		}
+		for _, e := range exprs {
+			if !e.Eval(cql.InstanceTarget{Instance: ci}) {
+				in.Eligible = false
+			}
+		}
+		obs.Instances = append(obs.Instances, in)
 	}
 	return obs, nil
 }
@@ -260,22 +225,19 @@ func (c *Controller) disconnectedSince(arn string, connected bool, now time.Time
 }
 
 // apply carries out p: the service record first, guarded by the revision
-// read and by this server's leadership (so a deposed leader writes
+// read and by lead, this server's leadership (so a deposed leader writes
 // nothing), then the stops, the starts, and the events.
-func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Service, rev int64, p Plan) error {
+func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Service, rev int64, lead Leadership, p Plan) error {
 	if p.Write {
-		c.mu.Lock()
-		guard := c.guard
-		c.mu.Unlock()
-		if _, err := c.ops.WriteServiceRecord(ctx, cluster, &p.Service, rev, guard...); err != nil {
+		if _, err := c.deps.Records.WriteService(ctx, cluster, &p.Service, rev, lead); err != nil {
 			return fmt.Errorf("write service %s: %w", svc.ServiceName, err)
 		}
 	}
 	events := append([]string(nil), p.Events...)
 	var stopped []string
 	for _, st := range p.Stop {
-		_, err := c.ops.StopTask(ctx, &ecsapi.StopTaskRequest{Cluster: cluster, Task: st.TaskArn, Reason: st.Reason})
-		if err != nil && !apierror.IsCode(err, apierror.CodeInvalidParameter) {
+		err := c.deps.Runner.StopTask(ctx, cluster, st.TaskArn, st.Reason)
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("stop task %s: %w", st.TaskArn, err)
 		}
 		if st.Running {
@@ -289,11 +251,11 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 	var unplaced error
 	for _, st := range p.Start {
 		arns, msg, err := c.start(ctx, cluster, &p.Service, st)
-		if err != nil {
-			return err
-		}
 		for _, a := range arns {
 			started = append(started, "(task "+taskID(a)+")")
+		}
+		if err != nil {
+			return err
 		}
 		if msg != "" {
 			events = append(events, fmt.Sprintf("(service %s) %s", svc.ServiceName, msg))
@@ -305,9 +267,9 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 	}
 	if len(events) > 0 {
 		now := c.opts.Now()
-		err := c.ops.MutateServiceRecord(ctx, cluster, svc.ServiceName, func(s *ecsapi.Service) error {
+		err := c.deps.Records.MutateService(ctx, cluster, svc.ServiceName, func(s *ecsapi.Service) error {
 			var added int
-			s.Events, added = addEvents(s.Events, events, now, ops.MaxServiceEvents, newEventID)
+			s.Events, added = addEvents(s.Events, events, now, MaxServiceEvents, newEventID)
 			if added == 0 {
 				// Every message was a repeat: writing would only wake
 				// this service's watch again.
@@ -315,7 +277,7 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errNoNewEvents) {
+		if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, errNoNewEvents) {
 			return fmt.Errorf("add events to %s: %w", svc.ServiceName, err)
 		}
 	}
@@ -335,77 +297,52 @@ func defaultStrategy() []ecsapi.PlacementStrategy {
 	return append(scheduler.DefaultServiceStrategies(), ecsapi.PlacementStrategy{Type: scheduler.StrategySpread, Field: "instanceId"})
 }
 
-// start starts the tasks of st and returns their ARNs and, when some could
-// not be placed, the event that says why.
-func (c *Controller) start(ctx context.Context, cluster string, svc *ecsapi.Service, st Start) ([]string, string, error) {
-	tags, err := c.ops.ServiceTaskTags(ctx, svc, st.TaskDefinition)
-	if err != nil {
-		return nil, "", err
+// noInstancesMessage is ECS's event, after "(service NAME) ", for a service
+// of a cluster without container instances.
+const noInstancesMessage = "was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
+
+// taskSpec is what the tasks of svc's deployment st share.
+func taskSpec(cluster string, svc *ecsapi.Service, st Start) TaskSpec {
+	spec := TaskSpec{Cluster: cluster, TaskDefinition: st.TaskDefinition, StartedBy: st.Deployment, Group: "service:" + svc.ServiceName,
+		LaunchType: svc.LaunchType, PlacementConstraints: svc.PlacementConstraints, PlacementStrategy: svc.PlacementStrategy,
+		NetworkConfiguration: svc.NetworkConfiguration, EnableExecuteCommand: svc.EnableExecuteCommand,
+		PropagateTags: svc.PropagateTags, ServiceTags: svc.Tags}
+	if len(spec.PlacementStrategy) == 0 {
+		spec.PlacementStrategy = defaultStrategy()
 	}
-	var managed []ecsapi.Tag
 	if svc.EnableECSManagedTags {
-		managed = []ecsapi.Tag{{Key: "aws:ecs:clusterName", Value: cluster}, {Key: "aws:ecs:serviceName", Value: svc.ServiceName}}
+		spec.ManagedTags = []ecsapi.Tag{{Key: "aws:ecs:clusterName", Value: cluster}, {Key: "aws:ecs:serviceName", Value: svc.ServiceName}}
 	}
-	var arns []string
-	var failures []ecsapi.Failure
-	group := "service:" + svc.ServiceName
+	return spec
+}
+
+// start starts the tasks of st and returns their ARNs and, when some could
+// not be placed, the event that says why (without the service's name). An
+// error is a failure to retry; the ARNs are those started before it.
+func (c *Controller) start(ctx context.Context, cluster string, svc *ecsapi.Service, st Start) ([]string, string, error) {
+	spec := taskSpec(cluster, svc, st)
+	var pl Placement
+	var err error
 	if st.Instance != "" {
-		out, err := c.ops.StartTask(ctx, &ecsapi.StartTaskRequest{Cluster: cluster, TaskDefinition: st.TaskDefinition,
-			ContainerInstances: []string{st.Instance}, StartedBy: st.Deployment, Group: group, Tags: tags,
-			NetworkConfiguration: svc.NetworkConfiguration, EnableExecuteCommand: svc.EnableExecuteCommand})
-		if err != nil {
-			if ae, ok := apierror.As(err); ok && ae.HTTPStatus() < 500 {
-				return nil, "was unable to start tasks: " + ae.Message, nil
-			}
-			return nil, "", fmt.Errorf("start task on %s: %w", st.Instance, err)
-		}
-		for _, t := range out.Tasks {
-			arns = append(arns, t.TaskArn)
-		}
-		failures = out.Failures
+		pl, err = c.deps.Runner.StartTask(ctx, spec, st.Instance)
 	} else {
-		strategy := svc.PlacementStrategy
-		if len(strategy) == 0 {
-			strategy = defaultStrategy()
-		}
-		for left := st.Count; left > 0; {
-			n := int32(min(left, 10))
-			out, err := c.ops.RunTask(ctx, &ecsapi.RunTaskRequest{Cluster: cluster, TaskDefinition: st.TaskDefinition, Count: &n,
-				StartedBy: st.Deployment, Group: group, LaunchType: svc.LaunchType, PlacementConstraints: svc.PlacementConstraints,
-				PlacementStrategy: strategy, NetworkConfiguration: svc.NetworkConfiguration, Tags: tags,
-				EnableExecuteCommand: svc.EnableExecuteCommand})
-			if err != nil {
-				if apierror.IsCode(err, apierror.CodeInvalidParameter) && strings.Contains(err.Error(), "No Container Instances") {
-					return arns, "was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", nil
-				}
-				if ae, ok := apierror.As(err); ok && ae.HTTPStatus() < 500 {
-					// Refused for the task definition's or the cluster's
-					// state: say so, and retry with backoff.
-					return arns, "was unable to start tasks: " + ae.Message, nil
-				}
-				return arns, "", fmt.Errorf("run tasks of %s: %w", svc.ServiceName, err)
-			}
-			for _, t := range out.Tasks {
-				arns = append(arns, t.TaskArn)
-			}
-			left -= len(out.Tasks)
-			if len(out.Tasks) < int(n) {
-				failures = out.Failures
-				break
-			}
-		}
+		pl, err = c.deps.Runner.RunTasks(ctx, spec, st.Count)
 	}
-	for _, a := range arns {
-		if len(managed) > 0 {
-			if err := c.ops.AddManagedTaskTags(ctx, cluster, a, managed); err != nil {
-				c.logger.Warn("managed tags", "task", a, "err", err)
-			}
-		}
+	var refused *RefusedError
+	switch {
+	case errors.Is(err, ErrNoInstances):
+		return pl.TaskArns, noInstancesMessage, nil
+	case errors.As(err, &refused):
+		// Refused for the task definition's or the cluster's state: say
+		// so, and retry with backoff.
+		return pl.TaskArns, "was unable to start tasks: " + refused.Message, nil
+	case err != nil:
+		return pl.TaskArns, "", fmt.Errorf("run tasks of %s: %w", svc.ServiceName, err)
 	}
-	if len(arns) < st.Count {
-		return arns, unplacedMessage(failures), nil
+	if len(pl.TaskArns) < st.Count {
+		return pl.TaskArns, unplacedMessage(pl.Failures), nil
 	}
-	return arns, "", nil
+	return pl.TaskArns, "", nil
 }
 
 // unplacedMessage is ECS's event for a task no instance could take, naming

@@ -2,18 +2,23 @@
 // tasks running and rolls out its deployments, as the Amazon ECS service
 // scheduler does.
 //
-// One server of the control plane leads (an etcd election); it watches
-// etcd and turns every change that may concern a service (the service
-// record, one of its tasks, an instance or agent connection of its
-// cluster) into a key of a de-duplicating work queue, and resyncs every
-// service periodically. A worker reconciles a key in three steps:
+// One server of the control plane leads (an Elector); it turns every
+// change that may concern a service (the service record, one of its tasks,
+// an instance or agent connection of its cluster) into a key of a
+// de-duplicating work queue (a ChangeFeed), and resyncs every service
+// periodically. A worker reconciles a key in three steps:
 //
-//	observe: the service record (and its revision), the service's tasks
-//	         (ListTasks, DescribeTasks), the cluster's instances
+//	observe: the service record and its revision (ServiceRecords), the
+//	         service's tasks and the cluster's instances (ClusterObserver)
 //	plan:    pure; desired + observed + now -> record to write, tasks to
 //	         stop with reasons, tasks to start, events, next look
 //	apply:   write the record guarded by its revision and the leadership,
-//	         StopTask, RunTask/StartTask, then prepend the events
+//	         stop tasks, start them (TaskRunner), then prepend the events
+//
+// The controller declares these small interfaces (deps.go) and the
+// application provides them; it imports neither the ECS operations nor the
+// store, and matches their errors by type (ErrNotFound, ErrConflict,
+// ErrNoInstances, *RefusedError).
 //
 // A conflict or failure requeues the key with backoff; a timer in the plan
 // (health check grace, lost-instance grace, start throttle) requeues it

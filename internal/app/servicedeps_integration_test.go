@@ -1,0 +1,298 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/etcdembed"
+	"github.com/gantry-dev/gantry/internal/ops"
+	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/testutil"
+)
+
+// serviceEnv is ops on a real etcd with a cluster "c", instances of
+// instances registered (1024 CPU, 4096 MiB each) and a task definition
+// "web" (64 MiB), and a service controller over the adapter that is not
+// running (tests call Reconcile themselves).
+func serviceEnv(t *testing.T, instances int) (*ops.Service, *servicectl.Controller, servicectl.Deps, context.Context) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short")
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	etcd, err := etcdembed.Start(ctx, t.TempDir(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(etcd.Close)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	o := &ops.Service{Store: store.New(cli), Region: "us-east-1", Account: "123456789012", Logger: logger}
+	ctx = ops.WithCaller(ctx, ops.Caller{Principal: "arn:aws:iam::123456789012:user/t"})
+	if _, err := o.CreateCluster(ctx, &ecsapi.CreateClusterRequest{ClusterName: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	for range instances {
+		if _, err := o.RegisterContainerInstance(ctx, &ecsapi.RegisterContainerInstanceRequest{Cluster: "c",
+			TotalResources: []ecsapi.Resource{{Name: "CPU", Type: "INTEGER", IntegerValue: 1024}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: 4096}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mem := int32(64)
+	if _, err := o.RegisterTaskDefinition(ctx, &ecsapi.RegisterTaskDefinitionRequest{Family: "web",
+		ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: "web", Image: "img", Memory: &mem}}}); err != nil {
+		t.Fatal(err)
+	}
+	deps := newServiceDeps(o, cli, time.Second, logger)
+	return o, servicectl.New(deps, servicectl.Options{}, logger), deps, ctx
+}
+
+func serviceTaskList(t *testing.T, o *ops.Service, ctx context.Context, name string) []ecsapi.Task {
+	t.Helper()
+	l, err := o.ListTasks(ctx, &ecsapi.ListTasksRequest{Cluster: "c", ServiceName: name, MaxResults: new(int32(100))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.TaskArns) == 0 {
+		return nil
+	}
+	d, err := o.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Cluster: "c", Tasks: l.TaskArns, Include: []ecsapi.TaskField{"TAGS"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Tasks
+}
+
+// TestServiceReconcileOnce: one Reconcile of a new service starts its
+// tasks with the service's marks and records the event; a second one
+// starts nothing.
+func TestServiceReconcileOnce(t *testing.T) {
+	o, c, _, ctx := serviceEnv(t, 1)
+	desired := int32(2)
+	created, err := o.CreateService(ctx, &ecsapi.CreateServiceRequest{Cluster: "c", ServiceName: "s", TaskDefinition: "web", DesiredCount: &desired,
+		EnableECSManagedTags: true, PropagateTags: "SERVICE", Tags: []ecsapi.Tag{{Key: "team", Value: "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := created.Service.Deployments[0].Id
+	if err := c.Reconcile(ctx, "c/s"); err != nil {
+		t.Fatal(err)
+	}
+	tasks := serviceTaskList(t, o, ctx, "s")
+	if len(tasks) != 2 {
+		t.Fatalf("%d tasks after one reconcile", len(tasks))
+	}
+	for _, tk := range tasks {
+		tags := map[string]string{}
+		for _, tg := range tk.Tags {
+			tags[tg.Key] = tg.Value
+		}
+		if tk.StartedBy != dep || tk.Group != "service:s" || tags["team"] != "x" || tags["aws:ecs:serviceName"] != "s" || tags["aws:ecs:clusterName"] != "c" {
+			t.Fatalf("task %s: startedBy %q group %q tags %v", tk.TaskArn, tk.StartedBy, tk.Group, tags)
+		}
+	}
+	svc, _, err := o.ServiceRecord(ctx, "c", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.Events) != 1 || !strings.HasPrefix(svc.Events[0].Message, "(service s) has started 2 tasks: (task ") {
+		t.Fatalf("events %+v", svc.Events)
+	}
+	// Again: the tasks are pending; nothing more to start.
+	if err := c.Reconcile(ctx, "c/s"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(serviceTaskList(t, o, ctx, "s")); n != 2 {
+		t.Fatalf("%d tasks after a second reconcile", n)
+	}
+	svc, _, _ = o.ServiceRecord(ctx, "c", "s")
+	if svc.PendingCount != 2 || svc.Deployments[0].PendingCount != 2 || len(svc.Events) != 1 {
+		t.Fatalf("service after the second reconcile: pending %d, %+v, events %d", svc.PendingCount, svc.Deployments[0], len(svc.Events))
+	}
+	// A deleted service's key reconciles to nothing.
+	if err := c.Reconcile(ctx, "c/nope"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServiceReconcileScaleOutPastTen: 25 missing tasks start in one
+// reconcile, past RunTask's limit of ten a call.
+func TestServiceReconcileScaleOutPastTen(t *testing.T) {
+	o, c, _, ctx := serviceEnv(t, 3)
+	desired := int32(25)
+	if _, err := o.CreateService(ctx, &ecsapi.CreateServiceRequest{Cluster: "c", ServiceName: "s", TaskDefinition: "web", DesiredCount: &desired}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reconcile(ctx, "c/s"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(serviceTaskList(t, o, ctx, "s")); n != 25 {
+		t.Fatalf("%d tasks after one reconcile, want 25", n)
+	}
+}
+
+// TestServiceDepsWriteConflict: a write of the service record on a stale
+// revision is ErrConflict (and still store.ErrConflict).
+func TestServiceDepsWriteConflict(t *testing.T) {
+	o, _, deps, ctx := serviceEnv(t, 1)
+	desired := int32(1)
+	if _, err := o.CreateService(ctx, &ecsapi.CreateServiceRequest{Cluster: "c", ServiceName: "s", TaskDefinition: "web", DesiredCount: &desired}); err != nil {
+		t.Fatal(err)
+	}
+	svc, rev, err := deps.Records.Service(ctx, "c", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	three := int32(3)
+	if _, err := o.UpdateService(ctx, &ecsapi.UpdateServiceRequest{Cluster: "c", Service: "s", DesiredCount: &three}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = deps.Records.WriteService(ctx, "c", svc, rev, nil)
+	if !errors.Is(err, servicectl.ErrConflict) || !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("write on a stale revision: %v", err)
+	}
+	if _, _, err := deps.Records.Service(ctx, "c", "nope"); !errors.Is(err, servicectl.ErrNotFound) {
+		t.Fatalf("read of a missing service: %v", err)
+	}
+	if err := deps.Runner.StopTask(ctx, "c", "arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef0123456789abcdef", "r"); !errors.Is(err, servicectl.ErrNotFound) {
+		t.Fatalf("stop of a missing task: %v", err)
+	}
+}
+
+// TestServiceReconcileRefusedStart: when RunTask refuses the service's
+// tasks (here its task definition was deregistered), the service says why
+// and the key is retried with backoff.
+func TestServiceReconcileRefusedStart(t *testing.T) {
+	o, c, _, ctx := serviceEnv(t, 1)
+	desired := int32(1)
+	created, err := o.CreateService(ctx, &ecsapi.CreateServiceRequest{Cluster: "c", ServiceName: "s", TaskDefinition: "web", DesiredCount: &desired})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.DeregisterTaskDefinition(ctx, &ecsapi.DeregisterTaskDefinitionRequest{TaskDefinition: created.Service.TaskDefinition}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reconcile(ctx, "c/s"); err == nil {
+		t.Fatal("reconcile: nil, want a retry")
+	}
+	svc, _, _ := o.ServiceRecord(ctx, "c", "s")
+	if len(svc.Events) != 1 || !strings.HasPrefix(svc.Events[0].Message, "(service s) was unable to start tasks: ") {
+		t.Fatalf("events %+v", svc.Events)
+	}
+}
+
+// TestServiceReconcileNoInstances: in a cluster without container
+// instances the adapter answers ErrNoInstances and the service gets ECS's
+// event for it.
+func TestServiceReconcileNoInstances(t *testing.T) {
+	o, c, deps, ctx := serviceEnv(t, 0)
+	desired := int32(2)
+	created, err := o.CreateService(ctx, &ecsapi.CreateServiceRequest{Cluster: "c", ServiceName: "s", TaskDefinition: "web", DesiredCount: &desired})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = deps.Runner.RunTasks(ctx, servicectl.TaskSpec{Cluster: "c", TaskDefinition: created.Service.TaskDefinition, Group: "service:s"}, 2)
+	if !errors.Is(err, servicectl.ErrNoInstances) {
+		t.Fatalf("run tasks without instances: %v", err)
+	}
+	if err := c.Reconcile(ctx, "c/s"); err == nil {
+		t.Fatal("reconcile: nil, want a retry")
+	}
+	svc, _, _ := o.ServiceRecord(ctx, "c", "s")
+	const want = "(service s) was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster."
+	if len(svc.Events) != 1 || !strings.HasPrefix(svc.Events[0].Message, want) {
+		t.Fatalf("events %+v", svc.Events)
+	}
+}
+
+// TestServiceLeaderCrashTakeover: two controllers share an etcd; when the
+// leader's connection dies without resigning (a crash), the other leads
+// within about the lease TTL, and a write guarded by the old leadership
+// fails.
+func TestServiceLeaderCrashTakeover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short")
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	etcd, err := etcdembed.Start(context.Background(), t.TempDir(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer etcd.Close()
+	newDeps := func() (servicectl.Deps, *clientv3.Client, *ops.Service) {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := &ops.Service{Store: store.New(cli), Region: "us-east-1", Account: "123456789012", Logger: logger}
+		return newServiceDeps(o, cli, 2*time.Second, logger), cli, o
+	}
+	d1, cli1, _ := newDeps()
+	d2, cli2, o2 := newDeps()
+	defer cli2.Close()
+	// The stale leadership is one the first server won itself.
+	stale, err := d1.Elector.Campaign(ctx, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := servicectl.New(d2, servicectl.Options{}, logger)
+	done2 := make(chan struct{})
+	go func() { defer close(done2); c2.Run(ctx) }()
+	time.Sleep(500 * time.Millisecond)
+	if c2.Leading() {
+		t.Fatal("two leaders")
+	}
+	// Crash: the connection goes, nothing resigns.
+	crashed := time.Now()
+	cli1.Close()
+	testutil.WaitFor(t, 10*time.Second, "second leads", func() error {
+		if !c2.Leading() {
+			return fmt.Errorf("not leading after %v", time.Since(crashed))
+		}
+		return nil
+	})
+	took := time.Since(crashed)
+	t.Logf("takeover %v after the crash (lease TTL 2s)", took)
+	if took > 5*time.Second {
+		t.Fatalf("takeover took %v", took)
+	}
+	// The deposed leader's guard no longer holds.
+	svc := &ecsapi.Service{ServiceName: "s", Status: "ACTIVE"}
+	rev, err := o2.Store.Create(ctx, store.Key("services", "c", "s"), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d2.Records.WriteService(ctx, "c", svc, rev, stale); !errors.Is(err, servicectl.ErrConflict) {
+		t.Fatalf("write under the old leadership: %v, want a conflict", err)
+	}
+	// A term won now guards writes that succeed.
+	d3, cli3, _ := newDeps()
+	defer cli3.Close()
+	cancel()
+	<-done2
+	lead, err := d3.Elector.Campaign(context.Background(), "third")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lead.Resign(context.Background())
+	if _, err := d3.Records.WriteService(context.Background(), "c", svc, rev, lead); err != nil {
+		t.Fatalf("write under the new leadership: %v", err)
+	}
+}

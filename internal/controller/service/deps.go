@@ -1,0 +1,164 @@
+package service
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+)
+
+// What the controller needs from the rest of the server, declared here and
+// provided by the application (internal/app): service records, the
+// cluster's observed state, a task runner, a change feed and an election.
+// The controller imports neither the ECS operations nor the store.
+
+// Errors the dependencies return, matched with errors.Is. Implementations
+// wrap their own errors with them (fmt.Errorf("%w: %w", ErrConflict, err)).
+var (
+	// ErrNotFound: the service or task does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a guarded write lost, because the record changed since
+	// it was read or the leadership that guarded it ended.
+	ErrConflict = errors.New("conflict")
+	// ErrNoInstances: the cluster has no container instance to place a
+	// task on.
+	ErrNoInstances = errors.New("no container instances in the cluster")
+)
+
+// RefusedError is a request to run tasks that was refused for the state of
+// the task definition or of the cluster (a client fault, as ECS would
+// answer it: a deregistered task definition, an INACTIVE cluster). Message
+// is ECS's message, shown in the service's event.
+type RefusedError struct {
+	Message string
+}
+
+// Error says the request was refused and why.
+func (e *RefusedError) Error() string { return "refused: " + e.Message }
+
+// ServiceRef names a service: its cluster's name and its own. A ref with an
+// empty Name stands for every service of the cluster.
+type ServiceRef struct {
+	Cluster, Name string
+}
+
+// String is the queue key of the service: cluster/name.
+func (r ServiceRef) String() string { return r.Cluster + "/" + r.Name }
+
+// ServiceRecords reads and writes the stored service records.
+type ServiceRecords interface {
+	// ServiceRefs lists every service that is not INACTIVE, in every
+	// cluster.
+	ServiceRefs(ctx context.Context) ([]ServiceRef, error)
+	// Service reads a service record and its revision. ErrNotFound if
+	// there is none. The caller may change the record returned.
+	Service(ctx context.Context, cluster, name string) (*ecsapi.Service, int64, error)
+	// WriteService replaces the record of svc.ServiceName with svc if it
+	// is still at rev and, when lead is not nil, lead still holds. It
+	// returns the new revision, or ErrConflict.
+	WriteService(ctx context.Context, cluster string, svc *ecsapi.Service, rev int64, lead Leadership) (int64, error)
+	// MutateService applies fn to the current record of a service and
+	// writes the result, calling fn again on a conflicting write. An error
+	// from fn aborts and is returned as is. ErrNotFound if the service
+	// does not exist.
+	MutateService(ctx context.Context, cluster, name string, fn func(*ecsapi.Service) error) error
+}
+
+// ClusterObserver reads what a cluster has now: the server's view of its
+// tasks and container instances, no paging for the caller.
+type ClusterObserver interface {
+	// ServiceTasks returns the tasks of service name of cluster (those of
+	// group service:NAME), of every status, the STOPPED ones still kept
+	// too. The caller must not change them.
+	ServiceTasks(ctx context.Context, cluster, name string) ([]ecsapi.Task, error)
+	// Instances returns the container instances of cluster that are not
+	// INACTIVE, with their status, attributes and agent connection
+	// (AgentConnected). The caller must not change them.
+	Instances(ctx context.Context, cluster string) ([]ecsapi.ContainerInstance, error)
+}
+
+// TaskSpec is what the tasks a service starts share.
+type TaskSpec struct {
+	Cluster        string
+	TaskDefinition string
+	// StartedBy is the deployment's ID; Group is service:NAME.
+	StartedBy, Group string
+	LaunchType       ecsapi.LaunchType
+	// PlacementConstraints and PlacementStrategy are the service's (the
+	// strategy already defaulted).
+	PlacementConstraints []ecsapi.PlacementConstraint
+	PlacementStrategy    []ecsapi.PlacementStrategy
+	NetworkConfiguration *ecsapi.NetworkConfiguration
+	EnableExecuteCommand bool
+	// PropagateTags says which tags the tasks get: ServiceTags (SERVICE),
+	// those of the task definition (TASK_DEFINITION), or none.
+	PropagateTags ecsapi.PropagateTags
+	ServiceTags   []ecsapi.Tag
+	// ManagedTags are the aws:ecs: tags of ECS managed tagging, which a
+	// RunTask caller may not set.
+	ManagedTags []ecsapi.Tag
+}
+
+// Placement is what a TaskRunner started.
+type Placement struct {
+	// TaskArns are the tasks started.
+	TaskArns []string
+	// Failures say, when fewer tasks than asked were started, why each
+	// instance refused (reasons as ECS's RunTask failures: RESOURCE:CPU,
+	// DRAINING, ...).
+	Failures []ecsapi.Failure
+}
+
+// TaskRunner starts and stops tasks.
+type TaskRunner interface {
+	// RunTasks places count tasks of spec on the cluster's instances, all
+	// in one call (there is no limit of ten, as RunTask's). It returns
+	// ErrNoInstances when the cluster has no container instance, a
+	// *RefusedError when the request is refused for the state of the task
+	// definition or cluster, other errors for failures to retry; the
+	// Placement holds the tasks started before any error.
+	RunTasks(ctx context.Context, spec TaskSpec, count int) (Placement, error)
+	// StartTask starts one task of spec on the container instance named
+	// (an ARN), or reports in Failures why it could not. Errors as
+	// RunTasks.
+	StartTask(ctx context.Context, spec TaskSpec, instance string) (Placement, error)
+	// StopTask asks a task to stop, with reason as its stoppedReason.
+	// ErrNotFound if there is no such task.
+	StopTask(ctx context.Context, cluster, taskArn, reason string) error
+}
+
+// ChangeFeed turns changes of the server's state into the services they
+// may concern.
+type ChangeFeed interface {
+	// WatchServiceChanges calls fn, until ctx ends or the watch fails,
+	// with the service each change may concern: a service record, a task
+	// of a service, or (Name empty) every service of a cluster whose
+	// container instances or agent connections changed. It returns ctx's
+	// error or the watch's.
+	WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) error
+}
+
+// Elector elects the server that runs the service controller.
+type Elector interface {
+	// Campaign blocks until this server, named id, leads or ctx ends.
+	Campaign(ctx context.Context, id string) (Leadership, error)
+}
+
+// Leadership is one term of leadership won by Campaign.
+type Leadership interface {
+	// Lost is closed when the leadership ended without Resign (the
+	// server's session with the store expired); writes guarded by it then
+	// fail with ErrConflict.
+	Lost() <-chan struct{}
+	// Resign ends the leadership so that another server may lead at once.
+	Resign(ctx context.Context) error
+}
+
+// Deps are a Controller's dependencies.
+type Deps struct {
+	Records  ServiceRecords
+	Observer ClusterObserver
+	Runner   TaskRunner
+	Changes  ChangeFeed
+	Elector  Elector
+}
