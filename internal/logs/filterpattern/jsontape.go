@@ -280,7 +280,7 @@ func unescapeJSON(dst []byte, s string) []byte {
 			if i+4 >= len(s) {
 				return dst
 			}
-			r := rune(hexVal(s[i+1:i+5]))
+			r := rune(hexVal(s[i+1 : i+5]))
 			i += 4
 			if r >= 0xD800 && r < 0xDC00 && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
 				lo := rune(hexVal(s[i+3 : i+7]))
