@@ -1,5 +1,7 @@
 package filterpattern
 
+import "strings"
+
 // Space-delimited patterns ("Using filter patterns to match terms in
 // space-delimited log events"):
 //
@@ -275,7 +277,7 @@ func (p *delimParser) atom(want string) (string, *dexpr, error) {
 	}
 	name := p.t[start:p.i]
 	if name == "" {
-		return "", nil, p.err("Invalid character(s) in term '%s'", bareRun(p.t, p.i, func(b byte) bool { return b == ',' }))
+		return "", nil, p.err("Invalid character(s) in term '%s'", strings.TrimSpace(upTo(p.t, p.i, ',')))
 	}
 	if want != "" && name != want {
 		return "", nil, errorf(p.src, p.base+start, "Condition on %s inside the field %s", name, want)
@@ -284,7 +286,7 @@ func (p *delimParser) atom(want string) (string, *dexpr, error) {
 	op, n := lexOp(p.t, p.i)
 	if n == 0 {
 		if p.i < len(p.t) && p.t[p.i] != ',' && !p.at("&&") && !p.at("||") {
-			return "", nil, p.err("Invalid character(s) in term '%s'", bareRun(p.t, start, func(b byte) bool { return b == ',' }))
+			return "", nil, p.err("Invalid character(s) in term '%s'", strings.TrimSpace(upTo(p.t, start, ',')))
 		}
 		return name, nil, nil
 	}
@@ -302,4 +304,12 @@ func (p *delimParser) atom(want string) (string, *dexpr, error) {
 	}
 	p.i = end
 	return name, &dexpr{kind: exprCond, c: c}, nil
+}
+
+// upTo returns t from i up to the next c or the end.
+func upTo(t string, i int, c byte) string {
+	if k := strings.IndexByte(t[i:], c); k >= 0 {
+		return t[i : i+k]
+	}
+	return t[i:]
 }
