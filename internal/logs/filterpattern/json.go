@@ -71,7 +71,47 @@ type jexpr struct {
 	cond *jcond
 }
 
-type jsonMatcher struct{ root *jexpr }
+type jsonMatcher struct {
+	root *jexpr
+	// need lists substrings every matching event contains when it has no
+	// backslash escapes: the property names of selectors and the literal
+	// strings compared with = on the AND spine of the expression. An event
+	// lacking one is rejected without being parsed.
+	need []string
+}
+
+// required collects the substrings a matching, escape-free event must
+// contain for e to hold.
+func required(e *jexpr, need []string) []string {
+	switch e.kind {
+	case exprAnd:
+		return required(e.r, required(e.l, need))
+	case exprOr:
+		return need
+	}
+	c := e.cond
+	if c.test == testNotExists {
+		return need
+	}
+	for _, st := range c.sel {
+		if st.kind == stepKey {
+			need = append(need, `"`+st.key+`"`)
+		}
+	}
+	switch c.test {
+	case testNull:
+		need = append(need, "null")
+	case testTrue:
+		need = append(need, "true")
+	case testFalse:
+		need = append(need, "false")
+	case testCmp:
+		if c.c.op == opEq && c.c.kind == litText && c.c.text != "" {
+			need = append(need, c.c.text)
+		}
+	}
+	return need
+}
 
 func (m *jsonMatcher) match(msg string, s *scratch) bool {
 	// Quick reject: a JSON event starts with { or [.
@@ -81,6 +121,13 @@ func (m *jsonMatcher) match(msg string, s *scratch) bool {
 	}
 	if i == len(msg) || (msg[i] != '{' && msg[i] != '[') {
 		return false
+	}
+	if len(m.need) > 0 && strings.IndexByte(msg, '\\') < 0 {
+		for _, n := range m.need {
+			if !strings.Contains(msg, n) {
+				return false
+			}
+		}
 	}
 	if !parseTape(msg, s) {
 		return false
@@ -203,7 +250,7 @@ func parseJSON(src string, base int, t string) (*jsonMatcher, error) {
 	if p.i < len(p.t) {
 		return nil, p.err("Unexpected %q", p.rest())
 	}
-	return &jsonMatcher{root: e}, nil
+	return &jsonMatcher{root: e, need: required(e, nil)}, nil
 }
 
 func (p *jsonParser) err(format string, args ...any) error {

@@ -1,6 +1,7 @@
 package filterpattern
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -209,20 +210,27 @@ func (p *tapeParser) num(i int) (int, bool) {
 	return i, true
 }
 
-// str scans a JSON string at msg[i] == '"', validating escapes.
+// str scans a JSON string at msg[i] == '"', validating escapes. (Raw
+// control characters inside strings are tolerated.)
 func (p *tapeParser) str(i int) (int, bool) {
 	msg := p.msg
 	start := i + 1
-	esc := false
+	// Fast path: no backslash before the closing quote.
+	k := strings.IndexByte(msg[start:], '"')
+	if k < 0 {
+		return len(msg), false
+	}
+	if strings.IndexByte(msg[start:start+k], '\\') < 0 {
+		p.push(jString, start, start+k)
+		return start + k + 1, true
+	}
 	for j := start; j < len(msg); j++ {
-		c := msg[j]
-		switch {
-		case c == '"':
+		switch msg[j] {
+		case '"':
 			n := p.push(jString, start, j)
-			p.s.nodes[n].esc = esc
+			p.s.nodes[n].esc = true
 			return j + 1, true
-		case c == '\\':
-			esc = true
+		case '\\':
 			if j+1 >= len(msg) {
 				return j, false
 			}
@@ -237,8 +245,6 @@ func (p *tapeParser) str(i int) (int, bool) {
 			default:
 				return j, false
 			}
-		case c < 0x20:
-			return j, false
 		}
 	}
 	return len(msg), false
