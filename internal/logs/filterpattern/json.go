@@ -95,7 +95,9 @@ func required(e *jexpr, need []string) []string {
 	}
 	for _, st := range c.sel {
 		if st.kind == stepKey {
-			need = append(need, `"`+st.key+`"`)
+			// key" rather than "key": a needle starting with a quote
+			// would make the search stop at every quote of the event.
+			need = append(need, st.key+`"`)
 		}
 	}
 	switch c.test {
@@ -129,11 +131,10 @@ func (m *jsonMatcher) match(msg string, s *scratch) bool {
 			}
 		}
 	}
-	if !parseTape(msg, s) {
-		return false
-	}
-	p := tapeParser{msg: msg, s: s}
-	return p.eval(m.root)
+	p := tapeParser{msg: msg, s: s, nodes: s.nodes[:0]}
+	ok := p.parse()
+	s.nodes = p.nodes // keep the grown slice for the next event
+	return ok && p.eval(m.root)
 }
 
 func (p *tapeParser) eval(e *jexpr) bool {
@@ -150,7 +151,7 @@ func (p *tapeParser) eval(e *jexpr) bool {
 		return len(p.s.hits) == 0
 	}
 	for k := 0; k < len(p.s.hits); k++ {
-		n := &p.s.nodes[p.s.hits[k]]
+		n := &p.nodes[p.s.hits[k]]
 		switch c.test {
 		case testNull:
 			if n.kind == jNull {
@@ -179,7 +180,7 @@ func (p *tapeParser) resolve(steps []step, node int32) {
 		p.s.hits = append(p.s.hits, node)
 		return
 	}
-	nodes := p.s.nodes
+	nodes := p.nodes
 	n := nodes[node]
 	st := steps[0]
 	switch n.kind {

@@ -1,9 +1,6 @@
 package filterpattern
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // The JSON event is parsed once per match into a flat tape of nodes in
 // reused scratch memory: an object node is followed by its members (a key
@@ -34,25 +31,25 @@ type jnode struct {
 // maxJSONDepth bounds nesting so hostile events cannot exhaust the stack.
 const maxJSONDepth = 512
 
-// parseTape parses msg into s.nodes. It reports false when msg is not one
-// JSON value (surrounded by optional white space): such an event matches no
-// JSON pattern.
-func parseTape(msg string, s *scratch) bool {
-	if len(msg) > 1<<31-1 {
+// parse parses p.msg into p.nodes. It reports false when the message is
+// not one JSON value (surrounded by optional white space): such an event
+// matches no JSON pattern.
+func (p *tapeParser) parse() bool {
+	if len(p.msg) > 1<<31-1 {
 		return false
 	}
-	p := tapeParser{msg: msg, s: s}
-	i := p.ws(0)
-	i, ok := p.value(i, 0)
+	i, ok := p.value(p.ws(0), 0)
 	if !ok {
 		return false
 	}
-	return p.ws(i) == len(msg)
+	return p.ws(i) == len(p.msg)
 }
 
+// tapeParser parses one event and evaluates selectors over its tape.
 type tapeParser struct {
-	msg string
-	s   *scratch
+	msg   string
+	nodes []jnode
+	s     *scratch // hits and buf
 }
 
 func (p *tapeParser) ws(i int) int {
@@ -68,8 +65,9 @@ func (p *tapeParser) ws(i int) int {
 }
 
 func (p *tapeParser) push(k jkind, start, end int) int {
-	p.s.nodes = append(p.s.nodes, jnode{kind: k, start: int32(start), end: int32(end), next: int32(len(p.s.nodes) + 1)})
-	return len(p.s.nodes) - 1
+	n := len(p.nodes)
+	p.nodes = append(p.nodes, jnode{kind: k, start: int32(start), end: int32(end), next: int32(n + 1)})
+	return n
 }
 
 func (p *tapeParser) value(i, depth int) (int, bool) {
@@ -113,7 +111,7 @@ func (p *tapeParser) value(i, depth int) (int, bool) {
 				i = p.ws(i + 1)
 			}
 		}
-		p.s.nodes[n].end, p.s.nodes[n].next = int32(i), int32(len(p.s.nodes))
+		p.nodes[n].end, p.nodes[n].next = int32(i), int32(len(p.nodes))
 		return i, true
 	case c == '[':
 		n := p.push(jArray, i, i)
@@ -140,7 +138,7 @@ func (p *tapeParser) value(i, depth int) (int, bool) {
 				i = p.ws(i + 1)
 			}
 		}
-		p.s.nodes[n].end, p.s.nodes[n].next = int32(i), int32(len(p.s.nodes))
+		p.nodes[n].end, p.nodes[n].next = int32(i), int32(len(p.nodes))
 		return i, true
 	case c == '"':
 		return p.str(i)
@@ -215,20 +213,21 @@ func (p *tapeParser) num(i int) (int, bool) {
 func (p *tapeParser) str(i int) (int, bool) {
 	msg := p.msg
 	start := i + 1
-	// Fast path: no backslash before the closing quote.
-	k := strings.IndexByte(msg[start:], '"')
-	if k < 0 {
-		return len(msg), false
-	}
-	if strings.IndexByte(msg[start:start+k], '\\') < 0 {
-		p.push(jString, start, start+k)
-		return start + k + 1, true
+	// Fast path: no backslash before the closing quote. (A byte loop beats
+	// two IndexByte calls on the short strings of log events.)
+	for j := start; j < len(msg); j++ {
+		if c := msg[j]; c == '"' {
+			p.push(jString, start, j)
+			return j + 1, true
+		} else if c == '\\' {
+			break
+		}
 	}
 	for j := start; j < len(msg); j++ {
 		switch msg[j] {
 		case '"':
 			n := p.push(jString, start, j)
-			p.s.nodes[n].esc = true
+			p.nodes[n].esc = true
 			return j + 1, true
 		case '\\':
 			if j+1 >= len(msg) {
