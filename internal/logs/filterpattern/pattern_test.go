@@ -226,3 +226,32 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeEvents runs patterns over events near CloudWatch's 256 KB limit
+// built to be awkward: deep nesting, many fields, long runs without a match.
+func TestLargeEvents(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, 400) + `1` + strings.Repeat(`}`, 400)
+	tooDeep := strings.Repeat(`[`, 600) + strings.Repeat(`]`, 600)
+	wide := "{" + strings.Repeat(`"k":"v",`, 30000) + `"x":[` + strings.Repeat(`0,`, 1000) + `5]}`
+	fields := strings.Repeat("a ", 100000) + "b"
+	cases := []struct {
+		pattern, msg string
+		want         bool
+	}{
+		{`{ $.a.a.a = * }`, deep, false}, // $.a.a.a is an object
+		{`{ $.x NOT EXISTS }`, deep, true},
+		{`{ $.x NOT EXISTS }`, tooDeep, false}, // deeper than the parser goes: not JSON
+		{`{ $.x[*] = 5 }`, wide, true},
+		{`{ $.k = "v" && $.x[1000] = 5 }`, wide, true},
+		{`[..., x = b, ...]`, fields, true},
+		{`[..., x = c, ..., y = d, ...]`, fields, false},
+		{`[..., x = %^b$%]`, fields, true},
+		{`%a b$%`, fields, true},
+		{`ERROR`, fields, false},
+	}
+	for _, tc := range cases {
+		if got := MustParse(tc.pattern).Match(tc.msg); got != tc.want {
+			t.Errorf("%q on a %d-byte event: %v, want %v", tc.pattern, len(tc.msg), got, tc.want)
+		}
+	}
+}
