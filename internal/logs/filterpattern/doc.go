@@ -19,5 +19,24 @@
 // CloudWatch Logs words its InvalidParameterException for a bad pattern
 // ("Invalid filter pattern: ..."); it wraps ErrInvalidPattern.
 //
+// Where the guide is silent or contradicts itself, the choices are:
+//   - unquoted terms may hold only letters, digits and _ (the guide: other
+//     characters must be quoted); CloudWatch's "Invalid character(s) in
+//     term 'x'" is returned otherwise;
+//   - a space-delimited pattern without ... needs exactly as many event
+//     fields as pattern fields (the older guide's [w1=ERROR, w2] matches
+//     "ERROR message" but not "ERROR WARN message");
+//   - IS, NULL, TRUE, FALSE, NOT and EXISTS are accepted in any case.
+//
+// Not supported, and rejected with an error: IS NOT and EXISTS (the guide
+// says so), parentheses and escapes other than \d \D \s \S \w \W \xhh
+// or a backslashed symbol in regular expressions, conditions on another
+// field inside a space-delimited field, and regexes anywhere in an
+// unstructured pattern except as the whole pattern. The quotas are
+// enforced: two regular expressions per JSON or space-delimited pattern,
+// one wildcard per selector and three per pattern. Metric-filter
+// extraction (metric values, dimensions, $1-style extracted fields) is not
+// part of this package.
+//
 // The package imports nothing of Gantry's.
 package filterpattern
