@@ -76,7 +76,7 @@ func compileRegex(src string, base int, body string) (*regexp.Regexp, error) {
 		c := body[i]
 		switch {
 		case c == '\\':
-			n, err := regexEscape(src, base+i, body[i:], &b, false)
+			n, err := regexEscape(src, base+i, body[i:], &b)
 			if err != nil {
 				return nil, err
 			}
@@ -130,9 +130,9 @@ func invalidRegexChar(src string, off int, body string) error {
 	return errorf(src, off, "Invalid character(s) in regular expression '%%%s%%'", body)
 }
 
-// regexEscape translates the escape at s[0] == '\\'. inClass restricts it
-// to what may appear inside [...]. It returns the bytes consumed.
-func regexEscape(src string, off int, s string, b *strings.Builder, inClass bool) (int, error) {
+// regexEscape translates the escape at s[0] == '\\' (the same set is valid
+// inside and outside [...]). It returns the bytes consumed.
+func regexEscape(src string, off int, s string, b *strings.Builder) (int, error) {
 	if len(s) < 2 {
 		return 0, errorf(src, off, "Invalid regular expression: trailing backslash")
 	}
@@ -177,7 +177,7 @@ func regexClass(src string, off int, s string, b *strings.Builder) (int, error) 
 			b.WriteByte(']')
 			return i + 1, nil
 		case c == '\\':
-			n, err := regexEscape(src, off+i, s[i:], b, true)
+			n, err := regexEscape(src, off+i, s[i:], b)
 			if err != nil {
 				return 0, err
 			}
