@@ -91,7 +91,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		CheckTaskDefinition: taskdefcheck.TaskDefinition,
 		CheckOverrides:      taskdefcheck.Overrides,
 	}
-	verifier := sigv4.NewVerifier(cfg.Region, "ecs", cfg.Credentials)
+	verifier := sigv4.NewVerifier(cfg.Region, "ecs", credentials(cfg.Credentials))
 	api := apiserver.New(s.Ops, verifier, logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
