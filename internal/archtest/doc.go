@@ -9,5 +9,6 @@
 // within one path element; "std" in an allow-list is the standard library.
 // A rule whose From matches no package of the module is skipped (it names
 // packages that do not exist yet), so the table may name the layout the
-// code is moving to.
+// code is moving to. A rule with pending set is logged, not failed, until
+// what it waits for lands: then delete pending.
 package archtest

@@ -10,13 +10,16 @@ const m = "github.com/gantry-dev/gantry/"
 
 // rule says what the packages matching from may link. forbid lists what
 // they may not link; only, when not nil, is an allow-list: they may link
-// nothing but what it matches ("std" is the standard library).
+// nothing but what it matches ("std" is the standard library). A rule with
+// pending set is one the code does not keep yet: its violations are logged,
+// not failed, and pending says what must land first; delete it then.
 type rule struct {
-	name   string
-	from   []string
-	forbid []string
-	only   []string
-	reason string
+	name    string
+	from    []string
+	forbid  []string
+	only    []string
+	reason  string
+	pending string
 }
 
 // serverPkgs are the control plane's packages, as they are named today and
@@ -98,6 +101,28 @@ var rules = []rule{
 		reason: "what server and agent share must not pull either side's packages into the other",
 	},
 	{
+		name: "operations, state and store import neither the API server nor app",
+		from: []string{m + "internal/ops/...", m + "internal/ecs/...", m + "internal/elbv2/...", m + "internal/logs/...",
+			m + "internal/cloudwatch/...", m + "internal/autoscaling/...", m + "internal/ecr/...", m + "internal/state/...",
+			m + "internal/store/...", m + "internal/controller/..."},
+		forbid: []string{m + "internal/app/...", m + "internal/apiserver/...", m + "cmd/..."},
+		reason: "imports flow one way: cmd -> app -> apiserver -> operations -> state, scheduler, store",
+	},
+	{
+		name: "store is the bottom of the server",
+		from: []string{m + "internal/store/..."},
+		forbid: []string{m + "internal/ops/...", m + "internal/ecs/...", m + "internal/state/...",
+			m + "internal/controller/...", m + "internal/scheduler/..."},
+		reason: "etcd behind its own API knows nothing of what is stored in it",
+	},
+	{
+		name:    "controllers do not import the ECS operations",
+		from:    []string{m + "internal/controller/..."},
+		forbid:  []string{m + "internal/ops/...", m + "internal/ecs/...", m + "internal/apiserver/..."},
+		reason:  "a controller declares the small interfaces it needs and gets them from app",
+		pending: "the service controller refactor (issue 10, item 5); controller/service imports ops today",
+	},
+	{
 		name:   "config imports nothing of Gantry's",
 		from:   []string{m + "internal/config"},
 		only:   []string{"std"},
@@ -119,8 +144,15 @@ func TestImportRules(t *testing.T) {
 			if !matched {
 				t.Skipf("no package matches %q", r.from)
 			}
+			report := t.Errorf
+			if r.pending != "" {
+				report = t.Logf
+				if len(vs) > 0 {
+					t.Logf("pending until %s: not failing", r.pending)
+				}
+			}
 			for _, v := range vs {
-				t.Errorf("%s links %s, which the rule %q refuses (%s)\n\timport chain: %s",
+				report("%s links %s, which the rule %q refuses (%s)\n\timport chain: %s",
 					short(v.root), short(v.chain[len(v.chain)-1]), r.name, r.reason, chain(v.chain))
 			}
 		})
