@@ -20,7 +20,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	err := agentapp.RunCLI(ctx, "gantry-agent", os.Args[1:], os.Stderr, logger)
+	err := agentapp.RunCLI(ctx, "gantry-agent", os.Args[1:], os.LookupEnv, os.Stderr, logger)
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		return

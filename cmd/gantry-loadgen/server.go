@@ -84,8 +84,7 @@ func startChild(ctx context.Context, bin string, region string, progress func(st
 	}()
 	progress("started gantry server pid %d on %s (log %s)", c.PID, c.URL, c.log.Name())
 	if err := c.waitReady(ctx, region); err != nil {
-		c.Stop()
-		return nil, err
+		return nil, errors.Join(err, c.Stop())
 	}
 	return c, nil
 }
@@ -292,8 +291,7 @@ func (p *perfRecorder) Stop() error {
 	case err = <-p.done:
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
-		return errors.New("perf record did not stop within 30s")
+		return fmt.Errorf("perf record did not stop within 30s (killed: %v)", <-p.done)
 	}
 	// perf ends on the interrupt: by the signal itself or with status 130.
 	var ee *exec.ExitError

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/gantry-dev/gantry/internal/agentapp"
@@ -14,7 +15,7 @@ import (
 )
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger) error {
-	return agentapp.RunCLI(ctx, "gantry agent", args, stderr, logger)
+	return agentapp.RunCLI(ctx, "gantry agent", args, os.LookupEnv, stderr, logger)
 }
 
 func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger) error {
@@ -26,13 +27,14 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		fmt.Fprintf(stderr, "Usage: gantry dev [flags]\n\nRuns the control plane on the embedded etcd and one agent, in one process, on\nloopback only, with the development credentials:\n  access key %s\n  secret     %s\n\nFlags:\n", config.DevAccessKeyID, config.DevSecretAccessKey)
 		fs.PrintDefaults()
 	}
-	serverFlags(fs, &cfg)
-	f := agentapp.AddFlags(fs, false)
+	cfg.RegisterFlags(fs)
+	acfg := config.DefaultAgent()
+	acfg.RegisterFlags(fs, false)
 	noAgent := fs.Bool("no-agent", false, "run the control plane only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := envDefault(fs); err != nil {
+	if err := config.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	cfg.Dev = true
@@ -43,17 +45,20 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Ops.EnsureCluster(ctx, f.Config.Cluster); err != nil {
+	if err := srv.Ops.EnsureCluster(ctx, acfg.Cluster); err != nil {
 		return err
 	}
 	var agentDone <-chan struct{}
 	agentErr := func() error { return nil }
 	if !*noAgent {
-		f.Config.Server, f.Config.Region = srv.URL, cfg.Region
-		f.Config.DataDir = filepath.Join(cfg.DataDir, "agent")
-		f.Config.AccessKeyID, f.Config.SecretAccessKey = config.DevAccessKeyID, config.DevSecretAccessKey
-		f.Finish()
-		a, err := agentapp.StartAgent(ctx, f.Config, agentapp.AgentOptions{DockerHost: f.DockerHost}, logger)
+		acfg.Server, acfg.Region = srv.URL, cfg.Region
+		acfg.DataDir = filepath.Join(cfg.DataDir, "agent")
+		acfg.AccessKeyID, acfg.SecretAccessKey = config.DevAccessKeyID, config.DevSecretAccessKey
+		acfg.Complete()
+		if err := acfg.Validate(); err != nil {
+			return err
+		}
+		a, err := agentapp.StartAgent(ctx, agentapp.AgentConfig(acfg), agentapp.AgentOptions{DockerHost: acfg.DockerHost}, logger)
 		if err != nil {
 			return err
 		}
@@ -61,7 +66,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		agentDone = a.Done()
 		agentErr = a.Err
 	}
-	logger.Info("gantry dev ready", "endpoint", srv.URL, "cluster", f.Config.Cluster,
+	logger.Info("gantry dev ready", "endpoint", srv.URL, "cluster", acfg.Cluster,
 		"access_key_id", config.DevAccessKeyID, "secret_access_key", config.DevSecretAccessKey)
 	fmt.Fprintf(stderr, "\nGantry is ready. Use it with the aws CLI:\n  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n  aws ecs list-container-instances --endpoint-url %s\n\n",
 		config.DevAccessKeyID, config.DevSecretAccessKey, cfg.Region, srv.URL)

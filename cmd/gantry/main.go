@@ -14,10 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
-	"github.com/gantry-dev/gantry/internal/agentapp"
 	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/config"
 )
@@ -73,53 +71,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// envDefault applies GANTRY_<NAME> environment variables to the flags of fs
-// that were not set on the command line.
-func envDefault(fs *flag.FlagSet) error { return agentapp.EnvDefault(fs) }
-
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	*l = nil
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
-		}
-	}
-	return nil
-}
-
-func serverFlags(fs *flag.FlagSet, cfg *config.Server) *listFlag {
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP address of the ECS API (loopback unless you ask otherwise)")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the embedded etcd member's data")
-	fs.StringVar(&cfg.Region, "region", cfg.Region, "region of ARNs and of SigV4 signatures")
-	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "12-digit account ID of ARNs")
-	fs.StringVar(&cfg.CredentialsFile, "credentials-file", "", "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
-	fs.DurationVar(&cfg.LostInstanceGrace, "lost-instance-grace", cfg.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
-	fs.DurationVar(&cfg.LeaderTTL, "leader-ttl", cfg.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
-	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
-	fs.IntVar(&cfg.GCPercent, "gc-percent", cfg.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
-	eps := &listFlag{}
-	fs.Var(eps, "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
-	return eps
-}
-
-func loadCredentials(cfg *config.Server) error {
-	if cfg.CredentialsFile != "" {
-		creds, err := config.ReadCredentialsFile(cfg.CredentialsFile, cfg.AccountID)
-		if err != nil {
-			return fmt.Errorf("--credentials-file: %w", err)
-		}
-		cfg.Credentials = append(cfg.Credentials, creds...)
-	}
-	akid, secret := os.Getenv("GANTRY_ACCESS_KEY_ID"), os.Getenv("GANTRY_SECRET_ACCESS_KEY")
-	if akid != "" || secret != "" {
-		cfg.Credentials = append(cfg.Credentials, config.Credential(akid, secret, "gantry", cfg.AccountID))
-	}
-	return nil
-}
-
 func runServer(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger, dev bool) error {
 	cfg := config.DefaultServer()
 	fs := flag.NewFlagSet("gantry server", flag.ContinueOnError)
@@ -128,15 +79,14 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, logger *slo
 		fmt.Fprintf(stderr, "Usage: gantry server [flags]\n\nRuns the control plane: the Amazon ECS API on --listen, state in etcd.\nCredentials: GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY, or --credentials-file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	eps := serverFlags(fs, &cfg)
+	cfg.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := envDefault(fs); err != nil {
+	if err := config.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
-	cfg.EtcdEndpoints = *eps
-	if err := loadCredentials(&cfg); err != nil {
+	if err := cfg.LoadCredentials(os.LookupEnv); err != nil {
 		return err
 	}
 	cfg.Dev = dev

@@ -1,6 +1,7 @@
-// Package agentapp wires and runs the agent: the Docker runtime, the
-// agent's registration and its task engine. It imports no server code, so
-// the gantry-agent binary that uses it stays small.
+// Package agentapp wires and runs the agent: from its configuration
+// (config.Agent, read by RunCLI) it builds the Docker runtime, the agent's
+// registration and its task engine. It imports no server code, so the
+// gantry-agent binary that uses it stays small.
 package agentapp
 
 import (

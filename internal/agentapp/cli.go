@@ -2,58 +2,39 @@ package agentapp
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strings"
+
+	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/config"
 )
 
-// EnvDefault applies GANTRY_<NAME> environment variables to the flags of
-// fs that were not set on the command line.
-func EnvDefault(fs *flag.FlagSet) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
-			return
-		}
-		env := "GANTRY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", env, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
-}
-
-// RunCLI is `gantry agent` (and the gantry-agent binary): it parses args,
-// starts the agent and runs it until ctx ends, leaving the tasks'
-// containers running.
-func RunCLI(ctx context.Context, name string, args []string, stderr io.Writer, logger *slog.Logger) error {
+// RunCLI is `gantry agent` (and the gantry-agent binary): it reads the
+// agent's configuration from args and env (config.Agent), starts the agent
+// and runs it until ctx ends, leaving the tasks' containers running.
+func RunCLI(ctx context.Context, name string, args []string, env config.LookupEnv, stderr io.Writer, logger *slog.Logger) error {
+	cfg := config.DefaultAgent()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nRegisters this host as a container instance of --cluster and runs the tasks\nthe control plane assigns to it as Docker containers.\nCredentials: GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY.\n\nFlags:\n", name)
 		fs.PrintDefaults()
 	}
-	f := AddFlags(fs, true)
+	cfg.RegisterFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := EnvDefault(fs); err != nil {
+	if err := config.ApplyEnv(fs, env); err != nil {
 		return err
 	}
-	f.Finish()
-	f.Config.AccessKeyID, f.Config.SecretAccessKey = os.Getenv("GANTRY_ACCESS_KEY_ID"), os.Getenv("GANTRY_SECRET_ACCESS_KEY")
-	if f.Config.AccessKeyID == "" || f.Config.SecretAccessKey == "" {
-		return errors.New("set GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY to credentials the server accepts")
+	cfg.LoadCredentials(env)
+	cfg.Complete()
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
-	a, err := StartAgent(ctx, f.Config, AgentOptions{DockerHost: f.DockerHost}, logger)
+	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost}, logger)
 	if err != nil {
 		return err
 	}
@@ -63,5 +44,26 @@ func RunCLI(ctx context.Context, name string, args []string, stderr io.Writer, l
 		return a.Close()
 	case <-a.Done():
 		return a.Err()
+	}
+}
+
+// AgentConfig turns the agent's configuration into the agent's run-time
+// configuration; StartAgent fills in the rest (logger, Docker versions).
+// c must have passed Validate.
+func AgentConfig(c config.Agent) agent.Config {
+	return agent.Config{
+		Server:            c.Server,
+		Cluster:           c.Cluster,
+		DataDir:           c.DataDir,
+		Region:            c.Region,
+		AccessKeyID:       c.AccessKeyID,
+		SecretAccessKey:   c.SecretAccessKey,
+		CPU:               int32(c.CPU),
+		MemoryMiB:         int32(c.MemoryMiB),
+		ReservedMemoryMiB: int32(c.ReservedMemoryMiB),
+		AvailabilityZone:  c.AvailabilityZone,
+		InstanceType:      c.InstanceType,
+		Attributes:        c.Attributes,
+		CleanupDelay:      c.CleanupDelay,
 	}
 }

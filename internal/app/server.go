@@ -14,7 +14,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
@@ -22,6 +21,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/sigv4"
 	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/taskdefcheck"
 )
 
 // Server is a running control plane.
@@ -88,10 +88,10 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		Account:   cfg.AccountID,
 		Logger:    logger,
 		// Gantry's agents run Docker: refuse what its driver cannot honour.
-		CheckTaskDefinition: docker.Validate,
-		CheckOverrides:      docker.ValidateOverrides,
+		CheckTaskDefinition: taskdefcheck.TaskDefinition,
+		CheckOverrides:      taskdefcheck.Overrides,
 	}
-	verifier := sigv4.NewVerifier(cfg.Region, "ecs", cfg.Credentials)
+	verifier := sigv4.NewVerifier(cfg.Region, "ecs", credentials(cfg.Credentials))
 	api := apiserver.New(s.Ops, verifier, logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

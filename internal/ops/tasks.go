@@ -14,6 +14,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/taskstatus"
 )
 
 // Task statuses, in the order a task goes through them.
@@ -28,41 +29,10 @@ const (
 	taskStopped        = "STOPPED"
 )
 
-// taskRank orders task statuses; 0 for an unknown one.
-func taskRank(s string) int {
-	switch s {
-	case taskProvisioning:
-		return 1
-	case taskPending:
-		return 2
-	case taskActivating:
-		return 3
-	case taskRunning:
-		return 4
-	case taskDeactivating:
-		return 5
-	case taskStopping:
-		return 6
-	case taskDeprovisioning:
-		return 7
-	case taskStopped:
-		return 8
-	}
-	return 0
-}
-
-// containerRank orders container statuses.
-func containerRank(s string) int {
-	switch s {
-	case "PENDING":
-		return 1
-	case "RUNNING":
-		return 2
-	case "STOPPED":
-		return 3
-	}
-	return 0
-}
+// taskRank and containerRank are taskstatus's order.
+// TODO(lead): call taskstatus directly from statechange.go and delete these.
+func taskRank(s string) int      { return taskstatus.Rank(s) }
+func containerRank(s string) int { return taskstatus.ContainerRank(s) }
 
 // taskRef resolves a task given by ID or ARN.
 func (s *Service) taskRef(cluster, ref string) (string, error) {

@@ -3,11 +3,11 @@ package scheduler
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/taskres"
 )
 
 // ErrInvalidTaskDefinition is wrapped by the errors DemandFor returns for a
@@ -47,11 +47,11 @@ func (d Demand) validate() error {
 // DemandFor derives a task's demand from its task definition, as ECS does
 // for the EC2 launch type:
 //
-//   - CPU is the task-level cpu when set ("1024", "1 vCPU", "0.5 vcpu"),
-//     else the sum of the containers' cpu.
+//   - CPU is the task-level cpu when set ("1024", "1 vCPU", "0.5 vcpu", read
+//     by taskres.ParseCPU), else the sum of the containers' cpu.
 //   - Memory is the task-level memory when set ("512", "2 GB", "2GB",
-//     "512 MiB"), else the sum over containers of memoryReservation when
-//     set, else memory.
+//     "512 MiB", read by taskres.ParseMemory), else the sum over containers
+//     of memoryReservation when set, else memory.
 //   - GPU is the sum of the containers' GPU resource requirements.
 //   - Ports are the static host ports of the port mappings: in host mode
 //     every container port (and containerPortRange) is a host port; in
@@ -63,8 +63,8 @@ func DemandFor(td ecsapi.TaskDefinition) (Demand, error) {
 	var d Demand
 	var err error
 	if strings.TrimSpace(td.Cpu) != "" {
-		if d.CPU, err = ParseCPU(td.Cpu); err != nil {
-			return Demand{}, err
+		if d.CPU, err = taskres.ParseCPU(td.Cpu); err != nil {
+			return Demand{}, fmt.Errorf("%w: %w", ErrInvalidTaskDefinition, err)
 		}
 	} else {
 		for _, c := range td.ContainerDefinitions {
@@ -72,8 +72,8 @@ func DemandFor(td ecsapi.TaskDefinition) (Demand, error) {
 		}
 	}
 	if strings.TrimSpace(td.Memory) != "" {
-		if d.Memory, err = ParseMemory(td.Memory); err != nil {
-			return Demand{}, err
+		if d.Memory, err = taskres.ParseMemory(td.Memory); err != nil {
+			return Demand{}, fmt.Errorf("%w: %w", ErrInvalidTaskDefinition, err)
 		}
 	} else {
 		for _, c := range td.ContainerDefinitions {
@@ -176,65 +176,6 @@ func parsePortRange(s string) (lo, hi int32, err error) {
 		return 0, 0, fmt.Errorf("container port range %q is not LOW-HIGH within 1-65535", s)
 	}
 	return int32(x), int32(y), nil
-}
-
-// ParseCPU reads a task-level cpu value: CPU units ("1024") or vCPUs
-// ("1 vCPU", "0.25 vcpu"), 1,024 units to a vCPU. Errors wrap
-// ErrInvalidTaskDefinition.
-func ParseCPU(s string) (int64, error) {
-	num, unit := splitUnit(s)
-	f, ok := parseAmount(num)
-	if ok {
-		switch strings.ToLower(unit) {
-		case "":
-			if f == math.Trunc(f) {
-				return int64(f), nil
-			}
-		case "vcpu", "vcpus":
-			return int64(math.Round(f * 1024)), nil
-		}
-	}
-	return 0, fmt.Errorf("%w: cpu %q is not CPU units (1024) or vCPUs (1 vCPU)", ErrInvalidTaskDefinition, s)
-}
-
-// ParseMemory reads a task-level memory value: MiB ("512", "512 MiB") or
-// GiB ("2 GB", "2GB", "0.5 GiB"). Errors wrap ErrInvalidTaskDefinition.
-func ParseMemory(s string) (int64, error) {
-	num, unit := splitUnit(s)
-	f, ok := parseAmount(num)
-	if ok {
-		switch strings.ToLower(unit) {
-		case "", "mb", "mib":
-			if f == math.Trunc(f) {
-				return int64(f), nil
-			}
-		case "gb", "gib":
-			return int64(math.Round(f * 1024)), nil
-		}
-	}
-	return 0, fmt.Errorf("%w: memory %q is not MiB (512) or GB (2 GB)", ErrInvalidTaskDefinition, s)
-}
-
-// splitUnit splits "0.5 vCPU" or "2GB" into number and unit.
-func splitUnit(s string) (num, unit string) {
-	s = strings.TrimSpace(s)
-	i := 0
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
-		i++
-	}
-	return s[:i], strings.TrimSpace(s[i:])
-}
-
-// parseAmount parses a non-negative decimal below 2^40.
-func parseAmount(s string) (float64, bool) {
-	if s == "" || strings.Count(s, ".") > 1 || s == "." {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f >= 1<<40 {
-		return 0, false
-	}
-	return f, true
 }
 
 // ConstraintsFor returns the placement constraints that apply to a task: the

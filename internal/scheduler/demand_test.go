@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/taskres"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -125,28 +126,23 @@ func TestDemandFor(t *testing.T) {
 	}
 }
 
-func TestParseCPUAndMemory(t *testing.T) {
-	cpu := map[string]int64{"1024": 1024, " 256 ": 256, "1 vCPU": 1024, "2 vcpu": 2048, "0.5 VCPU": 512, "4vCPU": 4096, "0.25 vCPU": 256}
-	for in, want := range cpu {
-		if got, err := ParseCPU(in); err != nil || got != want {
-			t.Errorf("ParseCPU(%q) = %d, %v; want %d", in, got, err, want)
-		}
+func TestDemandForBadSize(t *testing.T) {
+	tests := []struct {
+		name string
+		td   ecsapi.TaskDefinition
+	}{
+		{"cpu with a fraction of a unit", ecsapi.TaskDefinition{Cpu: "0.1 vcpu"}},
+		{"memory with a fraction of a MiB", ecsapi.TaskDefinition{Memory: "0.3 GB"}},
+		{"unknown cpu unit", ecsapi.TaskDefinition{Cpu: "1 core"}},
+		{"unknown memory unit", ecsapi.TaskDefinition{Memory: "2 TB"}},
 	}
-	for _, in := range []string{"", "x", "1.5", "-1", "1 core", "1..2 vCPU", "1e3"} {
-		if _, err := ParseCPU(in); !errors.Is(err, ErrInvalidTaskDefinition) {
-			t.Errorf("ParseCPU(%q) error = %v, want ErrInvalidTaskDefinition", in, err)
-		}
-	}
-	mem := map[string]int64{"512": 512, "2 GB": 2048, "2GB": 2048, "0.5 GB": 512, "1 GiB": 1024, "300 MiB": 300, "300mb": 300}
-	for in, want := range mem {
-		if got, err := ParseMemory(in); err != nil || got != want {
-			t.Errorf("ParseMemory(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "GB", "1.5", "2 TB", "-5"} {
-		if _, err := ParseMemory(in); !errors.Is(err, ErrInvalidTaskDefinition) {
-			t.Errorf("ParseMemory(%q) error = %v, want ErrInvalidTaskDefinition", in, err)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DemandFor(tc.td)
+			if !errors.Is(err, ErrInvalidTaskDefinition) || !errors.Is(err, taskres.ErrInvalid) {
+				t.Fatalf("DemandFor() error = %v, want ErrInvalidTaskDefinition and taskres.ErrInvalid", err)
+			}
+		})
 	}
 }
 

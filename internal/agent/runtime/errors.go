@@ -3,6 +3,8 @@ package runtime
 import (
 	"errors"
 	"fmt"
+
+	"github.com/gantry-dev/gantry/internal/taskdefcheck"
 )
 
 // Error names, spelled as the ECS agent spells them. An error's name is the
@@ -86,15 +88,6 @@ func IsRetryable(err error) bool {
 }
 
 // UnsupportedError names one task definition member that a runtime cannot
-// honour, so RegisterTaskDefinition or RunTask can refuse it instead of
-// running the task without it.
-type UnsupportedError struct {
-	// Member is the member's path in the request, for example
-	// "containerDefinitions[1].secrets" or "volumes[0].efsVolumeConfiguration".
-	Member string
-	// Reason says why, in a sentence fragment fit for an API error message.
-	Reason string
-}
-
-// Error returns "member: reason".
-func (e *UnsupportedError) Error() string { return e.Member + ": " + e.Reason }
+// honour. It is taskdefcheck's, where the rules live, so the server can
+// apply them without linking a runtime.
+type UnsupportedError = taskdefcheck.UnsupportedError

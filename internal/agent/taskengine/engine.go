@@ -24,6 +24,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/taskstatus"
 )
 
 // Reporter sends task state reports to the control plane.
@@ -147,7 +148,7 @@ func (e *Engine) Sync(changed []ecsapi.GantryAssignedTask, all []string) {
 			m.setDesired(at.Task.DesiredStatus)
 			continue
 		}
-		if at.Task.LastStatus == statusStopped {
+		if at.Task.LastStatus == taskstatus.Stopped {
 			continue
 		}
 		m := newManager(e, at)

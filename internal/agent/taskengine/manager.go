@@ -12,29 +12,8 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/taskstatus"
 )
-
-// Task statuses, in order.
-const (
-	statusProvisioning   = "PROVISIONING"
-	statusPending        = "PENDING"
-	statusActivating     = "ACTIVATING"
-	statusRunning        = "RUNNING"
-	statusDeactivating   = "DEACTIVATING"
-	statusStopping       = "STOPPING"
-	statusDeprovisioning = "DEPROVISIONING"
-	statusStopped        = "STOPPED"
-)
-
-func rank(s string) int {
-	for i, v := range []string{statusProvisioning, statusPending, statusActivating, statusRunning,
-		statusDeactivating, statusStopping, statusDeprovisioning, statusStopped} {
-		if v == s {
-			return i + 1
-		}
-	}
-	return 0
-}
 
 // essentialExitReason is ECS's stoppedReason for an essential container exit.
 const essentialExitReason = "Essential container in task exited"
@@ -90,7 +69,7 @@ func newManager(e *Engine, at ecsapi.GantryAssignedTask) *manager {
 		cons: map[string]*cstate{}, wake: make(chan struct{}, 1),
 	}
 	if m.known == "" {
-		m.known = statusProvisioning
+		m.known = taskstatus.Provisioning
 	}
 	if at.Task.StoppedReason != "" {
 		m.reason = at.Task.StoppedReason
@@ -192,14 +171,14 @@ func (m *manager) drain() (evs []runtime.Event, desired string, dirty bool) {
 func (m *manager) run(ctx context.Context) {
 	tick := time.NewTicker(m.e.cfg.Resync)
 	defer tick.Stop()
-	if m.known != statusProvisioning {
+	if m.known != taskstatus.Provisioning {
 		m.mu.Lock()
 		m.dirty = true
 		m.mu.Unlock()
 	}
 	for {
 		evs, desired, dirty := m.drain()
-		if desired != "" && rank(desired) > rank(m.desired) {
+		if desired != "" && taskstatus.Rank(desired) > taskstatus.Rank(m.desired) {
 			m.desired = desired
 		}
 		for _, ev := range evs {
@@ -311,25 +290,25 @@ func (m *manager) fold(c *cstate, st runtime.ContainerStatus) {
 // step takes the next actions toward the desired status. It returns true
 // when the manager is finished.
 func (m *manager) step(ctx context.Context) bool {
-	if m.desired == statusStopped || m.reason != "" || rank(m.known) > rank(statusRunning) {
+	if m.desired == taskstatus.Stopped || m.reason != "" || taskstatus.Rank(m.known) > taskstatus.Rank(taskstatus.Running) {
 		return m.stepDown(ctx)
 	}
 	switch {
-	case rank(m.known) <= rank(statusProvisioning) || m.res == nil:
+	case taskstatus.Rank(m.known) <= taskstatus.Rank(taskstatus.Provisioning) || m.res == nil:
 		res, err := m.e.rt.PrepareTask(ctx, &m.task)
 		if err != nil {
 			m.fail(err, "")
 			return m.stepDown(ctx)
 		}
 		m.res = res
-		if rank(m.known) < rank(statusPending) {
-			m.advance(statusPending)
+		if taskstatus.Rank(m.known) < taskstatus.Rank(taskstatus.Pending) {
+			m.advance(taskstatus.Pending)
 		}
 		if m.pendingSince.IsZero() {
 			m.pendingSince = m.e.now()
 		}
 		return m.step(ctx)
-	case rank(m.known) < rank(statusRunning):
+	case taskstatus.Rank(m.known) < taskstatus.Rank(taskstatus.Running):
 		if m.pendingSince.IsZero() {
 			m.pendingSince = m.e.now()
 		}
@@ -340,9 +319,9 @@ func (m *manager) step(ctx context.Context) bool {
 			return m.stepDown(ctx)
 		}
 		if m.allStarted() {
-			m.advance(statusActivating)
+			m.advance(taskstatus.Activating)
 			m.startedAt = m.e.now()
-			m.advance(statusRunning)
+			m.advance(taskstatus.Running)
 		}
 	default: // RUNNING
 		if !m.startReady(ctx) {
@@ -510,24 +489,24 @@ func (m *manager) allStarted() bool {
 // reverse order), DEPROVISIONING (network released), STOPPED; then, after
 // the cleanup delay, the containers are removed. Returns true when done.
 func (m *manager) stepDown(ctx context.Context) bool {
-	if m.reason == "" && m.desired == statusStopped {
+	if m.reason == "" && m.desired == taskstatus.Stopped {
 		m.reason = "Task stopped by the control plane"
 	}
-	if rank(m.known) < rank(statusStopped) {
-		m.advance(statusDeactivating)
-		m.advance(statusStopping)
+	if taskstatus.Rank(m.known) < taskstatus.Rank(taskstatus.Stopped) {
+		m.advance(taskstatus.Deactivating)
+		m.advance(taskstatus.Stopping)
 		m.stopContainers(ctx)
 		if ctx.Err() != nil {
 			return true
 		}
 		m.execStoppedAt = m.e.now()
-		m.advance(statusDeprovisioning)
+		m.advance(taskstatus.Deprovisioning)
 		if m.res != nil && m.res.PauseContainerID != "" {
 			if err := m.e.rt.StopContainer(ctx, m.res.PauseContainerID); err != nil {
 				m.log.Warn("stop pause container", "err", err)
 			}
 		}
-		m.advance(statusStopped)
+		m.advance(taskstatus.Stopped)
 		m.stoppedAt = m.e.now()
 	}
 	if m.stoppedAt.IsZero() {
@@ -582,7 +561,7 @@ func (m *manager) stopContainers(ctx context.Context) {
 
 // advance moves the task to status (if it is further along) and reports it.
 func (m *manager) advance(status string) {
-	if rank(status) <= rank(m.known) {
+	if taskstatus.Rank(status) <= taskstatus.Rank(m.known) {
 		return
 	}
 	m.known = status
@@ -593,7 +572,7 @@ func (m *manager) advance(status string) {
 // snapshot is the state report of the task as it is now.
 func (m *manager) snapshot() ecsapi.GantrySubmitTaskStateRequest {
 	r := ecsapi.GantrySubmitTaskStateRequest{Cluster: m.e.cfg.Cluster, Task: m.task.Arn, Status: m.known}
-	if rank(m.known) > rank(statusRunning) {
+	if taskstatus.Rank(m.known) > taskstatus.Rank(taskstatus.Running) {
 		r.Reason = m.reason
 		r.StopCode = ecsapi.TaskStopCode(m.stopCode)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/controller"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/taskstatus"
 )
 
 // Stop reasons the controller gives tasks (their stoppedReason).
@@ -669,7 +670,7 @@ func (pl *planner) account(tasks []ecsapi.Task) {
 			if !hasHealthCheck(t) || t.HealthStatus == "HEALTHY" {
 				c.healthy++
 			}
-		case taskRank(t.LastStatus) < taskRank("RUNNING"):
+		case taskstatus.Rank(t.LastStatus) < taskstatus.Rank(taskstatus.Running):
 			c.pending++
 			total.pending++
 		}
@@ -711,16 +712,6 @@ func (pl *planner) account(tasks []ecsapi.Task) {
 }
 
 func steadyEvent(name string) string { return "(service " + name + ") has reached a steady state." }
-
-// taskRank orders task statuses as ECS does.
-func taskRank(s string) int {
-	for i, v := range []string{"PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"} {
-		if s == v {
-			return i + 1
-		}
-	}
-	return 0
-}
 
 func taskID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 

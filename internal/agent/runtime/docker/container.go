@@ -17,6 +17,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/taskdefcheck"
 )
 
 // PullImage pulls ref unless an image of that reference is already local
@@ -48,7 +49,7 @@ func (r *Runtime) PullImage(ctx context.Context, ref string) error {
 // CreateContainer creates spec.Container of spec.Task, named
 // ecs-<family>-<revision>-<container>-<random> and labelled with the task
 // ARN, cluster, family, revision, container name and this agent's
-// instance. The task must pass Validate and ValidateOverrides
+// instance. The task must pass taskdefcheck.TaskDefinition and taskdefcheck.Overrides
 // (UnsupportedTaskDefinitionError otherwise); failures of Docker are
 // CannotCreateContainerError.
 func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.CreateSpec) (runtime.ContainerRef, error) {
@@ -273,10 +274,10 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// validateTask runs Validate and ValidateOverrides on task, as an
+// validateTask runs taskdefcheck.TaskDefinition and taskdefcheck.Overrides on task, as an
 // UnsupportedTaskDefinitionError.
 func validateTask(task *runtime.Task) error {
-	if err := errors.Join(Validate(task.Definition), ValidateOverrides(task.Definition, task.Overrides)); err != nil {
+	if err := errors.Join(taskdefcheck.TaskDefinition(task.Definition), taskdefcheck.Overrides(task.Definition, task.Overrides)); err != nil {
 		return runtime.NewError(runtime.UnsupportedTaskDefinitionError, false, err)
 	}
 	return nil

@@ -11,7 +11,7 @@
 // retries), stopTimeout -> StopTimeout, portMappings -> exposed and
 // published ports (hostPort 0 or absent: Docker picks a free port, which
 // InspectContainer reports), mountPoints -> binds of host paths or named
-// volumes, and so on for every member Validate accepts. The container is
+// volumes, and so on for every member taskdefcheck.TaskDefinition accepts. The container is
 // named ecs-<family>-<revision>-<container>-<20 hex digits> and labelled
 // with the ECS agent's labels (com.amazonaws.ecs.task-arn, ...) plus
 // dev.gantry.instance, the agent that owns it.

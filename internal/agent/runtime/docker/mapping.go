@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/taskres"
 )
 
 const (
@@ -52,8 +53,8 @@ type mapInput struct {
 
 // mapContainer maps a container definition to Docker's create
 // configuration, the way the ECS agent does on Linux. It does no I/O. The
-// task definition is assumed to have passed Validate; the errors it returns
-// are about inputs Validate cannot see (peers, resources, overrides).
+// task definition is assumed to have passed taskdefcheck.TaskDefinition; the errors it returns
+// are about inputs taskdefcheck cannot see (peers, resources, overrides).
 func mapContainer(in mapInput) (createConfig, error) {
 	def := in.Def
 	mode := in.Task.NetworkMode()
@@ -172,29 +173,14 @@ func memoryLimit(task *runtime.Task, def ecsapi.ContainerDefinition) (int64, err
 	if taskMem == "" {
 		return 0, nil
 	}
-	m, err := parseTaskMemory(taskMem)
+	m, err := taskres.ParseMemory(taskMem)
 	if err != nil {
 		return 0, err
 	}
+	if m == 0 {
+		return 0, fmt.Errorf("task memory %q is zero", taskMem)
+	}
 	return max(m*mib, minMemory), nil
-}
-
-// parseTaskMemory parses a task-level memory value as ECS accepts it: an
-// integer number of MiB ("1024") or a number of GB ("1GB", "0.5 GB").
-func parseTaskMemory(s string) (int64, error) {
-	v := strings.ToUpper(strings.TrimSpace(s))
-	if num, ok := strings.CutSuffix(v, "GB"); ok {
-		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || f <= 0 {
-			return 0, fmt.Errorf("task memory %q is not a number of MiB or GB", s)
-		}
-		return int64(f * 1024), nil
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(v, "MIB"), "MB")), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("task memory %q is not a number of MiB or GB", s)
-	}
-	return n, nil
 }
 
 // linuxParameters maps linuxParameters onto hc.

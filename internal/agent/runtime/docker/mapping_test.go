@@ -401,7 +401,7 @@ func TestMapContainerErrors(t *testing.T) {
 			name: "bad task memory",
 			def:  ecsapi.ContainerDefinition{Name: "c", Image: "i"},
 			edit: func(in *mapInput) { in.Task.Definition.Memory = "lots" },
-			want: `task memory "lots"`,
+			want: `memory "lots"`,
 		},
 	}
 	for _, tc := range tests {
@@ -415,22 +415,6 @@ func TestMapContainerErrors(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestParseTaskMemory(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"512", 512, true}, {"1GB", 1024, true}, {"1 GB", 1024, true}, {"0.5gb", 512, true},
-		{"2048 MiB", 2048, true}, {"", 0, false}, {"-1", 0, false}, {"x", 0, false}, {"0GB", 0, false},
-	} {
-		got, err := parseTaskMemory(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseTaskMemory(%q) = %d, %v", tc.in, got, err)
-		}
 	}
 }
 

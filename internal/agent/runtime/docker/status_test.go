@@ -16,10 +16,12 @@ func TestContainerStatus(t *testing.T) {
 	labels := map[string]string{LabelTaskARN: "arn:task", LabelContainerName: "web"}
 	inspect := func(st container.State, hc *container.HostConfig, cfg *container.Config, ports nat.PortMap) container.InspectResponse {
 		cfg.Labels = labels
+		ns := &container.NetworkSettings{}
+		ns.Ports = ports // promoted from NetworkSettingsBase, deprecated by name only
 		return container.InspectResponse{
 			ContainerJSONBase: &container.ContainerJSONBase{ID: "abc", Name: "/ecs-f-1-web-x", Image: "sha256:img", State: &st, HostConfig: hc},
 			Config:            cfg,
-			NetworkSettings:   &container.NetworkSettings{NetworkSettingsBase: container.NetworkSettingsBase{Ports: ports}},
+			NetworkSettings:   ns,
 		}
 	}
 	started := "2026-01-02T03:04:05.123456789Z"

@@ -1,26 +1,12 @@
-// Package config holds the configuration of `gantry server` and `gantry
-// agent`: defaults, environment variables and flags (in that order of
-// precedence, flags last), and validation that reports every problem.
 package config
 
 import (
-	"bufio"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
-	"os"
 	"regexp"
-	"strings"
 	"time"
-
-	"github.com/gantry-dev/gantry/internal/sigv4"
-)
-
-// Development credentials, used by `gantry dev` and documented in the README.
-// A server using them listens on loopback only.
-const (
-	DevAccessKeyID     = "AKIDGANTRYDEV0000000"
-	DevSecretAccessKey = "gantry-dev-secret-access-key"
 )
 
 // Server is the configuration of the control plane.
@@ -36,7 +22,7 @@ type Server struct {
 	// etcd cluster.
 	EtcdEndpoints []string
 	// Credentials are the access keys the API accepts.
-	Credentials []sigv4.Credential
+	Credentials []AccessKey
 	// CredentialsFile, when set, was read into Credentials.
 	CredentialsFile string
 	// LostInstanceGrace is how long a service's tasks stay on an instance
@@ -79,6 +65,40 @@ func DefaultServer() Server {
 
 var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 var accountRE = regexp.MustCompile(`^\d{12}$`)
+
+// RegisterFlags defines the server's flags on fs, bound to c's fields, with
+// c's values as their defaults. `gantry server` and `gantry dev` use it.
+func (c *Server) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP address of the ECS API (loopback unless you ask otherwise)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd member's data")
+	fs.StringVar(&c.Region, "region", c.Region, "region of ARNs and of SigV4 signatures")
+	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "12-digit account ID of ARNs")
+	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
+	fs.DurationVar(&c.LostInstanceGrace, "lost-instance-grace", c.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
+	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
+	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
+	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
+	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
+}
+
+// LoadCredentials adds to c.Credentials the keys of c.CredentialsFile, when
+// set, and the key of GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY,
+// when either is set (Validate refuses half a key).
+func (c *Server) LoadCredentials(lookup LookupEnv) error {
+	if c.CredentialsFile != "" {
+		creds, err := ReadCredentialsFile(c.CredentialsFile, c.AccountID)
+		if err != nil {
+			return fmt.Errorf("--credentials-file: %w", err)
+		}
+		c.Credentials = append(c.Credentials, creds...)
+	}
+	akid, _ := lookup(EnvAccessKeyID)
+	secret, _ := lookup(EnvSecretAccessKey)
+	if akid != "" || secret != "" {
+		c.Credentials = append(c.Credentials, Credential(akid, secret, "gantry", c.AccountID))
+	}
+	return nil
+}
 
 // Validate reports every problem with c at once.
 func (c *Server) Validate() error {
@@ -127,41 +147,4 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// ReadCredentialsFile reads access keys, one a line: ACCESS_KEY_ID
-// SECRET_ACCESS_KEY [NAME]. Blank lines and lines starting with # are
-// skipped. NAME becomes the principal arn:aws:iam::ACCOUNT:user/NAME.
-func ReadCredentialsFile(path, account string) ([]sigv4.Credential, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []sigv4.Credential
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if len(fields) < 2 || len(fields) > 3 {
-			return nil, fmt.Errorf("%s:%d: want ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]", path, n)
-		}
-		name := "gantry"
-		if len(fields) == 3 {
-			name = fields[2]
-		}
-		out = append(out, Credential(fields[0], fields[1], name, account))
-	}
-	return out, sc.Err()
-}
-
-// Credential builds a credential whose principal is the IAM user name.
-func Credential(akid, secret, name, account string) sigv4.Credential {
-	return sigv4.Credential{AccessKeyID: akid, SecretAccessKey: secret,
-		Principal: "arn:aws:iam::" + account + ":user/" + name}
 }

@@ -1,19 +1,47 @@
-package docker
+// Package taskdefcheck owns the rules on which task definition and override
+// members Gantry's container runtime can honour. The server applies them in
+// RegisterTaskDefinition and RunTask to refuse what no agent could run; the
+// agent's Docker driver applies them again before it prepares a task. It is
+// pure: it imports only the ECS wire shapes and taskres, never the Docker SDK,
+// so the server links no driver.
+package taskdefcheck
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/taskres"
 )
 
-// Validate reports every member of td that this runtime cannot honour, each
-// as a *runtime.UnsupportedError naming the member, joined with errors.Join;
+// UnsupportedError names one task definition member that the runtime cannot
+// honour, so RegisterTaskDefinition or RunTask can refuse it instead of
+// running the task without it.
+type UnsupportedError struct {
+	// Member is the member's path in the request, for example
+	// "containerDefinitions[1].secrets" or "volumes[0].efsVolumeConfiguration".
+	Member string
+	// Reason says why, in a sentence fragment fit for an API error message.
+	Reason string
+}
+
+// Error returns "member: reason".
+func (e *UnsupportedError) Error() string { return e.Member + ": " + e.Reason }
+
+// The network modes, spelled as ECS does; "" means bridge.
+const (
+	modeBridge ecsapi.NetworkMode = "bridge"
+	modeHost   ecsapi.NetworkMode = "host"
+	modeAWSVPC ecsapi.NetworkMode = "awsvpc"
+	modeNone   ecsapi.NetworkMode = "none"
+)
+
+// TaskDefinition reports every member of td that the runtime cannot honour,
+// each as an *UnsupportedError naming the member, joined with errors.Join;
 // nil when the runtime can run td as written. RegisterTaskDefinition and
 // RunTask call it to refuse such task definitions instead of running them
-// without the member; PrepareTask calls it too.
+// without the member; the Docker driver's PrepareTask calls it too.
 //
 // Refused: proxyConfiguration, inferenceAccelerators, ephemeralStorage,
 // taskRoleArn (no task credentials endpoint), enableFaultInjection, non-Linux
@@ -35,17 +63,17 @@ import (
 // placementConstraints. Accepted with no effect: executionRoleArn (only used
 // by refused features), versionConsistency, portMappings[].name and
 // appProtocol (Service Connect metadata).
-func Validate(td ecsapi.TaskDefinition) error {
+func TaskDefinition(td ecsapi.TaskDefinition) error {
 	var errs []error
 	bad := func(member, format string, args ...any) {
-		errs = append(errs, &runtime.UnsupportedError{Member: member, Reason: fmt.Sprintf(format, args...)})
+		errs = append(errs, &UnsupportedError{Member: member, Reason: fmt.Sprintf(format, args...)})
 	}
 	mode := td.NetworkMode
 	if mode == "" {
-		mode = runtime.NetworkModeBridge
+		mode = modeBridge
 	}
 	switch mode {
-	case runtime.NetworkModeBridge, runtime.NetworkModeHost, runtime.NetworkModeAWSVPC, runtime.NetworkModeNone:
+	case modeBridge, modeHost, modeAWSVPC, modeNone:
 	default:
 		bad("networkMode", "network mode %q is not supported; use bridge, host, awsvpc or none", mode)
 	}
@@ -65,7 +93,7 @@ func Validate(td ecsapi.TaskDefinition) error {
 		bad("enableFaultInjection", "fault injection is not supported")
 	}
 	if td.Memory != "" {
-		if _, err := parseTaskMemory(td.Memory); err != nil {
+		if err := checkMemory(td.Memory); err != nil {
 			bad("memory", "%v", err)
 		}
 	}
@@ -75,7 +103,7 @@ func Validate(td ecsapi.TaskDefinition) error {
 	switch td.PidMode {
 	case "", "host":
 	case "task":
-		if mode != runtime.NetworkModeAWSVPC {
+		if mode != modeAWSVPC {
 			bad("pidMode", `pidMode "task" is only supported with the awsvpc network mode`)
 		}
 	default:
@@ -84,7 +112,7 @@ func Validate(td ecsapi.TaskDefinition) error {
 	switch td.IpcMode {
 	case "", "host", "none":
 	case "task":
-		if mode != runtime.NetworkModeAWSVPC {
+		if mode != modeAWSVPC {
 			bad("ipcMode", `ipcMode "task" is only supported with the awsvpc network mode`)
 		}
 	default:
@@ -229,9 +257,9 @@ func validateContainer(path string, c ecsapi.ContainerDefinition, mode ecsapi.Ne
 			bad(pp+".protocol", "protocol %q is not tcp or udp", p.Protocol)
 		}
 		switch mode {
-		case runtime.NetworkModeNone:
+		case modeNone:
 			bad(pp, "port mappings are not supported with the none network mode")
-		case runtime.NetworkModeHost, runtime.NetworkModeAWSVPC:
+		case modeHost, modeAWSVPC:
 			if p.HostPort != nil && *p.HostPort != 0 && *p.HostPort != *p.ContainerPort {
 				bad(pp+".hostPort", "with the %s network mode the host port must be the container port", mode)
 			}
@@ -241,10 +269,10 @@ func validateContainer(path string, c ecsapi.ContainerDefinition, mode ecsapi.Ne
 			}
 		}
 	}
-	if mode != runtime.NetworkModeBridge && len(c.Links) > 0 {
+	if mode != modeBridge && len(c.Links) > 0 {
 		bad(path+".links", "links are only supported with the bridge network mode")
 	}
-	if mode == runtime.NetworkModeAWSVPC {
+	if mode == modeAWSVPC {
 		if c.Hostname != "" {
 			bad(path+".hostname", "hostname is not supported with the awsvpc network mode")
 		}
@@ -263,9 +291,9 @@ func validateContainer(path string, c ecsapi.ContainerDefinition, mode ecsapi.Ne
 			continue
 		}
 		switch mode {
-		case runtime.NetworkModeHost:
+		case modeHost:
 			bad(path+".systemControls", "%s: network systemControls are not supported with the host network mode", s.Namespace)
-		case runtime.NetworkModeAWSVPC:
+		case modeAWSVPC:
 			// They are set once, on the task's network namespace.
 			if v, ok := netSysctls[s.Namespace]; ok && v != s.Value {
 				bad(path+".systemControls", "%s: containers of an awsvpc task share one network namespace and set it to different values", s.Namespace)
@@ -294,12 +322,12 @@ func validateContainer(path string, c ecsapi.ContainerDefinition, mode ecsapi.Ne
 	}
 }
 
-// ValidateOverrides reports every member of o that this runtime cannot
-// honour for a task of td, like Validate does for td.
-func ValidateOverrides(td ecsapi.TaskDefinition, o ecsapi.TaskOverride) error {
+// Overrides reports every member of o that the runtime cannot honour for a
+// task of td, like TaskDefinition does for td.
+func Overrides(td ecsapi.TaskDefinition, o ecsapi.TaskOverride) error {
 	var errs []error
 	bad := func(member, format string, args ...any) {
-		errs = append(errs, &runtime.UnsupportedError{Member: "overrides." + member, Reason: fmt.Sprintf(format, args...)})
+		errs = append(errs, &UnsupportedError{Member: "overrides." + member, Reason: fmt.Sprintf(format, args...)})
 	}
 	if o.TaskRoleArn != "" {
 		bad("taskRoleArn", "task IAM role credentials are not provided to containers")
@@ -311,7 +339,7 @@ func ValidateOverrides(td ecsapi.TaskDefinition, o ecsapi.TaskOverride) error {
 		bad("inferenceAcceleratorOverrides", "Elastic Inference accelerators are not supported")
 	}
 	if o.Memory != "" {
-		if _, err := parseTaskMemory(o.Memory); err != nil {
+		if err := checkMemory(o.Memory); err != nil {
 			bad("memory", "%v", err)
 		}
 	}
@@ -335,4 +363,17 @@ func ValidateOverrides(td ecsapi.TaskDefinition, o ecsapi.TaskOverride) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkMemory accepts a task-level memory the runtime can set as a limit: a
+// size taskres reads, above zero.
+func checkMemory(s string) error {
+	m, err := taskres.ParseMemory(s)
+	if err != nil {
+		return err
+	}
+	if m == 0 {
+		return fmt.Errorf("task memory %q is zero", s)
+	}
+	return nil
 }

@@ -1,11 +1,10 @@
-package docker
+package taskdefcheck
 
 import (
 	"errors"
 	"slices"
 	"testing"
 
-	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
 
@@ -18,7 +17,7 @@ func members(err error) []string {
 	var joined interface{ Unwrap() []error }
 	if errors.As(err, &joined) {
 		for _, e := range joined.Unwrap() {
-			var u *runtime.UnsupportedError
+			var u *UnsupportedError
 			if errors.As(e, &u) {
 				out = append(out, u.Member)
 			}
@@ -27,7 +26,7 @@ func members(err error) []string {
 	return out
 }
 
-func TestValidate(t *testing.T) {
+func TestTaskDefinition(t *testing.T) {
 	c := func(edit func(*ecsapi.ContainerDefinition)) ecsapi.ContainerDefinition {
 		d := ecsapi.ContainerDefinition{Name: "app", Image: "app:1"}
 		if edit != nil {
@@ -142,7 +141,7 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name: "awsvpc refuses what ECS refuses",
-			td: td(runtime.NetworkModeAWSVPC, nil, c(func(d *ecsapi.ContainerDefinition) {
+			td: td(modeAWSVPC, nil, c(func(d *ecsapi.ContainerDefinition) {
 				d.Hostname = "h"
 				d.DnsServers = []string{"1.1.1.1"}
 				d.DnsSearchDomains = []string{"x"}
@@ -158,7 +157,7 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name: "host mode",
-			td: td(runtime.NetworkModeHost, nil, c(func(d *ecsapi.ContainerDefinition) {
+			td: td(modeHost, nil, c(func(d *ecsapi.ContainerDefinition) {
 				d.PortMappings = []ecsapi.PortMapping{{ContainerPort: ptr[int32](80), HostPort: ptr[int32](81)}, {ContainerPort: ptr[int32](90), HostPort: ptr[int32](90)}}
 				d.SystemControls = []ecsapi.SystemControl{{Namespace: "net.core.somaxconn", Value: "1"}, {Namespace: "kernel.shmmax", Value: "1"}}
 			})),
@@ -166,7 +165,7 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name: "none mode refuses port mappings",
-			td: td(runtime.NetworkModeNone, nil, c(func(d *ecsapi.ContainerDefinition) {
+			td: td(modeNone, nil, c(func(d *ecsapi.ContainerDefinition) {
 				d.PortMappings = []ecsapi.PortMapping{{ContainerPort: ptr[int32](80)}}
 			})),
 			want: []string{"containerDefinitions[0].portMappings[0]"},
@@ -189,7 +188,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := Validate(tc.td)
+			err := TaskDefinition(tc.td)
 			got := members(err)
 			slices.Sort(got)
 			want := slices.Clone(tc.want)
@@ -201,10 +200,10 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestValidateOverrides(t *testing.T) {
+func TestOverrides(t *testing.T) {
 	td := ecsapi.TaskDefinition{ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: "app", Image: "a"}}}
 	ok := ecsapi.TaskOverride{Memory: "512", ContainerOverrides: []ecsapi.ContainerOverride{{Name: "app", Command: []string{"x"}, Cpu: ptr[int32](10)}}}
-	if err := ValidateOverrides(td, ok); err != nil {
+	if err := Overrides(td, ok); err != nil {
 		t.Errorf("supported overrides refused: %v", err)
 	}
 	bad := ecsapi.TaskOverride{
@@ -217,11 +216,41 @@ func TestValidateOverrides(t *testing.T) {
 			{Name: "app", EnvironmentFiles: []ecsapi.EnvironmentFile{{Type: "s3", Value: "v"}}, ResourceRequirements: []ecsapi.ResourceRequirement{{Type: "GPU", Value: "1"}}},
 		},
 	}
-	got := members(ValidateOverrides(td, bad))
+	got := members(Overrides(td, bad))
 	want := []string{"overrides.taskRoleArn", "overrides.ephemeralStorage", "overrides.inferenceAcceleratorOverrides",
 		"overrides.memory", "overrides.containerOverrides[0].name", "overrides.containerOverrides[1].environmentFiles",
 		"overrides.containerOverrides[1].resourceRequirements"}
 	if !slices.Equal(got, want) {
 		t.Errorf("refused members\n got %q\nwant %q", got, want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestMemory(t *testing.T) {
+	tests := []struct {
+		name   string
+		memory string
+		ok     bool
+	}{
+		{"MiB", "512", true},
+		{"GiB", "1 GiB", true},
+		{"half GB", "0.5 GB", true},
+		{"zero", "0", false},
+		{"fraction of a MiB", "0.3 GB", false},
+		{"words", "lots", false},
+	}
+	td := ecsapi.TaskDefinition{Family: "f", ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: "app", Image: "a"}}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := td
+			d.Memory = tc.memory
+			if got := members(TaskDefinition(d)); (len(got) == 0) != tc.ok {
+				t.Errorf("TaskDefinition(memory %q) refused %q", tc.memory, got)
+			}
+			if got := members(Overrides(td, ecsapi.TaskOverride{Memory: tc.memory})); (len(got) == 0) != tc.ok {
+				t.Errorf("Overrides(memory %q) refused %q", tc.memory, got)
+			}
+		})
 	}
 }

@@ -1,0 +1,64 @@
+package agentapp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/config"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestRunCLIRefusesBeforeStarting(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error
+		help bool
+	}{
+		{name: "help", args: []string{"--help"}, help: true},
+		{name: "no credentials", args: nil, want: "GANTRY_ACCESS_KEY_ID"},
+		{name: "bad flag value", args: []string{"--cpu", "many"}, want: "many"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := RunCLI(context.Background(), "gantry-agent", tc.args, noEnv, &stderr, logger)
+			if tc.help {
+				if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "-cluster string") {
+					t.Fatalf("err %v, usage %q", err, stderr.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
+				t.Fatalf("err %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAgentConfig(t *testing.T) {
+	c := config.DefaultAgent()
+	c.AccessKeyID, c.SecretAccessKey = "AKID", "secret"
+	c.CPU, c.MemoryMiB = 2048, 4096
+	c.Attributes["stack"] = "blue"
+	c.Complete()
+	got := AgentConfig(c)
+	want := agent.Config{Server: "http://127.0.0.1:8845", Cluster: "default", DataDir: "gantry-agent", Region: "us-east-1",
+		AccessKeyID: "AKID", SecretAccessKey: "secret", CPU: 2048, MemoryMiB: 4096, ReservedMemoryMiB: 256,
+		AvailabilityZone: "us-east-1a", InstanceType: "gantry.host", Attributes: map[string]string{"stack": "blue"},
+		CleanupDelay: 3 * time.Hour}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AgentConfig() = %+v\nwant %+v", got, want)
+	}
+}

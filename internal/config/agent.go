@@ -1,0 +1,117 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net/url"
+	"time"
+)
+
+// Agent is the configuration of `gantry agent` and gantry-agent, and of the
+// agent `gantry dev` runs beside its server.
+type Agent struct {
+	// Server is the control plane's URL.
+	Server string
+	// Cluster is the cluster to join ("default" when empty).
+	Cluster string
+	// DataDir keeps the agent's identity.
+	DataDir string
+	// Region and the access key sign the agent's requests.
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string
+	// CPU (units) and MemoryMiB override the registered resources; zero
+	// means what the host has (less ReservedMemoryMiB).
+	CPU               int
+	MemoryMiB         int
+	ReservedMemoryMiB int
+	// AvailabilityZone and InstanceType are reported as the
+	// ecs.availability-zone and ecs.instance-type attributes;
+	// AvailabilityZone defaults to Region + "a" (Complete).
+	AvailabilityZone string
+	InstanceType     string
+	// Attributes are custom attributes.
+	Attributes map[string]string
+	// CleanupDelay is how long a stopped task's containers are kept.
+	CleanupDelay time.Duration
+	// DockerHost is the Docker Engine's address; empty for DOCKER_HOST or
+	// the local socket.
+	DockerHost string
+}
+
+// DefaultAgent returns the defaults.
+func DefaultAgent() Agent {
+	return Agent{
+		Server:            "http://127.0.0.1:8845",
+		Cluster:           "default",
+		DataDir:           "gantry-agent",
+		Region:            "us-east-1",
+		ReservedMemoryMiB: 256,
+		InstanceType:      "gantry.host",
+		Attributes:        map[string]string{},
+		CleanupDelay:      3 * time.Hour,
+	}
+}
+
+// RegisterFlags defines the agent's flags on fs, bound to c's fields, with
+// c's values as their defaults. withServer adds --server, --data-dir and
+// --region, which `gantry dev` sets itself.
+func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
+	if c.Attributes == nil {
+		c.Attributes = map[string]string{}
+	}
+	if withServer {
+		fs.StringVar(&c.Server, "server", c.Server, "URL of the control plane")
+		fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the agent's identity")
+		fs.StringVar(&c.Region, "region", c.Region, "region the agent signs its requests for")
+	}
+	fs.StringVar(&c.Cluster, "cluster", c.Cluster, "cluster to join")
+	fs.IntVar(&c.CPU, "cpu", c.CPU, "CPU units to register (default: cores x 1024)")
+	fs.IntVar(&c.MemoryMiB, "memory", c.MemoryMiB, "memory in MiB to register (default: the host's, less --reserved-memory)")
+	fs.IntVar(&c.ReservedMemoryMiB, "reserved-memory", c.ReservedMemoryMiB, "MiB of the host's memory kept for the system")
+	fs.StringVar(&c.AvailabilityZone, "availability-zone", c.AvailabilityZone, "ecs.availability-zone attribute (default: REGION + \"a\")")
+	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
+	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
+	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal")
+	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine address (default: DOCKER_HOST or the local socket)")
+}
+
+// LoadCredentials sets the agent's access key from GANTRY_ACCESS_KEY_ID and
+// GANTRY_SECRET_ACCESS_KEY.
+func (c *Agent) LoadCredentials(lookup LookupEnv) {
+	c.AccessKeyID, _ = lookup(EnvAccessKeyID)
+	c.SecretAccessKey, _ = lookup(EnvSecretAccessKey)
+}
+
+// Complete fills in the defaults that depend on other fields: the
+// availability zone is Region + "a" unless given.
+func (c *Agent) Complete() {
+	if c.AvailabilityZone == "" {
+		c.AvailabilityZone = c.Region + "a"
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c *Agent) Validate() error {
+	var errs []error
+	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		errs = append(errs, errors.New("set GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY to credentials the server accepts"))
+	}
+	if u, err := url.Parse(c.Server); err != nil || u.Scheme == "" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("--server %q is not a URL such as http://127.0.0.1:8845", c.Server))
+	}
+	for _, v := range []struct {
+		flag string
+		n    int
+	}{{"--cpu", c.CPU}, {"--memory", c.MemoryMiB}, {"--reserved-memory", c.ReservedMemoryMiB}} {
+		if v.n < 0 || v.n > math.MaxInt32 {
+			errs = append(errs, fmt.Errorf("%s %d must be between 0 and %d", v.flag, v.n, math.MaxInt32))
+		}
+	}
+	if c.CleanupDelay < 0 {
+		errs = append(errs, fmt.Errorf("--task-cleanup-wait %v must not be negative", c.CleanupDelay))
+	}
+	return errors.Join(errs...)
+}
