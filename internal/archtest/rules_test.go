@@ -56,6 +56,7 @@ var sharedPkgs = []string{
 	"std",
 	m + "internal/*api",    // generated wire shapes (ecsapi, and one per service)
 	m + "internal/awstime", // the wire timestamp of the generated shapes
+	m + "internal/awsop",   // the operation and error tables of the generated shapes
 	m + "internal/taskstatus",
 	m + "internal/taskres",
 	m + "internal/taskdefcheck",
