@@ -1,0 +1,490 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"sort"
+	"strings"
+)
+
+// generator writes the files of one service from its model.
+type generator struct {
+	m   *model
+	s   service
+	buf bytes.Buffer
+}
+
+func (g *generator) p(format string, args ...any) {
+	fmt.Fprintf(&g.buf, format, args...)
+	g.buf.WriteByte('\n')
+}
+
+// reserved are the names the generated and hand-written code of a package
+// defines beside the shapes; a shape of that name would clash.
+var reserved = map[string]bool{
+	"ServiceID": true, "SigningName": true, "APIVersion": true, "TargetPrefix": true,
+	"JSONVersion": true, "XMLNamespace": true, "Protocols": true, "Operations": true,
+	"Errors": true, "OperationShapes": true, "ShapeType": true, "Timestamp": true,
+	"NewTimestamp": true, "ExtensionOperations": true, "ExtensionShapeType": true,
+}
+
+func exported(name string) string {
+	if name == "" {
+		return name
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
+}
+
+func (g *generator) shape(name string) (*shape, error) {
+	s, ok := g.m.Shapes[name]
+	if !ok {
+		return nil, fmt.Errorf("shape %s is not in the model", name)
+	}
+	if s.Exception {
+		return nil, fmt.Errorf("shape %s is an exception, referenced as a member", name)
+	}
+	return s, nil
+}
+
+func (g *generator) timestampType() string {
+	if g.s.ECS {
+		return "Timestamp"
+	}
+	return "awstime.Timestamp"
+}
+
+// goType returns the Go type of a structure member of shape name.
+func (g *generator) goType(name string) (string, error) {
+	s, err := g.shape(name)
+	if err != nil {
+		return "", err
+	}
+	switch s.Type {
+	case "structure":
+		return "*" + name, nil
+	case "list":
+		e, err := g.goElem(s.Member.Shape)
+		return "[]" + e, err
+	case "map":
+		k, err := g.shape(s.Key.Shape)
+		if err != nil {
+			return "", err
+		}
+		if k.Type != "string" {
+			return "", fmt.Errorf("map %s has %s keys", name, k.Type)
+		}
+		e, err := g.goElem(s.Value.Shape)
+		return "map[string]" + e, err
+	case "string":
+		if len(s.Enum) > 0 {
+			return name, nil
+		}
+		return "string", nil
+	case "integer", "long", "double", "float", "boolean":
+		t := scalarTypes[s.Type]
+		if !g.s.ECS || s.Box {
+			return "*" + t, nil
+		}
+		return t, nil
+	case "timestamp":
+		return "*" + g.timestampType(), nil
+	case "blob":
+		return "[]byte", nil
+	}
+	return "", fmt.Errorf("shape %s has unknown type %q", name, s.Type)
+}
+
+var scalarTypes = map[string]string{
+	"integer": "int32", "long": "int64", "double": "float64", "float": "float64", "boolean": "bool",
+}
+
+// goElem is the Go type of an element of a list or a value of a map:
+// structures and scalars by value.
+func (g *generator) goElem(name string) (string, error) {
+	s, err := g.shape(name)
+	if err != nil {
+		return "", err
+	}
+	switch s.Type {
+	case "structure":
+		return name, nil
+	case "integer", "long", "double", "float", "boolean":
+		return scalarTypes[s.Type], nil
+	case "timestamp":
+		if !g.s.ECS {
+			return g.timestampType(), nil
+		}
+	}
+	return g.goType(name)
+}
+
+// tag returns the struct tag of member mn (reference r) of a structure.
+func (g *generator) tag(mn string, r *ref, required bool) (string, error) {
+	s, err := g.shape(r.Shape)
+	if err != nil {
+		return "", err
+	}
+	if r.Location != "" || r.XMLAttribute || r.JSONValue {
+		return "", fmt.Errorf("member %s: HTTP-bound, XML-attribute or JSON-value members are not supported", mn)
+	}
+	wire := mn
+	if r.LocationName != "" {
+		wire = r.LocationName
+	}
+	opt := ""
+	switch s.Type {
+	case "list", "map":
+		opt = ",omitzero"
+	case "structure", "timestamp", "blob":
+		opt = ",omitempty"
+	case "string":
+		if s.Min == nil || *s.Min != 0 {
+			opt = ",omitempty"
+		}
+	default: // scalars
+		if !g.s.ECS || s.Box {
+			opt = ",omitempty"
+		}
+	}
+	tags := []string{fmt.Sprintf("json:%q", wire+opt)}
+	if required {
+		tags = append(tags, `required:"true"`)
+	}
+	if r.QueryName != "" && r.QueryName != wire {
+		tags = append(tags, fmt.Sprintf("locationName:%q", r.QueryName))
+	}
+	switch s.Type {
+	case "list":
+		if s.Member.LocationName != "" {
+			tags = append(tags, fmt.Sprintf("xmlMember:%q", s.Member.LocationName))
+		}
+	case "map":
+		if s.Key.LocationName != "" {
+			tags = append(tags, fmt.Sprintf("xmlKey:%q", s.Key.LocationName))
+		}
+		if s.Value.LocationName != "" {
+			tags = append(tags, fmt.Sprintf("xmlValue:%q", s.Value.LocationName))
+		}
+	}
+	if (s.Type == "list" || s.Type == "map") && (s.Flattened || r.Flattened) {
+		tags = append(tags, `flattened:"true"`)
+	}
+	if s.Type == "timestamp" {
+		f := r.TimestampFormat
+		if f == "" {
+			f = s.TimestampFormat
+		}
+		if f != "" {
+			tags = append(tags, fmt.Sprintf("timestampFormat:%q", f))
+		}
+	}
+	return "`" + strings.Join(tags, " ") + "`", nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func (g *generator) header() {
+	g.p("// Code generated by internal/apigen from the pinned botocore %s model; DO NOT EDIT.", g.s.Model)
+	g.p("")
+	g.p("package %s", g.s.Package)
+	g.p("")
+}
+
+func (g *generator) source() ([]byte, error) {
+	src, err := format.Source(g.buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("format: %w", err)
+	}
+	g.buf.Reset()
+	return src, nil
+}
+
+// docLines writes the comment of a generated type: a first line naming it,
+// then the first sentence of the model's documentation, if any.
+func (g *generator) docLines(first, doc string) {
+	g.p("// %s", first)
+	if s := firstSentence(doc); s != "" {
+		g.p("//")
+		for _, l := range wrap(s, 76) {
+			g.p("// %s", l)
+		}
+	}
+}
+
+// shapesFile writes shapes_gen.go: every structure and enumeration.
+func (g *generator) shapesFile() ([]byte, error) {
+	g.header()
+	usesTime := false
+	var body bytes.Buffer
+	outer := g.buf
+	g.buf = body
+	svc := g.m.Metadata.ServiceID
+	for _, name := range sortedKeys(g.m.Shapes) {
+		s := g.m.Shapes[name]
+		if s.Exception || !(s.Type == "structure" || s.Type == "string" && len(s.Enum) > 0) {
+			continue
+		}
+		if reserved[name] || name != exported(name) {
+			return nil, fmt.Errorf("shape %s clashes with a name the package defines or is not exported", name)
+		}
+		if s.Type == "string" {
+			g.docLines(fmt.Sprintf("%s is the %s enumeration of the same name.", name, svc), s.Documentation)
+			g.p("type %s string", name)
+			g.p("")
+			g.p("// Values returns every value of %s the model defines.", name)
+			g.p("func (%s) Values() []%s {", name, name)
+			g.p("return []%s{", name)
+			for _, v := range s.Enum {
+				g.p("%q,", v)
+			}
+			g.p("}")
+			g.p("}")
+			g.p("")
+			continue
+		}
+		g.docLines(fmt.Sprintf("%s is the %s structure of the same name.", name, svc), s.Documentation)
+		g.p("type %s struct {", name)
+		req := map[string]bool{}
+		for _, r := range s.Required {
+			if s.Members.refs[r] == nil {
+				return nil, fmt.Errorf("%s requires %s, not a member", name, r)
+			}
+			req[r] = true
+		}
+		names, err := g.memberOrder(name, s)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, mn := range names {
+			r := s.Members.refs[mn]
+			if s.EventStream && g.m.Shapes[r.Shape] != nil && g.m.Shapes[r.Shape].Exception {
+				// An event stream's error events are exceptions, which
+				// have no Go type: the stream is not served.
+				continue
+			}
+			field := exported(mn)
+			if seen[field] {
+				return nil, fmt.Errorf("%s: two members named %s", name, field)
+			}
+			seen[field] = true
+			typ, err := g.goType(r.Shape)
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", name, mn, err)
+			}
+			if strings.Contains(typ, "awstime.") {
+				usesTime = true
+			}
+			tag, err := g.tag(mn, r, req[mn])
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", name, mn, err)
+			}
+			g.p("%s %s %s", field, typ, tag)
+		}
+		g.p("}")
+		g.p("")
+	}
+	body = g.buf
+	g.buf = outer
+	if usesTime {
+		g.p(`import "github.com/gantry-dev/gantry/internal/awstime"`)
+		g.p("")
+	}
+	g.buf.Write(body.Bytes())
+	return g.source()
+}
+
+// memberOrder returns the order of a structure's fields: by name for ECS
+// (as its callers and stored records know them), else the model's xmlOrder
+// when it gives one, else the model's order; the query protocol's XML is
+// written in field order, as AWS writes it.
+func (g *generator) memberOrder(name string, s *shape) ([]string, error) {
+	if g.s.ECS {
+		return sortedKeys(s.Members.refs), nil
+	}
+	if len(s.XMLOrder) == 0 {
+		return s.Members.names, nil
+	}
+	seen := map[string]bool{}
+	for _, mn := range s.XMLOrder {
+		if s.Members.refs[mn] == nil || seen[mn] {
+			return nil, fmt.Errorf("%s: xmlOrder names %s, not a member or twice", name, mn)
+		}
+		seen[mn] = true
+	}
+	if len(seen) != len(s.Members.names) {
+		return nil, fmt.Errorf("%s: xmlOrder leaves members out", name)
+	}
+	return s.XMLOrder, nil
+}
+
+// serviceFile writes service_gen.go: metadata, operations and errors.
+func (g *generator) serviceFile() ([]byte, error) {
+	md := g.m.Metadata
+	svc := md.ServiceID
+	g.header()
+	g.p("import (")
+	g.p(`"reflect"`)
+	g.p("")
+	g.p(`"github.com/gantry-dev/gantry/internal/awsop"`)
+	g.p(")")
+	g.p("")
+	signing := md.SigningName
+	if signing == "" {
+		signing = md.EndpointPrefix
+	}
+	g.p("// Metadata of the %s API, from its model.", svc)
+	g.p("const (")
+	g.p("// ServiceID is the model's service ID.")
+	g.p("ServiceID = %q", svc)
+	g.p("// SigningName is the service name of the API's SigV4 credential scope.")
+	g.p("SigningName = %q", signing)
+	g.p("// APIVersion is the API's version (the query protocol's Version parameter).")
+	g.p("APIVersion = %q", md.APIVersion)
+	g.p("// TargetPrefix is the X-Amz-Target prefix of every operation in the")
+	g.p("// awsJson protocols (\"\" when the API speaks none).")
+	g.p("TargetPrefix = %q", md.TargetPrefix)
+	g.p("// JSONVersion is the version of the awsJson protocol (\"1.0\" or \"1.1\";")
+	g.p("// \"\" when the API speaks none).")
+	g.p("JSONVersion = %q", md.JSONVersion)
+	g.p("// XMLNamespace is the namespace of the query protocol's XML responses")
+	g.p("// (\"\" when the API speaks no query protocol).")
+	g.p("XMLNamespace = %q", md.XMLNamespace)
+	g.p(")")
+	g.p("")
+	protos := md.Protocols
+	if len(protos) == 0 {
+		protos = []string{md.Protocol}
+	}
+	g.p("// Protocols returns the names of the wire protocols the API speaks, as")
+	g.p("// botocore spells them, in the model's order of preference.")
+	g.p("func Protocols() []string {")
+	g.p("return %#v", protos)
+	g.p("}")
+	g.p("")
+	g.p("// Operations returns every operation of the %s API by name.", svc)
+	g.p("func Operations() map[string]awsop.Operation {")
+	g.p("return map[string]awsop.Operation{")
+	for _, name := range sortedKeys(g.m.Operations) {
+		op := g.m.Operations[name]
+		in, out, wrapper := "nil", "nil", ""
+		if op.Input != nil {
+			if _, err := g.shape(op.Input.Shape); err != nil {
+				return nil, err
+			}
+			in = fmt.Sprintf("reflect.TypeFor[%s]()", op.Input.Shape)
+		}
+		if op.Output != nil {
+			if _, err := g.shape(op.Output.Shape); err != nil {
+				return nil, err
+			}
+			out = fmt.Sprintf("reflect.TypeFor[%s]()", op.Output.Shape)
+			wrapper = op.Output.ResultWrapper
+		}
+		if wrapper != "" {
+			g.p("%q: {Name: %q, Input: %s, Output: %s, ResultWrapper: %q},", name, name, in, out, wrapper)
+		} else {
+			g.p("%q: {Name: %q, Input: %s, Output: %s},", name, name, in, out)
+		}
+	}
+	g.p("}")
+	g.p("}")
+	g.p("")
+	g.p("// Errors returns every error of the %s API by the name of its", svc)
+	g.p("// exception shape.")
+	g.p("func Errors() map[string]awsop.ErrorInfo {")
+	g.p("return map[string]awsop.ErrorInfo{")
+	for _, name := range sortedKeys(g.m.Shapes) {
+		s := g.m.Shapes[name]
+		if !s.Exception {
+			continue
+		}
+		e := errorInfo(name, s)
+		g.p("%q: {Shape: %q, Code: %q, HTTPStatus: %d, Sender: %t},", name, name, e.code, e.status, e.sender)
+	}
+	g.p("}")
+	g.p("}")
+	g.p("")
+	if g.s.ECS {
+		g.legacyECS()
+	}
+	return g.source()
+}
+
+type errInfo struct {
+	code   string
+	status int
+	sender bool
+}
+
+// errorInfo reads an exception shape's error trait: the code defaults to
+// the shape's name; the status to 500 for a server fault, else 400; the
+// sender flag to what the status says (a client error below 500).
+func errorInfo(name string, s *shape) errInfo {
+	e := errInfo{code: name, status: 400}
+	if s.Fault {
+		e.status = 500
+	}
+	if s.Error != nil {
+		if s.Error.Code != "" {
+			e.code = s.Error.Code
+		}
+		if s.Error.HTTPStatusCode != 0 {
+			e.status = s.Error.HTTPStatusCode
+		}
+	}
+	e.sender = !s.Fault && e.status < 500
+	if s.Error != nil && s.Error.SenderFault != nil {
+		e.sender = *s.Error.SenderFault
+	}
+	return e
+}
+
+// legacyECS writes the operation table today's ECS callers use.
+func (g *generator) legacyECS() {
+	g.p("// OperationShapes lists every operation of the ECS API with the names of")
+	g.p("// its input and output shapes. Operations describes them with their Go")
+	g.p("// types; this older form remains for the callers that use it.")
+	g.p("func OperationShapes() map[string][2]string {")
+	g.p("return map[string][2]string{")
+	for _, name := range sortedKeys(g.m.Operations) {
+		op := g.m.Operations[name]
+		in, out := "", ""
+		if op.Input != nil {
+			in = op.Input.Shape
+		}
+		if op.Output != nil {
+			out = op.Output.Shape
+		}
+		g.p("%q: {%q, %q},", name, in, out)
+	}
+	g.p("}")
+	g.p("}")
+	g.p("")
+	g.p("// ShapeType returns the Go type of an operation's input or output shape")
+	g.p("// by its model name, or nil.")
+	g.p("func ShapeType(name string) reflect.Type {")
+	g.p("switch name {")
+	seen := map[string]bool{}
+	for _, name := range sortedKeys(g.m.Operations) {
+		op := g.m.Operations[name]
+		for _, r := range []*ref{op.Input, op.Output} {
+			if r == nil || seen[r.Shape] {
+				continue
+			}
+			seen[r.Shape] = true
+			g.p("case %q: return reflect.TypeFor[%s]()", r.Shape, r.Shape)
+		}
+	}
+	g.p("}")
+	g.p("return nil")
+	g.p("}")
+}
