@@ -9,13 +9,14 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/awsop"
 	"github.com/gantry-dev/gantry/internal/awstime"
 )
 
 var cborSvc = &Service{SigningName: "monitoring", APIVersion: "2010-08-01", TargetPrefix: "GraniteServiceVersion20100801",
 	JSONVersion: "1.0", XMLNamespace: "http://monitoring.amazonaws.com/doc/2010-08-01/",
 	Protocols: []string{"smithy-rpc-v2-cbor", "json", "query"},
-	Errors: map[string]ErrorInfo{"ResourceNotFoundException": {Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 404, Sender: true},
+	Errors: map[string]awsop.ErrorInfo{"ResourceNotFoundException": {Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 404, Sender: true},
 		"InvalidParameterValueException": {Shape: "InvalidParameterValueException", Code: "InvalidParameterValue", HTTPStatus: 400, Sender: true}}}
 
 func TestCBORRoundTrip(t *testing.T) {

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/awsop"
 	"github.com/gantry-dev/gantry/internal/awstime"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 var jsonSvc = &Service{SigningName: "logs", TargetPrefix: "Logs_20140328", JSONVersion: "1.1", Protocols: []string{"json"},
-	Errors: map[string]ErrorInfo{"ResourceNotFoundException": {Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 400, Sender: true}}}
+	Errors: map[string]awsop.ErrorInfo{"ResourceNotFoundException": {Shape: "ResourceNotFoundException", Code: "ResourceNotFoundException", HTTPStatus: 400, Sender: true}}}
 
 func TestJSONDecode(t *testing.T) {
 	tests := []struct {

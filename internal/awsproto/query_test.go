@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/awsop"
 	"github.com/gantry-dev/gantry/internal/awstime"
 )
 
 var querySvc = &Service{SigningName: "elasticloadbalancing", APIVersion: "2015-12-01",
 	XMLNamespace: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/", Protocols: []string{"query"},
-	Errors: map[string]ErrorInfo{"LoadBalancerNotFoundException": {Shape: "LoadBalancerNotFoundException", Code: "LoadBalancerNotFound", HTTPStatus: 400, Sender: true}}}
+	Errors: map[string]awsop.ErrorInfo{"LoadBalancerNotFoundException": {Shape: "LoadBalancerNotFoundException", Code: "LoadBalancerNotFound", HTTPStatus: 400, Sender: true}}}
 
 func decodeForm(t *testing.T, form string) (*testInput, *apierror.Error) {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/awsop"
 )
 
 // Protocol is an AWS wire protocol.
@@ -63,19 +64,11 @@ type Service struct {
 	Protocols []string
 	// Errors maps exception shape names to their codes, statuses and faults
 	// (query codes may differ from shape names).
-	Errors map[string]ErrorInfo
+	Errors map[string]awsop.ErrorInfo
 	// ValidationCode is the code of a missing required member or a value
 	// that does not parse (query). Default: ValidationError for a
 	// query-only service, ValidationException otherwise.
 	ValidationCode string
-}
-
-// ErrorInfo describes one modelled exception (awsop.ErrorInfo's fields).
-type ErrorInfo struct {
-	Shape      string
-	Code       string // the query code; the shape name when the model gives none
-	HTTPStatus int
-	Sender     bool
 }
 
 // Speaks reports whether s serves protocol p.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/awsop"
 )
 
 // Decode decodes the body (awsJson, CBOR) or the form (query) of req into
@@ -115,7 +116,7 @@ type wireError struct {
 // model's status when e sets none.
 func resolve(p Protocol, svc *Service, e *apierror.Error) wireError {
 	w := wireError{code: e.Code, status: e.HTTPStatus()}
-	var info *ErrorInfo
+	var info *awsop.ErrorInfo
 	if svc != nil {
 		if i, ok := svc.Errors[e.Code]; ok {
 			info = &i
