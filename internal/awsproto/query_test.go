@@ -53,7 +53,7 @@ func TestQueryDecode(t *testing.T) {
 		Tags:       []testTag{{Key: ptr("k1"), Value: ""}, {Key: ptr("k2"), Value: "v2"}},
 		Listener:   &testListener{Port: ptr(int32(80)), Protocol: "HTTP", Weights: []float64{0.5}},
 		Attributes: map[string]string{"idle": "60", "x": ""}, Nested: map[string][]int64{"n": {7}},
-		Enabled:    ptr(true), Count: ptr(int64(9000000000)), Ratio: ptr(1.5), At: &at, Blob: []byte{0, 1},
+		Enabled: ptr(true), Count: ptr(int64(9000000000)), Ratio: ptr(1.5), At: &at, Blob: []byte{0, 1},
 		Location: ptr("loc"), State: "active", Lists: [][]string{{"deep"}},
 		Recursive: &testInput{Name: ptr("inner"), Names: []string{}}, Unboxed: 3,
 	}
