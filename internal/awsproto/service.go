@@ -72,7 +72,7 @@ type Service struct {
 }
 
 // Speaks reports whether s serves protocol p.
-func (s *Service) Speaks(p Protocol) bool {
+func (s Service) Speaks(p Protocol) bool {
 	for _, name := range s.Protocols {
 		if name == p.String() {
 			return true
@@ -84,12 +84,12 @@ func (s *Service) Speaks(p Protocol) bool {
 // QueryCompatible reports whether s speaks query beside JSON or CBOR; its
 // JSON and CBOR errors then carry the query code in X-Amzn-Query-Error
 // (the awsQueryCompatible trait).
-func (s *Service) QueryCompatible() bool {
+func (s Service) QueryCompatible() bool {
 	return s.Speaks(Query) && (s.Speaks(JSON10) || s.Speaks(CBOR))
 }
 
 // Validation returns the code of validation errors for s.
-func (s *Service) Validation() string {
+func (s Service) Validation() string {
 	if s.ValidationCode != "" {
 		return s.ValidationCode
 	}
