@@ -93,6 +93,21 @@ const (
 	CodeClusterContainsCapacityProvs = CodeClusterContainsCapacityProv
 )
 
+// Protocol-level codes of the query protocol (AWS's "Common Errors") and
+// the validation codes of the other services.
+const (
+	// CodeMissingAction is a query request without an Action parameter.
+	CodeMissingAction = "MissingAction"
+	// CodeMalformedQueryString is a query request whose form does not parse.
+	CodeMalformedQueryString = "MalformedQueryString"
+	// CodeValidationError is a bad or missing member of a query service's
+	// request (ELBv2, CloudWatch).
+	CodeValidationError = "ValidationError"
+	// CodeValidationException is a bad or missing member of a JSON or CBOR
+	// service's request.
+	CodeValidationException = "ValidationException"
+)
+
 func newf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }

@@ -94,9 +94,9 @@ func (s Service) Validation() string {
 		return s.ValidationCode
 	}
 	if len(s.Protocols) == 1 && s.Protocols[0] == "query" {
-		return "ValidationError"
+		return apierror.CodeValidationError
 	}
-	return "ValidationException"
+	return apierror.CodeValidationException
 }
 
 // Request is what Detect reads of an HTTP request.
@@ -160,13 +160,13 @@ func Detect(r *http.Request, body []byte) (Request, *apierror.Error) {
 			form, err = url.ParseQuery(r.URL.RawQuery)
 		}
 		if err != nil {
-			return req, &apierror.Error{Code: "MalformedQueryString", Message: "The query string contains a syntax error."}
+			return req, &apierror.Error{Code: apierror.CodeMalformedQueryString, Message: "The query string contains a syntax error."}
 		}
 		req.Form = form
 		req.Operation = form.Get("Action")
 		req.Version = form.Get("Version")
 		if req.Operation == "" {
-			return req, &apierror.Error{Code: CodeMissingAction, Message: "Missing Action"}
+			return req, &apierror.Error{Code: apierror.CodeMissingAction, Message: "Missing Action"}
 		}
 		return req, nil
 	}
@@ -181,11 +181,6 @@ func mediaType(ct string) string {
 	return strings.ToLower(strings.TrimSpace(mt))
 }
 
-// Codes of the query protocol's own errors.
-const (
-	CodeMissingAction = "MissingAction"
-	CodeInvalidAction = "InvalidAction"
-)
 
 // UnknownOperation returns the error for an operation the service does not
 // have, in protocol p: for query InvalidAction (400) "Could not find
@@ -193,7 +188,7 @@ const (
 // for CBOR UnknownOperationException (404).
 func UnknownOperation(p Protocol, op, version string) *apierror.Error {
 	if p == Query {
-		return &apierror.Error{Code: CodeInvalidAction, Message: "Could not find operation " + op + " for version " + version}
+		return &apierror.Error{Code: apierror.CodeInvalidAction, Message: "Could not find operation " + op + " for version " + version}
 	}
 	return unknownOperation(p)
 }
