@@ -1,6 +1,7 @@
-// Package apierror defines the error every ECS operation returns to a client:
-// an ECS error code (the exception's shape name), a message, and the HTTP
-// status AWS sends with it.
+// Package apierror defines the error every operation of every served AWS
+// API returns to a client: an error code (the exception's shape name, or
+// its query code), a message, and the HTTP status AWS sends with it. How it
+// is written on the wire is internal/awsproto's business.
 package apierror
 
 import (
