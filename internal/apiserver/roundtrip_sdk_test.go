@@ -26,7 +26,9 @@ import (
 	"github.com/gantry-dev/gantry/internal/sigv4"
 )
 
-type fakeELB struct{ got *elbv2api.DescribeLoadBalancersInput }
+type fakeELB struct {
+	got *elbv2api.DescribeLoadBalancersInput
+}
 
 func (f *fakeELB) DescribeLoadBalancers(_ context.Context, in *elbv2api.DescribeLoadBalancersInput) (*elbv2api.DescribeLoadBalancersOutput, error) {
 	f.got = in
@@ -42,7 +44,9 @@ func (f *fakeELB) DescribeLoadBalancers(_ context.Context, in *elbv2api.Describe
 	}}}, nil
 }
 
-type fakeCW struct{ got *cloudwatchapi.GetMetricDataInput }
+type fakeCW struct {
+	got *cloudwatchapi.GetMetricDataInput
+}
 
 func (f *fakeCW) GetMetricData(_ context.Context, in *cloudwatchapi.GetMetricDataInput) (*cloudwatchapi.GetMetricDataOutput, error) {
 	f.got = in

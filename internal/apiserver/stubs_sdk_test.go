@@ -140,8 +140,8 @@ func TestRoutingErrors(t *testing.T) {
 	url := startStubs(t)
 	tests := []struct {
 		name, service, method, path, ct, target, smithy, body string
-		status                                              int
-		contains                                            string
+		status                                                int
+		contains                                              string
 	}{
 		{name: "logs target under the ecs scope", service: "ecs", method: "POST", path: "/", ct: "application/x-amz-json-1.1",
 			target: "Logs_20140328.DescribeLogGroups", body: "{}", status: 400, contains: `"__type":"UnknownOperationException"`},

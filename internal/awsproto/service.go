@@ -181,7 +181,6 @@ func mediaType(ct string) string {
 	return strings.ToLower(strings.TrimSpace(mt))
 }
 
-
 // UnknownOperation returns the error for an operation the service does not
 // have, in protocol p: for query InvalidAction (400) "Could not find
 // operation OP for version V", for awsJson UnknownOperationException (400),
