@@ -44,6 +44,11 @@ func (f *fakeELB) DescribeLoadBalancers(_ context.Context, in *elbv2api.Describe
 	}}}, nil
 }
 
+// DeleteLoadBalancer answers no output at all.
+func (f *fakeELB) DeleteLoadBalancer(context.Context, *elbv2api.DeleteLoadBalancerInput) (*elbv2api.DeleteLoadBalancerOutput, error) {
+	return nil, nil
+}
+
 type fakeCW struct {
 	got *cloudwatchapi.GetMetricDataInput
 }
@@ -94,6 +99,9 @@ func TestQueryRoundTripThroughTheSDK(t *testing.T) {
 		!lb.CreatedTime.Equal(time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)) || aws.ToString(lb.AvailabilityZones[0].ZoneName) != "us-east-1a" ||
 		lb.SecurityGroups == nil || len(lb.SecurityGroups) != 0 {
 		t.Fatalf("got %+v", lb)
+	}
+	if _, err := c.DeleteLoadBalancer(context.Background(), &elasticloadbalancingv2.DeleteLoadBalancerInput{LoadBalancerArn: aws.String("arn")}); err != nil {
+		t.Fatalf("nil output: %v", err)
 	}
 	_, err = c.DescribeLoadBalancers(context.Background(), &elasticloadbalancingv2.DescribeLoadBalancersInput{Names: []string{"missing"}})
 	var nf *elbtypes.LoadBalancerNotFoundException

@@ -203,7 +203,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 	if e := out[1].Interface(); e != nil {
 		return req, rt, e.(error)
 	}
-	if err := awsproto.WriteOutput(w, &req, &rt.svc.Meta, req.Operation, h.wrapper, reqID, out[0].Interface()); err != nil {
+	res := out[0]
+	if req.Protocol == awsproto.Query && res.Kind() == reflect.Pointer && res.IsNil() {
+		// The query SDKs look for the result element of every operation
+		// that has an output: write an empty one.
+		res = reflect.New(res.Type().Elem())
+	}
+	if err := awsproto.WriteOutput(w, &req, &rt.svc.Meta, req.Operation, h.wrapper, reqID, res.Interface()); err != nil {
 		return req, rt, err
 	}
 	return req, rt, nil
