@@ -238,14 +238,15 @@ func (rt *route) lookup(req *awsproto.Request) (handler, bool) {
 }
 
 // guess returns the service a request that failed authentication seems
-// to be for (by its target prefix or CBOR service name), to render the
-// error with its metadata; nil when none.
+// to be for (by its target prefix or CBOR service name, or its query
+// Version), to render the error with its metadata; nil when none.
 func (s *Server) guess(req *awsproto.Request) *route {
-	if req.Target == "" {
-		return nil
-	}
 	for _, rt := range s.routes {
-		if rt.svc.Meta.TargetPrefix == req.Target {
+		m := &rt.svc.Meta
+		switch {
+		case req.Target != "" && m.TargetPrefix == req.Target:
+			return rt
+		case req.Protocol == awsproto.Query && req.Version != "" && m.APIVersion == req.Version && m.Speaks(awsproto.Query):
 			return rt
 		}
 	}

@@ -186,7 +186,24 @@ func TestRoutingErrors(t *testing.T) {
 			}
 		})
 	}
-	resp, err := http.Get(url + "/healthz")
+	// A query request with a bad signature: the query form of the error,
+	// in the service's namespace.
+	form := "Action=DescribeLoadBalancers&Version=2015-12-01"
+	req, _ := http.NewRequest("POST", url+"/", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	creds := aws.Credentials{AccessKeyID: stubAKID, SecretAccessKey: "wrong"}
+	sum := sha256.Sum256([]byte(form))
+	_ = v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "elasticloadbalancing", stubRegion, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(data), `<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code>`) {
+		t.Fatalf("bad signature over query: %d %s", resp.StatusCode, data)
+	}
+	resp, err = http.Get(url + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
