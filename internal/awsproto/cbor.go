@@ -105,7 +105,9 @@ func fromTree(x any, v reflect.Value, path []string) *apierror.Error {
 	case t == timestampType:
 		switch n := x.(type) {
 		case time.Time:
-			v.Set(reflect.ValueOf(awstime.Timestamp{Time: n.UTC()}))
+			// Tag 1 with a float decodes with the float's error: AWS
+			// timestamps have milliseconds at most.
+			v.Set(reflect.ValueOf(awstime.Timestamp{Time: n.UTC().Round(time.Millisecond)}))
 			return nil
 		case cbor.Tag:
 			return wrongType(path, t, x)
