@@ -163,6 +163,8 @@ func TestDetect(t *testing.T) {
 			want: Request{Protocol: JSON10, Target: "Granite", Operation: "GetMetricData"}},
 		{name: "cbor", method: "POST", url: "/service/GraniteServiceVersion20100801/operation/GetMetricData", ct: ContentTypeCBOR, proto: "rpc-v2-cbor",
 			want: Request{Protocol: CBOR, Target: "GraniteServiceVersion20100801", Operation: "GetMetricData"}},
+		{name: "cbor with a prefix and an absolute service ID", method: "POST", url: "/v1/service/com.amazonaws.cloudwatch.GraniteServiceVersion20100801/operation/ListMetrics", proto: "rpc-v2-cbor",
+			want: Request{Protocol: CBOR, Target: "GraniteServiceVersion20100801", Operation: "ListMetrics"}},
 		{name: "cbor bad path", method: "POST", url: "/nope", proto: "rpc-v2-cbor", want: Request{Protocol: CBOR}, code: "UnknownOperationException"},
 		{name: "query post", method: "POST", url: "/", ct: ContentTypeForm, body: "Action=DescribeLoadBalancers&Version=2015-12-01",
 			want: Request{Protocol: Query, Operation: "DescribeLoadBalancers", Version: "2015-12-01"}},

@@ -123,11 +123,16 @@ type Request struct {
 func Detect(r *http.Request, body []byte) (Request, *apierror.Error) {
 	if strings.EqualFold(r.Header.Get("Smithy-Protocol"), "rpc-v2-cbor") {
 		req := Request{Protocol: CBOR}
-		rest, ok := strings.CutPrefix(r.URL.Path, "/service/")
-		if !ok {
+		// {prefix?}/service/{ServiceName}/operation/{Operation}, the
+		// service name possibly an absolute shape ID with '.' for '#'.
+		i := strings.LastIndex(r.URL.Path, "/service/")
+		if i < 0 {
 			return req, unknownOperation(CBOR)
 		}
-		svc, op, ok := strings.Cut(rest, "/operation/")
+		svc, op, ok := strings.Cut(r.URL.Path[i+len("/service/"):], "/operation/")
+		if j := strings.LastIndexByte(svc, '.'); j >= 0 {
+			svc = svc[j+1:]
+		}
 		if !ok || svc == "" || op == "" || strings.Contains(op, "/") {
 			return req, unknownOperation(CBOR)
 		}
