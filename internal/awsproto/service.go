@@ -188,8 +188,10 @@ func mediaType(ct string) string {
 
 // UnknownOperation returns the error for an operation the service does not
 // have, in protocol p: for query InvalidAction (400) "Could not find
-// operation OP for version V", for awsJson UnknownOperationException (400),
-// for CBOR UnknownOperationException (404).
+// operation OP for version V" (AWS's common error for query services), for
+// awsJson UnknownOperationException (400, what ECS answers), for CBOR
+// UnknownOperationException (404, as the Smithy server runtime answers a
+// path that names no operation).
 func UnknownOperation(p Protocol, op, version string) *apierror.Error {
 	if p == Query {
 		return &apierror.Error{Code: apierror.CodeInvalidAction, Message: "Could not find operation " + op + " for version " + version}
