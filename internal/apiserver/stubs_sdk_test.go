@@ -210,7 +210,8 @@ func TestRoutingErrors(t *testing.T) {
 	resp.Body.Close()
 }
 
-// TestCLIAgainstStub runs the aws CLI against the ELBv2 stub.
+// TestCLIAgainstStub runs the aws CLI against the stubs: it must print
+// each service's unknown-operation code.
 func TestCLIAgainstStub(t *testing.T) {
 	bin, err := exec.LookPath("aws")
 	if err != nil {
@@ -220,11 +221,23 @@ func TestCLIAgainstStub(t *testing.T) {
 		t.Skip("no aws CLI")
 	}
 	url := startStubs(t)
-	cmd := exec.Command(bin, "elbv2", "describe-load-balancers", "--endpoint-url", url, "--region", stubRegion)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+stubAKID, "AWS_SECRET_ACCESS_KEY="+stubSecret,
-		"AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "(InvalidAction)") {
-		t.Fatalf("want the CLI to report InvalidAction, got %v: %s", err, out)
+	tests := []struct {
+		args []string
+		code string
+	}{
+		{[]string{"elbv2", "describe-load-balancers"}, "InvalidAction"},
+		{[]string{"cloudwatch", "list-metrics"}, "UnknownOperationException"},
+		{[]string{"logs", "describe-log-groups"}, "UnknownOperationException"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := exec.Command(bin, append(tt.args, "--endpoint-url", url, "--region", stubRegion)...)
+			cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+stubAKID, "AWS_SECRET_ACCESS_KEY="+stubSecret,
+				"AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "("+tt.code+")") {
+				t.Fatalf("want the CLI to report %s, got %v: %s", tt.code, err, out)
+			}
+		})
 	}
 }
