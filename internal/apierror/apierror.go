@@ -1,6 +1,7 @@
-// Package apierror defines the error every ECS operation returns to a client:
-// an ECS error code (the exception's shape name), a message, and the HTTP
-// status AWS sends with it.
+// Package apierror defines the error every operation of every served AWS
+// API returns to a client: an error code (the exception's shape name, or
+// its query code), a message, and the HTTP status AWS sends with it. How it
+// is written on the wire is internal/awsproto's business.
 package apierror
 
 import (
@@ -91,6 +92,21 @@ const (
 	CodeDaemonNotFound               = "DaemonNotFoundException"
 	CodeDaemonNotActive              = "DaemonNotActiveException"
 	CodeClusterContainsCapacityProvs = CodeClusterContainsCapacityProv
+)
+
+// Protocol-level codes of the query protocol (AWS's "Common Errors") and
+// the validation codes of the other services.
+const (
+	// CodeMissingAction is a query request without an Action parameter.
+	CodeMissingAction = "MissingAction"
+	// CodeMalformedQueryString is a query request whose form does not parse.
+	CodeMalformedQueryString = "MalformedQueryString"
+	// CodeValidationError is a bad or missing member of a query service's
+	// request (ELBv2, CloudWatch).
+	CodeValidationError = "ValidationError"
+	// CodeValidationException is a bad or missing member of a JSON or CBOR
+	// service's request.
+	CodeValidationException = "ValidationException"
 )
 
 func newf(code, format string, args ...any) *Error {

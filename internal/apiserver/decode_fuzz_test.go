@@ -6,30 +6,24 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
-	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/awsproto"
 )
 
 func inputTypes(t testing.TB) (names []string, types map[string]reflect.Type) {
 	types = map[string]reflect.Type{}
-	for op, io := range ecsapi.OperationShapes() {
-		typ := ecsapi.ShapeType(io[0])
-		if typ == nil {
+	for name, op := range ECS(nil, nil).Operations {
+		if op.Input == nil {
 			continue
 		}
-		names = append(names, op)
-		types[op] = typ
-	}
-	sort.Strings(names)
-	for op, io := range ecsapi.ExtensionOperations() {
-		names = append(names, op)
-		types[op] = ecsapi.ExtensionShapeType(io[0])
+		names = append(names, name)
+		types[name] = op.Input
 	}
 	sort.Strings(names)
 	return names, types
 }
 
 // FuzzDecode feeds arbitrary bodies to the decoding and validation of every
-// operation's input: the result is a value or an *apierror.Error of a
+// ECS operation's input: the result is a value or an *apierror.Error of a
 // client's fault, never a panic.
 func FuzzDecode(f *testing.F) {
 	seeds := []string{
@@ -43,14 +37,11 @@ func FuzzDecode(f *testing.F) {
 		f.Add(uint16(i*7), []byte(s))
 	}
 	names, types := inputTypes(f)
+	meta := ECS(nil, nil).Meta
 	f.Fuzz(func(t *testing.T, pick uint16, body []byte) {
 		op := names[int(pick)%len(names)]
 		in := reflect.New(types[op])
-		err := decodeStrict(body, in.Interface())
-		if err == nil {
-			err = checkRequired(in.Elem(), "")
-		}
-		if err != nil {
+		if err := awsproto.Decode(&awsproto.Request{Protocol: awsproto.JSON11}, &meta, body, in.Interface()); err != nil {
 			ae, ok := apierror.As(err)
 			if !ok || ae.HTTPStatus() != 400 {
 				t.Fatalf("%s: %q: not a client error: %v", op, body, err)

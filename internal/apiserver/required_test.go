@@ -1,10 +1,11 @@
 package apiserver
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/awsproto"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
 
@@ -20,11 +21,11 @@ func TestRequiredMembers(t *testing.T) {
 		{"nested structure", &ecsapi.RunTaskRequest{TaskDefinition: "x", NetworkConfiguration: &ecsapi.NetworkConfiguration{AwsvpcConfiguration: &ecsapi.AwsVpcConfiguration{}}}, "'networkConfiguration.awsvpcConfiguration.subnets'"},
 		{"optional absent", &ecsapi.RunTaskRequest{TaskDefinition: "x"}, ""},
 	}
-	var c requiredChecker
+	code := ECS(nil, nil).Meta.Validation()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := c.check(reflect.ValueOf(tt.in).Elem())
-			if tt.path == "" && err != nil || tt.path != "" && (err == nil || !strings.Contains(err.Error(), tt.path)) {
+			err := awsproto.CheckRequired(tt.in, code)
+			if tt.path == "" && err != nil || tt.path != "" && (err == nil || !strings.Contains(err.Error(), tt.path) || err.Code != apierror.CodeInvalidParameter) {
 				t.Fatalf("got %v, want %q", err, tt.path)
 			}
 		})

@@ -1,87 +1,133 @@
-// Package apiserver serves the Amazon ECS JSON 1.1 protocol over HTTP:
-// POST / with X-Amz-Target naming the operation, a SigV4-signed JSON body,
-// and JSON responses or errors in AWS's form. It dispatches each operation
-// to the method of ops.Service of the same name.
+// Package apiserver is Gantry's one HTTP endpoint for every AWS API it
+// serves. A request is authenticated (SigV4, internal/sigv4), its protocol
+// recognised (internal/awsproto: awsJson 1.0/1.1, query, Smithy RPC v2
+// CBOR), and routed by its credential scope and its target, CBOR path or
+// query Action to an operation of a registered Service, whose handler
+// object has a method of the operation's name. Decoding, required-member
+// checks and the rendering of outputs and errors are awsproto's; anything
+// that names no known service or operation gets the AWS error for it in
+// the protocol the request came in.
 package apiserver
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"reflect"
-	"strconv"
-	"strings"
-	"sync"
+	"sort"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
-	"github.com/gantry-dev/gantry/internal/ecsapi"
-	"github.com/gantry-dev/gantry/internal/ops"
+	"github.com/gantry-dev/gantry/internal/awsop"
+	"github.com/gantry-dev/gantry/internal/awsproto"
 	"github.com/gantry-dev/gantry/internal/sigv4"
 )
 
 // MaxBodyBytes is the largest request body accepted.
 const MaxBodyBytes = 1 << 20
 
-// ContentType is the media type of every request and response.
-const ContentType = "application/x-amz-json-1.1"
+// ContentType is the media type of ECS's requests and responses.
+const ContentType = awsproto.ContentTypeJSON11
 
-type handler struct {
-	method reflect.Value
-	in     reflect.Type // the request struct type (not pointer)
+// Caller is who made a request, as authenticated.
+type Caller struct {
+	AccessKeyID string
+	Principal   string
+	RequestID   string
+	// Service is the signing name of the credential scope.
+	Service string
 }
 
-// Server is the HTTP handler of the ECS API.
+// Service is one AWS service the server answers.
+type Service struct {
+	// Meta is what the protocols need of the service (from its generated
+	// package's service_gen.go). Meta.SigningName routes requests to it.
+	Meta awsproto.Service
+	// Operations lists the operations the service may dispatch (the
+	// model's, plus any extensions); a name without a handler method
+	// answers the unknown-operation error.
+	Operations map[string]awsop.Operation
+	// Handler has a method func(context.Context, *In) (*Out, error) for
+	// each operation it implements, named after it. Nil for a stub.
+	Handler any
+	// WithCaller, when set, returns the context the operation runs with.
+	WithCaller func(ctx context.Context, c Caller) context.Context
+}
+
+type handler struct {
+	method  reflect.Value
+	in      reflect.Type // the input struct type (not pointer)
+	wrapper string       // query result wrapper
+}
+
+// route is a registered service with its dispatch table.
+type route struct {
+	svc Service
+	ops map[string]handler
+}
+
+// Server is the HTTP handler of every served AWS API.
 type Server struct {
-	ops      map[string]handler
+	routes   map[string]*route // by signing name
 	verifier *sigv4.Verifier
 	logger   *slog.Logger
 	now      func() time.Time
-	required requiredChecker
 }
 
-// New returns a Server dispatching to svc, verifying signatures with v.
-// Operations of the ECS model that svc has no method for answer
-// UnknownOperationException.
-func New(svc *ops.Service, v *sigv4.Verifier, logger *slog.Logger) *Server {
-	s := &Server{ops: map[string]handler{}, verifier: v, logger: logger, now: time.Now}
-	rv := reflect.ValueOf(svc)
-	ctxType := reflect.TypeFor[context.Context]()
-	errType := reflect.TypeFor[error]()
-	names := []string{}
-	for name := range ecsapi.Operations() {
-		names = append(names, name)
-	}
-	for name := range ecsapi.ExtensionOperations() {
-		names = append(names, name)
-	}
-	for _, name := range names {
-		m := rv.MethodByName(name)
-		if !m.IsValid() {
-			continue
-		}
-		t := m.Type()
-		if t.NumIn() != 2 || t.In(0) != ctxType || t.In(1).Kind() != reflect.Pointer ||
-			t.NumOut() != 2 || t.Out(1) != errType {
-			panic(fmt.Sprintf("ops.Service.%s has the wrong signature", name))
-		}
-		s.ops[name] = handler{method: m, in: t.In(1).Elem()}
+// New returns a Server verifying signatures with v and serving services.
+// It panics when a handler's method named after an operation has the
+// wrong signature, or two services share a signing name (programming
+// errors).
+func New(v *sigv4.Verifier, logger *slog.Logger, services ...Service) *Server {
+	s := &Server{routes: map[string]*route{}, verifier: v, logger: logger, now: time.Now}
+	for _, svc := range services {
+		s.register(svc)
 	}
 	return s
 }
 
-// Operations returns the names of the operations served.
-func (s *Server) Operations() []string {
-	names := make([]string, 0, len(s.ops))
-	for n := range s.ops {
-		names = append(names, n)
+func (s *Server) register(svc Service) {
+	name := svc.Meta.SigningName
+	if _, dup := s.routes[name]; dup {
+		panic(fmt.Sprintf("apiserver: service %q registered twice", name))
 	}
+	rt := &route{svc: svc, ops: map[string]handler{}}
+	s.routes[name] = rt
+	if svc.Handler == nil {
+		return
+	}
+	rv := reflect.ValueOf(svc.Handler)
+	ctxType := reflect.TypeFor[context.Context]()
+	errType := reflect.TypeFor[error]()
+	for opName, op := range svc.Operations {
+		m := rv.MethodByName(opName)
+		if !m.IsValid() {
+			continue
+		}
+		t := m.Type()
+		if t.NumIn() != 2 || t.In(0) != ctxType || t.In(1).Kind() != reflect.Pointer || t.In(1).Elem().Kind() != reflect.Struct ||
+			t.NumOut() != 2 || t.Out(1) != errType {
+			panic(fmt.Sprintf("apiserver: %T.%s has the wrong signature", svc.Handler, opName))
+		}
+		rt.ops[opName] = handler{method: m, in: t.In(1).Elem(), wrapper: op.ResultWrapper}
+	}
+}
+
+// Operations returns the names of the operations served, of every
+// service, sorted.
+func (s *Server) Operations() []string {
+	var names []string
+	for _, rt := range s.routes {
+		for n := range rt.ops {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
 	return names
 }
 
@@ -95,264 +141,135 @@ func newRequestID() string {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
-	w.Header().Set("X-Amzn-RequestId", reqID)
 	if r.Method == http.MethodGet && r.URL.Path == "/healthz" {
+		w.Header().Set("X-Amzn-RequestId", reqID)
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
 		return
 	}
-	resp, err := s.handle(r, reqID)
+	req, rt, err := s.serve(w, r, reqID)
 	if err != nil {
-		s.writeError(w, r, reqID, err)
-		return
+		s.writeError(w, r, &req, rt, reqID, err)
 	}
-	w.Header().Set("Content-Type", ContentType)
-	w.Header().Set("Content-Length", fmt.Sprint(len(resp)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(resp)
 }
 
-func (s *Server) handle(r *http.Request, reqID string) ([]byte, error) {
-	if r.Method != http.MethodPost {
-		return nil, &apierror.Error{Code: apierror.CodeUnknownOperation, Message: "", Status: http.StatusNotFound}
-	}
+// serve handles one API request; on failure it returns the error to
+// answer, with what is known of the request to answer it in its protocol.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (awsproto.Request, *route, error) {
 	if r.ContentLength > MaxBodyBytes {
-		return nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
+		req, _ := awsproto.Detect(r, nil)
+		return req, nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("Request body of %d bytes is larger than the limit of %d bytes.", r.ContentLength, MaxBodyBytes)}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, apierror.Serialization("could not read the request body: %v", err)
+		req, _ := awsproto.Detect(r, nil)
+		return req, nil, apierror.Serialization("could not read the request body: %v", err)
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
+		req, _ := awsproto.Detect(r, nil)
+		return req, nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("Request body is larger than the limit of %d bytes.", MaxBodyBytes)}
 	}
-	cred, aerr := s.verifier.Verify(r, body, s.now())
+	req, derr := awsproto.Detect(r, body)
+	if derr != nil && r.Method != http.MethodPost {
+		return req, nil, derr // no API request: answered before authentication
+	}
+	ver, aerr := s.verifier.Verify(r, body, s.now())
 	if aerr != nil {
-		return nil, aerr
+		return req, s.guess(&req), aerr
 	}
-	target := r.Header.Get("X-Amz-Target")
-	prefix, opName, ok := strings.Cut(target, ".")
-	if !ok || prefix != ecsapi.TargetPrefix {
-		return nil, apierror.UnknownOperation()
+	rt := s.routes[ver.Service]
+	if derr != nil {
+		return req, rt, derr
 	}
-	h, ok := s.ops[opName]
+	if rt == nil {
+		// A scope the verifier accepts but no service registered for.
+		return req, nil, awsproto.UnknownOperation(req.Protocol, req.Operation, req.Version)
+	}
+	h, ok := rt.lookup(&req)
 	if !ok {
-		return nil, apierror.UnknownOperation()
+		return req, rt, awsproto.UnknownOperation(req.Protocol, req.Operation, req.Version)
 	}
 	in := reflect.New(h.in)
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := decodeStrict(body, in.Interface()); err != nil {
-			return nil, err
-		}
+	if err := awsproto.Decode(&req, &rt.svc.Meta, body, in.Interface()); err != nil {
+		return req, rt, err
 	}
-	if err := s.required.check(in.Elem()); err != nil {
-		return nil, err
+	ctx := r.Context()
+	if rt.svc.WithCaller != nil {
+		ctx = rt.svc.WithCaller(ctx, Caller{AccessKeyID: ver.AccessKeyID, Principal: ver.Principal, RequestID: reqID, Service: ver.Service})
 	}
-	ctx := ops.WithCaller(r.Context(), ops.Caller{AccessKeyID: cred.AccessKeyID, Principal: cred.Principal, RequestID: reqID})
 	out := h.method.Call([]reflect.Value{reflect.ValueOf(ctx), in})
 	if e := out[1].Interface(); e != nil {
-		return nil, e.(error)
+		return req, rt, e.(error)
 	}
-	res := out[0].Interface()
-	if out[0].IsNil() {
-		return []byte("{}"), nil
+	res := out[0]
+	if req.Protocol == awsproto.Query && res.Kind() == reflect.Pointer && res.IsNil() {
+		// The query SDKs look for the result element of every operation
+		// that has an output: write an empty one.
+		res = reflect.New(res.Type().Elem())
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s response: %w", opName, err)
+	if err := awsproto.WriteOutput(w, &req, &rt.svc.Meta, req.Operation, h.wrapper, reqID, res.Interface()); err != nil {
+		return req, rt, err
 	}
-	return b, nil
+	return req, rt, nil
 }
 
-// decodeStrict decodes one JSON object into v, turning every decoding problem
-// into the SerializationException AWS answers with.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return apierror.Serialization("Value of the wrong type at '%s': expected %s, got JSON %s", te.Field, describeKind(te.Type), te.Value)
+// lookup finds the handler of the operation req names, if the request
+// speaks one of the service's protocols and its target (awsJson prefix,
+// CBOR service name, query Version) is the service's.
+func (rt *route) lookup(req *awsproto.Request) (handler, bool) {
+	m := &rt.svc.Meta
+	if !m.Speaks(req.Protocol) {
+		return handler{}, false
+	}
+	switch req.Protocol {
+	case awsproto.JSON10, awsproto.JSON11, awsproto.CBOR:
+		if req.Target != m.TargetPrefix {
+			return handler{}, false
 		}
-		return apierror.Serialization("The request body is not valid JSON: %v", err)
-	}
-	if dec.More() {
-		return apierror.Serialization("The request body has data after its JSON object.")
-	}
-	var rest json.RawMessage
-	if err := dec.Decode(&rest); err != io.EOF {
-		return apierror.Serialization("The request body has data after its JSON object.")
-	}
-	return nil
-}
-
-func describeKind(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Int32, reflect.Int64, reflect.Int:
-		return "an integer"
-	case reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Map:
-		return "a map"
-	case reflect.Struct:
-		return "a structure"
-	}
-	return t.String()
-}
-
-// fieldPlan is one member of a structure that needs checking: required
-// itself, or holding structures with required members.
-type fieldPlan struct {
-	index    int
-	name     string
-	required bool
-	kind     reflect.Kind
-	sub      *typePlan // for members that hold structures
-}
-
-// typePlan lists the members of a structure type that need checking.
-type typePlan struct {
-	fields []fieldPlan
-}
-
-// requiredChecker checks the members the model marks required, with a plan
-// per type computed once.
-type requiredChecker struct {
-	plans sync.Map // reflect.Type -> *typePlan
-}
-
-// planFor returns the plan of struct type t (nil when nothing in t needs a
-// check).
-func (c *requiredChecker) planFor(t reflect.Type) *typePlan {
-	if p, ok := c.plans.Load(t); ok {
-		return p.(*typePlan)
-	}
-	p := c.build(t, map[reflect.Type]bool{})
-	c.plans.Store(t, p)
-	return p
-}
-
-func (c *requiredChecker) build(t reflect.Type, visiting map[reflect.Type]bool) *typePlan {
-	if t == reflect.TypeFor[ecsapi.Timestamp]() || visiting[t] {
-		return nil
-	}
-	visiting[t] = true
-	defer delete(visiting, t)
-	var p typePlan
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		fp := fieldPlan{index: i, name: name, required: f.Tag.Get("required") == "true", kind: f.Type.Kind()}
-		et := f.Type
-		for et.Kind() == reflect.Pointer || et.Kind() == reflect.Slice {
-			et = et.Elem()
-		}
-		if et.Kind() == reflect.Struct {
-			fp.sub = c.build(et, visiting)
-		}
-		if fp.required || fp.sub != nil {
-			p.fields = append(p.fields, fp)
+	case awsproto.Query:
+		if req.Version != m.APIVersion {
+			return handler{}, false
 		}
 	}
-	if len(p.fields) == 0 {
-		return nil
-	}
-	return &p
+	h, ok := rt.ops[req.Operation]
+	return h, ok
 }
 
-// check reports the first required member of v (a struct) that is absent,
-// as AWS words it.
-func (c *requiredChecker) check(v reflect.Value) error {
-	if missing := c.walk(v, c.planFor(v.Type())); missing != nil {
-		return apierror.InvalidParameter("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", strings.Join(missing, "."))
-	}
-	return nil
-}
-
-// walk returns the path of the first missing member under v, or nil.
-func (c *requiredChecker) walk(v reflect.Value, p *typePlan) []string {
-	if p == nil {
-		return nil
-	}
-	for _, f := range p.fields {
-		fv := v.Field(f.index)
-		if f.required {
-			missing := false
-			switch f.kind {
-			case reflect.Pointer, reflect.Slice, reflect.Map:
-				missing = fv.IsNil()
-			case reflect.String:
-				missing = fv.Len() == 0
-			}
-			if missing {
-				return []string{f.name}
-			}
-		}
-		if f.sub == nil {
-			continue
-		}
-		switch fv.Kind() {
-		case reflect.Pointer:
-			if !fv.IsNil() {
-				if m := c.walk(fv.Elem(), f.sub); m != nil {
-					return append([]string{f.name}, m...)
-				}
-			}
-		case reflect.Slice:
-			for i := 0; i < fv.Len(); i++ {
-				el := fv.Index(i)
-				if el.Kind() == reflect.Pointer {
-					if el.IsNil() {
-						continue
-					}
-					el = el.Elem()
-				}
-				if m := c.walk(el, f.sub); m != nil {
-					return append([]string{f.name, strconv.Itoa(i + 1)}, m...)
-				}
-			}
-		case reflect.Struct:
-			if m := c.walk(fv, f.sub); m != nil {
-				return append([]string{f.name}, m...)
-			}
+// guess returns the service a request that failed authentication seems
+// to be for (by its target prefix or CBOR service name, or its query
+// Version), to render the error with its metadata; nil when none.
+func (s *Server) guess(req *awsproto.Request) *route {
+	for _, rt := range s.routes {
+		m := &rt.svc.Meta
+		switch {
+		case req.Target != "" && m.TargetPrefix == req.Target:
+			return rt
+		case req.Protocol == awsproto.Query && req.Version != "" && m.APIVersion == req.Version && m.Speaks(awsproto.Query):
+			return rt
 		}
 	}
 	return nil
 }
 
-// checkRequired checks v with a fresh checker (tests and fuzzing).
-func checkRequired(v reflect.Value, _ string) error {
-	var c requiredChecker
-	return c.check(v)
-}
-
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
+// writeError renders err, the one place errors become responses: an
+// *apierror.Error as itself, anything else logged and answered with a
+// generic server fault.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, req *awsproto.Request, rt *route, reqID string, err error) {
 	ae, ok := apierror.As(err)
 	if !ok {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away (an agent's long poll when it stops).
-			s.logger.Debug("request canceled", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"))
+			s.logger.Debug("request canceled", "request_id", reqID, "operation", req.Operation)
 		} else {
-			s.logger.Error("request failed", "request_id", reqID, "target", r.Header.Get("X-Amz-Target"), "err", err)
+			s.logger.Error("request failed", "request_id", reqID, "operation", req.Operation, "err", err)
 		}
 		ae = apierror.Server()
 	}
-	body, _ := json.Marshal(struct {
-		Type    string `json:"__type"`
-		Message string `json:"message,omitempty"`
-	}{ae.Code, ae.Message})
-	w.Header().Set("Content-Type", ContentType)
-	w.Header().Set("X-Amzn-ErrorType", ae.Code)
-	w.WriteHeader(ae.HTTPStatus())
-	_, _ = w.Write(body)
+	var meta *awsproto.Service
+	if rt != nil {
+		meta = &rt.svc.Meta
+	}
+	awsproto.WriteError(w, req.Protocol, meta, reqID, ae)
 }

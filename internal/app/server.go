@@ -91,8 +91,11 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		CheckTaskDefinition: taskdefcheck.TaskDefinition,
 		CheckOverrides:      taskdefcheck.Overrides,
 	}
-	verifier := sigv4.NewVerifier(cfg.Region, "ecs", credentials(cfg.Credentials))
-	api := apiserver.New(s.Ops, verifier, logger)
+	services := append([]apiserver.Service{apiserver.ECS(s.Ops, func(ctx context.Context, c apiserver.Caller) context.Context {
+		return ops.WithCaller(ctx, ops.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
+	})}, apiserver.Stubs()...)
+	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
+	api := apiserver.New(verifier, logger, services...)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeStore()

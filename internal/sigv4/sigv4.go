@@ -1,6 +1,7 @@
 // Package sigv4 verifies AWS Signature Version 4 on incoming requests, the
-// way AWS's JSON services do: the Authorization header form (and the
-// presigned query form), a credential scope for this region and service, a
+// way AWS's services do: the Authorization header form (and the presigned
+// query form), a credential scope for this region and one of the services
+// served (the same credentials for all), a
 // request time within five minutes of the server's, and an HMAC-SHA256
 // signature over the canonical request.
 package sigv4
@@ -33,24 +34,53 @@ type Credential struct {
 	Principal string
 }
 
-// Verifier checks signatures against a fixed set of credentials.
+// Verifier checks signatures against a fixed set of credentials, for a
+// region and a set of service scopes.
 type Verifier struct {
-	creds   map[string]Credential
-	region  string
-	service string
+	creds    map[string]Credential
+	region   string
+	services []string // the scopes accepted, in the order given
 
 	mu   sync.Mutex
-	keys map[string][]byte // akid/date -> derived signing key
+	keys map[string][]byte // akid/date/service -> derived signing key
+}
+
+// Verified is the result of a verification: the credential that signed
+// the request and the service of its credential scope.
+type Verified struct {
+	Credential
+	// Service is the scope's service ("ecs", "elasticloadbalancing"...).
+	Service string
 }
 
 // NewVerifier returns a Verifier for the given region and service name
 // ("ecs") that accepts the credentials given.
 func NewVerifier(region, service string, creds []Credential) *Verifier {
+	return NewServicesVerifier(region, []string{service}, creds)
+}
+
+// NewServicesVerifier returns a Verifier for the given region that accepts
+// a credential scope naming any of services (the signing names: "ecs",
+// "elasticloadbalancing", "logs", "monitoring", "application-autoscaling",
+// "ecr"), with the same credentials for every one.
+func NewServicesVerifier(region string, services []string, creds []Credential) *Verifier {
 	m := make(map[string]Credential, len(creds))
 	for _, c := range creds {
 		m[c.AccessKeyID] = c
 	}
-	return &Verifier{creds: m, region: region, service: service, keys: map[string][]byte{}}
+	return &Verifier{creds: m, region: region, services: append([]string(nil), services...), keys: map[string][]byte{}}
+}
+
+// Services returns the scopes v accepts.
+func (v *Verifier) Services() []string { return append([]string(nil), v.services...) }
+
+func (v *Verifier) accepts(service string) bool {
+	for _, s := range v.services {
+		if s == service {
+			return true
+		}
+	}
+	return false
 }
 
 type authHeader struct {
@@ -98,11 +128,12 @@ func parseAuthorization(h string) (*authHeader, *apierror.Error) {
 }
 
 // Verify checks r, whose body is body, at time now. It returns the
-// credential that signed it, or the error AWS gives: MissingAuthenticationToken
-// for an unsigned request, IncompleteSignature for a malformed one,
-// UnrecognizedClient for an unknown key, InvalidSignature for a wrong
-// signature, a wrong scope or an expired request.
-func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Credential, *apierror.Error) {
+// credential that signed it and the scope's service, or the error AWS
+// gives: MissingAuthenticationToken for an unsigned request,
+// IncompleteSignature for a malformed one, UnrecognizedClient for an
+// unknown key, InvalidSignature for a wrong signature, a scope naming a
+// region or a service not served, or an expired request.
+func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Verified, *apierror.Error) {
 	var ah *authHeader
 	var amzDate string
 	var aerr *apierror.Error
@@ -154,8 +185,14 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Credent
 	if ah.date != t.Format("20060102") {
 		return nil, apierror.New(apierror.CodeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", ah.date, t.Format("20060102"), amzDate)
 	}
-	if ah.service != v.service {
-		return nil, apierror.New(apierror.CodeInvalidSignature, "Credential should be scoped to correct service: '%s'. ", v.service)
+	if !v.accepts(ah.service) {
+		want := strings.Join(v.services, "', '")
+		if len(v.services) > 1 {
+			want = "one of '" + want + "'"
+		} else {
+			want = "'" + want + "'"
+		}
+		return nil, apierror.New(apierror.CodeInvalidSignature, "Credential should be scoped to correct service: %s. ", want)
 	}
 	if ah.region != v.region {
 		return nil, apierror.New(apierror.CodeInvalidSignature, "Credential should be scoped to a valid region, not '%s'. ", ah.region)
@@ -177,17 +214,17 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Credent
 	creq := canonicalRequest(r, body, ah.signedHeaders, presigned)
 	scope := ah.date + "/" + ah.region + "/" + ah.service + "/aws4_request"
 	sts := Algorithm + "\n" + amzDate + "\n" + scope + "\n" + hexSHA(creq)
-	mac := hmac.New(sha256.New, v.signingKey(cred, ah.date))
+	mac := hmac.New(sha256.New, v.signingKey(cred, ah.date, ah.service))
 	mac.Write([]byte(sts))
 	want := hex.EncodeToString(mac.Sum(nil))
 	if !hmac.Equal([]byte(want), []byte(ah.signature)) {
 		return nil, apierror.New(apierror.CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
-	return &cred, nil
+	return &Verified{Credential: cred, Service: ah.service}, nil
 }
 
-func (v *Verifier) signingKey(c Credential, date string) []byte {
-	ck := c.AccessKeyID + "/" + date
+func (v *Verifier) signingKey(c Credential, date, service string) []byte {
+	ck := c.AccessKeyID + "/" + date + "/" + service
 	v.mu.Lock()
 	k, ok := v.keys[ck]
 	v.mu.Unlock()
@@ -196,7 +233,7 @@ func (v *Verifier) signingKey(c Credential, date string) []byte {
 	}
 	k = hmacSHA([]byte("AWS4"+c.SecretAccessKey), date)
 	k = hmacSHA(k, v.region)
-	k = hmacSHA(k, v.service)
+	k = hmacSHA(k, service)
 	k = hmacSHA(k, "aws4_request")
 	v.mu.Lock()
 	if len(v.keys) > 1024 {

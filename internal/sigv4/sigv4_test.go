@@ -105,3 +105,57 @@ func TestPresignedQuery(t *testing.T) {
 		t.Fatalf("presigned request refused: %v", aerr)
 	}
 }
+
+// signedFor signs a form-encoded request for the given scope's service.
+func signedFor(t *testing.T, service string, at time.Time) *http.Request {
+	t.Helper()
+	const form = "Action=DescribeLoadBalancers&Version=2015-12-01"
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:8845/", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sum := sha256.Sum256([]byte(form))
+	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret"},
+		req, hex.EncodeToString(sum[:]), service, "us-east-1", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestVerifyServiceScopes(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	served := []string{"ecs", "elasticloadbalancing", "logs", "monitoring", "application-autoscaling", "ecr"}
+	v := NewServicesVerifier("us-east-1", served, []Credential{{AccessKeyID: "AKID", SecretAccessKey: "secret", Principal: "p"}})
+	form := []byte("Action=DescribeLoadBalancers&Version=2015-12-01")
+	for _, svc := range served {
+		t.Run(svc, func(t *testing.T) {
+			got, err := v.Verify(signedFor(t, svc, now), form, now)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if got.Service != svc || got.Principal != "p" || got.AccessKeyID != "AKID" {
+				t.Fatalf("got %+v", got)
+			}
+		})
+	}
+	t.Run("unknown scope", func(t *testing.T) {
+		_, err := v.Verify(signedFor(t, "sqs", now), form, now)
+		if err == nil || err.Code != "InvalidSignatureException" || !strings.Contains(err.Message, "Credential should be scoped to correct service") {
+			t.Fatalf("want InvalidSignatureException for the scope, got %v", err)
+		}
+	})
+	t.Run("scope not served by a single-service verifier", func(t *testing.T) {
+		ecsOnly := NewVerifier("us-east-1", "ecs", []Credential{{AccessKeyID: "AKID", SecretAccessKey: "secret"}})
+		_, err := ecsOnly.Verify(signedFor(t, "logs", now), form, now)
+		if err == nil || err.Code != "InvalidSignatureException" || !strings.Contains(err.Message, "'ecs'") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("signed for one service, scope rewritten to another", func(t *testing.T) {
+		r := signedFor(t, "logs", now)
+		r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/logs/", "/ecr/", 1))
+		_, err := v.Verify(r, form, now)
+		if err == nil || err.Code != "InvalidSignatureException" {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
