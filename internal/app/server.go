@@ -111,6 +111,9 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	s.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	// The operations' background work (watch-fed views, agent leases)
+	// ends with rctx; Close waits for it.
+	s.Ops.Start(rctx)
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -150,6 +153,7 @@ func (s *Server) Close() error {
 		if s.debug != nil {
 			s.debug.Close()
 		}
+		s.Ops.Wait()
 		s.closeStore()
 	})
 	return s.closeErr

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -29,7 +27,7 @@ func connectedKey(cluster, id string) string { return store.Key("connected", clu
 // stoppedUntil.
 type leases struct {
 	mu           sync.Mutex
-	stopped      clientv3.LeaseID
+	stopped      store.LeaseID
 	stoppedUntil time.Time
 }
 
@@ -50,7 +48,7 @@ type agentConns struct {
 	grantMu sync.Mutex // one lease grant at a time
 
 	mu      sync.Mutex
-	lease   clientv3.LeaseID
+	lease   store.LeaseID
 	m       map[string]*agentConn // cluster/id
 	started bool
 }
@@ -74,7 +72,7 @@ func (s *Service) markConnected(ctx context.Context, cluster, id string) {
 	if !a.started {
 		a.started = true
 		a.m = map[string]*agentConn{}
-		go s.sweepConns(s.Store.Client().Ctx())
+		s.goBackground(s.sweepConns)
 	}
 	c := a.m[k]
 	if c == nil {
@@ -92,13 +90,13 @@ func (s *Service) markConnected(ctx context.Context, cluster, id string) {
 		s.Logger.Warn("agent lease", "instance", id, "err", err)
 		return
 	}
-	resp, err := s.Store.Client().Put(ctx, connectedKey(cluster, id), "1", clientv3.WithLease(lease))
+	resp, err := s.Store.Txn(ctx, nil, store.OpPutLeased(connectedKey(cluster, id), []byte("1"), lease))
 	if err != nil {
 		s.Logger.Warn("agent connected key", "instance", id, "err", err)
 		return
 	}
 	a.mu.Lock()
-	if a.lease == lease && a.m[k] == c && c.lostAt < resp.Header.Revision {
+	if a.lease == lease && a.m[k] == c && c.lostAt < resp.Revision {
 		c.written = true
 	}
 	a.mu.Unlock()
@@ -106,7 +104,7 @@ func (s *Service) markConnected(ctx context.Context, cluster, id string) {
 
 // connLease returns this server's lease for connected keys, granting it
 // (and starting its keep-alive) when there is none.
-func (s *Service) connLease(ctx context.Context) (clientv3.LeaseID, error) {
+func (s *Service) connLease(ctx context.Context) (store.LeaseID, error) {
 	a := &s.conns
 	a.grantMu.Lock()
 	defer a.grantMu.Unlock()
@@ -116,43 +114,41 @@ func (s *Service) connLease(ctx context.Context) (clientv3.LeaseID, error) {
 	if lease != 0 {
 		return lease, nil
 	}
-	cli := s.Store.Client()
-	g, err := cli.Grant(ctx, int64(AgentTTL/time.Second))
+	id, err := s.Store.Grant(ctx, AgentTTL)
 	if err != nil {
 		return 0, err
 	}
-	ch, err := cli.KeepAlive(cli.Ctx(), g.ID)
+	kept, err := s.Store.KeepAlive(s.background(), id)
 	if err != nil {
 		return 0, err
 	}
 	a.mu.Lock()
-	a.lease = g.ID
+	a.lease = id
 	a.mu.Unlock()
-	go func() {
-		for range ch {
-		}
+	s.goBackground(func(context.Context) {
+		<-kept
 		// The lease is gone (expired, revoked, or the client closed):
 		// every key on it is gone too, to be written again on a new one.
 		a.mu.Lock()
-		if a.lease == g.ID {
+		if a.lease == id {
 			a.lease = 0
 			for _, c := range a.m {
 				c.written = false
 			}
 		}
 		a.mu.Unlock()
-	}()
-	return g.ID, nil
+	})
+	return id, nil
 }
 
 // connLost tells the tracker that an instance's connected key was deleted
 // or written on another lease at revision rev (from the views' watch).
-func (s *Service) connLost(cluster, id string, lease int64, deleted bool, rev int64) {
+func (s *Service) connLost(cluster, id string, lease store.LeaseID, deleted bool, rev int64) {
 	a := &s.conns
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.m[cluster+"/"+id]
-	if c == nil || !deleted && a.lease != 0 && clientv3.LeaseID(lease) == a.lease {
+	if c == nil || !deleted && a.lease != 0 && lease == a.lease {
 		return
 	}
 	c.written = false
@@ -190,8 +186,7 @@ func (s *Service) sweepConns(ctx context.Context) {
 			key := connectedKey(cluster, id)
 			// Only while the key is still on this server's lease: another
 			// server may have taken the agent over.
-			if _, err := s.Store.Client().Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
-				Then(clientv3.OpDelete(key)).Commit(); err != nil && ctx.Err() == nil {
+			if _, err := s.Store.Txn(ctx, []store.Cmp{store.LeaseIs(key, lease)}, store.OpDelete(key)); err != nil && ctx.Err() == nil {
 				s.Logger.Warn("agent disconnected", "instance", id, "err", err)
 			}
 		}
@@ -201,13 +196,14 @@ func (s *Service) sweepConns(ctx context.Context) {
 // connectedSet returns the IDs of the cluster's instances whose agents are
 // connected.
 func (s *Service) connectedSet(ctx context.Context, cluster string) (map[string]bool, error) {
-	resp, err := s.Store.Client().Get(ctx, prefixOf("connected", cluster), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	p := prefixOf("connected", cluster)
+	resp, err := s.Store.Range(ctx, store.Range{From: p, End: store.PrefixEnd(p), KeysOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("connected agents: %w", err)
 	}
-	out := make(map[string]bool, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		k := string(kv.Key)
+	out := make(map[string]bool, len(resp.Items))
+	for _, kv := range resp.Items {
+		k := kv.Key
 		out[k[strings.LastIndex(k, "/")+1:]] = true
 	}
 	return out, nil
@@ -290,21 +286,20 @@ func (s *Service) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTask
 		return out, nil
 	}
 	// The changed tasks, read in one transaction.
-	gets := make([]clientv3.Op, len(changed))
+	gets := make([]store.Op, len(changed))
 	for i, tid := range changed {
-		gets[i] = clientv3.OpGet(taskKey(cluster, tid))
+		gets[i] = store.OpGet(taskKey(cluster, tid))
 	}
-	tresp, err := s.Store.Client().Txn(ctx).Then(gets...).Commit()
+	tresp, err := s.Store.Txn(ctx, nil, gets...)
 	if err != nil {
 		return nil, fmt.Errorf("poll tasks: %w", err)
 	}
-	for _, r := range tresp.Responses {
-		rr := r.GetResponseRange()
-		if rr == nil || len(rr.Kvs) == 0 {
+	for _, r := range tresp.Reads {
+		if len(r.Items) == 0 {
 			continue
 		}
 		var rec taskRecord
-		if err := json.Unmarshal(rr.Kvs[0].Value, &rec); err != nil {
+		if err := json.Unmarshal(r.Items[0].Value, &rec); err != nil {
 			return nil, fmt.Errorf("poll tasks: decode task: %w", err)
 		}
 		at := ecsapi.GantryAssignedTask{Task: rec.Task}

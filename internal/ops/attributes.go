@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -124,8 +122,8 @@ func (s *Service) groupAttributes(cluster string, attrs []ecsapi.Attribute, chec
 // read, retrying on conflict. An unknown instance is TargetNotFound.
 func (s *Service) changeInstances(ctx context.Context, cluster string, ids []string, change func(id string, r *instanceRecord) error) error {
 	for attempt := 0; attempt < 50; attempt++ {
-		var cmps []clientv3.Cmp
-		var puts []clientv3.Op
+		var cmps []store.Cmp
+		var puts []store.Op
 		for _, id := range ids {
 			key := instanceKey(cluster, id)
 			var r instanceRecord
@@ -143,10 +141,10 @@ func (s *Service) changeInstances(ctx context.Context, cluster string, ids []str
 			if err != nil {
 				return fmt.Errorf("encode %s: %w", key, err)
 			}
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", rev))
-			puts = append(puts, clientv3.OpPut(key, string(b)))
+			cmps = append(cmps, store.ModRevisionIs(key, rev))
+			puts = append(puts, store.OpPut(key, b))
 		}
-		resp, err := s.Store.Client().Txn(ctx).If(cmps...).Then(puts...).Commit()
+		resp, err := s.Store.Txn(ctx, cmps, puts...)
 		if err != nil {
 			return fmt.Errorf("update instances of %s: %w", cluster, err)
 		}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -273,24 +271,24 @@ func (s *Service) activeClusterAt(ctx context.Context, id string) (name string, 
 	if name, err = s.clusterName(id); err != nil {
 		return "", 0, 0, err
 	}
-	resp, err := s.Store.Client().Get(ctx, clusterKey(name))
+	resp, err := s.Store.Range(ctx, store.Range{From: clusterKey(name)})
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("get cluster %s: %w", name, err)
 	}
 	var c struct {
 		Status string `json:"status"`
 	}
-	exists := len(resp.Kvs) > 0
+	exists := len(resp.Items) > 0
 	if exists {
-		if err := json.Unmarshal(resp.Kvs[0].Value, &c); err != nil {
+		if err := json.Unmarshal(resp.Items[0].Value, &c); err != nil {
 			return "", 0, 0, fmt.Errorf("decode cluster %s: %w", name, err)
 		}
-		crev = resp.Kvs[0].ModRevision
+		crev = resp.Items[0].ModRev
 	}
 	if err := checkActive(&ecsapi.Cluster{Status: c.Status}, exists); err != nil {
 		return "", 0, 0, err
 	}
-	return name, crev, resp.Header.Revision, nil
+	return name, crev, resp.Revision, nil
 }
 
 // DeleteCluster marks a cluster INACTIVE. As ECS, it refuses while container
@@ -345,22 +343,21 @@ func (s *Service) commitClusterDelete(ctx context.Context, c *ecsapi.Cluster, cr
 	if err != nil {
 		return false, fmt.Errorf("encode cluster %s: %w", c.ClusterName, err)
 	}
-	cli := s.Store.Client()
-	lease, err := cli.Grant(ctx, int64(InactiveClusterRetention/time.Second))
+	lease, err := s.Store.Grant(ctx, InactiveClusterRetention)
 	if err != nil {
 		return false, fmt.Errorf("grant lease for cluster %s: %w", c.ClusterName, err)
 	}
 	key := clusterKey(c.ClusterName)
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", crev)}
+	cmps := []store.Cmp{store.ModRevisionIs(key, crev)}
 	for _, kind := range []string{"instances", "tasks", "services"} {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(prefixOf(kind, c.ClusterName)), "<", usageRev+1).WithPrefix())
+		cmps = append(cmps, store.UnchangedSince(prefixOf(kind, c.ClusterName), usageRev))
 	}
-	resp, err := cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(b), clientv3.WithLease(lease.ID))).Commit()
+	resp, err := s.Store.Txn(ctx, cmps, store.OpPutLeased(key, b, lease))
 	if err != nil {
 		return false, fmt.Errorf("delete cluster %s: %w", c.ClusterName, err)
 	}
 	if !resp.Succeeded {
-		_, _ = cli.Revoke(ctx, lease.ID)
+		_ = s.Store.Revoke(ctx, lease)
 	}
 	return resp.Succeeded, nil
 }
@@ -536,13 +533,16 @@ func (u *clusterUsage) statistics() []ecsapi.KeyValuePair {
 // one etcd revision, which it returns.
 func (s *Service) clusterUsage(ctx context.Context, name string) (clusterUsage, int64, error) {
 	var u clusterUsage
-	cli := s.Store.Client()
-	resp, err := cli.Get(ctx, prefixOf("instances", name), clientv3.WithPrefix())
+	list := func(kind string, rev int64) (store.RangeResult, error) {
+		p := prefixOf(kind, name)
+		return s.Store.Range(ctx, store.Range{From: p, End: store.PrefixEnd(p), Rev: rev})
+	}
+	resp, err := list("instances", 0)
 	if err != nil {
 		return u, 0, fmt.Errorf("list instances of %s: %w", name, err)
 	}
-	rev := resp.Header.Revision
-	for _, kv := range resp.Kvs {
+	rev := resp.Revision
+	for _, kv := range resp.Items {
 		var r instanceRecord
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			return u, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
@@ -551,20 +551,20 @@ func (s *Service) clusterUsage(ctx context.Context, name string) (clusterUsage, 
 			u.instances++
 		}
 	}
-	if resp, err = cli.Get(ctx, prefixOf("tasks", name), clientv3.WithPrefix(), clientv3.WithRev(rev)); err != nil {
+	if resp, err = list("tasks", rev); err != nil {
 		return u, 0, fmt.Errorf("list tasks of %s: %w", name, err)
 	}
-	for _, kv := range resp.Kvs {
+	for _, kv := range resp.Items {
 		var r taskRecord
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			return u, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
 		}
 		u.addTask(&r.Task)
 	}
-	if resp, err = cli.Get(ctx, prefixOf("services", name), clientv3.WithPrefix(), clientv3.WithRev(rev)); err != nil {
+	if resp, err = list("services", rev); err != nil {
 		return u, 0, fmt.Errorf("list services of %s: %w", name, err)
 	}
-	for _, kv := range resp.Kvs {
+	for _, kv := range resp.Items {
 		var svc ecsapi.Service
 		if err := json.Unmarshal(kv.Value, &svc); err != nil {
 			return u, 0, fmt.Errorf("decode %s: %w", kv.Key, err)

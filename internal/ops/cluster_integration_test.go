@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
@@ -71,7 +70,7 @@ func putServiceRecord(t *testing.T, env *apitest.Env, cluster, name, status stri
 // deleteRecord removes the record at key.
 func deleteRecord(t *testing.T, env *apitest.Env, key string) {
 	t.Helper()
-	if _, err := env.Server.Ops.Store.Client().Delete(context.Background(), key); err != nil {
+	if _, err := env.Server.Ops.Store.Txn(context.Background(), nil, store.OpDelete(key)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -209,8 +208,8 @@ func TestClusterLifecycle(t *testing.T) {
 	}
 
 	// The INACTIVE record was leased; the re-created one is not.
-	resp, err := env.Server.Ops.Store.Client().Get(ctx, store.Key("clusters", "default"))
-	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease != 0 {
+	resp, err := env.Server.Ops.Store.Range(ctx, store.Range{From: store.Key("clusters", "default")})
+	if err != nil || len(resp.Items) != 1 || resp.Items[0].Lease != 0 {
 		t.Fatalf("re-created cluster record: %+v %v", resp, err)
 	}
 }
@@ -222,17 +221,17 @@ func TestDeletedClusterExpires(t *testing.T) {
 	if _, err := env.Client.DeleteCluster(ctx, &ecs.DeleteClusterInput{Cluster: aws.String("gone")}); err != nil {
 		t.Fatal(err)
 	}
-	cli := env.Server.Ops.Store.Client()
-	resp, err := cli.Get(ctx, store.Key("clusters", "gone"))
-	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == 0 {
+	st := env.Server.Ops.Store
+	resp, err := st.Range(ctx, store.Range{From: store.Key("clusters", "gone")})
+	if err != nil || len(resp.Items) != 1 || resp.Items[0].Lease == 0 {
 		t.Fatalf("INACTIVE record should be leased: %+v %v", resp, err)
 	}
-	ttl, err := cli.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
-	if err != nil || ttl.TTL <= 0 || ttl.TTL > int64(ops.InactiveClusterRetention.Seconds()) {
-		t.Fatalf("lease TTL %+v %v", ttl, err)
+	ttl, err := st.TimeToLive(ctx, resp.Items[0].Lease)
+	if err != nil || ttl <= 0 || ttl > ops.InactiveClusterRetention {
+		t.Fatalf("lease TTL %v %v", ttl, err)
 	}
 	// When the lease runs out the cluster is unknown.
-	if _, err := cli.Revoke(ctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err != nil {
+	if err := st.Revoke(ctx, resp.Items[0].Lease); err != nil {
 		t.Fatal(err)
 	}
 	out, err := env.Client.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"gone"}})

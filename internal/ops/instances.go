@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -159,12 +157,11 @@ func (s *Service) RegisterContainerInstance(ctx context.Context, in *ecsapi.Regi
 			return nil, err
 		}
 		key := instanceKey(cl.ClusterName, id)
-		cmp := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+		cmp := store.Absent(key)
 		if rev != 0 {
-			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", rev)
+			cmp = store.ModRevisionIs(key, rev)
 		}
-		resp, err := s.Store.Client().Txn(ctx).If(cmp, clientv3.Compare(clientv3.ModRevision(clusterKey(cl.ClusterName)), "=", crev)).
-			Then(clientv3.OpPut(key, string(b))).Commit()
+		resp, err := s.Store.Txn(ctx, []store.Cmp{cmp, store.ModRevisionIs(clusterKey(cl.ClusterName), crev)}, store.OpPut(key, b))
 		if err != nil {
 			return nil, fmt.Errorf("register container instance: %w", err)
 		}
@@ -316,7 +313,7 @@ func (s *Service) DeregisterContainerInstance(ctx context.Context, in *ecsapi.De
 			return nil, err
 		}
 	}
-	_, _ = s.Store.Client().Delete(ctx, connectedKey(cluster, id))
+	_, _ = s.Store.Txn(ctx, nil, store.OpDelete(connectedKey(cluster, id)))
 	out := rec.Instance
 	out.AgentConnected = false
 	return &ecsapi.DeregisterContainerInstanceResponse{ContainerInstance: &out}, nil

@@ -7,8 +7,6 @@ import (
 	"math/big"
 	"strings"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/store"
 )
@@ -126,7 +124,7 @@ func (s *Service) scanPage(ctx context.Context, prefix, scope, nextToken string,
 	if startAfter != "" {
 		from = startAfter + "\x00"
 	}
-	prefixEnd := clientv3.GetPrefixRangeEnd(prefix)
+	prefixEnd := store.PrefixEnd(prefix)
 	// etcd counts every key of a range it is asked for, limit or not, so a
 	// page read as [from, end of prefix) would cost the whole rest of the
 	// prefix. Read it in windows of the key space instead, grown while

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/store"
 )
@@ -22,7 +20,7 @@ import (
 func TestScanPageWindows(t *testing.T) {
 	env := apitest.Start(t, apitest.Options{})
 	ctx := context.Background()
-	cli := env.Server.Ops.Store.Client()
+	st := env.Server.Ops.Store
 	hexID := func() string {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
@@ -57,17 +55,17 @@ func TestScanPageWindows(t *testing.T) {
 			ids = slices.Compact(ids)
 			var want []string
 			for i := 0; i < len(ids); i += 100 {
-				var ops []clientv3.Op
+				var ops []store.Op
 				for _, id := range ids[i:min(i+100, len(ids))] {
-					ops = append(ops, clientv3.OpPut(prefix+id, "x"))
+					ops = append(ops, store.OpPut(prefix+id, []byte("x")))
 					want = append(want, prefix+id)
 				}
-				if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+				if _, err := st.Txn(ctx, nil, ops...); err != nil {
 					t.Fatal(err)
 				}
 			}
 			// A key just past the prefix must not be listed.
-			if _, err := cli.Put(ctx, strings.TrimSuffix(prefix, "/")+"0", "x"); err != nil {
+			if _, err := st.Txn(ctx, nil, store.OpPut(strings.TrimSuffix(prefix, "/")+"0", []byte("x"))); err != nil {
 				t.Fatal(err)
 			}
 			slices.Sort(want)

@@ -11,12 +11,11 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/cql"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/scheduler"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // instanceFilter compiles a ListContainerInstances filter (the cluster query
@@ -210,17 +209,17 @@ func (v *views) recheck(ctx context.Context, cluster string, recs []*taskRecord)
 	defer cancel()
 	for _, rec := range recs {
 		key := taskKey(cluster, taskIDOf(rec.Task.TaskArn))
-		resp, err := v.s.Store.Client().Get(ctx, key)
+		resp, err := v.s.Store.Range(ctx, store.Range{From: key})
 		if err != nil {
 			v.s.Logger.Warn("placement outcome unknown", "task", rec.Task.TaskArn, "err", err)
 			continue
 		}
-		if len(resp.Kvs) == 0 {
+		if len(resp.Items) == 0 {
 			continue
 		}
-		kv := resp.Kvs[0]
+		kv := resp.Items[0]
 		v.mu.Lock()
-		v.applyLocked(key, kv.Value, kv.ModRevision, kv.Lease, false)
+		v.applyLocked(key, kv.Value, kv.ModRev, kv.Lease, false)
 		v.mu.Unlock()
 	}
 }
@@ -309,8 +308,8 @@ func (v *views) flight(cluster string) *sync.Mutex {
 // out with errPlacementConflict: its decision may have missed them. Each
 // item's outcome is in its err.
 func (v *views) write(ctx context.Context, cluster string, b *batch) {
-	var cmps []clientv3.Cmp
-	var ops []clientv3.Op
+	var cmps []store.Cmp
+	var ops []store.Op
 	crevs := map[int64]bool{}
 	touched := map[string]bool{}
 	var items []*batchItem
@@ -329,14 +328,14 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) {
 		items = append(items, it)
 		if !crevs[it.crev] {
 			crevs[it.crev] = true
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(clusterKey(cluster)), "=", it.crev))
+			cmps = append(cmps, store.ModRevisionIs(clusterKey(cluster), it.crev))
 		}
 		for _, rec := range it.recs {
 			shard := slotOf(rec.Task.ContainerInstanceArn)
 			if k := cluster + "/" + shard; !touched[k] {
 				touched[k] = true
-				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(slotKey(cluster, shard)), "=", v.slotRev[k]))
-				ops = append(ops, clientv3.OpPut(slotKey(cluster, shard), v.id))
+				cmps = append(cmps, store.ModRevisionIs(slotKey(cluster, shard), v.slotRev[k]))
+				ops = append(ops, store.OpPut(slotKey(cluster, shard), v.idBytes))
 			}
 		}
 	}
@@ -356,10 +355,10 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) {
 				fail(err)
 				return
 			}
-			ops = append(ops, clientv3.OpPut(taskKey(cluster, taskIDOf(rec.Task.TaskArn)), string(tb)))
+			ops = append(ops, store.OpPut(taskKey(cluster, taskIDOf(rec.Task.TaskArn)), tb))
 		}
 	}
-	resp, err := v.s.Store.Client().Txn(ctx).If(cmps...).Then(ops...).Commit()
+	resp, err := v.s.Store.Txn(ctx, cmps, ops...)
 	if err != nil {
 		fail(fmt.Errorf("commit placements: %w", err))
 		return
@@ -368,7 +367,7 @@ func (v *views) write(ctx context.Context, cluster string, b *batch) {
 		fail(errPlacementConflict)
 		return
 	}
-	rev := resp.Header.Revision
+	rev := resp.Revision
 	v.mu.Lock()
 	v.ownRevs[rev] = true
 	for k := range touched {

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -49,15 +47,13 @@ func (s *Service) claimRunToken(ctx context.Context, cluster string, in *ecsapi.
 	b, _ := json.Marshal(&req)
 	sum := sha256.Sum256(b)
 	t := &runToken{s: s, key: runTokenKey(cluster, in.ClientToken), rec: runTokenRecord{Request: hex.EncodeToString(sum[:])}}
-	cli := s.Store.Client()
 	// Tokens share the hour-long lease of stopped tasks.
 	lease, err := s.stoppedTaskLease(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	val, _ := json.Marshal(&t.rec)
-	resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(t.key), "=", 0)).
-		Then(clientv3.OpPut(t.key, string(val), clientv3.WithLease(lease))).Commit()
+	resp, err := s.Store.Txn(ctx, []store.Cmp{store.Absent(t.key)}, store.OpPutLeased(t.key, val, lease))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,7 +105,7 @@ func (t *runToken) complete(ctx context.Context, recs []*taskRecord, failures []
 		t.rec.TaskArns = append(t.rec.TaskArns, r.Task.TaskArn)
 	}
 	val, _ := json.Marshal(&t.rec)
-	if _, err := t.s.Store.Client().Put(ctx, t.key, string(val), clientv3.WithIgnoreLease()); err != nil {
+	if _, err := t.s.Store.Txn(ctx, nil, store.OpPutKeepLease(t.key, val)); err != nil {
 		t.s.Logger.Warn("record RunTask clientToken", "key", t.key, "err", err)
 	}
 }
@@ -117,5 +113,5 @@ func (t *runToken) complete(ctx context.Context, recs []*taskRecord, failures []
 // release forgets the token of a request that failed, so it may be sent
 // again.
 func (t *runToken) release(ctx context.Context) {
-	_, _ = t.s.Store.Client().Delete(ctx, t.key)
+	_, _ = t.s.Store.Txn(ctx, nil, store.OpDelete(t.key))
 }

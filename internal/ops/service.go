@@ -49,6 +49,47 @@ type Service struct {
 	// started on first use.
 	tdMu sync.Mutex
 	td   *taskDefState
+
+	// bgMu guards bgCtx, the context of the background goroutines (set by
+	// Start), which bg counts.
+	bgMu  sync.Mutex
+	bgCtx context.Context
+	bg    sync.WaitGroup
+}
+
+// Start gives the background goroutines (the views' and task definitions'
+// watches, the agents' lease and sweep) their context: they end when ctx
+// ends, and Wait waits for them. Call it before the first operation.
+func (s *Service) Start(ctx context.Context) {
+	s.bgMu.Lock()
+	s.bgCtx = ctx
+	s.bgMu.Unlock()
+}
+
+// Wait waits until the background goroutines have ended (after the context
+// given to Start ended).
+func (s *Service) Wait() { s.bg.Wait() }
+
+// background returns the context of the background goroutines:
+// context.Background() when Start was not called.
+func (s *Service) background() context.Context {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgCtx == nil {
+		return context.Background()
+	}
+	return s.bgCtx
+}
+
+// goBackground runs fn in a goroutine with the background context, counted
+// for Wait.
+func (s *Service) goBackground(fn func(ctx context.Context)) {
+	ctx := s.background()
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn(ctx)
+	}()
 }
 
 func timeFromMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

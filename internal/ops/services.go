@@ -10,8 +10,6 @@ import (
 	"math/big"
 	"strings"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/cql"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
@@ -218,11 +216,11 @@ func (s *Service) CreateService(ctx context.Context, in *ecsapi.CreateServiceReq
 			// A retry of the same request (same clientToken) gets the
 			// service it created.
 			if in.ClientToken != "" {
-				resp, err := s.Store.Client().Get(ctx, serviceTokenKey(cl.ClusterName, in.ServiceName))
+				resp, err := s.Store.Range(ctx, store.Range{From: serviceTokenKey(cl.ClusterName, in.ServiceName)})
 				if err != nil {
 					return nil, fmt.Errorf("read client token: %w", err)
 				}
-				if len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == in.ClientToken {
+				if len(resp.Items) == 1 && string(resp.Items[0].Value) == in.ClientToken {
 					out := serviceView(&cur, true)
 					return &ecsapi.CreateServiceResponse{Service: &out}, nil
 				}
@@ -233,16 +231,15 @@ func (s *Service) CreateService(ctx context.Context, in *ecsapi.CreateServiceReq
 		if err != nil {
 			return nil, err
 		}
-		cmp := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+		cmp := store.Absent(key)
 		if rev != 0 {
-			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", rev)
+			cmp = store.ModRevisionIs(key, rev)
 		}
-		puts := []clientv3.Op{clientv3.OpPut(key, string(b)), clientv3.OpDelete(serviceTokenKey(cl.ClusterName, in.ServiceName))}
+		token := store.OpDelete(serviceTokenKey(cl.ClusterName, in.ServiceName))
 		if in.ClientToken != "" {
-			puts[1] = clientv3.OpPut(serviceTokenKey(cl.ClusterName, in.ServiceName), in.ClientToken)
+			token = store.OpPut(serviceTokenKey(cl.ClusterName, in.ServiceName), []byte(in.ClientToken))
 		}
-		resp, err := s.Store.Client().Txn(ctx).If(cmp, clientv3.Compare(clientv3.ModRevision(clusterKey(cl.ClusterName)), "=", crev)).
-			Then(puts...).Commit()
+		resp, err := s.Store.Txn(ctx, []store.Cmp{cmp, store.ModRevisionIs(clusterKey(cl.ClusterName), crev)}, store.OpPut(key, b), token)
 		if err != nil {
 			return nil, fmt.Errorf("create service %s: %w", in.ServiceName, err)
 		}
@@ -590,24 +587,25 @@ func (s *Service) ServiceRecord(ctx context.Context, cluster, name string) (*ecs
 	return &svc, rev, nil
 }
 
-// WriteServiceRecord writes svc as the record of its service if the record
-// is still at rev and every guard holds (the service controller guards on
-// its leadership). It returns the new revision, or store.ErrConflict.
-func (s *Service) WriteServiceRecord(ctx context.Context, cluster string, svc *ecsapi.Service, rev int64, guards ...clientv3.Cmp) (int64, error) {
+// WriteServiceRecordIf writes svc as the record of its service if the
+// record is still at rev and every guard holds (the service controller
+// guards on its leadership: store.Leadership.Guard). It returns the new
+// revision, or store.ErrConflict.
+func (s *Service) WriteServiceRecordIf(ctx context.Context, cluster string, svc *ecsapi.Service, rev int64, guards ...store.Cmp) (int64, error) {
 	b, err := json.Marshal(svc)
 	if err != nil {
 		return 0, err
 	}
 	key := serviceKey(cluster, svc.ServiceName)
-	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, guards...)
-	resp, err := s.Store.Client().Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(b))).Commit()
+	cmps := append([]store.Cmp{store.ModRevisionIs(key, rev)}, guards...)
+	resp, err := s.Store.Txn(ctx, cmps, store.OpPut(key, b))
 	if err != nil {
 		return 0, fmt.Errorf("write service %s: %w", svc.ServiceName, err)
 	}
 	if !resp.Succeeded {
 		return 0, store.ErrConflict
 	}
-	return resp.Header.Revision, nil
+	return resp.Revision, nil
 }
 
 // MutateServiceRecord applies fn to the record of a service, retrying on
@@ -658,17 +656,20 @@ func refOfKey(key string) (ServiceRef, bool) {
 // a service (its group is service:NAME), or (Name empty) every service of a
 // cluster whose container instances or agent connections changed.
 func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) error {
-	wch := s.Store.Client().Watch(clientv3.WithRequireLeader(ctx), store.Prefix, clientv3.WithPrefix())
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := s.Store.Watch(wctx, store.Prefix, 0)
 	// statuses are the instances' statuses as last seen, to tell a
 	// status change from other writes without the watch reading every
 	// previous value.
 	statuses := map[string]string{}
 	for resp := range wch {
-		if err := resp.Err(); err != nil {
+		if err := resp.Err; err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
-		for _, ev := range resp.Events {
-			key := string(ev.Kv.Key)
+		for i := range resp.Events {
+			ev := &resp.Events[i]
+			key := ev.Key
 			kind, _, _ := strings.Cut(strings.TrimPrefix(key, store.Prefix), "/")
 			switch kind {
 			case "services":
@@ -677,7 +678,7 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 				}
 			case "tasks":
 				// Only a service's tasks matter: skip the others undecoded.
-				if ev.Type != clientv3.EventTypePut || !bytes.Contains(ev.Kv.Value, []byte(`"group":"service:`)) {
+				if ev.Deleted || !bytes.Contains(ev.Value, []byte(`"group":"service:`)) {
 					continue
 				}
 				var rec struct {
@@ -686,7 +687,7 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 					} `json:"task"`
 				}
 				ref, ok := refOfKey(key)
-				if !ok || json.Unmarshal(ev.Kv.Value, &rec) != nil {
+				if !ok || json.Unmarshal(ev.Value, &rec) != nil {
 					continue
 				}
 				if name, ok := strings.CutPrefix(rec.Task.Group, "service:"); ok {
@@ -700,7 +701,7 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 				}
 			case "connected":
 				// An agent connecting (a new lease) or disconnecting.
-				if ref, ok := refOfKey(key); ok && (ev.Type == clientv3.EventTypeDelete || ev.Kv.Version == 1) {
+				if ref, ok := refOfKey(key); ok && (ev.Deleted || ev.Version == 1) {
 					fn(ServiceRef{Cluster: ref.Cluster})
 				}
 			}
@@ -715,9 +716,9 @@ func (s *Service) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) 
 // instanceStatusChanged reports whether a watch event of an instance
 // record created or removed it or changed its status from the one in
 // statuses (which it updates).
-func instanceStatusChanged(statuses map[string]string, ev *clientv3.Event) bool {
-	key := string(ev.Kv.Key)
-	if ev.Type == clientv3.EventTypeDelete {
+func instanceStatusChanged(statuses map[string]string, ev *store.Event) bool {
+	key := ev.Key
+	if ev.Deleted {
 		delete(statuses, key)
 		return true
 	}
@@ -726,7 +727,7 @@ func instanceStatusChanged(statuses map[string]string, ev *clientv3.Event) bool 
 			Status string `json:"status"`
 		} `json:"containerInstance"`
 	}
-	if json.Unmarshal(ev.Kv.Value, &cur) != nil {
+	if json.Unmarshal(ev.Value, &cur) != nil {
 		return true
 	}
 	prev, ok := statuses[key]

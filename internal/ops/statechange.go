@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -116,17 +114,16 @@ func (s *Service) applyTaskState(ctx context.Context, st *taskState) error {
 		if err != nil {
 			return err
 		}
-		var putOpts []clientv3.OpOption
+		put := store.OpPut(taskKey(cluster, id), tb)
 		if rec.Task.LastStatus == taskStopped {
 			// Stopped tasks stay describable for about an hour, as in ECS.
 			lease, err := s.stoppedTaskLease(ctx)
 			if err != nil {
 				return err
 			}
-			putOpts = append(putOpts, clientv3.WithLease(lease))
+			put = store.OpPutLeased(taskKey(cluster, id), tb, lease)
 		}
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(taskKey(cluster, id)), "=", trev)}
-		resp, err := s.Store.Client().Txn(ctx).If(cmps...).Then(clientv3.OpPut(taskKey(cluster, id), string(tb), putOpts...)).Commit()
+		resp, err := s.Store.Txn(ctx, []store.Cmp{store.ModRevisionIs(taskKey(cluster, id), trev)}, put)
 		if err != nil {
 			return fmt.Errorf("task state %s: %w", id, err)
 		}
@@ -256,17 +253,17 @@ const StoppedTaskRetention = time.Hour
 // stoppedTaskLease returns an etcd lease that expires about
 // StoppedTaskRetention from now. One lease serves every task stopped within
 // five minutes, so expiring stopped tasks costs one lease per five minutes.
-func (s *Service) stoppedTaskLease(ctx context.Context) (clientv3.LeaseID, error) {
+func (s *Service) stoppedTaskLease(ctx context.Context) (store.LeaseID, error) {
 	s.leases.mu.Lock()
 	defer s.leases.mu.Unlock()
 	now := s.now()
 	if s.leases.stopped != 0 && now.Before(s.leases.stoppedUntil) {
 		return s.leases.stopped, nil
 	}
-	g, err := s.Store.Client().Grant(ctx, int64(StoppedTaskRetention/time.Second))
+	id, err := s.Store.Grant(ctx, StoppedTaskRetention)
 	if err != nil {
 		return 0, fmt.Errorf("grant stopped-task lease: %w", err)
 	}
-	s.leases.stopped, s.leases.stoppedUntil = g.ID, now.Add(5*time.Minute)
-	return g.ID, nil
+	s.leases.stopped, s.leases.stoppedUntil = id, now.Add(5*time.Minute)
+	return id, nil
 }

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -71,7 +69,6 @@ var errTaskDefRefMalformed = errors.New("malformed task definition identifier")
 // the view and its watch, and the per-family registration queues.
 type taskDefState struct {
 	store  *store.Store
-	client *clientv3.Client
 	logger *slog.Logger
 	ready  chan struct{} // closed once the first snapshot is loaded
 	once   sync.Once
@@ -86,6 +83,8 @@ type taskDefState struct {
 
 	queuesMu sync.Mutex
 	queues   map[string]*tdFamilyQueue
+
+	changes []tdChange // apply's scratch (the watch's goroutine only)
 }
 
 // tdOwnKey names one version of one revision record.
@@ -106,7 +105,6 @@ func (s *Service) taskDefs(ctx context.Context) (*taskDefState, error) {
 		}
 		s.td = &taskDefState{
 			store:    s.Store,
-			client:   s.Store.Client(),
 			logger:   logger.With("component", "taskdefs"),
 			ready:    make(chan struct{}),
 			view:     newTDView(),
@@ -114,8 +112,7 @@ func (s *Service) taskDefs(ctx context.Context) (*taskDefState, error) {
 			own:      map[tdOwnKey]*taskDefRecord{},
 			queues:   map[string]*tdFamilyQueue{},
 		}
-		// The view follows etcd for as long as the etcd client lives.
-		go s.td.run(s.td.client.Ctx())
+		s.goBackground(s.td.run)
 	}
 	st := s.td
 	s.tdMu.Unlock()
@@ -136,64 +133,27 @@ func (s *Service) taskDefs(ctx context.Context) (*taskDefState, error) {
 	}
 }
 
-// run loads the view and follows the watch until ctx (the etcd client's) is
-// done, reloading whenever the watch breaks.
+// run keeps the view current until ctx ends: a list of every revision
+// record, then the watch (store.Follow, which lists again when the watch
+// breaks).
 func (st *taskDefState) run(ctx context.Context) {
-	delay := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		rev, err := st.load(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				st.logger.Warn("load task definitions", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-			delay = min(2*delay, 5*time.Second)
-			continue
-		}
-		delay = 50 * time.Millisecond
-		st.follow(ctx, rev)
-	}
+	_ = st.store.Follow(ctx, store.Follow{Prefix: prefixOf("taskdefs"), Load: st.load, Apply: st.apply, Logger: st.logger})
 }
 
-// load reads every revision record at one etcd revision, swaps the view
-// for them and returns that revision.
-func (st *taskDefState) load(ctx context.Context) (int64, error) {
-	prefix := prefixOf("taskdefs")
-	end := clientv3.GetPrefixRangeEnd(prefix)
+// load swaps the view for the revision records of a snapshot at rev.
+func (st *taskDefState) load(rev int64, items []store.Item) {
 	v := newTDView()
-	key := prefix
-	var rev int64
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(1000)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
+	for _, kv := range items {
+		family, r, ok := parseTaskDefKey(kv.Key)
+		if !ok {
+			continue
 		}
-		resp, err := st.client.Get(ctx, key, opts...)
-		if err != nil {
-			return 0, fmt.Errorf("list %s: %w", prefix, err)
+		rec := new(taskDefRecord)
+		if err := json.Unmarshal(kv.Value, rec); err != nil {
+			st.logger.Error("decode task definition", "key", kv.Key, "err", err)
+			continue
 		}
-		if rev == 0 {
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			family, r, ok := parseTaskDefKey(string(kv.Key))
-			if !ok {
-				continue
-			}
-			rec := new(taskDefRecord)
-			if err := json.Unmarshal(kv.Value, rec); err != nil {
-				st.logger.Error("decode task definition", "key", string(kv.Key), "err", err)
-				continue
-			}
-			v.put(family, r, kv.ModRevision, rec)
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			break
-		}
-		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		v.put(family, r, kv.ModRev, rec)
 	}
 	st.mu.Lock()
 	st.view = v
@@ -201,7 +161,6 @@ func (st *taskDefState) load(ctx context.Context) (int64, error) {
 	st.mu.Unlock()
 	st.dropOwn(rev)
 	st.once.Do(func() { close(st.ready) })
-	return rev, nil
 }
 
 // tdChange is one watched change, decoded outside the view's lock.
@@ -212,58 +171,48 @@ type tdChange struct {
 	rec    *taskDefRecord // nil for a deletion
 }
 
-// follow applies the watch from rev+1 until it fails or ctx is done.
-func (st *taskDefState) follow(ctx context.Context, rev int64) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	wch := st.client.Watch(wctx, prefixOf("taskdefs"), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
-	var changes []tdChange
-	for resp := range wch {
-		if err := resp.Err(); err != nil {
-			if ctx.Err() == nil {
-				st.logger.Warn("task definition watch ended; reloading", "err", err)
-			}
-			return
-		}
-		if resp.IsProgressNotify() {
-			st.mu.Lock()
-			st.advanceLocked(resp.Header.Revision)
-			st.mu.Unlock()
+// apply folds one watch response into the view.
+func (st *taskDefState) apply(resp store.WatchResponse) {
+	if resp.Progress {
+		st.mu.Lock()
+		st.advanceLocked(resp.Revision)
+		st.mu.Unlock()
+		return
+	}
+	changes := st.changes[:0]
+	var last int64
+	for _, ev := range resp.Events {
+		family, r, ok := parseTaskDefKey(ev.Key)
+		last = max(last, ev.ModRev)
+		if !ok {
 			continue
 		}
-		changes = changes[:0]
-		var last int64
-		for _, ev := range resp.Events {
-			family, r, ok := parseTaskDefKey(string(ev.Kv.Key))
-			last = max(last, ev.Kv.ModRevision)
-			if !ok {
-				continue
-			}
-			ch := tdChange{family: family, rev: r, modRev: ev.Kv.ModRevision}
-			if ev.Type == clientv3.EventTypePut {
-				ch.rec = st.takeOwn(tdOwnKey{family, r, ev.Kv.ModRevision})
-				if ch.rec == nil {
-					ch.rec = new(taskDefRecord)
-					if err := json.Unmarshal(ev.Kv.Value, ch.rec); err != nil {
-						st.logger.Error("decode task definition", "key", string(ev.Kv.Key), "err", err)
-						continue
-					}
+		ch := tdChange{family: family, rev: r, modRev: ev.ModRev}
+		if !ev.Deleted {
+			ch.rec = st.takeOwn(tdOwnKey{family, r, ev.ModRev})
+			if ch.rec == nil {
+				ch.rec = new(taskDefRecord)
+				if err := json.Unmarshal(ev.Value, ch.rec); err != nil {
+					st.logger.Error("decode task definition", "key", ev.Key, "err", err)
+					continue
 				}
 			}
-			changes = append(changes, ch)
 		}
-		st.mu.Lock()
-		for _, ch := range changes {
-			if ch.rec == nil {
-				st.view.del(ch.family, ch.rev)
-			} else {
-				st.view.put(ch.family, ch.rev, ch.modRev, ch.rec)
-			}
-		}
-		st.advanceLocked(last)
-		st.mu.Unlock()
-		st.dropOwn(last)
+		changes = append(changes, ch)
 	}
+	st.mu.Lock()
+	for _, ch := range changes {
+		if ch.rec == nil {
+			st.view.del(ch.family, ch.rev)
+		} else {
+			st.view.put(ch.family, ch.rev, ch.modRev, ch.rec)
+		}
+	}
+	st.advanceLocked(last)
+	st.mu.Unlock()
+	st.dropOwn(last)
+	clear(changes)
+	st.changes = changes[:0]
 }
 
 // advanceLocked records that the view reflects rev and wakes the waiters.
@@ -312,18 +261,17 @@ func (st *taskDefState) sync(ctx context.Context, rev int64) {
 // only, so when the latest writes were elsewhere it asks for a progress
 // notification to learn that it is current.
 func (st *taskDefState) syncNow(ctx context.Context) {
-	resp, err := st.client.Get(ctx, store.Key("views-sync"), clientv3.WithCountOnly())
+	cur, err := st.store.Revision(ctx)
 	if err != nil {
 		return
 	}
 	st.mu.RLock()
-	behind := st.rev < resp.Header.Revision
+	behind := st.rev < cur
 	st.mu.RUnlock()
 	if behind {
-		// The watch's stream is the one of its context's metadata.
-		_ = st.client.RequestProgress(clientv3.WithRequireLeader(ctx))
+		_ = st.store.RequestProgress(ctx)
 	}
-	st.sync(ctx, resp.Header.Revision)
+	st.sync(ctx, cur)
 }
 
 // putOwn remembers a record this process is writing at modRev, so that the
@@ -576,22 +524,22 @@ func (st *taskDefState) commitBatch(ctx context.Context, q *tdFamilyQueue, famil
 	for attempt := 0; ; attempt++ {
 		if !q.known {
 			var fr familyRecord
-			resp, err := st.client.Get(cctx, fkey)
+			resp, err := st.store.Range(cctx, store.Range{From: fkey})
 			if err != nil {
 				finish(batch, 0, fmt.Errorf("get %s: %w", fkey, err))
 				return nil
 			}
 			q.lastRev, q.modRev = 0, 0
-			if len(resp.Kvs) > 0 {
-				if err := json.Unmarshal(resp.Kvs[0].Value, &fr); err != nil {
+			if len(resp.Items) > 0 {
+				if err := json.Unmarshal(resp.Items[0].Value, &fr); err != nil {
 					finish(batch, 0, fmt.Errorf("decode %s: %w", fkey, err))
 					return nil
 				}
-				q.lastRev, q.modRev = fr.LastRevision, resp.Kvs[0].ModRevision
+				q.lastRev, q.modRev = fr.LastRevision, resp.Items[0].ModRev
 			}
 			q.known = true
 		}
-		ops := make([]clientv3.Op, 0, len(batch)+1)
+		ops := make([]store.Op, 0, len(batch)+1)
 		size := 0
 		n := 0
 		var rest []*tdRegistration
@@ -612,15 +560,15 @@ func (st *taskDefState) commitBatch(ctx context.Context, q *tdFamilyQueue, famil
 			size += len(b)
 			batch[n] = r
 			n++
-			ops = append(ops, clientv3.OpPut(taskDefKey(family, rev), string(b)))
+			ops = append(ops, store.OpPut(taskDefKey(family, rev), b))
 		}
 		committed := batch[:n]
 		if n == 0 {
 			return rest
 		}
 		fb, _ := json.Marshal(familyRecord{LastRevision: q.lastRev + int32(n)})
-		ops = append(ops, clientv3.OpPut(fkey, string(fb)))
-		resp, err := st.client.Txn(cctx).If(clientv3.Compare(clientv3.ModRevision(fkey), "=", q.modRev)).Then(ops...).Commit()
+		ops = append(ops, store.OpPut(fkey, fb))
+		resp, err := st.store.Txn(cctx, []store.Cmp{store.ModRevisionIs(fkey, q.modRev)}, ops...)
 		if err != nil {
 			q.known = false
 			finish(committed, 0, fmt.Errorf("register %s: %w", family, err))
@@ -628,11 +576,11 @@ func (st *taskDefState) commitBatch(ctx context.Context, q *tdFamilyQueue, famil
 		}
 		if resp.Succeeded {
 			q.lastRev += int32(n)
-			q.modRev = resp.Header.Revision
+			q.modRev = resp.Revision
 			for _, r := range committed {
-				st.putOwn(tdOwnKey{family, r.rec.TaskDefinition.Revision, resp.Header.Revision}, r.rec)
+				st.putOwn(tdOwnKey{family, r.rec.TaskDefinition.Revision, resp.Revision}, r.rec)
 			}
-			finish(committed, resp.Header.Revision, nil)
+			finish(committed, resp.Revision, nil)
 			return rest
 		}
 		// Another server registered in this family since we last looked.
@@ -953,18 +901,18 @@ func (st *taskDefState) mutateTaskDef(ctx context.Context, family string, rev in
 	cur, modRev := e.rec, e.modRev
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 || !ok {
-			resp, err := st.client.Get(ctx, key)
+			resp, err := st.store.Range(ctx, store.Range{From: key})
 			if err != nil {
 				return nil, 0, fmt.Errorf("get %s: %w", key, err)
 			}
-			if len(resp.Kvs) == 0 {
-				return nil, resp.Header.Revision, nil
+			if len(resp.Items) == 0 {
+				return nil, resp.Revision, nil
 			}
 			cur = new(taskDefRecord)
-			if err := json.Unmarshal(resp.Kvs[0].Value, cur); err != nil {
+			if err := json.Unmarshal(resp.Items[0].Value, cur); err != nil {
 				return nil, 0, fmt.Errorf("decode %s: %w", key, err)
 			}
-			modRev = resp.Kvs[0].ModRevision
+			modRev = resp.Items[0].ModRev
 		}
 		next, err := change(cur)
 		if err != nil {
@@ -977,14 +925,13 @@ func (st *taskDefState) mutateTaskDef(ctx context.Context, family string, rev in
 		if err != nil {
 			return nil, 0, fmt.Errorf("encode %s: %w", key, err)
 		}
-		resp, err := st.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).
-			Then(clientv3.OpPut(key, string(b))).Commit()
+		resp, err := st.store.Txn(ctx, []store.Cmp{store.ModRevisionIs(key, modRev)}, store.OpPut(key, b))
 		if err != nil {
 			return nil, 0, fmt.Errorf("update %s: %w", key, err)
 		}
 		if resp.Succeeded {
-			st.putOwn(tdOwnKey{family, rev, resp.Header.Revision}, next)
-			return next, resp.Header.Revision, nil
+			st.putOwn(tdOwnKey{family, rev, resp.Revision}, next)
+			return next, resp.Revision, nil
 		}
 		if attempt+1 >= tdMaxAttempts {
 			return nil, 0, fmt.Errorf("update %s: %w", key, store.ErrConflict)
@@ -1098,16 +1045,16 @@ func (s *Service) DeleteTaskDefinitions(ctx context.Context, in *ecsapi.DeleteTa
 				}
 			} else {
 				key := taskDefKey(t.ref.family, t.ref.rev)
-				resp, err := st.client.Get(ctx, key)
+				resp, err := st.store.Range(ctx, store.Range{From: key})
 				if err != nil {
 					return nil, fmt.Errorf("get %s: %w", key, err)
 				}
-				if len(resp.Kvs) > 0 {
+				if len(resp.Items) > 0 {
 					t.rec = new(taskDefRecord)
-					if err := json.Unmarshal(resp.Kvs[0].Value, t.rec); err != nil {
+					if err := json.Unmarshal(resp.Items[0].Value, t.rec); err != nil {
 						return nil, fmt.Errorf("decode %s: %w", key, err)
 					}
-					t.modRev = resp.Kvs[0].ModRevision
+					t.modRev = resp.Items[0].ModRev
 				}
 			}
 			switch {
@@ -1123,20 +1070,20 @@ func (s *Service) DeleteTaskDefinitions(ctx context.Context, in *ecsapi.DeleteTa
 			out.Failures = append(out.Failures, failures...)
 			break
 		}
-		cmps := make([]clientv3.Cmp, len(deletable))
-		ops := make([]clientv3.Op, len(deletable))
+		cmps := make([]store.Cmp, len(deletable))
+		ops := make([]store.Op, len(deletable))
 		for i, t := range deletable {
 			key := taskDefKey(t.ref.family, t.ref.rev)
-			cmps[i] = clientv3.Compare(clientv3.ModRevision(key), "=", t.modRev)
-			ops[i] = clientv3.OpDelete(key)
+			cmps[i] = store.ModRevisionIs(key, t.modRev)
+			ops[i] = store.OpDelete(key)
 		}
-		resp, err := st.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		resp, err := st.store.Txn(ctx, cmps, ops...)
 		if err != nil {
 			return nil, fmt.Errorf("delete task definitions: %w", err)
 		}
 		if resp.Succeeded {
 			out.Failures = append(out.Failures, failures...)
-			etcdRev = resp.Header.Revision
+			etcdRev = resp.Revision
 			break
 		}
 		if attempt+1 >= tdMaxAttempts {

@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
@@ -213,13 +212,13 @@ func BenchmarkRegisterTaskDefinition(b *testing.B) {
 			b.Fatal(err)
 		}
 		rec, _ := json.Marshal(map[string]any{"taskDefinition": out.TaskDefinition})
-		c := env.Server.Ops.Store.Client()
+		st := env.Server.Ops.Store
 		var n atomic.Int64
 		runRate(b, par, func() error {
-			_, err := c.Put(ctx, store.Key("bench", fmt.Sprint(n.Add(1))), string(rec))
+			_, err := st.Txn(ctx, nil, store.OpPut(store.Key("bench", fmt.Sprint(n.Add(1))), rec))
 			return err
 		})
-		_, _ = c.Delete(ctx, store.Key("bench")+"/", clientv3.WithPrefix())
+		_, _ = st.Txn(ctx, nil, store.OpDeletePrefix(store.Key("bench")+"/"))
 	})
 }
 
@@ -263,11 +262,11 @@ func BenchmarkDescribeTaskDefinition(b *testing.B) {
 		runRate(b, par, p.do)
 	})
 	b.Run("etcd-get", func(b *testing.B) {
-		c := env.Server.Ops.Store.Client()
+		st := env.Server.Ops.Store
 		key := store.Key("taskdefs", "bench", "0000000001")
 		runRate(b, par, func() error {
-			resp, err := c.Get(ctx, key)
-			if err == nil && len(resp.Kvs) != 1 {
+			resp, err := st.Range(ctx, store.Range{From: key})
+			if err == nil && len(resp.Items) != 1 {
 				err = fmt.Errorf("%s not found", key)
 			}
 			return err

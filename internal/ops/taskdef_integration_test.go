@@ -20,7 +20,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/ops"
-	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // tdWantError fails t unless err is an API error with code and, if msg is
@@ -700,7 +699,7 @@ func TestRegisterTaskDefinitionTwoServers(t *testing.T) {
 	env := apitest.Start(t, apitest.Options{})
 	ctx := ops.WithCaller(context.Background(), ops.Caller{Principal: "arn:aws:iam::123456789012:user/tester"})
 	servers := []*ops.Service{env.Server.Ops, {
-		Store:   store.New(env.Server.Ops.Store.Client()),
+		Store:   env.Server.Ops.Store,
 		Region:  env.Server.Ops.Region,
 		Account: env.Server.Ops.Account,
 		Logger:  apitest.Logger(),

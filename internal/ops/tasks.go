@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -450,8 +448,7 @@ func (s *Service) requestStop(ctx context.Context, cluster, id, reason string) (
 		if err != nil {
 			return nil, err
 		}
-		resp, err := s.Store.Client().Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(taskKey(cluster, id)), "=", rev)).
-			Then(clientv3.OpPut(taskKey(cluster, id), string(b))).Commit()
+		resp, err := s.Store.Txn(ctx, []store.Cmp{store.ModRevisionIs(taskKey(cluster, id), rev)}, store.OpPut(taskKey(cluster, id), b))
 		if err != nil {
 			return nil, fmt.Errorf("stop task %s: %w", id, err)
 		}
@@ -481,23 +478,24 @@ func (s *Service) DescribeTasks(ctx context.Context, in *ecsapi.DescribeTasksReq
 	}
 	ids := make([]string, len(in.Tasks))
 	// The cluster and every task in one read.
-	gets := []clientv3.Op{clientv3.OpGet(clusterKey(cluster), clientv3.WithCountOnly())}
+	gets := make([]store.Op, 1, 1+len(in.Tasks))
+	gets[0] = store.OpCount(clusterKey(cluster))
 	for i, ref := range in.Tasks {
 		if ids[i], err = s.taskRef(cluster, ref); err != nil {
 			return nil, err
 		}
-		gets = append(gets, clientv3.OpGet(taskKey(cluster, ids[i])))
+		gets = append(gets, store.OpGet(taskKey(cluster, ids[i])))
 	}
-	resp, err := s.Store.Client().Txn(ctx).Then(gets...).Commit()
+	resp, err := s.Store.Txn(ctx, nil, gets...)
 	if err != nil {
 		return nil, fmt.Errorf("describe tasks: %w", err)
 	}
-	if resp.Responses[0].GetResponseRange().Count == 0 {
+	if resp.Reads[0].Count == 0 {
 		return nil, apierror.ClusterNotFound()
 	}
 	out := &ecsapi.DescribeTasksResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
 	for i, id := range ids {
-		kvs := resp.Responses[i+1].GetResponseRange().Kvs
+		kvs := resp.Reads[i+1].Items
 		if len(kvs) == 0 {
 			out.Failures = append(out.Failures, ecsapi.Failure{Arn: s.TaskARN(cluster, id), Reason: "MISSING"})
 			continue

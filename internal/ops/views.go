@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/scheduler"
@@ -74,6 +71,7 @@ type views struct {
 	// id names this server's views in the slot keys it writes, which is
 	// how a slot write is known to be another server's.
 	id       string
+	idBytes  []byte        // id, as written to slot keys
 	rev      int64         // etcd revision the views reflect
 	advanced chan struct{} // closed and replaced when rev advances
 	// assigns holds, per instance (cluster/id), its assignments: what
@@ -118,12 +116,13 @@ type viewInstance struct {
 func (s *Service) placementViews(ctx context.Context) (*views, error) {
 	s.viewsMu.Lock()
 	if s.views == nil {
-		s.views = &views{s: s, ready: make(chan struct{}), clusters: map[string]*scheduler.Cluster{},
+		id := newID()
+		s.views = &views{s: s, id: id, idBytes: []byte(id), ready: make(chan struct{}), clusters: map[string]*scheduler.Cluster{},
 			inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
-			lastForeign: map[string]int64{}, ownRevs: map[int64]bool{}, id: newID(),
+			lastForeign: map[string]int64{}, ownRevs: map[int64]bool{},
 			pending: map[string]*batch{}, assigns: map[string]*instanceAssigns{},
 			taskInst: map[string]string{}}
-		go s.views.run(s.Store.Client().Ctx())
+		s.goBackground(s.views.run)
 	}
 	v := s.views
 	s.viewsMu.Unlock()
@@ -137,66 +136,24 @@ func (s *Service) placementViews(ctx context.Context) (*views, error) {
 	}
 }
 
-var tasksPrefix = []byte(store.Key("tasks") + "/")
+var tasksPrefix = store.Key("tasks") + "/"
 
 var viewPrefixes = []string{"instances", "connected", "tasks", "slots"}
 
-// run loads the views and follows the watch, reloading when it breaks.
+// run keeps the views current until ctx ends: a list of the records they
+// hold, then the watch of every key (store.Follow, which lists again when
+// the watch breaks).
 func (v *views) run(ctx context.Context) {
-	delay := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		rev, err := v.load(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				v.s.Logger.Warn("load placement views", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			if delay < 2*time.Second {
-				delay *= 2
-			}
-			continue
-		}
-		delay = 50 * time.Millisecond
-		v.follow(ctx, rev)
+	lists := make([]string, len(viewPrefixes))
+	for i, p := range viewPrefixes {
+		lists[i] = store.Key(p) + "/"
 	}
+	_ = v.s.Store.Follow(ctx, store.Follow{Prefix: store.Prefix, Lists: lists, Load: v.load, Apply: v.apply,
+		Logger: v.s.Logger.With("component", "placement-views")})
 }
 
-// load reads every record at one revision and rebuilds the views.
-func (v *views) load(ctx context.Context) (int64, error) {
-	cli := v.s.Store.Client()
-	var rev int64
-	type kvs = []struct {
-		key   string
-		value []byte
-		mod   int64
-		lease int64
-	}
-	all := map[string]kvs{}
-	for _, p := range viewPrefixes {
-		opts := []clientv3.OpOption{clientv3.WithPrefix()}
-		if rev > 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		resp, err := cli.Get(ctx, store.Key(p)+"/", opts...)
-		if err != nil {
-			return 0, fmt.Errorf("load %s: %w", p, err)
-		}
-		if rev == 0 {
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			all[p] = append(all[p], struct {
-				key   string
-				value []byte
-				mod   int64
-				lease int64
-			}{string(kv.Key), kv.Value, kv.ModRevision, kv.Lease})
-		}
-	}
+// load rebuilds the views from a snapshot at rev.
+func (v *views) load(rev int64, items []store.Item) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.clusters = map[string]*scheduler.Cluster{}
@@ -213,10 +170,9 @@ func (v *views) load(ctx context.Context) (int64, error) {
 	v.assigns = map[string]*instanceAssigns{}
 	v.taskInst = map[string]string{}
 	v.loadedAt = rev
-	for _, p := range viewPrefixes {
-		for _, kv := range all[p] {
-			v.applyLocked(kv.key, kv.value, kv.mod, kv.lease, false)
-		}
+	for i := range items {
+		kv := &items[i]
+		v.applyLocked(kv.Key, kv.Value, kv.ModRev, kv.Lease, false)
 	}
 	v.advanceLocked(rev)
 	select {
@@ -224,29 +180,21 @@ func (v *views) load(ctx context.Context) (int64, error) {
 	default:
 		close(v.ready)
 	}
-	return rev, nil
 }
 
-// follow applies watch events from rev+1 until the watch breaks.
-func (v *views) follow(ctx context.Context, rev int64) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	wch := v.s.Store.Client().Watch(wctx, store.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
-	for resp := range wch {
-		if err := resp.Err(); err != nil {
-			return
+// apply folds one watch response into the views.
+func (v *views) apply(resp store.WatchResponse) {
+	v.mu.Lock()
+	for i := range resp.Events {
+		ev := &resp.Events[i]
+		if !ev.Deleted && strings.HasPrefix(ev.Key, tasksPrefix) && v.ownTaskLocked(ev) {
+			// A task this server placed: the view has it already.
+			continue
 		}
-		v.mu.Lock()
-		for _, ev := range resp.Events {
-			if ev.Type == clientv3.EventTypePut && bytes.HasPrefix(ev.Kv.Key, tasksPrefix) && v.ownTaskLocked(ev) {
-				// A task this server placed: the view has it already.
-				continue
-			}
-			v.applyLocked(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Kv.Lease, ev.Type == clientv3.EventTypeDelete)
-		}
-		v.advanceLocked(resp.Header.Revision)
-		v.mu.Unlock()
+		v.applyLocked(ev.Key, ev.Value, ev.ModRev, ev.Lease, ev.Deleted)
 	}
+	v.advanceLocked(resp.Revision)
+	v.mu.Unlock()
 }
 
 func (v *views) advanceLocked(rev int64) {
@@ -271,14 +219,14 @@ func (v *views) advanceLocked(rev int64) {
 // this server, or, when the watch delivers it before the commit has noted
 // its revision, the first version of a task the view already holds: no
 // other writer creates a task under an ID this server chose.
-func (v *views) ownTaskLocked(ev *clientv3.Event) bool {
-	if v.ownRevs[ev.Kv.ModRevision] {
+func (v *views) ownTaskLocked(ev *store.Event) bool {
+	if v.ownRevs[ev.ModRev] {
 		return true
 	}
-	if ev.Kv.Version != 1 {
+	if ev.Version != 1 {
 		return false
 	}
-	cluster, id, ok := strings.Cut(string(ev.Kv.Key[len(tasksPrefix):]), "/")
+	cluster, id, ok := strings.Cut(ev.Key[len(tasksPrefix):], "/")
 	if !ok {
 		return false
 	}
@@ -289,11 +237,11 @@ func (v *views) ownTaskLocked(ev *clientv3.Event) bool {
 // syncNow waits until the views reflect every write etcd had committed
 // when it was called, on any server.
 func (v *views) syncNow(ctx context.Context) {
-	resp, err := v.s.Store.Client().Get(ctx, store.Key("views-sync"), clientv3.WithCountOnly())
+	rev, err := v.s.Store.Revision(ctx)
 	if err != nil {
 		return
 	}
-	v.sync(ctx, resp.Header.Revision)
+	v.sync(ctx, rev)
 }
 
 // sync waits until the views reflect etcd revision rev (a short while at
@@ -319,7 +267,7 @@ func (v *views) sync(ctx context.Context, rev int64) {
 				// The last writes may be outside the watched keys: ask
 				// the watch to report the current revision.
 				asked = true
-				_ = v.s.Store.Client().RequestProgress(clientv3.WithRequireLeader(ctx))
+				_ = v.s.Store.RequestProgress(ctx)
 			}
 		}
 	}
@@ -336,7 +284,7 @@ func (v *views) clusterLocked(name string) *scheduler.Cluster {
 }
 
 // applyLocked folds one record (or its deletion) into the views.
-func (v *views) applyLocked(key string, value []byte, mod, lease int64, deleted bool) {
+func (v *views) applyLocked(key string, value []byte, mod int64, lease store.LeaseID, deleted bool) {
 	rest := strings.TrimPrefix(key, store.Prefix)
 	kind, path, ok := strings.Cut(rest, "/")
 	if !ok {

@@ -30,6 +30,9 @@ type Backend interface {
 	// when it no longer is (ctx ended, lease expired or revoked, backend
 	// closed).
 	KeepAlive(ctx context.Context, id LeaseID) (<-chan struct{}, error)
+	// TimeToLive returns the time lease id has left; ErrLeaseNotFound if
+	// it has ended.
+	TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error)
 	// Revoke ends lease id and deletes its keys.
 	Revoke(ctx context.Context, id LeaseID) error
 	// Watch delivers the changes under prefix from revision rev (the next

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,8 @@ func conformance(t *testing.T, open func(t *testing.T) backend) {
 		{"leases", testLeases},
 		{"lease expiry", testLeaseExpiry},
 		{"watch", testWatch},
-		
+		{"follow", testFollow},
+
 		{"campaign", testCampaign},
 	}
 	for _, tt := range tests {
@@ -252,6 +254,9 @@ func testLeases(t *testing.T, b backend, p string) {
 	}
 	// A plain put detaches the key from its lease.
 	must[store.TxnResult](t)(s.Txn(ctx, nil, store.OpPut(p+"b", []byte("2"))))
+	if ttl := must[time.Duration](t)(s.TimeToLive(ctx, l)); ttl <= 0 || ttl > 30*time.Second {
+		t.Fatalf("time to live %v", ttl)
+	}
 	kctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	kept := must[<-chan struct{}](t)(s.KeepAlive(kctx, l))
@@ -267,8 +272,16 @@ func testLeases(t *testing.T, b backend, p string) {
 	if len(r.Items) != 1 || r.Items[0].Key != p+"b" || r.Items[0].Lease != 0 {
 		t.Fatalf("after revoke: %+v", r.Items)
 	}
-	if _, err := s.Txn(ctx, nil, store.OpPutLeased(p+"c", nil, l)); err == nil {
-		t.Fatal("put on a revoked lease succeeded")
+	if _, err := s.Txn(ctx, nil, store.OpPutLeased(p+"c", nil, l)); !errors.Is(err, store.ErrLeaseNotFound) {
+		t.Fatalf("put on a revoked lease: %v", err)
+	}
+	if _, err := s.TimeToLive(ctx, l); !errors.Is(err, store.ErrLeaseNotFound) {
+		t.Fatalf("time to live of a revoked lease: %v", err)
+	}
+	must[store.TxnResult](t)(s.Txn(ctx, nil, store.OpPut(p+"d/1", nil), store.OpPut(p+"d/2", nil), store.OpPut(p+"e", nil)))
+	must[store.TxnResult](t)(s.Txn(ctx, nil, store.OpDeletePrefix(p+"d/")))
+	if n := must[int64](t)(s.Count(ctx, p)); n != 2 {
+		t.Fatalf("%d keys after deleting a prefix, want 2", n)
 	}
 }
 
@@ -404,4 +417,62 @@ func testCampaign(t *testing.T, b backend, p string) {
 		t.Fatal("new leader's guard does not hold")
 	}
 	_ = second.Resign(ctx)
+}
+
+func testFollow(t *testing.T, b backend, p string) {
+	ctx, s := ctxOf(t), b.s
+	for i := range 3 {
+		must[int64](t)(s.Create(ctx, fmt.Sprintf("%sa/%d", p, i), rec{i}))
+	}
+	must[int64](t)(s.Create(ctx, p+"b/0", rec{0}))
+	type state struct {
+		keys map[string]bool
+		rev  int64
+	}
+	ch := make(chan state, 100)
+	var cur state
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Follow(fctx, store.Follow{Prefix: p, Lists: []string{p + "a/", p + "b/"}, PageSize: 2,
+			Load: func(rev int64, items []store.Item) {
+				cur = state{keys: map[string]bool{}, rev: rev}
+				for _, it := range items {
+					cur.keys[it.Key] = true
+				}
+				ch <- state{keys: maps.Clone(cur.keys), rev: rev}
+			},
+			Apply: func(resp store.WatchResponse) {
+				for _, ev := range resp.Events {
+					cur.keys[ev.Key] = !ev.Deleted
+					if ev.Deleted {
+						delete(cur.keys, ev.Key)
+					}
+				}
+				cur.rev = resp.Revision
+				ch <- state{keys: maps.Clone(cur.keys), rev: resp.Revision}
+			}})
+	}()
+	first := <-ch
+	if len(first.keys) != 4 {
+		t.Fatalf("snapshot: %v", first.keys)
+	}
+	rev := must[int64](t)(s.Create(ctx, p+"c", rec{1}))
+	if err := s.Delete(ctx, p+"b/0", must[int64](t)(s.Get(ctx, p+"b/0", &rec{}))); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case st := <-ch:
+			if st.rev > rev && st.keys[p+"c"] && !st.keys[p+"b/0"] && len(st.keys) == 4 {
+				cancel()
+				if err := <-done; !errors.Is(err, context.Canceled) {
+					t.Fatalf("Follow returned %v", err)
+				}
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("follow did not see the changes")
+		}
+	}
 }

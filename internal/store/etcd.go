@@ -65,6 +65,8 @@ func (e *etcdBackend) Txn(ctx context.Context, cmps []Cmp, then []Op) (TxnResult
 			}
 		case opDelete:
 			eops[i] = clientv3.OpDelete(o.key)
+		case opDeletePrefix:
+			eops[i] = clientv3.OpDelete(o.key, clientv3.WithPrefix())
 		}
 	}
 	resp, err := e.c.Txn(ctx).If(ecmps...).Then(eops...).Commit()
@@ -164,6 +166,17 @@ func (e *etcdBackend) KeepAlive(ctx context.Context, id LeaseID) (<-chan struct{
 		e.mu.Unlock()
 	}()
 	return done, nil
+}
+
+func (e *etcdBackend) TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error) {
+	r, err := e.c.TimeToLive(ctx, clientv3.LeaseID(id))
+	if err != nil {
+		return 0, err
+	}
+	if r.TTL < 0 {
+		return 0, ErrLeaseNotFound
+	}
+	return time.Duration(r.TTL) * time.Second, nil
 }
 
 func (e *etcdBackend) Revoke(ctx context.Context, id LeaseID) error {

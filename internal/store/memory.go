@@ -248,6 +248,13 @@ func (m *Memory) Txn(ctx context.Context, cmps []Cmp, then []Op) (TxnResult, err
 			if ev, ok := m.deleteLocked(o.key, next); ok {
 				events = append(events, ev)
 			}
+		case opDeletePrefix:
+			end := PrefixEnd(o.key)
+			for i := sort.SearchStrings(m.sorted, o.key); i < len(m.sorted) && (end == "\x00" || m.sorted[i] < end); i++ {
+				if ev, ok := m.deleteLocked(m.sorted[i], next); ok {
+					events = append(events, ev)
+				}
+			}
 		}
 		res.Reads = append(res.Reads, rd)
 	}
@@ -404,6 +411,24 @@ func (m *Memory) endKeeperLocked(l *memLease, k *keeper) {
 	delete(l.keepers, k)
 	k.stop()
 	close(k.ch)
+}
+
+// TimeToLive implements Backend.
+func (m *Memory) TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	m.expireLocked()
+	l := m.leases[id]
+	if l == nil {
+		return 0, ErrLeaseNotFound
+	}
+	return l.expiry.Sub(m.now()), nil
 }
 
 // Revoke implements Backend.

@@ -100,6 +100,16 @@ func (s *Store) KeepAlive(ctx context.Context, id LeaseID) (<-chan struct{}, err
 	return ch, nil
 }
 
+// TimeToLive returns the time lease id has left (whole seconds on etcd);
+// ErrLeaseNotFound (wrapped) if it has ended.
+func (s *Store) TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error) {
+	d, err := s.b.TimeToLive(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("lease %x: %w", int64(id), err)
+	}
+	return d, nil
+}
+
 // Revoke ends lease id and deletes the keys attached to it.
 func (s *Store) Revoke(ctx context.Context, id LeaseID) error {
 	if err := s.b.Revoke(ctx, id); err != nil {

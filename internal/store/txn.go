@@ -69,10 +69,11 @@ const (
 	opCount
 	opPut
 	opDelete
+	opDeletePrefix
 )
 
 // Op is an operation of a transaction, built by OpPut, OpPutLeased,
-// OpPutKeepLease, OpDelete, OpGet or OpCount.
+// OpPutKeepLease, OpDelete, OpDeletePrefix, OpGet or OpCount.
 type Op struct {
 	kind        opKind
 	key         string
@@ -96,6 +97,9 @@ func OpPutKeepLease(key string, value []byte) Op {
 
 // OpDelete deletes key (nothing if it is absent).
 func OpDelete(key string) Op { return Op{kind: opDelete, key: key} }
+
+// OpDeletePrefix deletes every key that starts with prefix.
+func OpDeletePrefix(prefix string) Op { return Op{kind: opDeletePrefix, key: prefix} }
 
 // OpGet reads key: its TxnResult.Reads entry holds the item, if any.
 func OpGet(key string) Op { return Op{kind: opGet, key: key} }
