@@ -281,7 +281,7 @@ func TestContainersOfForgottenTasksAreStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The control plane forgets the task (as after its record expired).
-	if _, err := c.env.Server.Ops.Store.Txn(ctx, nil, store.OpDeletePrefix(store.Key("tasks"))); err != nil {
+	if _, err := c.env.Server.ECS.Store.Txn(ctx, nil, store.OpDeletePrefix(store.Key("tasks"))); err != nil {
 		t.Fatal(err)
 	}
 	c.startAgent(clusterOptions{})

@@ -43,7 +43,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Ops.EnsureCluster(ctx, f.Config.Cluster); err != nil {
+	if err := srv.ECS.EnsureCluster(ctx, f.Config.Cluster); err != nil {
 		return err
 	}
 	var agentDone <-chan struct{}

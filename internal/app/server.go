@@ -18,9 +18,10 @@ import (
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
-	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/sigv4"
+	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -28,8 +29,10 @@ import (
 type Server struct {
 	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845.
 	URL string
-	// Ops is the operations service, for in-process callers such as tests.
-	Ops *ops.Service
+	// ECS is Amazon ECS's operations, for in-process callers such as tests.
+	ECS *ecs.API
+	// State is the server's live state, which ECS reads.
+	State *state.State
 
 	cfg    config.Server
 	logger *slog.Logger
@@ -81,7 +84,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	if s.etcd != nil {
 		maxTxnOps = etcdembed.MaxTxnOps
 	}
-	s.Ops = &ops.Service{
+	s.ECS = &ecs.API{
 		MaxTxnOps: maxTxnOps,
 		Store:     store.New(s.client),
 		Region:    cfg.Region,
@@ -91,8 +94,10 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		CheckTaskDefinition: docker.Validate,
 		CheckOverrides:      docker.ValidateOverrides,
 	}
+	s.State = state.New(s.ECS.StateConfig())
+	s.ECS.State = s.State
 	verifier := sigv4.NewVerifier(cfg.Region, "ecs", cfg.Credentials)
-	api := apiserver.New(s.Ops, verifier, logger)
+	api := apiserver.New(s.ECS, verifier, logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeStore()
@@ -100,7 +105,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.ln = ln
 	s.URL = "http://" + ln.Addr().String()
-	s.Ops.PollEndpoint = s.URL
+	s.ECS.PollEndpoint = s.URL
 	if cfg.DebugListen != "" {
 		if err := s.startDebug(cfg.DebugListen); err != nil {
 			s.closeStore()
@@ -111,9 +116,9 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	s.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	// The operations' background work (watch-fed views, agent leases)
-	// ends with rctx; Close waits for it.
-	s.Ops.Start(rctx)
+	// The live state (watch-fed views, agent leases) runs until rctx
+	// ends; Close waits for it.
+	s.State.Run(rctx)
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -124,7 +129,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// --- Service controller (issue 5): runs on the elected leader. ---
 	svcOpts := servicectl.Options{LeaseTTL: cfg.LeaderTTL}
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
-	s.Services = servicectl.New(s.Ops, s.client, svcOpts, logger)
+	s.Services = servicectl.New(s.ECS, s.client, svcOpts, logger)
 	s.servicesDone = make(chan struct{})
 	go func() {
 		defer close(s.servicesDone)
@@ -153,7 +158,7 @@ func (s *Server) Close() error {
 		if s.debug != nil {
 			s.debug.Close()
 		}
-		s.Ops.Wait()
+		s.State.Wait()
 		s.closeStore()
 	})
 	return s.closeErr
