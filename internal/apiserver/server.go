@@ -1,7 +1,7 @@
 // Package apiserver serves the Amazon ECS JSON 1.1 protocol over HTTP:
 // POST / with X-Amz-Target naming the operation, a SigV4-signed JSON body,
 // and JSON responses or errors in AWS's form. It dispatches each operation
-// to the method of ops.Service of the same name.
+// to the method of ecs.API of the same name.
 package apiserver
 
 import (
@@ -21,8 +21,9 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/caller"
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
-	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/sigv4"
 )
 
@@ -49,7 +50,7 @@ type Server struct {
 // New returns a Server dispatching to svc, verifying signatures with v.
 // Operations of the ECS model that svc has no method for answer
 // UnknownOperationException.
-func New(svc *ops.Service, v *sigv4.Verifier, logger *slog.Logger) *Server {
+func New(svc *ecs.API, v *sigv4.Verifier, logger *slog.Logger) *Server {
 	s := &Server{ops: map[string]handler{}, verifier: v, logger: logger, now: time.Now}
 	rv := reflect.ValueOf(svc)
 	ctxType := reflect.TypeFor[context.Context]()
@@ -69,7 +70,7 @@ func New(svc *ops.Service, v *sigv4.Verifier, logger *slog.Logger) *Server {
 		t := m.Type()
 		if t.NumIn() != 2 || t.In(0) != ctxType || t.In(1).Kind() != reflect.Pointer ||
 			t.NumOut() != 2 || t.Out(1) != errType {
-			panic(fmt.Sprintf("ops.Service.%s has the wrong signature", name))
+			panic(fmt.Sprintf("ecs.API.%s has the wrong signature", name))
 		}
 		s.ops[name] = handler{method: m, in: t.In(1).Elem()}
 	}
@@ -150,7 +151,7 @@ func (s *Server) handle(r *http.Request, reqID string) ([]byte, error) {
 	if err := s.required.check(in.Elem()); err != nil {
 		return nil, err
 	}
-	ctx := ops.WithCaller(r.Context(), ops.Caller{AccessKeyID: cred.AccessKeyID, Principal: cred.Principal, RequestID: reqID})
+	ctx := caller.WithCaller(r.Context(), caller.Caller{AccessKeyID: cred.AccessKeyID, Principal: cred.Principal, RequestID: reqID})
 	out := h.method.Call([]reflect.Value{reflect.ValueOf(ctx), in})
 	if e := out[1].Interface(); e != nil {
 		return nil, e.(error)

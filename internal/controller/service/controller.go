@@ -15,10 +15,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/controller"
 	"github.com/gantry-dev/gantry/internal/cql"
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
-	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/scheduler"
 	"github.com/gantry-dev/gantry/internal/store"
 )
@@ -39,7 +40,7 @@ type Options struct {
 }
 
 // Default policy values. The lost-instance grace counts from when the
-// controller sees the agent disconnected, which is up to ops.AgentTTL (10s)
+// controller sees the agent disconnected, which is up to ecs.AgentTTL (10s)
 // after the agent's last call: by default, tasks are replaced at most 30s
 // after their agent was last heard from.
 const (
@@ -75,7 +76,7 @@ func (o *Options) defaults() {
 // Controller is the service controller of one server. Run campaigns for
 // leadership; only the leader reconciles.
 type Controller struct {
-	ops    *ops.Service
+	ops    *ecs.API
 	cli    *clientv3.Client
 	opts   Options
 	logger *slog.Logger
@@ -94,7 +95,7 @@ type Controller struct {
 
 // New returns a controller of the services of o, electing its leader
 // through cli.
-func New(o *ops.Service, cli *clientv3.Client, opts Options, logger *slog.Logger) *Controller {
+func New(o *ecs.API, cli *clientv3.Client, opts Options, logger *slog.Logger) *Controller {
 	opts.defaults()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -133,7 +134,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if q == nil {
 		q = controller.NewQueue(time.Second, time.Second)
 	}
-	ctx = ops.WithCaller(ctx, ops.Caller{Principal: "arn:aws:iam::" + c.ops.Account + ":role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", RequestID: "service-controller"})
+	ctx = caller.WithCaller(ctx, caller.Caller{Principal: "arn:aws:iam::" + c.ops.Account + ":role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", RequestID: "service-controller"})
 	if cluster, ok := strings.CutPrefix(key, clusterKeyPrefix); ok {
 		refs, err := c.ops.ServiceRefs(ctx)
 		if err != nil {
@@ -157,7 +158,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if svc.Status == ops.ServiceInactive {
+	if svc.Status == ecs.ServiceInactive {
 		return nil
 	}
 	obs, err := c.observe(ctx, cluster, svc)
@@ -307,7 +308,7 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 		now := c.opts.Now()
 		err := c.ops.MutateServiceRecord(ctx, cluster, svc.ServiceName, func(s *ecsapi.Service) error {
 			var added int
-			s.Events, added = addEvents(s.Events, events, now, ops.MaxServiceEvents, newEventID)
+			s.Events, added = addEvents(s.Events, events, now, ecs.MaxServiceEvents, newEventID)
 			if added == 0 {
 				// Every message was a repeat: writing would only wake
 				// this service's watch again.

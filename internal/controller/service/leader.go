@@ -8,7 +8,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/gantry-dev/gantry/internal/controller"
-	"github.com/gantry-dev/gantry/internal/ops"
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -86,7 +86,7 @@ func (c *Controller) lead(ctx context.Context) {
 		c.queue = nil
 		c.mu.Unlock()
 	}()
-	enqueue := func(r ops.ServiceRef) {
+	enqueue := func(r ecs.ServiceRef) {
 		if r.Name == "" {
 			q.Add(clusterKeyPrefix + r.Cluster)
 			return

@@ -11,9 +11,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
-	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
@@ -33,12 +33,12 @@ func TestLeaderCrashTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer etcd.Close()
-	newController := func() (*Controller, *clientv3.Client, *ops.Service) {
+	newController := func() (*Controller, *clientv3.Client, *ecs.API) {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := &ops.Service{Store: store.New(cli), Region: "us-east-1", Account: "123456789012", Logger: logger}
+		o := &ecs.API{Store: store.New(cli), Region: "us-east-1", Account: "123456789012", Logger: logger}
 		return New(o, cli, Options{LeaseTTL: 2 * time.Second}, logger), cli, o
 	}
 	c1, cli1, _ := newController()

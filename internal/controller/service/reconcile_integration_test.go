@@ -11,16 +11,17 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/gantry-dev/gantry/internal/caller"
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
-	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // reconcileEnv is ops on a real etcd with a cluster "c", one registered
 // instance and a task definition "web", and a controller that is not
 // running (tests call Reconcile themselves).
-func reconcileEnv(t *testing.T) (*ops.Service, *Controller, context.Context) {
+func reconcileEnv(t *testing.T) (*ecs.API, *Controller, context.Context) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short")
@@ -38,8 +39,8 @@ func reconcileEnv(t *testing.T) (*ops.Service, *Controller, context.Context) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	o := &ops.Service{Store: store.New(cli), Region: "us-east-1", Account: "123456789012", Logger: logger}
-	ctx = ops.WithCaller(ctx, ops.Caller{Principal: "arn:aws:iam::123456789012:user/t"})
+	o := &ecs.API{Store: store.New(cli), Region: "us-east-1", Account: "123456789012", Logger: logger}
+	ctx = caller.WithCaller(ctx, caller.Caller{Principal: "arn:aws:iam::123456789012:user/t"})
 	if _, err := o.CreateCluster(ctx, &ecsapi.CreateClusterRequest{ClusterName: "c"}); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func reconcileEnv(t *testing.T) (*ops.Service, *Controller, context.Context) {
 	return o, New(o, cli, Options{}, logger), ctx
 }
 
-func serviceTaskList(t *testing.T, o *ops.Service, ctx context.Context, name string) []ecsapi.Task {
+func serviceTaskList(t *testing.T, o *ecs.API, ctx context.Context, name string) []ecsapi.Task {
 	t.Helper()
 	l, err := o.ListTasks(ctx, &ecsapi.ListTasksRequest{Cluster: "c", ServiceName: name})
 	if err != nil {
