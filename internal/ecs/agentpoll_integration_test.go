@@ -11,6 +11,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apitest"
 	gantryecs "github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -135,6 +136,7 @@ func TestAgentTakenOverByAnotherServer(t *testing.T) {
 	a := newSimAgent(t, env, "takeover", 1024, 1024)
 	other := &gantryecs.API{Store: env.Server.ECS.Store, Region: env.Server.ECS.Region,
 		Account: env.Server.ECS.Account, Logger: apitest.Logger()}
+	startState(t, other)
 	in := &ecsapi.GantryPollTasksRequest{Cluster: "takeover", ContainerInstance: a.arn, OmitTasks: true}
 	if _, err := other.GantryPollTasks(ctx, in); err != nil {
 		t.Fatal(err)
@@ -160,4 +162,15 @@ func connected(t *testing.T, env *apitest.Env, cluster, arn string) bool {
 		t.Fatalf("describe instance: %v", err)
 	}
 	return out.ContainerInstances[0].AgentConnected
+}
+
+// startState gives s a live state of its own, running until the test ends.
+func startState(t *testing.T, s *gantryecs.API) {
+	s.State = state.New(s.StateConfig())
+	ctx, cancel := context.WithCancel(context.Background())
+	s.State.Run(ctx)
+	t.Cleanup(func() {
+		cancel()
+		s.State.Wait()
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
@@ -79,11 +80,9 @@ func (s *API) claimRunToken(ctx context.Context, cluster string, in *ecsapi.RunT
 				out.Failures = []ecsapi.Failure{}
 			}
 			if len(prev.TaskArns) > 0 {
-				d, err := s.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Cluster: cluster, Tasks: prev.TaskArns})
-				if err != nil {
+				if out.Tasks, err = s.replayedTasks(ctx, cluster, prev.TaskArns); err != nil {
 					return nil, nil, err
 				}
-				out.Tasks = d.Tasks
 			}
 			return nil, out, nil
 		}
@@ -114,4 +113,30 @@ func (t *runToken) complete(ctx context.Context, recs []*taskRecord, failures []
 // again.
 func (t *runToken) release(ctx context.Context) {
 	_, _ = t.s.Store.Txn(ctx, nil, store.OpDelete(t.key))
+}
+
+// replayedTasks reads the records of the tasks a RunTask with a client
+// token started, in one transaction, and returns them as RunTask showed
+// them (a task whose record has expired is left out).
+func (s *API) replayedTasks(ctx context.Context, cluster string, arns []string) ([]ecsapi.Task, error) {
+	gets := make([]store.Op, len(arns))
+	for i, arn := range arns {
+		gets[i] = store.OpGet(taskKey(cluster, taskIDOf(arn)))
+	}
+	resp, err := s.Store.Txn(ctx, nil, gets...)
+	if err != nil {
+		return nil, fmt.Errorf("replay RunTask: %w", err)
+	}
+	tasks := make([]ecsapi.Task, 0, len(arns))
+	for _, r := range resp.Reads {
+		if len(r.Items) == 0 {
+			continue
+		}
+		var rec taskRecord
+		if err := json.Unmarshal(r.Items[0].Value, &rec); err != nil {
+			return nil, fmt.Errorf("replay RunTask: decode %s: %w", r.Items[0].Key, err)
+		}
+		tasks = append(tasks, s.taskView(&rec, false))
+	}
+	return tasks, nil
 }

@@ -705,6 +705,7 @@ func TestRegisterTaskDefinitionTwoServers(t *testing.T) {
 		Account: env.Server.ECS.Account,
 		Logger:  apitest.Logger(),
 	}}
+	startState(t, servers[1])
 	const perServer = 40
 	var mu sync.Mutex
 	var revs []int32
