@@ -352,4 +352,3 @@ func normaliseContainers(td *ecsapi.TaskDefinition) {
 		c.PortMappings = pms
 	}
 }
-
