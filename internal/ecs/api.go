@@ -1,10 +1,3 @@
-// Package ops implements the ECS operations, one exported method of Service
-// per operation, named exactly as the operation and with the signature
-//
-//	func (s *API) Name(ctx context.Context, in *ecsapi.NameRequest) (*ecsapi.NameResponse, error)
-//
-// The API server finds them by name. Every error a method returns for a
-// client to see is an *apierror.Error; anything else becomes ServerException.
 package ecs
 
 import (
@@ -31,7 +24,7 @@ type API struct {
 	// CheckTaskDefinition, when set, refuses task definitions with members
 	// the agents' runtime cannot honour (RegisterTaskDefinition, RunTask,
 	// StartTask); CheckOverrides likewise refuses overrides. The
-	// application sets them from the runtime so that ops does not import
+	// application sets them from the runtime so that ecs does not import
 	// agent code.
 	CheckTaskDefinition func(ecsapi.TaskDefinition) error
 	CheckOverrides      func(ecsapi.TaskDefinition, ecsapi.TaskOverride) error

@@ -9,7 +9,8 @@
 // It owns the rules of ECS's resources and how they are stored: clusters
 // (cluster.go), container instances and their attributes (instances.go,
 // attributes.go, agentpoll.go: the agents' own calls), task definitions
-// (taskdef*.go; their validation is package ecs/taskdefcheck), tasks
+// (taskdef.go; the rules of a registration in taskdef_validate.go and
+// taskdef_containers.go), tasks
 // (tasks.go, statechange.go, runtoken.go, placement.go), services
 // (services*.go), tags and account settings. It reads the server's live
 // state (package state: the placement views, the task definitions' view,
