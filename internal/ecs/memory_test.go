@@ -2,9 +2,11 @@ package ecs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/caller"
@@ -263,5 +265,43 @@ func TestMemAccountSettings(t *testing.T) {
 	l := noErr[*ecsapi.ListAccountSettingsResponse](t)(s.ListAccountSettings(ctx, &ecsapi.ListAccountSettingsRequest{Name: "containerInsights"}))
 	if len(l.Settings) != 1 || l.Settings[0].Value != "enabled" || l.Settings[0].PrincipalArn != "arn:aws:iam::123456789012:user/tester" {
 		t.Fatalf("settings %+v", l.Settings)
+	}
+}
+
+func TestMemWatchServiceChanges(t *testing.T) {
+	s, ctx := newMemAPI(t)
+	memCluster(t, s, ctx, "c", 1024, 1024)
+	registerTD(t, s, ctx, "web")
+	noErr[*ecsapi.CreateServiceResponse](t)(s.CreateService(ctx, &ecsapi.CreateServiceRequest{Cluster: "c", ServiceName: "svc",
+		TaskDefinition: "web", DesiredCount: ptr(int32(1))}))
+	refs := make(chan ServiceRef, 100)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.WatchServiceChanges(wctx, func(r ServiceRef) { refs <- r }) }()
+	next := func() ServiceRef {
+		t.Helper()
+		select {
+		case r := <-refs:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatal("no service change")
+		}
+		return ServiceRef{}
+	}
+	// The list first: the service.
+	if r := next(); r != (ServiceRef{Cluster: "c", Name: "svc"}) {
+		t.Fatalf("listed %+v", r)
+	}
+	// Then the changes: its record, and a task of its group.
+	noErr[*ecsapi.UpdateServiceResponse](t)(s.UpdateService(ctx, &ecsapi.UpdateServiceRequest{Cluster: "c", Service: "svc", DesiredCount: ptr(int32(2))}))
+	if r := next(); r != (ServiceRef{Cluster: "c", Name: "svc"}) {
+		t.Fatalf("changed %+v", r)
+	}
+	noErr[*ecsapi.RunTaskResponse](t)(s.RunTask(ctx, &ecsapi.RunTaskRequest{Cluster: "c", TaskDefinition: "web", Group: "service:svc"}))
+	for r := next(); r.Name != "svc"; r = next() {
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("WatchServiceChanges returned %v", err)
 	}
 }

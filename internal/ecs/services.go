@@ -652,66 +652,78 @@ func refOfKey(key string) (ServiceRef, bool) {
 	return ServiceRef{Cluster: parts[1], Name: parts[2]}, true
 }
 
-// WatchServiceChanges calls fn, until ctx ends or the watch fails, with the
-// service that each change of etcd may concern: a service record, a task of
-// a service (its group is service:NAME), or (Name empty) every service of a
-// cluster whose container instances or agent connections changed.
+// WatchServiceChanges calls fn, until ctx ends, with the service that each
+// change of the store may concern: a service record, a task of a service
+// (its group is service:NAME), or (Name empty) every service of a cluster
+// whose container instances or agent connections changed. It first calls
+// fn with every service that is not INACTIVE, and again whenever the watch
+// had to start over (store.Follow): no change falls between a list and the
+// watch. It returns ctx.Err().
 func (s *API) WatchServiceChanges(ctx context.Context, fn func(ServiceRef)) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wch := s.Store.Watch(wctx, store.Prefix, 0)
 	// statuses are the instances' statuses as last seen, to tell a
 	// status change from other writes without the watch reading every
 	// previous value.
 	statuses := map[string]string{}
-	for resp := range wch {
-		if err := resp.Err; err != nil {
-			return fmt.Errorf("watch: %w", err)
-		}
-		for i := range resp.Events {
-			ev := &resp.Events[i]
-			key := ev.Key
-			kind, _, _ := strings.Cut(strings.TrimPrefix(key, store.Prefix), "/")
-			switch kind {
-			case "services":
-				if ref, ok := refOfKey(key); ok {
+	return s.Store.Follow(ctx, store.Follow{
+		Prefix: store.Prefix,
+		Lists:  []string{prefixOf("services")},
+		Logger: s.Logger,
+		Load: func(_ int64, items []store.Item) {
+			clear(statuses)
+			for _, it := range items {
+				var svc struct {
+					Status string `json:"status"`
+				}
+				if json.Unmarshal(it.Value, &svc) != nil || svc.Status == ServiceInactive {
+					continue
+				}
+				if ref, ok := refOfKey(it.Key); ok {
 					fn(ref)
 				}
-			case "tasks":
-				// Only a service's tasks matter: skip the others undecoded.
-				if ev.Deleted || !bytes.Contains(ev.Value, []byte(`"group":"service:`)) {
-					continue
-				}
-				var rec struct {
-					Task struct {
-						Group string `json:"group"`
-					} `json:"task"`
-				}
-				ref, ok := refOfKey(key)
-				if !ok || json.Unmarshal(ev.Value, &rec) != nil {
-					continue
-				}
-				if name, ok := strings.CutPrefix(rec.Task.Group, "service:"); ok {
-					fn(ServiceRef{Cluster: ref.Cluster, Name: name})
-				}
-			case "instances":
-				// Placements change an instance's record all the time;
-				// only a new, removed or re-statused instance matters.
-				if ref, ok := refOfKey(key); ok && instanceStatusChanged(statuses, ev) {
-					fn(ServiceRef{Cluster: ref.Cluster})
-				}
-			case "connected":
-				// An agent connecting (a new lease) or disconnecting.
-				if ref, ok := refOfKey(key); ok && (ev.Deleted || ev.Version == 1) {
-					fn(ServiceRef{Cluster: ref.Cluster})
+			}
+		},
+		Apply: func(resp store.WatchResponse) {
+			for i := range resp.Events {
+				ev := &resp.Events[i]
+				key := ev.Key
+				kind, _, _ := strings.Cut(strings.TrimPrefix(key, store.Prefix), "/")
+				switch kind {
+				case "services":
+					if ref, ok := refOfKey(key); ok {
+						fn(ref)
+					}
+				case "tasks":
+					// Only a service's tasks matter: skip the others undecoded.
+					if ev.Deleted || !bytes.Contains(ev.Value, []byte(`"group":"service:`)) {
+						continue
+					}
+					var rec struct {
+						Task struct {
+							Group string `json:"group"`
+						} `json:"task"`
+					}
+					ref, ok := refOfKey(key)
+					if !ok || json.Unmarshal(ev.Value, &rec) != nil {
+						continue
+					}
+					if name, ok := strings.CutPrefix(rec.Task.Group, "service:"); ok {
+						fn(ServiceRef{Cluster: ref.Cluster, Name: name})
+					}
+				case "instances":
+					// Placements change an instance's record all the time;
+					// only a new, removed or re-statused instance matters.
+					if ref, ok := refOfKey(key); ok && instanceStatusChanged(statuses, ev) {
+						fn(ServiceRef{Cluster: ref.Cluster})
+					}
+				case "connected":
+					// An agent connecting (a new lease) or disconnecting.
+					if ref, ok := refOfKey(key); ok && (ev.Deleted || ev.Version == 1) {
+						fn(ServiceRef{Cluster: ref.Cluster})
+					}
 				}
 			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return errors.New("watch closed")
+		},
+	})
 }
 
 // instanceStatusChanged reports whether a watch event of an instance
