@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"iter"
 	"time"
 )
 
@@ -35,10 +36,12 @@ type Backend interface {
 	TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error)
 	// Revoke ends lease id and deletes its keys.
 	Revoke(ctx context.Context, id LeaseID) error
-	// Watch delivers the changes under prefix from revision rev (the next
+	// Watch yields the changes under prefix from revision rev (the next
 	// revision when rev is 0) until ctx ends, with progress notifications;
-	// the channel is closed after an error response or when ctx ends.
-	Watch(ctx context.Context, prefix string, rev int64) <-chan WatchResponse
+	// it ends after an error response, when ctx ends or when the loop
+	// breaks. It converts each response in the caller's goroutine: no
+	// goroutine stands between the store and the consumer.
+	Watch(ctx context.Context, prefix string, rev int64) iter.Seq[WatchResponse]
 	// RequestProgress asks every watch to report the current revision.
 	RequestProgress(ctx context.Context) error
 	// Close releases the backend.

@@ -232,7 +232,7 @@ func testCompaction(t *testing.T, b backend, p string) {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	resp := <-s.Watch(wctx, p, r1)
+	resp := <-watchChan(wctx, s, p, r1)
 	if !errors.Is(resp.Err, store.ErrCompacted) {
 		t.Fatalf("watch from a compacted revision: %+v", resp)
 	}
@@ -316,7 +316,7 @@ func testWatch(t *testing.T, b backend, p string) {
 	must[int64](t)(s.Create(ctx, store.Key("test", "elsewhere"), rec{1}))
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := s.Watch(wctx, p, r1)
+	wch := watchChan(wctx, s, p, r1)
 	var evs []store.Event
 	next := func() store.WatchResponse {
 		t.Helper()
@@ -475,4 +475,17 @@ func testFollow(t *testing.T, b backend, p string) {
 			t.Fatal("follow did not see the changes")
 		}
 	}
+}
+
+// watchChan runs a watch in a goroutine of its own, for tests that wait on
+// it with a timeout.
+func watchChan(ctx context.Context, s *store.Store, prefix string, rev int64) <-chan store.WatchResponse {
+	ch := make(chan store.WatchResponse, 100)
+	go func() {
+		defer close(ch)
+		for r := range s.Watch(ctx, prefix, rev) {
+			ch <- r
+		}
+	}()
+	return ch
 }

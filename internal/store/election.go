@@ -109,27 +109,31 @@ func (s *Store) Campaign(ctx context.Context, prefix string, value []byte, ttl t
 func (s *Store) waitDeleted(ctx context.Context, lost <-chan struct{}, key string, rev int64) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := s.Watch(wctx, key, rev)
-	for {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // ends the watch when the lease is lost
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-lost:
-			return ErrLeaseLost
-		case resp, ok := <-wch:
-			if !ok {
-				return ctx.Err()
-			}
-			if resp.Err != nil {
-				return nil // look again
-			}
-			for _, ev := range resp.Events {
-				if ev.Key == key && ev.Deleted {
-					return nil
-				}
+			cancel()
+		case <-stop:
+		}
+	}()
+	for resp := range s.Watch(wctx, key, rev) {
+		if resp.Err != nil {
+			break // look again
+		}
+		for _, ev := range resp.Events {
+			if ev.Key == key && ev.Deleted {
+				return nil
 			}
 		}
 	}
+	select {
+	case <-lost:
+		return ErrLeaseLost
+	default:
+	}
+	return ctx.Err()
 }
 
 // revokeSoon revokes lease, giving up after a couple of seconds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"time"
 
@@ -194,19 +195,15 @@ func (e *etcdBackend) Revoke(ctx context.Context, id LeaseID) error {
 	return err
 }
 
-func (e *etcdBackend) Watch(ctx context.Context, prefix string, rev int64) <-chan WatchResponse {
-	out := make(chan WatchResponse, 16)
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithProgressNotify()}
-	if rev > 0 {
-		opts = append(opts, clientv3.WithRev(rev))
-	}
-	wch := e.c.Watch(wctx, prefix, opts...)
-	// Owned by ctx: it ends when the watch does (ctx ended, or an error).
-	go func() {
-		defer close(out)
+func (e *etcdBackend) Watch(ctx context.Context, prefix string, rev int64) iter.Seq[WatchResponse] {
+	return func(yield func(WatchResponse) bool) {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		defer cancel()
-		for resp := range wch {
+		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithProgressNotify()}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		for resp := range e.c.Watch(wctx, prefix, opts...) {
 			r := WatchResponse{Revision: resp.Header.Revision, Progress: resp.IsProgressNotify()}
 			if err := resp.Err(); err != nil {
 				if resp.CompactRevision != 0 || errors.Is(err, rpctypes.ErrCompacted) {
@@ -222,23 +219,14 @@ func (e *etcdBackend) Watch(ctx context.Context, prefix string, rev int64) <-cha
 						Deleted: ev.Type == clientv3.EventTypeDelete}
 				}
 			}
-			select {
-			case out <- r:
-			case <-ctx.Done():
-				return
-			}
-			if r.Err != nil {
+			if !yield(r) || r.Err != nil {
 				return
 			}
 		}
 		if ctx.Err() == nil {
-			select {
-			case out <- WatchResponse{Err: errors.New("watch closed")}:
-			case <-ctx.Done():
-			}
+			yield(WatchResponse{Err: errors.New("watch closed")})
 		}
-	}()
-	return out
+	}
 }
 
 func (e *etcdBackend) RequestProgress(ctx context.Context) error {

@@ -99,9 +99,7 @@ func (s *Store) snapshot(ctx context.Context, f Follow) (int64, error) {
 
 // watchFrom applies the watch of f.Prefix from rev+1 until it breaks.
 func (s *Store) watchFrom(ctx context.Context, f Follow, rev int64) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for resp := range s.b.Watch(wctx, f.Prefix, rev+1) {
+	for resp := range s.b.Watch(ctx, f.Prefix, rev+1) {
 		if resp.Err != nil {
 			return resp.Err
 		}

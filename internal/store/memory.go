@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -476,10 +477,9 @@ func (m *Memory) revokeLocked(id LeaseID, l *memLease) {
 }
 
 // memWatcher is one watch: the responses queued for it, which its
-// goroutine sends on.
+// consumer takes.
 type memWatcher struct {
 	prefix string
-	out    chan WatchResponse
 	mu     sync.Mutex
 	queue  []WatchResponse
 	wake   chan struct{}
@@ -505,30 +505,29 @@ func (w *memWatcher) push(r WatchResponse) {
 	}
 }
 
-// Watch implements Backend. Each watch has a goroutine, which ends with
-// ctx (or after an error response).
-func (m *Memory) Watch(ctx context.Context, prefix string, rev int64) <-chan WatchResponse {
-	w := &memWatcher{prefix: prefix, out: make(chan WatchResponse, 16), wake: make(chan struct{}, 1)}
-	m.mu.Lock()
-	switch {
-	case m.closed:
-		w.push(WatchResponse{Err: ErrClosed})
-	case rev > 0 && rev < m.compacted:
-		w.push(WatchResponse{Revision: m.rev, Err: ErrCompacted})
-	default:
-		if rev > 0 {
-			i := sort.Search(len(m.log), func(i int) bool { return m.log[i].rev >= rev })
-			for _, e := range m.log[i:] {
-				if evs := w.match(e.events); len(evs) > 0 {
-					w.push(WatchResponse{Events: evs, Revision: e.rev})
+// Watch implements Backend: the consumer waits on the watch's queue, which
+// the writers fill.
+func (m *Memory) Watch(ctx context.Context, prefix string, rev int64) iter.Seq[WatchResponse] {
+	return func(yield func(WatchResponse) bool) {
+		w := &memWatcher{prefix: prefix, wake: make(chan struct{}, 1)}
+		m.mu.Lock()
+		switch {
+		case m.closed:
+			w.push(WatchResponse{Err: ErrClosed})
+		case rev > 0 && rev < m.compacted:
+			w.push(WatchResponse{Revision: m.rev, Err: ErrCompacted})
+		default:
+			if rev > 0 {
+				i := sort.Search(len(m.log), func(i int) bool { return m.log[i].rev >= rev })
+				for _, e := range m.log[i:] {
+					if evs := w.match(e.events); len(evs) > 0 {
+						w.push(WatchResponse{Events: evs, Revision: e.rev})
+					}
 				}
 			}
+			m.watchers[w] = struct{}{}
 		}
-		m.watchers[w] = struct{}{}
-	}
-	m.mu.Unlock()
-	go func() {
-		defer close(w.out)
+		m.mu.Unlock()
 		defer func() {
 			m.mu.Lock()
 			delete(m.watchers, w)
@@ -540,12 +539,10 @@ func (m *Memory) Watch(ctx context.Context, prefix string, rev int64) <-chan Wat
 			w.queue = nil
 			w.mu.Unlock()
 			for _, r := range q {
-				select {
-				case w.out <- r:
-				case <-ctx.Done():
+				if ctx.Err() != nil {
 					return
 				}
-				if r.Err != nil {
+				if !yield(r) || r.Err != nil {
 					return
 				}
 			}
@@ -555,8 +552,7 @@ func (m *Memory) Watch(ctx context.Context, prefix string, rev int64) <-chan Wat
 				return
 			}
 		}
-	}()
-	return w.out
+	}
 }
 
 // RequestProgress implements Backend.

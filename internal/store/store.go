@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 )
 
@@ -118,13 +119,17 @@ func (s *Store) Revoke(ctx context.Context, id LeaseID) error {
 	return nil
 }
 
-// Watch delivers the changes to the keys under prefix from revision rev
-// (0: from the next one) until ctx ends, with progress notifications (a
+// Watch yields the changes to the keys under prefix from revision rev (0:
+// from the next one) until ctx ends, with progress notifications (a
 // response with Progress set and the revision reached) now and then and
-// after RequestProgress. A response with Err ends the watch (ErrCompacted
-// when the history from rev is gone); the channel is then closed, as it is
-// when ctx ends.
-func (s *Store) Watch(ctx context.Context, prefix string, rev int64) <-chan WatchResponse {
+// after RequestProgress:
+//
+//	for resp := range s.Watch(ctx, prefix, rev) { ... }
+//
+// The watch starts when the loop does and ends with it (break), when ctx
+// ends, or after a response with Err (ErrCompacted when the history from
+// rev is gone).
+func (s *Store) Watch(ctx context.Context, prefix string, rev int64) iter.Seq[WatchResponse] {
 	return s.b.Watch(ctx, prefix, rev)
 }
 
