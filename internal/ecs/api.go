@@ -30,7 +30,8 @@ type API struct {
 	CheckOverrides      func(ecsapi.TaskDefinition, ecsapi.TaskOverride) error
 
 	// State is the server's live state (placement views, task
-	// definitions, agent connections), run by the application.
+	// definitions, agent connections), required: state.New(StateConfig()),
+	// run by the application (state.State.Run).
 	State *state.State
 
 	leases leases
