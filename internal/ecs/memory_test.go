@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,5 +304,61 @@ func TestMemWatchServiceChanges(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("WatchServiceChanges returned %v", err)
+	}
+}
+
+// TestMemTwoServersFillACluster: two servers (each its own live state) on
+// one in-memory store fill a cluster to the last task; their placements
+// conflict and are retried, none over-commits an instance.
+func TestMemTwoServersFillACluster(t *testing.T) {
+	a, ctx := newMemAPI(t)
+	b := &API{Store: a.Store, Region: a.Region, Account: a.Account, Logger: a.Logger}
+	b.State = state.New(b.StateConfig())
+	bctx, cancel := context.WithCancel(context.Background())
+	b.State.Run(bctx)
+	t.Cleanup(func() {
+		cancel()
+		b.State.Wait()
+	})
+	noErr[*ecsapi.CreateClusterResponse](t)(a.CreateCluster(ctx, &ecsapi.CreateClusterRequest{ClusterName: "c"}))
+	for range 20 {
+		noErr[*ecsapi.RegisterContainerInstanceResponse](t)(b.RegisterContainerInstance(ctx, &ecsapi.RegisterContainerInstanceRequest{
+			Cluster: "c", TotalResources: []ecsapi.Resource{{Name: "CPU", Type: "INTEGER", IntegerValue: 4096}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: 2000}}}))
+	}
+	noErr[*ecsapi.RegisterTaskDefinitionResponse](t)(a.RegisterTaskDefinition(ctx, &ecsapi.RegisterTaskDefinitionRequest{Family: "m",
+		ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: "a", Image: "b", Memory: ptr(int32(100))}}}))
+	var mu sync.Mutex
+	placed := 0
+	var wg sync.WaitGroup
+	for w := range 8 {
+		s := []*API{a, b}[w%2]
+		wg.Go(func() {
+			for range 6 {
+				out, err := s.RunTask(ctx, &ecsapi.RunTaskRequest{Cluster: "c", TaskDefinition: "m", Count: ptr(int32(10))})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				placed += len(out.Tasks)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if placed != 400 {
+		t.Fatalf("placed %d, want 400 (the capacity)", placed)
+	}
+	l := noErr[*ecsapi.ListContainerInstancesResponse](t)(a.ListContainerInstances(ctx, &ecsapi.ListContainerInstancesRequest{Cluster: "c"}))
+	d := noErr[*ecsapi.DescribeContainerInstancesResponse](t)(a.DescribeContainerInstances(ctx, &ecsapi.DescribeContainerInstancesRequest{Cluster: "c", ContainerInstances: l.ContainerInstanceArns}))
+	total := 0
+	for _, ci := range d.ContainerInstances {
+		total += int(ci.PendingTasksCount)
+		if ci.PendingTasksCount > 20 {
+			t.Errorf("instance %s over-committed: %d", ci.ContainerInstanceArn, ci.PendingTasksCount)
+		}
+	}
+	if total != 400 {
+		t.Fatalf("instances hold %d tasks, want 400", total)
 	}
 }

@@ -135,6 +135,9 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		}
 		failures = plan.Failures
 		if len(plan.Placements) == 0 {
+			// Nothing (more) fits on a view that is current: the answer
+			// is the failures, even right after a conflict.
+			conflicted = false
 			break
 		}
 		now = s.now()
