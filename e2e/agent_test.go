@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/agentapp"
@@ -282,8 +281,7 @@ func TestContainersOfForgottenTasksAreStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The control plane forgets the task (as after its record expired).
-	cli := c.env.Server.Ops.Store.Client()
-	if _, err := cli.Delete(ctx, store.Key("tasks"), clientv3.WithPrefix()); err != nil {
+	if _, err := c.env.Server.ECS.Store.Txn(ctx, nil, store.OpDeletePrefix(store.Key("tasks"))); err != nil {
 		t.Fatal(err)
 	}
 	c.startAgent(clusterOptions{})

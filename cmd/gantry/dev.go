@@ -45,7 +45,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Ops.EnsureCluster(ctx, acfg.Cluster); err != nil {
+	if err := srv.ECS.EnsureCluster(ctx, acfg.Cluster); err != nil {
 		return err
 	}
 	var agentDone <-chan struct{}

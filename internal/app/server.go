@@ -15,11 +15,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
+	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
-	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/sigv4"
+	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/taskdefcheck"
 )
@@ -28,8 +30,10 @@ import (
 type Server struct {
 	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845.
 	URL string
-	// Ops is the operations service, for in-process callers such as tests.
-	Ops *ops.Service
+	// ECS is Amazon ECS's operations, for in-process callers such as tests.
+	ECS *ecs.API
+	// State is the server's live state, which ECS reads.
+	State *state.State
 
 	cfg    config.Server
 	logger *slog.Logger
@@ -81,7 +85,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	if s.etcd != nil {
 		maxTxnOps = etcdembed.MaxTxnOps
 	}
-	s.Ops = &ops.Service{
+	s.ECS = &ecs.API{
 		MaxTxnOps: maxTxnOps,
 		Store:     store.New(s.client),
 		Region:    cfg.Region,
@@ -91,8 +95,10 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		CheckTaskDefinition: taskdefcheck.TaskDefinition,
 		CheckOverrides:      taskdefcheck.Overrides,
 	}
-	services := append([]apiserver.Service{apiserver.ECS(s.Ops, func(ctx context.Context, c apiserver.Caller) context.Context {
-		return ops.WithCaller(ctx, ops.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
+	s.State = state.New(s.ECS.StateConfig())
+	s.ECS.State = s.State
+	services := append([]apiserver.Service{apiserver.ECS(s.ECS, func(ctx context.Context, c apiserver.Caller) context.Context {
+		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
 	})}, apiserver.Stubs()...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
@@ -103,7 +109,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.ln = ln
 	s.URL = "http://" + ln.Addr().String()
-	s.Ops.PollEndpoint = s.URL
+	s.ECS.PollEndpoint = s.URL
 	if cfg.DebugListen != "" {
 		if err := s.startDebug(cfg.DebugListen); err != nil {
 			s.closeStore()
@@ -114,6 +120,9 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	s.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	// The live state (watch-fed views, agent leases) runs until rctx
+	// ends; Close waits for it.
+	s.State.Run(rctx)
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -124,7 +133,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// --- Service controller (issue 5): runs on the elected leader. ---
 	svcOpts := servicectl.Options{}
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
-	s.Services = servicectl.New(newServiceDeps(s.Ops, s.client, cfg.LeaderTTL, logger), svcOpts, logger)
+	s.Services = servicectl.New(newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger), svcOpts, logger)
 	s.servicesDone = make(chan struct{})
 	go func() {
 		defer close(s.servicesDone)
@@ -153,6 +162,7 @@ func (s *Server) Close() error {
 		if s.debug != nil {
 			s.debug.Close()
 		}
+		s.State.Wait()
 		s.closeStore()
 	})
 	return s.closeErr

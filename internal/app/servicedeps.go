@@ -7,13 +7,11 @@ import (
 	"log/slog"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
-
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/caller"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
-	"github.com/gantry-dev/gantry/internal/ops"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -22,29 +20,28 @@ import (
 // method is one operation or read of ops, with the paging, batching and
 // error mapping the controller no longer does itself.
 //
-// The reads of ServiceTasks and Instances go through the paged API calls
-// because ops offers no other exported reader; they are the ones to point
-// at the server's in-memory state once it has a package of its own.
+// The reads of ServiceTasks and Instances go through the paged API calls;
+// they are the ones to point at the server's in-memory state.
 type serviceDeps struct {
-	ops    *ops.Service
+	ops    *ecs.API
 	logger *slog.Logger
 }
 
 // newServiceDeps returns the service controller's dependencies over o,
 // with its leader elected through cli, whose sessions last ttl (5s when
 // under a second) after this server is last heard from.
-func newServiceDeps(o *ops.Service, cli *clientv3.Client, ttl time.Duration, logger *slog.Logger) servicectl.Deps {
+func newServiceDeps(o *ecs.API, st *store.Store, ttl time.Duration, logger *slog.Logger) servicectl.Deps {
 	if ttl < time.Second {
 		ttl = 5 * time.Second
 	}
 	d := &serviceDeps{ops: o, logger: logger}
-	return servicectl.Deps{Records: d, Observer: d, Runner: d, Changes: d, Elector: &etcdElector{cli: cli, ttl: ttl}}
+	return servicectl.Deps{Records: d, Observer: d, Runner: d, Changes: d, Elector: &storeElector{store: st, ttl: ttl}}
 }
 
 // caller marks ctx as a call of ECS's service scheduler (its service-linked
 // role), for the operations that look at the caller.
 func (d *serviceDeps) caller(ctx context.Context) context.Context {
-	return ops.WithCaller(ctx, ops.Caller{
+	return caller.WithCaller(ctx, caller.Caller{
 		Principal: "arn:aws:iam::" + d.ops.Account + ":role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
 		RequestID: "service-controller"})
 }
@@ -63,7 +60,7 @@ func storeErr(err error) error {
 	return err
 }
 
-// ServiceRefs lists the services that are not INACTIVE (ops.ServiceRefs).
+// ServiceRefs lists the services that are not INACTIVE (ecs.API.ServiceRefs).
 func (d *serviceDeps) ServiceRefs(ctx context.Context) ([]servicectl.ServiceRef, error) {
 	refs, err := d.ops.ServiceRefs(d.caller(ctx))
 	if err != nil {
@@ -76,35 +73,35 @@ func (d *serviceDeps) ServiceRefs(ctx context.Context) ([]servicectl.ServiceRef,
 	return out, nil
 }
 
-// Service reads a service record and its revision (ops.ServiceRecord).
+// Service reads a service record and its revision (ecs.API.ServiceRecord).
 func (d *serviceDeps) Service(ctx context.Context, cluster, name string) (*ecsapi.Service, int64, error) {
 	svc, rev, err := d.ops.ServiceRecord(d.caller(ctx), cluster, name)
 	return svc, rev, storeErr(err)
 }
 
 // WriteService writes svc guarded by rev and lead's election key
-// (ops.WriteServiceRecord).
+// (ecs.API.WriteServiceRecord).
 func (d *serviceDeps) WriteService(ctx context.Context, cluster string, svc *ecsapi.Service, rev int64, lead servicectl.Leadership) (int64, error) {
-	var guards []clientv3.Cmp
+	var guards []store.Cmp
 	if lead != nil {
-		l, ok := lead.(*etcdLeadership)
+		l, ok := lead.(storeLeadership)
 		if !ok {
 			return 0, fmt.Errorf("write service %s: leadership %T is not of this store", svc.ServiceName, lead)
 		}
-		guards = append(guards, l.guard)
+		guards = append(guards, l.Guard())
 	}
-	n, err := d.ops.WriteServiceRecord(d.caller(ctx), cluster, svc, rev, guards...)
+	n, err := d.ops.WriteServiceRecordIf(d.caller(ctx), cluster, svc, rev, guards...)
 	return n, storeErr(err)
 }
 
-// MutateService changes a service record (ops.MutateServiceRecord).
+// MutateService changes a service record (ecs.API.MutateServiceRecord).
 func (d *serviceDeps) MutateService(ctx context.Context, cluster, name string, fn func(*ecsapi.Service) error) error {
 	return storeErr(d.ops.MutateServiceRecord(d.caller(ctx), cluster, name, fn))
 }
 
-// WatchServiceChanges follows etcd (ops.WatchServiceChanges).
+// WatchServiceChanges follows etcd (ecs.API.WatchServiceChanges).
 func (d *serviceDeps) WatchServiceChanges(ctx context.Context, fn func(servicectl.ServiceRef)) error {
-	return d.ops.WatchServiceChanges(d.caller(ctx), func(r ops.ServiceRef) {
+	return d.ops.WatchServiceChanges(d.caller(ctx), func(r ecs.ServiceRef) {
 		fn(servicectl.ServiceRef{Cluster: r.Cluster, Name: r.Name})
 	})
 }
@@ -257,7 +254,7 @@ func (d *serviceDeps) runErr(ctx context.Context, cluster string, err error) err
 }
 
 // taskTags are the tags propagated to the tasks of spec
-// (ops.ServiceTaskTags).
+// (ecs.API.ServiceTaskTags).
 func (d *serviceDeps) taskTags(ctx context.Context, spec servicectl.TaskSpec) ([]ecsapi.Tag, error) {
 	tags, err := d.ops.ServiceTaskTags(ctx, &ecsapi.Service{PropagateTags: spec.PropagateTags, Tags: spec.ServiceTags}, spec.TaskDefinition)
 	if err != nil {
@@ -267,7 +264,7 @@ func (d *serviceDeps) taskTags(ctx context.Context, spec servicectl.TaskSpec) ([
 }
 
 // addManagedTags adds spec's managed tags to the tasks started
-// (ops.AddManagedTaskTags), which RunTask refuses from its callers.
+// (ecs.API.AddManagedTaskTags), which RunTask refuses from its callers.
 func (d *serviceDeps) addManagedTags(ctx context.Context, spec servicectl.TaskSpec, arns []string) {
 	if len(spec.ManagedTags) == 0 {
 		return
@@ -279,46 +276,28 @@ func (d *serviceDeps) addManagedTags(ctx context.Context, spec servicectl.TaskSp
 	}
 }
 
-// serviceLeaderKey is the etcd election of the service controller's leader.
+// serviceLeaderKey is the election of the service controller's leader.
 var serviceLeaderKey = store.Key("leader", "service-controller")
 
-// etcdElector elects the service controller's leader through etcd's
-// concurrency package: one session (a lease of ttl) per campaign.
-type etcdElector struct {
-	cli *clientv3.Client
-	ttl time.Duration
+// storeElector elects the service controller's leader through the store
+// (store.Campaign): one lease of ttl per campaign.
+type storeElector struct {
+	store *store.Store
+	ttl   time.Duration
 }
 
 // Campaign blocks until this server leads or ctx ends.
-func (e *etcdElector) Campaign(ctx context.Context, id string) (servicectl.Leadership, error) {
-	sess, err := concurrency.NewSession(e.cli, concurrency.WithTTL(max(int(e.ttl/time.Second), 1)), concurrency.WithContext(ctx))
+func (e *storeElector) Campaign(ctx context.Context, id string) (servicectl.Leadership, error) {
+	l, err := e.store.Campaign(ctx, serviceLeaderKey, []byte(id), e.ttl)
 	if err != nil {
-		return nil, fmt.Errorf("election session: %w", err)
-	}
-	el := concurrency.NewElection(sess, serviceLeaderKey)
-	if err := el.Campaign(ctx, id); err != nil {
-		sess.Close()
 		return nil, fmt.Errorf("campaign: %w", err)
 	}
-	return &etcdLeadership{sess: sess, el: el, guard: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())}, nil
+	return storeLeadership{l}, nil
 }
 
-// etcdLeadership is a term won through etcd; guard holds while the
-// election key written by the campaign exists.
-type etcdLeadership struct {
-	sess  *concurrency.Session
-	el    *concurrency.Election
-	guard clientv3.Cmp
-}
+// storeLeadership is a term won through the store; its Guard holds while
+// the candidate key written by the campaign exists.
+type storeLeadership struct{ *store.Leadership }
 
-// Lost is closed when the session's lease ends.
-func (l *etcdLeadership) Lost() <-chan struct{} { return l.sess.Done() }
-
-// Resign deletes the election key and ends the session.
-func (l *etcdLeadership) Resign(ctx context.Context) error {
-	err := l.el.Resign(ctx)
-	if cerr := l.sess.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// Lost is closed when the leadership has ended.
+func (l storeLeadership) Lost() <-chan struct{} { return l.Done() }

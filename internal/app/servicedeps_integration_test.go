@@ -12,10 +12,12 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/gantry-dev/gantry/internal/caller"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
+	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
-	"github.com/gantry-dev/gantry/internal/ops"
+	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
@@ -24,7 +26,7 @@ import (
 // instances registered (1024 CPU, 4096 MiB each) and a task definition
 // "web" (64 MiB), and a service controller over the adapter that is not
 // running (tests call Reconcile themselves).
-func serviceEnv(t *testing.T, instances int) (*ops.Service, *servicectl.Controller, servicectl.Deps, context.Context) {
+func serviceEnv(t *testing.T, instances int) (*ecs.API, *servicectl.Controller, servicectl.Deps, context.Context) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short")
@@ -42,8 +44,8 @@ func serviceEnv(t *testing.T, instances int) (*ops.Service, *servicectl.Controll
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	o := &ops.Service{Store: store.New(cli), Region: "us-east-1", Account: "123456789012", Logger: logger}
-	ctx = ops.WithCaller(ctx, ops.Caller{Principal: "arn:aws:iam::123456789012:user/t"})
+	o := runningAPI(t, ctx, store.New(cli), logger)
+	ctx = caller.WithCaller(ctx, caller.Caller{Principal: "arn:aws:iam::123456789012:user/t"})
 	if _, err := o.CreateCluster(ctx, &ecsapi.CreateClusterRequest{ClusterName: "c"}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +60,26 @@ func serviceEnv(t *testing.T, instances int) (*ops.Service, *servicectl.Controll
 		ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: "web", Image: "img", Memory: &mem}}}); err != nil {
 		t.Fatal(err)
 	}
-	deps := newServiceDeps(o, cli, time.Second, logger)
+	deps := newServiceDeps(o, o.Store, time.Second, logger)
 	return o, servicectl.New(deps, servicectl.Options{}, logger), deps, ctx
 }
 
-func serviceTaskList(t *testing.T, o *ops.Service, ctx context.Context, name string) []ecsapi.Task {
+// runningAPI returns the ECS operations on st with their live state
+// running until the test ends or ctx is cancelled.
+func runningAPI(t *testing.T, ctx context.Context, st *store.Store, logger *slog.Logger) *ecs.API {
+	t.Helper()
+	o := &ecs.API{Store: st, Region: "us-east-1", Account: "123456789012", Logger: logger}
+	o.State = state.New(o.StateConfig())
+	sctx, cancel := context.WithCancel(ctx)
+	o.State.Run(sctx)
+	t.Cleanup(func() {
+		cancel()
+		o.State.Wait()
+	})
+	return o
+}
+
+func serviceTaskList(t *testing.T, o *ecs.API, ctx context.Context, name string) []ecsapi.Task {
 	t.Helper()
 	l, err := o.ListTasks(ctx, &ecsapi.ListTasksRequest{Cluster: "c", ServiceName: name, MaxResults: new(int32(100))})
 	if err != nil {
@@ -236,13 +253,13 @@ func TestServiceLeaderCrashTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer etcd.Close()
-	newDeps := func() (servicectl.Deps, *clientv3.Client, *ops.Service) {
+	newDeps := func() (servicectl.Deps, *clientv3.Client, *ecs.API) {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := &ops.Service{Store: store.New(cli), Region: "us-east-1", Account: "123456789012", Logger: logger}
-		return newServiceDeps(o, cli, 2*time.Second, logger), cli, o
+		o := runningAPI(t, ctx, store.New(cli), logger)
+		return newServiceDeps(o, o.Store, 2*time.Second, logger), cli, o
 	}
 	d1, cli1, _ := newDeps()
 	d2, cli2, o2 := newDeps()

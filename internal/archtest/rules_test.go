@@ -30,7 +30,6 @@ var serverPkgs = []string{
 	m + "internal/apiserver/...",
 	m + "internal/awsproto/...",
 	m + "internal/sigv4/...",
-	m + "internal/ops/...",
 	m + "internal/ecs/...",
 	m + "internal/elbv2/...",
 	m + "internal/logs/...",
@@ -103,7 +102,7 @@ var rules = []rule{
 	},
 	{
 		name: "operations, state and store import neither the API server nor app",
-		from: []string{m + "internal/ops/...", m + "internal/ecs/...", m + "internal/elbv2/...", m + "internal/logs/...",
+		from: []string{m + "internal/ecs/...", m + "internal/elbv2/...", m + "internal/logs/...",
 			m + "internal/cloudwatch/...", m + "internal/autoscaling/...", m + "internal/ecr/...", m + "internal/state/...",
 			m + "internal/store/...", m + "internal/controller/..."},
 		forbid: []string{m + "internal/app/...", m + "internal/apiserver/...", m + "cmd/..."},
@@ -112,16 +111,15 @@ var rules = []rule{
 	{
 		name: "store is the bottom of the server",
 		from: []string{m + "internal/store/..."},
-		forbid: []string{m + "internal/ops/...", m + "internal/ecs/...", m + "internal/state/...",
+		forbid: []string{m + "internal/ecs/...", m + "internal/state/...",
 			m + "internal/controller/...", m + "internal/scheduler/..."},
 		reason: "etcd behind its own API knows nothing of what is stored in it",
 	},
 	{
-		name:    "controllers do not import the ECS operations",
-		from:    []string{m + "internal/controller/..."},
-		forbid:  []string{m + "internal/ops/...", m + "internal/ecs/...", m + "internal/apiserver/..."},
-		reason:  "a controller declares the small interfaces it needs and gets them from app",
-		pending: "the service controller refactor (issue 10, item 5); controller/service imports ops today",
+		name:   "controllers do not import the ECS operations",
+		from:   []string{m + "internal/controller/..."},
+		forbid: []string{m + "internal/ecs/...", m + "internal/apiserver/..."},
+		reason: "a controller declares the small interfaces it needs and gets them from app",
 	},
 	{
 		name:   "config imports nothing of Gantry's",

@@ -185,12 +185,12 @@ func globMatch(p, text string, fold, qNoColon bool) bool {
 	for ti < len(text) {
 		if pi < len(p) {
 			c := p[pi]
-			switch {
-			case c == '*':
+			switch c {
+			case '*':
 				starP, starT = pi, ti
 				pi++
 				continue
-			case c == '?':
+			case '?':
 				if !qNoColon || text[ti] != ':' {
 					_, size := utf8.DecodeRuneInString(text[ti:])
 					pi++

@@ -48,7 +48,7 @@ func TestParseRefuses(t *testing.T) {
 		{"trailing data", `{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}} {}`, "unexpected data after the policy document", 1, 62, 0},
 		{"not an object", `["Allow"]`, "the document must be a JSON object", 1, 1, 0},
 		{"empty", ``, "Syntax errors in policy", 1, 1, 0},
-		{"unknown top field", `{"Version":"2012-10-17","Statment":[]}`, `unknown field "Statment"`, 1, 25, 0},
+		{"unknown top field", `{"Version":"2012-10-17","Statment":[]}`, `unknown field "Statment"`, 1, 25, 0}, //nolint:misspell // the typo is the test
 		{"duplicate field", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Effect":"Deny","Action":"*","Resource":"*"}}`, `duplicate field "Effect"`, 1, 55, 0},
 		{"bad version", `{"Version":"2012-10-18","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`, "valid version string: 2012-10-18", 1, 12, 0},
 		{"missing statement", `{"Version":"2012-10-17"}`, "Missing required field Statement.", 1, 1, 0},

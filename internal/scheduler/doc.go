@@ -106,9 +106,9 @@
 //  1. The caller picks the new tasks' ARNs and calls Place. The placed tasks
 //     now hold tentative reservations: other Place calls see the resources
 //     taken.
-//  2. The caller writes the tasks in one etcd transaction (internal/ops
+//  2. The caller writes the tasks in one etcd transaction (internal/ecs
 //     batches many requests into one), guarded by revisions that every
-//     placement on the same instances rewrites: internal/ops keeps one
+//     placement on the same instances rewrites: internal/state keeps one
 //     slot key per shard of a cluster's instances, so that two servers
 //     that placed on the same instance from stale views cannot both
 //     commit: the loser's guard fails. (Placement.InstanceRevision, the

@@ -1,6 +1,13 @@
-// Package store keeps Gantry's state in etcd: JSON records under namespaced
-// keys, read with their mod revision and written back with a transaction
-// that compares it, so that concurrent writers never lose an update.
+// Package store keeps Gantry's state: JSON records under namespaced keys,
+// read with their mod revision and written back with a transaction that
+// compares it, so that concurrent writers never lose an update. It owns the
+// whole vocabulary the rest of the server uses to talk to its database:
+// guarded multi-key transactions (Cmp, Op, Txn), leases, ranges, watches
+// from a revision (Watch, and Follow, which lists then watches), and leader
+// election (Campaign). Nothing outside this package sees the etcd client.
+//
+// A Store runs on a Backend: etcd (New) in servers and integration tests,
+// or an in-memory store with the same semantics (NewMemory) in unit tests.
 //
 // Key layout (all under Prefix):
 //
@@ -19,9 +26,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Prefix is the root of every key Gantry writes.
@@ -34,16 +40,104 @@ var ErrNotFound = errors.New("not found")
 // (or came into existence) since it was read.
 var ErrConflict = errors.New("conflict: key changed since it was read")
 
-// Store is etcd holding Gantry's records.
+// Store holds Gantry's records on a Backend.
 type Store struct {
-	c *clientv3.Client
+	b Backend
 }
 
-// New returns a Store on c.
-func New(c *clientv3.Client) *Store { return &Store{c: c} }
+// NewOn returns a Store on backend b.
+func NewOn(b Backend) *Store { return &Store{b: b} }
 
-// Client is the etcd client, for transactions over several keys.
-func (s *Store) Client() *clientv3.Client { return s.c }
+// Close closes the backend (not an etcd client given to New).
+func (s *Store) Close() error { return s.b.Close() }
+
+// Txn applies then if every comparison of cmps holds, atomically, and
+// returns the outcome: Succeeded false (and nothing applied) when one does
+// not hold. The error is the backend's failure, wrapped.
+func (s *Store) Txn(ctx context.Context, cmps []Cmp, then ...Op) (TxnResult, error) {
+	r, err := s.b.Txn(ctx, cmps, then)
+	if err != nil {
+		return r, fmt.Errorf("txn: %w", err)
+	}
+	return r, nil
+}
+
+// Range reads the keys of r; ErrCompacted (wrapped) for a revision gone.
+func (s *Store) Range(ctx context.Context, r Range) (RangeResult, error) {
+	res, err := s.b.Range(ctx, r)
+	if err != nil {
+		return res, fmt.Errorf("range %s: %w", r.From, err)
+	}
+	return res, nil
+}
+
+// Revision returns the store's current revision.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	res, err := s.b.Range(ctx, Range{From: Key("revision"), CountOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("read revision: %w", err)
+	}
+	return res.Revision, nil
+}
+
+// Grant creates a lease that expires after ttl (rounded up to seconds on
+// etcd) unless kept alive.
+func (s *Store) Grant(ctx context.Context, ttl time.Duration) (LeaseID, error) {
+	id, err := s.b.Grant(ctx, ttl)
+	if err != nil {
+		return 0, fmt.Errorf("grant lease: %w", err)
+	}
+	return id, nil
+}
+
+// KeepAlive keeps lease id alive until ctx ends. The channel is closed
+// when it is no longer kept alive: ctx ended, or the lease expired or was
+// revoked, or the store closed.
+func (s *Store) KeepAlive(ctx context.Context, id LeaseID) (<-chan struct{}, error) {
+	ch, err := s.b.KeepAlive(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("keep lease %x alive: %w", int64(id), err)
+	}
+	return ch, nil
+}
+
+// TimeToLive returns the time lease id has left (whole seconds on etcd);
+// ErrLeaseNotFound (wrapped) if it has ended.
+func (s *Store) TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error) {
+	d, err := s.b.TimeToLive(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("lease %x: %w", int64(id), err)
+	}
+	return d, nil
+}
+
+// Revoke ends lease id and deletes the keys attached to it.
+func (s *Store) Revoke(ctx context.Context, id LeaseID) error {
+	if err := s.b.Revoke(ctx, id); err != nil {
+		return fmt.Errorf("revoke lease %x: %w", int64(id), err)
+	}
+	return nil
+}
+
+// Watch yields the changes to the keys under prefix from revision rev (0:
+// from the next one) until ctx ends, with progress notifications (a
+// response with Progress set and the revision reached) now and then and
+// after RequestProgress:
+//
+//	for resp := range s.Watch(ctx, prefix, rev) { ... }
+//
+// The watch starts when the loop does and ends with it (break), when ctx
+// ends, or after a response with Err (ErrCompacted when the history from
+// rev is gone).
+func (s *Store) Watch(ctx context.Context, prefix string, rev int64) iter.Seq[WatchResponse] {
+	return s.b.Watch(ctx, prefix, rev)
+}
+
+// RequestProgress asks the watches to report the revision they reached,
+// which tells a watcher that it saw every change up to it.
+func (s *Store) RequestProgress(ctx context.Context) error {
+	return s.b.RequestProgress(ctx)
+}
 
 // Key joins the parts of a key under Prefix.
 func Key(parts ...string) string {
@@ -59,17 +153,17 @@ func Key(parts ...string) string {
 
 // Get reads key into v and returns its mod revision. ErrNotFound if absent.
 func (s *Store) Get(ctx context.Context, key string, v any) (int64, error) {
-	resp, err := s.c.Get(ctx, key)
+	resp, err := s.b.Range(ctx, Range{From: key})
 	if err != nil {
 		return 0, fmt.Errorf("get %s: %w", key, err)
 	}
-	if len(resp.Kvs) == 0 {
+	if len(resp.Items) == 0 {
 		return 0, ErrNotFound
 	}
-	if err := json.Unmarshal(resp.Kvs[0].Value, v); err != nil {
+	if err := json.Unmarshal(resp.Items[0].Value, v); err != nil {
 		return 0, fmt.Errorf("decode %s: %w", key, err)
 	}
-	return resp.Kvs[0].ModRevision, nil
+	return resp.Items[0].ModRev, nil
 }
 
 // Create writes v at key if the key does not exist; ErrConflict if it does.
@@ -78,15 +172,14 @@ func (s *Store) Create(ctx context.Context, key string, v any) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", key, err)
 	}
-	resp, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(b))).Commit()
+	resp, err := s.b.Txn(ctx, []Cmp{Absent(key)}, []Op{OpPut(key, b)})
 	if err != nil {
 		return 0, fmt.Errorf("create %s: %w", key, err)
 	}
 	if !resp.Succeeded {
 		return 0, ErrConflict
 	}
-	return resp.Header.Revision, nil
+	return resp.Revision, nil
 }
 
 // Update writes v at key if its mod revision is still rev; ErrConflict if not.
@@ -95,21 +188,19 @@ func (s *Store) Update(ctx context.Context, key string, v any, rev int64) (int64
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", key, err)
 	}
-	resp, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpPut(key, string(b))).Commit()
+	resp, err := s.b.Txn(ctx, []Cmp{ModRevisionIs(key, rev)}, []Op{OpPut(key, b)})
 	if err != nil {
 		return 0, fmt.Errorf("update %s: %w", key, err)
 	}
 	if !resp.Succeeded {
 		return 0, ErrConflict
 	}
-	return resp.Header.Revision, nil
+	return resp.Revision, nil
 }
 
 // Delete removes key if its mod revision is still rev; ErrConflict if not.
 func (s *Store) Delete(ctx context.Context, key string, rev int64) error {
-	resp, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpDelete(key)).Commit()
+	resp, err := s.b.Txn(ctx, []Cmp{ModRevisionIs(key, rev)}, []Op{OpDelete(key)})
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
@@ -117,13 +208,6 @@ func (s *Store) Delete(ctx context.Context, key string, rev int64) error {
 		return ErrConflict
 	}
 	return nil
-}
-
-// Item is one record of a List.
-type Item struct {
-	Key    string
-	Value  []byte
-	ModRev int64
 }
 
 // Decode unmarshals the record into v.
@@ -141,7 +225,7 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 	if startAfter != "" {
 		from = startAfter + "\x00"
 	}
-	items, _, err := s.ListRange(ctx, from, clientv3.GetPrefixRangeEnd(prefix), limit)
+	items, _, err := s.ListRange(ctx, from, PrefixEnd(prefix), limit)
 	return items, err
 }
 
@@ -150,24 +234,16 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 // holds in all. etcd visits every key of the range to count them, limit or
 // not: a caller paging through a large prefix should bound each range.
 func (s *Store) ListRange(ctx context.Context, from, end string, limit int) ([]Item, int64, error) {
-	opts := []clientv3.OpOption{clientv3.WithRange(end)}
-	if limit > 0 {
-		opts = append(opts, clientv3.WithLimit(int64(limit)))
-	}
-	resp, err := s.c.Get(ctx, from, opts...)
+	resp, err := s.b.Range(ctx, Range{From: from, End: end, Limit: limit})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list %s: %w", from, err)
 	}
-	items := make([]Item, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		items[i] = Item{Key: string(kv.Key), Value: kv.Value, ModRev: kv.ModRevision}
-	}
-	return items, resp.Count, nil
+	return resp.Items, resp.Count, nil
 }
 
 // Count returns how many keys are under prefix.
 func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
-	resp, err := s.c.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := s.b.Range(ctx, Range{From: prefix, End: PrefixEnd(prefix), CountOnly: true})
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", prefix, err)
 	}

@@ -12,4 +12,8 @@
 // its source and rebuilt only when the source changes, so packages that
 // build the same program in parallel or in later runs pay once.
 // RemoveTestImages deletes them all.
+//
+// etcd: StartEtcd starts an embedded member for an integration test (it
+// skips under -short). Clock is a manual clock for code that takes a
+// func() time.Time, such as the in-memory store's leases.
 package testutil

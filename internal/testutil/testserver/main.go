@@ -144,7 +144,7 @@ func serve() {
 			env[k] = v
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
+		_ = json.NewEncoder(w).Encode(map[string]any{
 			"hostname": host, "args": os.Args, "env": env,
 			"uid": os.Getuid(), "gid": os.Getgid(), "cwd": cwd,
 		})
@@ -174,7 +174,7 @@ func serve() {
 		fail(err)
 	}
 	fmt.Printf("listening on :%s\n", port)
-	go http.Serve(ln, mux)
+	go func() { _ = http.Serve(ln, mux) }()
 	select {
 	case <-term:
 		fmt.Println("SIGTERM: exiting")
@@ -198,7 +198,7 @@ func echoUDP(port string) {
 		if err != nil {
 			fail(err)
 		}
-		conn.WriteTo(buf[:n], addr)
+		_, _ = conn.WriteTo(buf[:n], addr)
 	}
 }
 

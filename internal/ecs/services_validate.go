@@ -1,0 +1,211 @@
+package ecs
+
+import (
+	"regexp"
+
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+)
+
+// Scheduling strategies of a service.
+const (
+	SchedulingReplica = "REPLICA"
+	SchedulingDaemon  = "DAEMON"
+)
+
+// Service statuses.
+const (
+	ServiceActive   = "ACTIVE"
+	ServiceDraining = "DRAINING"
+	ServiceInactive = "INACTIVE"
+)
+
+// Deployment statuses and rollout states.
+const (
+	DeploymentPrimary  = "PRIMARY"
+	DeploymentActive   = "ACTIVE"
+	RolloutInProgress  = "IN_PROGRESS"
+	RolloutCompleted   = "COMPLETED"
+	RolloutFailed      = "FAILED"
+	maxServicesPerCall = 10
+)
+
+// Deployment percentages ECS uses when a request gives none.
+const (
+	defaultReplicaMaxPercent = 200
+	defaultReplicaMinHealthy = 100
+	defaultDaemonMaxPercent  = 100
+	defaultDaemonMinHealthy  = 0
+)
+
+var serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+
+// clientTokenRE is ECS's clientToken: up to 36 ASCII characters 33..126.
+var clientTokenRE = regexp.MustCompile(`^[!-~]{1,36}$`)
+
+// validateServiceName checks a serviceName of CreateService.
+func validateServiceName(name string) error {
+	if !serviceNameRE.MatchString(name) {
+		return apierror.InvalidParameter("Service name is invalid: up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed.")
+	}
+	return nil
+}
+
+// unsupportedServiceMembers refuses the members that need AWS services
+// Gantry does not provide (load balancers, Cloud Map, Service Connect, EBS,
+// VPC Lattice, Fargate).
+func unsupportedServiceMembers(lbs []ecsapi.LoadBalancer, regs []ecsapi.ServiceRegistry, sc *ecsapi.ServiceConnectConfiguration,
+	vols []ecsapi.ServiceVolumeConfiguration, lattice []ecsapi.VpcLatticeConfiguration, platformVersion string) error {
+	switch {
+	case len(lbs) > 0:
+		return apierror.UnsupportedFeature("Load balancers are not supported by Gantry yet.")
+	case len(regs) > 0:
+		return apierror.UnsupportedFeature("Service registries (AWS Cloud Map) are not supported by Gantry.")
+	case sc != nil && sc.Enabled:
+		return apierror.UnsupportedFeature("Service Connect is not supported by Gantry.")
+	case len(vols) > 0:
+		return apierror.UnsupportedFeature("Volume configurations (Amazon EBS) are not supported by Gantry.")
+	case len(lattice) > 0:
+		return apierror.UnsupportedFeature("VPC Lattice configurations are not supported by Gantry.")
+	case platformVersion != "":
+		return apierror.InvalidParameter("Platform version can only be specified for tasks using the Fargate launch type.")
+	}
+	return nil
+}
+
+// serviceLaunch validates launchType and capacityProviderStrategy and
+// returns the launch type the service runs with.
+func serviceLaunch(lt ecsapi.LaunchType, cps []ecsapi.CapacityProviderStrategyItem) (ecsapi.LaunchType, error) {
+	if lt != "" && len(cps) > 0 {
+		return "", apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+	}
+	if len(cps) > 0 {
+		return "", apierror.InvalidParameter("Capacity providers are not supported by Gantry: use launchType EC2 or EXTERNAL.")
+	}
+	switch lt {
+	case "":
+		return "EC2", nil
+	case "EC2", "EXTERNAL":
+		return lt, nil
+	case "FARGATE":
+		return "", apierror.InvalidParameter("The FARGATE launch type is not supported: Gantry runs tasks on registered container instances (EC2 or EXTERNAL).")
+	}
+	return "", apierror.InvalidParameter("Invalid launchType %s.", lt)
+}
+
+// checkDeploymentController accepts the ECS (rolling update) controller only.
+func checkDeploymentController(dc *ecsapi.DeploymentController) error {
+	if dc == nil || dc.Type == "ECS" {
+		return nil
+	}
+	switch dc.Type {
+	case "CODE_DEPLOY", "EXTERNAL":
+		return apierror.InvalidParameter("Deployment controller type %s is not supported by Gantry: use ECS.", dc.Type)
+	}
+	return apierror.InvalidParameter("Invalid deployment controller type %s.", dc.Type)
+}
+
+// mergeDeploymentConfiguration returns cur with the members given in upd
+// applied, defaults filled in for strategy, and validates the result.
+func mergeDeploymentConfiguration(cur, upd *ecsapi.DeploymentConfiguration, strategy string) (*ecsapi.DeploymentConfiguration, error) {
+	out := &ecsapi.DeploymentConfiguration{}
+	if cur != nil {
+		c := *cur
+		out = &c
+	}
+	if upd != nil {
+		if upd.MaximumPercent != nil {
+			out.MaximumPercent = upd.MaximumPercent
+		}
+		if upd.MinimumHealthyPercent != nil {
+			out.MinimumHealthyPercent = upd.MinimumHealthyPercent
+		}
+		if upd.DeploymentCircuitBreaker != nil {
+			cb := *upd.DeploymentCircuitBreaker
+			out.DeploymentCircuitBreaker = &cb
+		}
+		if upd.Alarms != nil {
+			a := *upd.Alarms
+			out.Alarms = &a
+		}
+		if upd.Strategy != "" {
+			out.Strategy = upd.Strategy
+		}
+		if upd.BakeTimeInMinutes != nil || upd.CanaryConfiguration != nil || upd.LinearConfiguration != nil || len(upd.LifecycleHooks) > 0 {
+			return nil, apierror.InvalidParameter("Blue/green, linear and canary deployments (bakeTimeInMinutes, lifecycleHooks, linearConfiguration, canaryConfiguration) are not supported by Gantry: use the ROLLING strategy.")
+		}
+	}
+	daemon := strategy == SchedulingDaemon
+	if out.MaximumPercent == nil {
+		v := int32(defaultReplicaMaxPercent)
+		if daemon {
+			v = defaultDaemonMaxPercent
+		}
+		out.MaximumPercent = &v
+	}
+	if out.MinimumHealthyPercent == nil {
+		v := int32(defaultReplicaMinHealthy)
+		if daemon {
+			v = defaultDaemonMinHealthy
+		}
+		out.MinimumHealthyPercent = &v
+	}
+	if out.DeploymentCircuitBreaker == nil {
+		out.DeploymentCircuitBreaker = &ecsapi.DeploymentCircuitBreaker{}
+	}
+	if out.Strategy == "" {
+		out.Strategy = "ROLLING"
+	}
+	if out.Strategy != "ROLLING" {
+		return nil, apierror.InvalidParameter("Deployment strategy %s is not supported by Gantry: use ROLLING.", out.Strategy)
+	}
+	minH, maxP := *out.MinimumHealthyPercent, *out.MaximumPercent
+	if minH < 0 || minH > 100 {
+		return nil, apierror.InvalidParameter("minimumHealthyPercent must be between 0 and 100.")
+	}
+	if daemon && maxP != 100 {
+		return nil, apierror.InvalidParameter("The maximumPercent of a service with the DAEMON scheduling strategy must be 100.")
+	}
+	if maxP < 100 || maxP > 200 {
+		return nil, apierror.InvalidParameter("maximumPercent must be between 100 and 200.")
+	}
+	if a := out.Alarms; a != nil && a.Enable && len(a.AlarmNames) == 0 {
+		return nil, apierror.InvalidParameter("Deployment alarms must name at least one alarm.")
+	}
+	return out, nil
+}
+
+// checkServicePlacement validates a service's placement members: DAEMON
+// services take constraints but no strategy.
+func (s *API) checkServicePlacement(strategy string, cons []ecsapi.PlacementConstraint, strat []ecsapi.PlacementStrategy) error {
+	if strategy == SchedulingDaemon && len(strat) > 0 {
+		return apierror.InvalidParameter("Placement strategies are not supported with the DAEMON scheduling strategy.")
+	}
+	return s.checkPlacement(cons, strat)
+}
+
+// checkPropagateTags validates propagateTags.
+func checkPropagateTags(p ecsapi.PropagateTags) error {
+	switch p {
+	case "", "NONE", "SERVICE", "TASK_DEFINITION":
+		return nil
+	}
+	return apierror.InvalidParameter("Invalid propagateTags value %s: use TASK_DEFINITION, SERVICE or NONE.", p)
+}
+
+// checkNetworkConfiguration refuses an awsvpcConfiguration for a task
+// definition whose network mode is not awsvpc, as ECS does.
+func checkNetworkConfiguration(nc *ecsapi.NetworkConfiguration, td *ecsapi.TaskDefinition) error {
+	if nc != nil && nc.AwsvpcConfiguration != nil && td.NetworkMode != "awsvpc" {
+		return apierror.InvalidParameter("Network Configuration is not valid for the given networkMode of this task definition.")
+	}
+	return nil
+}
+
+// checkGracePeriod validates healthCheckGracePeriodSeconds.
+func checkGracePeriod(p *int32) error {
+	if p != nil && *p < 0 {
+		return apierror.InvalidParameter("healthCheckGracePeriodSeconds must be between 0 and 2147483647.")
+	}
+	return nil
+}
