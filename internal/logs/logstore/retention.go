@@ -82,7 +82,7 @@ func (s *Store) EnforceRetention(now time.Time) (RetentionResult, error) {
 
 // enforceBound drops the oldest events of all streams until the stored
 // bytes are at most 90% of MaxBytes.
-func (s *Store) enforceBound(streams []*stream) (events, bytes int64, err error) {
+func (s *Store) enforceBound(streams []*stream) (events, freed int64, err error) {
 	target := s.opts.MaxBytes / 10 * 9
 	h := make(oldestHeap, 0, len(streams))
 	for _, st := range streams {
@@ -103,9 +103,9 @@ func (s *Store) enforceBound(streams []*stream) (events, bytes int64, err error)
 		}
 		ev, by, err := s.trim(e.st, upTo, s.storedBytes.Load()-target)
 		events += ev
-		bytes += by
+		freed += by
 		if err != nil {
-			return events, bytes, err
+			return events, freed, err
 		}
 		e.st.mu.Lock()
 		if ev > 0 && !e.st.deleted && e.st.rec.Events > 0 {
@@ -113,7 +113,7 @@ func (s *Store) enforceBound(streams []*stream) (events, bytes int64, err error)
 		}
 		e.st.mu.Unlock()
 	}
-	return events, bytes, nil
+	return events, freed, nil
 }
 
 // trim deletes st's oldest events: those before position upTo, but stops
