@@ -30,7 +30,8 @@ const dayMs = 24 * 60 * 60 * 1000
 //  2. Then, if the stored bytes of all groups exceed Options.MaxBytes, the
 //     oldest events by timestamp across all groups and streams, until the
 //     total is at most 90% of MaxBytes (the slack avoids trimming at every
-//     run). Streams and groups stay, even when emptied.
+//     run). All events with the last deleted timestamp go too, so a bit
+//     more may be freed. Streams and groups stay, even when emptied.
 //
 // Deletions are synced; a stream's record (first event time, stored bytes,
 // event count) changes in the same batch. Disk space is reclaimed as Pebble
@@ -81,39 +82,75 @@ func (s *Store) EnforceRetention(now time.Time) (RetentionResult, error) {
 }
 
 // enforceBound drops the oldest events of all streams until the stored
-// bytes are at most 90% of MaxBytes.
+// bytes are at most 90% of MaxBytes. It merges all streams in timestamp
+// order (as Scan does) to find the cutoff time T that frees enough, then
+// deletes every event before T with one range deletion per stream.
 func (s *Store) enforceBound(streams []*stream) (events, freed int64, err error) {
-	target := s.opts.MaxBytes / 10 * 9
-	h := make(oldestHeap, 0, len(streams))
-	for _, st := range streams {
-		st.mu.Lock()
-		if !st.deleted && st.rec.Events > 0 {
-			h = append(h, oldestEntry{st, st.rec.FirstEvent})
-		}
-		st.mu.Unlock()
+	need := s.storedBytes.Load() - s.opts.MaxBytes/10*9
+	if need <= 0 {
+		return 0, 0, nil
 	}
-	heap.Init(&h)
-	for len(h) > 0 && s.storedBytes.Load() > target {
-		e := heap.Pop(&h).(oldestEntry)
-		// Drop this stream's events up to the next stream's oldest, or
-		// until enough is freed.
-		upTo := maxPos()
-		if len(h) > 0 {
-			upTo = appendPos(nil, h[0].first, math.MaxUint64)
-		}
-		ev, by, err := s.trim(e.st, upTo, s.storedBytes.Load()-target)
+	cutoff, err := s.boundCutoff(streams, need)
+	if err != nil {
+		return 0, 0, err
+	}
+	upTo := appendPos(nil, cutoff, 0)
+	for _, st := range streams {
+		ev, by, err := s.trim(st, upTo, math.MaxInt64)
 		events += ev
 		freed += by
 		if err != nil {
 			return events, freed, err
 		}
-		e.st.mu.Lock()
-		if ev > 0 && !e.st.deleted && e.st.rec.Events > 0 {
-			heap.Push(&h, oldestEntry{e.st, e.st.rec.FirstEvent})
-		}
-		e.st.mu.Unlock()
 	}
 	return events, freed, nil
+}
+
+// boundCutoff returns the smallest time T such that the events before T
+// hold at least need bytes (or the end of time when all of them do not).
+func (s *Store) boundCutoff(streams []*stream, need int64) (int64, error) {
+	h := make(readerHeap, 0, len(streams))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixEvent), UpperBound: prefixEnd([]byte(prefixEvent))})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	for _, st := range streams {
+		r := &streamReader{
+			name: st.group.name + sep + st.name,
+			next: append(append([]byte(nil), st.prefix...), minPos()...),
+			hi:   append(append([]byte(nil), st.prefix...), maxPos()...),
+			plen: len(st.prefix),
+		}
+		if err := r.fill(it); err != nil {
+			return 0, err
+		}
+		if r.more() {
+			h = append(h, r)
+		}
+	}
+	heap.Init(&h)
+	var sum int64
+	for len(h) > 0 {
+		r := h[0]
+		e := &r.buf[r.i]
+		sum += int64(e.end-e.off) + eventOverhead
+		if sum >= need {
+			return e.ts + 1, nil
+		}
+		r.i++
+		if r.i == len(r.buf) {
+			if err := r.fill(it); err != nil {
+				return 0, err
+			}
+		}
+		if r.more() {
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
+	}
+	return math.MaxInt64, nil
 }
 
 // trim deletes st's oldest events: those before position upTo, but stops
@@ -169,23 +206,4 @@ func (s *Store) trim(st *stream, upTo []byte, need int64) (events, freed int64, 
 	st.group.storedBytes.Add(-freed)
 	s.storedBytes.Add(-freed)
 	return events, freed, nil
-}
-
-type oldestEntry struct {
-	st    *stream
-	first int64
-}
-
-// oldestHeap orders streams by their oldest event.
-type oldestHeap []oldestEntry
-
-func (h oldestHeap) Len() int           { return len(h) }
-func (h oldestHeap) Less(i, j int) bool { return h[i].first < h[j].first }
-func (h oldestHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *oldestHeap) Push(x any)        { *h = append(*h, x.(oldestEntry)) }
-func (h *oldestHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
