@@ -130,7 +130,7 @@ func (s *Store) Scan(group string, q ScanQuery, match func(msg string) bool) (Sc
 	}
 	heap.Init(&h)
 	size := 0
-	var last *scanPos
+	var last scanPos // the last event examined
 	for len(h) > 0 {
 		if len(res.Events) == limit || q.MaxScanned > 0 && res.Scanned == q.MaxScanned {
 			break
@@ -138,18 +138,17 @@ func (s *Store) Scan(group string, q ScanQuery, match func(msg string) bool) (Sc
 		r := h[0]
 		e := &r.buf[r.i]
 		msg := r.arena[e.off:e.end]
-		res.Scanned++
-		last = &scanPos{ts: e.ts, seq: e.seq, stream: r.name}
 		if match == nil || match(unsafe.String(unsafe.SliceData(msg), len(msg))) {
 			size += len(msg) + eventOverhead
 			if size > MaxPageBytes && len(res.Events) > 0 {
-				res.Scanned--
-				last = res.lastPos()
+				// The page is full: resume at this event.
 				break
 			}
 			res.Events = append(res.Events, ScanEvent{Stream: r.name,
 				Event: Event{Timestamp: e.ts, Seq: e.seq, IngestionTime: e.ing, Message: string(msg)}})
 		}
+		res.Scanned++
+		last = scanPos{ts: e.ts, seq: e.seq, stream: r.name}
 		r.i++
 		if r.i == len(r.buf) {
 			if err := r.fill(it); err != nil {
@@ -162,8 +161,13 @@ func (s *Store) Scan(group string, q ScanQuery, match func(msg string) bool) (Sc
 			heap.Pop(&h)
 		}
 	}
-	if len(h) > 0 && last != nil {
-		res.Cursor = encodeScanCursor(*last)
+	if len(h) > 0 {
+		if res.Scanned == 0 {
+			// Not reached (limits are at least 1): keep the position.
+			res.Cursor = q.Cursor
+		} else {
+			res.Cursor = encodeScanCursor(last)
+		}
 	}
 	done := map[string]bool{}
 	for _, r := range readers {
@@ -175,14 +179,6 @@ func (s *Store) Scan(group string, q ScanQuery, match func(msg string) bool) (Sc
 		}
 	}
 	return res, nil
-}
-
-func (r *ScanResult) lastPos() *scanPos {
-	if len(r.Events) == 0 {
-		return nil
-	}
-	e := r.Events[len(r.Events)-1]
-	return &scanPos{ts: e.Timestamp, seq: e.Seq, stream: e.Stream}
 }
 
 // scanReaders picks the streams to scan and positions a reader on each.

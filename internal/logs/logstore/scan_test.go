@@ -141,3 +141,25 @@ func TestScanManyStreams(t *testing.T) {
 		t.Fatalf("selective: got %v, want %v", got, wantSel)
 	}
 }
+
+func TestScanPageBytes(t *testing.T) {
+	s, _, _ := openTest(t, Options{})
+	mustGroup(t, s, "g")
+	mustStream(t, s, "g", "a")
+	mustStream(t, s, "g", "b")
+	big := func(ts int64) Event { return Event{Timestamp: ts, Message: fmt.Sprintf("%0300000d", ts)} }
+	mustAppend(t, s, "g", "a", big(1), big(3), Event{Timestamp: 4, Message: "small"})
+	mustAppend(t, s, "g", "b", big(2), big(5))
+	r, err := s.Scan("g", ScanQuery{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 x 300 kB and "small" fit in 1 MB; the fourth big one does not.
+	if len(r.Events) != 4 || r.Scanned != 4 || r.Cursor == "" {
+		t.Fatalf("first page: %d events, %d scanned, cursor %q", len(r.Events), r.Scanned, r.Cursor)
+	}
+	r, _ = s.Scan("g", ScanQuery{Cursor: r.Cursor}, nil)
+	if len(r.Events) != 1 || r.Events[0].Timestamp != 5 || r.Cursor != "" {
+		t.Fatalf("second page: %d events, cursor %q", len(r.Events), r.Cursor)
+	}
+}
