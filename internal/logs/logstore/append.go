@@ -72,11 +72,11 @@ func (s *Store) Append(group, stream, producer string, batchSeq uint64, events [
 	}
 	if producer != "" {
 		if last, ok := st.rec.Producers[producer]; ok && batchSeq <= last {
-			return AppendResult{Duplicate: true, Stream: st.publicLocked()}, nil
+			return AppendResult{Duplicate: true, Stream: st.public()}, nil
 		}
 	}
 	if len(events) == 0 && producer == "" {
-		return AppendResult{Stream: st.publicLocked()}, nil
+		return AppendResult{Stream: st.public()}, nil
 	}
 
 	now := s.nowMs()
@@ -126,10 +126,10 @@ func (s *Store) Append(group, stream, producer string, batchSeq uint64, events [
 	if err := b.Commit(pebble.Sync); err != nil {
 		return AppendResult{}, fmt.Errorf("append to %q in %q: %w", stream, group, err)
 	}
-	st.rec = rec
+	st.setRec(rec)
 	g.storedBytes.Add(added)
 	s.storedBytes.Add(added)
-	res := AppendResult{Stream: st.publicLocked()}
+	res := AppendResult{Stream: st.public()}
 	if len(events) > 0 {
 		res.FirstSeq = first
 	}

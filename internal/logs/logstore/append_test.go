@@ -1,9 +1,11 @@
 package logstore
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestAppendDedup(t *testing.T) {
@@ -140,5 +142,118 @@ func TestConcurrentAppends(t *testing.T) {
 	st, _ := s.Stream("g", "shared")
 	if st.EventCount != workers*batches*per {
 		t.Fatalf("shared EventCount %d", st.EventCount)
+	}
+}
+
+// TestConcurrentMixed runs appends beside deletions, re-creations, reads,
+// scans, listings and retention with a disk bound, for the race detector;
+// errors other than ErrNotFound on the churned stream fail.
+func TestConcurrentMixed(t *testing.T) {
+	s, _, _ := openTest(t, Options{MaxBytes: 200_000})
+	mustGroup(t, s, "g")
+	mustStream(t, s, "g", "steady")
+	mustStream(t, s, "g", "churn")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	loop := func(f func(i int) error) {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := f(i); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrExists) {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	loop(func(i int) error {
+		_, err := s.Append("g", "steady", "p", uint64(i+1), evs(int64(i), int64(i)+1))
+		return err
+	})
+	loop(func(i int) error {
+		_, err := s.Append("g", "churn", "", 0, evs(int64(i)))
+		return err
+	})
+	loop(func(i int) error {
+		if i%2 == 0 {
+			return s.DeleteStream("g", "churn")
+		}
+		_, err := s.CreateStream("g", "churn")
+		return err
+	})
+	loop(func(int) error {
+		_, err := s.Read("g", "steady", ReadQuery{Limit: 50})
+		return err
+	})
+	loop(func(int) error {
+		_, err := s.Scan("g", ScanQuery{Limit: 50}, nil)
+		return err
+	})
+	loop(func(int) error {
+		_, _, err := s.ListStreams("g", StreamQuery{OrderByLastEventTime: true})
+		return err
+	})
+	loop(func(int) error {
+		_, err := s.EnforceRetention(t0)
+		return err
+	})
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st, err := s.Stream("g", "steady")
+	if err != nil || st.EventCount == 0 {
+		t.Fatalf("steady %+v %v", st, err)
+	}
+	checkAccounts(t, s)
+}
+
+// checkAccounts checks that every stream's record matches its events and
+// that group and store totals are the sums.
+func checkAccounts(t *testing.T, s *Store) {
+	t.Helper()
+	var total int64
+	gs, _, _ := s.ListGroups(GroupQuery{Limit: 1000})
+	for _, g := range gs {
+		var sum int64
+		sts, _, _ := s.ListStreams(g.Name, StreamQuery{Limit: 1000})
+		for _, st := range sts {
+			var n, bytes int64
+			q := ReadQuery{StartFromHead: true}
+			for {
+				r, err := s.Read(g.Name, st.Name, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(r.Events) == 0 {
+					break
+				}
+				for _, e := range r.Events {
+					n++
+					bytes += int64(len(e.Message)) + eventOverhead
+				}
+				q.Token = r.NextForwardToken
+			}
+			if n != st.EventCount || bytes != st.StoredBytes {
+				t.Fatalf("%s/%s: record says %d events %d bytes, found %d and %d",
+					g.Name, st.Name, st.EventCount, st.StoredBytes, n, bytes)
+			}
+			sum += bytes
+		}
+		if sum != g.StoredBytes {
+			t.Fatalf("group %s: %d bytes, streams sum to %d", g.Name, g.StoredBytes, sum)
+		}
+		total += sum
+	}
+	if stats, _ := s.Stats(); stats.StoredBytes != total {
+		t.Fatalf("store: %d bytes, groups sum to %d", stats.StoredBytes, total)
 	}
 }

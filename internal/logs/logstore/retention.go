@@ -202,7 +202,7 @@ func (s *Store) trim(st *stream, upTo []byte, need int64) (events, freed int64, 
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, 0, fmt.Errorf("trim %q in %q: %w", st.name, st.group.name, err)
 	}
-	st.rec = rec
+	st.setRec(rec)
 	st.group.storedBytes.Add(-freed)
 	s.storedBytes.Add(-freed)
 	return events, freed, nil

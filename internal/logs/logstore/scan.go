@@ -24,7 +24,10 @@ type ScanQuery struct {
 	StreamPrefix string
 	// StartTime keeps events at or after it (ms); 0 means no lower bound.
 	StartTime int64
-	// EndTime keeps events before it (ms, exclusive); 0 means no bound.
+	// EndTime keeps events before it (ms, exclusive, like ReadQuery's);
+	// 0 means no bound. FilterLogEvents' endTime is inclusive ("events
+	// with a timestamp later than this time are not returned"), so the
+	// operation passes its endTime+1.
 	EndTime int64
 	// Limit bounds the matching events returned; 0 means DefaultLimit.
 	// The answer never exceeds MaxPageBytes either.
@@ -211,12 +214,10 @@ func (s *Store) scanReaders(group string, q ScanQuery, loPos, hiPos []byte, resu
 	searched := make([]SearchedStream, 0, len(sts))
 	for _, st := range sts {
 		searched = append(searched, SearchedStream{Name: st.name, Completely: true})
-		st.mu.Lock()
-		rec := st.rec
-		st.mu.Unlock()
 		// Skip streams with nothing in the time range.
-		if rec.Events == 0 || bytes.Compare(appendPos(nil, rec.LastEvent, 1<<64-1), loPos) < 0 ||
-			bytes.Compare(appendPos(nil, rec.FirstEvent, 0), hiPos) >= 0 {
+		p := st.public()
+		if p.EventCount == 0 || bytes.Compare(appendPos(nil, p.LastEventTimestamp, 1<<64-1), loPos) < 0 ||
+			bytes.Compare(appendPos(nil, p.FirstEventTimestamp, 0), hiPos) >= 0 {
 			continue
 		}
 		start := loPos

@@ -87,6 +87,8 @@ type stream struct {
 	mu      sync.Mutex
 	rec     streamRecord
 	deleted bool
+	// snap is the public form of rec, for reading without mu.
+	snap atomic.Pointer[Stream]
 }
 
 // streamRecord is the stored form of a stream.
@@ -181,10 +183,12 @@ func (s *Store) load() error {
 			continue
 		}
 		st := newStream(g, string(k[i+1:]))
-		if err := json.Unmarshal(it.Value(), &st.rec); err != nil {
+		var rec streamRecord
+		if err := json.Unmarshal(it.Value(), &rec); err != nil {
 			_ = it.Close()
 			return fmt.Errorf("decode stream %q: %w", string(it.Key()), err)
 		}
+		st.setRec(rec)
 		g.streams[st.name] = st
 		g.storedBytes.Add(st.rec.StoredBytes)
 		s.storedBytes.Add(st.rec.StoredBytes)
@@ -264,8 +268,8 @@ func (s *Store) Stats() (Stats, error) {
 }
 
 // Run enforces retention and the disk bound every Options.RetentionInterval
-// (one minute by default) until ctx is done, then returns nil. Failures are
-// logged and retried at the next tick. Run must return before Close.
+// (one minute by default) until ctx is done or the Store is closed, then
+// returns nil. Failures are logged and retried at the next tick.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.RetentionInterval)
 	defer t.Stop()

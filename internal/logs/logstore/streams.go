@@ -32,18 +32,17 @@ type Stream struct {
 	EventCount int64
 }
 
-func (st *stream) publicLocked() Stream {
-	r := &st.rec
-	return Stream{Group: st.group.name, Name: st.name, CreationTime: r.CreationTime,
-		FirstEventTimestamp: r.FirstEvent, LastEventTimestamp: r.LastEvent,
-		LastIngestionTime: r.LastIngestion, StoredBytes: r.StoredBytes, EventCount: r.Events}
+// setRec makes rec the stream's record and publishes it for readers that
+// must not wait for st.mu (held across commits). The caller holds st.mu.
+func (st *stream) setRec(rec streamRecord) {
+	st.rec = rec
+	st.snap.Store(&Stream{Group: st.group.name, Name: st.name, CreationTime: rec.CreationTime,
+		FirstEventTimestamp: rec.FirstEvent, LastEventTimestamp: rec.LastEvent,
+		LastIngestionTime: rec.LastIngestion, StoredBytes: rec.StoredBytes, EventCount: rec.Events})
 }
 
-func (st *stream) public() Stream {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.publicLocked()
-}
+// public returns the stream's last published state without locking.
+func (st *stream) public() Stream { return *st.snap.Load() }
 
 // lookup returns the named group and stream. The caller holds s.mu.
 func (s *Store) lookup(group, name string) (*group, *stream, error) {
@@ -79,7 +78,7 @@ func (s *Store) CreateStream(group, name string) (Stream, error) {
 		return Stream{}, fmt.Errorf("create stream %q in group %q: %w", name, group, ErrExists)
 	}
 	st := newStream(g, name)
-	st.rec.CreationTime = s.nowMs()
+	st.setRec(streamRecord{CreationTime: s.nowMs()})
 	v, err := json.Marshal(&st.rec)
 	if err != nil {
 		return Stream{}, fmt.Errorf("create stream %q: %w", name, err)
@@ -92,7 +91,7 @@ func (s *Store) CreateStream(group, name string) (Stream, error) {
 		return Stream{}, fmt.Errorf("create stream %q in group %q: %w", name, group, err)
 	}
 	g.streams[name] = st
-	return st.publicLocked(), nil
+	return st.public(), nil
 }
 
 // DeleteStream deletes a stream and its events. Appends in flight to it
