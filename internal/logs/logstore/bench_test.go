@@ -57,8 +57,13 @@ func BenchmarkAppend(b *testing.B) {
 			per := (b.N + writers - 1) / writers
 			for w := range writers {
 				wg.Go(func() {
+					batch := batches[w]
 					for i := range per {
-						if _, err := s.Append("g", fmt.Sprintf("s%d", w), "agent", uint64(i+1), batches[w]); err != nil {
+						// Time moves on, as it does for a container.
+						for j := range batch {
+							batch[j].Timestamp = int64(1_700_000_000_000 + i*1000 + j)
+						}
+						if _, err := s.Append("g", fmt.Sprintf("s%d", w), "agent", uint64(i+1), batch); err != nil {
 							b.Error(err)
 							return
 						}
