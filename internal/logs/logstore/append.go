@@ -129,6 +129,9 @@ func (s *Store) Append(group, stream, producer string, batchSeq uint64, events [
 	st.setRec(rec)
 	g.storedBytes.Add(added)
 	s.storedBytes.Add(added)
+	if len(events) > 0 {
+		g.wake()
+	}
 	res := AppendResult{Stream: st.public()}
 	if len(events) > 0 {
 		res.FirstSeq = first

@@ -257,3 +257,42 @@ func checkAccounts(t *testing.T, s *Store) {
 		t.Fatalf("store: %d bytes, groups sum to %d", stats.StoredBytes, total)
 	}
 }
+
+func TestNotify(t *testing.T) {
+	s, _, _ := openTest(t, Options{})
+	mustGroup(t, s, "g")
+	mustStream(t, s, "g", "a")
+	ch, err := s.Notify("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch2, _ := s.Notify("g")
+	if ch != ch2 {
+		t.Fatal("two waiters got different channels")
+	}
+	select {
+	case <-ch:
+		t.Fatal("closed before any append")
+	default:
+	}
+	mustAppend(t, s, "g", "a") // empty: no events, no wake-up
+	select {
+	case <-ch:
+		t.Fatal("closed by an empty append")
+	default:
+	}
+	mustAppend(t, s, "g", "a", evs(1)...)
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not closed by an append")
+	}
+	ch, _ = s.Notify("g")
+	if err := s.DeleteGroup("g"); err != nil {
+		t.Fatal(err)
+	}
+	<-ch
+	if _, err := s.Notify("g"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+}

@@ -99,6 +99,7 @@ func (s *Store) DeleteGroup(name string) error {
 	}
 	delete(s.groups, name)
 	s.storedBytes.Add(-g.storedBytes.Load())
+	g.wake()
 	return nil
 }
 
@@ -278,4 +279,28 @@ func (s *Store) updateGroup(name, op string, change func(*groupRecord)) error {
 	}
 	g.rec = rec
 	return nil
+}
+
+// Notify returns a channel that is closed after the next append of events
+// to any stream of the group, or when the group is deleted. Live tailing
+// (StartLiveTail, long polls of FilterLogEvents) waits on it instead of
+// polling: take the channel, read or scan, then wait on the channel (with
+// the request's context) and read again. Errors: ErrNotFound, ErrClosed.
+func (s *Store) Notify(group string) (<-chan struct{}, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	s.mu.RLock()
+	g := s.groups[group]
+	s.mu.RUnlock()
+	if g == nil {
+		return nil, fmt.Errorf("notify: group %q: %w", group, ErrNotFound)
+	}
+	g.notifyMu.Lock()
+	defer g.notifyMu.Unlock()
+	if g.notify == nil {
+		g.notify = make(chan struct{})
+	}
+	return g.notify, nil
 }

@@ -68,6 +68,20 @@ type group struct {
 	streams map[string]*stream
 	// storedBytes is the sum over the group's streams.
 	storedBytes atomic.Int64
+
+	// notify, when not nil, is closed at the next append (see Notify).
+	notifyMu sync.Mutex
+	notify   chan struct{}
+}
+
+// wake closes the group's notify channel, if anyone asked for one.
+func (g *group) wake() {
+	g.notifyMu.Lock()
+	if g.notify != nil {
+		close(g.notify)
+		g.notify = nil
+	}
+	g.notifyMu.Unlock()
 }
 
 // groupRecord is the stored form of a group.
