@@ -124,7 +124,7 @@ func (s *API) parseTaskDefRef(id string) (tdRef, error) {
 
 // lookupTaskDef resolves id (family for the latest ACTIVE revision,
 // family:revision, or ARN) for other operations such as RunTask; nil if it
-// names nothing. The record is shared: copy it before changing anything.
+// names nothing, after catching up with the store. The record is shared: copy it before changing anything.
 func (s *API) lookupTaskDef(ctx context.Context, id string) (*taskDefRecord, error) {
 	ref, err := s.parseTaskDefRef(id)
 	if errors.Is(err, errTaskDefRefMalformed) {
@@ -142,7 +142,13 @@ func (s *API) lookupTaskDef(ctx context.Context, id string) (*taskDefRecord, err
 	}
 	e, ok := st.Lookup(ref.family, ref.rev)
 	if !ok {
-		return nil, nil
+		// A miss may be a registration another server has just made that
+		// this server's view has not seen yet: catch up with the store
+		// once before answering that it does not exist.
+		st.SyncNow(ctx)
+		if e, ok = st.Lookup(ref.family, ref.rev); !ok {
+			return nil, nil
+		}
 	}
 	return e.Rec, nil
 }
