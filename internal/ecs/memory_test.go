@@ -335,6 +335,11 @@ func TestMemTwoServersFillACluster(t *testing.T) {
 		wg.Go(func() {
 			for range 6 {
 				out, err := s.RunTask(ctx, &ecsapi.RunTaskRequest{Cluster: "c", TaskDefinition: "m", Count: ptr(int32(10))})
+				for apierror.IsCode(err, apierror.CodeThrottling) {
+					// As the SDKs do: placements that conflicted with the
+					// other server's are asked again.
+					out, err = s.RunTask(ctx, &ecsapi.RunTaskRequest{Cluster: "c", TaskDefinition: "m", Count: ptr(int32(10))})
+				}
 				if err != nil {
 					t.Error(err)
 					return

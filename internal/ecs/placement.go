@@ -135,9 +135,11 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		}
 		failures = plan.Failures
 		if len(plan.Placements) == 0 {
-			// Nothing (more) fits on a view that is current: the answer
-			// is the failures, even right after a conflict.
-			conflicted = false
+			// Right after a conflict, "nothing fits" may come from this
+			// server's other placements in flight, which may yet roll
+			// back: the answer stays ThrottlingException (below), which
+			// SDKs retry, rather than capacity failures that are not
+			// final.
 			break
 		}
 		now = s.now()
