@@ -164,9 +164,10 @@ func (m *Manager) Follow(task *runtime.Task, container, id string) error {
 
 // Prepare asks the control plane to create the container's log stream
 // (and its group with awslogs-create-group) before the container starts,
-// as Docker's awslogs driver does when it starts a container: an error
-// wrapping ErrRejected (a missing log group) should keep the container
-// from starting. Containers that are not awslogs need nothing.
+// as Docker's awslogs driver does when it starts a container. It returns
+// an error wrapping ErrRejected (a missing log group, invalid options) when
+// the container should not start; an unreachable control plane is no
+// error. Containers that are not awslogs need nothing.
 func (m *Manager) Prepare(ctx context.Context, task *runtime.Task, container, id string) error {
 	def, ok := task.Container(container)
 	if !ok || def.LogConfiguration == nil || !Handles(string(def.LogConfiguration.LogDriver)) {
@@ -178,8 +179,20 @@ func (m *Manager) Prepare(ctx context.Context, task *runtime.Task, container, id
 	}
 	req := m.request(task.Arn, container, id, opts)
 	req.Events = []ecsapi.GantryLogEvent{}
-	return m.cfg.Sink.PutLogBatch(ctx, req)
+	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
+	defer cancel()
+	err = m.cfg.Sink.PutLogBatch(ctx, req)
+	if err != nil && !errors.Is(err, ErrRejected) {
+		// The control plane is unreachable: start anyway; the shipper
+		// retries, and its first batch creates the stream.
+		m.log.Warn("create log stream", "task", task.Arn, "container", container, "err", err)
+		return nil
+	}
+	return err
 }
+
+// prepareTimeout bounds Prepare's call.
+const prepareTimeout = 10 * time.Second
 
 // Drained reports whether the output of the stopped container id has all
 // been shipped (or dropped, in non-blocking mode). It is true for a
