@@ -16,24 +16,39 @@ import (
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
-// linesSource prints os.Args[1] numbered lines on stdout, one every
-// os.Args[2], then "done" on stderr, and exits.
+// linesSource prints os.Args[1] numbered lines on stdout, os.Args[3]
+// (default 1) at a time every os.Args[2], each padded to os.Args[4] bytes
+// if given, then "done" on stderr, and exits.
 const linesSource = `package main
 
 import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
 func main() {
 	n, _ := strconv.Atoi(os.Args[1])
 	every, _ := time.ParseDuration(os.Args[2])
+	burst, pad := 1, 0
+	if len(os.Args) > 3 {
+		burst, _ = strconv.Atoi(os.Args[3])
+	}
+	if len(os.Args) > 4 {
+		pad, _ = strconv.Atoi(os.Args[4])
+	}
+	next := time.Now()
 	for i := 0; i < n; i++ {
-		fmt.Printf("line %06d\n", i)
-		if every > 0 {
-			time.Sleep(every)
+		line := fmt.Sprintf("line %06d", i)
+		if len(line) < pad {
+			line += " " + strings.Repeat("x", pad-len(line)-1)
+		}
+		os.Stdout.WriteString(line + "\n")
+		if every > 0 && (i+1)%burst == 0 {
+			next = next.Add(every)
+			time.Sleep(time.Until(next))
 		}
 	}
 	fmt.Fprintln(os.Stderr, "done")
@@ -125,7 +140,7 @@ type env struct {
 	dir  string
 }
 
-func setup(t *testing.T, lines int, every time.Duration) *env {
+func setup(t *testing.T, lines int, every time.Duration, more ...string) *env {
 	t.Helper()
 	cli := testutil.RequireDocker(t)
 	testutil.BuildImage(t, linesTag, linesSource)
@@ -138,7 +153,7 @@ func setup(t *testing.T, lines int, every time.Duration) *env {
 	t.Cleanup(func() { rt.Close() })
 	task := &runtime.Task{Arn: "arn:aws:ecs:us-east-1:123456789012:task/it/" + testutil.UniqueID("t"), Cluster: "it",
 		Definition: ecsapi.TaskDefinition{Family: "lines", Revision: 1, ContainerDefinitions: []ecsapi.ContainerDefinition{{
-			Name: "app", Image: linesTag, Command: []string{fmt.Sprint(lines), every.String()},
+			Name: "app", Image: linesTag, Command: append([]string{fmt.Sprint(lines), every.String()}, more...),
 			LogConfiguration: &ecsapi.LogConfiguration{LogDriver: "awslogs", Options: map[string]string{
 				"awslogs-group": "/it/lines", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "it"}},
 		}}}}

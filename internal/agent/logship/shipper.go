@@ -96,12 +96,17 @@ func (s *shipper) push(e event) {
 		s.notify = true
 		return
 	}
-	if len(s.pending) == 0 {
+	first := len(s.pending) == 0
+	if first {
 		s.pendingSince = time.Now()
 	}
 	s.pending = append(s.pending, e)
 	s.pendingBytes += e.size
-	signal(s.wake)
+	if first || len(s.pending) == MaxBatchEvents || s.pendingBytes >= MaxBatchBytes && s.pendingBytes-e.size < MaxBatchBytes {
+		// The sender waits for the first event, then for BatchDelay or a
+		// full batch: waking it for every event would cost a wake-up each.
+		signal(s.wake)
+	}
 }
 
 // run is the sender; it starts the reader and returns when the output is

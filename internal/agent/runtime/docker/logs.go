@@ -37,7 +37,28 @@ func (r *Runtime) ReadLogs(ctx context.Context, id string, since time.Time) (run
 	if err != nil {
 		return nil, wrap(runtime.CannotInspectContainerError, err)
 	}
-	return &logStream{rc: rc, br: bufio.NewReaderSize(rc, 64<<10), tty: tty}, nil
+	return &logStream{rc: rc, br: bufio.NewReaderSize(pacedReader{rc, logPace}, 64<<10), tty: tty}, nil
+}
+
+// logPace is how long the stream waits after a read that found little, so
+// that a container printing a line now and then costs a read (a system
+// call and a wake-up) every logPace instead of one per line. It delays
+// lines by that much at most.
+const logPace = 50 * time.Millisecond
+
+// pacedReader waits d after each read that returned less than a quarter
+// of what was asked.
+type pacedReader struct {
+	r io.Reader
+	d time.Duration
+}
+
+func (p pacedReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err == nil && n < len(b)/4 {
+		time.Sleep(p.d)
+	}
+	return n, err
 }
 
 // logStream parses Docker's log stream: frames of the multiplexed stream
