@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/agent/logship"
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
+	"github.com/gantry-dev/gantry/internal/agent/taskengine"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
@@ -292,5 +294,73 @@ func TestShipContainerThatExitsAtOnce(t *testing.T) {
 	}
 	if sink.count() != 2001 {
 		t.Fatalf("%d events, want 2001", sink.count())
+	}
+}
+
+// stateRecorder records the task's reports, and how many events the sink
+// held when the task was reported STOPPED.
+type stateRecorder struct {
+	mu        sync.Mutex
+	sink      *recordingSink
+	statuses  []string
+	atStopped int
+	last      ecsapi.GantrySubmitTaskStateRequest
+}
+
+func (r *stateRecorder) SubmitTaskState(ctx context.Context, req *ecsapi.GantrySubmitTaskStateRequest) error {
+	n := r.sink.count()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.statuses) == 0 || r.statuses[len(r.statuses)-1] != req.Status {
+		r.statuses = append(r.statuses, req.Status)
+		if req.Status == "STOPPED" {
+			r.atStopped = n
+		}
+	}
+	r.last = *req
+	return nil
+}
+
+// TestEngineShipsBeforeStoppedAndCleanup: through the task engine, a
+// container that prints and exits at once has all its lines shipped
+// before its task is reported STOPPED, and its container is removed (and
+// its checkpoint deleted) only after.
+func TestEngineShipsBeforeStoppedAndCleanup(t *testing.T) {
+	e := setup(t, 3000, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sink := newRecordingSink()
+	rec := &stateRecorder{sink: sink}
+	var engine *taskengine.Engine
+	m, err := logship.New(logship.Config{Dir: e.dir, Cluster: "it", InstanceArn: func() string { return "arn:aws:ecs:us-east-1:123456789012:container-instance/it/i" },
+		Sink: sink, Source: e.rt, OnChange: func(arn string) { engine.LogsChanged(arn) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine = taskengine.New(taskengine.Config{Cluster: "it", Logs: m, LogFlushTimeout: time.Minute}, e.rt, rec)
+	m.Start(ctx)
+	if err := engine.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); engine.Wait(); m.Wait() }()
+	engine.Sync([]ecsapi.GantryAssignedTask{{
+		Task:           ecsapi.Task{TaskArn: e.task.Arn, LastStatus: "PROVISIONING", DesiredStatus: "RUNNING"},
+		TaskDefinition: e.task.Definition,
+	}}, nil)
+	waitFor(t, time.Minute, "task cleaned up", func() bool { return len(engine.Running()) == 0 })
+	rec.mu.Lock()
+	atStopped, statuses := rec.atStopped, rec.statuses
+	rec.mu.Unlock()
+	if atStopped != 3001 {
+		t.Fatalf("%d events shipped when the task was reported STOPPED (statuses %v), want 3001", atStopped, statuses)
+	}
+	if got := sink.stdout(); !slices.Equal(got, numbered(3000)) {
+		t.Fatalf("shipped %d lines, want 3000 in order", len(got))
+	}
+	if list, _ := e.rt.ListContainers(ctx); len(list) != 0 {
+		t.Errorf("containers left: %v", list)
+	}
+	if files, _ := os.ReadDir(e.dir); len(files) != 0 {
+		t.Errorf("checkpoints left: %v", files)
 	}
 }
