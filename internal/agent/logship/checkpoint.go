@@ -25,6 +25,10 @@ type checkpoint struct {
 	Task        string `json:"task"`
 	Container   string `json:"container"`
 	ContainerID string `json:"containerId"`
+	// Options are the container's log options, so that a restarted agent
+	// can finish shipping the output of a container whose task it no
+	// longer runs (Manager.Resume).
+	Options map[string]string `json:"options,omitempty"`
 	// Pos is the last frame whose events were all acknowledged (or dropped).
 	Pos Pos `json:"pos"`
 	// NextSeq is the BatchSeq of the next new batch.
@@ -49,12 +53,12 @@ func checkpointPath(dir, producer string) string {
 }
 
 // loadCheckpoint reads the checkpoint at path; a missing file gives a
-// fresh checkpoint (NextSeq 1).
+// fresh checkpoint (NextSeq 1) and os.ErrNotExist.
 func loadCheckpoint(path string) (checkpoint, error) {
 	cp := checkpoint{NextSeq: 1}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return cp, nil
+		return cp, err
 	}
 	if err != nil {
 		return cp, fmt.Errorf("read log checkpoint: %w", err)

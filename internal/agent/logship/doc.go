@@ -36,8 +36,13 @@
 // max-buffer-size (1 MiB by default) wait; it says so in the agent's log
 // and in Reason, which the task engine puts in the container's reason.
 //
-// The task engine calls Follow once a container has started (or was found
-// after a restart), waits for Drained before it removes a stopped task's
-// containers (removing a container removes its log files), and calls
-// Forget once it has.
+// The task engine calls Prepare before a container starts (the server
+// creates the stream, and refuses a missing group without
+// awslogs-create-group, as Docker's driver does at start), Follow once it
+// has started (or was found after a restart), waits for Drained before it
+// removes a stopped task's containers (removing a container removes its
+// log files), and calls Forget once it has. For the containers of a task
+// it no longer runs (stopped by the control plane while the agent was
+// away), Resume finishes shipping from the checkpoint, which keeps the
+// container's log options for that.
 package logship

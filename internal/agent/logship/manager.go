@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -152,7 +153,7 @@ func (m *Manager) Follow(task *runtime.Task, container, id string) error {
 		m.mu.Unlock()
 		return nil
 	}
-	s := m.newShipper(task.Arn, container, id, opts)
+	s := m.newShipper(task.Arn, container, id, def.LogConfiguration.Options, opts)
 	m.shippers[id] = s
 	started := m.ctx != nil
 	m.mu.Unlock()
@@ -160,6 +161,50 @@ func (m *Manager) Follow(task *runtime.Task, container, id string) error {
 		m.launch(s)
 	}
 	return nil
+}
+
+// Resume finishes shipping the output of container id from the checkpoint
+// an earlier run of the agent left, for a container whose task the agent
+// no longer runs (the control plane stopped it while the agent was away).
+// It reports whether there was such a checkpoint; then Drained tells when
+// the container may be removed.
+func (m *Manager) Resume(id string) bool {
+	m.mu.Lock()
+	_, ok := m.shippers[id]
+	m.mu.Unlock()
+	if ok {
+		return true
+	}
+	files, err := filepath.Glob(filepath.Join(m.cfg.Dir, "*.json"))
+	if err != nil {
+		return false
+	}
+	for _, path := range files {
+		cp, err := loadCheckpoint(path)
+		if err != nil || cp.ContainerID != id {
+			continue
+		}
+		opts, err := ParseOptions(cp.Options)
+		if err != nil {
+			m.log.Warn("log checkpoint with invalid options", "path", path, "err", err)
+			return false
+		}
+		m.mu.Lock()
+		if _, ok := m.shippers[id]; ok {
+			m.mu.Unlock()
+			return true
+		}
+		s := m.newShipper(cp.Task, cp.Container, id, cp.Options, opts)
+		s.path, s.req.Producer = path, cp.Producer
+		m.shippers[id] = s
+		started := m.ctx != nil
+		m.mu.Unlock()
+		if started {
+			m.launch(s)
+		}
+		return true
+	}
+	return false
 }
 
 // Prepare asks the control plane to create the container's log stream

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type shipper struct {
 	container string
 	id        string
 	opts      Options
+	rawOpts   map[string]string
 	path      string
 	req       *ecsapi.GantryPutLogEventsRequest // template
 	log       *slog.Logger
@@ -46,9 +48,9 @@ type shipper struct {
 	notify       bool // reason changed: call Manager.changed once unlocked
 }
 
-func (m *Manager) newShipper(taskArn, container, id string, o Options) *shipper {
+func (m *Manager) newShipper(taskArn, container, id string, raw map[string]string, o Options) *shipper {
 	s := &shipper{
-		m: m, taskArn: taskArn, container: container, id: id, opts: o,
+		m: m, taskArn: taskArn, container: container, id: id, opts: o, rawOpts: raw,
 		path:     checkpointPath(m.cfg.Dir, m.producer(taskArn, container)),
 		req:      m.request(taskArn, container, id, o),
 		log:      m.log.With("task", taskArn, "container", container),
@@ -113,10 +115,19 @@ func (s *shipper) push(e event) {
 // all shipped or ctx ends.
 func (s *shipper) run(ctx context.Context) {
 	cp, err := loadCheckpoint(s.path)
-	if err != nil {
+	fresh := errors.Is(err, os.ErrNotExist)
+	if err != nil && !fresh {
 		s.log.Error("log checkpoint unreadable, shipping the output from its start", "err", err)
 	}
 	cp.Producer, cp.Task, cp.Container, cp.ContainerID = s.req.Producer, s.taskArn, s.container, s.id
+	cp.Options = s.rawOpts
+	if fresh {
+		// Written at once, so that a restarted agent finds the container
+		// even if its task is gone by then (Manager.Resume).
+		if err := cp.save(s.path); err != nil {
+			s.log.Error("save log checkpoint", "err", err)
+		}
+	}
 	s.mu.Lock()
 	s.dropped = cp.Dropped
 	if s.dropped > 0 {

@@ -250,3 +250,39 @@ func TestResumeSkipsShipped(t *testing.T) {
 		t.Fatalf("shipped %s", got)
 	}
 }
+
+// TestResumeOrphan: a restarted agent that no longer runs the task finds
+// the container's checkpoint and finishes shipping its output.
+func TestResumeOrphan(t *testing.T) {
+	dir := t.TempDir()
+	src, sink := newFakeSource(), newFakeSink()
+	m := newTestManager(t, dir, src, sink, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	m.Start(ctx)
+	_ = m.Follow(testTask(map[string]string{OptMultilinePattern: "^line"}), "app", "cid")
+	src.write(numbered(0, 100)...)
+	waitFor(t, "some lines", func() bool { return len(sink.messages()) > 0 })
+	cancel()
+	m.Wait()
+	src.write(numbered(100, 200)...)
+	src.stop()
+
+	m2 := newTestManager(t, dir, src, sink, nil)
+	if m2.Resume("unknown") {
+		t.Fatal("resumed a container without a checkpoint")
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer func() { cancel2(); m2.Wait() }()
+	m2.Start(ctx2)
+	if !m2.Resume("cid") {
+		t.Fatal("checkpoint not found")
+	}
+	waitFor(t, "drained", func() bool { return m2.Drained("cid") })
+	var want []string
+	for _, l := range numbered(0, 200) {
+		want = append(want, l+"\n") // multi-line events end with a line break
+	}
+	if got := sink.messages(); !slices.Equal(got, want) {
+		t.Fatalf("shipped %d events, want 200 once each and in order", len(got))
+	}
+}

@@ -43,6 +43,10 @@ type LogShipper interface {
 	// Follow starts shipping a started (or recovered) container's output;
 	// following it again does nothing.
 	Follow(task *runtime.Task, container, id string) error
+	// Resume finishes shipping the output of a container whose task the
+	// engine does not run (found after a restart), if an earlier run
+	// started shipping it; it reports whether it did.
+	Resume(id string) bool
 	// Drained reports whether everything the stopped container wrote has
 	// been shipped (or dropped).
 	Drained(id string) bool
@@ -59,6 +63,7 @@ type noLogs struct{}
 
 func (noLogs) Prepare(context.Context, *runtime.Task, string, string) error { return nil }
 func (noLogs) Follow(*runtime.Task, string, string) error                   { return nil }
+func (noLogs) Resume(string) bool                                           { return false }
 func (noLogs) Drained(string) bool                                          { return true }
 func (noLogs) Reason(string) string                                         { return "" }
 func (noLogs) Forget(string)                                                {}
@@ -265,12 +270,19 @@ func (e *Engine) removeOrphan(ctx context.Context, arn string) {
 	if err != nil {
 		return
 	}
+	var shipping []string
 	for _, c := range list {
-		if c.TaskArn == arn && c.State == runtime.StateRunning {
+		if c.TaskArn != arn {
+			continue
+		}
+		if c.State == runtime.StateRunning {
 			e.log.Info("stopping container of a task the control plane does not assign", "task", arn, "container", c.ContainerName)
 			if err := e.rt.StopContainer(ctx, c.ID); err != nil {
 				e.log.Warn("stop orphan container", "task", arn, "err", err)
 			}
+		}
+		if e.cfg.Logs.Resume(c.ID) {
+			shipping = append(shipping, c.ID)
 		}
 	}
 	select {
@@ -278,8 +290,21 @@ func (e *Engine) removeOrphan(ctx context.Context, arn string) {
 		return
 	case <-time.After(e.cfg.CleanupDelay):
 	}
+	// Removing the containers would remove the output not yet shipped.
+	for _, id := range shipping {
+		for !e.cfg.Logs.Drained(id) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
 	if err := e.rt.CleanupTask(ctx, arn); err != nil {
 		e.log.Warn("remove orphan task", "task", arn, "err", err)
+	}
+	for _, id := range shipping {
+		e.cfg.Logs.Forget(id)
 	}
 	e.mu.Lock()
 	delete(e.orphans, arn)

@@ -33,6 +33,8 @@ func (f *fakeLogs) Follow(task *runtime.Task, container, id string) error {
 	return nil
 }
 
+func (f *fakeLogs) Resume(id string) bool { return false }
+
 func (f *fakeLogs) Drained(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
