@@ -146,7 +146,9 @@ type GantryPutLogEventsRequest struct {
 	// Producer identifies the sender of the batches: the container instance,
 	// the task and the container.
 	Producer string `json:"producer" required:"true"`
-	// BatchSeq numbers the producer's batches from 1, without gaps.
+	// BatchSeq numbers the producer's batches from 1, one more per batch;
+	// a batch the server refused with a client error is not sent again,
+	// so the server may see a gap after it.
 	BatchSeq int64 `json:"batchSeq"`
 	// Events are the batch's log events, in order.
 	Events []GantryLogEvent `json:"events"`
