@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/agent/logship"
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/agent/taskengine"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
@@ -74,6 +75,7 @@ type Agent struct {
 	client *ecsclient.Client
 	rt     runtime.Runtime
 	engine *taskengine.Engine
+	logs   *logship.Manager // nil when the runtime cannot read logs back
 	id     identity
 	log    *slog.Logger
 }
@@ -136,8 +138,52 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, rt: rt, log: cfg.Logger.With("component", "agent"),
 		client: ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey)}
-	a.engine = taskengine.New(taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, Logger: cfg.Logger.With("component", "taskengine")}, rt, reporter{a.client})
+	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, Logger: cfg.Logger.With("component", "taskengine")}
+	if src, ok := rt.(logship.Source); ok {
+		logs, err := logship.New(logship.Config{
+			Dir:         filepath.Join(cfg.DataDir, "logship"),
+			Cluster:     cfg.Cluster,
+			InstanceArn: func() string { return a.id.ContainerInstanceArn },
+			Sink:        logSink{a.client},
+			Source:      src,
+			OnChange:    func(taskArn string) { a.engine.LogsChanged(taskArn) },
+			Logger:      cfg.Logger.With("component", "logship"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.logs = logs
+		ecfg.Logs = logs
+	}
+	a.engine = taskengine.New(ecfg, rt, reporter{a.client})
 	return a, nil
+}
+
+// logSink sends log batches with the GantryPutLogEvents extension
+// operation.
+type logSink struct{ c *ecsclient.Client }
+
+// PutLogBatch sends req. Client errors of the control plane (an unknown
+// log group, an invalid name or batch) wrap logship.ErrRejected, except
+// throttling, which is retried like server errors and network failures.
+// A control plane that does not know the operation rejects batches, but
+// lets containers start (Prepare, a request without events).
+func (s logSink) PutLogBatch(ctx context.Context, req *ecsapi.GantryPutLogEventsRequest) error {
+	err := s.c.Call(ctx, "GantryPutLogEvents", req, nil)
+	var ae *ecsclient.Error
+	if err == nil || !errors.As(err, &ae) {
+		return err
+	}
+	switch {
+	case ae.Code == "DataAlreadyAcceptedException":
+		return nil
+	case ae.Code == "UnknownOperationException" && len(req.Events) == 0:
+		return err
+	case ae.Status >= 400 && ae.Status < 500 && ae.Status != 403 && ae.Status != 429 &&
+		!strings.Contains(ae.Code, "Throttl") && ae.Code != "RequestLimitExceeded":
+		return fmt.Errorf("%w: %w", logship.ErrRejected, err)
+	}
+	return err
 }
 
 type reporter struct{ c *ecsclient.Client }
@@ -207,6 +253,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.Register(ctx); err != nil {
 			return err
 		}
+	}
+	if a.logs != nil {
+		a.logs.Start(ctx)
+		defer a.logs.Wait()
 	}
 	if err := a.engine.Start(ctx); err != nil {
 		return fmt.Errorf("start task engine: %w", err)
@@ -291,6 +341,12 @@ func (a *Agent) attributes() []ecsapi.Attribute {
 		"com.amazonaws.ecs.capability.network-mode.none":          "",
 		"com.amazonaws.ecs.capability.network-mode.awsvpc":        "",
 		"com.amazonaws.ecs.capability.task-iam-role-network-host": "",
+	}
+	if a.logs != nil {
+		// The agent ships awslogs output itself (package logship), with
+		// the control plane's credentials: the execution role needs none.
+		attrs["com.amazonaws.ecs.capability.logging-driver.awslogs"] = ""
+		attrs["ecs.capability.execution-role-awslogs"] = ""
 	}
 	for _, v := range dockerAPIVersions(a.cfg.DockerAPIVersion) {
 		attrs["com.amazonaws.ecs.capability.docker-remote-api."+v] = ""

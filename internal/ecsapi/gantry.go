@@ -12,6 +12,7 @@ func ExtensionOperations() map[string][2]string {
 	return map[string][2]string{
 		"GantryPollTasks":       {"GantryPollTasksRequest", "GantryPollTasksResponse"},
 		"GantrySubmitTaskState": {"GantrySubmitTaskStateRequest", "GantrySubmitTaskStateResponse"},
+		"GantryPutLogEvents":    {"GantryPutLogEventsRequest", "GantryPutLogEventsResponse"},
 	}
 }
 
@@ -26,6 +27,10 @@ func ExtensionShapeType(name string) reflect.Type {
 		return reflect.TypeFor[GantrySubmitTaskStateRequest]()
 	case "GantrySubmitTaskStateResponse":
 		return reflect.TypeFor[GantrySubmitTaskStateResponse]()
+	case "GantryPutLogEventsRequest":
+		return reflect.TypeFor[GantryPutLogEventsRequest]()
+	case "GantryPutLogEventsResponse":
+		return reflect.TypeFor[GantryPutLogEventsResponse]()
 	}
 	return nil
 }
@@ -98,4 +103,68 @@ type GantrySubmitTaskStateRequest struct {
 // GantrySubmitTaskStateResponse acknowledges a GantrySubmitTaskStateRequest.
 type GantrySubmitTaskStateResponse struct {
 	Acknowledgment string `json:"acknowledgment"`
+}
+
+// GantryPutLogEventsRequest carries one batch of the output of a container
+// whose log driver is awslogs, captured by the agent, to the control
+// plane's log store.
+//
+// Delivery is exactly once and in order per producer: the agent numbers
+// its batches with BatchSeq (1, 2, 3, ... per Producer, kept across agent
+// restarts) and sends batch n+1 only after batch n was acknowledged; a batch
+// it re-sends (after a timeout or a restart) has the same BatchSeq and the
+// same events. The server stores a batch whose BatchSeq is greater than the
+// last one it stored for Producer, appending its events to the stream in
+// the order given, and acknowledges without storing again one whose BatchSeq
+// it has already stored. The stored batch and the producer's last BatchSeq
+// must be written together (atomically).
+//
+// With CreateGroup the log group LogGroupName is created if it does not
+// exist (awslogs-create-group); without it a missing group is a
+// ResourceNotFoundException. The stream LogStreamName is created if it
+// does not exist. A request without events only creates the group and
+// stream (or reports that the group does not exist) and carries BatchSeq 0.
+//
+// Events follow PutLogEvents' rules: at most 10,000 events and 1,048,576
+// bytes (each message's UTF-8 length plus 26), in chronological order,
+// spanning at most 24 hours.
+type GantryPutLogEventsRequest struct {
+	Cluster           string `json:"cluster,omitempty"`
+	ContainerInstance string `json:"containerInstance" required:"true"`
+	// Task and ContainerName name the container whose output this is.
+	Task          string `json:"task" required:"true"`
+	ContainerName string `json:"containerName" required:"true"`
+	// LogGroupName and LogStreamName are the destination (awslogs-group, and
+	// PREFIX/CONTAINER/TASK_ID with awslogs-stream-prefix or the container's
+	// runtime ID without it).
+	LogGroupName  string `json:"logGroupName" required:"true"`
+	LogStreamName string `json:"logStreamName" required:"true"`
+	// Region is awslogs-region, for information: the server stores the
+	// events in its own log store whatever the region.
+	Region      string `json:"region,omitempty"`
+	CreateGroup bool   `json:"createGroup,omitempty"`
+	// Producer identifies the sender of the batches: the container instance,
+	// the task and the container.
+	Producer string `json:"producer" required:"true"`
+	// BatchSeq numbers the producer's batches from 1, one more per batch;
+	// a batch the server refused with a client error is not sent again,
+	// so the server may see a gap after it.
+	BatchSeq int64 `json:"batchSeq"`
+	// Events are the batch's log events, in order.
+	Events []GantryLogEvent `json:"events"`
+}
+
+// GantryLogEvent is one log event of a GantryPutLogEventsRequest: Timestamp
+// in milliseconds since the Unix epoch and the message, as CloudWatch Logs'
+// InputLogEvent.
+type GantryLogEvent struct {
+	Timestamp int64  `json:"timestamp"`
+	Message   string `json:"message"`
+}
+
+// GantryPutLogEventsResponse acknowledges a GantryPutLogEventsRequest. Its
+// members are informational; a successful answer is the acknowledgement.
+type GantryPutLogEventsResponse struct {
+	// Duplicate is set when the batch had already been stored.
+	Duplicate bool `json:"duplicate,omitempty"`
 }

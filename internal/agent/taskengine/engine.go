@@ -32,6 +32,42 @@ type Reporter interface {
 	SubmitTaskState(ctx context.Context, r *ecsapi.GantrySubmitTaskStateRequest) error
 }
 
+// LogShipper ships the output of containers whose log driver the agent
+// implements itself (awslogs, package logship). Containers with another
+// log driver are no concern of it: it answers Drained true and Reason "".
+type LogShipper interface {
+	// Prepare readies the destination of a container's output before the
+	// container starts (creates its log stream); an error means the
+	// container must not start.
+	Prepare(ctx context.Context, task *runtime.Task, container, id string) error
+	// Follow starts shipping a started (or recovered) container's output;
+	// following it again does nothing.
+	Follow(task *runtime.Task, container, id string) error
+	// Resume finishes shipping the output of a container whose task the
+	// engine does not run (found after a restart), if an earlier run
+	// started shipping it; it reports whether it did.
+	Resume(id string) bool
+	// Drained reports whether everything the stopped container wrote has
+	// been shipped (or dropped).
+	Drained(id string) bool
+	// Reason is what the container's reason should say about its output,
+	// or "".
+	Reason(id string) string
+	// Forget stops shipping the container's output and forgets it: its
+	// containers have been removed.
+	Forget(id string)
+}
+
+// noLogs is the LogShipper of an engine without one.
+type noLogs struct{}
+
+func (noLogs) Prepare(context.Context, *runtime.Task, string, string) error { return nil }
+func (noLogs) Follow(*runtime.Task, string, string) error                   { return nil }
+func (noLogs) Resume(string) bool                                           { return false }
+func (noLogs) Drained(string) bool                                          { return true }
+func (noLogs) Reason(string) string                                         { return "" }
+func (noLogs) Forget(string)                                                {}
+
 // Config configures an Engine.
 type Config struct {
 	// Cluster is the agent's cluster.
@@ -42,6 +78,13 @@ type Config struct {
 	// CleanupDelay is how long the containers of a stopped task are kept
 	// before they are removed. Zero removes them at once.
 	CleanupDelay time.Duration
+	// Logs ships the output of awslogs containers; nil for none.
+	Logs LogShipper
+	// LogFlushTimeout bounds how long a stopping task waits for its
+	// containers' output to be shipped before it reports STOPPED (its
+	// containers are kept until it is, whatever the wait). Zero means
+	// 10 seconds.
+	LogFlushTimeout time.Duration
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -71,6 +114,12 @@ func New(cfg Config, rt runtime.Runtime, rep Reporter) *Engine {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Logs == nil {
+		cfg.Logs = noLogs{}
+	}
+	if cfg.LogFlushTimeout <= 0 {
+		cfg.LogFlushTimeout = 10 * time.Second
 	}
 	return &Engine{cfg: cfg, rt: rt, rep: rep, log: cfg.Logger,
 		managers: map[string]*manager{}, queues: map[string]*reportQueue{},
@@ -188,6 +237,21 @@ func (e *Engine) Sync(changed []ecsapi.GantryAssignedTask, all []string) {
 	e.found = map[string][]runtime.ContainerSummary{}
 }
 
+// LogsChanged tells the engine that the log shipping state of a container
+// of the task changed (drained, or events dropped): its manager reports
+// the task again, or goes on removing it.
+func (e *Engine) LogsChanged(taskArn string) {
+	e.mu.Lock()
+	m := e.managers[taskArn]
+	e.mu.Unlock()
+	if m != nil {
+		m.mu.Lock()
+		m.logsDirty = true
+		m.mu.Unlock()
+		m.poke()
+	}
+}
+
 // Running returns the ARNs of the tasks with a manager.
 func (e *Engine) Running() []string {
 	e.mu.Lock()
@@ -206,12 +270,19 @@ func (e *Engine) removeOrphan(ctx context.Context, arn string) {
 	if err != nil {
 		return
 	}
+	var shipping []string
 	for _, c := range list {
-		if c.TaskArn == arn && c.State == runtime.StateRunning {
+		if c.TaskArn != arn {
+			continue
+		}
+		if c.State == runtime.StateRunning {
 			e.log.Info("stopping container of a task the control plane does not assign", "task", arn, "container", c.ContainerName)
 			if err := e.rt.StopContainer(ctx, c.ID); err != nil {
 				e.log.Warn("stop orphan container", "task", arn, "err", err)
 			}
+		}
+		if e.cfg.Logs.Resume(c.ID) {
+			shipping = append(shipping, c.ID)
 		}
 	}
 	select {
@@ -219,8 +290,21 @@ func (e *Engine) removeOrphan(ctx context.Context, arn string) {
 		return
 	case <-time.After(e.cfg.CleanupDelay):
 	}
+	// Removing the containers would remove the output not yet shipped.
+	for _, id := range shipping {
+		for !e.cfg.Logs.Drained(id) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
 	if err := e.rt.CleanupTask(ctx, arn); err != nil {
 		e.log.Warn("remove orphan task", "task", arn, "err", err)
+	}
+	for _, id := range shipping {
+		e.cfg.Logs.Forget(id)
 	}
 	e.mu.Lock()
 	delete(e.orphans, arn)

@@ -56,6 +56,8 @@ type manager struct {
 	inbox   []runtime.Event
 	desireQ string
 	dirty   bool
+	// logsDirty: the log shipper's state of a container changed.
+	logsDirty bool
 }
 
 func newManager(e *Engine, at ecsapi.GantryAssignedTask) *manager {
@@ -128,6 +130,9 @@ func (m *manager) adopt(s runtime.ContainerSummary) {
 	c.ref = s.ContainerRef
 	c.status = "CREATED"
 	m.dirty = true
+	if err := m.e.cfg.Logs.Follow(&m.task, c.def.Name, c.ref.ID); err != nil {
+		m.log.Warn("ship container logs", "container", c.def.Name, "err", err)
+	}
 }
 
 // post queues an event for the manager's goroutine without blocking.
@@ -157,11 +162,12 @@ func (m *manager) poke() {
 	}
 }
 
-func (m *manager) drain() (evs []runtime.Event, desired string, dirty bool) {
+func (m *manager) drain() (evs []runtime.Event, desired string, dirty, logs bool) {
 	m.mu.Lock()
 	evs, m.inbox = m.inbox, nil
 	desired, m.desireQ = m.desireQ, ""
 	dirty, m.dirty = m.dirty, false
+	logs, m.logsDirty = m.logsDirty, false
 	m.mu.Unlock()
 	return
 }
@@ -177,7 +183,7 @@ func (m *manager) run(ctx context.Context) {
 		m.mu.Unlock()
 	}
 	for {
-		evs, desired, dirty := m.drain()
+		evs, desired, dirty, logs := m.drain()
 		if desired != "" && taskstatus.Rank(desired) > taskstatus.Rank(m.desired) {
 			m.desired = desired
 		}
@@ -186,6 +192,9 @@ func (m *manager) run(ctx context.Context) {
 		}
 		if dirty {
 			m.refresh(ctx)
+		}
+		if logs && m.known != taskstatus.Provisioning {
+			m.e.reportSoon(m)
 		}
 		if done := m.step(ctx); done {
 			return
@@ -460,9 +469,16 @@ func (m *manager) startReady(ctx context.Context) bool {
 			}
 			continue
 		}
+		if err := m.e.cfg.Logs.Prepare(ctx, &m.task, name, c.ref.ID); err != nil {
+			m.fail(runtime.NewError(runtime.CannotStartContainerError, false, fmt.Errorf("failed to initialize logging driver: %w", err)), name)
+			return false
+		}
 		if err := m.e.rt.StartContainer(ctx, c.ref.ID); err != nil {
 			m.fail(err, name)
 			return false
+		}
+		if err := m.e.cfg.Logs.Follow(&m.task, name, c.ref.ID); err != nil {
+			m.log.Warn("ship container logs", "container", name, "err", err)
 		}
 		c.status = "RUNNING"
 		c.started = true
@@ -506,6 +522,7 @@ func (m *manager) stepDown(ctx context.Context) bool {
 				m.log.Warn("stop pause container", "err", err)
 			}
 		}
+		m.waitLogs(ctx, m.e.cfg.LogFlushTimeout)
 		m.advance(taskstatus.Stopped)
 		m.stoppedAt = m.e.now()
 	}
@@ -520,12 +537,56 @@ func (m *manager) stepDown(ctx context.Context) bool {
 		case <-time.After(wait):
 		}
 	}
+	if !m.logsDrained() {
+		// Removing the containers would remove their log files.
+		m.log.Info("keeping the task's containers until their logs are shipped")
+		return false
+	}
 	if err := m.e.rt.CleanupTask(ctx, m.task.Arn); err != nil {
 		m.log.Warn("cleanup task", "err", err)
 		return false
 	}
+	for _, c := range m.cons {
+		if c.ref.ID != "" {
+			m.e.cfg.Logs.Forget(c.ref.ID)
+		}
+	}
 	m.log.Info("task cleaned up")
 	return true
+}
+
+// logsDrained reports whether the output of every container of the task
+// has been shipped.
+func (m *manager) logsDrained() bool {
+	for _, c := range m.cons {
+		if c.ref.ID != "" && !m.e.cfg.Logs.Drained(c.ref.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitLogs waits up to timeout for the task's container output to be
+// shipped, so that what a container printed just before it exited is
+// shipped before the task is reported STOPPED.
+func (m *manager) waitLogs(ctx context.Context, timeout time.Duration) {
+	if m.logsDrained() {
+		return
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !m.logsDrained() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			m.log.Warn("task's logs not yet shipped, reporting it stopped anyway", "waited", timeout)
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // stopContainers stops the running containers, dependents before what they
@@ -594,8 +655,12 @@ func (m *manager) snapshot() ecsapi.GantrySubmitTaskStateRequest {
 		if st == "CREATED" {
 			st = "PENDING"
 		}
+		reason := c.reason
+		if reason == "" && c.ref.ID != "" {
+			reason = m.e.cfg.Logs.Reason(c.ref.ID)
+		}
 		cs := ecsapi.GantryContainerState{ContainerName: name, RuntimeId: c.ref.ID, Status: st,
-			ExitCode: c.exitCode, Reason: c.reason, NetworkBindings: c.bindings, HealthStatus: c.health}
+			ExitCode: c.exitCode, Reason: reason, NetworkBindings: c.bindings, HealthStatus: c.health}
 		r.Containers = append(r.Containers, cs)
 		if essential(c.def) && c.def.HealthCheck != nil {
 			switch {

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/gantry-dev/gantry/internal/agent/logship"
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/taskres"
@@ -95,6 +96,16 @@ func mapContainer(in mapInput) (createConfig, error) {
 	}
 	if lc := def.LogConfiguration; lc != nil {
 		hc.LogConfig = container.LogConfig{Type: string(lc.LogDriver), Config: maps.Clone(lc.Options)}
+		if logship.Handles(string(lc.LogDriver)) {
+			// The agent ships the output itself (package logship), reading it
+			// back from the local driver's files; Docker's own awslogs
+			// driver would try to reach the real CloudWatch Logs.
+			local, err := logship.LocalDriverConfig(lc.Options)
+			if err != nil {
+				return createConfig{}, fmt.Errorf("failed to initialize logging driver: %w", err)
+			}
+			hc.LogConfig = container.LogConfig{Type: "local", Config: local}
+		}
 	}
 
 	mem, err := memoryLimit(in.Task, def)

@@ -295,6 +295,16 @@ func TestMapContainer(t *testing.T) {
 			},
 		},
 		{
+			name: "awslogs becomes the local driver",
+			def: with(func(d *ecsapi.ContainerDefinition) {
+				d.LogConfiguration = &ecsapi.LogConfiguration{LogDriver: "awslogs", Options: map[string]string{
+					"awslogs-group": "g", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "web"}}
+			}),
+			check: func(t *testing.T, c createConfig) {
+				eq(t, "log", c.HostConfig.LogConfig, container.LogConfig{Type: "local", Config: map[string]string{"max-size": "20m", "max-file": "5"}})
+			},
+		},
+		{
 			name: "linuxParameters",
 			def: with(func(d *ecsapi.ContainerDefinition) {
 				d.Memory = ptr[int32](256)
@@ -396,6 +406,12 @@ func TestMapContainerErrors(t *testing.T) {
 			name: "mount of a volume not prepared",
 			def:  ecsapi.ContainerDefinition{Name: "c", Image: "i", MountPoints: []ecsapi.MountPoint{{SourceVolume: "v", ContainerPath: "/v"}}},
 			want: `volume "v"`,
+		},
+		{
+			name: "awslogs without a group",
+			def: ecsapi.ContainerDefinition{Name: "c", Image: "i", LogConfiguration: &ecsapi.LogConfiguration{
+				LogDriver: "awslogs", Options: map[string]string{"awslogs-region": "us-east-1"}}},
+			want: "must specify a value for log opt 'awslogs-group'",
 		},
 		{
 			name: "bad task memory",
