@@ -34,6 +34,10 @@ type API struct {
 	// run by the application (state.State.Run).
 	State *state.State
 
+	// Logs stores what agents ship for the awslogs log driver
+	// (GantryPutLogEvents); nil refuses it.
+	Logs LogIngester
+
 	leases leases
 
 	// MaxTxnOps bounds the operations of one etcd transaction (etcd's
