@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/logs/logstore"
 )
 
 func newClient(url string) *cwl.Client {
@@ -415,5 +416,41 @@ func TestRetentionRemovesOldEvents(t *testing.T) {
 	d := must[*cwl.DescribeLogGroupsOutput](t)(c.DescribeLogGroups(ctx, &cwl.DescribeLogGroupsInput{LogGroupNamePrefix: &group}))
 	if *d.LogGroups[0].StoredBytes != int64(len("new")+26) {
 		t.Fatalf("stored bytes %d", *d.LogGroups[0].StoredBytes)
+	}
+}
+
+func TestLogsSurviveRestart(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	c := newClient(env.URL)
+	ctx := context.Background()
+	group, stream := "/ecs/restart", "s"
+	must[*cwl.CreateLogGroupOutput](t)(c.CreateLogGroup(ctx, &cwl.CreateLogGroupInput{LogGroupName: &group}))
+	must[*cwl.CreateLogStreamOutput](t)(c.CreateLogStream(ctx, &cwl.CreateLogStreamInput{LogGroupName: &group, LogStreamName: &stream}))
+	put(t, c, group, stream, "before")
+	if err := env.Server.Logs.Ingest(ctx, group, "agent/1", "i-1", 7, false, []logstore.Event{{Timestamp: time.Now().UnixMilli(), Message: "shipped"}}); err != nil {
+		t.Fatal(err)
+	}
+	env.Restart(t)
+	c = newClient(env.URL)
+	put(t, c, group, stream, "after")
+	r := must[*cwl.FilterLogEventsOutput](t)(c.FilterLogEvents(ctx, &cwl.FilterLogEventsInput{LogGroupName: &group}))
+	var got []string
+	for _, e := range r.Events {
+		got = append(got, *e.Message)
+	}
+	if !slices.Equal(got, []string{"before", "shipped", "after"}) && !slices.Equal(got, []string{"shipped", "before", "after"}) {
+		t.Fatalf("after restart: %v", got)
+	}
+	// The agent's retry of batch 7 after the restart is not stored again.
+	if err := env.Server.Logs.Ingest(ctx, group, "agent/1", "i-1", 7, false, []logstore.Event{{Timestamp: time.Now().UnixMilli(), Message: "shipped"}}); err != nil {
+		t.Fatal(err)
+	}
+	st := must[*cwl.DescribeLogStreamsOutput](t)(c.DescribeLogStreams(ctx, &cwl.DescribeLogStreamsInput{LogGroupName: &group, LogStreamNamePrefix: aws.String("agent/")}))
+	if len(st.LogStreams) != 1 {
+		t.Fatalf("streams %+v", st.LogStreams)
+	}
+	n := must[*cwl.GetLogEventsOutput](t)(c.GetLogEvents(ctx, &cwl.GetLogEventsInput{LogGroupName: &group, LogStreamName: aws.String("agent/1")}))
+	if len(n.Events) != 1 {
+		t.Fatalf("%d events after a retried batch, want 1", len(n.Events))
 	}
 }
