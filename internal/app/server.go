@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -56,6 +57,9 @@ type Server struct {
 
 	// logsDone closes when the log store's retention loop has stopped.
 	logsDone chan struct{}
+	// logsTemp is the log store's temporary directory when there is no
+	// data directory; removed at Close.
+	logsTemp string
 
 	// Services is the service controller (it reconciles while this server
 	// leads); servicesDone closes when it has stopped.
@@ -106,7 +110,19 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.State = state.New(s.ECS.StateConfig())
 	s.ECS.State = s.State
-	ls, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{MaxBytes: cfg.LogsMaxBytes, Logger: logger})
+	logsDir := filepath.Join(cfg.DataDir, "logs")
+	if cfg.DataDir == "" {
+		// An external etcd and no data directory: the logs live as
+		// long as the process.
+		tmp, err := os.MkdirTemp("", "gantry-logs-")
+		if err != nil {
+			s.closeStore()
+			return nil, fmt.Errorf("log store directory: %w", err)
+		}
+		s.logsTemp, logsDir = tmp, tmp
+		logger.Warn("no --data-dir: CloudWatch Logs events are kept in a temporary directory until the server stops", "dir", tmp)
+	}
+	ls, err := logstore.Open(logsDir, logstore.Options{MaxBytes: cfg.LogsMaxBytes, Logger: logger})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("open the log store: %w", err)
@@ -197,6 +213,9 @@ func (s *Server) closeStore() {
 		if err := s.Logs.Store.Close(); err != nil {
 			s.logger.Error("close the log store", "err", err)
 		}
+	}
+	if s.logsTemp != "" {
+		_ = os.RemoveAll(s.logsTemp)
 	}
 	if s.etcd != nil {
 		s.etcd.Close()

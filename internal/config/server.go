@@ -14,7 +14,9 @@ type Server struct {
 	// Listen is the HTTP address of the ECS API.
 	Listen string
 	// DataDir holds the embedded etcd member's data (DataDir/etcd) and
-	// the CloudWatch Logs store (DataDir/logs).
+	// the CloudWatch Logs store (DataDir/logs). With an external etcd it
+	// may be empty: the log store is then a temporary directory, removed
+	// when the server stops.
 	DataDir string
 	// LogsMaxBytes bounds the CloudWatch Logs events the server keeps, in
 	// stored bytes (message bytes plus 26 per event, as AWS counts them);
@@ -138,8 +140,8 @@ func (c *Server) Validate() error {
 	if !accountRE.MatchString(c.AccountID) {
 		errs = append(errs, fmt.Errorf("--account-id %q must be 12 digits", c.AccountID))
 	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("--data-dir is required (the embedded etcd and the log store live there)"))
+	if len(c.EtcdEndpoints) == 0 && c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required with the embedded etcd"))
 	}
 	if c.LogsMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("--logs-max-bytes %d: must be at least 0 (0: no bound)", c.LogsMaxBytes))

@@ -92,7 +92,9 @@ func TestPutLogEventsBatchRules(t *testing.T) {
 	put := func(events ...logsapi.InputLogEvent) (*logsapi.PutLogEventsResponse, error) {
 		return a.PutLogEvents(ctx, &logsapi.PutLogEventsRequest{LogGroupName: "g", LogStreamName: "s", LogEvents: events})
 	}
-	ev := func(t time.Time, msg string) logsapi.InputLogEvent { return logsapi.InputLogEvent{Timestamp: ms(t), Message: msg} }
+	ev := func(t time.Time, msg string) logsapi.InputLogEvent {
+		return logsapi.InputLogEvent{Timestamp: ms(t), Message: msg}
+	}
 	stored := func() int64 {
 		st, err := a.Store.Stream("g", "s")
 		if err != nil {
