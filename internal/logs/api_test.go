@@ -277,3 +277,57 @@ func TestTailWaitsForNewEvents(t *testing.T) {
 		t.Fatalf("plain: %+v %v", res, err)
 	}
 }
+
+func TestIngestWindowAndSpan(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := context.Background()
+	t0 := now.UnixMilli()
+	// Too old and too new are dropped, the rest stored.
+	err := a.Ingest(ctx, "g", "s", "p", 1, true, []logstore.Event{
+		{Timestamp: now.Add(-15 * 24 * time.Hour).UnixMilli(), Message: "old"},
+		{Timestamp: t0, Message: "ok"},
+		{Timestamp: now.Add(3 * time.Hour).UnixMilli(), Message: "new"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := a.Store.Stream("g", "s"); st.EventCount != 1 {
+		t.Fatalf("%d events stored, want 1", st.EventCount)
+	}
+	// Over 24 hours: refused, nothing stored, and the batch sequence is
+	// not used up.
+	err = a.Ingest(ctx, "g", "s", "p", 2, true, []logstore.Event{{Timestamp: t0 - 25*3600*1000, Message: "a"}, {Timestamp: t0, Message: "b"}})
+	wantCode(t, err, apierror.CodeInvalidParameter)
+	if err := a.Ingest(ctx, "g", "s", "p", 2, true, []logstore.Event{{Timestamp: t0, Message: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := a.Store.Stream("g", "s"); st.EventCount != 2 {
+		t.Fatalf("%d events stored, want 2", st.EventCount)
+	}
+	wantCode(t, a.Ingest(ctx, "bad name", "s", "p", 3, true, nil), apierror.CodeInvalidParameter)
+	wantCode(t, a.Ingest(ctx, "g", "a:b", "p", 3, true, nil), apierror.CodeInvalidParameter)
+}
+
+func TestGroupIdentifiers(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := context.Background()
+	mustCreate(t, a, "/ecs/a", "s")
+	mustCreate(t, a, "/ecs/b", "")
+	arn := "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/a"
+	for _, id := range []string{"/ecs/a", arn, arn + ":*"} {
+		if _, err := a.GetLogEvents(ctx, &logsapi.GetLogEventsRequest{LogGroupIdentifier: id, LogStreamName: "s"}); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	_, err := a.GetLogEvents(ctx, &logsapi.GetLogEventsRequest{LogGroupIdentifier: "arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/a", LogStreamName: "s"})
+	wantCode(t, err, apierror.CodeResourceNotFound)
+	_, err = a.GetLogEvents(ctx, &logsapi.GetLogEventsRequest{LogGroupName: "/ecs/a", LogGroupIdentifier: "/ecs/a", LogStreamName: "s"})
+	wantCode(t, err, apierror.CodeInvalidParameter)
+	_, err = a.GetLogEvents(ctx, &logsapi.GetLogEventsRequest{LogGroupName: "/ecs/b", LogStreamName: "s"})
+	wantCode(t, err, apierror.CodeResourceNotFound)
+	d, err := a.DescribeLogGroups(ctx, &logsapi.DescribeLogGroupsRequest{LogGroupIdentifiers: []string{arn, "/ecs/b", "/ecs/none"}})
+	if err != nil || len(d.LogGroups) != 2 || d.LogGroups[0].LogGroupName != "/ecs/a" {
+		t.Fatalf("%+v %v", d, err)
+	}
+	_, err = a.DescribeLogGroups(ctx, &logsapi.DescribeLogGroupsRequest{LogGroupIdentifiers: []string{"/ecs/a"}, LogGroupNamePrefix: "/ecs"})
+	wantCode(t, err, apierror.CodeInvalidParameter)
+}
