@@ -125,14 +125,14 @@ func TestLogGroupsThroughTheSDK(t *testing.T) {
 	// Tags, new and old operations.
 	arn := "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/web"
 	must[*cwl.TagResourceOutput](t)(c.TagResource(ctx, &cwl.TagResourceInput{ResourceArn: &arn, Tags: map[string]string{"env": "prod"}}))
-	must[*cwl.TagLogGroupOutput](t)(c.TagLogGroup(ctx, &cwl.TagLogGroupInput{LogGroupName: aws.String("/ecs/web"), Tags: map[string]string{"x": "1"}}))
+	must[*cwl.TagLogGroupOutput](t)(c.TagLogGroup(ctx, &cwl.TagLogGroupInput{LogGroupName: aws.String("/ecs/web"), Tags: map[string]string{"x": "1"}})) //nolint:staticcheck // the older operations are served too
 	must[*cwl.UntagResourceOutput](t)(c.UntagResource(ctx, &cwl.UntagResourceInput{ResourceArn: &arn, TagKeys: []string{"team"}}))
 	tags := must[*cwl.ListTagsForResourceOutput](t)(c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String(arn + ":*")})).Tags
 	if len(tags) != 2 || tags["env"] != "prod" || tags["x"] != "1" {
 		t.Fatalf("tags %v", tags)
 	}
-	must[*cwl.UntagLogGroupOutput](t)(c.UntagLogGroup(ctx, &cwl.UntagLogGroupInput{LogGroupName: aws.String("/ecs/web"), Tags: []string{"x"}}))
-	old := must[*cwl.ListTagsLogGroupOutput](t)(c.ListTagsLogGroup(ctx, &cwl.ListTagsLogGroupInput{LogGroupName: aws.String("/ecs/web")})).Tags
+	must[*cwl.UntagLogGroupOutput](t)(c.UntagLogGroup(ctx, &cwl.UntagLogGroupInput{LogGroupName: aws.String("/ecs/web"), Tags: []string{"x"}})) //nolint:staticcheck // the older operations are served too
+	old := must[*cwl.ListTagsLogGroupOutput](t)(c.ListTagsLogGroup(ctx, &cwl.ListTagsLogGroupInput{LogGroupName: aws.String("/ecs/web")})).Tags //nolint:staticcheck // the older operations are served too
 	if len(old) != 1 || old["env"] != "prod" {
 		t.Fatalf("old tags %v", old)
 	}
