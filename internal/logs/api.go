@@ -21,13 +21,13 @@ const DefaultTailWait = 20 * time.Second
 // answers a search over much data.
 const DefaultScanBudget = 2_000_000
 
-// The CloudWatch Logs error codes beside those apierror names.
+// The CloudWatch Logs error codes beside those apierror names. There is no
+// DataAlreadyAcceptedException: AWS no longer returns it (PutLogEvents
+// ignores sequence tokens), and Ingest answers a duplicate batch with nil.
 const (
 	CodeResourceAlreadyExists = "ResourceAlreadyExistsException"
-	CodeDataAlreadyAccepted   = "DataAlreadyAcceptedException"
 	CodeServiceUnavailable    = "ServiceUnavailableException"
 	CodeTooManyTags           = "TooManyTagsException"
-	CodeOperationAborted      = "OperationAbortedException"
 )
 
 // API is the CloudWatch Logs operations. Its methods are named after the
