@@ -44,8 +44,28 @@ func ECS(handler any, withCaller func(context.Context, Caller) context.Context) 
 	}
 }
 
+// Logs returns the CloudWatch Logs service dispatched to handler's methods
+// (internal/logs). Validation errors are InvalidParameterException, as
+// CloudWatch Logs answers them.
+func Logs(handler any) Service {
+	return Service{
+		Meta: awsproto.Service{
+			SigningName:    logsapi.SigningName,
+			APIVersion:     logsapi.APIVersion,
+			TargetPrefix:   logsapi.TargetPrefix,
+			JSONVersion:    logsapi.JSONVersion,
+			XMLNamespace:   logsapi.XMLNamespace,
+			Protocols:      logsapi.Protocols(),
+			Errors:         logsapi.Errors(),
+			ValidationCode: apierror.CodeInvalidParameter,
+		},
+		Operations: logsapi.Operations(),
+		Handler:    handler,
+	}
+}
+
 // Stubs returns the services Gantry answers but implements no operation
-// of yet: Elastic Load Balancing v2, CloudWatch Logs, CloudWatch (its
+// of yet: Elastic Load Balancing v2, CloudWatch (its
 // three protocols), Application Auto Scaling and ECR. Every operation of
 // them answers the protocol's unknown-operation error. A real service
 // replaces its stub: build the Service the same way with a Handler.
@@ -54,9 +74,6 @@ func Stubs() []Service {
 		{Meta: awsproto.Service{SigningName: elbv2api.SigningName, APIVersion: elbv2api.APIVersion, TargetPrefix: elbv2api.TargetPrefix,
 			JSONVersion: elbv2api.JSONVersion, XMLNamespace: elbv2api.XMLNamespace, Protocols: elbv2api.Protocols(), Errors: elbv2api.Errors()},
 			Operations: elbv2api.Operations()},
-		{Meta: awsproto.Service{SigningName: logsapi.SigningName, APIVersion: logsapi.APIVersion, TargetPrefix: logsapi.TargetPrefix,
-			JSONVersion: logsapi.JSONVersion, XMLNamespace: logsapi.XMLNamespace, Protocols: logsapi.Protocols(), Errors: logsapi.Errors()},
-			Operations: logsapi.Operations()},
 		{Meta: awsproto.Service{SigningName: cloudwatchapi.SigningName, APIVersion: cloudwatchapi.APIVersion, TargetPrefix: cloudwatchapi.TargetPrefix,
 			JSONVersion: cloudwatchapi.JSONVersion, XMLNamespace: cloudwatchapi.XMLNamespace, Protocols: cloudwatchapi.Protocols(), Errors: cloudwatchapi.Errors()},
 			Operations: cloudwatchapi.Operations()},

@@ -42,10 +42,11 @@ const (
 	stubSecret = "stub-secret"
 )
 
-// startStubs serves ECS (with no handler) and every stub service.
+// startStubs serves ECS and CloudWatch Logs (with no handler) and every
+// stub service.
 func startStubs(t *testing.T) string {
 	t.Helper()
-	services := append([]apiserver.Service{apiserver.ECS(nil, nil)}, apiserver.Stubs()...)
+	services := append([]apiserver.Service{apiserver.ECS(nil, nil), apiserver.Logs(nil)}, apiserver.Stubs()...)
 	v := sigv4.NewServicesVerifier(stubRegion, apiserver.SigningNames(services),
 		[]sigv4.Credential{{AccessKeyID: stubAKID, SecretAccessKey: stubSecret, Principal: "arn:aws:iam::123456789012:root"}})
 	srv := httptest.NewServer(apiserver.New(v, slog.New(slog.DiscardHandler), services...))

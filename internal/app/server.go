@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
+	"github.com/gantry-dev/gantry/internal/logs"
+	"github.com/gantry-dev/gantry/internal/logs/logstore"
 	"github.com/gantry-dev/gantry/internal/sigv4"
 	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -34,6 +38,9 @@ type Server struct {
 	ECS *ecs.API
 	// State is the server's live state, which ECS reads.
 	State *state.State
+	// Logs is the CloudWatch Logs API over the log store in
+	// DataDir/logs (Logs.Store).
+	Logs *logs.API
 
 	cfg    config.Server
 	logger *slog.Logger
@@ -47,6 +54,12 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 	debug     *http.Server
+
+	// logsDone closes when the log store's retention loop has stopped.
+	logsDone chan struct{}
+	// logsTemp is the log store's temporary directory when there is no
+	// data directory; removed at Close.
+	logsTemp string
 
 	// Services is the service controller (it reconciles while this server
 	// leads); servicesDone closes when it has stopped.
@@ -97,9 +110,27 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.State = state.New(s.ECS.StateConfig())
 	s.ECS.State = s.State
+	logsDir := filepath.Join(cfg.DataDir, "logs")
+	if cfg.DataDir == "" {
+		// An external etcd and no data directory: the logs live as
+		// long as the process.
+		tmp, err := os.MkdirTemp("", "gantry-logs-")
+		if err != nil {
+			s.closeStore()
+			return nil, fmt.Errorf("log store directory: %w", err)
+		}
+		s.logsTemp, logsDir = tmp, tmp
+		logger.Warn("no --data-dir: CloudWatch Logs events are kept in a temporary directory until the server stops", "dir", tmp)
+	}
+	ls, err := logstore.Open(logsDir, logstore.Options{MaxBytes: cfg.LogsMaxBytes, Logger: logger})
+	if err != nil {
+		s.closeStore()
+		return nil, fmt.Errorf("open the log store: %w", err)
+	}
+	s.Logs = logs.New(ls, cfg.Region, cfg.AccountID, logger)
 	services := append([]apiserver.Service{apiserver.ECS(s.ECS, func(ctx context.Context, c apiserver.Caller) context.Context {
 		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
-	})}, apiserver.Stubs()...)
+	}), apiserver.Logs(s.Logs)}, apiserver.Stubs()...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -121,8 +152,13 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	// The live state (watch-fed views, agent leases) runs until rctx
-	// ends; Close waits for it.
+	// ends; Close waits for it. So does the log store's retention loop.
 	s.State.Run(rctx)
+	s.logsDone = make(chan struct{})
+	go func() {
+		defer close(s.logsDone)
+		_ = ls.Run(rctx)
+	}()
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -156,6 +192,9 @@ func (s *Server) Close() error {
 		if s.servicesDone != nil {
 			<-s.servicesDone
 		}
+		// Tailing FilterLogEvents requests stop waiting, so that
+		// Shutdown need not wait for them.
+		s.Logs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.closeErr = s.http.Shutdown(ctx)
@@ -163,12 +202,21 @@ func (s *Server) Close() error {
 			s.debug.Close()
 		}
 		s.State.Wait()
+		<-s.logsDone
 		s.closeStore()
 	})
 	return s.closeErr
 }
 
 func (s *Server) closeStore() {
+	if s.Logs != nil {
+		if err := s.Logs.Store.Close(); err != nil {
+			s.logger.Error("close the log store", "err", err)
+		}
+	}
+	if s.logsTemp != "" {
+		_ = os.RemoveAll(s.logsTemp)
+	}
 	if s.etcd != nil {
 		s.etcd.Close()
 	} else if s.client != nil {

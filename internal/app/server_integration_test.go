@@ -132,6 +132,7 @@ func serversOnOneEtcd(t *testing.T, n int) []string {
 	for i := 0; i < n; i++ {
 		cfg := config.DefaultServer()
 		cfg.Listen = "127.0.0.1:0"
+		cfg.DataDir = t.TempDir() // each server's own log store
 		cfg.EtcdEndpoints = []string{etcd.ClientURL}
 		cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "t", cfg.AccountID))
 		srv, err := app.StartServer(ctx, cfg, apitest.Logger())

@@ -13,8 +13,16 @@ import (
 type Server struct {
 	// Listen is the HTTP address of the ECS API.
 	Listen string
-	// DataDir holds the embedded etcd member's data.
+	// DataDir holds the embedded etcd member's data (DataDir/etcd) and
+	// the CloudWatch Logs store (DataDir/logs). With an external etcd it
+	// may be empty: the log store is then a temporary directory, removed
+	// when the server stops.
 	DataDir string
+	// LogsMaxBytes bounds the CloudWatch Logs events the server keeps, in
+	// stored bytes (message bytes plus 26 per event, as AWS counts them);
+	// beyond it the oldest events of all groups are dropped. 0 means no
+	// bound.
+	LogsMaxBytes int64
 	// Region and AccountID build ARNs and scope signatures.
 	Region    string
 	AccountID string
@@ -50,6 +58,10 @@ type Server struct {
 // (docs/performance.md).
 const DefaultGCPercent = 200
 
+// DefaultLogsMaxBytes is the default bound of the log store: 10 GiB of
+// stored bytes (the files on disk are smaller: blocks are compressed).
+const DefaultLogsMaxBytes = 10 << 30
+
 // DefaultServer returns the defaults.
 func DefaultServer() Server {
 	return Server{
@@ -60,6 +72,7 @@ func DefaultServer() Server {
 		LostInstanceGrace: 20 * time.Second,
 		LeaderTTL:         5 * time.Second,
 		GCPercent:         DefaultGCPercent,
+		LogsMaxBytes:      DefaultLogsMaxBytes,
 	}
 }
 
@@ -70,7 +83,8 @@ var accountRE = regexp.MustCompile(`^\d{12}$`)
 // c's values as their defaults. `gantry server` and `gantry dev` use it.
 func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP address of the ECS API (loopback unless you ask otherwise)")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd member's data")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd member's data (etcd/) and of the CloudWatch Logs store (logs/)")
+	fs.Int64Var(&c.LogsMaxBytes, "logs-max-bytes", c.LogsMaxBytes, "bound of the CloudWatch Logs events kept, in bytes as AWS counts them (message plus 26 per event); the oldest are dropped beyond it; 0 for no bound")
 	fs.StringVar(&c.Region, "region", c.Region, "region of ARNs and of SigV4 signatures")
 	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "12-digit account ID of ARNs")
 	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
@@ -128,6 +142,9 @@ func (c *Server) Validate() error {
 	}
 	if len(c.EtcdEndpoints) == 0 && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required with the embedded etcd"))
+	}
+	if c.LogsMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("--logs-max-bytes %d: must be at least 0 (0: no bound)", c.LogsMaxBytes))
 	}
 	if len(c.Credentials) == 0 {
 		errs = append(errs, errors.New("no API credentials: set GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY, or --credentials-file"))

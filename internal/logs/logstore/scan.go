@@ -355,3 +355,11 @@ func decodeScanCursor(c string) (scanPos, error) {
 	ts, seq := decodePos(b[:posLen])
 	return scanPos{ts: ts, seq: seq, stream: string(b[posLen:])}, nil
 }
+
+// CursorAfter returns a Scan cursor that resumes right after the event at
+// (ts, seq) of the named stream in Scan's (timestamp, stream, sequence)
+// order, as if an earlier Scan had stopped there. Live tailing uses it to
+// wait for what comes after the newest event a client has seen.
+func CursorAfter(stream string, ts int64, seq uint64) string {
+	return encodeScanCursor(scanPos{ts: ts, seq: seq, stream: stream})
+}
