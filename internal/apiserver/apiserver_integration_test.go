@@ -99,7 +99,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"wrong type", "CreateCluster", []byte(`{"clusterName":42}`), 400, "SerializationException"},
 		{"wrong type nested", "RegisterTaskDefinition", []byte(`{"family":"f","containerDefinitions":[{"name":"a","image":"b","memory":"lots"}]}`), 400, "SerializationException"},
 		{"missing required member", "RegisterTaskDefinition", []byte(`{"family":"f"}`), 400, "InvalidParameterException"},
-		{"too large", "CreateCluster", append(append([]byte(`{"clusterName":"`), bytes.Repeat([]byte("x"), 2<<20)...), '"', '}'), 413, "RequestEntityTooLargeException"},
+		{"too large", "CreateCluster", append(append([]byte(`{"clusterName":"`), bytes.Repeat([]byte("x"), 9<<20)...), '"', '}'), 413, "RequestEntityTooLargeException"},
 		{"empty body is an empty request", "ListClusters", nil, 200, ""},
 	}
 	for _, tt := range tests {

@@ -28,8 +28,13 @@ import (
 	"github.com/gantry-dev/gantry/internal/sigv4"
 )
 
-// MaxBodyBytes is the largest request body accepted.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes is the largest request body accepted. A PutLogEvents batch
+// may hold 1,048,576 bytes of events as CloudWatch Logs counts them (the
+// messages plus 26 bytes each), which its JSON encoding (quotes, member
+// names, escapes of up to six bytes a character) takes several times over:
+// the cap leaves room for that, and every service still validates its own
+// limits on the decoded request.
+const MaxBodyBytes = 8 << 20
 
 // ContentType is the media type of ECS's requests and responses.
 const ContentType = awsproto.ContentTypeJSON11

@@ -128,6 +128,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		return nil, fmt.Errorf("open the log store: %w", err)
 	}
 	s.Logs = logs.New(ls, cfg.Region, cfg.AccountID, logger)
+	s.ECS.Logs = agentLogs{s.Logs}
 	services := append([]apiserver.Service{apiserver.ECS(s.ECS, func(ctx context.Context, c apiserver.Caller) context.Context {
 		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
 	}), apiserver.Logs(s.Logs)}, apiserver.Stubs()...)

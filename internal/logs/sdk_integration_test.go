@@ -287,8 +287,18 @@ func TestLogEventsThroughTheSDK(t *testing.T) {
 	_, err = c.PutLogEvents(ctx, &cwl.PutLogEventsInput{LogGroupName: &group, LogStreamName: &stream, LogEvents: []types.InputLogEvent{
 		{Timestamp: aws.Int64(base), Message: &big}, {Timestamp: aws.Int64(base), Message: &big}}})
 	var ae smithy.APIError
-	if !errors.As(err, &ae) || (ae.ErrorCode() != "InvalidParameterException" && ae.ErrorCode() != "RequestEntityTooLargeException") {
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterException" {
 		t.Fatalf("oversized batch: %v", err)
+	}
+	// A batch just under the limit as CloudWatch Logs counts it is stored
+	// whole, although its JSON body is larger than 1 MiB.
+	near := strings.Repeat("\t", 100_000)
+	nearBatch := make([]types.InputLogEvent, 10)
+	for i := range nearBatch {
+		nearBatch[i] = types.InputLogEvent{Timestamp: aws.Int64(base), Message: &near}
+	}
+	if _, err := c.PutLogEvents(ctx, &cwl.PutLogEventsInput{LogGroupName: &group, LogStreamName: &stream, LogEvents: nearBatch}); err != nil {
+		t.Fatalf("a batch of 1,000,260 counted bytes (200,000 in JSON escapes a message): %v", err)
 	}
 	_, err = c.PutLogEvents(ctx, &cwl.PutLogEventsInput{LogGroupName: &group, LogStreamName: &stream, LogEvents: []types.InputLogEvent{
 		{Timestamp: aws.Int64(base - 48*3600*1000), Message: aws.String("a")}, {Timestamp: aws.Int64(base), Message: aws.String("b")}}})
@@ -307,8 +317,8 @@ func TestLogEventsThroughTheSDK(t *testing.T) {
 		t.Fatalf("last event %v ago: the accepted one was not stored", d)
 	}
 	r = must[*cwl.GetLogEventsOutput](t)(c.GetLogEvents(ctx, &cwl.GetLogEventsInput{LogGroupName: &group, LogStreamName: &stream, StartFromHead: aws.Bool(true)}))
-	if len(r.Events) != 101 {
-		t.Fatalf("%d events stored, want 101", len(r.Events))
+	if len(r.Events) != 111 {
+		t.Fatalf("%d events stored, want 111 (100 + the 10 of the batch near the limit + 1)", len(r.Events))
 	}
 }
 

@@ -12,6 +12,7 @@
 //	app write PATH TEXT      write TEXT to PATH, then exit 0
 //	app cat PATH             print the contents of PATH, then exit 0
 //	app alloc MIB            allocate and touch MIB MiB of memory, then sleep
+//	app count N INTERVAL     print "line 000001" to "line N" on stdout, one every INTERVAL, then exit 0
 //
 // Environment of serve:
 //
@@ -67,6 +68,17 @@ func main() {
 			code = atoi(args[2])
 		}
 		os.Exit(code)
+	case "count":
+		n := atoi(arg(args, 1))
+		every, err := time.ParseDuration(arg(args, 2))
+		if err != nil {
+			fail(err)
+		}
+		for i := 1; i <= n; i++ {
+			fmt.Printf("line %06d\n", i)
+			time.Sleep(every)
+		}
+		os.Exit(0)
 	case "check":
 		c := http.Client{Timeout: 5 * time.Second}
 		resp, err := c.Get(arg(args, 1))
