@@ -190,6 +190,11 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 			continue
 		}
 		items = append(items, it)
+		for _, rec := range it.recs {
+			if _, ok := serviceOf(rec.Task.Group); ok {
+				v.svcPending[cluster+"/"+record.IDOf(rec.Task.TaskArn)] = rec
+			}
+		}
 		if !crevs[it.crev] {
 			crevs[it.crev] = true
 			cmps = append(cmps, store.ModRevisionIs(record.ClusterKey(cluster), it.crev))
@@ -208,6 +213,9 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 		return
 	}
 	fail := func(err error) {
+		v.mu.Lock()
+		v.unpendLocked(cluster, items)
+		v.mu.Unlock()
 		for _, it := range items {
 			it.err = err
 		}
@@ -240,11 +248,28 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 		}
 	}
 	// The watch skips these tasks (the view has them): note their
-	// assignments here.
+	// assignments here, and index those of services.
+	v.unpendLocked(cluster, items)
 	for _, it := range items {
 		for _, rec := range it.recs {
-			v.assignLocked(cluster, record.IDOf(rec.Task.TaskArn), record.IDOf(rec.Task.ContainerInstanceArn), rec.Task.DesiredStatus, rev)
+			id := record.IDOf(rec.Task.TaskArn)
+			v.assignLocked(cluster, id, record.IDOf(rec.Task.ContainerInstanceArn), rec.Task.DesiredStatus, rev)
+			if _, ok := serviceOf(rec.Task.Group); ok {
+				v.svcTasks.put(cluster, id, &rec.Task, rev)
+			}
 		}
 	}
 	v.mu.Unlock()
+}
+
+// unpendLocked forgets the tasks of services of items as in flight.
+func (v *Views) unpendLocked(cluster string, items []*batchItem) {
+	if len(v.svcPending) == 0 {
+		return
+	}
+	for _, it := range items {
+		for _, rec := range it.recs {
+			delete(v.svcPending, cluster+"/"+record.IDOf(rec.Task.TaskArn))
+		}
+	}
 }

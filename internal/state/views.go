@@ -84,6 +84,12 @@ type Views struct {
 	// loadedAt is the revision of the latest full load: changes before it
 	// may not be in assigns' change revisions.
 	loadedAt int64
+	// svcTasks indexes the tasks of services (servicetasks.go);
+	// svcPending holds the tasks of services of the placement commits in
+	// flight (cluster/id), for the watch to index should it deliver one
+	// before its commit returns.
+	svcTasks   serviceIndex
+	svcPending map[string]*record.Task
 
 	commitMu sync.Mutex
 	pending  map[string]*batch      // cluster -> batch being formed
@@ -119,7 +125,7 @@ func newViews(cfg Config, agents *Agents) *Views {
 		inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
 		lastForeign: map[string]int64{}, ownRevs: map[int64]bool{}, id: id, idBytes: []byte(id),
 		pending: map[string]*batch{}, assigns: map[string]*instanceAssigns{},
-		taskInst: map[string]string{}}
+		taskInst: map[string]string{}, svcTasks: newServiceIndex(), svcPending: map[string]*record.Task{}}
 }
 
 func newID() string {
@@ -175,6 +181,7 @@ func (v *Views) load(rev int64, items []store.Item) {
 	}
 	v.assigns = map[string]*instanceAssigns{}
 	v.taskInst = map[string]string{}
+	v.svcTasks = newServiceIndex()
 	v.loadedAt = rev
 	for i := range items {
 		kv := &items[i]
@@ -237,7 +244,18 @@ func (v *Views) ownTaskLocked(ev *store.Event) bool {
 		return false
 	}
 	c := v.clusters[cluster]
-	return c != nil && c.HasTask(v.cfg.TaskARN(cluster, id))
+	if c == nil || !c.HasTask(v.cfg.TaskARN(cluster, id)) {
+		return false
+	}
+	if len(v.svcPending) > 0 {
+		// A task of a service whose commit has not returned yet: index it
+		// now, since the views may reach its revision before the
+		// committer notes it.
+		if rec := v.svcPending[cluster+"/"+id]; rec != nil {
+			v.svcTasks.put(cluster, id, &rec.Task, ev.ModRev)
+		}
+	}
+	return true
 }
 
 // SyncNow waits until the views reflect every write etcd had committed
@@ -355,6 +373,7 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 		if deleted {
 			c.RemoveTask(arn)
 			v.assignLocked(cluster, id, "", "", mod)
+			v.svcTasks.remove(cluster, id)
 			return
 		}
 		var rec placedTask
@@ -362,6 +381,10 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 			return
 		}
 		t := &rec.Task
+		if _, ok := serviceOf(t.Group); ok {
+			// Only a service's task is decoded whole, for the index.
+			v.svcTasks.putRecord(cluster, id, value, mod)
+		}
 		inst := ""
 		if t.LastStatus != record.TaskStopped {
 			inst = record.IDOf(t.ContainerInstanceArn)
