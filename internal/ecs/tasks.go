@@ -278,7 +278,7 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 		}
 		return nil, err
 	}
-	out := &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: failures}
+	out := &ecsapi.RunTaskResponse{Tasks: make([]ecsapi.Task, 0, len(recs)), Failures: failures}
 	if token != nil {
 		token.complete(ctx, recs, failures)
 	}

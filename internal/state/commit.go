@@ -192,7 +192,7 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 		items = append(items, it)
 		for _, rec := range it.recs {
 			if _, ok := serviceOf(rec.Task.Group); ok {
-				v.svcPending[cluster+"/"+record.IDOf(rec.Task.TaskArn)] = rec
+				v.svcPending[taskKey{cluster, record.IDOf(rec.Task.TaskArn)}] = rec
 			}
 		}
 		if !crevs[it.crev] {
@@ -269,7 +269,7 @@ func (v *Views) unpendLocked(cluster string, items []*batchItem) {
 	}
 	for _, it := range items {
 		for _, rec := range it.recs {
-			delete(v.svcPending, cluster+"/"+record.IDOf(rec.Task.TaskArn))
+			delete(v.svcPending, taskKey{cluster, record.IDOf(rec.Task.TaskArn)})
 		}
 	}
 }

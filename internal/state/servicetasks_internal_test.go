@@ -33,7 +33,7 @@ func TestOwnServiceTaskBeforeCommitReturns(t *testing.T) {
 		}
 	}
 	svc := &record.Task{Task: ecsapi.Task{TaskArn: cfg.TaskARN("c", "s1"), Group: "service:x", LastStatus: "PROVISIONING"}}
-	v.svcPending["c/s1"] = svc
+	v.svcPending[taskKey{"c", "s1"}] = svc
 	ev := func(id string, rec *record.Task, rev int64) store.WatchResponse {
 		b, _ := json.Marshal(rec)
 		return store.WatchResponse{Revision: rev, Events: []store.Event{{Item: store.Item{Key: record.TaskKey("c", id), Value: b, ModRev: rev, Version: 1}}}}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -86,10 +87,10 @@ type Views struct {
 	loadedAt int64
 	// svcTasks indexes the tasks of services (servicetasks.go);
 	// svcPending holds the tasks of services of the placement commits in
-	// flight (cluster/id), for the watch to index should it deliver one
+	// flight, for the watch to index should it deliver one
 	// before its commit returns.
 	svcTasks   serviceIndex
-	svcPending map[string]*record.Task
+	svcPending map[taskKey]*record.Task
 
 	commitMu sync.Mutex
 	pending  map[string]*batch      // cluster -> batch being formed
@@ -125,7 +126,7 @@ func newViews(cfg Config, agents *Agents) *Views {
 		inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
 		lastForeign: map[string]int64{}, ownRevs: map[int64]bool{}, id: id, idBytes: []byte(id),
 		pending: map[string]*batch{}, assigns: map[string]*instanceAssigns{},
-		taskInst: map[string]string{}, svcTasks: newServiceIndex(), svcPending: map[string]*record.Task{}}
+		taskInst: map[string]string{}, svcTasks: newServiceIndex(), svcPending: map[taskKey]*record.Task{}}
 }
 
 func newID() string {
@@ -251,7 +252,7 @@ func (v *Views) ownTaskLocked(ev *store.Event) bool {
 		// A task of a service whose commit has not returned yet: index it
 		// now, since the views may reach its revision before the
 		// committer notes it.
-		if rec := v.svcPending[cluster+"/"+id]; rec != nil {
+		if rec := v.svcPending[taskKey{cluster, id}]; rec != nil {
 			v.svcTasks.put(cluster, id, &rec.Task, ev.ModRev)
 		}
 	}
@@ -377,14 +378,22 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 			return
 		}
 		var rec placedTask
-		if json.Unmarshal(value, &rec) != nil {
-			return
+		if bytes.Contains(value, serviceGroupJSON) {
+			// Most likely a service's task: decoded once for the index
+			// and the views.
+			if !v.putServiceTaskLocked(cluster, id, value, mod, &rec) {
+				return
+			}
+		} else {
+			if json.Unmarshal(value, &rec) != nil {
+				return
+			}
+			if _, ok := serviceOf(rec.Task.Group); ok {
+				// Written otherwise than json.Marshal writes it.
+				v.svcTasks.putRecord(cluster, id, value, mod)
+			}
 		}
 		t := &rec.Task
-		if _, ok := serviceOf(t.Group); ok {
-			// Only a service's task is decoded whole, for the index.
-			v.svcTasks.putRecord(cluster, id, value, mod)
-		}
 		inst := ""
 		if t.LastStatus != record.TaskStopped {
 			inst = record.IDOf(t.ContainerInstanceArn)
