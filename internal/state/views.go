@@ -89,7 +89,7 @@ type Views struct {
 	// svcPending holds the tasks of services of the placement commits in
 	// flight, for the watch to index should it deliver one
 	// before its commit returns.
-	svcTasks   serviceIndex
+	svcTasks   *serviceIndex
 	svcPending map[taskKey]*record.Task
 
 	commitMu sync.Mutex
@@ -182,7 +182,7 @@ func (v *Views) load(rev int64, items []store.Item) {
 	}
 	v.assigns = map[string]*instanceAssigns{}
 	v.taskInst = map[string]string{}
-	v.svcTasks = newServiceIndex()
+	v.svcTasks.reset()
 	v.loadedAt = rev
 	for i := range items {
 		kv := &items[i]
