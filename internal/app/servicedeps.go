@@ -17,11 +17,10 @@ import (
 
 // serviceDeps gives the service controller what it declares it needs
 // (servicectl.Deps) over the ECS operations. It is a thin adapter: each
-// method is one operation or read of ops, with the paging, batching and
-// error mapping the controller no longer does itself.
-//
-// The reads of ServiceTasks and Instances go through the paged API calls;
-// they are the ones to point at the server's in-memory state.
+// method is one call of ops, with the error mapping the controller does
+// not do itself. The cluster is read from the server's live state
+// (ServiceTasks, Instances: no paging) and tasks are started by one
+// placement call for any count (RunTasks).
 type serviceDeps struct {
 	ops    *ecs.API
 	logger *slog.Logger
@@ -106,120 +105,56 @@ func (d *serviceDeps) WatchServiceChanges(ctx context.Context, fn func(servicect
 	})
 }
 
-// ServiceTasks returns the tasks of group service:NAME, desired RUNNING or
-// STOPPED (ListTasks, paged, then DescribeTasks by 100).
+// ServiceTasks returns the tasks of group service:NAME from the server's
+// live state (ecs.API.ServiceTasks), which reflects the controller's own
+// writes and every other committed before the call.
 func (d *serviceDeps) ServiceTasks(ctx context.Context, cluster, name string) ([]ecsapi.Task, error) {
-	ctx = d.caller(ctx)
-	var arns []string
-	for _, st := range []ecsapi.DesiredStatus{"RUNNING", "STOPPED"} {
-		next := ""
-		for {
-			out, err := d.ops.ListTasks(ctx, &ecsapi.ListTasksRequest{Cluster: cluster, ServiceName: name, DesiredStatus: st, NextToken: next})
-			if err != nil {
-				return nil, fmt.Errorf("list tasks: %w", err)
-			}
-			arns = append(arns, out.TaskArns...)
-			if next = out.NextToken; next == "" {
-				break
-			}
-		}
-	}
-	var tasks []ecsapi.Task
-	for i := 0; i < len(arns); i += 100 {
-		out, err := d.ops.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Cluster: cluster, Tasks: arns[i:min(i+100, len(arns))]})
-		if err != nil {
-			return nil, fmt.Errorf("describe tasks: %w", err)
-		}
-		tasks = append(tasks, out.Tasks...)
+	tasks, err := d.ops.ServiceTasks(ctx, cluster, name)
+	if err != nil {
+		return nil, fmt.Errorf("tasks of service %s: %w", name, err)
 	}
 	return tasks, nil
 }
 
 // Instances returns the cluster's container instances that are not
-// INACTIVE (ListContainerInstances, paged, then
-// DescribeContainerInstances by 100).
+// INACTIVE from the server's live state (ecs.API.ClusterInstances).
 func (d *serviceDeps) Instances(ctx context.Context, cluster string) ([]ecsapi.ContainerInstance, error) {
-	ctx = d.caller(ctx)
-	var arns []string
-	next := ""
-	for {
-		out, err := d.ops.ListContainerInstances(ctx, &ecsapi.ListContainerInstancesRequest{Cluster: cluster, NextToken: next})
-		if err != nil {
-			return nil, fmt.Errorf("list container instances: %w", err)
-		}
-		arns = append(arns, out.ContainerInstanceArns...)
-		if next = out.NextToken; next == "" {
-			break
-		}
-	}
-	var insts []ecsapi.ContainerInstance
-	for i := 0; i < len(arns); i += 100 {
-		out, err := d.ops.DescribeContainerInstances(ctx, &ecsapi.DescribeContainerInstancesRequest{Cluster: cluster, ContainerInstances: arns[i:min(i+100, len(arns))]})
-		if err != nil {
-			return nil, fmt.Errorf("describe container instances: %w", err)
-		}
-		insts = append(insts, out.ContainerInstances...)
+	insts, err := d.ops.ClusterInstances(ctx, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("container instances of %s: %w", cluster, err)
 	}
 	return insts, nil
 }
 
-// runTaskMax is RunTask's limit of tasks per call.
-const runTaskMax = 10
-
-// RunTasks places count tasks through RunTask, ten at a time (the
-// operation's limit; the placement inside ops has none), then adds the
-// managed tags.
+// RunTasks places count tasks in one call (ecs.API.RunTasks: no limit of
+// ten), the managed tags written with them.
 func (d *serviceDeps) RunTasks(ctx context.Context, spec servicectl.TaskSpec, count int) (servicectl.Placement, error) {
-	ctx = d.caller(ctx)
-	var pl servicectl.Placement
-	tags, err := d.taskTags(ctx, spec)
-	if err != nil {
-		return pl, err
-	}
-	defer func() { d.addManagedTags(ctx, spec, pl.TaskArns) }()
-	for left := count; left > 0; {
-		n := int32(min(left, runTaskMax))
-		out, err := d.ops.RunTask(ctx, &ecsapi.RunTaskRequest{Cluster: spec.Cluster, TaskDefinition: spec.TaskDefinition, Count: &n,
-			StartedBy: spec.StartedBy, Group: spec.Group, LaunchType: spec.LaunchType, PlacementConstraints: spec.PlacementConstraints,
-			PlacementStrategy: spec.PlacementStrategy, NetworkConfiguration: spec.NetworkConfiguration, Tags: tags,
-			EnableExecuteCommand: spec.EnableExecuteCommand})
-		if err != nil {
-			return pl, d.runErr(ctx, spec.Cluster, err)
-		}
-		for _, t := range out.Tasks {
-			pl.TaskArns = append(pl.TaskArns, t.TaskArn)
-		}
-		left -= len(out.Tasks)
-		if len(out.Tasks) < int(n) {
-			pl.Failures = out.Failures
-			break
-		}
-	}
-	return pl, nil
+	return d.run(ctx, spec, count, "")
 }
 
-// StartTask starts one task on instance (StartTask).
+// StartTask starts one task on instance (ecs.API.RunTasks restricted to
+// it, as StartTask).
 func (d *serviceDeps) StartTask(ctx context.Context, spec servicectl.TaskSpec, instance string) (servicectl.Placement, error) {
+	spec.PlacementConstraints, spec.PlacementStrategy = nil, nil
+	return d.run(ctx, spec, 1, instance)
+}
+
+// run starts count tasks of spec, on instance when it is not empty.
+func (d *serviceDeps) run(ctx context.Context, spec servicectl.TaskSpec, count int, instance string) (servicectl.Placement, error) {
 	ctx = d.caller(ctx)
 	var pl servicectl.Placement
 	tags, err := d.taskTags(ctx, spec)
 	if err != nil {
 		return pl, err
 	}
-	out, err := d.ops.StartTask(ctx, &ecsapi.StartTaskRequest{Cluster: spec.Cluster, TaskDefinition: spec.TaskDefinition,
-		ContainerInstances: []string{instance}, StartedBy: spec.StartedBy, Group: spec.Group, Tags: tags,
-		NetworkConfiguration: spec.NetworkConfiguration, EnableExecuteCommand: spec.EnableExecuteCommand})
+	res, err := d.ops.RunTasks(ctx, ecs.RunSpec{Cluster: spec.Cluster, TaskDefinition: spec.TaskDefinition, Count: count,
+		StartedBy: spec.StartedBy, Group: spec.Group, LaunchType: spec.LaunchType, PlacementConstraints: spec.PlacementConstraints,
+		PlacementStrategy: spec.PlacementStrategy, NetworkConfiguration: spec.NetworkConfiguration, Tags: tags,
+		ManagedTags: spec.ManagedTags, EnableExecuteCommand: spec.EnableExecuteCommand, Instance: instance})
+	pl.TaskArns, pl.Failures = res.TaskArns, res.Failures
 	if err != nil {
-		if ae, ok := apierror.As(err); ok && ae.HTTPStatus() < 500 {
-			return pl, &servicectl.RefusedError{Message: ae.Message}
-		}
-		return pl, fmt.Errorf("start task on %s: %w", instance, err)
+		return pl, runErr(err)
 	}
-	for _, t := range out.Tasks {
-		pl.TaskArns = append(pl.TaskArns, t.TaskArn)
-	}
-	pl.Failures = out.Failures
-	d.addManagedTags(ctx, spec, pl.TaskArns)
 	return pl, nil
 }
 
@@ -233,24 +168,16 @@ func (d *serviceDeps) StopTask(ctx context.Context, cluster, taskArn, reason str
 	return err
 }
 
-// runErr maps a RunTask error: a client fault on a cluster without
-// container instances is ErrNoInstances (RunTask answers
-// InvalidParameterException for it, which this tells from the other causes
-// by looking at the cluster rather than at the message), another client
-// fault a *RefusedError.
-func (d *serviceDeps) runErr(ctx context.Context, cluster string, err error) error {
-	ae, ok := apierror.As(err)
-	if !ok || ae.HTTPStatus() >= 500 {
-		return fmt.Errorf("run task: %w", err)
+// runErr maps an error of ecs.API.RunTasks: ecs.ErrNoInstances is
+// ErrNoInstances, another client fault a *RefusedError.
+func runErr(err error) error {
+	if errors.Is(err, ecs.ErrNoInstances) {
+		return fmt.Errorf("%w: %w", servicectl.ErrNoInstances, err)
 	}
-	if ae.Code == apierror.CodeInvalidParameter {
-		one := int32(1)
-		out, lerr := d.ops.ListContainerInstances(ctx, &ecsapi.ListContainerInstancesRequest{Cluster: cluster, MaxResults: &one})
-		if lerr == nil && len(out.ContainerInstanceArns) == 0 {
-			return fmt.Errorf("%w: %w", servicectl.ErrNoInstances, err)
-		}
+	if ae, ok := apierror.As(err); ok && ae.HTTPStatus() < 500 {
+		return &servicectl.RefusedError{Message: ae.Message}
 	}
-	return &servicectl.RefusedError{Message: ae.Message}
+	return fmt.Errorf("run tasks: %w", err)
 }
 
 // taskTags are the tags propagated to the tasks of spec
@@ -261,19 +188,6 @@ func (d *serviceDeps) taskTags(ctx context.Context, spec servicectl.TaskSpec) ([
 		return nil, fmt.Errorf("tags of %s: %w", spec.TaskDefinition, err)
 	}
 	return tags, nil
-}
-
-// addManagedTags adds spec's managed tags to the tasks started
-// (ecs.API.AddManagedTaskTags), which RunTask refuses from its callers.
-func (d *serviceDeps) addManagedTags(ctx context.Context, spec servicectl.TaskSpec, arns []string) {
-	if len(spec.ManagedTags) == 0 {
-		return
-	}
-	for _, a := range arns {
-		if err := d.ops.AddManagedTaskTags(ctx, spec.Cluster, a, spec.ManagedTags); err != nil {
-			d.logger.Warn("managed tags", "task", a, "err", err)
-		}
-	}
 }
 
 // serviceLeaderKey is the election of the service controller's leader.

@@ -313,3 +313,62 @@ func TestServiceLeaderCrashTakeover(t *testing.T) {
 		t.Fatalf("write under the new leadership: %v", err)
 	}
 }
+
+// TestServiceDepsRunTasksOneCall: one RunTasks call places 25 tasks (past
+// RunTask's ten), writes the managed tags with them, and the observer
+// reads them back at once from the live state, with the instances; in a
+// cluster without instances the error is ErrNoInstances by type.
+func TestServiceDepsRunTasksOneCall(t *testing.T) {
+	o, _, deps, ctx := serviceEnv(t, 3)
+	managed := []ecsapi.Tag{{Key: "aws:ecs:serviceName", Value: "s"}, {Key: "aws:ecs:clusterName", Value: "c"}}
+	pl, err := deps.Runner.RunTasks(ctx, servicectl.TaskSpec{Cluster: "c", TaskDefinition: "web", StartedBy: "ecs-svc/1", Group: "service:s",
+		ManagedTags: managed}, 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.TaskArns) != 25 || len(pl.Failures) != 0 {
+		t.Fatalf("placed %d tasks, failures %+v", len(pl.TaskArns), pl.Failures)
+	}
+	for _, tk := range serviceTaskList(t, o, ctx, "s") {
+		if len(tk.Tags) != 2 || tk.StartedBy != "ecs-svc/1" {
+			t.Fatalf("task %s: tags %+v startedBy %q", tk.TaskArn, tk.Tags, tk.StartedBy)
+		}
+	}
+	tasks, err := deps.Observer.ServiceTasks(ctx, "c", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 25 {
+		t.Fatalf("observer: %d tasks, want 25", len(tasks))
+	}
+	insts, err := deps.Observer.Instances(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := 0
+	for _, ci := range insts {
+		pending += int(ci.PendingTasksCount)
+	}
+	if len(insts) != 3 || pending != 25 {
+		t.Fatalf("observer: %d instances holding %d pending tasks", len(insts), pending)
+	}
+	// A stop shows at once too.
+	if err := deps.Runner.StopTask(ctx, "c", pl.TaskArns[0], "scale in"); err != nil {
+		t.Fatal(err)
+	}
+	tasks, _ = deps.Observer.ServiceTasks(ctx, "c", "s")
+	for _, tk := range tasks {
+		if tk.TaskArn == pl.TaskArns[0] && tk.DesiredStatus != "STOPPED" {
+			t.Fatalf("stopped task reads desired %s", tk.DesiredStatus)
+		}
+	}
+	// No instances: ErrNoInstances by type, ecs's sentinel kept in the chain.
+	if _, err := o.CreateCluster(ctx, &ecsapi.CreateClusterRequest{ClusterName: "empty"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = deps.Runner.RunTasks(ctx, servicectl.TaskSpec{Cluster: "empty", TaskDefinition: "web", Group: "service:s"}, 25)
+	var refused *servicectl.RefusedError
+	if !errors.Is(err, servicectl.ErrNoInstances) || !errors.Is(err, ecs.ErrNoInstances) || errors.As(err, &refused) {
+		t.Fatalf("run tasks without instances: %v", err)
+	}
+}

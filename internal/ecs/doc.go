@@ -12,7 +12,9 @@
 // (taskdef.go; the rules of a registration in taskdef_validate.go and
 // taskdef_containers.go), tasks
 // (tasks.go, statechange.go, runtoken.go, placement.go), services
-// (services*.go), tags and account settings. It reads the server's live
+// (services*.go; the service controller's own entry points, RunTasks
+// without RunTask's limit of ten and the reads of the live state, in
+// runtasks.go), tags and account settings. It reads the server's live
 // state (package state: the placement views, the task definitions' view,
 // agent connections) instead of the store wherever it can, and writes
 // records (package record) through guarded store transactions. Paging

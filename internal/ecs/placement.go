@@ -65,11 +65,36 @@ func demandOf(td *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) (scheduler.Dem
 	return d, nil
 }
 
+// ErrNoInstances is the error, matched with errors.Is, of a placement in a
+// cluster that has no container instance (RunTask, StartTask, RunTasks).
+// The error returned also holds the InvalidParameterException RunTask
+// answers its callers with (apierror.As finds it, its text unchanged).
+var ErrNoInstances = errors.New("no container instances in the cluster")
+
+// errNoInstances is ErrNoInstances with ECS's answer to RunTask.
+func errNoInstances() error {
+	return fmt.Errorf("%w: %w", ErrNoInstances, apierror.InvalidParameter("No Container Instances were found in your cluster."))
+}
+
+// placeChunk is the most tasks placed and committed at once: each task
+// costs its commit two operations (its record and, at most, its shard's
+// slot key), and a commit is one transaction of at most MaxTxnOps.
+func (s *API) placeChunk() int {
+	n := s.MaxTxnOps
+	if n <= 0 {
+		n = 128
+	}
+	return max(1, (n-1)/2)
+}
+
 // place places count tasks of o in cluster, whose record the caller read at
 // crev, and writes them, retrying on conflicts (reading the cluster again).
 // The views first catch up with etcd: with revision rev (the caller's read)
-// when given, else with a read of their own. It returns the tasks written
-// and the failures of the last attempt.
+// when given, else with a read of their own. More tasks than one commit
+// holds (placeChunk) are placed and written a chunk at a time. It returns
+// the tasks written and the failures of the last attempt; ErrNoInstances
+// (with RunTask's error) if the cluster has no container instance. With an
+// error, the tasks written before it are returned too.
 func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *runOptions, count int, cons []ecsapi.PlacementConstraint,
 	strat []ecsapi.PlacementStrategy) ([]*taskRecord, []ecsapi.Failure, error) {
 	v, err := s.placementViews(ctx)
@@ -92,11 +117,12 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 	var failures []ecsapi.Failure
 	deadline := time.Now().Add(placeConflictBudget)
 	conflicted := false
-	for attempt := 0; len(placed) < count; attempt++ {
-		if attempt > 0 {
-			// Only a conflict comes back here. Servers that place in the
-			// same shards at once would collide again in step: wait a
-			// little, longer each time, at random.
+	chunk := s.placeChunk()
+	for attempt := 0; len(placed) < count; {
+		if conflicted {
+			// Servers that place in the same shards at once would collide
+			// again in step: wait a little, longer each time, at random.
+			attempt++
 			if time.Now().After(deadline) {
 				break
 			}
@@ -106,7 +132,7 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 				return placed, nil, ctx.Err()
 			}
 			if _, crev, rev, err = s.activeClusterAt(ctx, cluster); err != nil {
-				return nil, nil, err
+				return placed, nil, err
 			}
 		}
 		if rev > 0 {
@@ -116,9 +142,13 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		}
 		view := v.Cluster(cluster)
 		if view.Len() == 0 {
-			return nil, nil, apierror.InvalidParameter("No Container Instances were found in your cluster.")
+			if len(placed) > 0 {
+				// The instances left between two chunks.
+				break
+			}
+			return nil, nil, errNoInstances()
 		}
-		n := count - len(placed)
+		n := min(count-len(placed), chunk)
 		ids := make([]string, n)
 		now := s.now()
 		for i := range ids {
@@ -131,7 +161,7 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		plan, seen, err := v.Place(cluster, scheduler.Request{TaskIDs: ids, Group: group, Demand: demand,
 			RequiredAttributes: o.td.RequiresAttributes, Policy: pol, Seed: binary.LittleEndian.Uint64(seed[:])})
 		if err != nil {
-			return nil, nil, fmt.Errorf("place: %w", err)
+			return placed, nil, fmt.Errorf("place: %w", err)
 		}
 		failures = plan.Failures
 		if len(plan.Placements) == 0 {
@@ -163,7 +193,7 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		if err != nil {
 			view.Rollback(plan.PlacedIDs()...)
 			v.Recheck(ctx, cluster, recs)
-			return nil, nil, err
+			return placed, nil, err
 		}
 		view.Commit(plan.PlacedIDs()...)
 		placed = append(placed, recs...)

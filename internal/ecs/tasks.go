@@ -217,6 +217,21 @@ func instanceIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:
 // taskIDOf is the ID at the end of a task ARN.
 func taskIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
+// runLaunchType checks the launch type of a RunTask, EC2 when empty.
+func runLaunchType(t ecsapi.LaunchType) (string, error) {
+	lt := string(t)
+	switch lt {
+	case "":
+		lt = "EC2"
+	case "EC2", "EXTERNAL":
+	case "FARGATE":
+		return "", apierror.InvalidParameter("The FARGATE launch type is not supported: Gantry runs tasks on registered container instances (EC2 or EXTERNAL).")
+	default:
+		return "", apierror.InvalidParameter("Invalid launchType %s.", lt)
+	}
+	return lt, nil
+}
+
 // RunTask starts count tasks of a task definition on instances of the
 // cluster that have room for them, placed by the scheduler with the
 // request's strategies and constraints. Tasks that cannot be placed are
@@ -233,15 +248,9 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	if count < 1 || count > 10 {
 		return nil, apierror.InvalidParameter("Count must be between 1 and 10.")
 	}
-	lt := string(in.LaunchType)
-	switch lt {
-	case "":
-		lt = "EC2"
-	case "EC2", "EXTERNAL":
-	case "FARGATE":
-		return nil, apierror.InvalidParameter("The FARGATE launch type is not supported: Gantry runs tasks on registered container instances (EC2 or EXTERNAL).")
-	default:
-		return nil, apierror.InvalidParameter("Invalid launchType %s.", lt)
+	lt, err := runLaunchType(in.LaunchType)
+	if err != nil {
+		return nil, err
 	}
 	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
 		return nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
@@ -269,7 +278,7 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 		}
 		return nil, err
 	}
-	out := &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: failures}
+	out := &ecsapi.RunTaskResponse{Tasks: make([]ecsapi.Task, 0, len(recs)), Failures: failures}
 	if token != nil {
 		token.complete(ctx, recs, failures)
 	}

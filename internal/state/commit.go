@@ -111,11 +111,16 @@ type batchItem struct {
 	seen map[string]int64
 	recs []*record.Task
 	err  error
+	rev  int64 // the revision of the commit, when written
 }
 
 // Commit writes recs as part of the next batch of cluster's placements and
 // returns once that batch is written (or failed). While one batch is in
 // flight, the placements that arrive join the next one: group commit.
+// Once written, the tasks of services among recs are in the index that
+// ServiceTasks reads. After an error other than ErrPlacementConflict
+// (ctx ended while the batch was in flight, say), call Recheck: the tasks
+// may have been written all the same.
 func (v *Views) Commit(ctx context.Context, cluster string, crev int64, seen map[string]int64, recs []*record.Task) error {
 	ops := 2*len(recs) + 1
 	v.commitMu.Lock()
@@ -144,6 +149,11 @@ func (v *Views) Commit(ctx context.Context, cluster string, crev int64, seen map
 	}
 	select {
 	case <-b.done:
+		if item.err == nil {
+			// The tasks of services, indexed before the placement
+			// returns: its caller reads them next.
+			v.svcTasks.putCommitted(cluster, item.recs, item.rev)
+		}
 		return item.err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -190,6 +200,11 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 			continue
 		}
 		items = append(items, it)
+		for _, rec := range it.recs {
+			if _, ok := serviceOf(rec.Task.Group); ok {
+				v.svcPending[taskKey{cluster, record.IDOf(rec.Task.TaskArn)}] = rec
+			}
+		}
 		if !crevs[it.crev] {
 			crevs[it.crev] = true
 			cmps = append(cmps, store.ModRevisionIs(record.ClusterKey(cluster), it.crev))
@@ -208,6 +223,9 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 		return
 	}
 	fail := func(err error) {
+		v.mu.Lock()
+		v.unpendLocked(cluster, items)
+		v.mu.Unlock()
 		for _, it := range items {
 			it.err = err
 		}
@@ -240,11 +258,25 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 		}
 	}
 	// The watch skips these tasks (the view has them): note their
-	// assignments here.
+	// assignments here. Their callers index those of services (Commit).
+	v.unpendLocked(cluster, items)
 	for _, it := range items {
+		it.rev = rev
 		for _, rec := range it.recs {
 			v.assignLocked(cluster, record.IDOf(rec.Task.TaskArn), record.IDOf(rec.Task.ContainerInstanceArn), rec.Task.DesiredStatus, rev)
 		}
 	}
 	v.mu.Unlock()
+}
+
+// unpendLocked forgets the tasks of services of items as in flight.
+func (v *Views) unpendLocked(cluster string, items []*batchItem) {
+	if len(v.svcPending) == 0 {
+		return
+	}
+	for _, it := range items {
+		for _, rec := range it.recs {
+			delete(v.svcPending, taskKey{cluster, record.IDOf(rec.Task.TaskArn)})
+		}
+	}
 }

@@ -5,8 +5,10 @@
 //
 //   - Views: the placement views (one scheduler.Cluster per cluster, the
 //     instances with their agents' connections, the tasks assigned to each
-//     instance, which agents' polls wait on) and the placement committer,
-//     which writes many RunTask calls' placements in one transaction;
+//     instance, which agents' polls wait on), the placement committer,
+//     which writes many RunTask calls' placements in one transaction, and
+//     the index of the tasks of services that the service controller
+//     reads (ServiceTasks);
 //   - TaskDefs: every task definition revision, by family, and the
 //     per-family registration queues (group commit);
 //   - Agents: which agents call this server, on a lease of its own, and

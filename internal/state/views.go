@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -84,6 +85,12 @@ type Views struct {
 	// loadedAt is the revision of the latest full load: changes before it
 	// may not be in assigns' change revisions.
 	loadedAt int64
+	// svcTasks indexes the tasks of services (servicetasks.go);
+	// svcPending holds the tasks of services of the placement commits in
+	// flight, for the watch to index should it deliver one
+	// before its commit returns.
+	svcTasks   *serviceIndex
+	svcPending map[taskKey]*record.Task
 
 	commitMu sync.Mutex
 	pending  map[string]*batch      // cluster -> batch being formed
@@ -119,7 +126,7 @@ func newViews(cfg Config, agents *Agents) *Views {
 		inst: map[string]*viewInstance{}, slotRev: map[string]int64{}, advanced: make(chan struct{}),
 		lastForeign: map[string]int64{}, ownRevs: map[int64]bool{}, id: id, idBytes: []byte(id),
 		pending: map[string]*batch{}, assigns: map[string]*instanceAssigns{},
-		taskInst: map[string]string{}}
+		taskInst: map[string]string{}, svcTasks: newServiceIndex(), svcPending: map[taskKey]*record.Task{}}
 }
 
 func newID() string {
@@ -175,6 +182,7 @@ func (v *Views) load(rev int64, items []store.Item) {
 	}
 	v.assigns = map[string]*instanceAssigns{}
 	v.taskInst = map[string]string{}
+	v.svcTasks.reset()
 	v.loadedAt = rev
 	for i := range items {
 		kv := &items[i]
@@ -237,7 +245,18 @@ func (v *Views) ownTaskLocked(ev *store.Event) bool {
 		return false
 	}
 	c := v.clusters[cluster]
-	return c != nil && c.HasTask(v.cfg.TaskARN(cluster, id))
+	if c == nil || !c.HasTask(v.cfg.TaskARN(cluster, id)) {
+		return false
+	}
+	if len(v.svcPending) > 0 {
+		// A task of a service whose commit has not returned yet: index it
+		// now, since the views may reach its revision before the
+		// committer notes it.
+		if rec := v.svcPending[taskKey{cluster, id}]; rec != nil {
+			v.svcTasks.put(cluster, id, &rec.Task, ev.ModRev)
+		}
+	}
+	return true
 }
 
 // SyncNow waits until the views reflect every write etcd had committed
@@ -355,11 +374,24 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 		if deleted {
 			c.RemoveTask(arn)
 			v.assignLocked(cluster, id, "", "", mod)
+			v.svcTasks.remove(cluster, id)
 			return
 		}
 		var rec placedTask
-		if json.Unmarshal(value, &rec) != nil {
-			return
+		if bytes.Contains(value, serviceGroupJSON) {
+			// Most likely a service's task: decoded once for the index
+			// and the views.
+			if !v.putServiceTaskLocked(cluster, id, value, mod, &rec) {
+				return
+			}
+		} else {
+			if json.Unmarshal(value, &rec) != nil {
+				return
+			}
+			if _, ok := serviceOf(rec.Task.Group); ok {
+				// Written otherwise than json.Marshal writes it.
+				v.svcTasks.putRecord(cluster, id, value, mod)
+			}
 		}
 		t := &rec.Task
 		inst := ""
