@@ -776,16 +776,3 @@ func (s *API) ServiceTaskTags(ctx context.Context, svc *ecsapi.Service, taskDefi
 	}
 	return nil, nil
 }
-
-// AddManagedTaskTags adds the aws:ecs: tags of ECS managed tagging to a
-// task, which RunTask refuses from callers.
-func (s *API) AddManagedTaskTags(ctx context.Context, cluster, taskArn string, tags []ecsapi.Tag) error {
-	_, err := store.Mutate(ctx, s.Store, taskKey(cluster, taskIDOf(taskArn)), func(rec *taskRecord, exists bool) error {
-		if !exists {
-			return store.ErrNotFound
-		}
-		rec.Task.Tags = mergeTags(rec.Task.Tags, tags)
-		return nil
-	})
-	return err
-}

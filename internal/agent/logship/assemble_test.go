@@ -19,8 +19,8 @@ func frame(i int, data string, partial bool) runtime.LogFrame {
 func assemble(re *regexp.Regexp, frames []runtime.LogFrame) []event {
 	var out []event
 	a := newAssembler(re, func(e event) { out = append(out, e) })
-	for i, f := range frames {
-		a.add(f, Pos{TS: f.Time.UnixNano(), N: 1 + i%1}, t0)
+	for _, f := range frames {
+		a.add(f, Pos{TS: f.Time.UnixNano(), N: 1}, t0)
 	}
 	a.flush()
 	return out
