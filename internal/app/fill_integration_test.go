@@ -32,13 +32,35 @@ func TestTwoServersFillAClusterTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := ecsclient.New(urls[1], apitest.Region, apitest.AccessKeyID, apitest.SecretAccessKey)
+	var arns []string
 	for i := 0; i < 300; i++ {
 		var out ecsapi.RegisterContainerInstanceResponse
 		if err := raw.Call(ctx, "RegisterContainerInstance", &ecsapi.RegisterContainerInstanceRequest{Cluster: "st",
 			TotalResources: []ecsapi.Resource{{Name: "CPU", Type: "INTEGER", IntegerValue: 4096}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: 2000}}}, &out); err != nil {
 			t.Fatal(err)
 		}
+		arns = append(arns, out.ContainerInstance.ContainerInstanceArn)
 	}
+	// The instances' agents stay connected as real ones do, with a
+	// heartbeat every 2 s: placement refuses an instance whose agent has
+	// been silent for the agent TTL (AGENT), which a slow run (-race on a
+	// busy machine) would otherwise outlast.
+	hbCtx, stopHeartbeats := context.WithCancel(ctx)
+	var hb sync.WaitGroup
+	defer func() { stopHeartbeats(); hb.Wait() }()
+	hb.Go(func() {
+		for {
+			for _, a := range arns {
+				var out ecsapi.GantryPollTasksResponse
+				_ = raw.Call(hbCtx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{Cluster: "st", ContainerInstance: a, OmitTasks: true}, &out)
+			}
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	})
 	if _, err := c0.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("m"),
 		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("a"), Image: aws.String("b"), Memory: aws.Int32(100)}}}); err != nil {
 		t.Fatal(err)
