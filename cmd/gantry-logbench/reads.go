@@ -36,7 +36,9 @@ func (b *bench) readPhase(ctx context.Context) (readResult, error) {
 	}
 	base := time.Now().Add(-time.Hour).UnixMilli()
 	msg := make([]byte, b.o.size)
-	const batch = 10_000
+	// As many events as fit in a PutLogEvents call (1 MiB with 26 bytes
+	// of overhead each), at most 10,000.
+	batch := min(10_000, 1_048_576/(b.o.size+eventOverhead))
 	start := time.Now()
 	for i := 0; i < b.o.filterEvents; i += batch {
 		events := make([]types.InputLogEvent, 0, batch)

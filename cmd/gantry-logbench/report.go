@@ -84,7 +84,7 @@ func format(o options, r *results) string {
 	w("   print-to-stored latency: ingestionTime - timestamp of every event\n")
 	w("   (timestamp is when dockerd read the line, ingestionTime when the\n")
 	w("   server stored it; a `logs tail --follow` sees it at its next poll).\n")
-	w("4. **Reads**: %d events put with PutLogEvents (10,000 a call) into %d\n", rd.putEvents, readStreams)
+	w("4. **Reads**: %d events put with PutLogEvents (as many a call as fit in 1 MiB) into %d\n", rd.putEvents, readStreams)
 	w("   streams of one group; GetLogEvents of 10,000 events from a stream's\n")
 	w("   head, and FilterLogEvents of `%s` over the whole group (%d matches),\n", rd.filterPattern, rd.filterMatched)
 	w("   all pages, each %d times through the SDK.\n\n", readReps)
