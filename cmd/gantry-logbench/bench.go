@@ -124,6 +124,7 @@ type latency struct {
 // readResult is the read side.
 type readResult struct {
 	getEvents       int
+	getCalls        int
 	get             []time.Duration
 	putEvents       int
 	put             time.Duration
@@ -142,24 +143,31 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 	}
 	res.loadStart = loadAverage()
 	var err error
-	b.log.Info("phase 1: Docker's local driver alone (the floor)")
-	if res.floor, err = b.floor(ctx); err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
+	if b.o.phases["floor"] {
+		b.log.Info("phase 1: Docker's local driver alone (the floor)")
+		if res.floor, err = b.floor(ctx); err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
 	}
-	b.log.Info("phase 2: Gantry at full rate")
-	full := b.o.rate
-	if res.full, err = b.gantryPhase(ctx, "/logbench/full", floodCommand(1_000_000_000, full, b.o.size, b.o.duration), b.o.duration, b.o.profile); err != nil {
-		return nil, fmt.Errorf("full rate: %w", err)
+	if b.o.phases["full"] {
+		b.log.Info("phase 2: Gantry at full rate")
+		if res.full, err = b.gantryPhase(ctx, "/logbench/full", floodCommand(1_000_000_000, b.o.rate, b.o.size, b.o.duration), b.o.duration, "full"); err != nil {
+			return nil, fmt.Errorf("full rate: %w", err)
+		}
 	}
-	b.log.Info("phase 3: Gantry at a steady rate")
-	per := b.o.steadyRate / b.o.containers
-	n := int(float64(per) * b.o.steadyDuration.Seconds())
-	if res.steady, err = b.gantryPhase(ctx, "/logbench/steady", floodCommand(n, per, b.o.size, 0), b.o.steadyDuration, ""); err != nil {
-		return nil, fmt.Errorf("steady rate: %w", err)
+	if b.o.phases["steady"] {
+		b.log.Info("phase 3: Gantry at a steady rate")
+		per := b.o.steadyRate / b.o.containers
+		n := int(float64(per) * b.o.steadyDuration.Seconds())
+		if res.steady, err = b.gantryPhase(ctx, "/logbench/steady", floodCommand(n, per, b.o.size, 0), b.o.steadyDuration, "steady"); err != nil {
+			return nil, fmt.Errorf("steady rate: %w", err)
+		}
 	}
-	b.log.Info("phase 4: reads")
-	if res.reads, err = b.readPhase(ctx); err != nil {
-		return nil, fmt.Errorf("reads: %w", err)
+	if b.o.phases["reads"] {
+		b.log.Info("phase 4: reads")
+		if res.reads, err = b.readPhase(ctx); err != nil {
+			return nil, fmt.Errorf("reads: %w", err)
+		}
 	}
 	res.loadEnd = loadAverage()
 	return res, nil
@@ -359,7 +367,7 @@ func (b *bench) lastLine(ctx context.Context, id string) (int64, error) {
 // gantryPhase runs the containers as awslogs tasks printing for window
 // from a common start, then waits until everything they printed is
 // stored, reads every stream back and checks it.
-func (b *bench) gantryPhase(ctx context.Context, group string, command []string, window time.Duration, profileDir string) (phaseResult, error) {
+func (b *bench) gantryPhase(ctx context.Context, group string, command []string, window time.Duration, phase string) (phaseResult, error) {
 	var r phaseResult
 	family := "logbench" + strings.ReplaceAll(group, "/", "-")
 	td, err := b.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(family),
@@ -415,13 +423,13 @@ func (b *bench) gantryPhase(ctx context.Context, group string, command []string,
 	c0 := b.cpuNow()
 	profDone := make(chan error, 2)
 	profiles := 0
-	if profileDir != "" {
-		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+	if dir := b.o.profile; dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return r, err
 		}
 		for name, addr := range map[string]string{"agent": b.agentDebug, "server": b.serverDebug} {
 			profiles++
-			go func() { profDone <- profile(ctx, addr, window, filepath.Join(profileDir, name+".pprof")) }()
+			go func() { profDone <- profile(ctx, addr, window, filepath.Join(dir, phase+"-"+name+".pprof")) }()
 		}
 	}
 	stored := func() (int64, error) {

@@ -7,7 +7,7 @@
 //
 //	go run ./cmd/gantry-logbench [-containers 20] [-size 100] [-duration 20s]
 //	    [-steady-rate 1000] [-steady-duration 20s] [-filter-events 1000000]
-//	    [-profile DIR] [-write docs/performance.md]
+//	    [-profile DIR] [-phases floor,full,steady,reads] [-write docs/performance.md]
 //
 // It runs the control plane (`gantry server`'s code: embedded etcd, the ECS
 // and CloudWatch Logs APIs, the Pebble log store) and the agent
@@ -34,7 +34,8 @@
 //     FilterLogEvents over -filter-events events put with PutLogEvents.
 //
 // With -profile DIR it writes CPU profiles of the agent and the server
-// (runtime/pprof, over the full-rate phase's printing) into DIR. It prints
+// over the printing of the full-rate and steady phases into DIR
+// (full-agent.pprof, full-server.pprof, steady-agent.pprof, ...). It prints
 // a markdown report and, with -write FILE, replaces the section
 // "## Logs: awslogs throughput" of FILE (appending it when missing).
 // Everything it creates (processes, containers, the image, temporary
@@ -51,6 +52,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -67,6 +69,7 @@ type options struct {
 	steadyDuration time.Duration
 	filterEvents   int
 	profile        string
+	phases         map[string]bool
 	write          string
 	args           []string
 }
@@ -88,12 +91,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.steadyRate, "steady-rate", 1000, "lines a second of all containers together in the steady phase")
 	fs.DurationVar(&o.steadyDuration, "steady-duration", 20*time.Second, "how long the steady phase prints")
 	fs.IntVar(&o.filterEvents, "filter-events", 1_000_000, "events FilterLogEvents scans")
-	fs.StringVar(&o.profile, "profile", "", "directory to write CPU profiles of the agent and the server into (full-rate phase)")
+	fs.StringVar(&o.profile, "profile", "", "directory to write CPU profiles of the agent and the server into (full-rate and steady phases)")
 	fs.StringVar(&o.write, "write", "", "markdown file whose section \""+sectionTitle+"\" the report replaces")
+	phases := fs.String("phases", "floor,full,steady,reads", "phases to run, for experiments (-write needs them all)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		if p != "floor" && p != "full" && p != "steady" && p != "reads" {
+			fmt.Fprintf(stderr, "gantry-logbench: unknown phase %q\n", p)
+			return 2
+		}
+		o.phases[p] = true
+	}
+	if o.write != "" && len(o.phases) != 4 {
+		fmt.Fprintln(stderr, "gantry-logbench: -write needs every phase")
 		return 2
 	}
 	if o.containers < 1 || o.size < 11 || o.duration <= 0 || o.steadyRate < o.containers || o.steadyDuration <= 0 || o.filterEvents < 10_000 {

@@ -62,15 +62,27 @@ func (b *bench) readPhase(ctx context.Context) (readResult, error) {
 	r.put = time.Since(start)
 	b.log.Info("put", "events", r.putEvents, "took", r.put.Round(time.Millisecond))
 
+	// GetLogEvents answers at most 10,000 events and 1 MiB: 10,000 events
+	// of this size may take two calls, as with AWS.
 	for i := range readReps {
 		start := time.Now()
-		out, err := b.logs.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{LogGroupName: aws.String(readGroup),
-			LogStreamName: aws.String(streamName(i % readStreams)), StartFromHead: aws.Bool(true), Limit: aws.Int32(10_000)})
-		if err != nil {
-			return r, err
+		got, calls := 0, 0
+		var token *string
+		for got < 10_000 {
+			out, err := b.logs.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{LogGroupName: aws.String(readGroup),
+				LogStreamName: aws.String(streamName(i % readStreams)), StartFromHead: aws.Bool(true), Limit: aws.Int32(int32(10_000 - got)), NextToken: token})
+			if err != nil {
+				return r, err
+			}
+			calls++
+			got += len(out.Events)
+			if len(out.Events) == 0 {
+				break
+			}
+			token = out.NextForwardToken
 		}
 		r.get = append(r.get, time.Since(start))
-		r.getEvents = len(out.Events)
+		r.getEvents, r.getCalls = got, calls
 	}
 	for range readReps {
 		start := time.Now()

@@ -111,7 +111,8 @@ func format(o options, r *results) string {
 	w("dockerd %v (%s). Completeness: %s. Print-to-stored latency over %d events:\n", st.cpuPrint.dockerd, share(st.cpuPrint.dockerd, st.printWindow), completeness(st), st.lat.n)
 	w("p50 %s, p99 %s, max %s.\n\n", ms(st.lat.p50), ms(st.lat.p99), ms(st.lat.max))
 	w("Reads: PutLogEvents took %v for %d events (%.0f events/s, one client).\n", rd.put.Round(time.Millisecond), rd.putEvents, perSec(int64(rd.putEvents), rd.put))
-	w("GetLogEvents of %d events: median %s, max %s. FilterLogEvents over %d\n", rd.getEvents, ms(median(rd.get)), ms(maxOf(rd.get)), rd.filterScanned)
+	w("GetLogEvents of %d events (%d calls: a response holds at most 1 MiB): median %s, max %s.\n", rd.getEvents, rd.getCalls, ms(median(rd.get)), ms(maxOf(rd.get)))
+	w("FilterLogEvents over %d\n", rd.filterScanned)
 	w("events (%d responses): median %s, max %s.\n\n", rd.filterResponses, ms(median(rd.filter)), ms(maxOf(rd.filter)))
 
 	agentShare := float64(st.cpuPrint.agent) / float64(st.printWindow)

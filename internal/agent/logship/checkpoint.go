@@ -74,7 +74,16 @@ func loadCheckpoint(path string) (checkpoint, error) {
 
 // save writes cp to path: a temporary file, fsync, rename, fsync of the
 // directory.
-func (cp *checkpoint) save(path string) error {
+func (cp *checkpoint) save(path string) error { return cp.write(path, true) }
+
+// saveAcked writes cp to path after an acknowledgement: atomically (a
+// rename), but without waiting for the disk. Should the machine lose it,
+// the previous version says the batch is in flight, and the restarted
+// agent re-sends it as it was, which the server de-duplicates: an fsync
+// here would buy nothing but a second disk flush per batch.
+func (cp *checkpoint) saveAcked(path string) error { return cp.write(path, false) }
+
+func (cp *checkpoint) write(path string, durable bool) error {
 	b, err := json.Marshal(cp)
 	if err != nil {
 		return fmt.Errorf("encode log checkpoint: %w", err)
@@ -85,7 +94,7 @@ func (cp *checkpoint) save(path string) error {
 		return fmt.Errorf("write log checkpoint: %w", err)
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -96,6 +105,9 @@ func (cp *checkpoint) save(path string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("write log checkpoint: %w", err)
+	}
+	if !durable {
+		return nil
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()

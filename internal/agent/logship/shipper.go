@@ -30,6 +30,9 @@ type shipper struct {
 	req       *ecsapi.GantryPutLogEventsRequest // template
 	log       *slog.Logger
 	finished  chan struct{}
+	// acked is set (by the sender only) when an acknowledgement moved the
+	// checkpoint in memory and it is not yet written.
+	acked bool
 
 	mu           sync.Mutex
 	cancel       context.CancelFunc
@@ -158,12 +161,24 @@ func (s *shipper) run(ctx context.Context) {
 	}()
 	tick := time.NewTicker(s.m.cfg.MultilineFlush / 4)
 	defer tick.Stop()
+	// The checkpoint after an acknowledgement is written only when the
+	// shipper goes idle or stops: the next batch's in-flight save records
+	// the same position, and a lost one only makes a restarted agent
+	// re-send the acknowledged batch, which the server de-duplicates.
+	defer s.saveAcked(&cp)
 	for {
+		s.mu.Lock()
+		idle := len(s.pending) == 0
+		s.mu.Unlock()
+		if idle {
+			s.saveAcked(&cp)
+		}
 		batch, end, ok := s.next(ctx, tick.C)
 		if !ok {
 			return
 		}
 		if batch == nil { // drained
+			s.saveAcked(&cp)
 			s.m.changed(s.taskArn)
 			return
 		}
@@ -272,10 +287,20 @@ func (s *shipper) send(ctx context.Context, cp *checkpoint, in *inflight) bool {
 	cp.Dropped = s.dropped
 	s.mu.Unlock()
 	cp.Pos, cp.NextSeq, cp.Inflight = in.End, in.Seq+1, nil
-	if err := cp.save(s.path); err != nil {
+	s.acked = true
+	return true
+}
+
+// saveAcked writes the checkpoint if an acknowledgement moved it since it
+// was last written.
+func (s *shipper) saveAcked(cp *checkpoint) {
+	if !s.acked {
+		return
+	}
+	s.acked = false
+	if err := cp.saveAcked(s.path); err != nil {
 		s.log.Error("save log checkpoint", "err", err)
 	}
-	return true
 }
 
 // read follows the container's output from the frame after from until

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/docker/go-units"
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
@@ -34,7 +35,9 @@ import (
 // between (else it returns errLogRotated and the caller reads again from
 // its position, through the API).
 //
-// The stream polls the file every logPace when it is at its end, and asks
+// The stream looks for a rotation only once it has read max-size bytes of
+// the open file (Docker rotates a file only then), polls the file every
+// logPace when it is at its end, and asks
 // the daemon whether the container still runs at most every
 // stoppedCheckEvery; once it has stopped and the file is read to its end,
 // the stream ends (Docker writes a container's last output before it
@@ -71,7 +74,7 @@ func (r *Runtime) openLocalFile(ctx context.Context, c container.InspectResponse
 	if err != nil {
 		return nil
 	}
-	s := &fileStream{ctx: ctx, r: r, id: c.ID, path: path, f: f, buf: make([]byte, 0, fileBuffer)}
+	s := &fileStream{ctx: ctx, r: r, id: c.ID, path: path, f: f, buf: make([]byte, 0, fileBuffer), maxSize: localMaxSize(c.HostConfig.LogConfig.Config)}
 	if !since.IsZero() {
 		s.since = since.UnixNano()
 	}
@@ -102,6 +105,8 @@ type fileStream struct {
 
 	buf      []byte // unread bytes are buf[off:]
 	off      int
+	read     int64 // bytes read from the open file
+	maxSize  int64 // the driver rotates a file once it holds this much; 0 if unknown
 	firstTS  int64 // first entry of the open file; 0 until read
 	stopped  bool
 	checked  time.Time
@@ -136,7 +141,7 @@ func (s *fileStream) Next() (runtime.LogFrame, error) {
 			}
 			continue
 		}
-		if s.rotated() {
+		if s.read >= s.maxSize && s.rotated() {
 			s.rotating = true // read what was written before the rename first
 			continue
 		}
@@ -213,6 +218,7 @@ func (s *fileStream) fill() (int, error) {
 	}
 	n, err := s.f.Read(s.buf[len(s.buf):cap(s.buf)])
 	s.buf = s.buf[:len(s.buf)+n]
+	s.read += int64(n)
 	return n, err
 }
 
@@ -247,8 +253,25 @@ func (s *fileStream) switchFile() error {
 		return fmt.Errorf("%w: %w", errLogRotated, err)
 	}
 	s.f.Close()
-	s.f, s.buf, s.off, s.firstTS, s.rotating = f, s.buf[:0], 0, 0, false
+	s.f, s.buf, s.off, s.read, s.firstTS, s.rotating = f, s.buf[:0], 0, 0, 0, false
 	return nil
+}
+
+// localMaxSize is the size at which the local driver rotates its file,
+// from its max-size option (20 MB when unset, its default), or 0 when it
+// cannot be told: then the stream checks for a rotation at every end of
+// the file instead of only once the file is that large (Docker rotates a
+// file only once it has reached max-size).
+func localMaxSize(opts map[string]string) int64 {
+	v, ok := opts["max-size"]
+	if !ok {
+		return 20 << 20
+	}
+	n, err := units.RAMInBytes(v)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
 }
 
 // firstEntryTime returns the time (Unix nanoseconds) of the first entry
