@@ -40,6 +40,7 @@ type shipper struct {
 	pending      []event
 	pendingBytes int
 	pendingSince time.Time
+	lastBatch    time.Time // when the last batch was cut
 	limit        int // bytes read ahead of the server
 	dropped      int64
 	reason       string
@@ -206,9 +207,10 @@ func (s *shipper) next(ctx context.Context, tick <-chan time.Time) (batch []ecsa
 				return nil, Pos{}, true
 			}
 		} else {
-			wait := s.m.cfg.BatchDelay - time.Since(s.pendingSince)
+			wait := max(s.m.cfg.BatchDelay-time.Since(s.pendingSince), s.m.cfg.BatchInterval-time.Since(s.lastBatch))
 			full := len(s.pending) >= MaxBatchEvents || s.pendingBytes >= MaxBatchBytes
 			if full || wait <= 0 || s.readDone {
+				s.lastBatch = time.Now()
 				events, rest := cutBatch(s.pending)
 				batch = make([]ecsapi.GantryLogEvent, len(events))
 				for i, e := range events {
