@@ -41,7 +41,7 @@ type shipper struct {
 	pendingBytes int
 	pendingSince time.Time
 	lastBatch    time.Time // when the last batch was cut
-	limit        int // bytes read ahead of the server
+	limit        int       // bytes read ahead of the server
 	dropped      int64
 	reason       string
 	readDone     bool // the reader saw the end of a stopped container

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/go-units"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/go-units"
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 )
