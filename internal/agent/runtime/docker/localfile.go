@@ -36,17 +36,23 @@ import (
 // its position, through the API).
 //
 // The stream looks for a rotation only once it has read max-size bytes of
-// the open file (Docker rotates a file only then), polls the file every
-// logPace when it is at its end, and asks
-// the daemon whether the container still runs at most every
-// stoppedCheckEvery; once it has stopped and the file is read to its end,
-// the stream ends (Docker writes a container's last output before it
-// reports it stopped).
+// the open file (Docker rotates a file only then) and polls the file every
+// filePace when it is at its end. It learns that the container has
+// stopped from a ContainerWait request (or, should that fail, by
+// inspecting the container at most every stoppedCheckEvery); once it has
+// stopped and the file is read to its end, the stream ends (Docker writes
+// a container's last output before it reports it stopped).
 
 // errLogRotated is returned by a file stream that lost track of the
 // rotated files; reading again from the last position (ReadLogs with
 // since) resumes the output.
 var errLogRotated = errors.New("docker log files rotated faster than they were read")
+
+// filePace is how long a file stream at the end of its file waits before
+// it looks again: a line printed now and then waits that long at most
+// (the agent's batches wait longer), and twenty quiet containers cost a
+// hundred reads a second.
+const filePace = 200 * time.Millisecond
 
 // stoppedCheckEvery bounds how often a file stream at the end of its file
 // asks the daemon whether the container has stopped.
@@ -74,7 +80,7 @@ func (r *Runtime) openLocalFile(ctx context.Context, c container.InspectResponse
 	if err != nil {
 		return nil
 	}
-	s := &fileStream{ctx: ctx, r: r, id: c.ID, path: path, f: f, buf: make([]byte, 0, fileBuffer), maxSize: localMaxSize(c.HostConfig.LogConfig.Config)}
+	s := &fileStream{r: r, id: c.ID, path: path, f: f, buf: make([]byte, 0, fileBuffer), maxSize: localMaxSize(c.HostConfig.LogConfig.Config)}
 	if !since.IsZero() {
 		s.since = since.UnixNano()
 	}
@@ -87,6 +93,10 @@ func (r *Runtime) openLocalFile(ctx context.Context, c container.InspectResponse
 			return nil
 		}
 	}
+	// One request that the daemon answers when the container stops tells
+	// the stream so, rather than an inspection every so often.
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.exited, s.waitErr = r.cli.ContainerWait(s.ctx, c.ID, container.WaitConditionNotRunning)
 	return s
 }
 
@@ -96,12 +106,15 @@ const fileBuffer = 256 << 10
 
 // fileStream is a runtime.LogStream of the local driver's files.
 type fileStream struct {
-	ctx   context.Context
-	r     *Runtime
-	id    string
-	path  string
-	f     *os.File
-	since int64
+	ctx     context.Context
+	cancel  context.CancelFunc
+	exited  <-chan container.WaitResponse // the daemon's answer once the container stops
+	waitErr <-chan error                  // or why it could not answer: then inspect
+	r       *Runtime
+	id      string
+	path    string
+	f       *os.File
+	since   int64
 
 	buf      []byte // unread bytes are buf[off:]
 	off      int
@@ -113,7 +126,12 @@ type fileStream struct {
 	rotating bool // the path names another file: drain this one, then switch
 }
 
-func (s *fileStream) Close() error { return s.f.Close() }
+func (s *fileStream) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	return s.f.Close()
+}
 
 func (s *fileStream) Next() (runtime.LogFrame, error) {
 	for {
@@ -151,7 +169,15 @@ func (s *fileStream) Next() (runtime.LogFrame, error) {
 			}
 			return runtime.LogFrame{}, io.EOF
 		}
-		if time.Since(s.checked) >= stoppedCheckEvery {
+		select {
+		case <-s.exited:
+			s.stopped = true
+			continue // read once more: what came before it stopped
+		case <-s.waitErr:
+			s.waitErr, s.exited = nil, nil // inspect from now on
+		default:
+		}
+		if s.exited == nil && time.Since(s.checked) >= stoppedCheckEvery {
 			s.checked = time.Now()
 			c, err := s.r.cli.ContainerInspect(s.ctx, s.id)
 			switch {
@@ -168,7 +194,7 @@ func (s *fileStream) Next() (runtime.LogFrame, error) {
 				continue // read once more: what came before it stopped
 			}
 		}
-		t := time.NewTimer(logPace)
+		t := time.NewTimer(filePace)
 		select {
 		case <-s.ctx.Done():
 			t.Stop()

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 // entry encodes a local driver entry as Docker writes it: length,
@@ -61,7 +63,8 @@ func openTest(t *testing.T, path string, stopped bool) *fileStream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fileStream{ctx: context.Background(), path: path, f: f, buf: make([]byte, 0, 64), stopped: stopped, checked: time.Now().Add(time.Hour)}
+	s := &fileStream{ctx: context.Background(), path: path, f: f, buf: make([]byte, 0, 64), stopped: stopped, checked: time.Now().Add(time.Hour),
+		exited: make(chan container.WaitResponse)}
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -118,17 +121,17 @@ func TestFileStreamFollow(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		e := entry("stdout", 2, "two", false, false)
-		time.Sleep(2 * logPace)
+		time.Sleep(2 * filePace)
 		appendFile(t, path, e[:7])
-		time.Sleep(2 * logPace)
+		time.Sleep(2 * filePace)
 		appendFile(t, path, e[7:])
 		// Rotate as Docker does: rename, then a new file.
-		time.Sleep(2 * logPace)
+		time.Sleep(2 * filePace)
 		if err := os.Rename(path, path+".1"); err != nil {
 			done <- err
 			return
 		}
-		time.Sleep(2 * logPace)
+		time.Sleep(2 * filePace)
 		appendFile(t, path, entry("stdout", 3, "three", false, false))
 		done <- nil
 	}()
