@@ -162,19 +162,14 @@ func (s *shipper) run(ctx context.Context) {
 	}()
 	tick := time.NewTicker(s.m.cfg.MultilineFlush / 4)
 	defer tick.Stop()
-	// The checkpoint after an acknowledgement is written only when the
-	// shipper goes idle or stops: the next batch's in-flight save records
-	// the same position, and a lost one only makes a restarted agent
-	// re-send the acknowledged batch, which the server de-duplicates.
+	// The checkpoint after an acknowledgement is written only once the
+	// shipper has been idle for a tick, or when it stops: the next batch's
+	// in-flight save records the same position, and a lost one only makes
+	// a restarted agent re-send the acknowledged batch, which the server
+	// de-duplicates.
 	defer s.saveAcked(&cp)
 	for {
-		s.mu.Lock()
-		idle := len(s.pending) == 0
-		s.mu.Unlock()
-		if idle {
-			s.saveAcked(&cp)
-		}
-		batch, end, ok := s.next(ctx, tick.C)
+		batch, end, ok := s.next(ctx, tick.C, func() { s.saveAcked(&cp) })
 		if !ok {
 			return
 		}
@@ -195,9 +190,11 @@ func (s *shipper) run(ctx context.Context) {
 }
 
 // next waits for the next batch: a full one, one whose first event has
-// waited BatchDelay, or the rest once the reader is done. It returns a nil
+// waited BatchDelay (and BatchInterval since the last one), or the rest
+// once the reader is done; idle is called at each tick while there is
+// nothing to send. It returns a nil
 // batch with ok once everything is shipped, and !ok when ctx ends.
-func (s *shipper) next(ctx context.Context, tick <-chan time.Time) (batch []ecsapi.GantryLogEvent, end Pos, ok bool) {
+func (s *shipper) next(ctx context.Context, tick <-chan time.Time, idle func()) (batch []ecsapi.GantryLogEvent, end Pos, ok bool) {
 	for {
 		s.mu.Lock()
 		if len(s.pending) == 0 {
@@ -249,6 +246,7 @@ func (s *shipper) next(ctx context.Context, tick <-chan time.Time) (batch []ecsa
 			s.mu.Lock()
 			s.asm.flushStale(now, s.m.cfg.MultilineFlush)
 			s.mu.Unlock()
+			idle()
 		}
 	}
 }
