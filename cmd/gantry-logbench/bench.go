@@ -296,7 +296,7 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 // startLead is how long before their common start the containers of a
 // phase are created: enough for all of them to be running by then.
 func (b *bench) startLead() time.Duration {
-	return 5*time.Second + time.Duration(b.o.containers)*600*time.Millisecond
+	return 5*time.Second + time.Duration(b.o.containers)*time.Second
 }
 
 // floor runs the containers with the local log driver and nobody reading.

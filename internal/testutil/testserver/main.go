@@ -17,6 +17,7 @@
 //	                         "0000000001 xxx...", at RATE lines a second (0: as fast as stdout takes
 //	                         them), stopping after FOR (a Go duration) if given, then exit 0; with
 //	                         START_AT (Unix milliseconds) in the environment it waits until then
+//	                         and stops at START_AT + FOR even if it started late
 //
 // Environment of serve:
 //
@@ -233,8 +234,13 @@ func echoUDP(port string) {
 // as fast as it can, through a 64 KiB buffer), for at most stop (0: no
 // limit). A paced flood writes every 10 ms what is due by then.
 func flood(n, rate, size int, stop time.Duration) {
+	var deadline time.Time // a common end for floods with a common start
 	if at := os.Getenv("START_AT"); at != "" {
-		time.Sleep(time.Until(time.UnixMilli(int64(atoi(at)))))
+		t := time.UnixMilli(int64(atoi(at)))
+		time.Sleep(time.Until(t))
+		if stop > 0 {
+			deadline = t.Add(stop)
+		}
 	}
 	size = max(size, 11)
 	line := make([]byte, size+1)
@@ -256,7 +262,7 @@ func flood(n, rate, size int, stop time.Duration) {
 	i := 1
 	for i <= n {
 		elapsed := time.Since(start)
-		if stop > 0 && elapsed >= stop {
+		if stop > 0 && elapsed >= stop || !deadline.IsZero() && time.Now().After(deadline) {
 			break
 		}
 		due := n
