@@ -35,8 +35,9 @@ import (
 // between (else it returns errLogRotated and the caller reads again from
 // its position, through the API).
 //
-// The stream looks for a rotation only once it has read max-size bytes of
-// the open file (Docker rotates a file only then) and polls the file every
+// The stream looks for a rotation once it has read max-size bytes of the
+// open file (Docker rotates a file only then; every rotationCheckEvery
+// before that) and polls the file every
 // filePace when it is at its end. It learns that the container has
 // stopped from a ContainerWait request (or, should that fail, by
 // inspecting the container at most every stoppedCheckEvery); once it has
@@ -53,6 +54,11 @@ var errLogRotated = errors.New("docker log files rotated faster than they were r
 // (the agent's batches wait longer), and twenty quiet containers cost a
 // hundred reads a second.
 const filePace = 200 * time.Millisecond
+
+// rotationCheckEvery is how often a stream at the end of a file smaller
+// than max-size checks for a rotation all the same, should the driver
+// count max-size differently.
+const rotationCheckEvery = 5 * time.Second
 
 // stoppedCheckEvery bounds how often a file stream at the end of its file
 // asks the daemon whether the container has stopped.
@@ -120,6 +126,7 @@ type fileStream struct {
 	off      int
 	read     int64 // bytes read from the open file
 	maxSize  int64 // the driver rotates a file once it holds this much; 0 if unknown
+	rotCheck time.Time
 	firstTS  int64 // first entry of the open file; 0 until read
 	stopped  bool
 	checked  time.Time
@@ -159,7 +166,7 @@ func (s *fileStream) Next() (runtime.LogFrame, error) {
 			}
 			continue
 		}
-		if s.read >= s.maxSize && s.rotated() {
+		if (s.read >= s.maxSize || time.Since(s.rotCheck) >= rotationCheckEvery) && s.rotated() {
 			s.rotating = true // read what was written before the rename first
 			continue
 		}
@@ -251,6 +258,7 @@ func (s *fileStream) fill() (int, error) {
 // rotated reports whether the path now names another file than the open
 // one.
 func (s *fileStream) rotated() bool {
+	s.rotCheck = time.Now()
 	cur, err := os.Stat(s.path)
 	if err != nil {
 		return false // between the rename and the new file: look again later
@@ -293,7 +301,7 @@ func localMaxSize(opts map[string]string) int64 {
 	if !ok {
 		return 20 << 20
 	}
-	n, err := units.RAMInBytes(v)
+	n, err := units.FromHumanSize(v) // as the local driver parses it: 20m is 20,000,000
 	if err != nil || n <= 0 {
 		return 0
 	}

@@ -35,14 +35,19 @@ func readAll(t *testing.T, s runtime.LogStream) []frame {
 
 // TestReadLogsLocalFiles: reading the local driver's files directly, while
 // the container prints, gives exactly the frames the Engine API gives
-// once it has stopped: lines Docker cut (20,000 bytes) and paced lines.
+// once it has stopped: lines Docker cut (20,000 bytes), paced lines, and
+// lines across rotations of the files.
 func TestReadLogsLocalFiles(t *testing.T) {
 	h := newHarness(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, cmd := range [][]string{{"flood", "200", "0", "20000"}, {"flood", "1500", "1000", "100"}} {
+	for _, cmd := range [][]string{{"flood", "200", "0", "20000"}, {"flood", "1500", "1000", "100"}, {"flood", "30000", "15000", "100"}} {
 		def := h.container("app", cmd...)
 		def.LogConfiguration = &ecsapi.LogConfiguration{LogDriver: "awslogs", Options: map[string]string{"awslogs-group": "g", "awslogs-region": "us-east-1"}}
+		if cmd[1] == "30000" {
+			// Files of 1 MB: the stream follows four rotations.
+			def.LogConfiguration.Options["max-buffer-size"] = "1m"
+		}
 		_, refs := h.run(ctx, h.task("localfile", "", def))
 		id := refs["app"].ID
 		s, err := h.rt.ReadLogs(ctx, id, time.Time{})
@@ -53,6 +58,9 @@ func TestReadLogsLocalFiles(t *testing.T) {
 			t.Fatalf("ReadLogs gave a %T, want the local driver's files", s)
 		}
 		files := readAll(t, s)
+		if cmd[1] == "30000" && len(files) != 30000 {
+			t.Fatalf("%v: %d frames from the files across rotations", cmd, len(files))
+		}
 		h.waitStopped(ctx, id, time.Minute)
 		h.rt.cfg.NoLocalLogFiles = true
 		s, err = h.rt.ReadLogs(ctx, id, time.Time{})
