@@ -1,6 +1,7 @@
 package logship
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,14 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
 
 // checkpoint is what the agent keeps on disk per container it ships the
-// output of. It is written with an atomic rename after an fsync, so a
-// crash leaves the previous or the next version, never a torn one.
+// output of, in a journal: a crash leaves the previous or the next
+// version, never a torn one.
 //
 // Before a batch is sent it is written here as Inflight; once the server
 // has acknowledged it, Pos moves to its end, NextSeq past it, and Inflight
@@ -65,32 +67,36 @@ func loadCheckpoint(path string) (checkpoint, error) {
 	if err != nil {
 		return cp, fmt.Errorf("read log checkpoint: %w", err)
 	}
-	if err := json.Unmarshal(b, &cp); err != nil {
-		return checkpoint{NextSeq: 1}, fmt.Errorf("log checkpoint %s: %w", path, err)
+	// The last whole line (a crash may have torn the one after it).
+	var perr error
+	for end := len(b); end > 0; {
+		start := bytes.LastIndexByte(b[:end], '\n') + 1
+		line := bytes.TrimSpace(b[start:end])
+		end = start - 1
+		if len(line) == 0 {
+			continue
+		}
+		cp = checkpoint{NextSeq: 1}
+		if perr = json.Unmarshal(line, &cp); perr == nil {
+			if cp.NextSeq < 1 {
+				cp.NextSeq = 1
+			}
+			return cp, nil
+		}
 	}
-	if cp.NextSeq < 1 {
-		cp.NextSeq = 1
+	if perr == nil {
+		perr = errors.New("empty")
 	}
-	return cp, nil
+	return checkpoint{NextSeq: 1}, fmt.Errorf("log checkpoint %s: %w", path, perr)
 }
 
-// save writes cp to path: a temporary file, fsync, rename, fsync of the
-// directory.
-func (cp *checkpoint) save(path string) error { return cp.write(path, true) }
-
-// saveAcked writes cp to path after an acknowledgement: atomically (a
-// rename), but without waiting for the disk. Should the machine lose it,
-// the previous version says the batch is in flight, and the restarted
-// agent re-sends it as it was, which the server de-duplicates: an fsync
-// here would buy nothing but a second disk flush per batch.
-func (cp *checkpoint) saveAcked(path string) error { return cp.write(path, false) }
-
-func (cp *checkpoint) write(path string, durable bool) error {
+// encode returns cp as one line of JSON (JSON has no raw line breaks).
+func (cp *checkpoint) encode() ([]byte, error) {
 	head := *cp
 	head.Inflight = nil
 	b, err := json.Marshal(&head)
 	if err != nil {
-		return fmt.Errorf("encode log checkpoint: %w", err)
+		return nil, fmt.Errorf("encode log checkpoint: %w", err)
 	}
 	if in := cp.Inflight; in != nil {
 		size := len(b) + 64
@@ -102,32 +108,83 @@ func (cp *checkpoint) write(path string, durable bool) error {
 		full = append(full, `,"inflight":`...)
 		b = append(in.appendJSON(full), '}')
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	return append(b, '\n'), nil
+}
+
+// journalLimit is the size beyond which a checkpoint file is rewritten
+// with its last version only.
+const journalLimit = 4 << 20
+
+// journal is a container's checkpoint file, kept open: each version of
+// the checkpoint is appended as a line, and loadCheckpoint takes the last
+// line that is whole. An append and an fdatasync cost far less than a
+// temporary file, its rename and a sync of the directory, which are left
+// for the first version and for a file grown past journalLimit (then
+// rewritten with the last version alone). A crash leaves the previous
+// version or the next one, never a torn one.
+type journal struct {
+	path string
+	f    *os.File
+	size int64
+}
+
+// save appends cp; durable waits until it is on disk.
+func (j *journal) save(cp *checkpoint, durable bool) error {
+	b, err := cp.encode()
+	if err != nil {
+		return err
+	}
+	if j.f == nil || j.size+int64(len(b)) > journalLimit {
+		return j.rewrite(b)
+	}
+	if _, err := j.f.Write(b); err != nil {
+		j.close() // a torn line: rewrite the file next time
+		return fmt.Errorf("write log checkpoint: %w", err)
+	}
+	j.size += int64(len(b))
+	if durable {
+		if err := syscall.Fdatasync(int(j.f.Fd())); err != nil {
+			j.close()
+			return fmt.Errorf("write log checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// rewrite replaces the file with b alone (a temporary file, fsync, rename,
+// fsync of the directory) and keeps it open for appending.
+func (j *journal) rewrite(b []byte) error {
+	j.close()
+	tmp := j.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("write log checkpoint: %w", err)
 	}
 	_, err = f.Write(b)
-	if err == nil && durable {
+	if err == nil {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = os.Rename(tmp, j.path)
 	}
 	if err != nil {
+		_ = f.Close()
 		return fmt.Errorf("write log checkpoint: %w", err)
 	}
-	if !durable {
-		return nil
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
+	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
 		_ = d.Sync()
 		_ = d.Close()
 	}
+	j.f, j.size = f, int64(len(b))
 	return nil
+}
+
+// close closes the file; the next save rewrites it.
+func (j *journal) close() {
+	if j.f != nil {
+		_ = j.f.Close()
+		j.f = nil
+	}
 }
 
 // appendJSON appends the batch encoded as encoding/json would, in half

@@ -2,8 +2,10 @@ package logship
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
@@ -21,7 +23,9 @@ func TestCheckpointJSON(t *testing.T) {
 	cp := checkpoint{Producer: "p", Task: "t", Container: "c", ContainerID: "id", Options: map[string]string{"awslogs-group": "g"},
 		Pos: Pos{TS: 5, N: 1}, NextSeq: 7, Dropped: 2, Inflight: in}
 	path := filepath.Join(t.TempDir(), "cp.json")
-	if err := cp.save(path); err != nil {
+	j := &journal{path: path}
+	defer j.close()
+	if err := j.save(&cp, true); err != nil {
 		t.Fatal(err)
 	}
 	back, err := loadCheckpoint(path)
@@ -36,12 +40,44 @@ func TestCheckpointJSON(t *testing.T) {
 	if !reflect.DeepEqual(back, want) || back.Inflight == nil || len(back.Inflight.Events) != 4 {
 		t.Fatalf("decoded %+v, want %+v", back, want)
 	}
-	cp.Inflight = nil
-	if err := cp.saveAcked(path); err != nil {
+	cp.Inflight, cp.NextSeq = nil, 8
+	if err := j.save(&cp, false); err != nil {
 		t.Fatal(err)
 	}
-	if back, err = loadCheckpoint(path); err != nil || back.Inflight != nil || back.NextSeq != 7 {
+	if back, err = loadCheckpoint(path); err != nil || back.Inflight != nil || back.NextSeq != 8 {
 		t.Fatalf("checkpoint without a batch: %+v, %v", back, err)
+	}
+	// A torn last version: the one before it counts.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString(`{"producer":"p","nextSeq":9,"infl`)
+	_ = f.Close()
+	if back, err = loadCheckpoint(path); err != nil || back.NextSeq != 8 {
+		t.Fatalf("after a torn version: %+v, %v", back, err)
+	}
+}
+
+// TestJournalRewrite: a journal past its limit is rewritten with its last
+// version alone.
+func TestJournalRewrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	j := &journal{path: path}
+	defer j.close()
+	big := &inflight{Seq: 1, Events: []ecsapi.GantryLogEvent{{Timestamp: 1, Message: strings.Repeat("x", 1<<20)}}}
+	for i := range 10 {
+		cp := checkpoint{NextSeq: int64(i + 1), Inflight: big}
+		if err := j.save(&cp, i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Size() > journalLimit {
+		t.Fatalf("journal of %v bytes (%v), limit %d", st.Size(), err, journalLimit)
+	}
+	if back, err := loadCheckpoint(path); err != nil || back.NextSeq != 10 {
+		t.Fatalf("last version %+v, %v", back.NextSeq, err)
 	}
 }
 

@@ -23,7 +23,7 @@
 // checkpoint on disk and a request). Every batch carries (producer,
 // batchSeq); the producer is the instance, task and container, batchSeq
 // grows by one per batch. Before a batch is sent it is written to the
-// container's checkpoint as in flight (atomic rename after fsync); once
+// container's checkpoint as in flight (a journal file: appended, then fdatasync); once
 // the server acknowledges it, the checkpoint moves past it (in memory; on
 // disk with the next batch, or once the shipper is idle, without an
 // fsync: a checkpoint that still says in flight only makes a restarted

@@ -31,8 +31,10 @@ type shipper struct {
 	log       *slog.Logger
 	finished  chan struct{}
 	// acked is set (by the sender only) when an acknowledgement moved the
-	// checkpoint in memory and it is not yet written.
-	acked bool
+	// checkpoint in memory and it is not yet written; journal is the
+	// sender's checkpoint file.
+	acked   bool
+	journal *journal
 
 	mu           sync.Mutex
 	cancel       context.CancelFunc
@@ -118,6 +120,8 @@ func (s *shipper) push(e event) {
 // run is the sender; it starts the reader and returns when the output is
 // all shipped or ctx ends.
 func (s *shipper) run(ctx context.Context) {
+	s.journal = &journal{path: s.path}
+	defer s.journal.close()
 	cp, err := loadCheckpoint(s.path)
 	fresh := errors.Is(err, os.ErrNotExist)
 	if err != nil && !fresh {
@@ -128,7 +132,7 @@ func (s *shipper) run(ctx context.Context) {
 	if fresh {
 		// Written at once, so that a restarted agent finds the container
 		// even if its task is gone by then (Manager.Resume).
-		if err := cp.save(s.path); err != nil {
+		if err := s.journal.save(&cp, true); err != nil {
 			s.log.Error("save log checkpoint", "err", err)
 		}
 	}
@@ -180,7 +184,7 @@ func (s *shipper) run(ctx context.Context) {
 		}
 		in := &inflight{Seq: cp.NextSeq, End: end, Events: batch}
 		cp.Inflight = in
-		if err := cp.save(s.path); err != nil {
+		if err := s.journal.save(&cp, true); err != nil {
 			s.log.Error("save log checkpoint", "err", err)
 		}
 		if !s.send(ctx, &cp, in) {
@@ -298,7 +302,7 @@ func (s *shipper) saveAcked(cp *checkpoint) {
 		return
 	}
 	s.acked = false
-	if err := cp.saveAcked(s.path); err != nil {
+	if err := s.journal.save(cp, false); err != nil {
 		s.log.Error("save log checkpoint", "err", err)
 	}
 }
