@@ -170,7 +170,10 @@ func (a *API) Ingest(ctx context.Context, group, stream, producer string, batchS
 			return err
 		}
 	}
-	slices.SortStableFunc(kept, func(x, y logstore.Event) int { return cmp.Compare(x.Timestamp, y.Timestamp) })
+	byTime := func(x, y logstore.Event) int { return cmp.Compare(x.Timestamp, y.Timestamp) }
+	if !slices.IsSortedFunc(kept, byTime) { // an agent's batches are, but for stdout and stderr
+		slices.SortStableFunc(kept, byTime)
+	}
 	g, err := a.Store.Group(group)
 	if errors.Is(err, logstore.ErrNotFound) && createGroup {
 		g, err = a.Store.CreateGroup(group, nil)

@@ -6,7 +6,8 @@
 // The runtime creates such a container with Docker's local log driver
 // (LocalDriverConfig: rotated files on disk, bounded). For each one, a
 // shipper reads the output back through the runtime (runtime.LogReader:
-// Docker's ContainerLogs with follow and timestamps), assembles events
+// the local driver's files, read directly, or Docker's ContainerLogs with
+// follow and timestamps), assembles events
 // (long lines joined again; multi-line events with
 // awslogs-multiline-pattern or awslogs-datetime-format, as Docker's driver
 // makes them), and sends them in batches through a Sink (the
@@ -17,11 +18,16 @@
 //	checkpoint file <--(in flight, then acknowledged)-- sender --batches--> Sink
 //
 // A batch holds up to 10,000 events and 1 MiB (26 bytes of overhead per
-// event), or what came within 200 ms. Every batch carries (producer,
+// event), or what came within 200 ms of its first event; a container's
+// batches that are not full start at least a second apart (each costs a
+// checkpoint on disk and a request). Every batch carries (producer,
 // batchSeq); the producer is the instance, task and container, batchSeq
 // grows by one per batch. Before a batch is sent it is written to the
-// container's checkpoint as in flight (atomic rename after fsync); once
-// the server acknowledges it, the checkpoint moves past it: its position
+// container's checkpoint as in flight (a journal file: appended, then fdatasync); once
+// the server acknowledges it, the checkpoint moves past it (in memory; on
+// disk with the next batch, or once the shipper is idle, without an
+// fsync: a checkpoint that still says in flight only makes a restarted
+// agent re-send a batch the server de-duplicates): its position
 // is the Docker timestamp (nanoseconds) of the batch's last frame and that
 // frame's ordinal among consecutive frames with the same timestamp. A
 // restarted agent (even after SIGKILL) re-sends the batch in flight as it

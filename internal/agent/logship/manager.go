@@ -38,6 +38,12 @@ const (
 	// DefaultBatchDelay is how long events wait for more before their batch
 	// is sent.
 	DefaultBatchDelay = 200 * time.Millisecond
+	// DefaultBatchInterval is the least time between the starts of two
+	// batches of a container that are not full: a container that prints
+	// steadily sends a batch a second (each batch costs the agent a
+	// checkpoint on disk and a request), one that prints now and then
+	// sends its line after DefaultBatchDelay.
+	DefaultBatchInterval = time.Second
 	// DefaultMultilineFlush is how long a multi-line event (or a cut line)
 	// waits for its next line: Docker's awslogs flush interval.
 	DefaultMultilineFlush = 5 * time.Second
@@ -66,9 +72,11 @@ type Config struct {
 	// OnChange is called (from any goroutine) when a container's Reason
 	// changes or it is drained; nil for none.
 	OnChange func(taskArn string)
-	// BatchDelay defaults to DefaultBatchDelay; MultilineFlush to
-	// DefaultMultilineFlush.
+	// BatchDelay defaults to DefaultBatchDelay; BatchInterval to
+	// DefaultBatchInterval, or to BatchDelay when that is longer or given
+	// while BatchInterval is not; MultilineFlush to DefaultMultilineFlush.
 	BatchDelay     time.Duration
+	BatchInterval  time.Duration
 	MultilineFlush time.Duration
 	// MaxBackoff bounds the wait between retries of a batch; 10 s when zero.
 	MaxBackoff time.Duration
@@ -94,9 +102,16 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Dir == "" || cfg.Sink == nil || cfg.Source == nil || cfg.InstanceArn == nil {
 		return nil, errors.New("logship: Dir, Sink, Source and InstanceArn are required")
 	}
+	if cfg.BatchInterval <= 0 {
+		cfg.BatchInterval = DefaultBatchInterval
+		if cfg.BatchDelay > 0 {
+			cfg.BatchInterval = cfg.BatchDelay
+		}
+	}
 	if cfg.BatchDelay <= 0 {
 		cfg.BatchDelay = DefaultBatchDelay
 	}
+	cfg.BatchInterval = max(cfg.BatchInterval, cfg.BatchDelay)
 	if cfg.MultilineFlush <= 0 {
 		cfg.MultilineFlush = DefaultMultilineFlush
 	}

@@ -30,6 +30,11 @@ type shipper struct {
 	req       *ecsapi.GantryPutLogEventsRequest // template
 	log       *slog.Logger
 	finished  chan struct{}
+	// acked is set (by the sender only) when an acknowledgement moved the
+	// checkpoint in memory and it is not yet written; journal is the
+	// sender's checkpoint file.
+	acked   bool
+	journal *journal
 
 	mu           sync.Mutex
 	cancel       context.CancelFunc
@@ -37,7 +42,8 @@ type shipper struct {
 	pending      []event
 	pendingBytes int
 	pendingSince time.Time
-	limit        int // bytes read ahead of the server
+	lastBatch    time.Time // when the last batch was cut
+	limit        int       // bytes read ahead of the server
 	dropped      int64
 	reason       string
 	readDone     bool // the reader saw the end of a stopped container
@@ -114,6 +120,8 @@ func (s *shipper) push(e event) {
 // run is the sender; it starts the reader and returns when the output is
 // all shipped or ctx ends.
 func (s *shipper) run(ctx context.Context) {
+	s.journal = &journal{path: s.path}
+	defer s.journal.close()
 	cp, err := loadCheckpoint(s.path)
 	fresh := errors.Is(err, os.ErrNotExist)
 	if err != nil && !fresh {
@@ -124,7 +132,7 @@ func (s *shipper) run(ctx context.Context) {
 	if fresh {
 		// Written at once, so that a restarted agent finds the container
 		// even if its task is gone by then (Manager.Resume).
-		if err := cp.save(s.path); err != nil {
+		if err := s.journal.save(&cp, true); err != nil {
 			s.log.Error("save log checkpoint", "err", err)
 		}
 	}
@@ -158,18 +166,25 @@ func (s *shipper) run(ctx context.Context) {
 	}()
 	tick := time.NewTicker(s.m.cfg.MultilineFlush / 4)
 	defer tick.Stop()
+	// The checkpoint after an acknowledgement is written only once the
+	// shipper has been idle for a tick, or when it stops: the next batch's
+	// in-flight save records the same position, and a lost one only makes
+	// a restarted agent re-send the acknowledged batch, which the server
+	// de-duplicates.
+	defer s.saveAcked(&cp)
 	for {
-		batch, end, ok := s.next(ctx, tick.C)
+		batch, end, ok := s.next(ctx, tick.C, func() { s.saveAcked(&cp) })
 		if !ok {
 			return
 		}
 		if batch == nil { // drained
+			s.saveAcked(&cp)
 			s.m.changed(s.taskArn)
 			return
 		}
 		in := &inflight{Seq: cp.NextSeq, End: end, Events: batch}
 		cp.Inflight = in
-		if err := cp.save(s.path); err != nil {
+		if err := s.journal.save(&cp, true); err != nil {
 			s.log.Error("save log checkpoint", "err", err)
 		}
 		if !s.send(ctx, &cp, in) {
@@ -179,9 +194,11 @@ func (s *shipper) run(ctx context.Context) {
 }
 
 // next waits for the next batch: a full one, one whose first event has
-// waited BatchDelay, or the rest once the reader is done. It returns a nil
+// waited BatchDelay (and BatchInterval since the last one), or the rest
+// once the reader is done; idle is called at each tick while there is
+// nothing to send. It returns a nil
 // batch with ok once everything is shipped, and !ok when ctx ends.
-func (s *shipper) next(ctx context.Context, tick <-chan time.Time) (batch []ecsapi.GantryLogEvent, end Pos, ok bool) {
+func (s *shipper) next(ctx context.Context, tick <-chan time.Time, idle func()) (batch []ecsapi.GantryLogEvent, end Pos, ok bool) {
 	for {
 		s.mu.Lock()
 		if len(s.pending) == 0 {
@@ -191,9 +208,10 @@ func (s *shipper) next(ctx context.Context, tick <-chan time.Time) (batch []ecsa
 				return nil, Pos{}, true
 			}
 		} else {
-			wait := s.m.cfg.BatchDelay - time.Since(s.pendingSince)
+			wait := max(s.m.cfg.BatchDelay-time.Since(s.pendingSince), s.m.cfg.BatchInterval-time.Since(s.lastBatch))
 			full := len(s.pending) >= MaxBatchEvents || s.pendingBytes >= MaxBatchBytes
 			if full || wait <= 0 || s.readDone {
+				s.lastBatch = time.Now()
 				events, rest := cutBatch(s.pending)
 				batch = make([]ecsapi.GantryLogEvent, len(events))
 				for i, e := range events {
@@ -232,6 +250,7 @@ func (s *shipper) next(ctx context.Context, tick <-chan time.Time) (batch []ecsa
 			s.mu.Lock()
 			s.asm.flushStale(now, s.m.cfg.MultilineFlush)
 			s.mu.Unlock()
+			idle()
 		}
 	}
 }
@@ -272,10 +291,20 @@ func (s *shipper) send(ctx context.Context, cp *checkpoint, in *inflight) bool {
 	cp.Dropped = s.dropped
 	s.mu.Unlock()
 	cp.Pos, cp.NextSeq, cp.Inflight = in.End, in.Seq+1, nil
-	if err := cp.save(s.path); err != nil {
+	s.acked = true
+	return true
+}
+
+// saveAcked writes the checkpoint if an acknowledgement moved it since it
+// was last written.
+func (s *shipper) saveAcked(cp *checkpoint) {
+	if !s.acked {
+		return
+	}
+	s.acked = false
+	if err := s.journal.save(cp, false); err != nil {
 		s.log.Error("save log checkpoint", "err", err)
 	}
-	return true
 }
 
 // read follows the container's output from the frame after from until

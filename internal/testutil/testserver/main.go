@@ -13,6 +13,11 @@
 //	app cat PATH             print the contents of PATH, then exit 0
 //	app alloc MIB            allocate and touch MIB MiB of memory, then sleep
 //	app count N INTERVAL     print "line 000001" to "line N" on stdout, one every INTERVAL, then exit 0
+//	app flood N RATE SIZE [FOR]  print N lines of SIZE bytes (the line break not counted), numbered
+//	                         "0000000001 xxx...", at RATE lines a second (0: as fast as stdout takes
+//	                         them), stopping after FOR (a Go duration) if given, then exit 0; with
+//	                         START_AT (Unix milliseconds) in the environment it waits until then
+//	                         and stops at START_AT + FOR even if it started late
 //
 // Environment of serve:
 //
@@ -34,6 +39,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -79,6 +85,16 @@ func main() {
 			time.Sleep(every)
 		}
 		os.Exit(0)
+	case "flood":
+		var stop time.Duration
+		if len(args) > 4 {
+			d, err := time.ParseDuration(args[4])
+			if err != nil {
+				fail(err)
+			}
+			stop = d
+		}
+		flood(atoi(arg(args, 1)), atoi(arg(args, 2)), atoi(arg(args, 3)), stop)
 	case "check":
 		c := http.Client{Timeout: 5 * time.Second}
 		resp, err := c.Get(arg(args, 1))
@@ -212,6 +228,63 @@ func echoUDP(port string) {
 		}
 		_, _ = conn.WriteTo(buf[:n], addr)
 	}
+}
+
+// flood prints n numbered lines of size bytes at rate lines a second (0:
+// as fast as it can, through a 64 KiB buffer), for at most stop (0: no
+// limit). A paced flood writes every 10 ms what is due by then.
+func flood(n, rate, size int, stop time.Duration) {
+	var deadline time.Time // a common end for floods with a common start
+	if at := os.Getenv("START_AT"); at != "" {
+		t := time.UnixMilli(int64(atoi(at)))
+		time.Sleep(time.Until(t))
+		if stop > 0 {
+			deadline = t.Add(stop)
+		}
+	}
+	size = max(size, 11)
+	line := make([]byte, size+1)
+	for i := range line {
+		line[i] = 'x'
+	}
+	line[10], line[size] = ' ', '\n'
+	w := bufio.NewWriterSize(os.Stdout, 64<<10)
+	start := time.Now()
+	put := func(i int) {
+		for j, v := 9, i; j >= 0; j-- {
+			line[j] = byte('0' + v%10)
+			v /= 10
+		}
+		if _, err := w.Write(line); err != nil {
+			fail(err)
+		}
+	}
+	i := 1
+	for i <= n {
+		elapsed := time.Since(start)
+		if stop > 0 && elapsed >= stop || !deadline.IsZero() && time.Now().After(deadline) {
+			break
+		}
+		due := n
+		if rate > 0 {
+			due = min(n, int(elapsed.Seconds()*float64(rate)))
+		} else {
+			due = min(n, i+999) // check the clock every 1,000 lines
+		}
+		for ; i <= due; i++ {
+			put(i)
+		}
+		if rate > 0 {
+			if err := w.Flush(); err != nil {
+				fail(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		fail(err)
+	}
+	os.Exit(0)
 }
 
 func arg(args []string, i int) string {

@@ -75,6 +75,9 @@ type Config struct {
 	// DefaultPauseImage, built locally when missing; any other image is
 	// pulled when missing and must keep running until killed.
 	PauseImage string
+	// NoLocalLogFiles makes ReadLogs always read through the Engine API,
+	// never the local log driver's files directly.
+	NoLocalLogFiles bool
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -17,16 +17,22 @@ import (
 
 var _ runtime.LogReader = (*Runtime)(nil)
 
-// ReadLogs streams the container's output through the Engine API
-// (ContainerLogs with follow and timestamps, stdout and stderr), which
-// works with the local driver the runtime gives awslogs containers. Docker
-// ends the stream once the container has stopped and its output was sent.
+// ReadLogs streams the container's output. For a container with the local
+// log driver (what the runtime gives awslogs containers) whose files the
+// agent can read, it reads them directly (see localfile.go): far cheaper
+// for the daemon than ContainerLogs. Otherwise, and when rotated files
+// would be needed, it goes through the Engine API (ContainerLogs with
+// follow and timestamps, stdout and stderr). Either stream ends once the
+// container has stopped and its output was read.
 // Errors are CannotInspectContainerError; an unknown container matches
 // runtime.ErrNotFound.
 func (r *Runtime) ReadLogs(ctx context.Context, id string, since time.Time) (runtime.LogStream, error) {
 	c, err := r.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return nil, wrap(runtime.CannotInspectContainerError, err)
+	}
+	if fs := r.openLocalFile(ctx, c, since); fs != nil {
+		return fs, nil
 	}
 	tty := c.Config != nil && c.Config.Tty
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true}
