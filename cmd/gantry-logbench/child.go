@@ -92,7 +92,7 @@ func waitServer(srv *app.Server) <-chan error {
 // ADDR), with Go's profiling endpoints on ADDR.
 func agentChild(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger) error {
 	if len(args) < 2 || args[0] != "-debug" {
-		return errors.New("usage: _agent -debug ADDR AGENT-FLAGS...")
+		return errors.New("usage: _agent -debug ADDR AGENT-FLAGS")
 	}
 	ln, err := net.Listen("tcp", args[1])
 	if err != nil {

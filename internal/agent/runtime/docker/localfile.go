@@ -180,8 +180,10 @@ func (s *fileStream) Next() (runtime.LogFrame, error) {
 		case <-s.exited:
 			s.stopped = true
 			continue // read once more: what came before it stopped
-		case <-s.waitErr:
-			s.waitErr, s.exited = nil, nil // inspect from now on
+		case werr := <-s.waitErr:
+			// The wait itself failed (werr): inspect from now on.
+			_ = werr
+			s.waitErr, s.exited = nil, nil
 		default:
 		}
 		if s.exited == nil && time.Since(s.checked) >= stoppedCheckEvery {
