@@ -64,26 +64,47 @@ func Logs(handler any) Service {
 	}
 }
 
-// Stubs returns the services Gantry answers but implements no operation
-// of yet: Elastic Load Balancing v2, CloudWatch (its
-// three protocols), Application Auto Scaling and ECR. Every operation of
-// them answers the protocol's unknown-operation error. A real service
-// replaces its stub: build the Service the same way with a Handler.
+// ELBv2 returns Elastic Load Balancing v2 (query protocol) dispatched to
+// handler's methods; a nil handler answers every operation with the
+// protocol's unknown-operation error.
+func ELBv2(handler any) Service {
+	return Service{Meta: awsproto.Service{SigningName: elbv2api.SigningName, APIVersion: elbv2api.APIVersion, TargetPrefix: elbv2api.TargetPrefix,
+		JSONVersion: elbv2api.JSONVersion, XMLNamespace: elbv2api.XMLNamespace, Protocols: elbv2api.Protocols(), Errors: elbv2api.Errors()},
+		Operations: elbv2api.Operations(), Handler: handler}
+}
+
+// CloudWatch returns CloudWatch (metrics and alarms; CBOR, JSON 1.0 and
+// query) dispatched to handler's methods; a nil handler answers every
+// operation with the protocol's unknown-operation error.
+func CloudWatch(handler any) Service {
+	return Service{Meta: awsproto.Service{SigningName: cloudwatchapi.SigningName, APIVersion: cloudwatchapi.APIVersion, TargetPrefix: cloudwatchapi.TargetPrefix,
+		JSONVersion: cloudwatchapi.JSONVersion, XMLNamespace: cloudwatchapi.XMLNamespace, Protocols: cloudwatchapi.Protocols(), Errors: cloudwatchapi.Errors()},
+		Operations: cloudwatchapi.Operations(), Handler: handler}
+}
+
+// AutoScaling returns Application Auto Scaling (JSON 1.1) dispatched to
+// handler's methods; a nil handler answers every operation with the
+// protocol's unknown-operation error.
+func AutoScaling(handler any) Service {
+	return Service{Meta: awsproto.Service{SigningName: autoscalingapi.SigningName, APIVersion: autoscalingapi.APIVersion, TargetPrefix: autoscalingapi.TargetPrefix,
+		JSONVersion: autoscalingapi.JSONVersion, XMLNamespace: autoscalingapi.XMLNamespace, Protocols: autoscalingapi.Protocols(), Errors: autoscalingapi.Errors()},
+		Operations: autoscalingapi.Operations(), Handler: handler}
+}
+
+// ECR returns Amazon ECR (JSON 1.1) dispatched to handler's methods; a nil
+// handler answers every operation with the protocol's unknown-operation
+// error.
+func ECR(handler any) Service {
+	return Service{Meta: awsproto.Service{SigningName: ecrapi.SigningName, APIVersion: ecrapi.APIVersion, TargetPrefix: ecrapi.TargetPrefix,
+		JSONVersion: ecrapi.JSONVersion, XMLNamespace: ecrapi.XMLNamespace, Protocols: ecrapi.Protocols(), Errors: ecrapi.Errors()},
+		Operations: ecrapi.Operations(), Handler: handler}
+}
+
+// Stubs returns the neighbour services with no handler: Elastic Load
+// Balancing v2, CloudWatch, Application Auto Scaling and ECR, each
+// answering the protocol's unknown-operation error to every operation.
 func Stubs() []Service {
-	return []Service{
-		{Meta: awsproto.Service{SigningName: elbv2api.SigningName, APIVersion: elbv2api.APIVersion, TargetPrefix: elbv2api.TargetPrefix,
-			JSONVersion: elbv2api.JSONVersion, XMLNamespace: elbv2api.XMLNamespace, Protocols: elbv2api.Protocols(), Errors: elbv2api.Errors()},
-			Operations: elbv2api.Operations()},
-		{Meta: awsproto.Service{SigningName: cloudwatchapi.SigningName, APIVersion: cloudwatchapi.APIVersion, TargetPrefix: cloudwatchapi.TargetPrefix,
-			JSONVersion: cloudwatchapi.JSONVersion, XMLNamespace: cloudwatchapi.XMLNamespace, Protocols: cloudwatchapi.Protocols(), Errors: cloudwatchapi.Errors()},
-			Operations: cloudwatchapi.Operations()},
-		{Meta: awsproto.Service{SigningName: autoscalingapi.SigningName, APIVersion: autoscalingapi.APIVersion, TargetPrefix: autoscalingapi.TargetPrefix,
-			JSONVersion: autoscalingapi.JSONVersion, XMLNamespace: autoscalingapi.XMLNamespace, Protocols: autoscalingapi.Protocols(), Errors: autoscalingapi.Errors()},
-			Operations: autoscalingapi.Operations()},
-		{Meta: awsproto.Service{SigningName: ecrapi.SigningName, APIVersion: ecrapi.APIVersion, TargetPrefix: ecrapi.TargetPrefix,
-			JSONVersion: ecrapi.JSONVersion, XMLNamespace: ecrapi.XMLNamespace, Protocols: ecrapi.Protocols(), Errors: ecrapi.Errors()},
-			Operations: ecrapi.Operations()},
-	}
+	return []Service{ELBv2(nil), CloudWatch(nil), AutoScaling(nil), ECR(nil)}
 }
 
 // SigningNames returns the SigV4 scopes of services, for

@@ -65,6 +65,11 @@ type Server struct {
 	// leads); servicesDone closes when it has stopped.
 	Services     *servicectl.Controller
 	servicesDone chan struct{}
+
+	// neighbours are the AWS services beside ECS and CloudWatch Logs
+	// (neighbours.go); neighboursRunning counts their background work.
+	neighbours        []neighbour
+	neighboursRunning sync.WaitGroup
 }
 
 // StartServer starts the control plane of cfg and returns once it serves.
@@ -129,9 +134,14 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.Logs = logs.New(ls, cfg.Region, cfg.AccountID, logger)
 	s.ECS.Logs = agentLogs{s.Logs}
+	others, err := s.startNeighbours()
+	if err != nil {
+		s.closeStore()
+		return nil, err
+	}
 	services := append([]apiserver.Service{apiserver.ECS(s.ECS, func(ctx context.Context, c apiserver.Caller) context.Context {
 		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
-	}), apiserver.Logs(s.Logs)}, apiserver.Stubs()...)
+	}), apiserver.Logs(s.Logs)}, others...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -155,6 +165,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// The live state (watch-fed views, agent leases) runs until rctx
 	// ends; Close waits for it. So does the log store's retention loop.
 	s.State.Run(rctx)
+	s.runNeighbours(rctx)
 	s.logsDone = make(chan struct{})
 	go func() {
 		defer close(s.logsDone)
@@ -210,6 +221,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeStore() {
+	s.closeNeighbours()
 	if s.Logs != nil {
 		if err := s.Logs.Store.Close(); err != nil {
 			s.logger.Error("close the log store", "err", err)
