@@ -13,6 +13,7 @@ func ExtensionOperations() map[string][2]string {
 		"GantryPollTasks":       {"GantryPollTasksRequest", "GantryPollTasksResponse"},
 		"GantrySubmitTaskState": {"GantrySubmitTaskStateRequest", "GantrySubmitTaskStateResponse"},
 		"GantryPutLogEvents":    {"GantryPutLogEventsRequest", "GantryPutLogEventsResponse"},
+		"GantryPutTaskMetrics":  {"GantryPutTaskMetricsRequest", "GantryPutTaskMetricsResponse"},
 	}
 }
 
@@ -31,6 +32,10 @@ func ExtensionShapeType(name string) reflect.Type {
 		return reflect.TypeFor[GantryPutLogEventsRequest]()
 	case "GantryPutLogEventsResponse":
 		return reflect.TypeFor[GantryPutLogEventsResponse]()
+	case "GantryPutTaskMetricsRequest":
+		return reflect.TypeFor[GantryPutTaskMetricsRequest]()
+	case "GantryPutTaskMetricsResponse":
+		return reflect.TypeFor[GantryPutTaskMetricsResponse]()
 	}
 	return nil
 }
@@ -167,4 +172,56 @@ type GantryLogEvent struct {
 type GantryPutLogEventsResponse struct {
 	// Duplicate is set when the batch had already been stored.
 	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// GantryPutTaskMetricsRequest carries one sampling interval's utilisation
+// of the tasks running on a container instance, measured by its agent from
+// the container engine's statistics, to the control plane, which computes
+// the AWS/ECS (and ECS/ContainerInsights) metrics from them.
+//
+// Delivery is at most once: the agent sends each interval's figures once
+// and does not send them again after an error, so a sample is never
+// counted twice (a lost interval is a gap, as a missed datapoint is on
+// AWS). The agent talks to one server at a time.
+type GantryPutTaskMetricsRequest struct {
+	Cluster           string `json:"cluster,omitempty"`
+	ContainerInstance string `json:"containerInstance" required:"true"`
+	// Timestamp is the end of the interval, in seconds since the Unix epoch.
+	Timestamp *Timestamp `json:"timestamp" required:"true"`
+	// PeriodSeconds is the interval's length: the figures below are
+	// averages (CPU) or totals (bytes) over it.
+	PeriodSeconds float64 `json:"periodSeconds"`
+	// Tasks are the tasks with at least one running container.
+	Tasks []GantryTaskMetrics `json:"tasks"`
+}
+
+// GantryTaskMetrics is one task's utilisation over an interval: the sums
+// over its running containers (an awsvpc task's pause container included,
+// which carries its network).
+type GantryTaskMetrics struct {
+	Task string `json:"task" required:"true"`
+	// CpuUsed is the CPU used, in CPU units (1,024 to a vCPU), averaged
+	// over the interval.
+	CpuUsed float64 `json:"cpuUsed"`
+	// MemoryUsedMiB is the memory in use at the end of the interval, in
+	// MiB, without the page cache the kernel may reclaim (what `docker
+	// stats` shows).
+	MemoryUsedMiB float64 `json:"memoryUsedMiB"`
+	// NetworkRxBytes and NetworkTxBytes are the bytes received and sent in
+	// the interval; StorageReadBytes and StorageWriteBytes the bytes read
+	// and written by block I/O.
+	NetworkRxBytes    int64 `json:"networkRxBytes"`
+	NetworkTxBytes    int64 `json:"networkTxBytes"`
+	StorageReadBytes  int64 `json:"storageReadBytes"`
+	StorageWriteBytes int64 `json:"storageWriteBytes"`
+	// Containers is the number of containers measured (pause containers
+	// not counted).
+	Containers int32 `json:"containers"`
+}
+
+// GantryPutTaskMetricsResponse acknowledges a GantryPutTaskMetricsRequest.
+type GantryPutTaskMetricsResponse struct {
+	// Accepted is the number of tasks whose figures were taken; the others
+	// were unknown to the server or not on the instance.
+	Accepted int32 `json:"accepted"`
 }

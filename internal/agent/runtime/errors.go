@@ -24,6 +24,9 @@ const (
 	CannotRemoveContainerError = "CannotRemoveContainerError"
 	// CannotListContainersError: listing the agent's containers failed.
 	CannotListContainersError = "CannotListContainersError"
+	// CannotGetContainerStatsError: the runtime could not read a
+	// container's resource usage (the ECS agent's name for it).
+	CannotGetContainerStatsError = "CannotGetContainerStatsError"
 	// CannotCreateVolumeError: a task volume could not be created or found.
 	CannotCreateVolumeError = "CannotCreateVolumeError"
 	// ResourceInitializationError: the task's network namespace could not be
