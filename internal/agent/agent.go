@@ -19,6 +19,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/agent/logship"
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
+	"github.com/gantry-dev/gantry/internal/agent/stats"
 	"github.com/gantry-dev/gantry/internal/agent/taskengine"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/ecsclient"
@@ -58,6 +59,13 @@ type Config struct {
 	DockerVersion string
 	// DockerAPIVersion, e.g. "1.41", gives the docker-remote-api attributes.
 	DockerAPIVersion string
+	// MetricsInterval is how often the agent samples its containers' usage
+	// and ships it (GantryPutTaskMetrics); zero means
+	// stats.DefaultInterval, negative turns sampling off.
+	MetricsInterval time.Duration
+	// OnStatsRound, if set, is called after each sampling round (the
+	// agent's Prometheus metrics).
+	OnStatsRound func(d time.Duration, containers int, err error)
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
 }
@@ -76,6 +84,7 @@ type Agent struct {
 	rt     runtime.Runtime
 	engine *taskengine.Engine
 	logs   *logship.Manager // nil when the runtime cannot read logs back
+	stats  *stats.Sampler   // nil when the runtime reports no usage
 	id     identity
 	log    *slog.Logger
 }
@@ -155,8 +164,36 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 		a.logs = logs
 		ecfg.Logs = logs
 	}
+	if src, ok := rt.(stats.Source); ok && cfg.MetricsInterval >= 0 {
+		sampler, err := stats.New(stats.Config{
+			Cluster:     cfg.Cluster,
+			InstanceArn: func() string { return a.id.ContainerInstanceArn },
+			Interval:    cfg.MetricsInterval,
+			Source:      src,
+			Sink:        statsSink{a.client},
+			OnRound:     cfg.OnStatsRound,
+			Logger:      cfg.Logger.With("component", "stats"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.stats = sampler
+	}
 	a.engine = taskengine.New(ecfg, rt, reporter{a.client})
 	return a, nil
+}
+
+// Stats is the agent's utilisation sampler; nil when its runtime reports
+// no usage or sampling is off.
+func (a *Agent) Stats() *stats.Sampler { return a.stats }
+
+// statsSink sends utilisation with the GantryPutTaskMetrics extension
+// operation.
+type statsSink struct{ c *ecsclient.Client }
+
+// PutTaskMetrics sends req once.
+func (s statsSink) PutTaskMetrics(ctx context.Context, req *ecsapi.GantryPutTaskMetricsRequest) error {
+	return s.c.Call(ctx, "GantryPutTaskMetrics", req, nil)
 }
 
 // logSink sends log batches with the GantryPutLogEvents extension
@@ -262,6 +299,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("start task engine: %w", err)
 	}
 	defer a.engine.Wait()
+	if a.stats != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			a.stats.Run(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	var rev int64
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/config"
@@ -65,5 +66,14 @@ func AgentConfig(c config.Agent) agent.Config {
 		InstanceType:      c.InstanceType,
 		Attributes:        c.Attributes,
 		CleanupDelay:      c.CleanupDelay,
+		MetricsInterval:   metricsInterval(c.MetricsInterval),
 	}
+}
+
+// metricsInterval maps the flag's 0 (off) to the agent's negative.
+func metricsInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

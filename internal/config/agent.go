@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"time"
 )
@@ -39,6 +40,12 @@ type Agent struct {
 	// DockerHost is the Docker Engine's address; empty for DOCKER_HOST or
 	// the local socket.
 	DockerHost string
+	// MetricsInterval is how often the agent samples its containers'
+	// usage and ships it to the control plane; 0 turns sampling off.
+	MetricsInterval time.Duration
+	// DebugListen, when set, serves the agent's Prometheus metrics
+	// (/metrics) on that loopback address.
+	DebugListen string
 }
 
 // DefaultAgent returns the defaults.
@@ -52,6 +59,7 @@ func DefaultAgent() Agent {
 		InstanceType:      "gantry.host",
 		Attributes:        map[string]string{},
 		CleanupDelay:      3 * time.Hour,
+		MetricsInterval:   10 * time.Second,
 	}
 }
 
@@ -76,6 +84,11 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal")
 	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine address (default: DOCKER_HOST or the local socket)")
+	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "how often the containers' CPU, memory, network and block I/O are sampled and sent to the control plane (CloudWatch AWS/ECS metrics); 0 turns it off")
+	if withServer {
+		// gantry dev has the server's --debug-listen.
+		fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve the agent's Prometheus metrics (/metrics) on; off when empty")
+	}
 }
 
 // LoadCredentials sets the agent's access key from GANTRY_ACCESS_KEY_ID and
@@ -112,6 +125,14 @@ func (c *Agent) Validate() error {
 	}
 	if c.CleanupDelay < 0 {
 		errs = append(errs, fmt.Errorf("--task-cleanup-wait %v must not be negative", c.CleanupDelay))
+	}
+	if c.MetricsInterval != 0 && c.MetricsInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--metrics-interval %v must be at least 1s (or 0: off)", c.MetricsInterval))
+	}
+	if c.DebugListen != "" {
+		if h, _, err := net.SplitHostPort(c.DebugListen); err != nil || !IsLoopback(h) {
+			errs = append(errs, fmt.Errorf("--debug-listen %q must be a loopback address", c.DebugListen))
+		}
 	}
 	return errors.Join(errs...)
 }
