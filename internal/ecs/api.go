@@ -37,6 +37,9 @@ type API struct {
 	// Logs stores what agents ship for the awslogs log driver
 	// (GantryPutLogEvents); nil refuses it.
 	Logs LogIngester
+	// Usage takes the utilisation agents report (GantryPutTaskMetrics)
+	// into the AWS/ECS metrics; nil refuses it.
+	Usage UsageIngester
 
 	leases leases
 

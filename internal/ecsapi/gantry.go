@@ -200,6 +200,10 @@ type GantryPutTaskMetricsRequest struct {
 // which carries its network).
 type GantryTaskMetrics struct {
 	Task string `json:"task" required:"true"`
+	// Family is the family of the task's task definition, as the agent
+	// labelled its containers (the ECS/ContainerInsights
+	// TaskDefinitionFamily dimension).
+	Family string `json:"family,omitempty"`
 	// CpuUsed is the CPU used, in CPU units (1,024 to a vCPU), averaged
 	// over the interval.
 	CpuUsed float64 `json:"cpuUsed"`

@@ -836,3 +836,21 @@ func TestStaticCacheFollowsChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterTaskLookup(t *testing.T) {
+	c := New()
+	if err := c.PutInstance(Instance{ARN: "i1", Status: "ACTIVE", CPU: 1024, Memory: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutTask(Task{ID: "t1", InstanceARN: "i1", Group: "service:web", Demand: Demand{CPU: 256, Memory: 128}, Running: true}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c.Task("t1")
+	if !ok || got.Group != "service:web" || got.Demand.CPU != 256 || got.Demand.Memory != 128 || got.InstanceARN != "i1" || !got.Running {
+		t.Fatalf("Task(t1) = %+v, %v", got, ok)
+	}
+	c.RemoveTask("t1")
+	if _, ok := c.Task("t1"); ok {
+		t.Fatal("a removed task is still found")
+	}
+}

@@ -191,7 +191,7 @@ func (s *Sampler) Sample(ctx context.Context) ([]ecsapi.GantryTaskMetrics, int, 
 		}
 		t := byTask[c.TaskArn]
 		if t == nil {
-			t = &ecsapi.GantryTaskMetrics{Task: c.TaskArn}
+			t = &ecsapi.GantryTaskMetrics{Task: c.TaskArn, Family: c.Family}
 			byTask[c.TaskArn] = t
 		}
 		t.CpuUsed += d.cpuUnits

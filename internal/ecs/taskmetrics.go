@@ -1,0 +1,136 @@
+package ecs
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/record"
+)
+
+// TaskUsage is one task's usage over an interval as its agent measured it
+// (GantryPutTaskMetrics), with what the server knows of the task: its
+// group and what it reserved on its instance.
+type TaskUsage struct {
+	ecsapi.GantryTaskMetrics
+	// TaskArn is the task's full ARN and Group its task group
+	// (service:NAME for a service's tasks).
+	TaskArn string
+	Group   string
+	// CPUReserved (units) and MemoryReserved (MiB) are the task's
+	// reservation: the task-level size, else the sum of its containers'
+	// (memoryReservation before memory), as placement counts it.
+	CPUReserved    int64
+	MemoryReserved int64
+}
+
+// UsageIngester takes the usage of tasks the agents report
+// (GantryPutTaskMetrics) into the CloudWatch metrics computed from it.
+// The application sets it on API.Usage.
+type UsageIngester interface {
+	// IngestTaskUsage takes the usage of cluster's tasks over the period
+	// ending at at, reported by one agent. It must not block for long.
+	IngestTaskUsage(cluster string, at time.Time, period time.Duration, tasks []TaskUsage)
+}
+
+// maxMetricsPeriod bounds PeriodSeconds: an agent samples at least once
+// an hour.
+const maxMetricsPeriod = 3600
+
+// GantryPutTaskMetrics takes one interval's usage of the tasks on the
+// calling agent's instance. Tasks the server does not know as holding
+// resources on that instance (stopped since, or not its own) are skipped;
+// the answer counts those accepted. Delivery is at most once: the agent
+// does not send an interval again.
+func (s *API) GantryPutTaskMetrics(ctx context.Context, in *ecsapi.GantryPutTaskMetricsRequest) (*ecsapi.GantryPutTaskMetricsResponse, error) {
+	if s.Usage == nil {
+		return nil, apierror.New(apierror.CodeUnsupportedFeature, "This server keeps no task metrics.")
+	}
+	cluster, err := s.clusterName(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	iid, err := s.instanceID(cluster, in.ContainerInstance)
+	if err != nil {
+		return nil, err
+	}
+	if in.Timestamp == nil || in.Timestamp.IsZero() {
+		return nil, apierror.InvalidParameter("timestamp is required.")
+	}
+	if !(in.PeriodSeconds > 0 && in.PeriodSeconds <= maxMetricsPeriod) {
+		return nil, apierror.InvalidParameter("periodSeconds must be greater than 0 and at most %d.", maxMetricsPeriod)
+	}
+	for _, t := range in.Tasks {
+		if bad(t.CpuUsed) || bad(t.MemoryUsedMiB) || t.NetworkRxBytes < 0 || t.NetworkTxBytes < 0 ||
+			t.StorageReadBytes < 0 || t.StorageWriteBytes < 0 || t.Containers < 0 {
+			return nil, apierror.InvalidParameter("The figures of task %s must be finite and not negative.", t.Task)
+		}
+	}
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := v.Cluster(cluster)
+	out := make([]TaskUsage, 0, len(in.Tasks))
+	for _, t := range in.Tasks {
+		id, err := s.taskRef(cluster, t.Task)
+		if err != nil {
+			continue
+		}
+		arn := s.TaskARN(cluster, id)
+		st, ok := c.Task(arn)
+		if !ok || record.IDOf(st.InstanceARN) != iid || !st.Running {
+			continue
+		}
+		out = append(out, TaskUsage{GantryTaskMetrics: t, TaskArn: arn, Group: st.Group,
+			CPUReserved: st.Demand.CPU, MemoryReserved: st.Demand.Memory})
+	}
+	if len(out) > 0 {
+		period := time.Duration(in.PeriodSeconds * float64(time.Second))
+		s.Usage.IngestTaskUsage(cluster, in.Timestamp.Time, period, out)
+	}
+	return &ecsapi.GantryPutTaskMetricsResponse{Accepted: int32(len(out))}, nil
+}
+
+// bad reports whether a figure is negative or not a finite number.
+func bad(f float64) bool { return f < 0 || math.IsNaN(f) || math.IsInf(f, 0) }
+
+// ClusterCapacity is the registered and reserved resources of a cluster's
+// ACTIVE and DRAINING container instances, as the AWS/ECS CPUReservation,
+// MemoryReservation and cluster CPUUtilization and MemoryUtilization count
+// them.
+type ClusterCapacity struct {
+	// Instances is the number of ACTIVE and DRAINING instances.
+	Instances int
+	// RegisteredCPU (units) and RegisteredMemory (MiB) are their
+	// registered resources; ReservedCPU and ReservedMemory what tasks
+	// hold of them.
+	RegisteredCPU, RegisteredMemory int64
+	ReservedCPU, ReservedMemory     int64
+	// RunningTasks and PendingTasks count the tasks on them.
+	RunningTasks, PendingTasks int
+}
+
+// Capacity returns cluster's capacity from the placement views.
+func (s *API) Capacity(ctx context.Context, cluster string) (ClusterCapacity, error) {
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return ClusterCapacity{}, err
+	}
+	var out ClusterCapacity
+	for _, in := range v.Cluster(cluster).Instances() {
+		if in.Status != instanceActive && in.Status != instanceDraining {
+			continue
+		}
+		out.Instances++
+		out.RegisteredCPU += in.CPU
+		out.RegisteredMemory += in.Memory
+		out.ReservedCPU += in.CPU - in.RemainingCPU
+		out.ReservedMemory += in.Memory - in.RemainingMemory
+		out.RunningTasks += in.RunningTasks
+		out.PendingTasks += in.PendingTasks
+	}
+	return out, nil
+}
