@@ -82,6 +82,15 @@ type Server struct {
 	verifier *sigv4.Verifier
 	logger   *slog.Logger
 	now      func() time.Time
+	observe  func(service, operation string, failed bool, d time.Duration)
+}
+
+// Observe sets fn to be called after every request with the service's
+// signing name and the operation ("" for either when the request named
+// none this server serves, so the values stay bounded), whether it
+// failed, and how long it took. Set it before serving.
+func (s *Server) Observe(fn func(service, operation string, failed bool, d time.Duration)) {
+	s.observe = fn
 }
 
 // New returns a Server verifying signatures with v and serving services.
@@ -152,9 +161,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 		return
 	}
+	start := time.Now()
 	req, rt, err := s.serve(w, r, reqID)
 	if err != nil {
 		s.writeError(w, r, &req, rt, reqID, err)
+	}
+	if s.observe != nil {
+		service, op := "", ""
+		if rt != nil {
+			service = rt.svc.Meta.SigningName
+			if _, ok := rt.svc.Operations[req.Operation]; ok {
+				op = req.Operation
+			}
+		}
+		s.observe(service, op, err != nil, time.Since(start))
 	}
 }
 

@@ -10,7 +10,10 @@ import (
 
 // agentLogs takes the batches agents ship for the awslogs log driver
 // (ecs.LogIngester) into the CloudWatch Logs service.
-type agentLogs struct{ logs *logs.API }
+type agentLogs struct {
+	logs    *logs.API
+	metrics *serverMetrics
+}
 
 // IngestAgentLogs stores in's events in its group and stream, once per
 // (producer, batch sequence number).
@@ -19,5 +22,9 @@ func (a agentLogs) IngestAgentLogs(ctx context.Context, in *ecsapi.GantryPutLogE
 	for i, e := range in.Events {
 		events[i] = logstore.Event{Timestamp: e.Timestamp, Message: e.Message}
 	}
-	return false, a.logs.Ingest(ctx, in.LogGroupName, in.LogStreamName, in.Producer, uint64(in.BatchSeq), in.CreateGroup, events)
+	err := a.logs.Ingest(ctx, in.LogGroupName, in.LogStreamName, in.Producer, uint64(in.BatchSeq), in.CreateGroup, events)
+	if len(events) > 0 {
+		a.metrics.observeLogBatch(len(events), false, err)
+	}
+	return false, err
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
+	"github.com/gantry-dev/gantry/internal/ecs/usage"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
 	"github.com/gantry-dev/gantry/internal/logs"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
@@ -41,6 +42,10 @@ type Server struct {
 	// Logs is the CloudWatch Logs API over the log store in
 	// DataDir/logs (Logs.Store).
 	Logs *logs.API
+	// Usage computes the AWS/ECS metrics from the utilisation the agents
+	// report and records them through the Recorder SetMetricsRecorder
+	// sets (usage.go).
+	Usage *usage.Publisher
 
 	cfg    config.Server
 	logger *slog.Logger
@@ -54,6 +59,12 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 	debug     *http.Server
+
+	// metrics are the server's Prometheus metrics (prom.go);
+	// metricsRecorder is where Usage records (SetMetricsRecorder).
+	metrics         *serverMetrics
+	metricsRecorder switchRecorder
+	usageDone       chan struct{}
 
 	// logsDone closes when the log store's retention loop has stopped.
 	logsDone chan struct{}
@@ -77,7 +88,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, done: make(chan error, 1)}
+	s := &Server{cfg: cfg, logger: logger, done: make(chan error, 1), metrics: newServerMetrics()}
 	if len(cfg.EtcdEndpoints) > 0 {
 		c, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 10 * time.Second})
 		if err != nil {
@@ -105,7 +116,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.ECS = &ecs.API{
 		MaxTxnOps: maxTxnOps,
-		Store:     store.New(s.client),
+		Store:     store.NewOn(observedBackend{store.NewEtcdBackend(s.client), s.metrics.store}),
 		Region:    cfg.Region,
 		Account:   cfg.AccountID,
 		Logger:    logger,
@@ -113,7 +124,9 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		CheckTaskDefinition: taskdefcheck.TaskDefinition,
 		CheckOverrides:      taskdefcheck.Overrides,
 	}
-	s.State = state.New(s.ECS.StateConfig())
+	stateCfg := s.ECS.StateConfig()
+	stateCfg.OnCommit = s.metrics.observeCommit
+	s.State = state.New(stateCfg)
 	s.ECS.State = s.State
 	logsDir := filepath.Join(cfg.DataDir, "logs")
 	if cfg.DataDir == "" {
@@ -133,17 +146,19 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		return nil, fmt.Errorf("open the log store: %w", err)
 	}
 	s.Logs = logs.New(ls, cfg.Region, cfg.AccountID, logger)
-	s.ECS.Logs = agentLogs{s.Logs}
+	s.ECS.Logs = agentLogs{s.Logs, s.metrics}
 	others, err := s.startNeighbours()
 	if err != nil {
 		s.closeStore()
 		return nil, err
 	}
+	s.startUsage()
 	services := append([]apiserver.Service{apiserver.ECS(s.ECS, func(ctx context.Context, c apiserver.Caller) context.Context {
 		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
 	}), apiserver.Logs(s.Logs)}, others...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
+	api.Observe(s.metrics.observeAPI)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeStore()
@@ -166,6 +181,11 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// ends; Close waits for it. So does the log store's retention loop.
 	s.State.Run(rctx)
 	s.runNeighbours(rctx)
+	s.usageDone = make(chan struct{})
+	go func() {
+		defer close(s.usageDone)
+		s.Usage.Run(rctx)
+	}()
 	s.logsDone = make(chan struct{})
 	go func() {
 		defer close(s.logsDone)
@@ -181,6 +201,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// --- Service controller (issue 5): runs on the elected leader. ---
 	svcOpts := servicectl.Options{}
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
+	svcOpts.OnReconcile = s.metrics.observeReconcile
 	s.Services = servicectl.New(newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger), svcOpts, logger)
 	s.servicesDone = make(chan struct{})
 	go func() {
@@ -215,6 +236,7 @@ func (s *Server) Close() error {
 		}
 		s.State.Wait()
 		<-s.logsDone
+		<-s.usageDone
 		s.closeStore()
 	})
 	return s.closeErr

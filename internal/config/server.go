@@ -39,6 +39,10 @@ type Server struct {
 	// LeaderTTL is the service controller leader's etcd session TTL: how
 	// soon another server takes over when the leader dies.
 	LeaderTTL time.Duration
+	// ECSMetricsPeriod is the window of the AWS/ECS utilisation metrics
+	// computed from the agents' reports: one datapoint per service and
+	// cluster per window.
+	ECSMetricsPeriod time.Duration
 	// DebugListen, when set, serves Go's profiling endpoints
 	// (/debug/pprof/) on that loopback address.
 	DebugListen string
@@ -73,6 +77,7 @@ func DefaultServer() Server {
 		LeaderTTL:         5 * time.Second,
 		GCPercent:         DefaultGCPercent,
 		LogsMaxBytes:      DefaultLogsMaxBytes,
+		ECSMetricsPeriod:  10 * time.Second,
 	}
 }
 
@@ -90,6 +95,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
 	fs.DurationVar(&c.LostInstanceGrace, "lost-instance-grace", c.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
+	fs.DurationVar(&c.ECSMetricsPeriod, "ecs-metrics-period", c.ECSMetricsPeriod, "window of the AWS/ECS CPUUtilization and MemoryUtilization metrics computed from the agents' reports (high-resolution below 1m)")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) and the Prometheus metrics (/metrics) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
@@ -128,6 +134,9 @@ func (c *Server) Validate() error {
 	}
 	if c.LostInstanceGrace <= 0 || c.LeaderTTL < time.Second {
 		errs = append(errs, errors.New("--lost-instance-grace must be positive and --leader-ttl at least 1s"))
+	}
+	if c.ECSMetricsPeriod != 0 && (c.ECSMetricsPeriod < time.Second || c.ECSMetricsPeriod > time.Hour) {
+		errs = append(errs, fmt.Errorf("--ecs-metrics-period %v must be between 1s and 1h", c.ECSMetricsPeriod))
 	}
 	if c.DebugListen != "" {
 		if h, _, err := net.SplitHostPort(c.DebugListen); err != nil || !IsLoopback(h) {

@@ -154,9 +154,18 @@ func (v *Views) Commit(ctx context.Context, cluster string, crev int64, seen map
 			// returns: its caller reads them next.
 			v.svcTasks.putCommitted(cluster, item.recs, item.rev)
 		}
+		v.observeCommit(len(recs), item.err)
 		return item.err
 	case <-ctx.Done():
+		v.observeCommit(len(recs), ctx.Err())
 		return ctx.Err()
+	}
+}
+
+// observeCommit reports a commit's outcome to Config.OnCommit.
+func (v *Views) observeCommit(tasks int, err error) {
+	if v.cfg.OnCommit != nil {
+		v.cfg.OnCommit(tasks, err)
 	}
 }
 

@@ -36,6 +36,10 @@ type Config struct {
 	MaxTxnOps int
 	// Logger is discarded when nil.
 	Logger *slog.Logger
+	// OnCommit, if set, is called when a placement commit returns, with
+	// its number of tasks and its error (ErrPlacementConflict when
+	// another server placed first): the server's Prometheus metrics.
+	OnCommit func(tasks int, err error)
 }
 
 // State is the live state of one server.

@@ -25,8 +25,13 @@ type etcdBackend struct {
 
 // New returns a Store on the etcd client c. Closing the Store does not
 // close c: its owner does.
-func New(c *clientv3.Client) *Store {
-	return &Store{b: &etcdBackend{c: c, keepers: map[LeaseID]map[*context.CancelFunc]struct{}{}}}
+func New(c *clientv3.Client) *Store { return NewOn(NewEtcdBackend(c)) }
+
+// NewEtcdBackend returns the Backend on the etcd client c, for NewOn with
+// a wrapper (the server counts its round trips). Closing it does not close
+// c.
+func NewEtcdBackend(c *clientv3.Client) Backend {
+	return &etcdBackend{c: c, keepers: map[LeaseID]map[*context.CancelFunc]struct{}{}}
 }
 
 func (e *etcdBackend) Close() error { return nil }

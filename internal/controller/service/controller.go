@@ -28,6 +28,10 @@ type Options struct {
 	Resync time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// OnReconcile, if set, is called after each reconcile of a service
+	// with how long it took and its error (the server's Prometheus
+	// metrics).
+	OnReconcile func(d time.Duration, err error)
 }
 
 // Default policy values. The lost-instance grace counts from when the

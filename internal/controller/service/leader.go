@@ -115,7 +115,16 @@ func (c *Controller) leadLoop(ctx context.Context) {
 			}
 		}
 	})
-	controller.Run(ctx, q, c.opts.Workers, c.Reconcile, func(key string, err error) {
+	reconcile := c.Reconcile
+	if c.opts.OnReconcile != nil {
+		reconcile = func(ctx context.Context, key string) error {
+			start := time.Now()
+			err := c.Reconcile(ctx, key)
+			c.opts.OnReconcile(time.Since(start), err)
+			return err
+		}
+	}
+	controller.Run(ctx, q, c.opts.Workers, reconcile, func(key string, err error) {
 		c.logger.Debug("reconcile", "service", key, "err", err)
 	})
 	wg.Wait()
