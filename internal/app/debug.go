@@ -34,7 +34,11 @@ func (s *Server) startDebug(addr string) error {
 }
 
 // slogPromLogger logs promhttp's errors through slog.
-type slogPromLogger struct{ l interface{ Error(string, ...any) } }
+type slogPromLogger struct {
+	l interface{ Error(string, ...any) }
+}
 
 // Println logs v as an error.
-func (p slogPromLogger) Println(v ...any) { p.l.Error("prometheus exposition", "err", fmt.Sprint(v...)) }
+func (p slogPromLogger) Println(v ...any) {
+	p.l.Error("prometheus exposition", "err", fmt.Sprint(v...))
+}
