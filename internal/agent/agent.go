@@ -87,6 +87,8 @@ type Agent struct {
 	stats  *stats.Sampler   // nil when the runtime reports no usage
 	id     identity
 	log    *slog.Logger
+	// counters are the agent's own metrics (WriteMetrics).
+	counters counters
 }
 
 // LoadInstanceID returns the agent's host ID kept in dataDir, creating one
@@ -153,7 +155,7 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 			Dir:         filepath.Join(cfg.DataDir, "logship"),
 			Cluster:     cfg.Cluster,
 			InstanceArn: func() string { return a.id.ContainerInstanceArn },
-			Sink:        logSink{a.client},
+			Sink:        logSink{a.client, &a.counters},
 			Source:      src,
 			OnChange:    func(taskArn string) { a.engine.LogsChanged(taskArn) },
 			Logger:      cfg.Logger.With("component", "logship"),
@@ -170,9 +172,14 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 			InstanceArn: func() string { return a.id.ContainerInstanceArn },
 			Interval:    cfg.MetricsInterval,
 			Source:      src,
-			Sink:        statsSink{a.client},
-			OnRound:     cfg.OnStatsRound,
-			Logger:      cfg.Logger.With("component", "stats"),
+			Sink:        statsSink{a.client, &a.counters},
+			OnRound: func(d time.Duration, n int, err error) {
+				a.counters.observeRound(d, n, err)
+				if cfg.OnStatsRound != nil {
+					cfg.OnStatsRound(d, n, err)
+				}
+			},
+			Logger: cfg.Logger.With("component", "stats"),
 		})
 		if err != nil {
 			return nil, err
@@ -189,16 +196,30 @@ func (a *Agent) Stats() *stats.Sampler { return a.stats }
 
 // statsSink sends utilisation with the GantryPutTaskMetrics extension
 // operation.
-type statsSink struct{ c *ecsclient.Client }
+type statsSink struct {
+	c        *ecsclient.Client
+	counters *counters
+}
 
 // PutTaskMetrics sends req once.
 func (s statsSink) PutTaskMetrics(ctx context.Context, req *ecsapi.GantryPutTaskMetricsRequest) error {
-	return s.c.Call(ctx, "GantryPutTaskMetrics", req, nil)
+	var out ecsapi.GantryPutTaskMetricsResponse
+	err := s.c.Call(ctx, "GantryPutTaskMetrics", req, &out)
+	if err != nil {
+		s.counters.usageFailed.Add(1)
+		return err
+	}
+	s.counters.usageOK.Add(1)
+	s.counters.usageTasks.Add(int64(out.Accepted))
+	return nil
 }
 
 // logSink sends log batches with the GantryPutLogEvents extension
 // operation.
-type logSink struct{ c *ecsclient.Client }
+type logSink struct {
+	c        *ecsclient.Client
+	counters *counters
+}
 
 // PutLogBatch sends req. Client errors of the control plane (an unknown
 // log group, an invalid name or batch) wrap logship.ErrRejected, except
@@ -207,6 +228,14 @@ type logSink struct{ c *ecsclient.Client }
 // lets containers start (Prepare, a request without events).
 func (s logSink) PutLogBatch(ctx context.Context, req *ecsapi.GantryPutLogEventsRequest) error {
 	err := s.c.Call(ctx, "GantryPutLogEvents", req, nil)
+	if len(req.Events) > 0 {
+		if err == nil {
+			s.counters.logBatchesOK.Add(1)
+			s.counters.logEvents.Add(int64(len(req.Events)))
+		} else {
+			s.counters.logBatchesFailed.Add(1)
+		}
+	}
 	var ae *ecsclient.Error
 	if err == nil || !errors.As(err, &ae) {
 		return err

@@ -81,7 +81,7 @@ func TestLogSinkErrors(t *testing.T) {
 				_, _ = w.Write([]byte(`{}`))
 			}))
 			defer srv.Close()
-			s := logSink{ecsclient.New(srv.URL, "us-east-1", "a", "b")}
+			s := logSink{ecsclient.New(srv.URL, "us-east-1", "a", "b"), &counters{}}
 			req := &ecsapi.GantryPutLogEventsRequest{Events: make([]ecsapi.GantryLogEvent, tc.events)}
 			err := s.PutLogBatch(context.Background(), req)
 			switch {

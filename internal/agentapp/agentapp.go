@@ -8,7 +8,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
@@ -17,7 +20,11 @@ import (
 // Agent is a running agent.
 type Agent struct {
 	// Agent is the agent itself.
-	Agent   *agent.Agent
+	Agent *agent.Agent
+	// MetricsURL is the URL of the agent's Prometheus metrics when
+	// AgentOptions.DebugListen was set.
+	MetricsURL string
+	debug      *http.Server
 	runtime *docker.Runtime
 	cancel  context.CancelFunc
 	exited  chan error
@@ -32,6 +39,9 @@ type Agent struct {
 type AgentOptions struct {
 	// DockerHost is the Docker Engine's address; empty for the default.
 	DockerHost string
+	// DebugListen, when set, is the loopback address the agent serves its
+	// Prometheus metrics (/metrics) on.
+	DebugListen string
 }
 
 // StartAgent connects to the Docker Engine, registers the instance with the
@@ -65,6 +75,13 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{})}
+	if opts.DebugListen != "" {
+		if err := h.serveMetrics(opts.DebugListen, logger); err != nil {
+			cancel()
+			rt.Close()
+			return nil, err
+		}
+	}
 	go func() {
 		h.runErr = a.Run(rctx)
 		close(h.doneCh)
@@ -79,6 +96,9 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 func (h *Agent) Close() error {
 	h.closeOnce.Do(func() {
 		h.cancel()
+		if h.debug != nil {
+			h.debug.Close()
+		}
 		h.closeErr = <-h.exited
 		h.runtime.Close()
 	})
@@ -90,3 +110,24 @@ func (h *Agent) Done() <-chan struct{} { return h.doneCh }
 
 // Err is the agent's exit error, once Done is closed.
 func (h *Agent) Err() error { return h.runErr }
+
+// serveMetrics serves the agent's Prometheus metrics on addr, without
+// authentication: the configuration keeps addr on loopback.
+func (h *Agent) serveMetrics(addr string, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		if err := h.Agent.WriteMetrics(r.Context(), w); err != nil {
+			logger.Warn("write agent metrics", "err", err)
+		}
+	})
+	h.debug = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	h.MetricsURL = "http://" + ln.Addr().String() + "/metrics"
+	go func() { _ = h.debug.Serve(ln) }()
+	logger.Info("agent metrics", "url", h.MetricsURL)
+	return nil
+}

@@ -35,7 +35,7 @@ func RunCLI(ctx context.Context, name string, args []string, env config.LookupEn
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost}, logger)
+	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost, DebugListen: cfg.DebugListen}, logger)
 	if err != nil {
 		return err
 	}
