@@ -25,11 +25,11 @@ type Agent struct {
 	// AgentOptions.DebugListen was set.
 	MetricsURL string
 	debug      *http.Server
-	runtime *docker.Runtime
-	cancel  context.CancelFunc
-	exited  chan error
-	doneCh  chan struct{}
-	runErr  error
+	runtime    *docker.Runtime
+	cancel     context.CancelFunc
+	exited     chan error
+	doneCh     chan struct{}
+	runErr     error
 
 	closeOnce sync.Once
 	closeErr  error
