@@ -29,6 +29,7 @@ func (s *Server) startDebug(addr string) error {
 	srv := &http.Server{Handler: mux}
 	go func() { _ = srv.Serve(ln) }()
 	s.debug = srv
+	s.DebugURL = "http://" + ln.Addr().String()
 	s.logger.Info("profiling endpoints", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/gantry-dev/gantry/internal/ecs/usage"
 	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
 )
@@ -21,15 +22,14 @@ import (
 type serverMetrics struct {
 	reg *prometheus.Registry
 
-	api          *prometheus.HistogramVec
-	store        *prometheus.HistogramVec
-	commits      *prometheus.CounterVec
-	placed       prometheus.Counter
-	reconciles   *prometheus.HistogramVec
-	logBatches   *prometheus.CounterVec
-	logEvents    prometheus.Counter
-	usageDatums  *prometheus.CounterVec
-	usageReports prometheus.Counter
+	api         *prometheus.HistogramVec
+	store       *prometheus.HistogramVec
+	commits     *prometheus.CounterVec
+	placed      prometheus.Counter
+	reconciles  *prometheus.HistogramVec
+	logBatches  *prometheus.CounterVec
+	logEvents   prometheus.Counter
+	usageDatums *prometheus.CounterVec
 }
 
 // result is the result label of an error: ok or error.
@@ -73,18 +73,28 @@ func newServerMetrics() *serverMetrics {
 		Name: "gantry_agent_log_events_total",
 		Help: "awslogs events stored from the agents' batches.",
 	})
-	m.usageReports = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "gantry_task_usage_reports_total",
-		Help: "Task utilisation figures taken from agents (GantryPutTaskMetrics), one per task and report.",
-	})
 	m.usageDatums = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gantry_ecs_metric_datums_total",
 		Help: "AWS/ECS and ECS/ContainerInsights datums computed from the agents' reports and recorded, by result.",
 	}, []string{"result"})
 	m.reg.MustRegister(m.api, m.store, m.commits, m.placed, m.reconciles, m.logBatches, m.logEvents,
-		m.usageReports, m.usageDatums,
+		m.usageDatums,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchUsage exposes the publisher's counts of the figures it took and
+// dropped.
+func (m *serverMetrics) watchUsage(p *usage.Publisher) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gantry_task_usage_reports_total",
+			Help: "Task utilisation figures taken from agents (GantryPutTaskMetrics), one per task and report.",
+		}, func() float64 { return float64(p.Ingested()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gantry_task_usage_reports_dropped_total",
+			Help: "Task utilisation figures that came after their window was published.",
+		}, func() float64 { return float64(p.Dropped()) }))
 }
 
 func (m *serverMetrics) observeAPI(service, op string, failed bool, d time.Duration) {

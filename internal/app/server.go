@@ -35,6 +35,9 @@ import (
 type Server struct {
 	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845.
 	URL string
+	// DebugURL is the base URL of the profiling endpoints and /metrics
+	// when --debug-listen is set.
+	DebugURL string
 	// ECS is Amazon ECS's operations, for in-process callers such as tests.
 	ECS *ecs.API
 	// State is the server's live state, which ECS reads.

@@ -26,6 +26,7 @@ func (s *Server) startUsage() {
 		OnPublish: s.metrics.observePublish,
 	})
 	s.ECS.Usage = s.Usage
+	s.metrics.watchUsage(s.Usage)
 }
 
 // SetMetricsRecorder sets where the AWS/ECS and ECS/ContainerInsights

@@ -147,7 +147,7 @@ func TestGantryPutTaskMetrics(t *testing.T) {
 		t.Errorf("service CPUUtilization n %v avg %v min %v max %v; want 3, %v, 50, 200", *s.SampleCount, *s.Sum / *s.SampleCount, *s.Minimum, *s.Maximum, avg)
 	}
 	m := rec.find("AWS/ECS", "MemoryUtilization", "ClusterName", "use", "ServiceName", "web")[0].StatisticValues
-	if want := 100 * 160 / 384.0; math.Abs(*m.Sum / *m.SampleCount-want) > 1e-9 || *m.Minimum != 25 || *m.Maximum != 50 {
+	if want := 100 * 160 / 384.0; math.Abs(*m.Sum / *m.SampleCount - want) > 1e-9 || *m.Minimum != 25 || *m.Maximum != 50 {
 		t.Errorf("service MemoryUtilization avg %v min %v max %v; want %v, 25, 50", *m.Sum / *m.SampleCount, *m.Minimum, *m.Maximum, want)
 	}
 	// The cluster: 896 units used of 2,048 registered; 768 reserved.
