@@ -4,11 +4,12 @@
 //
 // Every Interval (DefaultInterval) the Sampler lists the agent's running
 // containers and reads each one's counters once from the container engine
-// (runtime.StatsReader: Docker's one-shot stats, a few requests in
-// parallel). From two successive readings of a container it derives the
-// CPU it used (CPU units, 1,024 to a vCPU, averaged over the interval),
-// its memory in use and the network and block I/O bytes of the interval;
-// it sums them per task and sends one GantryPutTaskMetrics request for the
+// (runtime.StatsReader: Docker's one-shot stats, all requests in
+// parallel, since the Engine answers them on its collector's next tick).
+// From two successive readings of a container it derives the CPU it used
+// (CPU units, 1,024 to a vCPU, averaged over the interval), its memory in
+// use and the network and block I/O bytes of the interval; it sums them
+// per task and sends one GantryPutTaskMetrics request for the
 // instance. A container's first reading only primes it, so a new task's
 // figures start one interval after its container started; a counter that
 // goes backwards (the container restarted) primes again.
