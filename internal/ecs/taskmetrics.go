@@ -39,6 +39,11 @@ type UsageIngester interface {
 // an hour.
 const maxMetricsPeriod = 3600
 
+// maxClockSkew is how far an agent's timestamp may be from the server's
+// clock before the server's is used instead: an agent whose clock is off
+// still has its figures in the current window.
+const maxClockSkew = 30 * time.Second
+
 // GantryPutTaskMetrics takes one interval's usage of the tasks on the
 // calling agent's instance. Tasks the server does not know as holding
 // resources on that instance (stopped since, or not its own) are skipped;
@@ -89,7 +94,11 @@ func (s *API) GantryPutTaskMetrics(ctx context.Context, in *ecsapi.GantryPutTask
 	}
 	if len(out) > 0 {
 		period := time.Duration(in.PeriodSeconds * float64(time.Second))
-		s.Usage.IngestTaskUsage(cluster, in.Timestamp.Time, period, out)
+		at, now := in.Timestamp.Time, s.now()
+		if at.Sub(now).Abs() > maxClockSkew {
+			at = now
+		}
+		s.Usage.IngestTaskUsage(cluster, at, period, out)
 	}
 	return &ecsapi.GantryPutTaskMetricsResponse{Accepted: int32(len(out))}, nil
 }
