@@ -19,7 +19,10 @@
 // after its end, as one datum per metric and dimension set, stamped with
 // the window's start. A task reported twice in a window counts once, with
 // its figures averaged (CPU, memory) or added (bytes). A report for a
-// window already published is dropped (counted in Dropped).
+// window already published is dropped (counted in Dropped). When the
+// server stops, Run publishes the windows still open with what they have,
+// so an acknowledged report is not lost; a server that crashes loses the
+// reports of its open windows (at most Period + Grace).
 //
 // # How the figures are computed (as the ECS developer guide defines them)
 //

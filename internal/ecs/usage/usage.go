@@ -168,7 +168,9 @@ func (p *Publisher) IngestTaskUsage(cluster string, at time.Time, _ time.Duratio
 	p.ingested.Add(int64(len(tasks)))
 }
 
-// Run publishes each window once its grace has passed, until ctx ends.
+// Run publishes each window once its grace has passed, until ctx ends;
+// then it publishes the windows still open (their figures so far), so a
+// server that stops loses none of the reports it acknowledged.
 func (p *Publisher) Run(ctx context.Context) {
 	tick := p.cfg.Period / 4
 	if tick > time.Second {
@@ -179,6 +181,9 @@ func (p *Publisher) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			p.Flush(fctx, time.Unix(0, math.MaxInt64))
+			cancel()
 			return
 		case <-t.C:
 			p.Flush(ctx, p.cfg.Now())

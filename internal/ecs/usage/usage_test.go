@@ -217,3 +217,27 @@ func TestPublisherWindows(t *testing.T) {
 		t.Errorf("Ingested = %d, want 3", p.Ingested())
 	}
 }
+
+func TestRunPublishesOpenWindowsWhenStopped(t *testing.T) {
+	rec := &recorder{}
+	now := time.Unix(1_800_000_000, 0)
+	p := New(Config{Recorder: rec, Capacity: fakeECS{}, Cluster: fakeECS{}, Period: time.Minute, Now: func() time.Time { return now }})
+	p.IngestTaskUsage("c", now, time.Minute, []ecs.TaskUsage{task("t1", "service:web", "web", 256, 100, 512, 512)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	rec.mu.Lock()
+	early := len(rec.data)
+	rec.mu.Unlock()
+	if early != 0 {
+		t.Fatalf("published an open window while running")
+	}
+	cancel()
+	<-done
+	d := index(t, rec.data[NamespaceECS])
+	checkSet(t, d, "CPUUtilization ClusterName=c ServiceName=web", 1, 50, 50, 50)
+	if *d["CPUUtilization ClusterName=c ServiceName=web"].StorageResolution != 60 {
+		t.Errorf("a one-minute period gives standard-resolution datapoints")
+	}
+}
