@@ -241,3 +241,40 @@ func TestRunPublishesOpenWindowsWhenStopped(t *testing.T) {
 		t.Errorf("a one-minute period gives standard-resolution datapoints")
 	}
 }
+
+// TestDatumsAreValidPutMetricData: every datum Compute returns is one
+// PutMetricData accepts: a unit of the model's enumeration, a statistic
+// set with SampleCount > 0 and Minimum <= Sum/SampleCount <= Maximum, at
+// most 30 dimensions with non-empty values, a storage resolution of 1 or
+// 60.
+func TestDatumsAreValidPutMetricData(t *testing.T) {
+	units := map[cloudwatchapi.StandardUnit]bool{}
+	for _, u := range cloudwatchapi.StandardUnit("").Values() {
+		units[u] = true
+	}
+	in := Input{Cluster: "prod", Period: 10 * time.Second, Insights: true,
+		Tasks: []ecs.TaskUsage{
+			task("t1", "service:web", "web", 256, 100, 512, 1024),
+			task("t2", "service:web", "web", 0, 0, 0, 0),
+			task("t3", "family:job", "", 10, 10, 128, 128),
+		},
+		Capacity: ecs.ClusterCapacity{Instances: 1, RegisteredCPU: 4096, RegisteredMemory: 4096, ReservedCPU: 640, ReservedMemory: 1152},
+		Services: map[string]ServiceCounts{"web": {Desired: 2, Running: 2}}}
+	ecsData, insights := Compute(in, time.Unix(1_800_000_000, 0))
+	for _, d := range append(ecsData, insights...) {
+		s := d.StatisticValues
+		avg := *s.Sum / *s.SampleCount
+		if !units[d.Unit] || *s.SampleCount <= 0 || *s.Minimum > avg+1e-9 || avg > *s.Maximum+1e-9 || len(d.Dimensions) > 30 ||
+			d.Value != nil || d.Timestamp == nil || (*d.StorageResolution != 1 && *d.StorageResolution != 60) {
+			t.Errorf("invalid datum %s: unit %q stats n %v sum %v min %v max %v", key(d), d.Unit, *s.SampleCount, *s.Sum, *s.Minimum, *s.Maximum)
+		}
+		for _, dim := range d.Dimensions {
+			if dim.Value == "" || dim.Name == "" {
+				t.Errorf("%s: empty dimension", key(d))
+			}
+		}
+	}
+	// t2 reserves nothing: left out of the service's utilisation.
+	d := index(t, ecsData)
+	checkSet(t, d, "CPUUtilization ClusterName=prod ServiceName=web", 1, 50, 50, 50)
+}
