@@ -29,7 +29,7 @@ const (
 	DefaultPeriod = 10 * time.Second
 	// DefaultGrace is how long after a window's end its reports are
 	// awaited before it is published.
-	DefaultGrace = 5 * time.Second
+	DefaultGrace = 3 * time.Second
 )
 
 // maxDatums is the most datums one Record call carries (PutMetricData's

@@ -278,3 +278,62 @@ func TestDatumsAreValidPutMetricData(t *testing.T) {
 	d := index(t, ecsData)
 	checkSet(t, d, "CPUUtilization ClusterName=prod ServiceName=web", 1, 50, 50, 50)
 }
+
+// TestConcurrentIngestAndFlush: agents report while windows are
+// published; every report is either published once or counted as dropped
+// (run with -race).
+func TestConcurrentIngestAndFlush(t *testing.T) {
+	rec := &recorder{}
+	p := New(Config{Recorder: rec, Capacity: fakeECS{}, Cluster: fakeECS{}, Period: time.Second, Grace: time.Millisecond})
+	t0 := time.Unix(1_800_000_000, 0)
+	var wg sync.WaitGroup
+	const agents, reports = 4, 200
+	for a := range agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range reports {
+				// Each report is its own task, so that published tasks
+				// can be counted.
+				arn := "t" + string(rune('a'+a)) + time.Duration(i).String()
+				p.IngestTaskUsage("c", t0.Add(time.Duration(i)*10*time.Millisecond), time.Second,
+					[]ecs.TaskUsage{task(arn, "service:web", "web", 1, 1, 1, 1)})
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 50 {
+			p.Flush(context.Background(), t0.Add(time.Duration(i)*40*time.Millisecond))
+		}
+	}()
+	wg.Wait()
+	p.Flush(context.Background(), t0.Add(time.Hour))
+	var published float64
+	for _, d := range rec.find("CPUUtilization", "ClusterName", "c", "ServiceName", "web") {
+		published += *d.StatisticValues.SampleCount
+	}
+	if int64(published)+p.Dropped() != agents*reports || p.Ingested()+p.Dropped() != agents*reports {
+		t.Fatalf("published %v + dropped %d, ingested %d; want %d reports in all", published, p.Dropped(), p.Ingested(), agents*reports)
+	}
+}
+
+func (r *recorder) find(name string, dims ...string) []cloudwatchapi.MetricDatum {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []cloudwatchapi.MetricDatum
+	for _, d := range r.data[NamespaceECS] {
+		if d.MetricName != name || len(d.Dimensions)*2 != len(dims) {
+			continue
+		}
+		ok := true
+		for i, dim := range d.Dimensions {
+			ok = ok && dim.Name == dims[2*i] && dim.Value == dims[2*i+1]
+		}
+		if ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
