@@ -127,11 +127,17 @@ func TestStepPolicyScalesARealService(t *testing.T) {
 		len(pols.ScalingPolicies[0].StepScalingPolicyConfiguration.StepAdjustments) != 2 {
 		t.Fatalf("policies after the restart %+v", pols.ScalingPolicies)
 	}
+	if _, err := c.TagResource(ctx, &aas.TagResourceInput{ResourceARN: reg.ScalableTargetARN, Tags: map[string]string{"env": "prod", "cost": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UntagResource(ctx, &aas.UntagResourceInput{ResourceARN: reg.ScalableTargetARN, TagKeys: []string{"cost"}}); err != nil {
+		t.Fatal(err)
+	}
 	tags, err := c.ListTagsForResource(ctx, &aas.ListTagsForResourceInput{ResourceARN: reg.ScalableTargetARN})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tags.Tags["team"] != "web" {
+	if len(tags.Tags) != 2 || tags.Tags["team"] != "web" || tags.Tags["env"] != "prod" {
 		t.Errorf("tags %v", tags.Tags)
 	}
 	// The cooldown is kept too: the same breach does nothing at once.
