@@ -86,6 +86,9 @@ type API struct {
 	AlarmPeriod int32
 
 	locks sync.Map // target key -> *sync.Mutex: one scaling decision at a time per target
+
+	actMu   sync.Mutex
+	lastAct time.Time // the key time of the last activity recorded
 }
 
 var _ cwlink.Invoker = (*API)(nil)

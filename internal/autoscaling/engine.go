@@ -157,11 +157,24 @@ func (a *API) recordActivity(ctx context.Context, t autoscalingapi.ScalableTarge
 	}
 	b, err := json.Marshal(activityRecord{Activity: act})
 	if err == nil {
-		_, err = a.Store.Txn(ctx, nil, store.OpPut(activityKey(now, id), b))
+		_, err = a.Store.Txn(ctx, nil, store.OpPut(activityKey(a.activityTime(now), id), b))
 	}
 	if err != nil {
 		a.logger().Error("record a scaling activity", "resource", t.ResourceId, "err", err)
 	}
+}
+
+// activityTime returns the time an activity is keyed by: now, or just
+// after the previous one of this process, so that activities recorded in
+// one tick sort in the order they were recorded.
+func (a *API) activityTime(now time.Time) time.Time {
+	a.actMu.Lock()
+	defer a.actMu.Unlock()
+	if !now.After(a.lastAct) {
+		now = a.lastAct.Add(time.Nanosecond)
+	}
+	a.lastAct = now
+	return now
 }
 
 // ActivityRetention is how long scaling activities are kept (AWS: six

@@ -23,7 +23,7 @@ import (
 // scalingEnv is a real server (embedded etcd) with cluster "scale",
 // services "web" (desired 1) and "api" (desired 2), and an Application
 // Auto Scaling client of it.
-func scalingEnv(t *testing.T) (*apitest.Env, *aas.Client) {
+func scalingEnv(t testing.TB) (*apitest.Env, *aas.Client) {
 	t.Helper()
 	env := apitest.Start(t, apitest.Options{})
 	ctx := context.Background()
@@ -49,7 +49,7 @@ func newClient(url string) *aas.Client {
 		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, "")})
 }
 
-func desired(t *testing.T, env *apitest.Env, name string) int32 {
+func desired(t testing.TB, env *apitest.Env, name string) int32 {
 	t.Helper()
 	out, err := env.Client.DescribeServices(context.Background(), &ecs.DescribeServicesInput{Cluster: aws.String("scale"), Services: []string{name}})
 	if err != nil {
