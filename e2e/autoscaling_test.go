@@ -59,7 +59,7 @@ func TestAutoScalingScalesRealTasks(t *testing.T) {
 	}
 	pol, err := as.PutScalingPolicy(ctx, &aas.PutScalingPolicyInput{PolicyName: aws.String("busy"), ServiceNamespace: ns, ResourceId: res, ScalableDimension: dim,
 		PolicyType: aastypes.PolicyTypeStepScaling, StepScalingPolicyConfiguration: &aastypes.StepScalingPolicyConfiguration{
-			AdjustmentType: aastypes.AdjustmentTypeChangeInCapacity,
+			AdjustmentType:  aastypes.AdjustmentTypeChangeInCapacity,
 			StepAdjustments: []aastypes.StepAdjustment{{MetricIntervalLowerBound: aws.Float64(0), ScalingAdjustment: aws.Int32(1)}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -120,10 +120,10 @@ func parseCron(body string) (*cronExpr, error) {
 	if err := setField(c.hour[:], f[1], 0, 23, nil); err != nil {
 		return nil, fmt.Errorf("hours: %w", err)
 	}
-	switch dom := strings.ToUpper(f[2]); {
-	case dom == "?" || dom == "*":
+	switch dom := strings.ToUpper(f[2]); dom {
+	case "?", "*":
 		c.domAny = true
-	case dom == "L":
+	case "L":
 		c.lastDom = true
 	default:
 		if strings.ContainsAny(dom, "W") {
