@@ -322,6 +322,27 @@ func TestInvokeStepPolicy(t *testing.T) {
 	if acts := e.activities(t, "service/default/web"); len(acts) != 3 || acts[0].Description != "Setting desired count to 6." {
 		t.Errorf("activities, newest first: %s", fmtActs(acts))
 	}
+	// At the maximum: a not scaled activity, recorded once however often
+	// CloudWatch invokes the policy, listed only when asked for.
+	for range 3 {
+		e.clock.Advance(2 * time.Minute)
+		if err := e.api.Invoke(ctx, arn, alarm("cpu-high", 95, 70)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if acts := e.activities(t, "service/default/web"); len(acts) != 3 {
+		t.Errorf("activities without the not scaled ones: %s", fmtActs(acts))
+	}
+	all := ok[*autoscalingapi.DescribeScalingActivitiesResponse](t)(e.api.DescribeScalingActivities(ctx, &autoscalingapi.DescribeScalingActivitiesRequest{
+		ServiceNamespace: "ecs", ResourceId: "service/default/web", IncludeNotScaledActivities: new(true)})).ScalingActivities
+	if len(all) != 4 || len(all[0].NotScaledReasons) != 1 {
+		t.Fatalf("activities with the not scaled ones: %s", fmtActs(all))
+	}
+	ns := all[0]
+	if r := ns.NotScaledReasons[0]; r.Code != "AlreadyAtMaxCapacity" || *r.MaxCapacity != 6 || *r.CurrentCapacity != 6 ||
+		ns.StatusCode != "Failed" || ns.StatusMessage != "Failed to set desired count to 9" || ns.Cause != "monitor alarm cpu-high in state ALARM triggered policy out" {
+		t.Errorf("not scaled activity %+v %+v", ns, ns.NotScaledReasons[0])
+	}
 	// Scale-out suspended: nothing.
 	e.svcs.set("default/web", 2)
 	e.clock.Advance(2 * time.Minute)

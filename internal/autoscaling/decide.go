@@ -22,6 +22,9 @@ type decision struct {
 	To     int32
 	Out    bool // a scale-out (To above the current count)
 	Reason string
+	// Want is the count the policy asked for before the bounds, when
+	// Reason is one of AWS's NotScaledReason codes (AlreadyAt...).
+	Want int32
 	// Cooldown is the cooldown that starts with the change.
 	Cooldown time.Duration
 }
@@ -60,11 +63,11 @@ func finish(in inputs, want int32, cd time.Duration) decision {
 	case to == in.Current:
 		switch {
 		case want > in.Max:
-			return decision{Reason: reasonAlreadyAtMax}
+			return decision{Reason: reasonAlreadyAtMax, Want: want}
 		case want < in.Min:
-			return decision{Reason: reasonAlreadyAtMin}
+			return decision{Reason: reasonAlreadyAtMin, Want: want}
 		}
-		return decision{Reason: reasonAlreadyAtDesired}
+		return decision{Reason: reasonAlreadyAtDesired, Want: want}
 	case to > in.Current && in.OutSuspended, to < in.Current && in.InSuspended:
 		return decision{Reason: reasonSuspended}
 	}

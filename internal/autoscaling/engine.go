@@ -70,15 +70,16 @@ func (a *API) Invoke(ctx context.Context, actionArn string, ev cwlink.AlarmEvent
 		default:
 			d = decideStep(pol.StepScalingPolicyConfiguration, in)
 		}
+		cause := fmt.Sprintf("monitor alarm %s in state %s triggered policy %s", ev.AlarmName, ev.State, pol.PolicyName)
 		if !d.Scale {
 			a.logger().Debug("policy did not scale", "policy", actionArn, "alarm", ev.AlarmName, "reason", d.Reason, "current", cur)
+			a.notScaled(ctx, rec.Target, pol.PolicyName, now, cause, d, cur)
 			return nil
 		}
 		err = a.Services.SetDesiredCount(ctx, svc.cluster, svc.name, cur, d.To)
 		if errors.Is(err, ErrCountChanged) {
 			continue
 		}
-		cause := fmt.Sprintf("monitor alarm %s in state %s triggered policy %s", ev.AlarmName, ev.State, pol.PolicyName)
 		if err != nil {
 			a.record(ctx, rec.Target, now, cause, d.To, err)
 			return fmt.Errorf("set desired count of %s to %d: %w", ref.resourceID, d.To, err)
@@ -92,6 +93,7 @@ func (a *API) Invoke(ctx context.Context, actionArn string, ev cwlink.AlarmEvent
 			} else {
 				r.Cooldown.ScaleInUntil = now.Add(d.Cooldown)
 			}
+			delete(r.NotScaled, pol.PolicyName)
 			return nil
 		}); err != nil {
 			a.logger().Warn("record the cooldown", "resource", ref.resourceID, "err", err)
@@ -133,6 +135,49 @@ func (a *API) clampCapacity(ctx context.Context, rec *targetRecord, lo, hi int32
 // activityRecord is a scaling activity as stored.
 type activityRecord struct {
 	Activity autoscalingapi.ScalingActivity `json:"activity"`
+	// NotScaled marks a not scaled activity, listed only with
+	// IncludeNotScaledActivities.
+	NotScaled bool `json:"notScaled,omitempty"`
+}
+
+// notScaled records a not scaled activity for one of AWS's reasons
+// (AlreadyAtMaxCapacity, AlreadyAtMinCapacity, AlreadyAtDesiredCapacity),
+// once while the same reason repeats for the policy at the same capacity:
+// CloudWatch invokes a policy every period while its alarm stays in ALARM,
+// and a record each time would be high-volume. Other reasons (cooldown,
+// suspension, no step for the breach) are not activities on AWS either.
+func (a *API) notScaled(ctx context.Context, t autoscalingapi.ScalableTarget, policy string, now time.Time, cause string, d decision, cur int32) {
+	switch d.Reason {
+	case reasonAlreadyAtMax, reasonAlreadyAtMin, reasonAlreadyAtDesired:
+	default:
+		return
+	}
+	mark := fmt.Sprintf("%s/%d", d.Reason, cur)
+	changed := false
+	rec, err := a.mutateTarget(ctx, t.ResourceId, func(r *targetRecord) error {
+		changed = r.NotScaled[policy] != mark
+		if changed {
+			if r.NotScaled == nil {
+				r.NotScaled = map[string]string{}
+			}
+			r.NotScaled[policy] = mark
+		}
+		return nil
+	})
+	if err != nil || !changed {
+		return
+	}
+	lo, hi := rec.bounds()
+	reason := autoscalingapi.NotScaledReason{Code: d.Reason, CurrentCapacity: new(cur)}
+	switch d.Reason {
+	case reasonAlreadyAtMax:
+		reason.MaxCapacity = new(hi)
+	case reasonAlreadyAtMin:
+		reason.MinCapacity = new(lo)
+	}
+	act := a.newActivity(t, now, "Attempting to scale due to alarm triggered", cause, "Failed", fmt.Sprintf("Failed to set desired count to %d", d.Want))
+	act.NotScaledReasons = []autoscalingapi.NotScaledReason{reason}
+	a.storeActivity(ctx, activityRecord{Activity: act, NotScaled: true}, now)
 }
 
 // record stores the activity of setting t's desired count to n at now,
@@ -149,18 +194,24 @@ func (a *API) record(ctx context.Context, t autoscalingapi.ScalableTarget, now t
 // recordActivity stores a scaling activity of t that started at now. A
 // failure to store is logged: the scaling itself happened.
 func (a *API) recordActivity(ctx context.Context, t autoscalingapi.ScalableTarget, now time.Time, desc, cause string, st autoscalingapi.ScalingActivityStatusCode, msg string) {
-	id := newUUID()
-	act := autoscalingapi.ScalingActivity{
-		ActivityId: id, ServiceNamespace: NamespaceECS, ResourceId: t.ResourceId, ScalableDimension: DimensionDesired,
+	a.storeActivity(ctx, activityRecord{Activity: a.newActivity(t, now, desc, cause, st, msg)}, now)
+}
+
+func (a *API) newActivity(t autoscalingapi.ScalableTarget, now time.Time, desc, cause string, st autoscalingapi.ScalingActivityStatusCode, msg string) autoscalingapi.ScalingActivity {
+	return autoscalingapi.ScalingActivity{
+		ActivityId: newUUID(), ServiceNamespace: NamespaceECS, ResourceId: t.ResourceId, ScalableDimension: DimensionDesired,
 		Description: desc, Cause: cause, StartTime: awstime.NewTimestamp(now), EndTime: awstime.NewTimestamp(a.now()),
 		StatusCode: st, StatusMessage: msg,
 	}
-	b, err := json.Marshal(activityRecord{Activity: act})
+}
+
+func (a *API) storeActivity(ctx context.Context, r activityRecord, now time.Time) {
+	b, err := json.Marshal(r)
 	if err == nil {
-		_, err = a.Store.Txn(ctx, nil, store.OpPut(activityKey(a.activityTime(now), id), b))
+		_, err = a.Store.Txn(ctx, nil, store.OpPut(activityKey(a.activityTime(now), r.Activity.ActivityId), b))
 	}
 	if err != nil {
-		a.logger().Error("record a scaling activity", "resource", t.ResourceId, "err", err)
+		a.logger().Error("record a scaling activity", "resource", r.Activity.ResourceId, "err", err)
 	}
 }
 
@@ -214,6 +265,9 @@ func (a *API) DescribeScalingActivities(ctx context.Context, in *autoscalingapi.
 				return nil, fmt.Errorf("decode %s: %w", it.Key, err)
 			}
 			if in.ResourceId != "" && r.Activity.ResourceId != in.ResourceId {
+				continue
+			}
+			if r.NotScaled && (in.IncludeNotScaledActivities == nil || !*in.IncludeNotScaledActivities) {
 				continue
 			}
 			if r.Activity.StartTime != nil && r.Activity.StartTime.Before(cutoff) {

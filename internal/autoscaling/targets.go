@@ -23,6 +23,9 @@ type targetRecord struct {
 	Policies []autoscalingapi.ScalingPolicy `json:"policies,omitempty"`
 	Actions  []actionRecord                 `json:"actions,omitempty"`
 	Cooldown cooldown                       `json:"cooldown"`
+	// NotScaled is the last not scaled activity recorded per policy
+	// (reason/capacity), so that a repeated one is recorded once.
+	NotScaled map[string]string `json:"notScaled,omitempty"`
 }
 
 // actionRecord is a scheduled action and the last occurrence it ran.
