@@ -115,6 +115,10 @@ func TestDescribeScalableTargetsPages(t *testing.T) {
 	}
 	_, err := e.api.DescribeScalableTargets(ctx, &autoscalingapi.DescribeScalableTargetsRequest{ServiceNamespace: "ecs", NextToken: "!!"})
 	wantCode(t, err, CodeInvalidNextToken)
+	_, err = e.api.DescribeScalableTargets(ctx, &autoscalingapi.DescribeScalableTargetsRequest{ServiceNamespace: "ecs", ScalableDimension: DimensionDesired})
+	wantCode(t, err, CodeValidation)
+	_, err = e.api.DescribeScalingActivities(ctx, &autoscalingapi.DescribeScalingActivitiesRequest{ServiceNamespace: "ecs", ScalableDimension: DimensionDesired})
+	wantCode(t, err, CodeValidation)
 	_, err = e.api.DescribeScalableTargets(ctx, &autoscalingapi.DescribeScalableTargetsRequest{ServiceNamespace: "ecs", MaxResults: new(int32(51))})
 	wantCode(t, err, CodeValidation)
 }

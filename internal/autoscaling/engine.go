@@ -242,6 +242,9 @@ func (a *API) DescribeScalingActivities(ctx context.Context, in *autoscalingapi.
 	if err := checkDimension(in.ScalableDimension); err != nil {
 		return nil, err
 	}
+	if in.ScalableDimension != "" && in.ResourceId == "" {
+		return nil, errDimensionWithoutResource
+	}
 	if in.ResourceId != "" {
 		if err := checkLength("resourceId", in.ResourceId, 1, 1600); err != nil {
 			return nil, err

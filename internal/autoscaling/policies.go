@@ -382,6 +382,9 @@ func (a *API) DescribeScalingPolicies(ctx context.Context, in *autoscalingapi.De
 	if err := checkDimension(in.ScalableDimension); err != nil {
 		return nil, err
 	}
+	if in.ScalableDimension != "" && in.ResourceId == "" {
+		return nil, errDimensionWithoutResource
+	}
 	if len(in.PolicyNames) > 50 {
 		return nil, validation("1 validation error detected: Value at 'policyNames' failed to satisfy constraint: Member must have length less than or equal to 50")
 	}

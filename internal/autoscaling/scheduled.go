@@ -137,6 +137,9 @@ func (a *API) DescribeScheduledActions(ctx context.Context, in *autoscalingapi.D
 	if err := checkDimension(in.ScalableDimension); err != nil {
 		return nil, err
 	}
+	if in.ScalableDimension != "" && in.ResourceId == "" {
+		return nil, errDimensionWithoutResource
+	}
 	if len(in.ScheduledActionNames) > 50 {
 		return nil, validation("1 validation error detected: Value at 'scheduledActionNames' failed to satisfy constraint: Member must have length less than or equal to 50")
 	}

@@ -240,6 +240,9 @@ func (a *API) DescribeScalableTargets(ctx context.Context, in *autoscalingapi.De
 	if err := checkDimension(in.ScalableDimension); err != nil {
 		return nil, err
 	}
+	if in.ScalableDimension != "" && len(in.ResourceIds) == 0 {
+		return nil, errDimensionWithoutResource
+	}
 	n, err := maxResults(in.MaxResults, 50, 50)
 	if err != nil {
 		return nil, err

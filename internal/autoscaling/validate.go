@@ -38,6 +38,10 @@ func checkDimension(d autoscalingapi.ScalableDimension) error {
 	return nil
 }
 
+// errDimensionWithoutResource refuses a Describe filter on a dimension
+// alone, as AWS documents.
+var errDimensionWithoutResource = validation("If you specify a scalable dimension, you must also specify a resource ID")
+
 // service is an ECS service a resource ID names.
 type service struct{ cluster, name string }
 
