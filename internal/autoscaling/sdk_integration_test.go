@@ -2,12 +2,17 @@ package autoscaling_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
@@ -243,4 +248,46 @@ func TestBadInputGetsAWSErrors(t *testing.T) {
 	wantAPIError(t, err, "ResourceNotFoundException")
 	_, err = c.DescribeScalingPolicies(ctx, &aas.DescribeScalingPoliciesInput{ServiceNamespace: ns, MaxResults: aws.Int32(11)})
 	wantAPIError(t, err, "ValidationException")
+}
+
+// TestMalformedRequests sends what no SDK sends, signed, to the real
+// server: AWS's JSON errors with status 400, never a 500.
+func TestMalformedRequests(t *testing.T) {
+	t.Parallel()
+	env, _ := scalingEnv(t)
+	for _, tc := range []struct {
+		name, op, body, code string
+	}{
+		{"not JSON", "RegisterScalableTarget", `{"ServiceNamespace":`, "SerializationException"},
+		{"wrong type", "RegisterScalableTarget", `{"ServiceNamespace":"ecs","ResourceId":"service/scale/web","ScalableDimension":"ecs:service:DesiredCount","MinCapacity":"one"}`, "SerializationException"},
+		{"missing member", "PutScalingPolicy", `{"ServiceNamespace":"ecs","ResourceId":"service/scale/web","ScalableDimension":"ecs:service:DesiredCount"}`, "ValidationException"},
+		{"unknown enum", "DescribeScalableTargets", `{"ServiceNamespace":"nope"}`, "ValidationException"},
+		{"unknown operation", "ScaleEverything", `{}`, "UnknownOperationException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, env.URL+"/", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			req.Header.Set("X-Amz-Target", "AnyScaleFrontendService."+tc.op)
+			sum := sha256.Sum256([]byte(tc.body))
+			creds := aws.Credentials{AccessKeyID: apitest.AccessKeyID, SecretAccessKey: apitest.SecretAccessKey}
+			if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "application-autoscaling", apitest.Region, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Type string `json:"__type"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != http.StatusBadRequest || !strings.HasSuffix(body.Type, tc.code) {
+				t.Errorf("status %d, __type %q; want 400 %s", resp.StatusCode, body.Type, tc.code)
+			}
+		})
+	}
 }
