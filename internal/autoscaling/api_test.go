@@ -629,3 +629,60 @@ func TestActivitiesArePruned(t *testing.T) {
 	}
 	_ = store.ErrNotFound
 }
+
+// TestConcurrentPutsLoseNothing puts policies, scheduled actions and tags
+// of one target at once: every one is kept.
+func TestConcurrentPutsLoseNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	arn := e.register(t, "service/default/web", 1, 10)
+	var wg sync.WaitGroup
+	errs := make(chan error, 60)
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := e.api.PutScalingPolicy(ctx, &autoscalingapi.PutScalingPolicyRequest{PolicyName: fmt.Sprintf("p%02d", i), ServiceNamespace: "ecs",
+				ResourceId: "service/default/web", ScalableDimension: DimensionDesired, StepScalingPolicyConfiguration: &autoscalingapi.StepScalingPolicyConfiguration{
+					AdjustmentType: "ChangeInCapacity", StepAdjustments: []autoscalingapi.StepAdjustment{step(0, math.Inf(1), 1)}}})
+			errs <- err
+		})
+		wg.Go(func() {
+			_, err := e.api.PutScheduledAction(ctx, &autoscalingapi.PutScheduledActionRequest{ScheduledActionName: fmt.Sprintf("a%02d", i), ServiceNamespace: "ecs",
+				ResourceId: "service/default/web", ScalableDimension: DimensionDesired, Schedule: "rate(1 day)",
+				ScalableTargetAction: &autoscalingapi.ScalableTargetAction{MinCapacity: new(int32(1))}})
+			errs <- err
+		})
+		wg.Go(func() {
+			_, err := e.api.TagResource(ctx, &autoscalingapi.TagResourceRequest{ResourceARN: arn, Tags: map[string]string{fmt.Sprintf("t%02d", i): "v"}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, _, err := e.api.getTarget(ctx, "service/default/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Policies) != 20 || len(rec.Actions) != 20 || len(rec.Tags) != 20 {
+		t.Errorf("%d policies, %d actions, %d tags; want 20 of each", len(rec.Policies), len(rec.Actions), len(rec.Tags))
+	}
+	// Policies page ten at a time, in name order.
+	var names []string
+	token := ""
+	for {
+		out := ok[*autoscalingapi.DescribeScalingPoliciesResponse](t)(e.api.DescribeScalingPolicies(ctx, &autoscalingapi.DescribeScalingPoliciesRequest{ServiceNamespace: "ecs", NextToken: token}))
+		for _, p := range out.ScalingPolicies {
+			names = append(names, p.PolicyName)
+		}
+		if token = out.NextToken; token == "" {
+			break
+		}
+	}
+	if len(names) != 20 || names[0] != "p00" || names[19] != "p19" {
+		t.Errorf("policies %v", names)
+	}
+}

@@ -94,9 +94,6 @@ func (a *API) PutScalingPolicy(ctx context.Context, in *autoscalingapi.PutScalin
 	} else if len(rec.Policies) >= MaxPoliciesPerTarget {
 		return nil, apierror.New(CodeLimitExceeded, "Unable to create a new scaling policy for %s: the limit of %d scaling policies per scalable target is reached", in.ResourceId, MaxPoliciesPerTarget)
 	}
-	if c := pol.StepScalingPolicyConfiguration; c != nil && c.Cooldown == nil {
-		c.Cooldown = new(int32(DefaultStepCooldown))
-	}
 	if typ == "TargetTrackingScaling" {
 		alarms, err := a.putTrackingAlarms(ctx, svc, &pol, old)
 		if err != nil {
