@@ -73,7 +73,9 @@ func (a *API) Invoke(ctx context.Context, actionArn string, ev cwlink.AlarmEvent
 		cause := fmt.Sprintf("monitor alarm %s in state %s triggered policy %s", ev.AlarmName, ev.State, pol.PolicyName)
 		if !d.Scale {
 			a.logger().Debug("policy did not scale", "policy", actionArn, "alarm", ev.AlarmName, "reason", d.Reason, "current", cur)
-			a.notScaled(ctx, rec.Target, pol.PolicyName, now, cause, d, cur)
+			if rec.NotScaled[pol.PolicyName] != notScaledMark(d, cur) {
+				a.notScaled(ctx, rec.Target, pol.PolicyName, now, cause, d, cur)
+			}
 			return nil
 		}
 		err = a.Services.SetDesiredCount(ctx, svc.cluster, svc.name, cur, d.To)
@@ -140,6 +142,9 @@ type activityRecord struct {
 	NotScaled bool `json:"notScaled,omitempty"`
 }
 
+// notScaledMark is what a repeated not scaled activity has in common.
+func notScaledMark(d decision, cur int32) string { return fmt.Sprintf("%s/%d", d.Reason, cur) }
+
 // notScaled records a not scaled activity for one of AWS's reasons
 // (AlreadyAtMaxCapacity, AlreadyAtMinCapacity, AlreadyAtDesiredCapacity),
 // once while the same reason repeats for the policy at the same capacity:
@@ -152,7 +157,7 @@ func (a *API) notScaled(ctx context.Context, t autoscalingapi.ScalableTarget, po
 	default:
 		return
 	}
-	mark := fmt.Sprintf("%s/%d", d.Reason, cur)
+	mark := notScaledMark(d, cur)
 	changed := false
 	rec, err := a.mutateTarget(ctx, t.ResourceId, func(r *targetRecord) error {
 		changed = r.NotScaled[policy] != mark
