@@ -148,6 +148,20 @@ func concurrentUpdate() error {
 	return &apierror.Error{Code: CodeConcurrentUpdate, Message: "Concurrent update of the scalable target; please try again.", Status: 500}
 }
 
+// fault turns an unexpected error (not an *apierror.Error, nor the
+// request's end) into Application Auto Scaling's server fault,
+// InternalServiceException, logged here with what it was.
+func (a *API) fault(err *error) {
+	if *err == nil || errors.Is(*err, context.Canceled) {
+		return
+	}
+	if _, ok := apierror.As(*err); ok {
+		return
+	}
+	a.logger().Error("application auto scaling request failed", "err", *err)
+	*err = &apierror.Error{Code: "InternalServiceException", Message: "The service encountered an internal error.", Status: 500}
+}
+
 // newID returns n random bytes in hex.
 func newID(n int) string {
 	b := make([]byte, n)

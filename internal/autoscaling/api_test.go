@@ -686,3 +686,25 @@ func TestConcurrentPutsLoseNothing(t *testing.T) {
 		t.Errorf("policies %v", names)
 	}
 }
+
+type brokenServices struct{}
+
+func (brokenServices) DesiredCount(context.Context, string, string) (int32, error) {
+	return 0, fmt.Errorf("ecs is down")
+}
+
+func (brokenServices) SetDesiredCount(context.Context, string, string, int32, int32) error {
+	return fmt.Errorf("ecs is down")
+}
+
+func TestUnexpectedErrorsAreInternalServiceException(t *testing.T) {
+	e := newEnv(t)
+	e.api.Services = brokenServices{}
+	lo, hi := int32(1), int32(2)
+	_, err := e.api.RegisterScalableTarget(context.Background(), &autoscalingapi.RegisterScalableTargetRequest{ServiceNamespace: "ecs",
+		ResourceId: "service/default/web", ScalableDimension: DimensionDesired, MinCapacity: &lo, MaxCapacity: &hi})
+	wantCode(t, err, "InternalServiceException")
+	if strings.Contains(err.Error(), "ecs is down") {
+		t.Errorf("the cause leaks to the client: %v", err)
+	}
+}

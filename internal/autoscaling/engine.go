@@ -239,7 +239,8 @@ const ActivityRetention = 6 * 7 * 24 * time.Hour
 
 // DescribeScalingActivities lists the scaling activities of the last six
 // weeks, newest first, 50 a page, filtered by resource ID and dimension.
-func (a *API) DescribeScalingActivities(ctx context.Context, in *autoscalingapi.DescribeScalingActivitiesRequest) (*autoscalingapi.DescribeScalingActivitiesResponse, error) {
+func (a *API) DescribeScalingActivities(ctx context.Context, in *autoscalingapi.DescribeScalingActivitiesRequest) (_ *autoscalingapi.DescribeScalingActivitiesResponse, rerr error) {
+	defer a.fault(&rerr)
 	ecs, err := checkNamespace(in.ServiceNamespace)
 	if err != nil {
 		return nil, err

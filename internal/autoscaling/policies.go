@@ -30,7 +30,8 @@ const (
 // owns) its alarms, TargetTracking-<resource id>-AlarmHigh-<uuid> and,
 // unless scale-in is disabled, -AlarmLow-<uuid>; an update keeps the
 // policy's ARN and its alarms' names.
-func (a *API) PutScalingPolicy(ctx context.Context, in *autoscalingapi.PutScalingPolicyRequest) (*autoscalingapi.PutScalingPolicyResponse, error) {
+func (a *API) PutScalingPolicy(ctx context.Context, in *autoscalingapi.PutScalingPolicyRequest) (_ *autoscalingapi.PutScalingPolicyResponse, rerr error) {
+	defer a.fault(&rerr)
 	svc, err := checkTarget(in.ServiceNamespace, in.ResourceId, in.ScalableDimension)
 	if err != nil {
 		return nil, err
@@ -371,7 +372,8 @@ func (a *API) deleteAlarms(ctx context.Context, alarms []autoscalingapi.Alarm) {
 
 // DescribeScalingPolicies lists scaling policies, filtered by names,
 // resource ID and dimension, 10 a page.
-func (a *API) DescribeScalingPolicies(ctx context.Context, in *autoscalingapi.DescribeScalingPoliciesRequest) (*autoscalingapi.DescribeScalingPoliciesResponse, error) {
+func (a *API) DescribeScalingPolicies(ctx context.Context, in *autoscalingapi.DescribeScalingPoliciesRequest) (_ *autoscalingapi.DescribeScalingPoliciesResponse, rerr error) {
+	defer a.fault(&rerr)
 	ecs, err := checkNamespace(in.ServiceNamespace)
 	if err != nil {
 		return nil, err
@@ -427,7 +429,8 @@ func (a *API) DescribeScalingPolicies(ctx context.Context, in *autoscalingapi.De
 }
 
 // DeleteScalingPolicy deletes a scaling policy and the alarms it owns.
-func (a *API) DeleteScalingPolicy(ctx context.Context, in *autoscalingapi.DeleteScalingPolicyRequest) (*autoscalingapi.DeleteScalingPolicyResponse, error) {
+func (a *API) DeleteScalingPolicy(ctx context.Context, in *autoscalingapi.DeleteScalingPolicyRequest) (_ *autoscalingapi.DeleteScalingPolicyResponse, rerr error) {
+	defer a.fault(&rerr)
 	if _, err := checkTarget(in.ServiceNamespace, in.ResourceId, in.ScalableDimension); err != nil {
 		return nil, err
 	}

@@ -37,7 +37,8 @@ func location(tz string) (*time.Location, error) {
 // registered target: a schedule (at, rate or cron, in Timezone, between
 // StartTime and EndTime) that sets the target's minimum and maximum
 // capacity.
-func (a *API) PutScheduledAction(ctx context.Context, in *autoscalingapi.PutScheduledActionRequest) (*autoscalingapi.PutScheduledActionResponse, error) {
+func (a *API) PutScheduledAction(ctx context.Context, in *autoscalingapi.PutScheduledActionRequest) (_ *autoscalingapi.PutScheduledActionResponse, rerr error) {
+	defer a.fault(&rerr)
 	if _, err := checkTarget(in.ServiceNamespace, in.ResourceId, in.ScalableDimension); err != nil {
 		return nil, err
 	}
@@ -129,7 +130,8 @@ func (a *API) PutScheduledAction(ctx context.Context, in *autoscalingapi.PutSche
 
 // DescribeScheduledActions lists scheduled actions, filtered by names,
 // resource ID and dimension, 50 a page.
-func (a *API) DescribeScheduledActions(ctx context.Context, in *autoscalingapi.DescribeScheduledActionsRequest) (*autoscalingapi.DescribeScheduledActionsResponse, error) {
+func (a *API) DescribeScheduledActions(ctx context.Context, in *autoscalingapi.DescribeScheduledActionsRequest) (_ *autoscalingapi.DescribeScheduledActionsResponse, rerr error) {
+	defer a.fault(&rerr)
 	ecs, err := checkNamespace(in.ServiceNamespace)
 	if err != nil {
 		return nil, err
@@ -182,7 +184,8 @@ func (a *API) DescribeScheduledActions(ctx context.Context, in *autoscalingapi.D
 }
 
 // DeleteScheduledAction deletes a scheduled action.
-func (a *API) DeleteScheduledAction(ctx context.Context, in *autoscalingapi.DeleteScheduledActionRequest) (*autoscalingapi.DeleteScheduledActionResponse, error) {
+func (a *API) DeleteScheduledAction(ctx context.Context, in *autoscalingapi.DeleteScheduledActionRequest) (_ *autoscalingapi.DeleteScheduledActionResponse, rerr error) {
+	defer a.fault(&rerr)
 	if _, err := checkTarget(in.ServiceNamespace, in.ResourceId, in.ScalableDimension); err != nil {
 		return nil, err
 	}

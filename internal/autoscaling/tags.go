@@ -56,7 +56,8 @@ func (a *API) mutateByARN(ctx context.Context, arn string, fn func(*targetRecord
 }
 
 // TagResource adds or replaces tags of a scalable target (at most 50).
-func (a *API) TagResource(ctx context.Context, in *autoscalingapi.TagResourceRequest) (*autoscalingapi.TagResourceResponse, error) {
+func (a *API) TagResource(ctx context.Context, in *autoscalingapi.TagResourceRequest) (_ *autoscalingapi.TagResourceResponse, rerr error) {
+	defer a.fault(&rerr)
 	if len(in.Tags) == 0 {
 		return nil, validation("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
@@ -82,7 +83,8 @@ func (a *API) TagResource(ctx context.Context, in *autoscalingapi.TagResourceReq
 }
 
 // UntagResource removes tags of a scalable target by key.
-func (a *API) UntagResource(ctx context.Context, in *autoscalingapi.UntagResourceRequest) (*autoscalingapi.UntagResourceResponse, error) {
+func (a *API) UntagResource(ctx context.Context, in *autoscalingapi.UntagResourceRequest) (_ *autoscalingapi.UntagResourceResponse, rerr error) {
+	defer a.fault(&rerr)
 	if len(in.TagKeys) > 200 {
 		return nil, validation("1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must have length less than or equal to 200")
 	}
@@ -104,7 +106,8 @@ func (a *API) UntagResource(ctx context.Context, in *autoscalingapi.UntagResourc
 }
 
 // ListTagsForResource returns a scalable target's tags.
-func (a *API) ListTagsForResource(ctx context.Context, in *autoscalingapi.ListTagsForResourceRequest) (*autoscalingapi.ListTagsForResourceResponse, error) {
+func (a *API) ListTagsForResource(ctx context.Context, in *autoscalingapi.ListTagsForResourceRequest) (_ *autoscalingapi.ListTagsForResourceResponse, rerr error) {
+	defer a.fault(&rerr)
 	key, err := a.targetOfARN(ctx, in.ResourceARN)
 	if err != nil {
 		return nil, err

@@ -99,7 +99,8 @@ func (a *API) mutateTarget(ctx context.Context, resourceID string, fn func(*targ
 // MaxCapacity (both required for a new target), SuspendedState, RoleARN;
 // Tags only when it is created. A desired count outside the new bounds is
 // brought inside them at once, as AWS does.
-func (a *API) RegisterScalableTarget(ctx context.Context, in *autoscalingapi.RegisterScalableTargetRequest) (*autoscalingapi.RegisterScalableTargetResponse, error) {
+func (a *API) RegisterScalableTarget(ctx context.Context, in *autoscalingapi.RegisterScalableTargetRequest) (_ *autoscalingapi.RegisterScalableTargetResponse, rerr error) {
+	defer a.fault(&rerr)
 	svc, err := checkTarget(in.ServiceNamespace, in.ResourceId, in.ScalableDimension)
 	if err != nil {
 		return nil, err
@@ -199,7 +200,8 @@ func (a *API) RegisterScalableTarget(ctx context.Context, in *autoscalingapi.Reg
 
 // DeregisterScalableTarget deletes a scalable target with its scaling
 // policies (and their target tracking alarms) and scheduled actions.
-func (a *API) DeregisterScalableTarget(ctx context.Context, in *autoscalingapi.DeregisterScalableTargetRequest) (*autoscalingapi.DeregisterScalableTargetResponse, error) {
+func (a *API) DeregisterScalableTarget(ctx context.Context, in *autoscalingapi.DeregisterScalableTargetRequest) (_ *autoscalingapi.DeregisterScalableTargetResponse, rerr error) {
+	defer a.fault(&rerr)
 	if _, err := checkTarget(in.ServiceNamespace, in.ResourceId, in.ScalableDimension); err != nil {
 		return nil, err
 	}
@@ -232,7 +234,8 @@ func (a *API) DeregisterScalableTarget(ctx context.Context, in *autoscalingapi.D
 
 // DescribeScalableTargets lists the scalable targets of a namespace (only
 // ecs has any), filtered by resource IDs and dimension, 50 a page.
-func (a *API) DescribeScalableTargets(ctx context.Context, in *autoscalingapi.DescribeScalableTargetsRequest) (*autoscalingapi.DescribeScalableTargetsResponse, error) {
+func (a *API) DescribeScalableTargets(ctx context.Context, in *autoscalingapi.DescribeScalableTargetsRequest) (_ *autoscalingapi.DescribeScalableTargetsResponse, rerr error) {
+	defer a.fault(&rerr)
 	ecs, err := checkNamespace(in.ServiceNamespace)
 	if err != nil {
 		return nil, err
