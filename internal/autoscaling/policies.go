@@ -293,7 +293,8 @@ func (a *API) putTrackingAlarms(ctx context.Context, svc service, pol *autoscali
 		p := c.PredefinedMetricSpecification
 		switch p.PredefinedMetricType {
 		case metricCPU, metricMemory:
-			base.Namespace, base.MetricName, base.Statistic, base.Unit = "AWS/ECS", "CPUUtilization", "Average", "Percent"
+			// No unit: an alarm with one ignores datapoints stored without it.
+			base.Namespace, base.MetricName, base.Statistic = "AWS/ECS", "CPUUtilization", "Average"
 			if p.PredefinedMetricType == metricMemory {
 				base.MetricName = "MemoryUtilization"
 			}
