@@ -104,6 +104,8 @@ func (a *API) RegisterTargets(ctx context.Context, in *elbv2api.RegisterTargetsI
 				if cur.DrainingUntil == 0 {
 					continue // already registered
 				}
+				// Draining: registered anew, without its old health.
+				w.delPrefix(store.Key("elbv2-health", tg.ID, t.Id, fmt.Sprint(port)) + "/")
 			} else {
 				n++
 			}
