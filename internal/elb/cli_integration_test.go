@@ -114,7 +114,9 @@ func TestELBv2ThroughTheCLI(t *testing.T) {
 	if len(health.TargetHealthDescriptions) != 2 || health.TargetHealthDescriptions[0].TargetHealth.Reason != "Target.NotInUse" {
 		t.Fatalf("health before a listener: %+v", health)
 	}
-	var ls struct{ Listeners []struct{ ListenerArn string } }
+	var ls struct {
+		Listeners []struct{ ListenerArn string }
+	}
 	c.run(&ls, "create-listener", "--load-balancer-arn", lb.LoadBalancerArn, "--protocol", "HTTP", "--port", port,
 		"--default-actions", "Type=forward,TargetGroupArn="+tg.TargetGroupArn)
 	c.run(&health, "describe-target-health", "--target-group-arn", tg.TargetGroupArn)
@@ -138,7 +140,9 @@ func TestELBv2ThroughTheCLI(t *testing.T) {
 	if len(rules.Rules) != 2 || rules.Rules[0].Priority != "5" || rules.Rules[1].Priority != "default" {
 		t.Fatalf("rules: %+v", rules)
 	}
-	var all struct{ LoadBalancers []struct{ LoadBalancerName string } }
+	var all struct {
+		LoadBalancers []struct{ LoadBalancerName string }
+	}
 	c.run(&all, "describe-load-balancers", "--names", "web")
 	if len(all.LoadBalancers) != 1 || all.LoadBalancers[0].LoadBalancerName != "web" {
 		t.Fatalf("describe: %+v", all)

@@ -29,7 +29,7 @@ func TestListenersAndRulesThroughTheSDK(t *testing.T) {
 	l := must[*elbv2.CreateListenerOutput](t)(c.CreateListener(ctx, &elbv2.CreateListenerInput{LoadBalancerArn: lb.LoadBalancerArn,
 		Protocol: types.ProtocolEnumHttp, Port: aws.Int32(port),
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, ForwardConfig: &types.ForwardActionConfig{
-			TargetGroups: []types.TargetGroupTuple{{TargetGroupArn: blue.TargetGroupArn, Weight: aws.Int32(90)}, {TargetGroupArn: green.TargetGroupArn, Weight: aws.Int32(10)}},
+			TargetGroups:                []types.TargetGroupTuple{{TargetGroupArn: blue.TargetGroupArn, Weight: aws.Int32(90)}, {TargetGroupArn: green.TargetGroupArn, Weight: aws.Int32(10)}},
 			TargetGroupStickinessConfig: &types.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(60)}}}}})).Listeners[0]
 	fc := l.DefaultActions[0].ForwardConfig
 	if *l.Port != port || l.Protocol != types.ProtocolEnumHttp || len(fc.TargetGroups) != 2 || *fc.TargetGroups[1].Weight != 10 ||

@@ -455,8 +455,8 @@ func TestTargetsAndHealthThroughTheSDK(t *testing.T) {
 	must[*ecs.CreateClusterOutput](t)(ec.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("lb")}))
 	must[*ecs.RegisterContainerInstanceOutput](t)(ec.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: aws.String("lb"),
 		InstanceIdentityDocument: aws.String(`{"instanceId":"i-0abc1234def567890","availabilityZone":"us-east-1d"}`),
-		TotalResources: []ecstypes.Resource{{Name: aws.String("CPU"), Type: aws.String("INTEGER"), IntegerValue: 1024}, {Name: aws.String("MEMORY"), Type: aws.String("INTEGER"), IntegerValue: 1024}},
-		Attributes:     []ecstypes.Attribute{{Name: aws.String("gantry.host-address"), Value: aws.String("127.0.0.9")}, {Name: aws.String("ecs.availability-zone"), Value: aws.String("us-east-1d")}}}))
+		TotalResources:           []ecstypes.Resource{{Name: aws.String("CPU"), Type: aws.String("INTEGER"), IntegerValue: 1024}, {Name: aws.String("MEMORY"), Type: aws.String("INTEGER"), IntegerValue: 1024}},
+		Attributes:               []ecstypes.Attribute{{Name: aws.String("gantry.host-address"), Value: aws.String("127.0.0.9")}, {Name: aws.String("ecs.availability-zone"), Value: aws.String("us-east-1d")}}}))
 	itg := createTG(t, c, "instances", types.ProtocolEnumHttp, types.TargetTypeEnumInstance)
 	must[*elbv2.RegisterTargetsOutput](t)(c.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: itg.TargetGroupArn,
 		Targets: []types.TargetDescription{{Id: aws.String("i-0abc1234def567890"), Port: aws.Int32(32768)}}}))
