@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/elbv2api"
 	"github.com/gantry-dev/gantry/internal/lbconf"
+	"github.com/gantry-dev/gantry/internal/record"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -264,4 +267,25 @@ func TestMatcherAndConditions(t *testing.T) {
 	if _, err := normalizeConditions([]elbv2api.RuleCondition{{Field: "query-string", QueryStringConfig: &elbv2api.QueryStringConditionConfig{Values: []elbv2api.QueryStringKeyValuePair{{Key: "a"}}}}}); err == nil {
 		t.Fatal("a query string without a value accepted")
 	}
+}
+
+func TestTargetGroupOfAServiceIsInUse(t *testing.T) {
+	a, _, _ := memoryAPI(t)
+	ctx := context.Background()
+	tg := noErr[*elbv2api.CreateTargetGroupOutput](t)(a.CreateTargetGroup(ctx, &elbv2api.CreateTargetGroupInput{Name: "svc", Protocol: "HTTP",
+		Port: int32p(80), TargetType: "ip"})).TargetGroups[0]
+	svc := ecsapi.Service{ServiceArn: "arn:aws:ecs:us-east-1:123456789012:service/c/web", Status: "ACTIVE",
+		LoadBalancers: []ecsapi.LoadBalancer{{TargetGroupArn: tg.TargetGroupArn, ContainerName: "web", ContainerPort: int32p(80)}}}
+	if _, err := a.Store.Create(ctx, record.ServiceKey("c", "web"), &svc); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.DeleteTargetGroup(ctx, &elbv2api.DeleteTargetGroupInput{TargetGroupArn: tg.TargetGroupArn})
+	if e, ok := apierror.As(err); !ok || e.Code != "ResourceInUse" {
+		t.Fatalf("deleting a service's target group: %v", err)
+	}
+	svc.Status = "INACTIVE"
+	if _, err := a.Store.Update(ctx, record.ServiceKey("c", "web"), &svc, noErr[int64](t)(a.Store.Get(ctx, record.ServiceKey("c", "web"), &ecsapi.Service{}))); err != nil {
+		t.Fatal(err)
+	}
+	noErr[*elbv2api.DeleteTargetGroupOutput](t)(a.DeleteTargetGroup(ctx, &elbv2api.DeleteTargetGroupInput{TargetGroupArn: tg.TargetGroupArn}))
 }

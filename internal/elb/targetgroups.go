@@ -2,12 +2,15 @@ package elb
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/elbv2api"
+	"github.com/gantry-dev/gantry/internal/record"
 )
 
 // checkTGName applies AWS's rules to a target group name.
@@ -532,6 +535,11 @@ func (a *API) DeleteTargetGroup(ctx context.Context, in *elbv2api.DeleteTargetGr
 	if err := checkARN("target group", in.TargetGroupArn); err != nil {
 		return nil, err
 	}
+	if svc, err := a.serviceUsing(ctx, in.TargetGroupArn); err != nil {
+		return nil, err
+	} else if svc != "" {
+		return nil, errf(codeResourceInUse, "Target group '%s' is currently in use by ECS service '%s'", in.TargetGroupArn, svc)
+	}
 	_, err := a.update(ctx, func(w *world) error {
 		r := w.tgByARN(in.TargetGroupArn)
 		if r == nil {
@@ -604,4 +612,25 @@ func (a *API) ModifyTargetGroupAttributes(ctx context.Context, in *elbv2api.Modi
 		return nil, err
 	}
 	return &elbv2api.ModifyTargetGroupAttributesOutput{Attributes: tgAttributeList(attrs)}, nil
+}
+
+// serviceUsing returns the ARN of an ECS service (not INACTIVE) whose
+// loadBalancers name target group arn, or "".
+func (a *API) serviceUsing(ctx context.Context, arn string) (string, error) {
+	items, err := a.Store.List(ctx, record.PrefixOf("services"), "", 0)
+	if err != nil {
+		return "", fmt.Errorf("list services: %w", err)
+	}
+	for _, it := range items {
+		var svc ecsapi.Service
+		if err := it.Decode(&svc); err != nil || svc.Status == "INACTIVE" {
+			continue
+		}
+		for _, lb := range svc.LoadBalancers {
+			if lb.TargetGroupArn == arn {
+				return svc.ServiceArn, nil
+			}
+		}
+	}
+	return "", nil
 }
