@@ -191,6 +191,7 @@ func TestHealthReportsVanishWithTheirDataPlane(t *testing.T) {
 	}
 	// It dies: after the lease's TTL its reports are gone.
 	stop()
+	<-sink.(*healthSink).lost // the keep-alive has ended
 	clk.Advance(16 * time.Second)
 	b.ExpireLeases()
 	if s := state(); s != "initial" {
