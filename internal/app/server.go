@@ -45,6 +45,8 @@ type Server struct {
 	// ELB is the Elastic Load Balancing v2 API; it is also the load
 	// balancers' configuration source (lbconf.Source) and health sink.
 	ELB *elb.API
+	// lbHealth is the health sink of the data plane in this process.
+	lbHealth *elb.HealthReporter
 
 	cfg    config.Server
 	logger *slog.Logger

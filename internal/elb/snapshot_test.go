@@ -191,7 +191,7 @@ func TestHealthReportsVanishWithTheirDataPlane(t *testing.T) {
 	}
 	// It dies: after the lease's TTL its reports are gone.
 	stop()
-	<-sink.(*healthSink).lost // the keep-alive has ended
+	<-sink.lost // the keep-alive has ended
 	clk.Advance(16 * time.Second)
 	b.ExpireLeases()
 	if s := state(); s != "initial" {
@@ -205,6 +205,17 @@ func TestHealthReportsVanishWithTheirDataPlane(t *testing.T) {
 	if s := state(); s != "unhealthy" {
 		t.Fatalf("new data plane: described %s", s)
 	}
+	// Closed (a graceful stop): its reports vanish at once.
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != "initial" {
+		t.Fatalf("closed data plane: described %s", s)
+	}
+	if err := sink.Report(ctx, tg.TargetGroupArn, "10.0.0.1", 80, lbconf.Health{State: lbconf.StateHealthy}); err == nil {
+		t.Fatal("a closed reporter reported")
+	}
+	sink = a.HealthSink(ctx, "plane-3")
 	if err := sink.Report(ctx, "arn:aws:s3:::bucket", "10.0.0.1", 80, lbconf.Health{State: lbconf.StateHealthy}); err == nil {
 		t.Fatal("a report for a non-ELB ARN was accepted")
 	}

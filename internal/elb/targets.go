@@ -338,16 +338,23 @@ func (a *API) DescribeTargetHealth(ctx context.Context, in *elbv2api.DescribeTar
 }
 
 // HealthSink returns the lbconf.HealthSink of one data plane process,
-// named reporter: its reports are stored on a lease kept alive until ctx
-// ends, so that they vanish when the process does.
-func (a *API) HealthSink(ctx context.Context, reporter string) lbconf.HealthSink {
-	return &healthSink{api: a, reporter: reporter, ctx: ctx, ttl: 15 * time.Second}
+// named reporter (unique per process): its reports are stored on a lease
+// kept alive until ctx ends or Close, so that they vanish when the
+// process does (at once on Close, within the lease's 15 s otherwise).
+func (a *API) HealthSink(ctx context.Context, reporter string) *HealthReporter {
+	ctx, cancel := context.WithCancel(ctx)
+	return &HealthReporter{api: a, reporter: reporter, ctx: ctx, cancel: cancel, ttl: 15 * time.Second}
 }
 
-type healthSink struct {
+var _ lbconf.HealthSink = (*HealthReporter)(nil)
+
+// HealthReporter is a data plane process's lbconf.HealthSink (see
+// API.HealthSink).
+type HealthReporter struct {
 	api      *API
 	reporter string
 	ctx      context.Context
+	cancel   context.CancelFunc
 	ttl      time.Duration
 
 	mu    sync.Mutex
@@ -357,7 +364,7 @@ type healthSink struct {
 
 // leaseID returns a live lease, granting one (kept alive until the sink's
 // context ends) when there is none or it was lost.
-func (s *healthSink) leaseID(ctx context.Context) (store.LeaseID, error) {
+func (s *HealthReporter) leaseID(ctx context.Context) (store.LeaseID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lease != 0 {
@@ -380,7 +387,7 @@ func (s *healthSink) leaseID(ctx context.Context) (store.LeaseID, error) {
 	return id, nil
 }
 
-func (s *healthSink) dropLease(id store.LeaseID) {
+func (s *HealthReporter) dropLease(id store.LeaseID) {
 	s.mu.Lock()
 	if s.lease == id {
 		s.lease = 0
@@ -388,9 +395,31 @@ func (s *healthSink) dropLease(id store.LeaseID) {
 	s.mu.Unlock()
 }
 
+// Close ends the reporter: its lease is revoked, so its reports vanish at
+// once. Later reports are refused.
+func (s *HealthReporter) Close() error {
+	s.cancel()
+	s.mu.Lock()
+	id := s.lease
+	s.lease = 0
+	s.mu.Unlock()
+	if id == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.api.Store.Revoke(ctx, id); err != nil && !errors.Is(err, store.ErrLeaseNotFound) {
+		return fmt.Errorf("revoke the health reports' lease: %w", err)
+	}
+	return nil
+}
+
 // Report stores a health transition of a registered target; a report on
 // a target that is not registered (any more) is dropped.
-func (s *healthSink) Report(ctx context.Context, targetGroupArn, targetID string, port int, h lbconf.Health) error {
+func (s *HealthReporter) Report(ctx context.Context, targetGroupArn, targetID string, port int, h lbconf.Health) error {
+	if s.ctx.Err() != nil {
+		return fmt.Errorf("report health: the reporter is closed")
+	}
 	_, tgID, ok := s.api.arnKind(targetGroupArn)
 	if !ok {
 		return fmt.Errorf("report health: %q is not a target group ARN", targetGroupArn)
