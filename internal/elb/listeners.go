@@ -274,8 +274,31 @@ func (a *API) DeleteListener(ctx context.Context, in *elbv2api.DeleteListenerInp
 	return &elbv2api.DeleteListenerOutput{}, nil
 }
 
-// DescribeListenerAttributes answers a listener's attributes (none that
-// Gantry's HTTP and TCP listeners have beyond AWS's defaults).
+// defaultListenerAttributes are a listener's attributes as AWS answers
+// them for a new one: TCP listeners have their idle timeout; HTTP ones
+// none that Gantry serves.
+func defaultListenerAttributes(protocol string) map[string]string {
+	if protocol == "TCP" {
+		return map[string]string{"tcp.idle_timeout.seconds": "350"}
+	}
+	return map[string]string{}
+}
+
+func listenerAttributes(l *listenerRecord) []elbv2api.ListenerAttribute {
+	m := defaultListenerAttributes(string(l.Listener.Protocol))
+	for k, v := range l.Attributes {
+		if _, ok := m[k]; ok {
+			m[k] = v
+		}
+	}
+	out := []elbv2api.ListenerAttribute{}
+	for _, at := range attributeList(m) {
+		out = append(out, elbv2api.ListenerAttribute(at))
+	}
+	return out
+}
+
+// DescribeListenerAttributes answers a listener's attributes.
 func (a *API) DescribeListenerAttributes(ctx context.Context, in *elbv2api.DescribeListenerAttributesInput) (*elbv2api.DescribeListenerAttributesOutput, error) {
 	if err := checkARN("listener", in.ListenerArn); err != nil {
 		return nil, err
@@ -288,9 +311,61 @@ func (a *API) DescribeListenerAttributes(ctx context.Context, in *elbv2api.Descr
 	if l == nil {
 		return nil, errf(codeListenerNotFound, "One or more listeners not found")
 	}
-	out := &elbv2api.DescribeListenerAttributesOutput{Attributes: []elbv2api.ListenerAttribute{}}
-	if l.Listener.Protocol == "TCP" {
-		out.Attributes = append(out.Attributes, elbv2api.ListenerAttribute{Key: "tcp.idle_timeout.seconds", Value: "350"})
+	return &elbv2api.DescribeListenerAttributesOutput{Attributes: listenerAttributes(l)}, nil
+}
+
+// ModifyListenerAttributes changes a listener's attributes
+// (tcp.idle_timeout.seconds of a TCP listener, 60 to 6000) and answers
+// all of them.
+func (a *API) ModifyListenerAttributes(ctx context.Context, in *elbv2api.ModifyListenerAttributesInput) (*elbv2api.ModifyListenerAttributesOutput, error) {
+	if err := checkARN("listener", in.ListenerArn); err != nil {
+		return nil, err
 	}
-	return out, nil
+	if len(in.Attributes) == 0 {
+		return nil, validation("At least one attribute must be specified")
+	}
+	var out []elbv2api.ListenerAttribute
+	_, err := a.update(ctx, func(w *world) error {
+		l := w.listenerByARN(in.ListenerArn)
+		if l == nil {
+			return errf(codeListenerNotFound, "One or more listeners not found")
+		}
+		known := defaultListenerAttributes(string(l.Listener.Protocol))
+		if l.Attributes == nil {
+			l.Attributes = map[string]string{}
+		}
+		for _, at := range in.Attributes {
+			if _, ok := known[at.Key]; !ok {
+				return validation("Listener attribute key '%s' is not recognized", at.Key)
+			}
+			n, err := strconv.Atoi(at.Value)
+			if err != nil || n < 60 || n > 6000 {
+				return validation("Listener attribute '%s' must be between 60 and 6000: '%s'", at.Key, at.Value)
+			}
+			l.Attributes[at.Key] = at.Value
+		}
+		w.put(keyOf(kindListener, l.ID), l)
+		out = listenerAttributes(l)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &elbv2api.ModifyListenerAttributesOutput{Attributes: out}, nil
+}
+
+// DescribeListenerCertificates answers a listener's certificates: none,
+// since Gantry's listeners are HTTP and TCP.
+func (a *API) DescribeListenerCertificates(ctx context.Context, in *elbv2api.DescribeListenerCertificatesInput) (*elbv2api.DescribeListenerCertificatesOutput, error) {
+	if err := checkARN("listener", in.ListenerArn); err != nil {
+		return nil, err
+	}
+	w, err := a.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w.listenerByARN(in.ListenerArn) == nil {
+		return nil, errf(codeListenerNotFound, "One or more listeners not found")
+	}
+	return &elbv2api.DescribeListenerCertificatesOutput{Certificates: []elbv2api.Certificate{}}, nil
 }

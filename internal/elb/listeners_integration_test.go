@@ -217,6 +217,20 @@ func TestListenersAndRulesThroughTheSDK(t *testing.T) {
 	_, err = c.CreateListener(ctx, &elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancerArn, Protocol: "TCP", Port: aws.Int32(freePort(t)),
 		DefaultActions: []types.Action{{Type: "fixed-response", FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("200")}}}})
 	wantErr(t, err, "InvalidLoadBalancerAction")
+	la := must[*elbv2.ModifyListenerAttributesOutput](t)(c.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: nl.ListenerArn,
+		Attributes: []types.ListenerAttribute{{Key: aws.String("tcp.idle_timeout.seconds"), Value: aws.String("120")}}})).Attributes
+	if len(la) != 1 || *la[0].Value != "120" {
+		t.Fatalf("listener attributes: %+v", la)
+	}
+	_, err = c.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: nl.ListenerArn,
+		Attributes: []types.ListenerAttribute{{Key: aws.String("tcp.idle_timeout.seconds"), Value: aws.String("10")}}})
+	wantErr(t, err, "ValidationError")
+	ip := must[*elbv2.SetIpAddressTypeOutput](t)(c.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: nlb.LoadBalancerArn, IpAddressType: types.IpAddressTypeDualstack}))
+	if ip.IpAddressType != types.IpAddressTypeDualstack {
+		t.Fatalf("ip address type: %+v", ip)
+	}
+	_, err = c.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: nlb.LoadBalancerArn, IpAddressType: "ipv5"})
+	wantErr(t, err, "ValidationError")
 }
 
 func TestTagsThroughTheSDK(t *testing.T) {

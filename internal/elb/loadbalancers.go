@@ -441,6 +441,34 @@ func (a *API) SetSubnets(ctx context.Context, in *elbv2api.SetSubnetsInput) (*el
 	return &out, nil
 }
 
+// SetIpAddressType changes the IP address type of a load balancer.
+func (a *API) SetIpAddressType(ctx context.Context, in *elbv2api.SetIpAddressTypeInput) (*elbv2api.SetIpAddressTypeOutput, error) {
+	if err := checkARN("load balancer", in.LoadBalancerArn); err != nil {
+		return nil, err
+	}
+	switch in.IpAddressType {
+	case "ipv4", "dualstack", "dualstack-without-public-ipv4":
+	default:
+		return nil, enumError("ipAddressType", string(in.IpAddressType), []string{"ipv4", "dualstack", "dualstack-without-public-ipv4"})
+	}
+	_, err := a.update(ctx, func(w *world) error {
+		r := w.lbByARN(in.LoadBalancerArn)
+		if r == nil {
+			return errf(codeLoadBalancerNotFound, "Load balancer '%s' not found", in.LoadBalancerArn)
+		}
+		if in.IpAddressType == "dualstack-without-public-ipv4" && (r.LB.Type != "application" || r.LB.Scheme != "internet-facing") {
+			return errf(codeInvalidConfiguration, "IP address type 'dualstack-without-public-ipv4' is only for internet-facing Application Load Balancers")
+		}
+		r.LB.IpAddressType = in.IpAddressType
+		w.put(keyOf(kindLB, r.ID), r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &elbv2api.SetIpAddressTypeOutput{IpAddressType: in.IpAddressType}, nil
+}
+
 // DescribeAccountLimits answers the quotas Gantry applies.
 func (a *API) DescribeAccountLimits(ctx context.Context, in *elbv2api.DescribeAccountLimitsInput) (*elbv2api.DescribeAccountLimitsOutput, error) {
 	limits := []elbv2api.Limit{

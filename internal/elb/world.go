@@ -41,6 +41,9 @@ type listenerRecord struct {
 	Tags          []elbv2api.Tag    `json:"tags,omitempty"`
 	// DefaultRuleTags are the default rule's tags.
 	DefaultRuleTags []elbv2api.Tag `json:"defaultRuleTags,omitempty"`
+	// Attributes are the attributes set by ModifyListenerAttributes
+	// (defaultListenerAttributes fills the others).
+	Attributes map[string]string `json:"attributes,omitempty"`
 	Created         int64          `json:"created"`
 }
 
