@@ -44,7 +44,7 @@ type listenerRecord struct {
 	// Attributes are the attributes set by ModifyListenerAttributes
 	// (defaultListenerAttributes fills the others).
 	Attributes map[string]string `json:"attributes,omitempty"`
-	Created         int64          `json:"created"`
+	Created    int64             `json:"created"`
 }
 
 // ruleRecord is a non-default listener rule as stored.
