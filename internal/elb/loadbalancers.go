@@ -43,10 +43,12 @@ func defaultLBAttributes(typ string) map[string]string {
 		"access_logs.s3.enabled":      "false",
 		"access_logs.s3.bucket":       "",
 		"access_logs.s3.prefix":       "",
+		"ipv6.deny_all_igw_traffic":   "false",
 	}
 	if typ == "network" {
 		common["load_balancing.cross_zone.enabled"] = "false"
 		common["dns_record.client_routing_policy"] = "any_availability_zone"
+		common["secondary_ips.auto_assigned.per_subnet"] = "0"
 		return common
 	}
 	for k, v := range map[string]string{
@@ -84,13 +86,18 @@ func checkLBAttribute(typ, key, value string) error {
 		if value != "true" && value != "false" {
 			return bad()
 		}
-		if (key == "access_logs.s3.enabled" || key == "connection_logs.s3.enabled") && value == "true" {
+		if (key == "access_logs.s3.enabled" || key == "connection_logs.s3.enabled" || key == "health_check_logs.s3.enabled") && value == "true" {
 			return errf(codeInvalidConfiguration, "Gantry cannot write access or connection logs to Amazon S3")
 		}
 	case key == "idle_timeout.timeout_seconds":
 		n, err := strconv.Atoi(value)
 		if err != nil || n < 1 || n > 4000 {
 			return validation("Idle timeout must be between 1 and 4000 seconds: '%s'", value)
+		}
+	case key == "secondary_ips.auto_assigned.per_subnet":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 || n > 7 {
+			return bad()
 		}
 	case key == "client_keep_alive.seconds":
 		n, err := strconv.Atoi(value)
