@@ -226,6 +226,10 @@ func healthKey(tg, target string, port int32, reporter string) string {
 	return store.Key("elbv2-health", tg, target, fmt.Sprint(port), reporter)
 }
 
+// ruleKey is the key of a rule: under its listener's, so that a listener's
+// rules go in one prefix deletion.
+func ruleKey(r *ruleRecord) string { return keyOf(kindRule, r.ListenerID, r.ID) }
+
 func targetKey(tg, target string, port int32) string {
 	return keyOf(kindTarget, tg, target, fmt.Sprint(port))
 }

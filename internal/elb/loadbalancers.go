@@ -305,12 +305,14 @@ func (a *API) DeleteLoadBalancer(ctx context.Context, in *elbv2api.DeleteLoadBal
 	return &elbv2api.DeleteLoadBalancerOutput{}, nil
 }
 
-// deleteListener records the deletion of a listener and its rules.
+// deleteListener records the deletion of a listener and its rules (one
+// operation for all the rules, so that deleting a load balancer stays
+// within an external etcd's default of 128 operations a transaction).
 func (w *world) deleteListener(l *listenerRecord) {
 	for _, r := range w.rulesOf(l.ID) {
-		w.del(keyOf(kindRule, r.ID))
 		delete(w.rules, r.ID)
 	}
+	w.delPrefix(keyOf(kindRule, l.ID) + "/")
 	w.del(keyOf(kindListener, l.ID))
 	delete(w.listeners, l.ID)
 }

@@ -231,7 +231,7 @@ func (a *API) CreateRule(ctx context.Context, in *elbv2api.CreateRuleInput) (*el
 		r := &ruleRecord{ID: id, ListenerID: l.ID, Tags: tagsCopy(in.Tags), Created: now.UnixNano()}
 		r.Rule = elbv2api.Rule{RuleArn: a.ruleARN(lb, l.ID, id), Priority: strconv.Itoa(int(*in.Priority)),
 			Conditions: conds, Actions: actions, IsDefault: boolp(false)}
-		w.put(keyOf(kindRule, id), r)
+		w.put(ruleKey(r), r)
 		w.rules[id] = r
 		out = r.Rule
 		return nil
@@ -361,7 +361,7 @@ func (a *API) ModifyRule(ctx context.Context, in *elbv2api.ModifyRuleInput) (*el
 			}
 			r.Rule.Actions = actions
 		}
-		w.put(keyOf(kindRule, r.ID), r)
+		w.put(ruleKey(r), r)
 		out = r.Rule
 		return nil
 	})
@@ -384,7 +384,7 @@ func (a *API) DeleteRule(ctx context.Context, in *elbv2api.DeleteRuleInput) (*el
 		case r == nil:
 			return errf(codeOperationNotPermitted, "Default rule '%s' cannot be deleted", in.RuleArn)
 		}
-		w.del(keyOf(kindRule, r.ID))
+		w.del(ruleKey(r))
 		delete(w.rules, r.ID)
 		return nil
 	})
@@ -440,7 +440,7 @@ func (a *API) SetRulePriorities(ctx context.Context, in *elbv2api.SetRulePriorit
 		}
 		for _, rp := range in.RulePriorities {
 			r, _ := w.ruleByARN(rp.RuleArn)
-			w.put(keyOf(kindRule, r.ID), r)
+			w.put(ruleKey(r), r)
 			out.Rules = append(out.Rules, r.Rule)
 		}
 		return nil

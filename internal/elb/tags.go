@@ -62,7 +62,7 @@ func (a *API) taggableOf(w *world, arn string) (taggable, error) {
 	case "listener-rule":
 		rule, l := w.ruleByARN(arn)
 		if rule != nil {
-			return taggable{&rule.Tags, func() { w.put(keyOf(kindRule, rule.ID), rule) }}, nil
+			return taggable{&rule.Tags, func() { w.put(ruleKey(rule), rule) }}, nil
 		}
 		if l != nil {
 			return taggable{&l.DefaultRuleTags, func() { w.put(keyOf(kindListener, l.ID), l) }}, nil

@@ -489,11 +489,15 @@ func (a *API) reap(ctx context.Context) error {
 	if !due {
 		return nil
 	}
+	// At most 50 targets (100 operations) a transaction, within an
+	// external etcd's default limit; the next tick takes the rest.
 	_, err = a.update(ctx, func(w *world) error {
+		n := 0
 		for _, ts := range w.targets {
 			for _, t := range ts {
-				if t.DrainingUntil != 0 && t.DrainingUntil <= now {
+				if t.DrainingUntil != 0 && t.DrainingUntil <= now && n < 50 {
 					w.removeTarget(t)
+					n++
 				}
 			}
 		}
