@@ -524,3 +524,39 @@ func TestConcurrentWritesLoseNothing(t *testing.T) {
 		t.Fatalf("%d rules got priority 7", won)
 	}
 }
+
+// TestWatchFollowsTheAPI: the data plane's Source, over the server's etcd,
+// sends each change made through the API within a second.
+func TestWatchFollowsTheAPI(t *testing.T) {
+	t.Parallel()
+	env, c := start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := env.Server.ELB.Watch(ctx)
+	first := <-ch
+	if len(first.LoadBalancers) != 0 {
+		t.Fatalf("first snapshot: %+v", first)
+	}
+	lb := createALB(t, c, "web")
+	tg := createTG(t, c, "tg", types.ProtocolEnumHttp, types.TargetTypeEnumIp)
+	port := freePort(t)
+	must[*elbv2.CreateListenerOutput](t)(c.CreateListener(context.Background(), &elbv2.CreateListenerInput{LoadBalancerArn: lb.LoadBalancerArn,
+		Protocol: "HTTP", Port: aws.Int32(port), DefaultActions: forward(*tg.TargetGroupArn)}))
+	changed := time.Now()
+	for {
+		select {
+		case s := <-ch:
+			if len(s.LoadBalancers) == 1 && len(s.LoadBalancers[0].Listeners) == 1 {
+				if l := s.LoadBalancers[0].Listeners[0]; l.Port != int(port) || s.Revision <= first.Revision {
+					t.Fatalf("listener %+v at revision %d", l, s.Revision)
+				}
+				if d := time.Since(changed); d > time.Second {
+					t.Fatalf("the listener reached the snapshot after %v", d)
+				}
+				return
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no snapshot with the listener")
+		}
+	}
+}
