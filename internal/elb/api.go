@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
@@ -36,6 +37,9 @@ type API struct {
 	Logger *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+
+	// view, while Run runs, serves the reads.
+	view atomic.Pointer[view]
 }
 
 // New returns the API over st.

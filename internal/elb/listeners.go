@@ -159,7 +159,7 @@ func (a *API) DescribeListeners(ctx context.Context, in *elbv2api.DescribeListen
 	if in.LoadBalancerArn != "" && len(in.ListenerArns) > 0 {
 		return nil, validation("Listener ARNs and a load balancer ARN cannot be specified at the same time")
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +303,7 @@ func (a *API) DescribeListenerAttributes(ctx context.Context, in *elbv2api.Descr
 	if err := checkARN("listener", in.ListenerArn); err != nil {
 		return nil, err
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +360,7 @@ func (a *API) DescribeListenerCertificates(ctx context.Context, in *elbv2api.Des
 	if err := checkARN("listener", in.ListenerArn); err != nil {
 		return nil, err
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -233,7 +233,7 @@ func (a *API) DescribeLoadBalancers(ctx context.Context, in *elbv2api.DescribeLo
 			return nil, err
 		}
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +335,7 @@ func (a *API) DescribeLoadBalancerAttributes(ctx context.Context, in *elbv2api.D
 	if err := checkARN("load balancer", in.LoadBalancerArn); err != nil {
 		return nil, err
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,9 @@ import (
 
 // post sends a SigV4-signed query request with body and answers the
 // status and body.
-func post(t *testing.T, endpoint, body string) (int, string) {
+func post(t *testing.T, endpoint, body string) (int, string) { return postB(t, endpoint, body) }
+
+func postB(t testing.TB, endpoint, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, endpoint+"/", strings.NewReader(body))
 	if err != nil {

@@ -257,7 +257,7 @@ func (a *API) DescribeRules(ctx context.Context, in *elbv2api.DescribeRulesInput
 	if in.ListenerArn != "" && len(in.RuleArns) > 0 {
 		return nil, validation("Listener ARN and rule ARNs cannot be specified at the same time")
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -25,13 +25,13 @@ import (
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
-func newClient(url string) *elbv2.Client {
+func newClient(url string, opts ...func(*elbv2.Options)) *elbv2.Client {
 	return elbv2.New(elbv2.Options{
 		Region:           apitest.Region,
 		BaseEndpoint:     aws.String(url),
 		Credentials:      credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, ""),
 		RetryMaxAttempts: 1,
-	})
+	}, opts...)
 }
 
 // wantErr fails unless err is the API error code.

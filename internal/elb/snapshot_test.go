@@ -301,3 +301,36 @@ func TestTargetGroupOfAServiceIsInUse(t *testing.T) {
 	}
 	noErr[*elbv2api.DeleteTargetGroupOutput](t)(a.DeleteTargetGroup(ctx, &elbv2api.DeleteTargetGroupInput{TargetGroupArn: tg.TargetGroupArn}))
 }
+
+// TestReadsSeeEveryAcknowledgedWrite: with Run's view serving reads, a
+// read after a write sees it, and reads between changes share one
+// decoded world.
+func TestReadsSeeEveryAcknowledgedWrite(t *testing.T) {
+	a, _, _ := memoryAPI(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for a.view.Load() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	_, tg := setup(t, a, 8080)
+	for i := range 50 {
+		id := fmt.Sprintf("10.1.0.%d", i+1)
+		noErr[*elbv2api.RegisterTargetsOutput](t)(a.RegisterTargets(ctx, &elbv2api.RegisterTargetsInput{TargetGroupArn: tg.TargetGroupArn,
+			Targets: []elbv2api.TargetDescription{{Id: id}}}))
+		out := noErr[*elbv2api.DescribeTargetHealthOutput](t)(a.DescribeTargetHealth(ctx, &elbv2api.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn}))
+		if len(out.TargetHealthDescriptions) != i+1 {
+			t.Fatalf("after %d registrations a read saw %d targets", i+1, len(out.TargetHealthDescriptions))
+		}
+	}
+	w1 := noErr[*world](t)(a.read(ctx))
+	w2 := noErr[*world](t)(a.read(ctx))
+	if w1 != w2 {
+		t.Fatal("two reads without a change decoded the records twice")
+	}
+	noErr[*elbv2api.AddTagsOutput](t)(a.AddTags(ctx, &elbv2api.AddTagsInput{ResourceArns: []string{tg.TargetGroupArn}, Tags: []elbv2api.Tag{{Key: "k", Value: "v"}}}))
+	if w3 := noErr[*world](t)(a.read(ctx)); w3 == w1 || len(w3.tgByARN(tg.TargetGroupArn).Tags) != 1 {
+		t.Fatal("a read after a write did not see it")
+	}
+}

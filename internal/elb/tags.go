@@ -162,7 +162,7 @@ func (a *API) DescribeTags(ctx context.Context, in *elbv2api.DescribeTagsInput) 
 	if len(in.ResourceArns) > 20 {
 		return nil, validation("A maximum of 20 resource ARNs can be specified")
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}

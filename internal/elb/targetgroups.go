@@ -465,7 +465,7 @@ func (a *API) DescribeTargetGroups(ctx context.Context, in *elbv2api.DescribeTar
 			return nil, err
 		}
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -572,7 +572,7 @@ func (a *API) DescribeTargetGroupAttributes(ctx context.Context, in *elbv2api.De
 	if err := checkARN("target group", in.TargetGroupArn); err != nil {
 		return nil, err
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -262,7 +262,7 @@ func (a *API) DescribeTargetHealth(ctx context.Context, in *elbv2api.DescribeTar
 			return nil, validation("A target ID must be specified")
 		}
 	}
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -456,9 +456,21 @@ func (s *HealthReporter) Report(ctx context.Context, targetGroupArn, targetID st
 	return fmt.Errorf("report health of %s:%d: %w", targetID, port, store.ErrConflict)
 }
 
-// Run removes deregistered targets whose deregistration delay is over,
-// every second until ctx ends. Every server may run it.
+// Run keeps the watch-fed view of the records that read operations use,
+// and removes deregistered targets whose deregistration delay is over,
+// every second, until ctx ends. Every server may run it. Call it once,
+// before serving requests or while serving them.
 func (a *API) Run(ctx context.Context) {
+	v := newView()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.follow(ctx, v)
+	}()
+	defer wg.Wait()
+	a.view.Store(v)
+	defer a.view.Store(nil)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -475,7 +487,7 @@ func (a *API) Run(ctx context.Context) {
 
 // reap removes the targets whose deregistration delay is over.
 func (a *API) reap(ctx context.Context) error {
-	w, err := a.load(ctx)
+	w, err := a.read(ctx)
 	if err != nil {
 		return err
 	}

@@ -92,9 +92,15 @@ func (a *API) load(ctx context.Context) (*world, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read elbv2 records: %w", err)
 	}
-	w := &world{rev: resp.Revision, lbs: map[string]*lbRecord{}, tgs: map[string]*tgRecord{},
+	return decode(resp.Revision, resp.Items)
+}
+
+// decode builds a world from the configuration records read at rev.
+func decode(rev int64, items []store.Item) (*world, error) {
+	p := configPrefix()
+	w := &world{rev: rev, lbs: map[string]*lbRecord{}, tgs: map[string]*tgRecord{},
 		listeners: map[string]*listenerRecord{}, rules: map[string]*ruleRecord{}, targets: map[string][]*targetRecord{}}
-	for _, it := range resp.Items {
+	for _, it := range items {
 		if it.Key == versionKey() {
 			w.versionRev = it.ModRev
 			continue
