@@ -129,6 +129,12 @@ var rules = []rule{
 		reason: "internal/elb (the ELBv2 API) and internal/lb (the data plane) share only the contract internal/lbconf, so each is tested alone and a data plane may run apart from the API",
 	},
 	{
+		name:   "Application Auto Scaling reaches ECS and CloudWatch only through interfaces",
+		from:   []string{m + "internal/autoscaling/..."},
+		forbid: []string{m + "internal/ecs/...", m + "internal/cloudwatch/...", m + "internal/controller/...", m + "internal/state/..."},
+		reason: "autoscaling declares Services (desired counts) and uses cwlink.Alarms; app joins them to ECS and CloudWatch",
+	},
+	{
 		name:   "config imports nothing of Gantry's",
 		from:   []string{m + "internal/config"},
 		only:   []string{"std"},
