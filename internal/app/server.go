@@ -23,6 +23,7 @@ import (
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecs/usage"
+	"github.com/gantry-dev/gantry/internal/elb"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
 	"github.com/gantry-dev/gantry/internal/logs"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
@@ -50,6 +51,11 @@ type Server struct {
 	// report and records them through the Recorder SetMetricsRecorder
 	// sets (usage.go).
 	Usage *usage.Publisher
+	// ELB is the Elastic Load Balancing v2 API; it is also the load
+	// balancers' configuration source (lbconf.Source) and health sink.
+	ELB *elb.API
+	// lbHealth is the health sink of the data plane in this process.
+	lbHealth *elb.HealthReporter
 
 	cfg    config.Server
 	logger *slog.Logger
