@@ -38,13 +38,16 @@ type clusterOptions struct {
 	cleanupDelay time.Duration
 	// lostGrace is the server's lost-instance grace (its default if 0).
 	lostGrace time.Duration
+	// minHealthy is the server's minimum healthy time of service tasks
+	// (apitest's if 0).
+	minHealthy time.Duration
 }
 
 func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace})
+	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy})
 	c := &cluster{t: t, env: env, ecs: env.Client, docker: docker, name: "e2e", dataDir: t.TempDir(), image: image}
 	if _, err := c.ecs.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(c.name)}); err != nil {
 		t.Fatal(err)

@@ -333,15 +333,20 @@ func TestRollingUpdateKeepsMinimumHealthy(t *testing.T) {
 // TestCircuitBreakerRollsBack: a deployment whose image cannot be pulled
 // fails after the breaker's threshold of tasks failed to start, and the
 // service returns to the last COMPLETED deployment, whose tasks kept
-// running throughout.
+// running throughout. Then a revision whose container exits 4 seconds
+// after it starts (within the server's minimum healthy time) fails and
+// rolls back the same way, where ECS's breaker would complete it.
 func TestCircuitBreakerRollsBack(t *testing.T) {
-	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, minHealthy: 7 * time.Second})
 	ctx := context.Background()
 	good := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cb"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
 	bad := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cb"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", "gantry-test/does-not-exist:1")}})
 	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("cb"), TaskDefinition: aws.String(good), DesiredCount: aws.Int32(2),
 		DeploymentConfiguration: &types.DeploymentConfiguration{DeploymentCircuitBreaker: &types.DeploymentCircuitBreaker{Enable: true, Rollback: true}}})
 	c.waitStable("cb", 60*time.Second)
+	// Only a COMPLETED deployment is a rollback target: its tasks must
+	// have run for the minimum healthy time.
+	c.waitCompleted("cb", 30*time.Second)
 	before := map[string]bool{}
 	for _, tk := range c.serviceTasks("cb") {
 		before[aws.ToString(tk.TaskArn)] = true
@@ -373,6 +378,44 @@ func TestCircuitBreakerRollsBack(t *testing.T) {
 	for _, tk := range c.serviceTasks("cb") {
 		if !before[aws.ToString(tk.TaskArn)] {
 			t.Fatalf("task %s is new: the good tasks did not keep running", aws.ToString(tk.TaskArn))
+		}
+	}
+
+	// A revision that crashes 4 seconds after its container starts.
+	crashing := webContainer("web", c.image)
+	crashing.Environment = []types.KeyValuePair{{Name: aws.String("EXIT_AFTER"), Value: aws.String("4s")}, {Name: aws.String("EXIT_CODE"), Value: aws.String("1")}}
+	crash := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cb"), ContainerDefinitions: []types.ContainerDefinition{crashing}})
+	start = time.Now()
+	upd, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("cb"), TaskDefinition: aws.String(crash)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashID := aws.ToString(upd.Service.Deployments[0].Id)
+	sawRunning := false
+	testutil.WaitFor(t, 90*time.Second, "rollback from the crashing revision", func() error {
+		s := c.svc("cb")
+		for _, d := range s.Deployments {
+			if aws.ToString(d.Id) == crashID && d.RolloutState == types.DeploymentRolloutStateCompleted {
+				t.Fatalf("the crashing deployment completed: %+v", d)
+			}
+			if aws.ToString(d.Id) == crashID && d.RunningCount > 0 {
+				sawRunning = true
+			}
+		}
+		if aws.ToString(s.TaskDefinition) != good || !hasEvent(s, "(deployment "+crashID+") deployment failed: tasks stopped before the minimum healthy time.") {
+			return fmt.Errorf("task definition %s, events %v", aws.ToString(s.TaskDefinition), eventMessages(s, 5))
+		}
+		return nil
+	})
+	t.Logf("rolled back from the crashing revision after %v (its tasks seen RUNNING: %v)", time.Since(start), sawRunning)
+	c.waitCompleted("cb", 30*time.Second)
+	s = c.svc("cb")
+	if aws.ToString(s.Deployments[0].Id) != aws.ToString(first.Id) || !hasEvent(s, "(deployment "+crashID+") rolling back to deployment "+aws.ToString(first.Id)) {
+		t.Fatalf("deployments %+v, events %v", s.Deployments, eventMessages(s, 10))
+	}
+	for _, tk := range c.serviceTasks("cb") {
+		if !before[aws.ToString(tk.TaskArn)] {
+			t.Fatalf("task %s is new: the good tasks did not keep running through the crashing deployment", aws.ToString(tk.TaskArn))
 		}
 	}
 }

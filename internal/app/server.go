@@ -181,6 +181,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// --- Service controller (issue 5): runs on the elected leader. ---
 	svcOpts := servicectl.Options{}
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
+	svcOpts.MinHealthyTime = cfg.MinHealthyTime
 	s.Services = servicectl.New(newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger), svcOpts, logger)
 	s.servicesDone = make(chan struct{})
 	go func() {
