@@ -157,6 +157,9 @@ func TestServiceKeepsThreeTasksRunning(t *testing.T) {
 	start := time.Now()
 	c.waitStable("web", 60*time.Second)
 	t.Logf("steady after %v", time.Since(start))
+	// The deployment completes once its tasks have run for the minimum
+	// healthy time.
+	c.waitCompleted("web", 30*time.Second)
 	s := c.svc("web")
 	if s.RunningCount != 3 || s.PendingCount != 0 || s.Deployments[0].RolloutState != types.DeploymentRolloutStateCompleted {
 		t.Fatalf("service %+v", s)
@@ -310,6 +313,7 @@ func TestRollingUpdateKeepsMinimumHealthy(t *testing.T) {
 		t.Fatalf("deployments after update: %+v", s.Deployments)
 	}
 	c.waitStable("roll", 60*time.Second)
+	c.waitCompleted("roll", 30*time.Second)
 	close(stop)
 	<-probed
 	t.Logf("update stable after %v; %d probe rounds: min serving %d, min healthy %d, max live %d", time.Since(start), rounds, minServing, minHealthy, maxLive)

@@ -255,6 +255,9 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
 		return nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	}
+	if err := s.checkCapacityProviderStrategy(ctx, cluster, in.CapacityProviderStrategy); err != nil {
+		return nil, err
+	}
 	td, err := s.taskDefForRun(ctx, in.TaskDefinition)
 	if err != nil {
 		return nil, err
@@ -262,6 +265,9 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	o := &runOptions{td: td, overrides: in.Overrides, startedBy: in.StartedBy, group: in.Group, launchType: lt,
 		tags: in.Tags, networkConfiguration: in.NetworkConfiguration, enableExecuteCommand: in.EnableExecuteCommand}
 	if err := s.validateRun(o); err != nil {
+		return nil, err
+	}
+	if err := s.runExtras(ctx, cluster, o, lt, in.PropagateTags, in.EnableECSManagedTags, len(in.VolumeConfigurations)); err != nil {
 		return nil, err
 	}
 	var token *runToken
@@ -309,6 +315,9 @@ func (s *API) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsa
 	o := &runOptions{td: td, overrides: in.Overrides, startedBy: in.StartedBy, group: in.Group, launchType: "EC2",
 		tags: in.Tags, networkConfiguration: in.NetworkConfiguration, enableExecuteCommand: in.EnableExecuteCommand}
 	if err := s.validateRun(o); err != nil {
+		return nil, err
+	}
+	if err := s.runExtras(ctx, cl.ClusterName, o, "EC2", in.PropagateTags, in.EnableECSManagedTags, len(in.VolumeConfigurations)); err != nil {
 		return nil, err
 	}
 	v, err := s.placementViews(ctx)
@@ -443,6 +452,9 @@ func (s *API) DescribeTasks(ctx context.Context, in *ecsapi.DescribeTasksRequest
 	if err != nil {
 		return nil, err
 	}
+	if len(in.Tasks) == 0 {
+		return nil, apierror.InvalidParameter("Tasks cannot be empty.")
+	}
 	if len(in.Tasks) > 100 {
 		return nil, apierror.InvalidParameter("tasks can have at most 100 items.")
 	}
@@ -524,6 +536,15 @@ func (s *API) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 	svc := ""
 	if in.ServiceName != "" {
 		svc = "ecs-svc/"
+		name, err := s.serviceRef(cluster, in.ServiceName)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := s.ServiceRecord(ctx, cluster, name); errors.Is(err, store.ErrNotFound) {
+			return nil, apierror.ServiceNotFound()
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	scope := strings.Join([]string{"tasks", cluster, want, instARN, lt, family, in.StartedBy, in.ServiceName}, "|")
 	arns, next, err := listARNs(ctx, s, prefixOf("tasks", cluster), scope, in.NextToken, limit,
