@@ -54,6 +54,9 @@ type Observed struct {
 	// Instances are the cluster's container instances that are not
 	// INACTIVE.
 	Instances []Instance
+	// Protected says when the scale-in protection of a task (by ARN)
+	// expires: until then neither scale-in nor a deployment stops it.
+	Protected map[string]time.Time
 }
 
 // Config is the controller's policy.
@@ -133,6 +136,11 @@ type planner struct {
 	// healthFailed counts tasks stopped for failed health checks, by
 	// deployment.
 	healthFailed map[string]int
+	// protected is when each protected task's protection expires.
+	protected map[string]time.Time
+	// heldBack counts the tasks scale-in or a deployment would have
+	// stopped but for their protection.
+	heldBack int
 }
 
 // plan decides the next step for desired, a service record, given what was
@@ -143,7 +151,8 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 	_ = json.Unmarshal(b, &svc)
 	p := &Plan{}
 	pl := &planner{cfg: cfg, now: now, svc: &svc, name: svc.ServiceName, p: p, insts: map[string]*Instance{},
-		stoppingDep: map[string]int{}, stoppingInst: map[string]int{}, stopped: map[string]bool{}, stoppedDep: map[string]int{}, healthFailed: map[string]int{}}
+		stoppingDep: map[string]int{}, stoppingInst: map[string]int{}, stopped: map[string]bool{}, stoppedDep: map[string]int{}, healthFailed: map[string]int{},
+		protected: obs.Protected}
 	for i := range obs.Instances {
 		pl.insts[obs.Instances[i].Arn] = &obs.Instances[i]
 	}
@@ -194,6 +203,17 @@ func (pl *planner) stop(t *ecsapi.Task, reason string) {
 	pl.stopped[t.TaskArn] = true
 	pl.stoppedDep[t.StartedBy]++
 	pl.p.Stop = append(pl.p.Stop, Stop{TaskArn: t.TaskArn, Reason: reason, Running: t.LastStatus == "RUNNING"})
+}
+
+// isProtected reports whether t's scale-in protection holds now, and asks
+// for a look when it ends.
+func (pl *planner) isProtected(t *ecsapi.Task) bool {
+	until, ok := pl.protected[t.TaskArn]
+	if !ok || !pl.now.Before(until) {
+		return false
+	}
+	pl.requeue(until)
+	return true
 }
 
 // unstopped is live without the tasks this plan stops.
@@ -595,6 +615,11 @@ func (pl *planner) replica(live []*task, tasks []ecsapi.Task) {
 		if t.draining {
 			reason = ReasonDraining
 		}
+		if !t.draining && pl.isProtected(t.t) {
+			// The deployment waits for it.
+			pl.heldBack++
+			continue
+		}
 		switch {
 		case expendable(t):
 			pl.stop(t.t, reason)
@@ -608,9 +633,21 @@ func (pl *planner) replica(live []*task, tasks []ecsapi.Task) {
 	}
 	// Too many of the current deployment: scale in.
 	if excess := len(fresh) - desired; excess > 0 {
-		for _, t := range scaleInOrder(fresh)[:excess] {
+		for _, t := range scaleInOrder(fresh) {
+			if excess == 0 {
+				break
+			}
+			if pl.isProtected(t.t) {
+				continue
+			}
 			pl.stop(t.t, reasonScaling(primary.Id))
+			excess--
 		}
+		// What protection kept beyond the desired count.
+		pl.heldBack += excess
+	}
+	if pl.heldBack > 0 {
+		pl.event("was unable to scale in due to (reason: %d tasks under protection).", pl.heldBack)
 	}
 	if started == 0 && stoppedOld == 0 && len(old) > 0 && len(fresh) < desired && pl.stoppingDep[primary.Id] == 0 && primary.RolloutState != "FAILED" {
 		pending := false

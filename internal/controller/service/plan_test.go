@@ -712,3 +712,45 @@ func TestPlanMinHealthyTime(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanTaskProtection(t *testing.T) {
+	running := func(dep, inst string, opts ...func(*ecsapi.Task)) ecsapi.Task {
+		return tk(dep, inst, "RUNNING", opts...)
+	}
+	t.Run("scale-in stops unprotected tasks only", func(t *testing.T) {
+		tasks := []ecsapi.Task{running("d1", inst1), running("d1", inst2), running("d1", inst1), running("d1", inst2)}
+		prot := map[string]time.Time{tasks[0].TaskArn: t0.Add(time.Hour), tasks[2].TaskArn: t0.Add(30 * time.Minute),
+			tasks[1].TaskArn: t0.Add(-time.Second)} // expired
+		p := plan(testCfg, svcFixture(1), Observed{Tasks: tasks, Instances: instances(inst1, inst2), Protected: prot}, t0)
+		stopped := map[string]bool{}
+		for _, s := range p.Stop {
+			stopped[s.TaskArn] = true
+		}
+		if len(p.Stop) != 2 || !stopped[tasks[1].TaskArn] || !stopped[tasks[3].TaskArn] {
+			t.Fatalf("want the two unprotected tasks stopped, got %+v", p.Stop)
+		}
+		if !hasPlanEvent(p, "was unable to scale in due to (reason: 1 tasks under protection).") {
+			t.Fatalf("events %v", p.Events)
+		}
+		if p.RequeueAfter != 30*time.Minute {
+			t.Fatalf("requeue after %v, want when the first protection ends", p.RequeueAfter)
+		}
+	})
+	t.Run("a deployment waits for a protected old task", func(t *testing.T) {
+		tasks := []ecsapi.Task{running("d1", inst1), running("d1", inst2), running("d2", inst1), running("d2", inst2)}
+		prot := map[string]time.Time{tasks[0].TaskArn: t0.Add(time.Hour)}
+		p := plan(testCfg, svcFixture(2, deploy), Observed{Tasks: tasks, Instances: instances(inst1, inst2), Protected: prot}, t0)
+		if len(p.Stop) != 1 || p.Stop[0].TaskArn != tasks[1].TaskArn {
+			t.Fatalf("want only the unprotected old task stopped: %+v", p.Stop)
+		}
+		if d := p.Service.Deployments; len(d) != 2 || d[0].RolloutState != "IN_PROGRESS" {
+			t.Fatalf("the deployment must wait: %+v", d)
+		}
+		// Once protection ends the old task goes and the deployment completes.
+		tasks[1].DesiredStatus, tasks[1].LastStatus = "STOPPED", "STOPPED"
+		p = plan(testCfg, svcFixture(2, deploy), Observed{Tasks: tasks, Instances: instances(inst1, inst2), Protected: prot}, t0.Add(2*time.Hour))
+		if len(p.Stop) != 1 || p.Stop[0].TaskArn != tasks[0].TaskArn {
+			t.Fatalf("want the formerly protected task stopped: %+v", p.Stop)
+		}
+	})
+}
