@@ -73,6 +73,8 @@ func Start(t testing.TB, opts Options) *Env {
 	if opts.LostInstanceGrace > 0 {
 		cfg.LostInstanceGrace = opts.LostInstanceGrace
 	}
+	// Deleted task definitions go soon after their last use.
+	cfg.TaskDefinitionReapInterval = time.Second
 	switch {
 	case opts.MinHealthyTime > 0:
 		cfg.MinHealthyTime = opts.MinHealthyTime

@@ -65,6 +65,8 @@ type Server struct {
 	// leads); servicesDone closes when it has stopped.
 	Services     *servicectl.Controller
 	servicesDone chan struct{}
+	// reaperDone closes when the task definition reaper has stopped.
+	reaperDone chan struct{}
 
 	// neighbours are the AWS services beside ECS and CloudWatch Logs
 	// (neighbours.go); neighboursRunning counts their background work.
@@ -183,6 +185,11 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
 	svcOpts.MinHealthyTime = cfg.MinHealthyTime
 	s.Services = servicectl.New(newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger), svcOpts, logger)
+	s.reaperDone = make(chan struct{})
+	go func() {
+		defer close(s.reaperDone)
+		s.ECS.RunTaskDefinitionReaper(rctx, cfg.TaskDefinitionReapInterval)
+	}()
 	s.servicesDone = make(chan struct{})
 	go func() {
 		defer close(s.servicesDone)
@@ -204,6 +211,9 @@ func (s *Server) Close() error {
 		s.cancel()
 		if s.servicesDone != nil {
 			<-s.servicesDone
+		}
+		if s.reaperDone != nil {
+			<-s.reaperDone
 		}
 		// Tailing FilterLogEvents requests stop waiting, so that
 		// Shutdown need not wait for them.

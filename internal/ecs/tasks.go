@@ -66,6 +66,21 @@ func (s *API) taskDefForRun(ctx context.Context, ref string) (*ecsapi.TaskDefini
 	return &rec.TaskDefinition, nil
 }
 
+// taskDefForService finds the task definition a service's deployment
+// runs. Unlike RunTask, a service keeps running and scaling on a
+// revision that has since been deregistered (INACTIVE) or is being
+// deleted (DELETE_IN_PROGRESS), as in ECS.
+func (s *API) taskDefForService(ctx context.Context, ref string) (*ecsapi.TaskDefinition, error) {
+	rec, err := s.lookupTaskDef(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, apierror.Client("Unable to describe task definition.")
+	}
+	return &rec.TaskDefinition, nil
+}
+
 // runOptions is what RunTask and StartTask share.
 type runOptions struct {
 	td                   *ecsapi.TaskDefinition
@@ -75,6 +90,9 @@ type runOptions struct {
 	tags                 []ecsapi.Tag
 	networkConfiguration *ecsapi.NetworkConfiguration
 	enableExecuteCommand bool
+	// forService marks the tasks of a service, which may run an INACTIVE
+	// revision.
+	forService bool
 }
 
 func (s *API) validateRun(o *runOptions) error {
@@ -84,7 +102,7 @@ func (s *API) validateRun(o *runOptions) error {
 	if len(o.group) > 255 {
 		return apierror.InvalidParameter("group may contain up to 255 characters.")
 	}
-	if o.td.Status == "INACTIVE" {
+	if o.td.Status == "INACTIVE" && !o.forService {
 		return apierror.Client("TaskDefinition is inactive")
 	}
 	if err := validateTags(o.tags); err != nil {
