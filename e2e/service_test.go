@@ -422,6 +422,53 @@ func TestCircuitBreakerRollsBack(t *testing.T) {
 			t.Fatalf("task %s is new: the good tasks did not keep running through the crashing deployment", aws.ToString(tk.TaskArn))
 		}
 	}
+
+	// The service deployments show both rollbacks with their reasons.
+	// (Debian's aws CLI 2.9 predates these operations: the SDK asks.)
+	list, err := c.ecs.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String(c.name), Service: aws.String("cb"),
+		Status: []types.ServiceDeploymentStatus{types.ServiceDeploymentStatusRollbackSuccessful}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.ServiceDeployments) != 2 || !strings.Contains(aws.ToString(list.ServiceDeployments[0].StatusReason), "tasks stopped before the minimum healthy time") ||
+		!strings.Contains(aws.ToString(list.ServiceDeployments[1].StatusReason), "tasks failed to start") {
+		t.Fatalf("rolled-back deployments %+v", list.ServiceDeployments)
+	}
+	sd, err := c.ecs.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{aws.ToString(list.ServiceDeployments[0].ServiceDeploymentArn)}})
+	if err != nil || len(sd.ServiceDeployments) != 1 {
+		t.Fatalf("describe service deployments: %v %+v", err, sd)
+	}
+	got := sd.ServiceDeployments[0]
+	if got.Rollback == nil || got.DeploymentCircuitBreaker == nil || got.DeploymentCircuitBreaker.Status != types.ServiceDeploymentRollbackMonitorsStatusTriggered ||
+		got.DeploymentCircuitBreaker.FailureCount < got.DeploymentCircuitBreaker.Threshold || len(got.SourceServiceRevisions) != 1 || got.TargetServiceRevision == nil {
+		t.Fatalf("service deployment %+v", got)
+	}
+	revs, err := c.ecs.DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{ServiceRevisionArns: []string{aws.ToString(got.TargetServiceRevision.Arn), aws.ToString(got.Rollback.ServiceRevisionArn)}})
+	if err != nil || len(revs.ServiceRevisions) != 2 || aws.ToString(revs.ServiceRevisions[0].TaskDefinition) != crash || aws.ToString(revs.ServiceRevisions[1].TaskDefinition) != good {
+		t.Fatalf("service revisions: %v %+v", err, revs)
+	}
+
+	// A deployment stopped by request rolls back the same way.
+	upd, err = c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("cb"), TaskDefinition: aws.String(crash)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err = c.ecs.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String(c.name), Service: aws.String("cb"), MaxResults: aws.Int32(1)})
+	if err != nil || len(list.ServiceDeployments) != 1 || list.ServiceDeployments[0].Status != types.ServiceDeploymentStatusInProgress || list.NextToken == nil {
+		t.Fatalf("newest deployment: %v %+v", err, list)
+	}
+	stopArn := aws.ToString(list.ServiceDeployments[0].ServiceDeploymentArn)
+	if _, err := c.ecs.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: aws.String(stopArn), StopType: types.StopServiceDeploymentStopTypeRollback}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitCompleted("cb", 30*time.Second)
+	sd, err = c.ecs.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{stopArn}})
+	if err != nil || len(sd.ServiceDeployments) != 1 || sd.ServiceDeployments[0].Status != types.ServiceDeploymentStatusRollbackSuccessful {
+		t.Fatalf("stopped deployment: %v %+v", err, sd)
+	}
+	if s := c.svc("cb"); aws.ToString(s.TaskDefinition) != good {
+		t.Fatalf("task definition %s after the stop", aws.ToString(s.TaskDefinition))
+	}
 }
 
 // TestDaemonFollowsInstances: a DAEMON service runs one task on each ACTIVE

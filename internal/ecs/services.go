@@ -245,6 +245,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 			return nil, fmt.Errorf("create service %s: %w", in.ServiceName, err)
 		}
 		if resp.Succeeded {
+			s.syncAfterWrite(ctx, cl.ClusterName, in.ServiceName)
 			out := serviceView(&svc, true)
 			return &ecsapi.CreateServiceResponse{Service: &out}, nil
 		}
@@ -416,6 +417,7 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 	if err != nil {
 		return nil, err
 	}
+	s.syncAfterWrite(ctx, cl.ClusterName, name)
 	view := serviceView(out, true)
 	return &ecsapi.UpdateServiceResponse{Service: &view}, nil
 }
@@ -606,6 +608,7 @@ func (s *API) WriteServiceRecordIf(ctx context.Context, cluster string, svc *ecs
 	if !resp.Succeeded {
 		return 0, store.ErrConflict
 	}
+	s.syncAfterWrite(ctx, cluster, svc.ServiceName)
 	return resp.Revision, nil
 }
 
