@@ -6,6 +6,7 @@ package agentapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -60,8 +61,12 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		return nil, err
 	}
 	if err := a.Register(ctx); err != nil {
-		rt.Close()
-		return nil, err
+		if !errors.Is(err, agent.ErrClusterNotFound) {
+			rt.Close()
+			return nil, err
+		}
+		// Run keeps trying until the cluster is created.
+		logger.Warn("cluster not found: the agent registers once it is created", "cluster", cfg.Cluster)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{})}
