@@ -308,8 +308,11 @@ func TestAgentWithBadCredentialsIsRefused(t *testing.T) {
 	}
 }
 
+// TestStopTaskKillsAfterStopTimeout: a container that ignores SIGTERM is
+// killed after its definition's stopTimeout, or, without one, after the
+// agent's --container-stop-timeout (here 3s instead of ECS's 30s).
 func TestStopTaskKillsAfterStopTimeout(t *testing.T) {
-	c := newCluster(t, clusterOptions{})
+	c := newCluster(t, clusterOptions{stopTimeout: 3 * time.Second})
 	web := webContainer("web", c.image)
 	web.Environment = []types.KeyValuePair{{Name: aws.String("IGNORE_SIGTERM"), Value: aws.String("1")}}
 	web.StopTimeout = aws.Int32(2)
@@ -324,6 +327,20 @@ func TestStopTaskKillsAfterStopTimeout(t *testing.T) {
 	took := time.Since(start)
 	if took < 2*time.Second || took > 8*time.Second || aws.ToInt32(got.Containers[0].ExitCode) != 137 {
 		t.Fatalf("stopped after %v with exit code %d; want SIGKILL (137) after the 2s stopTimeout", took, aws.ToInt32(got.Containers[0].ExitCode))
+	}
+	// No stopTimeout in the definition: the agent's default.
+	web.StopTimeout = nil
+	td = c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("stubborn-default"), ContainerDefinitions: []types.ContainerDefinition{web}})
+	arn = aws.ToString(c.run(td).TaskArn)
+	c.waitStatus(arn, "RUNNING", 30*time.Second)
+	start = time.Now()
+	if _, err := c.ecs.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	got = c.waitStatus(arn, "STOPPED", 30*time.Second)
+	took = time.Since(start)
+	if took < 3*time.Second || took > 10*time.Second || aws.ToInt32(got.Containers[0].ExitCode) != 137 {
+		t.Fatalf("stopped after %v with exit code %d; want SIGKILL (137) after the agent's 3s stop timeout", took, aws.ToInt32(got.Containers[0].ExitCode))
 	}
 }
 

@@ -41,6 +41,9 @@ type clusterOptions struct {
 	// minHealthy is the server's minimum healthy time of service tasks
 	// (apitest's if 0).
 	minHealthy time.Duration
+	// stopTimeout is the agent's stop timeout of containers whose
+	// definition has none (its default if 0).
+	stopTimeout time.Duration
 }
 
 func newCluster(t *testing.T, opts clusterOptions) *cluster {
@@ -72,7 +75,7 @@ func (c *cluster) agentConfig(opts clusterOptions) agent.Config {
 
 func (c *cluster) startAgent(opts clusterOptions) {
 	c.t.Helper()
-	a, err := agentapp.StartAgent(context.Background(), c.agentConfig(opts), agentapp.AgentOptions{}, apitest.Logger())
+	a, err := agentapp.StartAgent(context.Background(), c.agentConfig(opts), agentapp.AgentOptions{StopTimeout: opts.stopTimeout}, apitest.Logger())
 	if err != nil {
 		c.t.Fatalf("start agent: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
@@ -33,6 +34,9 @@ type Agent struct {
 type AgentOptions struct {
 	// DockerHost is the Docker Engine's address; empty for the default.
 	DockerHost string
+	// StopTimeout is the stop timeout of containers whose definition has
+	// none (docker.DefaultStopTimeout when zero).
+	StopTimeout time.Duration
 }
 
 // StartAgent connects to the Docker Engine, registers the instance with the
@@ -44,7 +48,7 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	if err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
-	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, Logger: logger.With("component", "docker")})
+	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, StopTimeout: opts.StopTimeout, Logger: logger.With("component", "docker")})
 	if err != nil {
 		return nil, err
 	}
