@@ -132,6 +132,22 @@ func (s *API) syncDeployments(ctx context.Context, cluster, name string) (map[st
 		r := recs[d.Id]
 		if r == nil {
 			r = s.newDeploymentRecord(cluster, &svc, i)
+			if len(r.Deployment.SourceServiceRevisions) == 0 {
+				// The deployments it replaced have already left the
+				// service record (the controller drops those without
+				// tasks): the latest one before it is its source.
+				var prev *serviceDeploymentRecord
+				for _, o := range recs {
+					oc, dc := o.Deployment.CreatedAt, d.CreatedAt
+					if oc != nil && dc != nil && oc.Before(dc.Time) && (prev == nil || oc.After(prev.Deployment.CreatedAt.Time)) {
+						prev = o
+					}
+				}
+				if prev != nil {
+					r.Deployment.SourceServiceRevisions = append(r.Deployment.SourceServiceRevisions,
+						ecsapi.ServiceRevisionSummary{Arn: prev.Revision.ServiceRevisionArn})
+				}
+			}
 			recs[d.Id] = r
 			changed[d.Id] = true
 		}
