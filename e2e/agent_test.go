@@ -136,6 +136,38 @@ func TestDependsOnOrder(t *testing.T) {
 	if got.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.Contains(aws.ToString(got.StoppedReason), "init") {
 		t.Fatalf("failed dependency: %s %q", got.StopCode, aws.ToString(got.StoppedReason))
 	}
+
+	// Stopping goes in reverse: app (which depends on db and ignores
+	// SIGTERM, so it takes its 2s stopTimeout) stops before db does.
+	db := webContainer("db", c.image)
+	db.PortMappings = nil
+	app := webContainer("app", c.image)
+	app.PortMappings = nil
+	app.Environment = []types.KeyValuePair{{Name: aws.String("IGNORE_SIGTERM"), Value: aws.String("1")}}
+	app.StopTimeout = aws.Int32(2)
+	app.DependsOn = []types.ContainerDependency{{ContainerName: aws.String("db"), Condition: types.ContainerConditionStart}}
+	td = c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("ordered-stop"), ContainerDefinitions: []types.ContainerDefinition{app, db}})
+	arn = aws.ToString(c.run(td).TaskArn)
+	got = c.waitStatus(arn, "RUNNING", 30*time.Second)
+	ids = map[string]string{}
+	for _, ct := range got.Containers {
+		ids[aws.ToString(ct.Name)] = aws.ToString(ct.RuntimeId)
+	}
+	if _, err := c.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitStatus(arn, "STOPPED", 30*time.Second)
+	finishedAt := func(name string) time.Time {
+		info, err := c.docker.ContainerInspect(ctx, ids[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, _ := time.Parse(time.RFC3339Nano, info.State.FinishedAt)
+		return at
+	}
+	if appAt, dbAt := finishedAt("app"), finishedAt("db"); dbAt.Before(appAt) {
+		t.Fatalf("db stopped at %v, before app (which depends on it) at %v", dbAt, appAt)
+	}
 }
 
 func TestFailingHealthCheck(t *testing.T) {
