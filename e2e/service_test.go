@@ -449,7 +449,7 @@ func TestCircuitBreakerRollsBack(t *testing.T) {
 	}
 
 	// A deployment stopped by request rolls back the same way.
-	upd, err = c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("cb"), TaskDefinition: aws.String(crash)})
+	_, err = c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("cb"), TaskDefinition: aws.String(crash)})
 	if err != nil {
 		t.Fatal(err)
 	}
