@@ -69,6 +69,12 @@ func TestServiceDeploymentOperations(t *testing.T) {
 	if got := d.ServiceDeployments[0]; got.TargetServiceRevision == nil || len(got.SourceServiceRevisions) == 0 || got.DeploymentConfiguration == nil {
 		t.Fatalf("deployment %+v", got)
 	}
+	// DescribeServices names the current service deployment and revision.
+	ds, err := c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("h"), Services: []string{"s"}})
+	if err != nil || len(ds.Services) != 1 || aws.ToString(ds.Services[0].CurrentServiceDeployment) != aws.ToString(all[0].ServiceDeploymentArn) ||
+		len(ds.Services[0].CurrentServiceRevisions) == 0 || aws.ToString(ds.Services[0].CurrentServiceRevisions[0].Arn) != aws.ToString(all[0].TargetServiceRevisionArn) {
+		t.Fatalf("describe services: %v %+v", err, ds)
+	}
 	r, err := c.DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{ServiceRevisionArns: []string{aws.ToString(all[1].TargetServiceRevisionArn)}})
 	if err != nil || len(r.ServiceRevisions) != 1 || !strings.HasSuffix(aws.ToString(r.ServiceRevisions[0].TaskDefinition), "web:2") {
 		t.Fatalf("revision: %v %+v", err, r)

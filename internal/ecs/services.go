@@ -574,6 +574,18 @@ func serviceView(svc *ecsapi.Service, withTags bool) ecsapi.Service {
 	if v.Deployments == nil {
 		v.Deployments = []ecsapi.Deployment{}
 	}
+	// ECS's newer members: the PRIMARY deployment's service deployment,
+	// and the revisions the service runs (one per deployment).
+	if head := v.ServiceArn; len(v.Deployments) > 0 && strings.Contains(head, ":service/") {
+		base := strings.Replace(head, ":service/", ":service-deployment/", 1) + "/"
+		revBase := strings.Replace(head, ":service/", ":service-revision/", 1) + "/"
+		v.CurrentServiceDeployment = base + deploymentNumber(v.Deployments[0].Id)
+		v.CurrentServiceRevisions = make([]ecsapi.ServiceCurrentRevisionSummary, 0, len(v.Deployments))
+		for _, d := range v.Deployments {
+			v.CurrentServiceRevisions = append(v.CurrentServiceRevisions, ecsapi.ServiceCurrentRevisionSummary{Arn: revBase + deploymentNumber(d.Id),
+				RequestedTaskCount: d.DesiredCount, RunningTaskCount: d.RunningCount, PendingTaskCount: d.PendingCount})
+		}
+	}
 	return v
 }
 
