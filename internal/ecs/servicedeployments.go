@@ -29,6 +29,10 @@ import (
 // every read. A record's status moves forward only: once SUCCESSFUL,
 // STOPPED, ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED it stays.
 
+// MaxServiceDeployments is how many deployments a service's history keeps;
+// beyond it the oldest finished ones are dropped.
+const MaxServiceDeployments = 100
+
 // serviceDeploymentRecord is the stored history of one deployment.
 type serviceDeploymentRecord struct {
 	Deployment ecsapi.ServiceDeployment `json:"serviceDeployment"`
@@ -177,6 +181,24 @@ func (s *API) syncDeployments(ctx context.Context, cluster, name string) (map[st
 		}
 		if r.Deployment.Status != before {
 			changed[id] = true
+		}
+	}
+	// Keep the history bounded: the oldest finished deployments beyond
+	// MaxServiceDeployments go.
+	var done []*serviceDeploymentRecord
+	for id, r := range recs {
+		if !present[id] && sdTerminal(r.Deployment.Status) && !changed[id] {
+			done = append(done, r)
+		}
+	}
+	if excess := len(recs) - MaxServiceDeployments; excess > 0 && len(done) > 0 {
+		slices.SortFunc(done, func(a, b *serviceDeploymentRecord) int { return a.Deployment.CreatedAt.Compare(b.Deployment.CreatedAt.Time) })
+		for _, r := range done[:min(excess, len(done))] {
+			key := serviceDeploymentKey(cluster, name, deploymentNumber(r.DeploymentID))
+			if _, err := s.Store.Txn(ctx, []store.Cmp{store.ModRevisionIs(key, mods[r.DeploymentID])}, store.OpDelete(key)); err != nil {
+				return nil, fmt.Errorf("drop deployment %s: %w", r.DeploymentID, err)
+			}
+			delete(recs, r.DeploymentID)
 		}
 	}
 	for id := range changed {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
+	ecsint "github.com/gantry-dev/gantry/internal/ecs"
 )
 
 // TestServiceDeploymentOperations: the service deployment and revision
@@ -131,5 +132,26 @@ func TestServiceDeploymentOperations(t *testing.T) {
 		if err := tt.call(); apiCode(err) != tt.code {
 			t.Errorf("%s: want %s, got %v", tt.name, tt.code, err)
 		}
+	}
+	// The history is bounded: the oldest finished deployments go.
+	for range ecsint.MaxServiceDeployments {
+		if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("h"), Service: aws.String("s"), ForceNewDeployment: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	var tok *string
+	for {
+		l, err := c.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String("h"), Service: aws.String("s"), MaxResults: aws.Int32(100), NextToken: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(l.ServiceDeployments)
+		if tok = l.NextToken; tok == nil {
+			break
+		}
+	}
+	if n != ecsint.MaxServiceDeployments {
+		t.Fatalf("%d deployments kept, want %d", n, ecsint.MaxServiceDeployments)
 	}
 }
