@@ -192,7 +192,9 @@ func (s *API) syncDeployments(ctx context.Context, cluster, name string) (map[st
 		}
 	}
 	if excess := len(recs) - MaxServiceDeployments; excess > 0 && len(done) > 0 {
-		slices.SortFunc(done, func(a, b *serviceDeploymentRecord) int { return a.Deployment.CreatedAt.Compare(b.Deployment.CreatedAt.Time) })
+		slices.SortFunc(done, func(a, b *serviceDeploymentRecord) int {
+			return a.Deployment.CreatedAt.Compare(b.Deployment.CreatedAt.Time)
+		})
 		for _, r := range done[:min(excess, len(done))] {
 			key := serviceDeploymentKey(cluster, name, deploymentNumber(r.DeploymentID))
 			if _, err := s.Store.Txn(ctx, []store.Cmp{store.ModRevisionIs(key, mods[r.DeploymentID])}, store.OpDelete(key)); err != nil {
