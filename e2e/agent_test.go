@@ -99,7 +99,9 @@ func TestEssentialContainerExitStopsTask(t *testing.T) {
 }
 
 func TestDependsOnOrder(t *testing.T) {
-	c := newCluster(t, clusterOptions{})
+	// The stopped containers are inspected: keep them (the cleanup
+	// removes them at the end).
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Minute})
 	ctx := context.Background()
 	initC := types.ContainerDefinition{Name: aws.String("init"), Image: aws.String(c.image), Memory: aws.Int32(32),
 		Essential: aws.Bool(false), Command: []string{"sleep", "1500ms", "0"}}
