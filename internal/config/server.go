@@ -36,6 +36,15 @@ type Server struct {
 	// LostInstanceGrace is how long a service's tasks stay on an instance
 	// whose agent is disconnected before they are replaced elsewhere.
 	LostInstanceGrace time.Duration
+	// MinHealthyTime is how long a service's new task must stay RUNNING
+	// (and healthy, where a health check says) before it counts as
+	// healthy: deployments complete only then, and a task that stops by
+	// itself sooner counts as failed for the deployment circuit breaker.
+	MinHealthyTime time.Duration
+	// TaskDefinitionReapInterval is how often the server deletes the task
+	// definition revisions in DELETE_IN_PROGRESS that nothing uses any
+	// more.
+	TaskDefinitionReapInterval time.Duration
 	// LeaderTTL is the service controller leader's etcd session TTL: how
 	// soon another server takes over when the leader dies.
 	LeaderTTL time.Duration
@@ -65,6 +74,11 @@ type Server struct {
 // (docs/performance.md).
 const DefaultGCPercent = 200
 
+// DefaultMinHealthyTime is the default of --min-healthy-time: Nomad's
+// min_healthy_time default, long enough to catch a revision that crashes
+// seconds after it starts.
+const DefaultMinHealthyTime = 10 * time.Second
+
 // DefaultLogsMaxBytes is the default bound of the log store: 10 GiB of
 // stored bytes (the files on disk are smaller: blocks are compressed).
 const DefaultLogsMaxBytes = 10 << 30
@@ -72,15 +86,17 @@ const DefaultLogsMaxBytes = 10 << 30
 // DefaultServer returns the defaults.
 func DefaultServer() Server {
 	return Server{
-		Listen:            "127.0.0.1:8845",
-		DataDir:           "gantry-data",
-		Region:            "us-east-1",
-		AccountID:         "000000000000",
-		LostInstanceGrace: 20 * time.Second,
-		LeaderTTL:         5 * time.Second,
-		GCPercent:         DefaultGCPercent,
-		LogsMaxBytes:      DefaultLogsMaxBytes,
-		ECSMetricsPeriod:  10 * time.Second,
+		Listen:                     "127.0.0.1:8845",
+		DataDir:                    "gantry-data",
+		Region:                     "us-east-1",
+		AccountID:                  "000000000000",
+		LostInstanceGrace:          20 * time.Second,
+		LeaderTTL:                  5 * time.Second,
+		MinHealthyTime:             DefaultMinHealthyTime,
+		TaskDefinitionReapInterval: 30 * time.Second,
+		GCPercent:                  DefaultGCPercent,
+		LogsMaxBytes:               DefaultLogsMaxBytes,
+		ECSMetricsPeriod:           10 * time.Second,
 	}
 }
 
@@ -97,6 +113,8 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "12-digit account ID of ARNs")
 	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
 	fs.DurationVar(&c.LostInstanceGrace, "lost-instance-grace", c.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
+	fs.DurationVar(&c.MinHealthyTime, "min-healthy-time", c.MinHealthyTime, "how long a service's new task must stay RUNNING (and healthy, where a health check says) before its deployment counts it healthy; a task that stops by itself sooner counts as failed for the deployment circuit breaker; 0 counts a task healthy once it runs, as ECS does")
+	fs.DurationVar(&c.TaskDefinitionReapInterval, "task-definition-reap-interval", c.TaskDefinitionReapInterval, "how often task definition revisions in DELETE_IN_PROGRESS that no task or service uses any more are deleted")
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
 	fs.DurationVar(&c.ECSMetricsPeriod, "ecs-metrics-period", c.ECSMetricsPeriod, "window of the AWS/ECS CPUUtilization and MemoryUtilization metrics computed from the agents' reports (high-resolution below 1m)")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) and the Prometheus metrics (/metrics) on; off when empty")
@@ -141,6 +159,12 @@ func (c *Server) Validate() error {
 	}
 	if c.ECSMetricsPeriod != 0 && (c.ECSMetricsPeriod < time.Second || c.ECSMetricsPeriod > time.Hour) {
 		errs = append(errs, fmt.Errorf("--ecs-metrics-period %v must be between 1s and 1h", c.ECSMetricsPeriod))
+	}
+	if c.TaskDefinitionReapInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--task-definition-reap-interval %v: must be positive", c.TaskDefinitionReapInterval))
+	}
+	if c.MinHealthyTime < 0 {
+		errs = append(errs, fmt.Errorf("--min-healthy-time %v: must not be negative", c.MinHealthyTime))
 	}
 	if c.DebugListen != "" {
 		if h, _, err := net.SplitHostPort(c.DebugListen); err != nil || !IsLoopback(h) {
