@@ -92,6 +92,9 @@ func TestGantryPutTaskMetrics(t *testing.T) {
 			a.report(task, "RUNNING", "", ecsapi.GantryContainerState{ContainerName: "app", Status: "RUNNING"})
 		}
 	}
+	// The placement views, which the operation reads, follow the store's
+	// watch: let them catch up with the reports.
+	env.Server.State.Views.SyncNow(ctx)
 	// Used CPU units per task: 128 (50%), 256 (100%), 512 (200%); memory
 	// 32, 64, 64 MiB of 128.
 	cpu := []float64{128, 256, 512}
