@@ -20,6 +20,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, logger *slog
 
 func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger) error {
 	cfg := config.DefaultServer()
+	cfg.RegistryListen = config.DefaultRegistryListen
 	cfg.DataDir = ".gantry-dev"
 	fs := flag.NewFlagSet("gantry dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
+	"github.com/gantry-dev/gantry/internal/ecr"
 	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
 	"github.com/gantry-dev/gantry/internal/logs"
@@ -65,6 +66,11 @@ type Server struct {
 	// leads); servicesDone closes when it has stopped.
 	Services     *servicectl.Controller
 	servicesDone chan struct{}
+
+	// ECR is Amazon ECR's API over the registry; RegistryURL is the
+	// registry's base URL (empty when its listener is off).
+	ECR         *ecr.API
+	RegistryURL string
 
 	// neighbours are the AWS services beside ECS and CloudWatch Logs
 	// (neighbours.go); neighboursRunning counts their background work.
