@@ -107,6 +107,7 @@ func New(ctx context.Context, opts Options) (*Registry, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	routeLibraryLogs(logger)
 	name, params := opts.Driver, opts.Parameters
 	if name == "" {
 		if opts.Dir == "" {
