@@ -11,7 +11,9 @@ import (
 	"sync"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/agent/ecrauth"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
+	"github.com/gantry-dev/gantry/internal/ecsclient"
 )
 
 // Agent is a running agent.
@@ -32,6 +34,9 @@ type Agent struct {
 type AgentOptions struct {
 	// DockerHost is the Docker Engine's address; empty for the default.
 	DockerHost string
+	// ImagePullBehavior is the pull behaviour of task images (see
+	// docker.Config.PullBehavior); empty is "default".
+	ImagePullBehavior string
 }
 
 // StartAgent connects to the Docker Engine, registers the instance with the
@@ -43,7 +48,12 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	if err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
-	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, Logger: logger.With("component", "docker")})
+	// Images of the control plane's registry (and ECR names of them) are
+	// pulled with a login from ECR's GetAuthorizationToken, asked for
+	// with the agent's own credentials.
+	images := ecrauth.New(ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey), nil)
+	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, Logger: logger.With("component", "docker"),
+		PullBehavior: opts.ImagePullBehavior, Images: images})
 	if err != nil {
 		return nil, err
 	}

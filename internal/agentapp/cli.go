@@ -34,7 +34,7 @@ func RunCLI(ctx context.Context, name string, args []string, env config.LookupEn
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost}, logger)
+	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost, ImagePullBehavior: cfg.ImagePullBehavior}, logger)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ type Agent struct {
 	// DockerHost is the Docker Engine's address; empty for DOCKER_HOST or
 	// the local socket.
 	DockerHost string
+	// ImagePullBehavior is the ECS agent's ECS_IMAGE_PULL_BEHAVIOR:
+	// default, always, once or prefer-cached.
+	ImagePullBehavior string
 }
 
 // DefaultAgent returns the defaults.
@@ -52,6 +55,7 @@ func DefaultAgent() Agent {
 		InstanceType:      "gantry.host",
 		Attributes:        map[string]string{},
 		CleanupDelay:      3 * time.Hour,
+		ImagePullBehavior: "default",
 	}
 }
 
@@ -75,6 +79,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal")
+	fs.StringVar(&c.ImagePullBehavior, "image-pull-behavior", c.ImagePullBehavior, "when to pull task images, as ECS_IMAGE_PULL_BEHAVIOR: default (pull; use the cached image if the pull fails), always (pull; fail if it fails), once (pull the first time this agent needs it), prefer-cached (pull only when not cached)")
 	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine address (default: DOCKER_HOST or the local socket)")
 }
 
@@ -109,6 +114,11 @@ func (c *Agent) Validate() error {
 		if v.n < 0 || v.n > math.MaxInt32 {
 			errs = append(errs, fmt.Errorf("%s %d must be between 0 and %d", v.flag, v.n, math.MaxInt32))
 		}
+	}
+	switch c.ImagePullBehavior {
+	case "default", "always", "once", "prefer-cached":
+	default:
+		errs = append(errs, fmt.Errorf("--image-pull-behavior %q must be default, always, once or prefer-cached", c.ImagePullBehavior))
 	}
 	if c.CleanupDelay < 0 {
 		errs = append(errs, fmt.Errorf("--task-cleanup-wait %v must not be negative", c.CleanupDelay))
