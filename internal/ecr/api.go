@@ -69,8 +69,10 @@ type API struct {
 	Secret func(accessKeyID string) (string, bool)
 	// Logger receives the API's log lines.
 	Logger *slog.Logger
-	// Now is the clock; nil is time.Now.
-	Now func() time.Time
+	// Now is the clock; nil is time.Now. Set it before the API serves,
+	// or with SetNow while it does.
+	Now     func() time.Time
+	clockMu sync.Mutex
 	// LifecycleInterval is how often Run applies the lifecycle
 	// policies; 0 is DefaultLifecycleInterval.
 	LifecycleInterval time.Duration
@@ -93,10 +95,20 @@ type repoRecord struct {
 }
 
 func (a *API) now() time.Time {
-	if a.Now != nil {
-		return a.Now()
+	a.clockMu.Lock()
+	now := a.Now
+	a.clockMu.Unlock()
+	if now != nil {
+		return now()
 	}
 	return time.Now()
+}
+
+// SetNow replaces the clock while the API serves (tests of expiry).
+func (a *API) SetNow(now func() time.Time) {
+	a.clockMu.Lock()
+	a.Now = now
+	a.clockMu.Unlock()
 }
 
 func repoKey(name string) string { return store.Key("ecr", "repositories", name) }

@@ -3,7 +3,9 @@ package ecr
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -362,7 +364,7 @@ func (a *API) SetRepositoryPolicy(ctx context.Context, in *ecrapi.SetRepositoryP
 	if len(in.PolicyText) == 0 || len(in.PolicyText) > 10240 {
 		return nil, apierror.InvalidParameter("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length between 0 and 10240'")
 	}
-	if _, err := iampolicy.Parse([]byte(in.PolicyText)); err != nil {
+	if err := checkRepositoryPolicy(in.PolicyText); err != nil {
 		return nil, apierror.InvalidParameter("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided: %v'", err)
 	}
 	_, err := a.mutateRepo(ctx, in.RegistryId, in.RepositoryName, func(r *repoRecord) error {
@@ -405,4 +407,91 @@ func (a *API) DeleteRepositoryPolicy(ctx context.Context, in *ecrapi.DeleteRepos
 		return nil, a.internal("DeleteRepositoryPolicy", err)
 	}
 	return &ecrapi.DeleteRepositoryPolicyResponse{RegistryId: a.Account, RepositoryName: in.RepositoryName, PolicyText: old}, nil
+}
+
+// checkRepositoryPolicy validates a repository policy: a resource policy,
+// so every statement names a Principal (or NotPrincipal), which
+// iampolicy (made for identity policies) does not take, and may leave out
+// Resource; the principals are checked here and the rest by iampolicy.
+func checkRepositoryPolicy(text string) error {
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(text), &doc); err != nil {
+		return fmt.Errorf("the policy is not JSON: %v", err)
+	}
+	var stmts []any
+	switch st := doc["Statement"].(type) {
+	case []any:
+		stmts = st
+	case map[string]any:
+		stmts = []any{st}
+	default:
+		return errors.New("the policy has no Statement")
+	}
+	for i, s := range stmts {
+		m, ok := s.(map[string]any)
+		if !ok {
+			return fmt.Errorf("statement %d is not an object", i+1)
+		}
+		p, hasP := m["Principal"]
+		np, hasNP := m["NotPrincipal"]
+		if hasP == hasNP {
+			return fmt.Errorf("statement %d must have exactly one of Principal and NotPrincipal", i+1)
+		}
+		if hasNP {
+			p = np
+		}
+		if err := checkPrincipal(p); err != nil {
+			return fmt.Errorf("statement %d: %v", i+1, err)
+		}
+		delete(m, "Principal")
+		delete(m, "NotPrincipal")
+		// The resource of a repository policy is its repository.
+		if _, ok := m["Resource"]; !ok {
+			if _, ok := m["NotResource"]; !ok {
+				m["Resource"] = "*"
+			}
+		}
+	}
+	rest, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	_, err = iampolicy.Parse(rest)
+	return err
+}
+
+// checkPrincipal accepts "*" or {"AWS"|"Service"|"Federated"|"CanonicalUser": string or [string]}.
+func checkPrincipal(p any) error {
+	if s, ok := p.(string); ok {
+		if s != "*" {
+			return fmt.Errorf("principal %q must be \"*\" or an object", s)
+		}
+		return nil
+	}
+	m, ok := p.(map[string]any)
+	if !ok || len(m) == 0 {
+		return errors.New("principal must be \"*\" or an object")
+	}
+	for k, v := range m {
+		switch k {
+		case "AWS", "Service", "Federated", "CanonicalUser":
+		default:
+			return fmt.Errorf("unknown principal type %q", k)
+		}
+		switch vv := v.(type) {
+		case string:
+			if vv == "" {
+				return fmt.Errorf("empty %s principal", k)
+			}
+		case []any:
+			for _, e := range vv {
+				if s, ok := e.(string); !ok || s == "" {
+					return fmt.Errorf("%s principals must be strings", k)
+				}
+			}
+		default:
+			return fmt.Errorf("%s principals must be strings", k)
+		}
+	}
+	return nil
 }

@@ -308,7 +308,13 @@ func (r *Registry) PutManifest(ctx context.Context, name, mediaType string, payl
 	}
 	d, err := ms.Put(ctx, m, opts...)
 	if err != nil {
-		return "", manifestPutError(err)
+		err = manifestPutError(err)
+		var blobs *BlobsUnknownError
+		if isIndex(mediaType) && errors.As(err, &blobs) {
+			// What an index names are images.
+			err = &ImagesUnknownError{Digests: blobs.Digests}
+		}
+		return "", err
 	}
 	if tag != "" {
 		// distribution's manifest store tags only through its HTTP
@@ -318,6 +324,11 @@ func (r *Registry) PutManifest(ctx context.Context, name, mediaType string, payl
 		}
 	}
 	return d.String(), nil
+}
+
+// isIndex reports whether mediaType is a manifest list or image index.
+func isIndex(mediaType string) bool {
+	return mediaType == v1.MediaTypeImageIndex || mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
 func manifestPutError(err error) error {
