@@ -452,3 +452,44 @@ func TestRegistryTokens(t *testing.T) {
 		t.Errorf("expired token: status %d, want 401", got)
 	}
 }
+
+// TestImagesSurviveRestart restarts the server: repositories, images and
+// the tokens issued before stay valid.
+func TestImagesSurviveRestart(t *testing.T) {
+	t.Parallel()
+	env := apitest.Start(t, apitest.Options{})
+	c := newClient(env.URL)
+	ctx := context.Background()
+	if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("sdk/restart"), ImageTagMutability: types.ImageTagMutabilityImmutable}); err != nil {
+		t.Fatal(err)
+	}
+	d := pushImage(t, c, "sdk/restart", "before", "v1")
+	tok, err := c.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Restart(t)
+	c = newClient(env.URL)
+	imgs, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("sdk/restart")})
+	if err != nil || len(imgs.ImageDetails) != 1 || aws.ToString(imgs.ImageDetails[0].ImageDigest) != d {
+		t.Fatalf("after restart: %v %+v", err, imgs)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(aws.ToString(tok.AuthorizationData[0].AuthorizationToken))
+	user, pass, _ := strings.Cut(string(raw), ":")
+	req, _ := http.NewRequest(http.MethodGet, env.Server.RegistryURL+"/v2/sdk/restart/manifests/v1", nil)
+	req.SetBasicAuth(user, pass)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != d {
+		t.Fatalf("a token of before the restart: %s %s", resp.Status, resp.Header.Get("Docker-Content-Digest"))
+	}
+	// Still immutable.
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"seed":"after"}`)
+	upload(t, c, "sdk/restart", config)
+	_, err = c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("sdk/restart"), ImageTag: aws.String("v1"), ImageManifest: aws.String(manifest(config))})
+	wantCode(t, err, "ImageTagAlreadyExistsException")
+}
