@@ -36,6 +36,11 @@ func (h slogHook) Fire(e *logrus.Entry) error {
 	if e.Level <= logrus.ErrorLevel {
 		level = slog.LevelError
 	}
+	// distribution logs every answer of 4xx (a HEAD of a blob the client
+	// is about to push, say) as an error: those are the client's.
+	if st, ok := e.Data["http.response.status"].(int); ok && st < 500 {
+		level = slog.LevelDebug
+	}
 	attrs := make([]any, 0, 2*len(e.Data))
 	for k, v := range e.Data {
 		attrs = append(attrs, k, v)
