@@ -55,13 +55,12 @@ func dockerCLI(t *testing.T) string {
 }
 
 type cli struct {
-	t                 *testing.T
-	aws, docker, url  string
-	dockerConfig      string
-	akid, secret      string
-	registryHost      string
-	registryURL       string
-	removeImagesAfter []string
+	t                *testing.T
+	aws, docker, url string
+	dockerConfig     string
+	akid, secret     string
+	registryHost     string
+	registryURL      string
 }
 
 func newCLI(t *testing.T, env *apitest.Env) *cli {

@@ -378,7 +378,7 @@ func (r *Registry) checkTag(ctx context.Context, name, tag string, dgst digest.D
 	if desc.Digest == dgst {
 		return nil
 	}
-	return fmt.Errorf("%w: The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable.", ErrTagImmutable, tag, name)
+	return fmt.Errorf("%w: The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable", ErrTagImmutable, tag, name)
 }
 
 // tagExcluded reports whether tag matches one of the wildcard filters.
