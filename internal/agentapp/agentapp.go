@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/agent/ecrauth"
@@ -28,6 +29,8 @@ type Agent struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// cleanerDone closes when the image clean-up loop has stopped.
+	cleanerDone chan struct{}
 }
 
 // AgentOptions are what StartAgent needs beyond the agent's Config.
@@ -37,6 +40,13 @@ type AgentOptions struct {
 	// ImagePullBehavior is the pull behaviour of task images (see
 	// docker.Config.PullBehavior); empty is "default".
 	ImagePullBehavior string
+	// ImageCleanupInterval, when positive, removes every interval up to
+	// ImagesPerCleanup images the agent pulled at least
+	// ImageMinimumCleanupAge ago that no container uses
+	// (docker.Runtime.CleanupImages).
+	ImageCleanupInterval   time.Duration
+	ImageMinimumCleanupAge time.Duration
+	ImagesPerCleanup       int
 }
 
 // StartAgent connects to the Docker Engine, registers the instance with the
@@ -74,7 +84,11 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{})}
+	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{}), cleanerDone: make(chan struct{})}
+	go func() {
+		defer close(h.cleanerDone)
+		cleanImages(rctx, rt, opts, logger)
+	}()
 	go func() {
 		h.runErr = a.Run(rctx)
 		close(h.doneCh)
@@ -90,6 +104,7 @@ func (h *Agent) Close() error {
 	h.closeOnce.Do(func() {
 		h.cancel()
 		h.closeErr = <-h.exited
+		<-h.cleanerDone
 		h.runtime.Close()
 	})
 	return h.closeErr
@@ -100,3 +115,27 @@ func (h *Agent) Done() <-chan struct{} { return h.doneCh }
 
 // Err is the agent's exit error, once Done is closed.
 func (h *Agent) Err() error { return h.runErr }
+
+// cleanImages runs the image clean-up every opts.ImageCleanupInterval
+// until ctx ends; a non-positive interval turns it off.
+func cleanImages(ctx context.Context, rt *docker.Runtime, opts AgentOptions, logger *slog.Logger) {
+	if opts.ImageCleanupInterval <= 0 {
+		return
+	}
+	per := opts.ImagesPerCleanup
+	if per <= 0 {
+		per = docker.DefaultImagesPerCycle
+	}
+	t := time.NewTicker(opts.ImageCleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if _, err := rt.CleanupImages(ctx, now, opts.ImageMinimumCleanupAge, per); err != nil && ctx.Err() == nil {
+				logger.Warn("image clean-up", "err", err)
+			}
+		}
+	}
+}

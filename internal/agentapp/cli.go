@@ -34,7 +34,8 @@ func RunCLI(ctx context.Context, name string, args []string, env config.LookupEn
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost, ImagePullBehavior: cfg.ImagePullBehavior}, logger)
+	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost, ImagePullBehavior: cfg.ImagePullBehavior,
+		ImageCleanupInterval: cfg.ImageCleanupInterval, ImageMinimumCleanupAge: cfg.ImageMinimumCleanupAge, ImagesPerCleanup: cfg.ImagesPerCleanup}, logger)
 	if err != nil {
 		return err
 	}

@@ -99,10 +99,10 @@ type Runtime struct {
 	// the pause image within this process.
 	setupMu sync.Mutex
 
-	// pulledMu guards pulled: the references this runtime pulled (for
-	// PullOnce).
+	// pulledMu guards pulled: the references this runtime pulled and
+	// when (for PullOnce and the image clean-up).
 	pulledMu sync.Mutex
-	pulled   map[string]bool
+	pulled   map[string]time.Time
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -139,7 +139,7 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)
 	}
-	return &Runtime{cli: cli, cfg: cfg, log: cfg.Logger.With("instance", cfg.InstanceID), pulled: map[string]bool{}}, nil
+	return &Runtime{cli: cli, cfg: cfg, log: cfg.Logger.With("instance", cfg.InstanceID), pulled: map[string]time.Time{}}, nil
 }
 
 // Close releases the client's connections.

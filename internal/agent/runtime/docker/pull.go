@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
@@ -66,7 +67,7 @@ func (r *Runtime) pull(ctx context.Context, img, behavior string) error {
 		return wrap(runtime.CannotPullContainerError, err)
 	}
 	r.pulledMu.Lock()
-	pulledBefore := r.pulled[ref]
+	_, pulledBefore := r.pulled[ref]
 	r.pulledMu.Unlock()
 	switch {
 	case behavior == PullPreferCached && cached:
@@ -81,9 +82,7 @@ func (r *Runtime) pull(ctx context.Context, img, behavior string) error {
 		rc.Close()
 	}
 	if err == nil {
-		r.pulledMu.Lock()
-		r.pulled[ref] = true
-		r.pulledMu.Unlock()
+		r.markPulled(ref, time.Now())
 		return nil
 	}
 	if behavior == PullDefault && cached {
