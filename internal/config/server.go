@@ -129,7 +129,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryHost, "registry-host", c.RegistryHost, "host[:port] clients name the registry by in image names (repositoryUri); default: the address --registry-listen bound")
 	fs.StringVar(&c.RegistryTLSCert, "registry-tls-cert", c.RegistryTLSCert, "PEM certificate file: serve the registry over TLS (with --registry-tls-key)")
 	fs.StringVar(&c.RegistryTLSKey, "registry-tls-key", c.RegistryTLSKey, "PEM private key file of --registry-tls-cert")
-	fs.StringVar(&c.RegistryStorage, "registry-storage", c.RegistryStorage, "storage driver of the registry's images: filesystem (under --data-dir/registry, or the rootdirectory parameter)")
+	fs.StringVar(&c.RegistryStorage, "registry-storage", c.RegistryStorage, "storage driver of the registry's images: filesystem (under --data-dir/registry, or the rootdirectory parameter) or s3 (parameters bucket, region, regionendpoint, accesskey, secretkey, ...)")
 	fs.Var((*paramsFlag)(&c.RegistryStorageParams), "registry-storage-param", "a parameter of the registry's storage driver, key=value (repeatable), as distribution's configuration names them")
 	fs.DurationVar(&c.RegistryLifecycleInterval, "registry-lifecycle-interval", c.RegistryLifecycleInterval, "how often ECR lifecycle policies expire images")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")

@@ -203,3 +203,25 @@ func TestFrontDoor(t *testing.T) {
 		}
 	}
 }
+
+// TestS3StorageIsConfigurable builds a registry on distribution's s3
+// driver (pointed at a closed port: nothing is tested of S3 itself) and
+// sees its errors surface as errors.
+func TestS3StorageIsConfigurable(t *testing.T) {
+	r, err := New(context.Background(), Options{Driver: "s3", Parameters: map[string]any{
+		"region": "us-east-1", "bucket": "gantry-images", "regionendpoint": "http://127.0.0.1:1",
+		"accesskey": "AKID", "secretkey": "SECRET", "forcepathstyle": true,
+	}, Secret: []byte("0123456789abcdef0123"), Repositories: &fakeRepos{}, Auth: fakeAuth{}})
+	if err != nil {
+		t.Fatalf("New on s3: %v", err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, _, err := r.BlobSize(ctx, "app", sha([]byte("x"))); err == nil {
+		t.Fatal("a blob lookup on an unreachable S3 did not fail")
+	}
+	if _, err := New(context.Background(), Options{Driver: "nosuch", Secret: []byte("0123456789abcdef0123"), Repositories: &fakeRepos{}, Auth: fakeAuth{}}); err == nil {
+		t.Fatal("an unknown driver was accepted")
+	}
+}

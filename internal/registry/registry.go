@@ -20,6 +20,7 @@ import (
 	_ "github.com/distribution/distribution/v3/manifest/schema2"
 	// The storage drivers Gantry links register themselves by name.
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 )
 
 // ErrNoRepository is what Repositories.Settings returns for a repository
