@@ -204,8 +204,9 @@ func settingsOf(r *ecrapi.Repository) registry.Settings {
 			s.ImmutableExclusions = append(s.ImmutableExclusions, f.Filter)
 		}
 	case "MUTABLE_WITH_EXCLUSION":
-		// Mutable but for the tags the filters name: not modelled as
-		// exclusions of exclusions; treated as mutable.
+		for _, f := range r.ImageTagMutabilityExclusionFilters {
+			s.ImmutableOnly = append(s.ImmutableOnly, f.Filter)
+		}
 	}
 	return s
 }

@@ -44,7 +44,7 @@ func (f fakeAuth) Authenticate(_ context.Context, user, pass string) error {
 
 func newTestRegistry(t *testing.T) (*Registry, *fakeRepos, *httptest.Server) {
 	t.Helper()
-	repos := &fakeRepos{repos: map[string]Settings{"app": {}, "frozen": {ImmutableTags: true, ImmutableExclusions: []string{"latest"}}}}
+	repos := &fakeRepos{repos: map[string]Settings{"app": {}, "frozen": {ImmutableTags: true, ImmutableExclusions: []string{"latest"}}, "mostly": {ImmutableOnly: []string{"release-*"}}}}
 	r, err := New(context.Background(), Options{Dir: t.TempDir(), Secret: []byte("0123456789abcdef0123"), Repositories: repos, Auth: fakeAuth{"u", "p"}})
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +167,19 @@ func TestFrontDoor(t *testing.T) {
 		}
 		if st == 400 && !strings.Contains(body, "TAG_INVALID") {
 			t.Fatalf("immutable refusal: %s", body)
+		}
+	}
+	// A mutable repository whose release tags are immutable.
+	n1, n2 := c.manifest("mostly", "1"), c.manifest("mostly", "2")
+	for _, step := range []struct {
+		ref    string
+		body   []byte
+		status int
+	}{
+		{"dev", n1, 201}, {"dev", n2, 201}, {"release-1", n1, 201}, {"release-1", n2, 400},
+	} {
+		if st, _, body := c.do(http.MethodPut, "/v2/mostly/manifests/"+step.ref, step.body, "Content-Type", schema2); st != step.status {
+			t.Fatalf("PUT mostly:%s: %d %s, want %d", step.ref, st, body, step.status)
 		}
 	}
 	img, err := r.Image(context.Background(), "frozen", "v1")

@@ -364,7 +364,8 @@ func (r *Registry) checkTag(ctx context.Context, name, tag string, dgst digest.D
 	if !ValidTag(tag) {
 		return fmt.Errorf("invalid tag %q", tag)
 	}
-	if !s.ImmutableTags || tagExcluded(tag, s.ImmutableExclusions) {
+	immutable := (s.ImmutableTags && !tagExcluded(tag, s.ImmutableExclusions)) || tagExcluded(tag, s.ImmutableOnly)
+	if !immutable {
 		return nil
 	}
 	repo, err := r.repository(ctx, name)

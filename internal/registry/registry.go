@@ -36,6 +36,9 @@ type Settings struct {
 	// for any run of characters) whose tags stay mutable in an immutable
 	// repository.
 	ImmutableExclusions []string
+	// ImmutableOnly are tag filters whose tags are immutable in a mutable
+	// repository (MUTABLE_WITH_EXCLUSION).
+	ImmutableOnly []string
 }
 
 // Repositories says which repositories exist and how they behave: the ECR
