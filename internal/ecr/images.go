@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -289,6 +290,12 @@ func (a *API) BatchDeleteImage(ctx context.Context, in *ecrapi.BatchDeleteImageR
 			out.Failures = append(out.Failures, imageFailure(id, "ImageNotFound", "Requested image not found"))
 			continue
 		}
+		var ref *referencedError
+		if errors.As(err, &ref) {
+			out.Failures = append(out.Failures, imageFailure(id, "ImageReferencedByManifestList",
+				fmt.Sprintf("Requested image referenced by manifest list: %v", ref.lists)))
+			continue
+		}
 		if err != nil {
 			var e *apierror.Error
 			if errors.As(err, &e) {
@@ -325,6 +332,11 @@ func (a *API) deleteImage(ctx context.Context, name string, id ecrapi.ImageIdent
 			}
 			return []ecrapi.ImageIdentifier{{ImageDigest: img.Digest, ImageTag: id.ImageTag}}, nil
 		}
+	}
+	if lists, err := a.referencingLists(ctx, name, img.Digest); err != nil {
+		return nil, err
+	} else if len(lists) > 0 {
+		return nil, &referencedError{lists: lists}
 	}
 	if err := a.Registry.DeleteImage(ctx, name, img.Digest); err != nil {
 		return nil, err
@@ -390,4 +402,43 @@ func (a *API) PutImage(ctx context.Context, in *ecrapi.PutImageRequest) (*ecrapi
 	}
 	return &ecrapi.PutImageResponse{Image: &ecrapi.Image{RegistryId: a.Account, RepositoryName: in.RepositoryName,
 		ImageId: &ecrapi.ImageIdentifier{ImageDigest: got, ImageTag: in.ImageTag}, ImageManifest: in.ImageManifest, ImageManifestMediaType: mt}}, nil
+}
+
+// referencedError is an image that manifest lists of its repository name.
+type referencedError struct{ lists []string }
+
+func (e *referencedError) Error() string { return fmt.Sprintf("referenced by manifest lists %v", e.lists) }
+
+// referencingLists returns the manifest lists and image indexes of
+// repository name that name image dgst.
+func (a *API) referencingLists(ctx context.Context, name, dgst string) ([]string, error) {
+	imgs, err := a.Registry.Images(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, img := range imgs {
+		if img.MediaType != "application/vnd.docker.distribution.manifest.list.v2+json" && img.MediaType != "application/vnd.oci.image.index.v1+json" {
+			continue
+		}
+		_, payload, _, err := a.Registry.Manifest(ctx, name, img.Digest)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		var idx struct {
+			Manifests []struct {
+				Digest string `json:"digest"`
+			} `json:"manifests"`
+		}
+		if json.Unmarshal(payload, &idx) != nil {
+			continue
+		}
+		for _, m := range idx.Manifests {
+			if m.Digest == dgst {
+				out = append(out, img.Digest)
+				break
+			}
+		}
+	}
+	return out, nil
 }

@@ -222,6 +222,11 @@ func TestImagesThroughTheSDK(t *testing.T) {
 	if _, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(list(digestOf([]byte(m)))), ImageTag: aws.String("multi")}); err != nil {
 		t.Fatal(err)
 	}
+	// The image the list names cannot be deleted while the list is there.
+	del, err := c.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(repo), ImageIds: []types.ImageIdentifier{{ImageDigest: aws.String(digestOf([]byte(m)))}}})
+	if err != nil || len(del.ImageIds) != 0 || len(del.Failures) != 1 || del.Failures[0].FailureCode != types.ImageFailureCodeImageReferencedByManifestList {
+		t.Fatalf("delete an image a list names: %v %+v", err, del)
+	}
 
 	// BatchGetImage by tag and digest, with failures.
 	bg, err := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String(repo), ImageIds: []types.ImageIdentifier{
