@@ -498,3 +498,71 @@ func TestImagesSurviveRestart(t *testing.T) {
 	_, err = c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("sdk/restart"), ImageTag: aws.String("v1"), ImageManifest: aws.String(manifest(config))})
 	wantCode(t, err, "ImageTagAlreadyExistsException")
 }
+
+// TestConcurrentWrites: concurrent tag writes lose none, and of concurrent
+// pushes of one immutable tag exactly one wins.
+func TestConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	env := apitest.Start(t, apitest.Options{})
+	c := newClient(env.URL)
+	ctx := context.Background()
+	repo := "sdk/concurrent"
+	if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo), ImageTagMutability: types.ImageTagMutabilityImmutable}); err != nil {
+		t.Fatal(err)
+	}
+	arn := "arn:aws:ecr:" + apitest.Region + ":" + apitest.Account + ":repository/" + repo
+	const n = 10
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := c.TagResource(ctx, &ecr.TagResourceInput{ResourceArn: aws.String(arn), Tags: []types.Tag{{Key: aws.String(fmt.Sprint("k", i)), Value: aws.String("v")}}})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tags, err := c.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+	if err != nil || len(tags.Tags) != n {
+		t.Fatalf("after %d concurrent TagResource: %v %d tags", n, err, len(tags.Tags))
+	}
+
+	var manifests []string
+	for i := range 4 {
+		config := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":%d}`, i))
+		upload(t, c, repo, config)
+		manifests = append(manifests, manifest(config))
+	}
+	type result struct {
+		i   int
+		err error
+	}
+	results := make(chan result, len(manifests))
+	for i, m := range manifests {
+		go func() {
+			_, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageTag: aws.String("v1"), ImageManifest: aws.String(m)})
+			results <- result{i, err}
+		}()
+	}
+	winner := -1
+	for range manifests {
+		r := <-results
+		if r.err == nil {
+			if winner >= 0 {
+				t.Fatalf("two pushes of immutable v1 succeeded: %d and %d", winner, r.i)
+			}
+			winner = r.i
+			continue
+		}
+		wantCode(t, r.err, "ImageTagAlreadyExistsException")
+	}
+	if winner < 0 {
+		t.Fatal("no push of v1 succeeded")
+	}
+	d, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(repo), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+	if err != nil || aws.ToString(d.ImageDetails[0].ImageDigest) != digestOf([]byte(manifests[winner])) {
+		t.Fatalf("v1 is not the winner's image: %v %+v", err, d)
+	}
+}
