@@ -407,7 +407,9 @@ func (a *API) PutImage(ctx context.Context, in *ecrapi.PutImageRequest) (*ecrapi
 // referencedError is an image that manifest lists of its repository name.
 type referencedError struct{ lists []string }
 
-func (e *referencedError) Error() string { return fmt.Sprintf("referenced by manifest lists %v", e.lists) }
+func (e *referencedError) Error() string {
+	return fmt.Sprintf("referenced by manifest lists %v", e.lists)
+}
 
 // referencingLists returns the manifest lists and image indexes of
 // repository name that name image dgst.
