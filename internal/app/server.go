@@ -17,11 +17,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
+	"github.com/gantry-dev/gantry/internal/autoscaling"
 	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecr"
 	"github.com/gantry-dev/gantry/internal/ecs"
+	"github.com/gantry-dev/gantry/internal/elb"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
 	"github.com/gantry-dev/gantry/internal/logs"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
@@ -42,6 +44,11 @@ type Server struct {
 	// Logs is the CloudWatch Logs API over the log store in
 	// DataDir/logs (Logs.Store).
 	Logs *logs.API
+	// ELB is the Elastic Load Balancing v2 API; it is also the load
+	// balancers' configuration source (lbconf.Source) and health sink.
+	ELB *elb.API
+	// lbHealth is the health sink of the data plane in this process.
+	lbHealth *elb.HealthReporter
 
 	cfg    config.Server
 	logger *slog.Logger
@@ -71,6 +78,10 @@ type Server struct {
 	// registry's base URL (empty when its listener is off).
 	ECR         *ecr.API
 	RegistryURL string
+
+	// AutoScaling is Application Auto Scaling (autoscaling.go); it is
+	// the cwlink.Invoker of CloudWatch's alarm actions.
+	AutoScaling *autoscaling.API
 
 	// neighbours are the AWS services beside ECS and CloudWatch Logs
 	// (neighbours.go); neighboursRunning counts their background work.

@@ -72,6 +72,10 @@ type Server struct {
 	// RegistryLifecycleInterval is how often ECR lifecycle policies are
 	// applied.
 	RegistryLifecycleInterval time.Duration
+
+	// LBAddress is the address Elastic Load Balancing v2 load balancers
+	// listen on and answer as their DNSName (127.0.0.1 when empty).
+	LBAddress string
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -132,6 +136,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryStorage, "registry-storage", c.RegistryStorage, "storage driver of the registry's images: filesystem (under --data-dir/registry, or the rootdirectory parameter) or s3 (parameters bucket, region, regionendpoint, accesskey, secretkey, ...)")
 	fs.Var((*paramsFlag)(&c.RegistryStorageParams), "registry-storage-param", "a parameter of the registry's storage driver, key=value (repeatable), as distribution's configuration names them")
 	fs.DurationVar(&c.RegistryLifecycleInterval, "registry-lifecycle-interval", c.RegistryLifecycleInterval, "how often ECR lifecycle policies expire images")
+	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
@@ -193,6 +198,9 @@ func (c *Server) Validate() error {
 	}
 	if c.RegistryLifecycleInterval < time.Second {
 		errs = append(errs, errors.New("--registry-lifecycle-interval must be at least 1s"))
+	}
+	if c.LBAddress != "" && net.ParseIP(c.LBAddress) == nil {
+		errs = append(errs, fmt.Errorf("--lb-address %q is not an IP address", c.LBAddress))
 	}
 	if c.LogsMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("--logs-max-bytes %d: must be at least 0 (0: no bound)", c.LogsMaxBytes))
