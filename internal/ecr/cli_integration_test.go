@@ -151,24 +151,22 @@ type imageDetails struct {
 	} `json:"imageDetails"`
 }
 
-const otherSource = `package main
-
-import "fmt"
-
-func main() { fmt.Println("gantry ecr test: the second image") }
-`
-
 // TestPushPullWithTheCLIs drives the registry with the unmodified aws and
 // docker CLIs: create a repository, log in with get-login-password, push
-// a locally built image, see it in describe-images and list-images, pull
-// it back, refuse a second push of an immutable tag, and delete it with
-// batch-delete-image.
+// a locally built image, see it in describe-images, pull it back, move a
+// tag, refuse a second push of an immutable tag, and delete with
+// batch-delete-image. (The API's refusals are TestImagesThroughTheSDK's.)
 func TestPushPullWithTheCLIs(t *testing.T) {
 	env := apitest.Start(t, apitest.Options{})
 	c := newCLI(t, env)
 	dc := testutil.RequireDocker(t)
 	src := testutil.TestServerImage(t)
-	testutil.BuildImage(t, "gantry-test/ecr-other:latest", otherSource)
+	// A second image, of another ID, without compiling anything.
+	other := c.dockerCmd("build", "-q", "-t", "gantry-test/ecr-other:latest", "-")
+	other.Stdin = strings.NewReader("FROM " + src + "\nLABEL " + testutil.LabelTestImage + "=true dev.gantry.test-variant=ecr-other\n")
+	if out, err := other.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v: %s", err, out)
+	}
 
 	repo := "gantry-test/" + strings.ToLower(testutil.UniqueID("app"))
 	var created struct {
@@ -184,8 +182,6 @@ func TestPushPullWithTheCLIs(t *testing.T) {
 		created.Repository.RepositoryArn != "arn:aws:ecr:"+apitest.Region+":"+apitest.Account+":repository/"+repo {
 		t.Fatalf("create-repository: %+v", created.Repository)
 	}
-	c.awsFails("RepositoryAlreadyExistsException", "ecr", "create-repository", "--repository-name", repo)
-	c.awsFails("InvalidParameterException", "ecr", "create-repository", "--repository-name", "Bad_Name")
 
 	// Without logging in, the registry refuses.
 	c.dockerOK("tag", src, uri+":v1")
@@ -227,34 +223,12 @@ func TestPushPullWithTheCLIs(t *testing.T) {
 	c.dockerOK("tag", "gantry-test/ecr-other:latest", uri+":other")
 	c.dockerOK("tag", "gantry-test/ecr-other:latest", uri+":v1")
 	c.dockerOK("push", uri+":v1")
-	var li struct {
-		ImageIDs []struct {
-			ImageDigest string `json:"imageDigest"`
-			ImageTag    string `json:"imageTag"`
-		} `json:"imageIds"`
-	}
-	c.awsJSON(&li, "ecr", "list-images", "--repository-name", repo, "--filter", "tagStatus=UNTAGGED")
-	if len(li.ImageIDs) != 1 || li.ImageIDs[0].ImageDigest != digest1 || li.ImageIDs[0].ImageTag != "" {
-		t.Fatalf("list-images UNTAGGED after moving v1: %+v", li)
-	}
 
-	// IMMUTABLE: the tag may not move again, through docker or PutImage.
+	// IMMUTABLE: the tag may not move again (PutImage's refusal is
+	// TestImagesThroughTheSDK's).
 	c.awsJSON(nil, "ecr", "put-image-tag-mutability", "--repository-name", repo, "--image-tag-mutability", "IMMUTABLE")
 	c.dockerOK("tag", src, uri+":v1")
 	c.dockerFails("tag invalid", "push", uri+":v1")
-	var bg struct {
-		Images []struct {
-			ImageManifest string `json:"imageManifest"`
-		} `json:"images"`
-	}
-	c.awsJSON(&bg, "ecr", "batch-get-image", "--repository-name", repo, "--image-ids", "imageDigest="+digest1)
-	if len(bg.Images) != 1 {
-		t.Fatalf("batch-get-image: %+v", bg)
-	}
-	c.awsFails("ImageTagAlreadyExistsException", "ecr", "put-image", "--repository-name", repo, "--image-tag", "v1", "--image-manifest", bg.Images[0].ImageManifest)
-	// A new tag of an immutable repository is fine.
-	c.awsJSON(nil, "ecr", "put-image", "--repository-name", repo, "--image-tag", "v2", "--image-manifest", bg.Images[0].ImageManifest)
-
 	// batch-delete-image and describe-images agree.
 	var del struct {
 		ImageIDs []struct {
@@ -272,7 +246,6 @@ func TestPushPullWithTheCLIs(t *testing.T) {
 	if len(d.ImageDetails) != 1 || d.ImageDetails[0].ImageDigest == digest1 {
 		t.Fatalf("describe-images after batch-delete-image: %+v", d)
 	}
-	c.awsFails("ImageNotFoundException", "ecr", "describe-images", "--repository-name", repo, "--image-ids", "imageDigest="+digest1)
 	// The registry no longer serves the deleted manifest.
 	req, _ := http.NewRequest(http.MethodGet, c.registryURL+"/v2/"+repo+"/manifests/"+digest1, nil)
 	req.SetBasicAuth(c.akid, c.secret)
@@ -290,7 +263,6 @@ func TestPushPullWithTheCLIs(t *testing.T) {
 	// A repository with images is deleted only with --force.
 	c.awsFails("RepositoryNotEmptyException", "ecr", "delete-repository", "--repository-name", repo)
 	c.awsJSON(nil, "ecr", "delete-repository", "--repository-name", repo, "--force")
-	c.awsFails("RepositoryNotFoundException", "ecr", "describe-images", "--repository-name", repo)
 	// Pushing to a repository that does not exist is refused.
 	c.dockerOK("tag", src, uri+":v2")
 	c.dockerFails("does not exist", "push", uri+":v2")
