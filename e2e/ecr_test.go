@@ -23,6 +23,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 
+	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
@@ -123,8 +124,14 @@ func TestTasksOfRegistryImages(t *testing.T) {
 	v1 := c.labelledImage(c.image, "gantry-test/ecr-e2e:v1", "1")
 	v2 := c.labelledImage(c.image, "gantry-test/ecr-e2e:v2", "2")
 	t.Cleanup(func() {
-		for _, ref := range []string{uri + ":latest", uri + ":v2", "gantry-test/ecr-e2e:v1", "gantry-test/ecr-e2e:v2"} {
-			_, _ = c.docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true})
+		// The task containers go first (they hold the images), then the
+		// images by ID, with every name the pulls gave them.
+		ctx := context.Background()
+		if id, err := agent.LoadInstanceID(c.dataDir); err == nil {
+			_ = testutil.RemoveLabelled(ctx, c.docker, "dev.gantry.instance="+id)
+		}
+		for _, ref := range []string{v1, v2} {
+			_, _ = c.docker.ImageRemove(ctx, ref, image.RemoveOptions{Force: true})
 		}
 	})
 	c.push("gantry-test/ecr-e2e:v1", uri+":latest", auth)

@@ -187,7 +187,7 @@ func TestPushPullWithTheCLIs(t *testing.T) {
 	c.dockerOK("tag", src, uri+":v1")
 	t.Cleanup(func() {
 		ctx := context.Background()
-		for _, ref := range []string{uri + ":v1", uri + ":v2", uri + ":other"} {
+		for _, ref := range []string{uri + ":v1", uri + ":v2", uri + ":other", "gantry-test/ecr-other:latest"} {
 			_, _ = dc.ImageRemove(ctx, ref, image.RemoveOptions{})
 		}
 	})

@@ -3,6 +3,7 @@ package docker
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -37,7 +38,8 @@ func (h *harness) variant(tag string) string {
 	if err != nil {
 		h.t.Fatalf("build %s: %v", tag, err)
 	}
-	h.t.Cleanup(func() { _, _ = h.cli.ImageRemove(h.t.Context(), img.ID, image.RemoveOptions{Force: true}) })
+	// t.Context is cancelled before cleanups run.
+	h.t.Cleanup(func() { _, _ = h.cli.ImageRemove(context.Background(), img.ID, image.RemoveOptions{Force: true}) })
 	return img.ID
 }
 
@@ -57,7 +59,7 @@ func TestCleanupImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = h.cli.ContainerRemove(t.Context(), c.ID, container.RemoveOptions{Force: true}) })
+	t.Cleanup(func() { _ = h.cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
 	now := time.Now()
 	h.rt.markPulled(unused, now.Add(-2*time.Hour))
 	h.rt.markPulled(used, now.Add(-2*time.Hour))
