@@ -59,7 +59,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		if err := acfg.Validate(); err != nil {
 			return err
 		}
-		a, err := agentapp.StartAgent(ctx, agentapp.AgentConfig(acfg), agentapp.AgentOptions{DockerHost: acfg.DockerHost, ImagePullBehavior: acfg.ImagePullBehavior,
+		a, err := agentapp.StartAgent(ctx, agentapp.AgentConfig(acfg), agentapp.AgentOptions{DockerHost: acfg.DockerHost, StopTimeout: acfg.ContainerStopTimeout,
+			ImagePullBehavior:    acfg.ImagePullBehavior,
 			ImageCleanupInterval: acfg.ImageCleanupInterval, ImageMinimumCleanupAge: acfg.ImageMinimumCleanupAge, ImagesPerCleanup: acfg.ImagesPerCleanup}, logger)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ package agentapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -37,6 +38,9 @@ type Agent struct {
 type AgentOptions struct {
 	// DockerHost is the Docker Engine's address; empty for the default.
 	DockerHost string
+	// StopTimeout is the stop timeout of containers whose definition has
+	// none (docker.DefaultStopTimeout when zero).
+	StopTimeout time.Duration
 	// ImagePullBehavior is the pull behaviour of task images (see
 	// docker.Config.PullBehavior); empty is "default".
 	ImagePullBehavior string
@@ -62,7 +66,7 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	// pulled with a login from ECR's GetAuthorizationToken, asked for
 	// with the agent's own credentials.
 	images := ecrauth.New(ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey), nil)
-	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, Logger: logger.With("component", "docker"),
+	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, StopTimeout: opts.StopTimeout, Logger: logger.With("component", "docker"),
 		PullBehavior: opts.ImagePullBehavior, Images: images})
 	if err != nil {
 		return nil, err
@@ -80,8 +84,12 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		return nil, err
 	}
 	if err := a.Register(ctx); err != nil {
-		rt.Close()
-		return nil, err
+		if !errors.Is(err, agent.ErrClusterNotFound) {
+			rt.Close()
+			return nil, err
+		}
+		// Run keeps trying until the cluster is created.
+		logger.Warn("cluster not found: the agent registers once it is created", "cluster", cfg.Cluster)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{}), cleanerDone: make(chan struct{})}

@@ -36,6 +36,10 @@ type Agent struct {
 	Attributes map[string]string
 	// CleanupDelay is how long a stopped task's containers are kept.
 	CleanupDelay time.Duration
+	// ContainerStopTimeout is how long a container whose definition has no
+	// stopTimeout gets between SIGTERM and SIGKILL (the ECS agent's
+	// ECS_CONTAINER_STOP_TIMEOUT, also read from that variable).
+	ContainerStopTimeout time.Duration
 	// DockerHost is the Docker Engine's address; empty for DOCKER_HOST or
 	// the local socket.
 	DockerHost string
@@ -51,18 +55,28 @@ type Agent struct {
 	ImagesPerCleanup       int
 }
 
+// DefaultContainerStopTimeout is the ECS agent's default
+// ECS_CONTAINER_STOP_TIMEOUT.
+const DefaultContainerStopTimeout = 30 * time.Second
+
+// EnvECSContainerStopTimeout is the ECS agent's variable for
+// ContainerStopTimeout, honoured when neither the flag nor its GANTRY_
+// variable is set.
+const EnvECSContainerStopTimeout = "ECS_CONTAINER_STOP_TIMEOUT"
+
 // DefaultAgent returns the defaults.
 func DefaultAgent() Agent {
 	return Agent{
-		Server:            "http://127.0.0.1:8845",
-		Cluster:           "default",
-		DataDir:           "gantry-agent",
-		Region:            "us-east-1",
-		ReservedMemoryMiB: 256,
-		InstanceType:      "gantry.host",
-		Attributes:        map[string]string{},
-		CleanupDelay:      3 * time.Hour,
-		ImagePullBehavior: "default",
+		Server:               "http://127.0.0.1:8845",
+		Cluster:              "default",
+		DataDir:              "gantry-agent",
+		Region:               "us-east-1",
+		ReservedMemoryMiB:    256,
+		InstanceType:         "gantry.host",
+		Attributes:           map[string]string{},
+		CleanupDelay:         3 * time.Hour,
+		ContainerStopTimeout: DefaultContainerStopTimeout,
+		ImagePullBehavior:    "default",
 
 		ImageCleanupInterval:   30 * time.Minute,
 		ImageMinimumCleanupAge: time.Hour,
@@ -94,6 +108,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.DurationVar(&c.ImageCleanupInterval, "image-cleanup-interval", c.ImageCleanupInterval, "how often images the agent pulled and no container uses are removed (ECS_IMAGE_CLEANUP_INTERVAL); 0 turns the clean-up off")
 	fs.DurationVar(&c.ImageMinimumCleanupAge, "image-minimum-cleanup-age", c.ImageMinimumCleanupAge, "how long after its pull an image may be removed (ECS_IMAGE_MINIMUM_CLEANUP_AGE)")
 	fs.IntVar(&c.ImagesPerCleanup, "images-per-cleanup", c.ImagesPerCleanup, "most images removed by one clean-up (ECS_NUM_IMAGES_DELETE_PER_CYCLE)")
+	fs.DurationVar(&c.ContainerStopTimeout, "container-stop-timeout", c.ContainerStopTimeout, "time between SIGTERM and SIGKILL for containers whose definition has no stopTimeout (ECS_CONTAINER_STOP_TIMEOUT is read too)")
 	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine address (default: DOCKER_HOST or the local socket)")
 }
 
@@ -139,6 +154,9 @@ func (c *Agent) Validate() error {
 	}
 	if c.ImageMinimumCleanupAge < 0 || c.ImagesPerCleanup < 1 {
 		errs = append(errs, errors.New("--image-minimum-cleanup-age must not be negative and --images-per-cleanup at least 1"))
+	}
+	if c.ContainerStopTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--container-stop-timeout %v must be positive", c.ContainerStopTimeout))
 	}
 	if c.CleanupDelay < 0 {
 		errs = append(errs, fmt.Errorf("--task-cleanup-wait %v must not be negative", c.CleanupDelay))
