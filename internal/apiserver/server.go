@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/authz"
 	"github.com/gantry-dev/gantry/internal/awsop"
 	"github.com/gantry-dev/gantry/internal/awsproto"
 	"github.com/gantry-dev/gantry/internal/sigv4"
@@ -78,11 +79,24 @@ type route struct {
 
 // Server is the HTTP handler of every served AWS API.
 type Server struct {
-	routes   map[string]*route // by signing name
-	verifier *sigv4.Verifier
-	logger   *slog.Logger
-	now      func() time.Time
+	routes     map[string]*route // by signing name
+	verifier   *sigv4.Verifier
+	authorizer Authorizer
+	logger     *slog.Logger
+	now        func() time.Time
 }
+
+// Authorizer decides whether an authenticated, routed and decoded call
+// may reach its operation (internal/authz). A non-nil error, normally an
+// *apierror.Error, is the answer instead.
+type Authorizer interface {
+	Authorize(ctx context.Context, c *authz.Call) error
+}
+
+// SetAuthorizer makes every request of every service pass a before its
+// operation runs; without one every authenticated caller may call every
+// operation. Call it before serving.
+func (s *Server) SetAuthorizer(a Authorizer) { s.authorizer = a }
 
 // New returns a Server verifying signatures with v and serving services.
 // It panics when a handler's method named after an operation has the
@@ -201,6 +215,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		return req, rt, err
 	}
 	ctx := r.Context()
+	if s.authorizer != nil {
+		call := authz.Call{AccessKeyID: ver.AccessKeyID, Principal: ver.Principal, Service: ver.Service,
+			Operation: req.Operation, Input: in.Interface(), Request: r, RequestID: reqID}
+		if err := s.authorizer.Authorize(ctx, &call); err != nil {
+			return req, rt, err
+		}
+	}
 	if rt.svc.WithCaller != nil {
 		ctx = rt.svc.WithCaller(ctx, Caller{AccessKeyID: ver.AccessKeyID, Principal: ver.Principal, RequestID: reqID, Service: ver.Service})
 	}

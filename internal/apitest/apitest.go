@@ -44,6 +44,9 @@ type Options struct {
 	Listen string
 	// LostInstanceGrace, when set, replaces the server's default.
 	LostInstanceGrace time.Duration
+	// CredentialsFile, when set, is read as --credentials-file is (keys
+	// with policies), beside the test credentials (an administrator).
+	CredentialsFile string
 }
 
 // Start starts a server for t, stopped in t.Cleanup. It skips under -short.
@@ -67,6 +70,12 @@ func Start(t testing.TB, opts Options) *Env {
 	cfg.Region = Region
 	cfg.AccountID = Account
 	cfg.Credentials = append(cfg.Credentials, config.Credential(AccessKeyID, SecretAccessKey, "tester", Account))
+	if opts.CredentialsFile != "" {
+		cfg.CredentialsFile = opts.CredentialsFile
+		if err := cfg.LoadCredentials(func(string) (string, bool) { return "", false }); err != nil {
+			t.Fatalf("credentials: %v", err)
+		}
+	}
 	srv, err := app.StartServer(context.Background(), cfg, Logger())
 	if err != nil {
 		t.Fatalf("start server: %v", err)

@@ -77,6 +77,10 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	pols, err := policies(cfg.Credentials)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, logger: logger, done: make(chan error, 1)}
 	if len(cfg.EtcdEndpoints) > 0 {
 		c, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 10 * time.Second})
@@ -144,6 +148,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}), apiserver.Logs(s.Logs)}, others...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
+	api.SetAuthorizer(newAuthorizer(cfg, pols, nil, logger))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeStore()
