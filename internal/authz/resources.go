@@ -198,7 +198,7 @@ func (a arns) ecs(op string, v reflect.Value) ([]string, string) {
 			kind = "container-instance"
 		case has(v, "TaskDefinition"):
 			kind = "task-definition"
-		case has(v, "Clusters"):
+		case hasField(v, "Clusters"):
 			kind = "clusters"
 		case has(v, "ClusterName"):
 			c = str(v, "ClusterName")
@@ -286,6 +286,12 @@ func list(v reflect.Value, name string) []string {
 		out[i] = f.Index(i).String()
 	}
 	return out
+}
+
+// hasField reports whether v's type has a member name.
+func hasField(v reflect.Value, name string) bool {
+	_, ok := v.Type().FieldByName(name)
+	return ok
 }
 
 // has reports whether v has a member name with a value.
