@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"sort"
@@ -82,7 +83,10 @@ type Server struct {
 	routes     map[string]*route // by signing name
 	verifier   *sigv4.Verifier
 	authorizer Authorizer
-	logger     *slog.Logger
+	// bodyTimeout and writeTimeout bound reading a request's body and
+	// writing its answer; zero: unbounded.
+	bodyTimeout, writeTimeout time.Duration
+	logger                    *slog.Logger
 	now        func() time.Time
 }
 
@@ -91,6 +95,15 @@ type Server struct {
 // *apierror.Error, is the answer instead.
 type Authorizer interface {
 	Authorize(ctx context.Context, c *authz.Call) error
+}
+
+// SetTimeouts bounds reading a request's body, from when its operation
+// starts reading it, to body, and writing its answer, from its first byte,
+// to write; past either the connection is closed. The body deadline is
+// lifted once the body is in, so a long poll waits as long as it asks.
+// Call it before serving; zero leaves a phase unbounded.
+func (s *Server) SetTimeouts(body, write time.Duration) {
+	s.bodyTimeout, s.writeTimeout = body, write
 }
 
 // SetAuthorizer makes every request of every service pass a before its
@@ -180,7 +193,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		return req, nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("Request body of %d bytes is larger than the limit of %d bytes.", r.ContentLength, MaxBodyBytes)}
 	}
+	rc := http.NewResponseController(w)
+	if s.bodyTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if s.bodyTimeout > 0 && err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		// A body slower than the timeout: the connection cannot be
+		// read further; answer and close it.
+		w.Header().Set("Connection", "close")
+		req, _ := awsproto.Detect(r, nil)
+		return req, nil, &apierror.Error{Code: "RequestTimeoutException", Status: http.StatusRequestTimeout,
+			Message: fmt.Sprintf("The request body was not received within %s.", s.bodyTimeout)}
+	}
 	if err != nil {
 		req, _ := awsproto.Detect(r, nil)
 		return req, nil, apierror.Serialization("could not read the request body: %v", err)
@@ -235,6 +263,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		// that has an output: write an empty one.
 		res = reflect.New(res.Type().Elem())
 	}
+	s.startWrite(w)
 	if err := awsproto.WriteOutput(w, &req, &rt.svc.Meta, req.Operation, h.wrapper, reqID, res.Interface()); err != nil {
 		return req, rt, err
 	}
@@ -279,6 +308,13 @@ func (s *Server) guess(req *awsproto.Request) *route {
 	return nil
 }
 
+// startWrite starts the write timeout of an answer about to be written.
+func (s *Server) startWrite(w http.ResponseWriter) {
+	if s.writeTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	}
+}
+
 // writeError renders err, the one place errors become responses: an
 // *apierror.Error as itself, anything else logged and answered with a
 // generic server fault.
@@ -297,5 +333,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, req *awsprot
 	if rt != nil {
 		meta = &rt.svc.Meta
 	}
+	s.startWrite(w)
 	awsproto.WriteError(w, req.Protocol, meta, reqID, ae)
 }

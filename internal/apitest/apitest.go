@@ -47,6 +47,9 @@ type Options struct {
 	// CredentialsFile, when set, is read as --credentials-file is (keys
 	// with policies), beside the test credentials (an administrator).
 	CredentialsFile string
+	// Configure, when set, adjusts the configuration before the server
+	// starts.
+	Configure func(*config.Server)
 }
 
 // Start starts a server for t, stopped in t.Cleanup. It skips under -short.
@@ -75,6 +78,9 @@ func Start(t testing.TB, opts Options) *Env {
 		if err := cfg.LoadCredentials(func(string) (string, bool) { return "", false }); err != nil {
 			t.Fatalf("credentials: %v", err)
 		}
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
 	}
 	srv, err := app.StartServer(context.Background(), cfg, Logger())
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/net/netutil"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/caller"
@@ -154,6 +155,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.closeStore()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	s.ln = ln
 	s.URL = "http://" + ln.Addr().String()
 	s.ECS.PollEndpoint = s.URL
@@ -164,7 +166,9 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 			return nil, err
 		}
 	}
-	s.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	api.SetTimeouts(cfg.BodyTimeout, cfg.WriteTimeout)
+	s.http = &http.Server{Handler: api, ReadHeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	// The live state (watch-fed views, agent leases) runs until rctx

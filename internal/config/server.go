@@ -48,6 +48,15 @@ type Server struct {
 	GCPercent int
 	// Dev marks the fixed development credentials: loopback only.
 	Dev bool
+	// HeaderTimeout, BodyTimeout, WriteTimeout and IdleTimeout bound the
+	// phases of an API request: reading its headers, reading its body,
+	// writing its answer (from the first byte, so that long polls may wait
+	// as long as they ask), and a kept-alive connection's wait for the
+	// next request. A connection that overruns one is closed.
+	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnections caps the API's open connections; beyond it new ones
+	// wait to be accepted.
+	MaxConnections int
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -73,6 +82,11 @@ func DefaultServer() Server {
 		LeaderTTL:         5 * time.Second,
 		GCPercent:         DefaultGCPercent,
 		LogsMaxBytes:      DefaultLogsMaxBytes,
+		HeaderTimeout:     10 * time.Second,
+		BodyTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxConnections:    4096,
 	}
 }
 
@@ -92,6 +106,11 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
+	fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "longest time to read an API request's headers")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "longest time to read an API request's body once its headers are in; a slower body closes the connection")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest time to write an API answer, from its first byte (long polls wait before it)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long a kept-alive API connection may wait for its next request")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "cap on the API's open connections; beyond it new ones wait to be accepted")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
@@ -142,6 +161,12 @@ func (c *Server) Validate() error {
 	}
 	if len(c.EtcdEndpoints) == 0 && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required with the embedded etcd"))
+	}
+	if c.HeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("--header-timeout, --body-timeout, --write-timeout and --idle-timeout must be positive"))
+	}
+	if c.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("--max-connections %d: must be at least 1", c.MaxConnections))
 	}
 	if c.LogsMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("--logs-max-bytes %d: must be at least 0 (0: no bound)", c.LogsMaxBytes))
