@@ -87,7 +87,7 @@ type Server struct {
 	// writing its answer; zero: unbounded.
 	bodyTimeout, writeTimeout time.Duration
 	logger                    *slog.Logger
-	now        func() time.Time
+	now                       func() time.Time
 }
 
 // Authorizer decides whether an authenticated, routed and decoded call
