@@ -67,6 +67,8 @@ type identity struct {
 	Cluster              string `json:"cluster"`
 	ContainerInstanceArn string `json:"containerInstanceArn"`
 	InstanceID           string `json:"instanceId"`
+	// InstanceKey is the instance's own access key (identity.go).
+	InstanceKey *instanceKey `json:"instanceKey,omitempty"`
 }
 
 // Agent is a running agent.
@@ -226,7 +228,20 @@ func (a *Agent) Register(ctx context.Context) error {
 		Attributes:               a.attributes(),
 	}
 	var out ecsapi.RegisterContainerInstanceResponse
-	err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+	if a.useInstanceKey(&id) {
+		// Re-register with the instance's own key; a key the control plane
+		// no longer knows falls back to the join key.
+		err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+		if authFailure(err) {
+			a.log.Warn("the instance key was refused: registering with the join key", "err", err)
+			a.useJoinKey()
+			id.InstanceKey = nil
+			err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+		}
+	} else {
+		a.useJoinKey()
+		err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+	}
 	var ae *ecsclient.Error
 	if err != nil && req.ContainerInstanceArn != "" && errors.As(err, &ae) && (ae.Code == "InvalidParameterException" || ae.Code == "ClientException") {
 		a.log.Warn("registered instance is gone, registering a new one", "arn", req.ContainerInstanceArn, "err", err)
@@ -239,6 +254,9 @@ func (a *Agent) Register(ctx context.Context) error {
 	id.Cluster = a.cfg.Cluster
 	id.ContainerInstanceArn = out.ContainerInstance.ContainerInstanceArn
 	if err := saveIdentity(a.cfg.DataDir, id); err != nil {
+		return err
+	}
+	if err := a.ensureInstanceKey(ctx, &id, false); err != nil {
 		return err
 	}
 	a.id = id
@@ -262,6 +280,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("start task engine: %w", err)
 	}
 	defer a.engine.Wait()
+	rotated := make(chan struct{})
+	rctx, stopRotating := context.WithCancel(ctx)
+	go func() {
+		defer close(rotated)
+		a.rotateKeys(rctx)
+	}()
+	defer func() { stopRotating(); <-rotated }()
 	var rev int64
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {

@@ -23,6 +23,7 @@ import (
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
+	"github.com/gantry-dev/gantry/internal/instancekey"
 	"github.com/gantry-dev/gantry/internal/logs"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
 	"github.com/gantry-dev/gantry/internal/sigv4"
@@ -144,12 +145,14 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.closeStore()
 		return nil, err
 	}
-	services := append([]apiserver.Service{apiserver.ECS(s.ECS, func(ctx context.Context, c apiserver.Caller) context.Context {
+	keys := instancekey.New(s.ECS.Store)
+	services := append([]apiserver.Service{apiserver.ECS(ecsHandler{API: s.ECS, keys: keys}, func(ctx context.Context, c apiserver.Caller) context.Context {
 		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
 	}), apiserver.Logs(s.Logs)}, others...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
-	api.SetAuthorizer(newAuthorizer(cfg, pols, nil, logger))
+	verifier.SetLookup(lookupInstanceKey(keys))
+	api.SetAuthorizer(newAuthorizer(cfg, pols, instances{keys: keys, ecs: s.ECS}, logger))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeStore()

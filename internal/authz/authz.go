@@ -68,7 +68,7 @@ func New(o Options) *Authorizer {
 // for an instance key.
 func (a *Authorizer) Authorize(ctx context.Context, c *Call) error {
 	if a.instances != nil {
-		if inst, ok := a.instances.Instance(c.AccessKeyID); ok {
+		if inst, ok := a.instances.Instance(ctx, c.AccessKeyID); ok {
 			return a.authorizeInstance(ctx, c, inst)
 		}
 	}
@@ -76,8 +76,12 @@ func (a *Authorizer) Authorize(ctx context.Context, c *Call) error {
 	if !limited {
 		return nil // an administrator
 	}
-	action := Action(c.Service, c.Operation)
-	resources, cluster := Resources(a.region, a.account, c.Service, c.Operation, c.Input)
+	op := c.Operation
+	if c.Service == "ecs" && op == IssueOperation {
+		op = "RegisterContainerInstance" // the join key's permission
+	}
+	action := Action(c.Service, op)
+	resources, cluster := Resources(a.region, a.account, c.Service, op, c.Input)
 	req := iampolicy.Request{Action: action, Context: a.context(c, cluster)}
 	for _, r := range resources {
 		req.Resource = r

@@ -13,6 +13,8 @@ func ExtensionOperations() map[string][2]string {
 		"GantryPollTasks":       {"GantryPollTasksRequest", "GantryPollTasksResponse"},
 		"GantrySubmitTaskState": {"GantrySubmitTaskStateRequest", "GantrySubmitTaskStateResponse"},
 		"GantryPutLogEvents":    {"GantryPutLogEventsRequest", "GantryPutLogEventsResponse"},
+		// Agent identity (gantry_identity.go).
+		"GantryIssueInstanceCredentials": {"GantryIssueInstanceCredentialsRequest", "GantryIssueInstanceCredentialsResponse"},
 	}
 }
 
@@ -31,6 +33,10 @@ func ExtensionShapeType(name string) reflect.Type {
 		return reflect.TypeFor[GantryPutLogEventsRequest]()
 	case "GantryPutLogEventsResponse":
 		return reflect.TypeFor[GantryPutLogEventsResponse]()
+	case "GantryIssueInstanceCredentialsRequest":
+		return reflect.TypeFor[GantryIssueInstanceCredentialsRequest]()
+	case "GantryIssueInstanceCredentialsResponse":
+		return reflect.TypeFor[GantryIssueInstanceCredentialsResponse]()
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,9 +27,26 @@ import (
 type Client struct {
 	endpoint string
 	region   string
-	creds    aws.Credentials
 	signer   *v4.Signer
 	http     *http.Client
+
+	mu    sync.Mutex
+	creds aws.Credentials
+}
+
+// SetCredentials makes the client sign its next requests with another
+// access key (an agent switching to its instance's own key).
+func (c *Client) SetCredentials(accessKeyID, secretAccessKey string) {
+	c.mu.Lock()
+	c.creds = aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey}
+	c.mu.Unlock()
+}
+
+// AccessKeyID returns the access key the client signs with.
+func (c *Client) AccessKeyID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.creds.AccessKeyID
 }
 
 // New returns a client of endpoint (e.g. http://127.0.0.1:8845) signing for
@@ -68,7 +86,10 @@ func (c *Client) Call(ctx context.Context, op string, in, out any) error {
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", ecsapi.TargetPrefix+"."+op)
 	sum := sha256.Sum256(body)
-	if err := c.signer.SignHTTP(ctx, c.creds, req, hex.EncodeToString(sum[:]), "ecs", c.region, time.Now()); err != nil {
+	c.mu.Lock()
+	creds := c.creds
+	c.mu.Unlock()
+	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ecs", c.region, time.Now()); err != nil {
 		return fmt.Errorf("sign %s: %w", op, err)
 	}
 	resp, err := c.http.Do(req)

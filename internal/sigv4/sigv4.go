@@ -41,9 +41,17 @@ type Verifier struct {
 	region   string
 	services []string // the scopes accepted, in the order given
 
+	// lookup, when set, finds keys not in creds (issued at run time).
+	lookup func(akid string) (Credential, bool)
+
 	mu   sync.Mutex
 	keys map[string][]byte // akid/date/service -> derived signing key
 }
+
+// SetLookup makes v also accept the keys f finds (keys issued while the
+// server runs, such as container instances' own), after its fixed ones.
+// f must be safe for concurrent use; call SetLookup before serving.
+func (v *Verifier) SetLookup(f func(akid string) (Credential, bool)) { v.lookup = f }
 
 // Verified is the result of a verification: the credential that signed
 // the request and the service of its credential scope.
@@ -172,6 +180,9 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Verifie
 	}
 
 	cred, ok := v.creds[ah.akid]
+	if !ok && v.lookup != nil {
+		cred, ok = v.lookup(ah.akid)
+	}
 	if !ok {
 		return nil, apierror.New(apierror.CodeUnrecognizedClient, "The security token included in the request is invalid.")
 	}
