@@ -80,6 +80,9 @@ type Agent struct {
 	logs   *logship.Manager // nil when the runtime cannot read logs back
 	id     identity
 	log    *slog.Logger
+	// session identifies this agent process to the control plane, which
+	// accepts one live poller per instance.
+	session string
 }
 
 // LoadInstanceID returns the agent's host ID kept in dataDir, creating one
@@ -138,7 +141,7 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 	if cfg.Server == "" || cfg.DataDir == "" {
 		return nil, errors.New("agent: server URL and data dir are required")
 	}
-	a := &Agent{cfg: cfg, rt: rt, log: cfg.Logger.With("component", "agent"),
+	a := &Agent{cfg: cfg, rt: rt, log: cfg.Logger.With("component", "agent"), session: sessionID(cfg.DataDir),
 		client: ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey)}
 	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, Logger: cfg.Logger.With("component", "taskengine")}
 	if src, ok := rt.(logship.Source); ok {
@@ -292,7 +295,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		var out ecsapi.GantryPollTasksResponse
 		err := a.client.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{
-			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: 5}, &out)
+			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: 5, Session: a.session}, &out)
 		if err != nil {
 			if ctx.Err() != nil {
 				break

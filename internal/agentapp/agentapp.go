@@ -19,6 +19,7 @@ type Agent struct {
 	// Agent is the agent itself.
 	Agent   *agent.Agent
 	runtime *docker.Runtime
+	lock    *agent.DataDirLock
 	cancel  context.CancelFunc
 	exited  chan error
 	doneCh  chan struct{}
@@ -39,6 +40,16 @@ type AgentOptions struct {
 // credentials) and runs the agent in the background until Close.
 func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger *slog.Logger) (*Agent, error) {
 	cfg.Logger = logger
+	lock, err := agent.LockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			lock.Unlock()
+		}
+	}()
 	instanceID, err := agent.LoadInstanceID(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
@@ -64,7 +75,8 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{})}
+	h := &Agent{Agent: a, runtime: rt, lock: lock, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{})}
+	started = true
 	go func() {
 		h.runErr = a.Run(rctx)
 		close(h.doneCh)
@@ -81,6 +93,7 @@ func (h *Agent) Close() error {
 		h.cancel()
 		h.closeErr = <-h.exited
 		h.runtime.Close()
+		h.lock.Unlock()
 	})
 	return h.closeErr
 }

@@ -14,10 +14,12 @@ import (
 )
 
 // ecsHandler is ECS's operations plus the agent identity extension
-// (GantryIssueInstanceCredentials), which lives beside them.
+// (GantryIssueInstanceCredentials) and the one-poller-per-instance rule
+// (pollers.go), which live beside them.
 type ecsHandler struct {
 	*ecs.API
-	keys *instancekey.Keys
+	keys    *instancekey.Keys
+	pollers *pollers
 }
 
 // GantryIssueInstanceCredentials issues the container instance its own

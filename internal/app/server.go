@@ -146,7 +146,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		return nil, err
 	}
 	keys := instancekey.New(s.ECS.Store)
-	services := append([]apiserver.Service{apiserver.ECS(ecsHandler{API: s.ECS, keys: keys}, func(ctx context.Context, c apiserver.Caller) context.Context {
+	services := append([]apiserver.Service{apiserver.ECS(ecsHandler{API: s.ECS, keys: keys, pollers: newPollers(logger)}, func(ctx context.Context, c apiserver.Caller) context.Context {
 		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
 	}), apiserver.Logs(s.Logs)}, others...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))

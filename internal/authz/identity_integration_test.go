@@ -182,4 +182,20 @@ func TestAgentIdentity(t *testing.T) {
 			t.Fatalf("the replaced key within its grace period: %v", err)
 		}
 	})
+	t.Run("one live poller per instance", func(t *testing.T) {
+		pollAs := func(session string) error {
+			return keyB.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{Cluster: "prod", ContainerInstance: arnB, Session: session}, nil)
+		}
+		if err := pollAs("first"); err != nil {
+			t.Fatal(err)
+		}
+		err := pollAs("second")
+		var ae *ecsclient.Error
+		if !errors.As(err, &ae) || ae.Code != "ClientException" || !strings.Contains(ae.Message, "already has a live agent polling it") {
+			t.Fatalf("second poller: %v", err)
+		}
+		if err := pollAs("first"); err != nil {
+			t.Fatalf("the first poller lost its instance: %v", err)
+		}
+	})
 }

@@ -54,6 +54,10 @@ type GantryPollTasksRequest struct {
 	Revision          int64  `json:"revision,omitempty"`
 	WaitSeconds       int32  `json:"waitSeconds,omitempty"`
 	OmitTasks         bool   `json:"omitTasks,omitempty"`
+	// Session identifies the polling agent process (random, chosen at its
+	// start): while one session polls an instance, the control plane
+	// refuses another's polls for it.
+	Session string `json:"session,omitempty"`
 }
 
 // GantryPollTasksResponse lists the tasks assigned to the instance:
