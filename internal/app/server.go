@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/net/netutil"
 
@@ -85,7 +86,16 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s := &Server{cfg: cfg, logger: logger, done: make(chan error, 1)}
 	if len(cfg.EtcdEndpoints) > 0 {
-		c, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 10 * time.Second})
+		ecfg := clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 10 * time.Second,
+			Username: cfg.EtcdUsername, Password: cfg.EtcdPassword}
+		if cfg.EtcdCACert != "" || cfg.EtcdCert != "" {
+			tlsc, err := (transport.TLSInfo{CertFile: cfg.EtcdCert, KeyFile: cfg.EtcdKey, TrustedCAFile: cfg.EtcdCACert}).ClientConfig()
+			if err != nil {
+				return nil, fmt.Errorf("etcd client TLS: %w", err)
+			}
+			ecfg.TLS = tlsc
+		}
+		c, err := clientv3.New(ecfg)
 		if err != nil {
 			return nil, fmt.Errorf("connect to etcd %v: %w", cfg.EtcdEndpoints, err)
 		}

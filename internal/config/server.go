@@ -29,6 +29,14 @@ type Server struct {
 	// EtcdEndpoints, when set, replaces the embedded member by an external
 	// etcd cluster.
 	EtcdEndpoints []string
+	// EtcdCACert, EtcdCert and EtcdKey are PEM files for an external
+	// cluster's client TLS (https:// endpoints): the CA that signed its
+	// certificates, and this server's client certificate and key.
+	EtcdCACert, EtcdCert, EtcdKey string
+	// EtcdUsername and EtcdPassword authenticate to an external cluster
+	// with etcd's own authentication (the password also from
+	// GANTRY_ETCD_PASSWORD).
+	EtcdUsername, EtcdPassword string
 	// Credentials are the access keys the API accepts.
 	Credentials []AccessKey
 	// CredentialsFile, when set, was read into Credentials.
@@ -111,10 +119,17 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest time to write an API answer, from its first byte (long polls wait before it)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long a kept-alive API connection may wait for its next request")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "cap on the API's open connections; beyond it new ones wait to be accepted")
+	fs.StringVar(&c.EtcdCACert, "etcd-cacert", c.EtcdCACert, "PEM file of the CA that signed the external etcd's certificates (https endpoints)")
+	fs.StringVar(&c.EtcdCert, "etcd-cert", c.EtcdCert, "PEM file of the client certificate to present to the external etcd")
+	fs.StringVar(&c.EtcdKey, "etcd-key", c.EtcdKey, "PEM file of the key of --etcd-cert")
+	fs.StringVar(&c.EtcdUsername, "etcd-username", c.EtcdUsername, "user of the external etcd's authentication; the password comes from GANTRY_ETCD_PASSWORD")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
-// LoadCredentials adds to c.Credentials the keys of c.CredentialsFile, when
+// EnvEtcdPassword holds the password of --etcd-username.
+const EnvEtcdPassword = "GANTRY_ETCD_PASSWORD"
+
+// LoadCredentials reads GANTRY_ETCD_PASSWORD, and adds to c.Credentials the keys of c.CredentialsFile, when
 // set, and the key of GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY,
 // when either is set (Validate refuses half a key).
 func (c *Server) LoadCredentials(lookup LookupEnv) error {
@@ -124,6 +139,9 @@ func (c *Server) LoadCredentials(lookup LookupEnv) error {
 			return fmt.Errorf("--credentials-file: %w", err)
 		}
 		c.Credentials = append(c.Credentials, creds...)
+	}
+	if pw, ok := lookup(EnvEtcdPassword); ok && c.EtcdPassword == "" {
+		c.EtcdPassword = pw
 	}
 	akid, _ := lookup(EnvAccessKeyID)
 	secret, _ := lookup(EnvSecretAccessKey)
@@ -167,6 +185,15 @@ func (c *Server) Validate() error {
 	}
 	if c.MaxConnections < 1 {
 		errs = append(errs, fmt.Errorf("--max-connections %d: must be at least 1", c.MaxConnections))
+	}
+	if (c.EtcdCert == "") != (c.EtcdKey == "") {
+		errs = append(errs, errors.New("--etcd-cert and --etcd-key go together"))
+	}
+	if len(c.EtcdEndpoints) == 0 && (c.EtcdCACert != "" || c.EtcdCert != "" || c.EtcdUsername != "") {
+		errs = append(errs, errors.New("--etcd-cacert, --etcd-cert, --etcd-key and --etcd-username are for an external etcd (--etcd-endpoints)"))
+	}
+	if c.EtcdUsername != "" && c.EtcdPassword == "" {
+		errs = append(errs, errors.New("--etcd-username needs its password in GANTRY_ETCD_PASSWORD"))
 	}
 	if c.LogsMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("--logs-max-bytes %d: must be at least 0 (0: no bound)", c.LogsMaxBytes))

@@ -25,8 +25,11 @@ const MaxTxnOps = 4096
 type Server struct {
 	etcd   *embed.Etcd
 	client *clientv3.Client
-	// ClientURL is where other processes may reach the member.
+	// ClientURL is where other processes of the same user may reach the
+	// member: a Unix socket (unix:///PATH) in a directory only that user
+	// may enter.
 	ClientURL string
+	sockDir   string
 }
 
 // Start starts a member with its data in dir (created if missing) and waits
@@ -35,18 +38,32 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Server, error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcd data dir: %w", err)
 	}
-	cport, err := freePort()
+	// The member's data API is reachable only by this process's user: its
+	// client listener is a Unix socket in a private directory (mode 0700,
+	// socket 0600), not a loopback port any local user could reach. The
+	// server itself talks to it in-process (Client).
+	sockDir, err := os.MkdirTemp("", "gantry-etcd-")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("etcd socket directory: %w", err)
 	}
-	pport, err := freePort()
-	if err != nil {
+	if err := os.Chmod(sockDir, 0o700); err != nil {
 		return nil, err
 	}
 	cfg := embed.NewConfig()
 	cfg.Name = "gantry"
 	cfg.Dir = filepath.Join(dir, "etcd")
-	cu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", cport)}
+	// etcd wants host:port even of a socket: the ":0" is part of the
+	// socket's file name.
+	csock := filepath.Join(sockDir, "client.sock") + ":0"
+	cu := url.URL{Scheme: "unix", Host: csock}
+	// The peer listener stays on a loopback port: etcd's peer URLs must be
+	// host:port and are compared as written across its configuration,
+	// which a socket path does not survive. A single member sends no peer
+	// traffic; the port is not the data API.
+	pport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", pport)}
 	cfg.ListenClientUrls = []url.URL{cu}
 	cfg.AdvertiseClientUrls = []url.URL{cu}
@@ -79,8 +96,16 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Server, error
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd not ready after 60s")
 	}
-	logger.Info("embedded etcd ready", "dir", cfg.Dir, "client_url", cu.String())
-	return &Server{etcd: e, client: v3client.New(e.Server), ClientURL: cu.String()}, nil
+	// Sockets are made under the process umask: make them private too.
+	for _, sock := range []string{csock} {
+		if err := os.Chmod(sock, 0o600); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("embedded etcd socket: %w", err)
+		}
+	}
+	clientURL := "unix://" + csock
+	logger.Info("embedded etcd ready", "dir", cfg.Dir, "client_url", clientURL)
+	return &Server{etcd: e, client: v3client.New(e.Server), ClientURL: clientURL, sockDir: sockDir}, nil
 }
 
 // Client returns an in-process client of the member (no network hop).
@@ -90,6 +115,7 @@ func (s *Server) Client() *clientv3.Client { return s.client }
 func (s *Server) Close() {
 	s.client.Close()
 	s.etcd.Close()
+	_ = os.RemoveAll(s.sockDir)
 }
 
 func freePort() (int, error) {
