@@ -28,6 +28,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/awsop"
 	"github.com/gantry-dev/gantry/internal/awsproto"
 	"github.com/gantry-dev/gantry/internal/sigv4"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // MaxBodyBytes is the largest request body accepted. A PutLogEvents batch
@@ -320,6 +321,11 @@ func (s *Server) startWrite(w http.ResponseWriter) {
 // generic server fault.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, req *awsproto.Request, rt *route, reqID string, err error) {
 	ae, ok := apierror.As(err)
+	if !ok && errors.Is(err, store.ErrNoSpace) {
+		// A full store refuses writes and serves reads: say so.
+		s.logger.Warn("write refused: store full", "request_id", reqID, "operation", req.Operation, "err", err)
+		ae, ok = apierror.New(apierror.CodeServer, "The store is full (%v); writes are refused until space is freed, reads still work.", err), true
+	}
 	if !ok {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away (an agent's long poll when it stops).

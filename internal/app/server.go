@@ -58,6 +58,8 @@ type Server struct {
 	closeErr  error
 	debug     *http.Server
 
+	// guardDone closes when the disk guard (diskguard.go) has stopped.
+	guardDone chan struct{}
 	// logsDone closes when the log store's retention loop has stopped.
 	logsDone chan struct{}
 	// logsTemp is the log store's temporary directory when there is no
@@ -108,7 +110,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		}
 		s.client = c
 	} else {
-		e, err := etcdembed.Start(ctx, cfg.DataDir, logger)
+		e, err := etcdembed.StartWithOptions(ctx, cfg.DataDir, etcdembed.Options{QuotaBytes: cfg.EtcdQuotaBytes}, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -187,6 +189,16 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// The live state (watch-fed views, agent leases) runs until rctx
 	// ends; Close waits for it. So does the log store's retention loop.
 	s.State.Run(rctx)
+	guard := &diskGuard{dir: cfg.DataDir, reserve: cfg.DiskReserveBytes, st: s.ECS.Store, quota: cfg.EtcdQuotaBytes,
+		logger: logger, every: 500 * time.Millisecond}
+	if s.etcd != nil {
+		guard.etcd = s.client
+	}
+	s.guardDone = make(chan struct{})
+	go func() {
+		defer close(s.guardDone)
+		guard.run(rctx)
+	}()
 	s.runNeighbours(rctx)
 	s.logsDone = make(chan struct{})
 	go func() {
@@ -236,6 +248,7 @@ func (s *Server) Close() error {
 			s.debug.Close()
 		}
 		s.State.Wait()
+		<-s.guardDone
 		<-s.logsDone
 		s.closeStore()
 	})

@@ -65,6 +65,13 @@ type Server struct {
 	// MaxConnections caps the API's open connections; beyond it new ones
 	// wait to be accepted.
 	MaxConnections int
+	// EtcdQuotaBytes is the embedded etcd's backend quota: past it writes
+	// answer "store full" (etcd's NOSPACE alarm) until space is reclaimed.
+	EtcdQuotaBytes int64
+	// DiskReserveBytes is the free space kept on the data dir's file
+	// system: below it the server refuses writes ("store full") before
+	// the disk itself fills up, and takes them again once space returns.
+	DiskReserveBytes int64
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -95,6 +102,8 @@ func DefaultServer() Server {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxConnections:    4096,
+		EtcdQuotaBytes:    2 << 30,
+		DiskReserveBytes:  64 << 20,
 	}
 }
 
@@ -119,6 +128,8 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest time to write an API answer, from its first byte (long polls wait before it)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long a kept-alive API connection may wait for its next request")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "cap on the API's open connections; beyond it new ones wait to be accepted")
+	fs.Int64Var(&c.EtcdQuotaBytes, "etcd-quota-bytes", c.EtcdQuotaBytes, "backend quota of the embedded etcd; past it writes answer ServerException \"store full\" until space is reclaimed (reads go on)")
+	fs.Int64Var(&c.DiskReserveBytes, "disk-reserve-bytes", c.DiskReserveBytes, "free space kept on --data-dir's file system: below it writes answer \"store full\" before the disk fills (reads go on), and resume once space returns")
 	fs.StringVar(&c.EtcdCACert, "etcd-cacert", c.EtcdCACert, "PEM file of the CA that signed the external etcd's certificates (https endpoints)")
 	fs.StringVar(&c.EtcdCert, "etcd-cert", c.EtcdCert, "PEM file of the client certificate to present to the external etcd")
 	fs.StringVar(&c.EtcdKey, "etcd-key", c.EtcdKey, "PEM file of the key of --etcd-cert")
@@ -185,6 +196,9 @@ func (c *Server) Validate() error {
 	}
 	if c.MaxConnections < 1 {
 		errs = append(errs, fmt.Errorf("--max-connections %d: must be at least 1", c.MaxConnections))
+	}
+	if c.EtcdQuotaBytes < 16<<20 || c.DiskReserveBytes < 0 {
+		errs = append(errs, errors.New("--etcd-quota-bytes must be at least 16 MiB and --disk-reserve-bytes at least 0"))
 	}
 	if (c.EtcdCert == "") != (c.EtcdKey == "") {
 		errs = append(errs, errors.New("--etcd-cert and --etcd-key go together"))

@@ -11,15 +11,37 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.etcd.io/etcd/server/v3/storage/wal"
 )
 
 // MaxTxnOps is the embedded member's limit on operations per transaction.
 const MaxTxnOps = 4096
+
+// DefaultQuotaBytes is the default backend quota (Options.QuotaBytes).
+const DefaultQuotaBytes = 2 << 30
+
+// WALSegmentBytes is the size of the member's WAL segment files, which
+// etcd preallocates in full: 16 MiB instead of etcd's 64 MB, so that small
+// volumes are usable. etcd keeps up to five segments.
+const WALSegmentBytes = 16 << 20
+
+// setWALSegment sets etcd's WAL segment size (a variable of its wal
+// package) once, before any member starts.
+var setWALSegment sync.Once
+
+// Options adjust Start.
+type Options struct {
+	// QuotaBytes is the backend quota: past it etcd raises its NOSPACE
+	// alarm and refuses writes that put keys (reads and deletes go on).
+	// 0 means DefaultQuotaBytes.
+	QuotaBytes int64
+}
 
 // Server is a running embedded etcd member.
 type Server struct {
@@ -35,6 +57,15 @@ type Server struct {
 // Start starts a member with its data in dir (created if missing) and waits
 // until it is ready or ctx is done. Its listeners bind to free loopback ports.
 func Start(ctx context.Context, dir string, logger *slog.Logger) (*Server, error) {
+	return StartWithOptions(ctx, dir, Options{}, logger)
+}
+
+// StartWithOptions is Start with options.
+func StartWithOptions(ctx context.Context, dir string, opts Options, logger *slog.Logger) (*Server, error) {
+	setWALSegment.Do(func() { wal.SegmentSizeBytes = WALSegmentBytes })
+	if opts.QuotaBytes == 0 {
+		opts.QuotaBytes = DefaultQuotaBytes
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcd data dir: %w", err)
 	}
@@ -76,7 +107,7 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Server, error
 	// Keep the store small: compact history older than an hour.
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "1h"
-	cfg.QuotaBackendBytes = 8 << 30
+	cfg.QuotaBackendBytes = opts.QuotaBytes
 	cfg.MaxRequestBytes = 8 << 20
 	// Placements are committed in batches of many operations.
 	cfg.MaxTxnOps = MaxTxnOps
@@ -107,6 +138,9 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Server, error
 	logger.Info("embedded etcd ready", "dir", cfg.Dir, "client_url", clientURL)
 	return &Server{etcd: e, client: v3client.New(e.Server), ClientURL: clientURL, sockDir: sockDir}, nil
 }
+
+// QuotaBytes returns the member's backend quota.
+func (s *Server) QuotaBytes() int64 { return s.etcd.Config().QuotaBackendBytes }
 
 // Client returns an in-process client of the member (no network hop).
 func (s *Server) Client() *clientv3.Client { return s.client }

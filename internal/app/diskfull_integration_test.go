@@ -1,0 +1,121 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/testutil"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes for the test (root only: CI runs
+// as root) and unmounts it at the end.
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root: the full-disk test mounts a tmpfs")
+		}
+		t.Skip("not root: cannot mount a tmpfs")
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount: %v %s", err, out)
+		}
+	})
+	return dir
+}
+
+// fill writes a file until the file system is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill: %v", err)
+			}
+			return
+		}
+	}
+}
+
+// On a full disk the server stays up: writes answer ServerException
+// "store full", reads are served, and once space is freed writes work
+// again, with every acknowledged write kept (also across a restart).
+func TestFullDiskDegradesAndRecovers(t *testing.T) {
+	t.Parallel()
+	dir := mountTmpfs(t, 160<<20)
+	env := apitest.Start(t, apitest.Options{DataDir: dir, Configure: func(c *config.Server) {
+		c.EtcdQuotaBytes = 64 << 20
+		c.DiskReserveBytes = 40 << 20
+	}})
+	ctx := context.Background()
+	var acked []string
+	create := func(name string) error {
+		_, err := env.Client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)})
+		if err == nil {
+			acked = append(acked, name)
+		}
+		return err
+	}
+	for i := range 20 {
+		if err := create(fmt.Sprintf("before-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill(t, filepath.Join(dir, "filler"))
+	testutil.WaitFor(t, 5*time.Second, "writes refused", func() error {
+		err := create("while-full")
+		var se *types.ServerException
+		if errors.As(err, &se) && strings.Contains(se.ErrorMessage(), "The store is full") {
+			return nil
+		}
+		return fmt.Errorf("CreateCluster: %v", err)
+	})
+	// Reads keep working, the process stays up.
+	for range 3 {
+		list, err := env.Client.ListClusters(ctx, &ecs.ListClustersInput{})
+		if err != nil || len(list.ClusterArns) != len(acked) {
+			t.Fatalf("ListClusters on a full disk: %d clusters, %v", len(list.ClusterArns), err)
+		}
+		if _, err := env.Client.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"before-3"}}); err != nil {
+			t.Fatalf("DescribeClusters on a full disk: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "writes taken again", func() error { return create("after") })
+	env.Restart(t)
+	list, err := env.Client.ListClusters(ctx, &ecs.ListClustersInput{})
+	if err != nil || len(list.ClusterArns) != len(acked) {
+		t.Fatalf("after the restart: %d clusters, want %d: %v", len(list.ClusterArns), len(acked), err)
+	}
+}
