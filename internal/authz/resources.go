@@ -114,19 +114,16 @@ func Resources(region, account, signingName, op string, in any) (resources []str
 // in Arn or Arns (ResourceArn, LoadBalancerArn, TargetGroupArns...).
 func arnMembers(v reflect.Value) []string {
 	var out []string
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		switch {
-		case strings.HasSuffix(f.Name, "Arn") && f.Type.Kind() == reflect.String:
-			if s := v.Field(i).String(); strings.HasPrefix(s, "arn:") {
+	ti := infoOf(v.Type())
+	for _, i := range ti.arns {
+		if s := v.Field(i).String(); strings.HasPrefix(s, "arn:") {
+			out = append(out, s)
+		}
+	}
+	for _, i := range ti.arnsL {
+		for j := range v.Field(i).Len() {
+			if s := v.Field(i).Index(j).String(); strings.HasPrefix(s, "arn:") {
 				out = append(out, s)
-			}
-		case strings.HasSuffix(f.Name, "Arns") && f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
-			for j := range v.Field(i).Len() {
-				if s := v.Field(i).Index(j).String(); strings.HasPrefix(s, "arn:") {
-					out = append(out, s)
-				}
 			}
 		}
 	}
@@ -179,7 +176,7 @@ func (a arns) taskDefinition(td string) string {
 }
 
 func (a arns) ecs(op string, v reflect.Value) ([]string, string) {
-	_, hasCluster := v.Type().FieldByName("Cluster")
+	hasCluster := hasField(v, "Cluster")
 	c := str(v, "Cluster")
 	var clusterARN string
 	if hasCluster {
@@ -268,8 +265,8 @@ func (a arns) ecs(op string, v reflect.Value) ([]string, string) {
 
 // str returns the string member name of v, "" when there is none.
 func str(v reflect.Value, name string) string {
-	f := v.FieldByName(name)
-	if !f.IsValid() || f.Kind() != reflect.String {
+	f, ok := field(v, name)
+	if !ok || f.Kind() != reflect.String {
 		return ""
 	}
 	return f.String()
@@ -277,8 +274,8 @@ func str(v reflect.Value, name string) string {
 
 // list returns the []string member name of v.
 func list(v reflect.Value, name string) []string {
-	f := v.FieldByName(name)
-	if !f.IsValid() || f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.String {
+	f, ok := field(v, name)
+	if !ok || f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.String || f.Len() == 0 {
 		return nil
 	}
 	out := make([]string, f.Len())
@@ -290,12 +287,12 @@ func list(v reflect.Value, name string) []string {
 
 // hasField reports whether v's type has a member name.
 func hasField(v reflect.Value, name string) bool {
-	_, ok := v.Type().FieldByName(name)
+	_, ok := field(v, name)
 	return ok
 }
 
 // has reports whether v has a member name with a value.
 func has(v reflect.Value, name string) bool {
-	f := v.FieldByName(name)
-	return f.IsValid() && !f.IsZero()
+	f, ok := field(v, name)
+	return ok && !f.IsZero()
 }
