@@ -31,6 +31,9 @@ const Version = "1.0.0-gantry"
 type Config struct {
 	// Server is the control plane's URL.
 	Server string
+	// CACert, when set, is the PEM file of the CA an https:// Server is
+	// verified against.
+	CACert string
 	// Cluster is the cluster to join ("default" when empty).
 	Cluster string
 	// DataDir keeps the agent's identity.
@@ -143,6 +146,15 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, rt: rt, log: cfg.Logger.With("component", "agent"), session: sessionID(cfg.DataDir),
 		client: ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey)}
+	if cfg.CACert != "" {
+		pem, err := os.ReadFile(cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("agent: --ca-cert: %w", err)
+		}
+		if err := a.client.TrustPEM(pem); err != nil {
+			return nil, fmt.Errorf("agent: --ca-cert %s: %w", cfg.CACert, err)
+		}
+	}
 	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, Logger: cfg.Logger.With("component", "taskengine")}
 	if src, ok := rt.(logship.Source); ok {
 		logs, err := logship.New(logship.Config{

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,7 +36,8 @@ import (
 
 // Server is a running control plane.
 type Server struct {
-	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845.
+	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845
+	// (https:// when TLS is configured).
 	URL string
 	// ECS is Amazon ECS's operations, for in-process callers such as tests.
 	ECS *ecs.API
@@ -83,6 +85,10 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		return nil, err
 	}
 	pols, err := policies(cfg.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	tlsc, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +177,12 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	ln = netutil.LimitListener(ln, cfg.MaxConnections)
-	s.ln = ln
 	s.URL = "http://" + ln.Addr().String()
+	if tlsc != nil {
+		ln = tls.NewListener(ln, tlsc)
+		s.URL = "https://" + ln.Addr().String()
+	}
+	s.ln = ln
 	s.ECS.PollEndpoint = s.URL
 	if cfg.DebugListen != "" {
 		if err := s.startDebug(cfg.DebugListen); err != nil {

@@ -68,6 +68,13 @@ type Server struct {
 	// EtcdQuotaBytes is the embedded etcd's backend quota: past it writes
 	// answer "store full" (etcd's NOSPACE alarm) until space is reclaimed.
 	EtcdQuotaBytes int64
+	// TLSCert and TLSKey, when set, are the PEM certificate (chain) and
+	// key the API serves HTTPS with.
+	TLSCert, TLSKey string
+	// TLSGenerate serves HTTPS with a development CA and a server
+	// certificate generated in DataDir/tls (kept and reused); agents and
+	// clients verify the server against DataDir/tls/ca.pem.
+	TLSGenerate bool
 	// DiskReserveBytes is the free space kept on the data dir's file
 	// system: below it the server refuses writes ("store full") before
 	// the disk itself fills up, and takes them again once space returns.
@@ -130,6 +137,9 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "cap on the API's open connections; beyond it new ones wait to be accepted")
 	fs.Int64Var(&c.EtcdQuotaBytes, "etcd-quota-bytes", c.EtcdQuotaBytes, "backend quota of the embedded etcd; past it writes answer ServerException \"store full\" until space is reclaimed (reads go on)")
 	fs.Int64Var(&c.DiskReserveBytes, "disk-reserve-bytes", c.DiskReserveBytes, "free space kept on --data-dir's file system: below it writes answer \"store full\" before the disk fills (reads go on), and resume once space returns")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) to serve the API over HTTPS with")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM key of --tls-cert")
+	fs.BoolVar(&c.TLSGenerate, "tls-generate", c.TLSGenerate, "serve HTTPS with a development CA and server certificate generated in DATA_DIR/tls (agents and clients trust DATA_DIR/tls/ca.pem)")
 	fs.StringVar(&c.EtcdCACert, "etcd-cacert", c.EtcdCACert, "PEM file of the CA that signed the external etcd's certificates (https endpoints)")
 	fs.StringVar(&c.EtcdCert, "etcd-cert", c.EtcdCert, "PEM file of the client certificate to present to the external etcd")
 	fs.StringVar(&c.EtcdKey, "etcd-key", c.EtcdKey, "PEM file of the key of --etcd-cert")
@@ -199,6 +209,12 @@ func (c *Server) Validate() error {
 	}
 	if c.EtcdQuotaBytes < 16<<20 || c.DiskReserveBytes < 0 {
 		errs = append(errs, errors.New("--etcd-quota-bytes must be at least 16 MiB and --disk-reserve-bytes at least 0"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.TLSGenerate && (c.TLSCert != "" || c.DataDir == "") {
+		errs = append(errs, errors.New("--tls-generate needs --data-dir and excludes --tls-cert"))
 	}
 	if (c.EtcdCert == "") != (c.EtcdKey == "") {
 		errs = append(errs, errors.New("--etcd-cert and --etcd-key go together"))
