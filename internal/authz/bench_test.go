@@ -50,7 +50,9 @@ func policy20() string {
 
 // fakeTaskDefs answers DescribeTaskDefinition with a fixed task
 // definition, so that the router's own cost is what is measured.
-type fakeTaskDefs struct{ out *ecsapi.DescribeTaskDefinitionResponse }
+type fakeTaskDefs struct {
+	out *ecsapi.DescribeTaskDefinitionResponse
+}
 
 func (f fakeTaskDefs) DescribeTaskDefinition(context.Context, *ecsapi.DescribeTaskDefinitionRequest) (*ecsapi.DescribeTaskDefinitionResponse, error) {
 	return f.out, nil
