@@ -47,7 +47,7 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	started := false
 	defer func() {
 		if !started {
-			lock.Unlock()
+			_ = lock.Unlock()
 		}
 	}()
 	instanceID, err := agent.LoadInstanceID(cfg.DataDir)
@@ -93,7 +93,7 @@ func (h *Agent) Close() error {
 		h.cancel()
 		h.closeErr = <-h.exited
 		h.runtime.Close()
-		h.lock.Unlock()
+		_ = h.lock.Unlock()
 	})
 	return h.closeErr
 }

@@ -119,3 +119,50 @@ func TestFullDiskDegradesAndRecovers(t *testing.T) {
 		t.Fatalf("after the restart: %d clusters, want %d: %v", len(list.ClusterArns), len(acked), err)
 	}
 }
+
+// Past etcd's backend quota (its NOSPACE alarm) writes answer "store
+// full" and reads go on; a restart with a larger quota takes writes again
+// (the guard compacts, defragments and disarms the alarm) with every
+// acknowledged write kept.
+func TestEtcdQuotaDegradesAndRecovers(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	env := apitest.Start(t, apitest.Options{DataDir: dataDir, Configure: func(c *config.Server) { c.EtcdQuotaBytes = 16 << 20 }})
+	ctx := context.Background()
+	big := strings.Repeat("x", 30000)
+	acked := 0
+	var refused error
+	for i := 0; i < 2000 && refused == nil; i++ {
+		_, err := env.Client.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(fmt.Sprintf("big-%d", i)),
+			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("c"), Image: aws.String("busybox"), Memory: aws.Int32(8),
+				Environment: []types.KeyValuePair{{Name: aws.String("A"), Value: aws.String(big)}, {Name: aws.String("B"), Value: aws.String(big)}}}}})
+		if err != nil {
+			refused = err
+			break
+		}
+		acked++
+	}
+	var se *types.ServerException
+	if !errors.As(refused, &se) || !strings.Contains(se.ErrorMessage(), "The store is full") {
+		t.Fatalf("after %d registrations: %v", acked, refused)
+	}
+	fams, err := env.Client.ListTaskDefinitionFamilies(ctx, &ecs.ListTaskDefinitionFamiliesInput{MaxResults: aws.Int32(100)})
+	if err != nil || len(fams.Families) == 0 {
+		t.Fatalf("reads past the quota: %v %v", fams, err)
+	}
+	if _, err := env.Client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("big-0")}); err != nil {
+		t.Fatalf("DescribeTaskDefinition past the quota: %v", err)
+	}
+	env.Config.EtcdQuotaBytes = 256 << 20
+	env.Restart(t)
+	testutil.WaitFor(t, 15*time.Second, "writes taken after the quota grew", func() error {
+		_, err := env.Client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("after")})
+		return err
+	})
+	for _, i := range []int{0, acked / 2, acked - 1} {
+		if _, err := env.Client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(fmt.Sprintf("big-%d", i))}); err != nil {
+			t.Fatalf("acknowledged big-%d: %v", i, err)
+		}
+	}
+	t.Logf("%d registrations acknowledged before the quota", acked)
+}

@@ -202,7 +202,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	guard := &diskGuard{dir: cfg.DataDir, reserve: cfg.DiskReserveBytes, st: s.ECS.Store, quota: cfg.EtcdQuotaBytes,
 		logger: logger, every: 500 * time.Millisecond}
 	if s.etcd != nil {
-		guard.etcd = s.client
+		guard.etcd, guard.defrag = s.client, s.etcd.Defragment
 	}
 	s.guardDone = make(chan struct{})
 	go func() {

@@ -139,6 +139,11 @@ func StartWithOptions(ctx context.Context, dir string, opts Options, logger *slo
 	return &Server{etcd: e, client: v3client.New(e.Server), ClientURL: clientURL, sockDir: sockDir}, nil
 }
 
+// Defragment gives the backend's free pages back to the file system (the
+// maintenance API's Defragment, whose in-process form needs a health
+// notifier the in-process client does not set up).
+func (s *Server) Defragment() error { return s.etcd.Server.Backend().Defrag() }
+
 // QuotaBytes returns the member's backend quota.
 func (s *Server) QuotaBytes() int64 { return s.etcd.Config().QuotaBackendBytes }
 
