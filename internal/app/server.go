@@ -20,10 +20,12 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
+	"github.com/gantry-dev/gantry/internal/autoscaling"
 	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
+	"github.com/gantry-dev/gantry/internal/elb"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
 	"github.com/gantry-dev/gantry/internal/instancekey"
 	"github.com/gantry-dev/gantry/internal/logs"
@@ -46,6 +48,11 @@ type Server struct {
 	// Logs is the CloudWatch Logs API over the log store in
 	// DataDir/logs (Logs.Store).
 	Logs *logs.API
+	// ELB is the Elastic Load Balancing v2 API; it is also the load
+	// balancers' configuration source (lbconf.Source) and health sink.
+	ELB *elb.API
+	// lbHealth is the health sink of the data plane in this process.
+	lbHealth *elb.HealthReporter
 
 	cfg    config.Server
 	logger *slog.Logger
@@ -72,6 +79,10 @@ type Server struct {
 	// leads); servicesDone closes when it has stopped.
 	Services     *servicectl.Controller
 	servicesDone chan struct{}
+
+	// AutoScaling is Application Auto Scaling (autoscaling.go); it is
+	// the cwlink.Invoker of CloudWatch's alarm actions.
+	AutoScaling *autoscaling.API
 
 	// neighbours are the AWS services beside ECS and CloudWatch Logs
 	// (neighbours.go); neighboursRunning counts their background work.

@@ -79,6 +79,9 @@ type Server struct {
 	// system: below it the server refuses writes ("store full") before
 	// the disk itself fills up, and takes them again once space returns.
 	DiskReserveBytes int64
+	// LBAddress is the address Elastic Load Balancing v2 load balancers
+	// listen on and answer as their DNSName (127.0.0.1 when empty).
+	LBAddress string
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -144,6 +147,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.EtcdCert, "etcd-cert", c.EtcdCert, "PEM file of the client certificate to present to the external etcd")
 	fs.StringVar(&c.EtcdKey, "etcd-key", c.EtcdKey, "PEM file of the key of --etcd-cert")
 	fs.StringVar(&c.EtcdUsername, "etcd-username", c.EtcdUsername, "user of the external etcd's authentication; the password comes from GANTRY_ETCD_PASSWORD")
+	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
@@ -224,6 +228,9 @@ func (c *Server) Validate() error {
 	}
 	if c.EtcdUsername != "" && c.EtcdPassword == "" {
 		errs = append(errs, errors.New("--etcd-username needs its password in GANTRY_ETCD_PASSWORD"))
+	}
+	if c.LBAddress != "" && net.ParseIP(c.LBAddress) == nil {
+		errs = append(errs, fmt.Errorf("--lb-address %q is not an IP address", c.LBAddress))
 	}
 	if c.LogsMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("--logs-max-bytes %d: must be at least 0 (0: no bound)", c.LogsMaxBytes))
