@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +106,7 @@ func (e *Env) Restart(t testing.TB) {
 		t.Fatalf("stop server: %v", err)
 	}
 	cfg := e.Config
-	cfg.Listen = e.URL[len("http://"):]
+	cfg.Listen = strings.TrimPrefix(strings.TrimPrefix(e.URL, "http://"), "https://")
 	srv, err := app.StartServer(context.Background(), cfg, Logger())
 	if err != nil {
 		t.Fatalf("restart server: %v", err)

@@ -44,3 +44,35 @@ func TestReadCredentialsFilePolicies(t *testing.T) {
 		})
 	}
 }
+
+func TestTrustFlagsValidation(t *testing.T) {
+	base := func() Server {
+		c := DefaultServer()
+		c.Credentials = []AccessKey{Credential("AKID", "s", "n", c.AccountID)}
+		return c
+	}
+	tests := []struct {
+		name string
+		set  func(*Server)
+		want string // "" when valid
+	}{
+		{"defaults", func(*Server) {}, ""},
+		{"tls pair", func(c *Server) { c.TLSCert = "a.pem" }, "--tls-cert and --tls-key go together"},
+		{"tls generate with a cert", func(c *Server) { c.TLSGenerate, c.TLSCert, c.TLSKey = true, "a", "b" }, "--tls-generate needs --data-dir and excludes --tls-cert"},
+		{"etcd tls without endpoints", func(c *Server) { c.EtcdCACert = "ca.pem" }, "are for an external etcd"},
+		{"etcd user without password", func(c *Server) { c.EtcdEndpoints, c.EtcdUsername = []string{"https://e:2379"}, "gantry" }, "GANTRY_ETCD_PASSWORD"},
+		{"zero body timeout", func(c *Server) { c.BodyTimeout = 0 }, "must be positive"},
+		{"no connections", func(c *Server) { c.MaxConnections = 0 }, "--max-connections 0"},
+		{"tiny quota", func(c *Server) { c.EtcdQuotaBytes = 1 << 20 }, "--etcd-quota-bytes must be at least 16 MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.set(&c)
+			err := c.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
