@@ -90,8 +90,14 @@ func TestFullDiskDegradesAndRecovers(t *testing.T) {
 		}
 	}
 	fill(t, filepath.Join(dir, "filler"))
+	var fs syscall.Statfs_t
+	_ = syscall.Statfs(dir, &fs)
+	t.Logf("free after filling: %d bytes", int64(fs.Bavail)*int64(fs.Bsize))
+	attempt := 0
 	testutil.WaitFor(t, 5*time.Second, "writes refused", func() error {
-		err := create("while-full")
+		// A new name each time: creating an existing cluster writes nothing.
+		attempt++
+		err := create(fmt.Sprintf("while-full-%d", attempt))
 		var se *types.ServerException
 		if errors.As(err, &se) && strings.Contains(se.ErrorMessage(), "The store is full") {
 			return nil

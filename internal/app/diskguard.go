@@ -27,10 +27,21 @@ type diskGuard struct {
 	st      *store.Store
 	etcd    *clientv3.Client // nil: an external cluster (its operators' quota)
 	defrag  func() error     // the embedded member's defragmentation
+	// cushion, when set, keeps disk blocks allocated ahead of the
+	// embedded member's database (etcdembed.Server.Cushion), so that a
+	// disk filled by something else between two checks cannot make its
+	// next commit fail.
+	cushion func(int64) error
 	quota   int64
 	logger  *slog.Logger
 	every   time.Duration
+
+	cushionWarned bool
 }
+
+// cushionBytes is how far ahead of the database's size disk blocks are
+// kept allocated.
+const cushionBytes = 32 << 20
 
 func (g *diskGuard) run(ctx context.Context) {
 	t := time.NewTicker(g.every)
@@ -67,6 +78,14 @@ func (g *diskGuard) check(ctx context.Context) {
 	}
 	was := g.st.Full()
 	g.st.SetFull(reason)
+	if g.cushion != nil && reason == "" {
+		// Only while there is room: the cushion is what the store may
+		// still need once the disk is full.
+		if err := g.cushion(cushionBytes); err != nil && !g.cushionWarned {
+			g.cushionWarned = true
+			g.logger.Warn("keep disk space ahead of the store", "err", err)
+		}
+	}
 	switch {
 	case reason != "" && was == "":
 		g.logger.Error("store full: refusing writes, serving reads", "reason", reason)

@@ -215,7 +215,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	guard := &diskGuard{dir: cfg.DataDir, reserve: cfg.DiskReserveBytes, st: s.ECS.Store, quota: cfg.EtcdQuotaBytes,
 		logger: logger, every: 500 * time.Millisecond}
 	if s.etcd != nil {
-		guard.etcd, guard.defrag = s.client, s.etcd.Defragment
+		guard.etcd, guard.defrag, guard.cushion = s.client, s.etcd.Defragment, s.etcd.Cushion
 	}
 	s.guardDone = make(chan struct{})
 	go func() {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -143,6 +144,26 @@ func StartWithOptions(ctx context.Context, dir string, opts Options, logger *slo
 // maintenance API's Defragment, whose in-process form needs a health
 // notifier the in-process client does not set up).
 func (s *Server) Defragment() error { return s.etcd.Server.Backend().Defrag() }
+
+// Cushion allocates disk blocks for the next n bytes of the backend's
+// database file beyond its current size (fallocate with KEEP_SIZE; the
+// file's size is unchanged), so that the database can grow that much
+// even when something else fills the disk: etcd treats a failed backend
+// write as fatal. Ranges already allocated cost nothing.
+func (s *Server) Cushion(n int64) error {
+	f, err := os.OpenFile(filepath.Join(s.etcd.Config().Dir, "member", "snap", "db"), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	const keepSize = 0x1 // FALLOC_FL_KEEP_SIZE
+	// From 0: the file grows by truncation, which leaves holes inside it.
+	return syscall.Fallocate(int(f.Fd()), keepSize, 0, fi.Size()+n)
+}
 
 // QuotaBytes returns the member's backend quota.
 func (s *Server) QuotaBytes() int64 { return s.etcd.Config().QuotaBackendBytes }
