@@ -38,6 +38,15 @@ var instanceOps = map[string]bool{
 	"SubmitAttachmentStateChanges": true,
 }
 
+// instancePullOps are the ECR operations an instance key may call: those
+// that pull images (AmazonEC2ContainerServiceforEC2Role's ECR actions).
+var instancePullOps = map[string]bool{
+	"GetAuthorizationToken":       true,
+	"BatchGetImage":               true,
+	"GetDownloadUrlForLayer":      true,
+	"BatchCheckLayerAvailability": true,
+}
+
 // IssueOperation is the extension operation that issues an instance's own
 // key. Keys with a policy need ecs:RegisterContainerInstance on the cluster
 // to call it (the join key's permission), as the action that matters.
@@ -52,6 +61,9 @@ func (a *Authorizer) authorizeInstance(ctx context.Context, c *Call, inst Instan
 	deny := func(resource string) error {
 		a.logger.Info("access denied", "request_id", c.RequestID, "principal", c.Principal, "action", action, "resource", resource, "decision", "instance key")
 		return apierror.New(apierror.CodeAccessDenied, "%s", iampolicy.DeniedMessage(c.Principal, action, resource, iampolicy.ImplicitDeny))
+	}
+	if c.Service == "ecr" && instancePullOps[c.Operation] {
+		return nil // pulling task images, as ECS's instance role may
 	}
 	if c.Service != "ecs" || !instanceOps[c.Operation] && !strings.HasPrefix(c.Operation, "Gantry") {
 		res, _ := Resources(a.region, a.account, c.Service, c.Operation, c.Input)
