@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/ecrapi"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/ecsclient"
 )
@@ -158,6 +159,11 @@ func TestAgentIdentity(t *testing.T) {
 		wantDenied(t, "DescribeClusters", keyA.Call(ctx, "DescribeClusters", &ecsapi.DescribeClustersRequest{}, nil))
 		wantDenied(t, "RunTask", keyA.Call(ctx, "RunTask", &ecsapi.RunTaskRequest{Cluster: "prod", TaskDefinition: "web"}, nil))
 		wantDenied(t, "poll in another cluster", keyA.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{Cluster: "other", ContainerInstance: arnA}, nil))
+		// Pulling task images from ECR, as ECS's instance role may; nothing else there.
+		if err := keyA.CallService(ctx, ecrapi.SigningName, ecrapi.TargetPrefix, "GetAuthorizationToken", &ecrapi.GetAuthorizationTokenRequest{}, nil); err != nil {
+			t.Fatalf("ecr:GetAuthorizationToken: %v", err)
+		}
+		wantDenied(t, "ecr:CreateRepository", keyA.CallService(ctx, ecrapi.SigningName, ecrapi.TargetPrefix, "CreateRepository", &ecrapi.CreateRepositoryRequest{RepositoryName: "x"}, nil))
 	})
 	t.Run("user keys make no agent calls", func(t *testing.T) {
 		_, err := poll(ro, arnA)
