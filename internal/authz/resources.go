@@ -37,6 +37,7 @@ var ecsKind = map[string]string{
 	"ListTasks":                     "container-instance",
 	"GantryPollTasks":               "container-instance",
 	"GantryPutLogEvents":            "container-instance",
+	"GantryPutTaskMetrics":          "container-instance",
 	"GantrySubmitTaskState":         "task",
 	"ListServicesByNamespace":       "*",
 	"ListClusters":                  "*",
