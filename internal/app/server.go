@@ -18,6 +18,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/caller"
+	"github.com/gantry-dev/gantry/internal/cloudwatch"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
@@ -41,6 +42,9 @@ type Server struct {
 	// Logs is the CloudWatch Logs API over the log store in
 	// DataDir/logs (Logs.Store).
 	Logs *logs.API
+	// CloudWatch is the CloudWatch API (metrics and alarms) over the
+	// metric store in DataDir/metrics and the alarms in etcd.
+	CloudWatch *cloudwatch.API
 
 	cfg    config.Server
 	logger *slog.Logger

@@ -39,6 +39,9 @@ type Server struct {
 	// LeaderTTL is the service controller leader's etcd session TTL: how
 	// soon another server takes over when the leader dies.
 	LeaderTTL time.Duration
+	// AlarmEvaluationInterval is how often the alarm evaluator (on the
+	// elected server) evaluates every CloudWatch alarm.
+	AlarmEvaluationInterval time.Duration
 	// DebugListen, when set, serves Go's profiling endpoints
 	// (/debug/pprof/) on that loopback address.
 	DebugListen string
@@ -65,14 +68,15 @@ const DefaultLogsMaxBytes = 10 << 30
 // DefaultServer returns the defaults.
 func DefaultServer() Server {
 	return Server{
-		Listen:            "127.0.0.1:8845",
-		DataDir:           "gantry-data",
-		Region:            "us-east-1",
-		AccountID:         "000000000000",
-		LostInstanceGrace: 20 * time.Second,
-		LeaderTTL:         5 * time.Second,
-		GCPercent:         DefaultGCPercent,
-		LogsMaxBytes:      DefaultLogsMaxBytes,
+		Listen:                  "127.0.0.1:8845",
+		DataDir:                 "gantry-data",
+		Region:                  "us-east-1",
+		AccountID:               "000000000000",
+		LostInstanceGrace:       20 * time.Second,
+		LeaderTTL:               5 * time.Second,
+		AlarmEvaluationInterval: 5 * time.Second,
+		GCPercent:               DefaultGCPercent,
+		LogsMaxBytes:            DefaultLogsMaxBytes,
 	}
 }
 
@@ -90,6 +94,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
 	fs.DurationVar(&c.LostInstanceGrace, "lost-instance-grace", c.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
+	fs.DurationVar(&c.AlarmEvaluationInterval, "alarm-evaluation-interval", c.AlarmEvaluationInterval, "how often every CloudWatch alarm is evaluated (by the elected server); at most 10s, the shortest alarm period")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
@@ -128,6 +133,9 @@ func (c *Server) Validate() error {
 	}
 	if c.LostInstanceGrace <= 0 || c.LeaderTTL < time.Second {
 		errs = append(errs, errors.New("--lost-instance-grace must be positive and --leader-ttl at least 1s"))
+	}
+	if c.AlarmEvaluationInterval < 100*time.Millisecond || c.AlarmEvaluationInterval > 10*time.Second {
+		errs = append(errs, fmt.Errorf("--alarm-evaluation-interval %s: must be between 100ms and 10s", c.AlarmEvaluationInterval))
 	}
 	if c.DebugListen != "" {
 		if h, _, err := net.SplitHostPort(c.DebugListen); err != nil || !IsLoopback(h) {
