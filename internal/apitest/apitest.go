@@ -44,6 +44,8 @@ type Options struct {
 	Listen string
 	// LostInstanceGrace, when set, replaces the server's default.
 	LostInstanceGrace time.Duration
+	// AlarmEvaluationInterval, when set, replaces the server's default.
+	AlarmEvaluationInterval time.Duration
 }
 
 // Start starts a server for t, stopped in t.Cleanup. It skips under -short.
@@ -63,6 +65,9 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	if opts.LostInstanceGrace > 0 {
 		cfg.LostInstanceGrace = opts.LostInstanceGrace
+	}
+	if opts.AlarmEvaluationInterval > 0 {
+		cfg.AlarmEvaluationInterval = opts.AlarmEvaluationInterval
 	}
 	cfg.Region = Region
 	cfg.AccountID = Account

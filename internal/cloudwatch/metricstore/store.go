@@ -4,7 +4,7 @@
 //
 // Layout (all integers big-endian, so keys sort by time):
 //
-//	s <series key>                          -> series id (8) | last put, Unix ms (8)
+//	s <series key>                          -> series id (8) | last Append, Unix ms (8)
 //	d <hour (4)> <series id (8)> <ms (8)> <seq (8)> -> one datum (see record.go)
 //
 // A series is namespace + metric name + dimensions sorted by name; the
@@ -79,7 +79,7 @@ type seriesInfo struct {
 	id      uint64
 	key     string
 	series  Series
-	lastPut atomic.Int64 // Unix ms of the last datum put (as written in s)
+	lastPut atomic.Int64 // Unix ms of the last Append with data of the series
 	// stored is the lastPut written to the index; rewritten when a minute
 	// older than lastPut, so the index is not rewritten on every put.
 	stored atomic.Int64
@@ -250,6 +250,7 @@ func (s *Store) Append(data []Datum) error {
 	defer b.Close()
 	key := make([]byte, 0, 29)
 	var val []byte
+	putAt := s.opts.Now().UnixMilli()
 	for i := range data {
 		d := &data[i]
 		si, isNew := s.seriesFor(d.Series)
@@ -257,8 +258,8 @@ func (s *Store) Append(data []Datum) error {
 		if ms < 0 {
 			ms = 0
 		}
-		if last := si.lastPut.Load(); ms > last {
-			si.lastPut.CompareAndSwap(last, ms)
+		if last := si.lastPut.Load(); putAt > last {
+			si.lastPut.CompareAndSwap(last, putAt)
 		}
 		if isNew || si.lastPut.Load()-si.stored.Load() >= time.Minute.Milliseconds() {
 			si.stored.Store(si.lastPut.Load())
