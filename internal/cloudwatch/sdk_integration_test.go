@@ -48,7 +48,7 @@ func wantErr(t *testing.T, err error, code string) {
 	// The typed exceptions' ErrorCode is the query code over CBOR and
 	// JSON (X-Amzn-Query-Error) and the shape name over query.
 	shapes := map[string]string{"InvalidParameterValue": "InvalidParameterValueException", "MissingParameter": "MissingRequiredParameterException",
-		"InvalidParameterCombination": "InvalidParameterCombinationException"}
+		"InvalidParameterCombination": "InvalidParameterCombinationException", "InvalidFormat": "InvalidFormatFault"}
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != code && ae.ErrorCode() != shapes[code] {
 		t.Fatalf("want %s, got %v", code, err)
