@@ -228,7 +228,7 @@ func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, err
 		if stat == "" {
 			stat = al.ExtendedStatistic
 		}
-		buckets, err := a.aggregate(metricstore.Series{Namespace: al.Namespace, Name: al.MetricName, Dimensions: dims}, start, end, int(p/time.Second), string(al.Unit))
+		buckets, err := a.aggregate(metricstore.Series{Namespace: al.Namespace, Name: al.MetricName, Dimensions: dims}, start, end, int(p/time.Second), string(al.Unit), needsValues(stat))
 		if err != nil {
 			return nil, err
 		}

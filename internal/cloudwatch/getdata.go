@@ -201,7 +201,7 @@ func (e *evaluator) metricStat(q *query) (tseries, error) {
 	ms := q.in.MetricStat
 	period := int(*ms.Period)
 	start := alignStart(e.start, period, e.now)
-	buckets, err := e.a.aggregate(q.series, start, e.end, period, string(ms.Unit))
+	buckets, err := e.a.aggregate(q.series, start, e.end, period, string(ms.Unit), needsValues(ms.Stat))
 	if err != nil {
 		return tseries{}, err
 	}

@@ -30,9 +30,10 @@ type bucket struct {
 	values []float64
 	counts []float64
 	sets   bool
+	seen   bool
 }
 
-func (b *bucket) add(d *metricstore.Datum) {
+func (b *bucket) add(d *metricstore.Datum, withValues bool) {
 	if b.count == 0 {
 		b.min, b.max = math.Inf(1), math.Inf(-1)
 		b.unit = d.Unit
@@ -54,8 +55,10 @@ func (b *bucket) add(d *metricstore.Datum) {
 		b.sum += v * c
 		b.min = min(b.min, v)
 		b.max = max(b.max, v)
-		b.values = append(b.values, v)
-		b.counts = append(b.counts, c)
+		if withValues {
+			b.values = append(b.values, v)
+			b.counts = append(b.counts, c)
+		}
 	}
 }
 
@@ -137,9 +140,10 @@ func validStat(s string) bool {
 }
 
 // aggregate reads ser over [start, end) into periods of period seconds,
-// aligned to start, keeping only unit's data when unit is set. It returns
-// the buckets with data in time order.
-func (a *API) aggregate(ser metricstore.Series, start, end time.Time, period int, unit string) ([]*bucket, error) {
+// aligned to start, keeping only unit's data when unit is set, and the
+// raw values only when withValues (for percentiles). It returns the
+// buckets with data in time order.
+func (a *API) aggregate(ser metricstore.Series, start, end time.Time, period int, unit string, withValues bool) ([]*bucket, error) {
 	p := time.Duration(period) * time.Second
 	n := int(end.Sub(start) / p)
 	if end.Sub(start)%p != 0 {
@@ -148,28 +152,60 @@ func (a *API) aggregate(ser metricstore.Series, start, end time.Time, period int
 	if n <= 0 {
 		return nil, nil
 	}
-	byIndex := make(map[int]*bucket)
+	var dense []bucket
+	var sparse map[int]*bucket
+	if n <= 1<<16 {
+		dense = make([]bucket, n)
+	} else {
+		sparse = make(map[int]*bucket)
+	}
+	used := 0
 	err := a.Metrics.Scan(ser, start, end, func(d *metricstore.Datum) {
 		if unit != "" && d.Unit != unit {
 			return
 		}
 		i := int(d.Time.Sub(start) / p)
-		b := byIndex[i]
-		if b == nil {
-			b = &bucket{start: start.Add(time.Duration(i) * p)}
-			byIndex[i] = b
+		var b *bucket
+		if dense != nil {
+			b = &dense[i]
+		} else if b = sparse[i]; b == nil {
+			b = new(bucket)
+			sparse[i] = b
 		}
-		b.add(d)
+		if !b.seen {
+			b.seen = true
+			b.start = start.Add(time.Duration(i) * p)
+			used++
+		}
+		b.add(d, withValues)
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*bucket, 0, len(byIndex))
-	for _, b := range byIndex {
+	out := make([]*bucket, 0, used)
+	if dense != nil {
+		for i := range dense {
+			if dense[i].seen {
+				out = append(out, &dense[i])
+			}
+		}
+		return out, nil
+	}
+	for _, b := range sparse {
 		out = append(out, b)
 	}
 	slices.SortFunc(out, func(x, y *bucket) int { return x.start.Compare(y.start) })
 	return out, nil
+}
+
+// needsValues reports whether any of stats is a percentile.
+func needsValues(stats ...string) bool {
+	for _, s := range stats {
+		if !slices.Contains(basicStats, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // alignStart rounds a query's start time down as CloudWatch does: to the
@@ -261,7 +297,7 @@ func (a *API) GetMetricStatistics(ctx context.Context, in *cloudwatchapi.GetMetr
 		return nil, combination("You have requested up to %s datapoints, which exceeds the limit of %s. You may reduce the datapoints requested by increasing Period, or decreasing the time range.",
 			thousands(int64(n)), thousands(MaxDatapoints))
 	}
-	buckets, err := a.aggregate(metricstore.Series{Namespace: in.Namespace, Name: in.MetricName, Dimensions: dims}, start, end, period, string(in.Unit))
+	buckets, err := a.aggregate(metricstore.Series{Namespace: in.Namespace, Name: in.MetricName, Dimensions: dims}, start, end, period, string(in.Unit), len(in.ExtendedStatistics) > 0)
 	if err != nil {
 		return nil, a.internal("GetMetricStatistics", err)
 	}
