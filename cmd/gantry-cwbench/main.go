@@ -53,8 +53,8 @@ import (
 	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/awstime"
 	cwapi "github.com/gantry-dev/gantry/internal/cloudwatch"
-	"github.com/gantry-dev/gantry/internal/cloudwatchapi"
 	"github.com/gantry-dev/gantry/internal/cloudwatch/metricstore"
+	"github.com/gantry-dev/gantry/internal/cloudwatchapi"
 	"github.com/gantry-dev/gantry/internal/config"
 )
 
