@@ -116,6 +116,12 @@ var rules = []rule{
 		reason: "etcd behind its own API knows nothing of what is stored in it",
 	},
 	{
+		name:   "the metric store never reaches etcd",
+		from:   []string{m + "internal/cloudwatch/metricstore"},
+		forbid: []string{"go.etcd.io/...", m + "internal/store/...", m + "internal/etcdembed/..."},
+		reason: "metric samples are high-volume data: they live in the metric store's Pebble files, never in etcd",
+	},
+	{
 		name:   "controllers do not import the ECS operations",
 		from:   []string{m + "internal/controller/..."},
 		forbid: []string{m + "internal/ecs/...", m + "internal/apiserver/..."},
