@@ -185,7 +185,12 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// --- Service controller (issue 5): runs on the elected leader. ---
 	svcOpts := servicectl.Options{}
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
-	s.Services = servicectl.New(newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger), svcOpts, logger)
+	svcDeps := newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger)
+	if s.CloudWatch != nil {
+		// deploymentConfiguration.alarms roll deployments back.
+		svcDeps.Alarms = s.CloudWatch
+	}
+	s.Services = servicectl.New(svcDeps, svcOpts, logger)
 	s.servicesDone = make(chan struct{})
 	go func() {
 		defer close(s.servicesDone)

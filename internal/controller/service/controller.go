@@ -172,6 +172,14 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		return obs, fmt.Errorf("tasks of %s: %w", svc.ServiceName, err)
 	}
 	obs.Tasks = tasks
+	if dc := svc.DeploymentConfiguration; c.deps.Alarms != nil && dc != nil && dc.Alarms != nil && dc.Alarms.Enable && len(dc.Alarms.AlarmNames) > 0 &&
+		len(svc.Deployments) > 0 && svc.Deployments[0].RolloutState == "IN_PROGRESS" {
+		states, err := c.deps.Alarms.AlarmStates(ctx, dc.Alarms.AlarmNames)
+		if err != nil {
+			return obs, fmt.Errorf("deployment alarms of %s: %w", svc.ServiceName, err)
+		}
+		obs.AlarmStates = states
+	}
 	insts, err := c.deps.Observer.Instances(ctx, cluster)
 	if err != nil {
 		return obs, fmt.Errorf("container instances of %s: %w", cluster, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/gantry-dev/gantry/internal/cwlink"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
 
@@ -161,4 +162,7 @@ type Deps struct {
 	Runner   TaskRunner
 	Changes  ChangeFeed
 	Elector  Elector
+	// Alarms answers the states of deploymentConfiguration.alarms; nil
+	// when CloudWatch is not wired (the alarms are then not looked at).
+	Alarms cwlink.AlarmStates
 }
