@@ -122,10 +122,8 @@ func (a *API) buildAlarm(in *cloudwatchapi.PutMetricAlarmInput) (*cloudwatchapi.
 		return nil, err
 	}
 	n := *in.EvaluationPeriods
-	m := n
 	if in.DatapointsToAlarm != nil {
-		m = *in.DatapointsToAlarm
-		if m < 1 || m > n {
+		if m := *in.DatapointsToAlarm; m < 1 || m > n {
 			return nil, invalidValue("DatapointsToAlarm (%d) must be between 1 and EvaluationPeriods (%d).", m, n)
 		}
 	}

@@ -252,7 +252,7 @@ func TestAlarmCrossesTheThreshold(t *testing.T) {
 		return &al
 	}
 	// No data at all: missing data is "missing", so INSUFFICIENT_DATA.
-	al := state("INSUFFICIENT_DATA")
+	state("INSUFFICIENT_DATA")
 	// The current 10-second bucket and the two before it.
 	b0 := time.Now().Truncate(10 * time.Second)
 	put := func(v float64, at time.Time) {
@@ -262,7 +262,7 @@ func TestAlarmCrossesTheThreshold(t *testing.T) {
 	}
 	put(90, b0.Add(-20*time.Second))
 	put(90, b0.Add(-10*time.Second))
-	al = state("ALARM")
+	al := state("ALARM")
 	if r := aws.ToString(al.StateReason); !strings.HasPrefix(r, "Threshold Crossed: 2 out of the last 3 datapoints [90.0 (") ||
 		!strings.HasSuffix(r, "] were greater than the threshold (50.0) (minimum 2 datapoints for INSUFFICIENT_DATA -> ALARM transition).") {
 		t.Fatalf("reason: %s", r)

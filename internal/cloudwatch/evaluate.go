@@ -464,9 +464,9 @@ func (a *API) invoke(ctx context.Context, al *cloudwatchapi.MetricAlarm, arn, pr
 	inv := a.getInvoker()
 	switch {
 	case !isAutoScalingAction(arn):
-		err = errors.New("Gantry does not deliver this kind of action")
+		err = errors.New("this kind of action is not delivered by Gantry")
 	case inv == nil:
-		err = errors.New("Application Auto Scaling is not available")
+		err = errors.New("no Application Auto Scaling to invoke")
 	default:
 		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		ev := cwlink.AlarmEvent{AlarmName: al.AlarmName, AlarmArn: al.AlarmArn, State: string(al.StateValue), PreviousState: prev,

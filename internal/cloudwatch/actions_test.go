@@ -1,0 +1,156 @@
+package cloudwatch
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/awstime"
+	"github.com/gantry-dev/gantry/internal/cloudwatch/metricstore"
+	"github.com/gantry-dev/gantry/internal/cloudwatchapi"
+	"github.com/gantry-dev/gantry/internal/cwlink"
+	"github.com/gantry-dev/gantry/internal/store"
+)
+
+type invocations struct {
+	mu  sync.Mutex
+	got []cwlink.AlarmEvent
+}
+
+func (r *invocations) Invoke(_ context.Context, _ string, ev cwlink.AlarmEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, ev)
+	return nil
+}
+
+func (r *invocations) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+// newTestAPI is the API over a temporary metric store and an in-memory
+// store, on a clock the test moves.
+func newTestAPI(t *testing.T, now *time.Time) *API {
+	t.Helper()
+	clock := func() time.Time { return *now }
+	ms, err := metricstore.Open(t.TempDir(), metricstore.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ms.Close() })
+	a := New(ms, store.NewMemory(clock), "us-east-1", "123456789012", nil)
+	a.Now = clock
+	return a
+}
+
+// TestActionsEnterAndRepeat: an Auto Scaling action runs when the alarm
+// enters ALARM and again each period while it stays; an SNS action once,
+// recorded as not delivered; nothing while actions are disabled; a write
+// whose leadership guard fails changes nothing.
+func TestActionsEnterAndRepeat(t *testing.T) {
+	now := time.Date(2026, 12, 6, 8, 0, 5, 0, time.UTC)
+	a := newTestAPI(t, &now)
+	inv := &invocations{}
+	a.SetInvoker(inv)
+	ctx := context.Background()
+	i32 := func(v int32) *int32 { return &v }
+	th := 50.0
+	policy := "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:x:resource/ecs/service/c/web:policyName/p"
+	if _, err := a.PutMetricAlarm(ctx, &cloudwatchapi.PutMetricAlarmInput{AlarmName: "hi", Namespace: "NS", MetricName: "m", Statistic: "Maximum",
+		Period: i32(60), EvaluationPeriods: i32(1), Threshold: &th, ComparisonOperator: "GreaterThanThreshold",
+		AlarmActions: []string{policy, "arn:aws:sns:us-east-1:123456789012:topic"}}); err != nil {
+		t.Fatal(err)
+	}
+	v := 90.0
+	if _, err := a.PutMetricData(ctx, &cloudwatchapi.PutMetricDataInput{Namespace: "NS", MetricData: []cloudwatchapi.MetricDatum{
+		{MetricName: "m", Value: &v, Timestamp: awstime.NewTimestamp(now)}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A lost leadership: the guard fails, the state stays.
+	lost := store.Absent(store.Key("leader", "nobody"))
+	if _, err := a.Store.Txn(ctx, nil, store.OpPut(store.Key("leader", "nobody"), []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	acted := map[string]*actedState{}
+	a.evaluateOnce(ctx, lost, acted, true)
+	if st, _ := a.AlarmStates(ctx, []string{"hi"}); st["hi"] != StateInsufficientData || inv.count() != 0 {
+		t.Fatalf("state %v, %d invocations without leadership", st, inv.count())
+	}
+	ok := store.Absent(store.Key("leader", "free"))
+	a.evaluateOnce(ctx, ok, acted, false)
+	if st, _ := a.AlarmStates(ctx, []string{"hi"}); st["hi"] != StateAlarm || inv.count() != 1 {
+		t.Fatalf("state %v, %d invocations", st, inv.count())
+	}
+	if ev := inv.got[0]; ev.State != StateAlarm || ev.Value != 90 || ev.Threshold != 50 || ev.AlarmName != "hi" {
+		t.Fatalf("event %+v", ev)
+	}
+	// Within the period: nothing more; a period later: the policy again.
+	now = now.Add(30 * time.Second)
+	a.evaluateOnce(ctx, ok, acted, false)
+	if inv.count() != 1 {
+		t.Fatalf("%d invocations within the period", inv.count())
+	}
+	now = now.Add(31 * time.Second)
+	if _, err := a.PutMetricData(ctx, &cloudwatchapi.PutMetricDataInput{Namespace: "NS", MetricData: []cloudwatchapi.MetricDatum{
+		{MetricName: "m", Value: &v, Timestamp: awstime.NewTimestamp(now)}}}); err != nil {
+		t.Fatal(err)
+	}
+	a.evaluateOnce(ctx, ok, acted, false)
+	if inv.count() != 2 {
+		t.Fatalf("%d invocations after a period in ALARM", inv.count())
+	}
+	h, err := a.DescribeAlarmHistory(ctx, &cloudwatchapi.DescribeAlarmHistoryInput{AlarmName: "hi", HistoryItemType: "Action"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sns, ok2 int
+	for _, it := range h.AlarmHistoryItems {
+		switch it.HistorySummary {
+		case "Successfully executed action " + policy:
+			ok2++
+		case `Failed to execute action arn:aws:sns:us-east-1:123456789012:topic. Received error: "this kind of action is not delivered by Gantry"`:
+			sns++
+		}
+	}
+	if ok2 != 2 || sns != 1 {
+		t.Fatalf("action history: %+v", h.AlarmHistoryItems)
+	}
+	// Disabled: no more invocations.
+	if _, err := a.DisableAlarmActions(ctx, &cloudwatchapi.DisableAlarmActionsInput{AlarmNames: []string{"hi"}}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(61 * time.Second)
+	if _, err := a.PutMetricData(ctx, &cloudwatchapi.PutMetricDataInput{Namespace: "NS", MetricData: []cloudwatchapi.MetricDatum{
+		{MetricName: "m", Value: &v, Timestamp: awstime.NewTimestamp(now)}}}); err != nil {
+		t.Fatal(err)
+	}
+	a.evaluateOnce(ctx, ok, acted, false)
+	if inv.count() != 2 {
+		t.Fatalf("%d invocations with actions disabled", inv.count())
+	}
+}
+
+// TestRecord: the namespaces AWS publishes are Record's, not PutMetricData's.
+func TestRecord(t *testing.T) {
+	now := time.Now()
+	a := newTestAPI(t, &now)
+	ctx := context.Background()
+	v := 1.0
+	data := []cloudwatchapi.MetricDatum{{MetricName: "CPUUtilization", Value: &v, Dimensions: []cloudwatchapi.Dimension{{Name: "ClusterName", Value: "c"}}}}
+	if err := a.Record(ctx, "AWS/ECS", data); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Record(ctx, "Custom", data); err == nil {
+		t.Fatal("Record took a custom namespace")
+	}
+	if _, err := a.PutMetricData(ctx, &cloudwatchapi.PutMetricDataInput{Namespace: "AWS/ECS", MetricData: data}); err == nil {
+		t.Fatal("PutMetricData took AWS/ECS")
+	}
+	out, err := a.ListMetrics(ctx, &cloudwatchapi.ListMetricsInput{Namespace: "AWS/ECS"})
+	if err != nil || len(out.Metrics) != 1 || out.Metrics[0].Dimensions[0].Value != "c" {
+		t.Fatalf("list %+v %v", out, err)
+	}
+}
