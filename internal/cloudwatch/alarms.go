@@ -440,11 +440,9 @@ func (a *API) DescribeAlarmsForMetric(ctx context.Context, in *cloudwatchapi.Des
 		if in.Period != nil && (al.Period == nil || *al.Period != *in.Period) || in.Unit != "" && al.Unit != in.Unit {
 			continue
 		}
-		if len(dims) > 0 || len(in.Dimensions) == 0 {
-			ad, _ := convertDimensions("", al.Dimensions)
-			if len(in.Dimensions) > 0 && !slices.Equal(ad, dims) {
-				continue
-			}
+		// The metric's dimensions must all be given, as on AWS.
+		if ad, _ := convertDimensions("", al.Dimensions); !slices.Equal(ad, dims) {
+			continue
 		}
 		out.MetricAlarms = append(out.MetricAlarms, al)
 	}
