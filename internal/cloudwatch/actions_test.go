@@ -154,3 +154,41 @@ func TestRecord(t *testing.T) {
 		t.Fatalf("list %+v %v", out, err)
 	}
 }
+
+// TestMetricMathAlarm: an alarm on SUM of two metrics divided by 2
+// follows the expression, not either metric.
+func TestMetricMathAlarm(t *testing.T) {
+	now := time.Date(2026, 12, 6, 8, 0, 5, 0, time.UTC)
+	a := newTestAPI(t, &now)
+	ctx := context.Background()
+	i32 := func(v int32) *int32 { return &v }
+	f := func(v float64) *float64 { return &v }
+	no := false
+	metric := func(id, svc string) cloudwatchapi.MetricDataQuery {
+		return cloudwatchapi.MetricDataQuery{Id: id, ReturnData: &no, MetricStat: &cloudwatchapi.MetricStat{Period: i32(60), Stat: "Sum",
+			Metric: &cloudwatchapi.Metric{Namespace: "NS", MetricName: "Requests", Dimensions: []cloudwatchapi.Dimension{{Name: "Service", Value: svc}}}}}
+	}
+	if _, err := a.PutMetricAlarm(ctx, &cloudwatchapi.PutMetricAlarmInput{AlarmName: "math", EvaluationPeriods: i32(1), Threshold: f(100),
+		ComparisonOperator: "GreaterThanOrEqualToThreshold", TreatMissingData: "notBreaching",
+		Metrics: []cloudwatchapi.MetricDataQuery{metric("web", "web"), metric("api", "api"), {Id: "half", Expression: "SUM([web, api]) / 2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(svc string, v float64) {
+		if _, err := a.PutMetricData(ctx, &cloudwatchapi.PutMetricDataInput{Namespace: "NS", MetricData: []cloudwatchapi.MetricDatum{
+			{MetricName: "Requests", Value: &v, Timestamp: awstime.NewTimestamp(now), Dimensions: []cloudwatchapi.Dimension{{Name: "Service", Value: svc}}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok := store.Absent(store.Key("leader", "free"))
+	acted := map[string]*actedState{}
+	put("web", 150) // (150 + 0) / 2 = 75: OK
+	a.evaluateOnce(ctx, ok, acted, true)
+	if st, _ := a.AlarmStates(ctx, []string{"math"}); st["math"] != StateOK {
+		t.Fatalf("state %v", st)
+	}
+	put("api", 60) // (150 + 60) / 2 = 105: ALARM
+	a.evaluateOnce(ctx, ok, acted, false)
+	if st, _ := a.AlarmStates(ctx, []string{"math"}); st["math"] != StateAlarm {
+		t.Fatalf("state %v", st)
+	}
+}
