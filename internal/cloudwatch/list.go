@@ -12,8 +12,8 @@ import (
 // ListMetricsPageSize is how many metrics one ListMetrics page holds.
 const ListMetricsPageSize = 500
 
-// ListMetrics lists the metrics with data in the last 15 days (the
-// retention), filtered by namespace, name and dimensions.
+// ListMetrics lists the metrics with data put in the last 15 days,
+// filtered by namespace, name and dimensions.
 func (a *API) ListMetrics(ctx context.Context, in *cloudwatchapi.ListMetricsInput) (*cloudwatchapi.ListMetricsOutput, error) {
 	if in.Namespace != "" {
 		if err := checkNamespace("Namespace", in.Namespace); err != nil {
@@ -52,9 +52,13 @@ func (a *API) ListMetrics(ctx context.Context, in *cloudwatchapi.ListMetricsInpu
 		}
 		after = string(b)
 	}
+	listed := a.now().Add(-metricstore.DefaultRetention)
 	keep := func(si metricstore.SeriesInfo) bool {
 		if in.MetricName != "" && si.Series.Name != in.MetricName {
 			return false
+		}
+		if si.LastPut.Before(listed) {
+			return false // no new data for 15 days: unlisted, as on AWS
 		}
 		if !since.IsZero() && si.LastPut.Before(since) {
 			return false

@@ -6,13 +6,16 @@
 //
 //	s <series key>                          -> series id (8) | last Append, Unix ms (8)
 //	d <hour (4)> <series id (8)> <ms (8)> <seq (8)> -> one datum (see record.go)
+//	f <hour> <series id> <ms> <seq>         -> a five-minute statistic set, per unit
+//	h <hour> <series id> <ms> <seq>         -> an hourly statistic set, per unit
 //
 // A series is namespace + metric name + dimensions sorted by name; the
 // unit is kept on every datum, as CloudWatch keeps it. Each datum is
 // stored as it came (a value, values with counts, or a statistic set), so
 // any statistic, percentiles included, is computed exactly at query time
-// for any period. Data rows are partitioned by hour: retention drops
-// whole hours with one range deletion.
+// for any period. Data rows are partitioned by hour: retention rolls
+// whole hours up into five-minute, then hourly statistic sets (CloudWatch's
+// 15 days, 63 days and 455 days) and drops them with range deletions.
 package metricstore
 
 import (
@@ -22,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -48,9 +52,12 @@ type Series struct {
 
 // Options tune a Store.
 type Options struct {
-	// Retention is how long datapoints and series without new data are
-	// kept; 0 is DefaultRetention.
-	Retention time.Duration
+	// Retention is how long datapoints are kept as put; 0 is
+	// DefaultRetention. Older ones are kept as five-minute statistic sets
+	// until Retention5m (0: 63 days), then as hourly ones until
+	// Retention1h (0: 455 days), as CloudWatch keeps them. A series with
+	// no data put within Retention1h goes.
+	Retention, Retention5m, Retention1h time.Duration
 	// RetentionInterval is how often Run drops expired data; 0 is a minute.
 	RetentionInterval time.Duration
 	// Now is the clock of retention; nil is time.Now.
@@ -87,7 +94,9 @@ type seriesInfo struct {
 
 const (
 	prefixSeries = 's'
-	prefixData   = 'd'
+	prefixData   = 'd' // data as put
+	prefixFive   = 'f' // five-minute statistic sets
+	prefixHour   = 'h' // hourly statistic sets
 )
 
 // Open opens (or creates) the store in dir. Only one Store may have dir
@@ -101,6 +110,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
+	}
+	if opts.Retention5m <= 0 {
+		opts.Retention5m = 63 * 24 * time.Hour
+	}
+	if opts.Retention1h <= 0 {
+		opts.Retention1h = 455 * 24 * time.Hour
 	}
 	if opts.RetentionInterval <= 0 {
 		opts.RetentionInterval = time.Minute
@@ -313,7 +328,11 @@ func (s *Store) seriesFor(ser Series) (*seriesInfo, bool) {
 }
 
 func dataKey(b []byte, hour uint32, id uint64, ms int64) []byte {
-	b = append(b, prefixData)
+	return levelKey(b, prefixData, hour, id, ms)
+}
+
+func levelKey(b []byte, prefix byte, hour uint32, id uint64, ms int64) []byte {
+	b = append(b, prefix)
 	b = binary.BigEndian.AppendUint32(b, hour)
 	b = binary.BigEndian.AppendUint64(b, id)
 	return binary.BigEndian.AppendUint64(b, uint64(ms))
@@ -394,28 +413,47 @@ func (s *Store) Scan(ser Series, from, to time.Time, fn func(d *Datum)) error {
 	if hi <= lo {
 		return nil
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixData}, UpperBound: []byte{prefixData + 1}})
+	now := s.opts.Now().UnixMilli()
+	var d Datum
+	d.Series = si.series
+	// Oldest first: hourly sets, five-minute sets, then the data as put.
+	for _, lv := range []struct {
+		prefix byte
+		from   time.Duration // the level holds data older than this
+	}{{prefixHour, s.opts.Retention5m}, {prefixFive, s.opts.Retention}, {prefixData, 0}} {
+		if lv.from > 0 && lo >= now-lv.from.Milliseconds()+hourMs {
+			continue
+		}
+		if err := s.scanLevel(lv.prefix, si.id, lo, hi, &d, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const hourMs = 3_600_000
+
+func (s *Store) scanLevel(prefix byte, id uint64, lo, hi int64, d *Datum, fn func(d *Datum)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
 	if err != nil {
 		return err
 	}
-	var d Datum
-	d.Series = si.series
 	var seek, end []byte
-	for hour := uint32(lo / 3_600_000); int64(hour)*3_600_000 < hi; hour++ {
-		seek = dataKey(seek[:0], hour, si.id, lo)
-		end = dataKey(end[:0], hour, si.id, hi)
+	for hour := uint32(lo / hourMs); int64(hour)*hourMs < hi; hour++ {
+		seek = levelKey(seek[:0], prefix, hour, id, lo)
+		end = levelKey(end[:0], prefix, hour, id, hi)
 		for ok := it.SeekGE(seek); ok; ok = it.Next() {
 			key := it.Key()
 			if string(key) >= string(end) {
 				break
 			}
 			ms := int64(binary.BigEndian.Uint64(key[13:21]))
-			if err := decodeDatum(it.Value(), &d); err != nil {
+			if err := decodeDatum(it.Value(), d); err != nil {
 				s.log.Warn("undecodable datum", "err", err)
 				continue
 			}
 			d.Time = time.UnixMilli(ms)
-			fn(&d)
+			fn(d)
 		}
 	}
 	err = it.Error()
@@ -425,7 +463,7 @@ func (s *Store) Scan(ser Series, from, to time.Time, fn func(d *Datum)) error {
 	return err
 }
 
-// Run drops expired data every RetentionInterval until ctx ends.
+// Run applies the retention every RetentionInterval until ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.RetentionInterval)
 	defer t.Stop()
@@ -441,24 +479,36 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// Expire drops the hours of data older than the retention and the series
-// with no data put within it.
+// Expire applies the retention: the hours of data older than Retention
+// become five-minute statistic sets, those older than Retention5m hourly
+// ones, and hourly ones older than Retention1h go; so do the series with
+// no data put within Retention1h.
 func (s *Store) Expire() error {
+	s.mu.RLock()
+	if s.closed.Load() {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	now := s.opts.Now()
+	err := s.rollUp(prefixData, prefixFive, 5*60_000, now.Add(-s.opts.Retention).UnixMilli())
+	if err == nil {
+		err = s.rollUp(prefixFive, prefixHour, hourMs, now.Add(-s.opts.Retention5m).UnixMilli())
+	}
+	if cut := now.Add(-s.opts.Retention1h).UnixMilli(); err == nil && cut > 0 {
+		err = s.db.DeleteRange([]byte{prefixHour}, levelKey(nil, prefixHour, uint32(cut/hourMs), 0, 0)[:5], pebble.Sync)
+	}
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	cut := s.opts.Now().Add(-s.opts.Retention).UnixMilli()
-	if cut <= 0 {
-		return nil
-	}
-	hi := dataKey(nil, uint32(cut/3_600_000), 0, 0)
+	cut := now.Add(-s.opts.Retention1h).UnixMilli()
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := b.DeleteRange([]byte{prefixData}, hi[:5], nil); err != nil {
-		return err
-	}
 	for k, si := range s.series {
 		if si.lastPut.Load() < cut {
 			if err := b.Delete(append([]byte{prefixSeries}, k...), nil); err != nil {
@@ -468,6 +518,117 @@ func (s *Store) Expire() error {
 		}
 	}
 	return b.Commit(pebble.Sync)
+}
+
+// rollUp turns the hours of level from older than cut into statistic sets
+// of bucket milliseconds in level to, one hour a batch (the sets written
+// and the hour deleted together). Nothing writes to hours that old
+// (PutMetricData refuses data older than two weeks), so it needs no lock
+// against Append.
+func (s *Store) rollUp(from, to byte, bucket int64, cut int64) error {
+	if cut <= 0 {
+		return nil
+	}
+	cutHour := uint32(cut / hourMs)
+	for {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{from}, UpperBound: levelKey(nil, from, cutHour, 0, 0)[:5]})
+		if err != nil {
+			return err
+		}
+		if !it.First() {
+			err := it.Error()
+			if cerr := it.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}
+		hour := binary.BigEndian.Uint32(it.Key()[1:5])
+		b := s.db.NewBatch()
+		var d Datum
+		type agg struct {
+			unit  string
+			stats Stats
+		}
+		var cur []agg
+		var curID uint64
+		curBucket := int64(-1)
+		flush := func() error {
+			for _, a := range cur {
+				st := a.stats
+				key := levelKey(nil, to, uint32(curBucket/hourMs), curID, curBucket)
+				key = binary.BigEndian.AppendUint64(key, s.seq.Add(1))
+				if err := b.Set(key, encodeDatum(nil, &Datum{Unit: a.unit, Stats: &st}), nil); err != nil {
+					return err
+				}
+			}
+			cur = cur[:0]
+			return nil
+		}
+		var ferr error
+		for ok := true; ok && ferr == nil; ok = it.Next() {
+			key := it.Key()
+			if binary.BigEndian.Uint32(key[1:5]) != hour {
+				break
+			}
+			id := binary.BigEndian.Uint64(key[5:13])
+			ms := int64(binary.BigEndian.Uint64(key[13:21]))
+			if err := decodeDatum(it.Value(), &d); err != nil {
+				continue
+			}
+			bk := ms - ms%bucket
+			if id != curID || bk != curBucket {
+				if ferr = flush(); ferr != nil {
+					break
+				}
+				curID, curBucket = id, bk
+			}
+			i := 0
+			for i < len(cur) && cur[i].unit != d.Unit {
+				i++
+			}
+			if i == len(cur) {
+				cur = append(cur, agg{unit: d.Unit, stats: Stats{Min: math.Inf(1), Max: math.Inf(-1)}})
+			}
+			st := &cur[i].stats
+			if d.Stats != nil {
+				st.SampleCount += d.Stats.SampleCount
+				st.Sum += d.Stats.Sum
+				st.Min = min(st.Min, d.Stats.Min)
+				st.Max = max(st.Max, d.Stats.Max)
+				continue
+			}
+			for j, v := range d.Values {
+				c := 1.0
+				if d.Counts != nil {
+					c = d.Counts[j]
+				}
+				st.SampleCount += c
+				st.Sum += v * c
+				st.Min = min(st.Min, v)
+				st.Max = max(st.Max, v)
+			}
+		}
+		if ferr == nil {
+			ferr = flush()
+		}
+		err = it.Error()
+		if cerr := it.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = ferr
+		}
+		if err == nil {
+			err = b.DeleteRange(levelKey(nil, from, hour, 0, 0)[:5], levelKey(nil, from, hour+1, 0, 0)[:5], nil)
+		}
+		if err == nil {
+			err = b.Commit(pebble.Sync)
+		}
+		_ = b.Close()
+		if err != nil {
+			return fmt.Errorf("roll up hour %d: %w", hour, err)
+		}
+	}
 }
 
 // pebbleLogger sends Pebble's log lines to slog.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 func collect(t *testing.T, s *Store, ser Series, from, to time.Time) []string {
@@ -27,7 +29,8 @@ func TestAppendScanReopenExpire(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	s, err := Open(dir, Options{Now: clock, Retention: 3 * time.Hour})
+	opts := Options{Now: clock, Retention: 3 * time.Hour, Retention5m: 5 * time.Hour, Retention1h: 10 * time.Hour}
+	s, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func TestAppendScanReopenExpire(t *testing.T) {
 		t.Fatalf("append after close: %v", err)
 	}
 	// Reopened: the same data and series.
-	s, err = Open(dir, Options{Now: clock, Retention: 3 * time.Hour})
+	s, err = Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,21 +77,57 @@ func TestAppendScanReopenExpire(t *testing.T) {
 	if got := collect(t, s, api, t0, now); len(got) != 1 || got[0] != "09:59:00 Count [7] [] hr=true" {
 		t.Fatalf("api after reopen: %v", got)
 	}
-	// Retention drops the hours older than 3 hours; a series without new
-	// data for longer goes too.
+	// Retention: data older than 3 hours becomes five-minute statistic
+	// sets, older than 5 hours hourly ones, older than 10 hours goes.
 	if err := s.Expire(); err != nil {
 		t.Fatal(err)
 	}
-	if got := collect(t, s, web, t0, now); len(got) != 2 {
+	want = fmt.Sprint([]string{"06:00:00 None stats {1 1 1 1}", "09:00:00 Milliseconds [2 3] [1 5] hr=false", "09:00:00 Milliseconds stats {2 3 1 2}"})
+	if got := fmt.Sprint(collect(t, s, web, t0, now)); got != want {
+		t.Fatalf("after the first roll-up:\n%s\nwant\n%s", got, want)
+	}
+	now = now.Add(4 * time.Hour) // 14:00
+	if err := s.Expire(); err != nil {
+		t.Fatal(err)
+	}
+	want = fmt.Sprint([]string{"06:00:00 None stats {1 1 1 1}", "09:00:00 Milliseconds stats {8 20 1 3}"})
+	if got := fmt.Sprint(collect(t, s, web, t0, now)); got != want {
+		t.Fatalf("after the second roll-up:\n%s\nwant\n%s", got, want)
+	}
+	if got := collect(t, s, api, t0, now); len(got) != 1 || got[0] != "09:55:00 Count stats {1 7 7 7}" {
+		t.Fatalf("api rolled up: %v", got)
+	}
+	// 06:00 is now an hourly set, in the hourly level.
+	if n := countPrefix(t, s, prefixHour); n != 1 {
+		t.Fatalf("%d hourly sets", n)
+	}
+	if n := countPrefix(t, s, prefixData); n != 0 {
+		t.Fatalf("%d datums left as put", n)
+	}
+	now = now.Add(20 * time.Hour)
+	if err := s.Expire(); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, s, web, t0, now); len(got) != 0 {
 		t.Fatalf("after expiry: %v", got)
-	}
-	now = now.Add(4 * time.Hour)
-	if err := s.Expire(); err != nil {
-		t.Fatal(err)
 	}
 	if list := s.List("", "", 0, nil); len(list) != 0 {
 		t.Fatalf("series after expiry: %+v", list)
 	}
+}
+
+func countPrefix(t *testing.T, s *Store, prefix byte) int {
+	t.Helper()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	return n
 }
 
 func TestSeriesKeyRoundTrip(t *testing.T) {
