@@ -14,7 +14,8 @@ type Server struct {
 	// Listen is the HTTP address of the ECS API.
 	Listen string
 	// DataDir holds the embedded etcd member's data (DataDir/etcd) and
-	// the CloudWatch Logs store (DataDir/logs). With an external etcd it
+	// the CloudWatch Logs store (DataDir/logs) and metric store
+	// (DataDir/metrics). With an external etcd it
 	// may be empty: the log store is then a temporary directory, removed
 	// when the server stops.
 	DataDir string
@@ -87,7 +88,7 @@ var accountRE = regexp.MustCompile(`^\d{12}$`)
 // c's values as their defaults. `gantry server` and `gantry dev` use it.
 func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP address of the ECS API (loopback unless you ask otherwise)")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd member's data (etcd/) and of the CloudWatch Logs store (logs/)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd member's data (etcd/), the CloudWatch Logs store (logs/) and the CloudWatch metric store (metrics/)")
 	fs.Int64Var(&c.LogsMaxBytes, "logs-max-bytes", c.LogsMaxBytes, "bound of the CloudWatch Logs events kept, in bytes as AWS counts them (message plus 26 per event); the oldest are dropped beyond it; 0 for no bound")
 	fs.StringVar(&c.Region, "region", c.Region, "region of ARNs and of SigV4 signatures")
 	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "12-digit account ID of ARNs")
