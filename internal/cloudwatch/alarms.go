@@ -210,7 +210,7 @@ func (a *API) buildAlarm(in *cloudwatchapi.PutMetricAlarmInput) (*cloudwatchapi.
 		case in.Statistic != "" && !slices.Contains(basicStats, string(in.Statistic)):
 			return nil, invalidValue("The value %s for parameter Statistic is invalid.", in.Statistic)
 		case in.ExtendedStatistic != "":
-			if _, ok := percentile(in.ExtendedStatistic); !ok {
+			if !validStat(in.ExtendedStatistic) || slices.Contains(basicStats, in.ExtendedStatistic) {
 				return nil, invalidValue("The value %s for parameter ExtendedStatistic is invalid.", in.ExtendedStatistic)
 			}
 		}

@@ -78,20 +78,109 @@ func (b *bucket) stat(name string) (float64, bool) {
 	case "Maximum":
 		return b.max, true
 	}
-	p, ok := percentile(name)
-	if !ok || len(b.values) == 0 {
+	if len(b.values) == 0 {
 		return 0, false
 	}
-	return b.percentile(p), true
+	if p, ok := percentile(name); ok {
+		return b.percentile(p), true
+	}
+	if r, ok := parseRangeStat(name); ok {
+		return b.rangeStat(r)
+	}
+	return 0, false
 }
 
-// percentile is the nearest-rank percentile p (0..100) of the raw values.
-func (b *bucket) percentile(p float64) float64 {
-	idx := make([]int, len(b.values))
+// rangeStat is a statistic over the values between two percentiles:
+// trimmed mean (TM), winsorized mean (WM), trimmed count (TC) and trimmed
+// sum (TS), as CloudWatch defines them; lo and hi are percents.
+type rangeStat struct {
+	kind   string // TM, WM, TC, TS
+	lo, hi float64
+}
+
+var (
+	shortRangeRE = regexp.MustCompile(`^(tm|wm|tc|ts)(\d{1,2}(\.\d{1,10})?|100)$`)
+	longRangeRE  = regexp.MustCompile(`^(TM|WM|TC|TS)\((?:(\d{1,3}(\.\d{1,10})?)%)?:(?:(\d{1,3}(\.\d{1,10})?)%)?\)$`)
+)
+
+// parseRangeStat parses tmNN (TM(0%:NN%)), TM(a%:b%) and their WM, TC and
+// TS forms, and IQM (TM(25%:75%)).
+func parseRangeStat(s string) (rangeStat, bool) {
+	if s == "IQM" {
+		return rangeStat{"TM", 25, 75}, true
+	}
+	if m := shortRangeRE.FindStringSubmatch(s); m != nil {
+		hi, err := strconv.ParseFloat(m[2], 64)
+		return rangeStat{strings.ToUpper(m[1]), 0, hi}, err == nil && hi > 0 && hi <= 100
+	}
+	m := longRangeRE.FindStringSubmatch(s)
+	if m == nil {
+		return rangeStat{}, false
+	}
+	r := rangeStat{kind: m[1], lo: 0, hi: 100}
+	var err error
+	if m[2] != "" {
+		if r.lo, err = strconv.ParseFloat(m[2], 64); err != nil {
+			return rangeStat{}, false
+		}
+	}
+	if m[4] != "" {
+		if r.hi, err = strconv.ParseFloat(m[4], 64); err != nil {
+			return rangeStat{}, false
+		}
+	}
+	return r, r.lo < r.hi && r.hi <= 100
+}
+
+// rangeStat computes r over the values ranked within (lo%, hi%] of the
+// samples (counts weigh them); WM clamps the others to the range's ends.
+func (b *bucket) rangeStat(r rangeStat) (float64, bool) {
+	idx := b.sorted()
 	total := 0.0
+	for _, c := range b.counts {
+		total += c
+	}
+	loRank, hiRank := r.lo/100*total, r.hi/100*total
+	var n, sum float64
+	var first, last = math.NaN(), math.NaN()
+	seen := 0.0
+	for _, i := range idx {
+		c := b.counts[i]
+		// The part of this value's samples ranked within (loRank, hiRank].
+		in := math.Min(seen+c, hiRank) - math.Max(seen, loRank)
+		seen += c
+		if in <= 0 {
+			continue
+		}
+		if math.IsNaN(first) {
+			first = b.values[i]
+		}
+		last = b.values[i]
+		n += in
+		sum += in * b.values[i]
+	}
+	switch r.kind {
+	case "TC":
+		return n, true
+	case "TS":
+		return sum, true
+	}
+	if n == 0 {
+		return 0, false
+	}
+	if r.kind == "WM" {
+		// The samples outside the range count at its ends.
+		sum += loRank*first + (total-hiRank)*last
+		return sum / total, true
+	}
+	return sum / n, true
+}
+
+// sorted returns the indexes of the raw values in value order.
+func (b *bucket) sorted() []int {
+	idx := make([]int, len(b.values))
 	for i := range idx {
 		idx[i] = i
-		total += b.counts[i]
 	}
 	slices.SortFunc(idx, func(x, y int) int {
 		switch {
@@ -102,6 +191,16 @@ func (b *bucket) percentile(p float64) float64 {
 		}
 		return 0
 	})
+	return idx
+}
+
+// percentile is the nearest-rank percentile p (0..100) of the raw values.
+func (b *bucket) percentile(p float64) float64 {
+	idx := b.sorted()
+	total := 0.0
+	for _, c := range b.counts {
+		total += c
+	}
 	rank := math.Ceil(p / 100 * total)
 	if rank < 1 {
 		rank = 1
@@ -130,12 +229,15 @@ func percentile(s string) (float64, bool) {
 var basicStats = []string{"SampleCount", "Average", "Sum", "Minimum", "Maximum"}
 
 // validStat reports whether s is a statistic Gantry computes: the five
-// basic ones and percentiles.
+// basic ones, percentiles, and the trimmed and winsorized forms.
 func validStat(s string) bool {
 	if slices.Contains(basicStats, s) {
 		return true
 	}
-	_, ok := percentile(s)
+	if _, ok := percentile(s); ok {
+		return true
+	}
+	_, ok := parseRangeStat(s)
 	return ok
 }
 
