@@ -2,6 +2,7 @@ package cloudwatch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -190,5 +191,66 @@ func TestMetricMathAlarm(t *testing.T) {
 	a.evaluateOnce(ctx, ok, acted, false)
 	if st, _ := a.AlarmStates(ctx, []string{"math"}); st["math"] != StateAlarm {
 		t.Fatalf("state %v", st)
+	}
+}
+
+// TestOneEvaluatorLeads: two servers' APIs over one store both run the
+// evaluator; only the elected one evaluates, so the alarm's transition
+// invokes its action once, from one server.
+func TestOneEvaluatorLeads(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	st := store.NewMemory(time.Now)
+	i32 := func(v int32) *int32 { return &v }
+	th := 50.0
+	v := 90.0
+	policy := "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:x:resource/ecs/service/c/web:policyName/p"
+	var apis []*API
+	var invs []*invocations
+	for i := 0; i < 2; i++ {
+		ms, err := metricstore.Open(t.TempDir(), metricstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ms.Close() })
+		a := New(ms, st, "us-east-1", "123456789012", nil)
+		inv := &invocations{}
+		a.SetInvoker(inv)
+		// Both servers have the breaching data.
+		if _, err := a.PutMetricData(context.Background(), &cloudwatchapi.PutMetricDataInput{Namespace: "NS", MetricData: []cloudwatchapi.MetricDatum{
+			{MetricName: "m", Value: &v, Timestamp: awstime.NewTimestamp(clock())}}}); err != nil {
+			t.Fatal(err)
+		}
+		apis, invs = append(apis, a), append(invs, inv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := apis[0].PutMetricAlarm(ctx, &cloudwatchapi.PutMetricAlarmInput{AlarmName: "hi", Namespace: "NS", MetricName: "m", Statistic: "Maximum",
+		Period: i32(3600), EvaluationPeriods: i32(1), Threshold: &th, ComparisonOperator: "GreaterThanThreshold", AlarmActions: []string{policy}}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i, a := range apis {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.Run(ctx, EvaluatorOptions{Interval: 20 * time.Millisecond, LeaderTTL: 2 * time.Second, ID: fmt.Sprint(i)})
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, _ := apis[1].AlarmStates(ctx, []string{"hi"})
+		if s["hi"] == StateAlarm && invs[0].count()+invs[1].count() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state %v, invocations %d and %d", s, invs[0].count(), invs[1].count())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // more evaluations: no second invocation within the period
+	cancel()
+	wg.Wait()
+	if n0, n1 := invs[0].count(), invs[1].count(); n0+n1 != 1 {
+		t.Fatalf("invocations: %d and %d, want 1 in all", n0, n1)
 	}
 }
