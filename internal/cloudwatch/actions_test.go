@@ -254,3 +254,40 @@ func TestOneEvaluatorLeads(t *testing.T) {
 		t.Fatalf("invocations: %d and %d, want 1 in all", n0, n1)
 	}
 }
+
+// TestLowSampleCountPercentile: a p90 alarm with
+// EvaluateLowSampleCountPercentile "ignore" keeps its state while a period
+// has fewer than 10 samples, and is evaluated once it has 10.
+func TestLowSampleCountPercentile(t *testing.T) {
+	now := time.Date(2026, 12, 6, 8, 0, 5, 0, time.UTC)
+	a := newTestAPI(t, &now)
+	ctx := context.Background()
+	i32 := func(v int32) *int32 { return &v }
+	th := 50.0
+	if _, err := a.PutMetricAlarm(ctx, &cloudwatchapi.PutMetricAlarmInput{AlarmName: "p90", Namespace: "NS", MetricName: "lat", ExtendedStatistic: "p90",
+		EvaluateLowSampleCountPercentile: "ignore", Period: i32(60), EvaluationPeriods: i32(1), Threshold: &th, ComparisonOperator: "GreaterThanThreshold"}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(n int) {
+		vals := make([]float64, n)
+		for i := range vals {
+			vals[i] = 90
+		}
+		if _, err := a.PutMetricData(ctx, &cloudwatchapi.PutMetricDataInput{Namespace: "NS", MetricData: []cloudwatchapi.MetricDatum{
+			{MetricName: "lat", Values: vals, Timestamp: awstime.NewTimestamp(now)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok := store.Absent(store.Key("leader", "free"))
+	acted := map[string]*actedState{}
+	put(9)
+	a.evaluateOnce(ctx, ok, acted, true)
+	if st, _ := a.AlarmStates(ctx, []string{"p90"}); st["p90"] != StateInsufficientData {
+		t.Fatalf("with 9 samples: %v", st)
+	}
+	put(1)
+	a.evaluateOnce(ctx, ok, acted, false)
+	if st, _ := a.AlarmStates(ctx, []string{"p90"}); st["p90"] != StateAlarm {
+		t.Fatalf("with 10 samples: %v", st)
+	}
+}

@@ -28,6 +28,9 @@ type point struct {
 	start   time.Time
 	value   float64
 	present bool
+	// few is set when a percentile alarm's period has too few samples to
+	// be significant (EvaluateLowSampleCountPercentile).
+	few bool
 }
 
 // verdict is the outcome of evaluating an alarm.
@@ -192,6 +195,32 @@ func orEmptyF(v []float64) []float64 {
 	return v
 }
 
+// lowSampleCount is the fewest samples a period needs for a percentile
+// alarm with EvaluateLowSampleCountPercentile "ignore" to be evaluated:
+// 1/(1-p) for pNN (10 for p90, 100 for p99), as CloudWatch counts
+// significance; 0 for other alarms.
+func lowSampleCount(al *cloudwatchapi.MetricAlarm) float64 {
+	if al.EvaluateLowSampleCountPercentile != "ignore" {
+		return 0
+	}
+	p, ok := percentile(al.ExtendedStatistic)
+	if !ok || p >= 100 {
+		return 0
+	}
+	return math.Round(1 / (1 - p/100))
+}
+
+// tooFewSamples reports whether a period of the range has too few samples
+// for its percentile: the alarm's state then stays as it is.
+func tooFewSamples(al *cloudwatchapi.MetricAlarm, pts []point) bool {
+	for _, p := range pts {
+		if p.present && p.few {
+			return true
+		}
+	}
+	return false
+}
+
 // alarmPeriod is the period of an alarm (a metric math alarm's shortest).
 func alarmPeriod(al *cloudwatchapi.MetricAlarm) time.Duration {
 	if al.Period != nil {
@@ -222,6 +251,7 @@ func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, err
 	end := now.Truncate(p).Add(p)
 	start := end.Add(-time.Duration(n+1) * p)
 	values := map[int64]float64{}
+	few := map[int64]bool{}
 	if len(al.Metrics) == 0 {
 		dims, _ := convertDimensions("", al.Dimensions)
 		stat := string(al.Statistic)
@@ -232,9 +262,13 @@ func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, err
 		if err != nil {
 			return nil, err
 		}
+		minSamples := lowSampleCount(al)
 		for _, b := range buckets {
 			if v, ok := b.stat(stat); ok {
 				values[b.start.Unix()] = v
+				if b.count < minSamples {
+					few[b.start.Unix()] = true
+				}
 			}
 		}
 	} else {
@@ -258,7 +292,7 @@ func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, err
 	pts := make([]point, 0, n+1)
 	for t := start; t.Before(end); t = t.Add(p) {
 		v, ok := values[t.Unix()]
-		pts = append(pts, point{start: t, value: v, present: ok})
+		pts = append(pts, point{start: t, value: v, present: ok, few: few[t.Unix()]})
 	}
 	if pts[len(pts)-1].present {
 		return pts[1:], nil
@@ -356,7 +390,7 @@ func (a *API) evaluateOnce(ctx context.Context, guard store.Cmp, acted map[strin
 			continue
 		}
 		v := decide(al, pts, now)
-		if v.state != string(al.StateValue) {
+		if v.state != string(al.StateValue) && !tooFewSamples(al, pts) {
 			if err := a.transition(ctx, guard, recs[i], revs[i], v, now); err != nil {
 				if !errors.Is(err, store.ErrConflict) {
 					a.Logger.Warn("alarm state", "alarm", al.AlarmName, "err", err)
