@@ -115,6 +115,21 @@ func TestAlarmWithTheCLI(t *testing.T) {
 			t.Fatalf("datapoint: %+v", d)
 		}
 	}
+	var gmd struct {
+		MetricDataResults []struct {
+			Id, Label, StatusCode string
+			Values                []float64
+			Timestamps            []string
+		}
+	}
+	ok(&gmd, "get-metric-data", "--start-time", b0.Add(-time.Minute).UTC().Format(time.RFC3339), "--end-time", b0.Add(time.Minute).UTC().Format(time.RFC3339),
+		"--scan-by", "TimestampAscending", "--metric-data-queries",
+		`[{"Id":"mx","MetricStat":{"Metric":{"Namespace":"CLI","MetricName":"CPU","Dimensions":[{"Name":"Service","Value":"web"}]},"Period":10,"Stat":"Maximum"},"ReturnData":false},`+
+			`{"Id":"half","Expression":"mx / 2","Label":"half of max"}]`)
+	if len(gmd.MetricDataResults) != 1 || gmd.MetricDataResults[0].Label != "half of max" || gmd.MetricDataResults[0].StatusCode != "Complete" ||
+		fmt.Sprint(gmd.MetricDataResults[0].Values) != "[45 47.5]" || len(gmd.MetricDataResults[0].Timestamps) != 2 {
+		t.Fatalf("get-metric-data: %+v", gmd)
+	}
 	var alarms struct {
 		MetricAlarms []struct {
 			AlarmName, StateValue, StateReason string
