@@ -484,20 +484,20 @@ func (s *Store) Run(ctx context.Context) error {
 // ones, and hourly ones older than Retention1h go; so do the series with
 // no data put within Retention1h.
 func (s *Store) Expire() error {
-	s.mu.RLock()
-	if s.closed.Load() {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
 	now := s.opts.Now()
 	err := s.rollUp(prefixData, prefixFive, 5*60_000, now.Add(-s.opts.Retention).UnixMilli())
 	if err == nil {
 		err = s.rollUp(prefixFive, prefixHour, hourMs, now.Add(-s.opts.Retention5m).UnixMilli())
 	}
 	if cut := now.Add(-s.opts.Retention1h).UnixMilli(); err == nil && cut > 0 {
-		err = s.db.DeleteRange([]byte{prefixHour}, levelKey(nil, prefixHour, uint32(cut/hourMs), 0, 0)[:5], pebble.Sync)
+		s.mu.RLock()
+		if s.closed.Load() {
+			err = ErrClosed
+		} else {
+			err = s.db.DeleteRange([]byte{prefixHour}, levelKey(nil, prefixHour, uint32(cut/hourMs), 0, 0)[:5], pebble.Sync)
+		}
+		s.mu.RUnlock()
 	}
-	s.mu.RUnlock()
 	if err != nil {
 		return err
 	}
@@ -522,15 +522,36 @@ func (s *Store) Expire() error {
 
 // rollUp turns the hours of level from older than cut into statistic sets
 // of bucket milliseconds in level to, one hour a batch (the sets written
-// and the hour deleted together). Nothing writes to hours that old
-// (PutMetricData refuses data older than two weeks), so it needs no lock
-// against Append.
+// and the hour deleted together), each hour under the read lock only:
+// nothing writes to hours that old (PutMetricData refuses data older than
+// two weeks), so appends and scans go on meanwhile.
 func (s *Store) rollUp(from, to byte, bucket int64, cut int64) error {
 	if cut <= 0 {
 		return nil
 	}
 	cutHour := uint32(cut / hourMs)
 	for {
+		if err := s.rollUpHour(from, to, bucket, cutHour); err != nil {
+			if errors.Is(err, errNothingToRoll) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+var errNothingToRoll = errors.New("nothing to roll up")
+
+// rollUpHour rolls up the oldest hour of level from below cutHour, under
+// the read lock (Close waits for it; appends and scans go on). It returns
+// errNothingToRoll when there is none.
+func (s *Store) rollUpHour(from, to byte, bucket int64, cutHour uint32) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	{
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{from}, UpperBound: levelKey(nil, from, cutHour, 0, 0)[:5]})
 		if err != nil {
 			return err
@@ -539,6 +560,9 @@ func (s *Store) rollUp(from, to byte, bucket int64, cut int64) error {
 			err := it.Error()
 			if cerr := it.Close(); err == nil {
 				err = cerr
+			}
+			if err == nil {
+				err = errNothingToRoll
 			}
 			return err
 		}
@@ -628,6 +652,7 @@ func (s *Store) rollUp(from, to byte, bucket int64, cut int64) error {
 		if err != nil {
 			return fmt.Errorf("roll up hour %d: %w", hour, err)
 		}
+		return nil
 	}
 }
 
