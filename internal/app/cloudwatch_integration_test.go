@@ -86,8 +86,15 @@ func TestTargetTrackingThroughCloudWatch(t *testing.T) {
 		}
 		return nil
 	})
-	acts, err := scaling.DescribeScalingActivities(ctx, &aas.DescribeScalingActivitiesInput{ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String("service/cw/web")})
-	if err != nil || len(acts.ScalingActivities) == 0 || !strings.Contains(aws.ToString(acts.ScalingActivities[0].Cause), "AlarmHigh") {
-		t.Fatalf("activities %+v %v", acts, err)
-	}
+	// The activity is recorded once the desired count is written.
+	testutil.WaitFor(t, 10*time.Second, "the scaling activity", func() error {
+		acts, err := scaling.DescribeScalingActivities(ctx, &aas.DescribeScalingActivitiesInput{ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String("service/cw/web")})
+		if err != nil {
+			return err
+		}
+		if len(acts.ScalingActivities) == 0 || !strings.Contains(aws.ToString(acts.ScalingActivities[0].Cause), "AlarmHigh") {
+			return fmt.Errorf("activities %+v", acts.ScalingActivities)
+		}
+		return nil
+	})
 }
