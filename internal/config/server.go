@@ -41,7 +41,7 @@ type Server struct {
 	// soon another server takes over when the leader dies.
 	LeaderTTL time.Duration
 	// AlarmEvaluationInterval is how often the alarm evaluator (on the
-	// elected server) evaluates every CloudWatch alarm.
+	// elected server) evaluates every CloudWatch alarm; 0 is 5 s.
 	AlarmEvaluationInterval time.Duration
 	// DebugListen, when set, serves Go's profiling endpoints
 	// (/debug/pprof/) on that loopback address.
@@ -139,7 +139,7 @@ func (c *Server) Validate() error {
 	if c.LostInstanceGrace <= 0 || c.LeaderTTL < time.Second {
 		errs = append(errs, errors.New("--lost-instance-grace must be positive and --leader-ttl at least 1s"))
 	}
-	if c.AlarmEvaluationInterval < 100*time.Millisecond || c.AlarmEvaluationInterval > 10*time.Second {
+	if c.AlarmEvaluationInterval != 0 && (c.AlarmEvaluationInterval < 100*time.Millisecond || c.AlarmEvaluationInterval > 10*time.Second) {
 		errs = append(errs, fmt.Errorf("--alarm-evaluation-interval %s: must be between 100ms and 10s", c.AlarmEvaluationInterval))
 	}
 	if c.DebugListen != "" {
