@@ -336,8 +336,10 @@ func (a *API) GetMetricData(ctx context.Context, in *cloudwatchapi.GetMetricData
 			r.StatusCode = statusPartialData
 			out.NextToken = encodeDataToken(i, to)
 		}
+		r.Timestamps = make([]awstime.Timestamp, 0, to-from)
+		r.Values = make([]float64, 0, to-from)
 		for j := from; j < to; j++ {
-			r.Timestamps = append(r.Timestamps, *awstime.NewTimestamp(time.Unix(s.ts[j], 0)))
+			r.Timestamps = append(r.Timestamps, awstime.Timestamp{Time: time.Unix(s.ts[j], 0).UTC()})
 			r.Values = append(r.Values, s.vals[j])
 		}
 		budget -= to - from
