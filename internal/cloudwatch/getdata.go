@@ -205,7 +205,7 @@ func (e *evaluator) metricStat(q *query) (tseries, error) {
 	if err != nil {
 		return tseries{}, err
 	}
-	var s tseries
+	s := tseries{ts: make([]int64, 0, len(buckets)), vals: make([]float64, 0, len(buckets))}
 	for _, b := range buckets {
 		if v, ok := b.stat(ms.Stat); ok {
 			s.ts = append(s.ts, b.start.Unix())
