@@ -46,7 +46,16 @@ type Options struct {
 	LostInstanceGrace time.Duration
 	// AlarmEvaluationInterval, when set, replaces the server's default.
 	AlarmEvaluationInterval time.Duration
+	// MinHealthyTime, when set, replaces the server's minimum healthy
+	// time of service tasks; when zero, tests use TestMinHealthyTime (the
+	// server's default of 10s would make every deployment of a test that
+	// much slower). A negative value turns it off.
+	MinHealthyTime time.Duration
 }
+
+// TestMinHealthyTime is the services' minimum healthy time of the test
+// servers that do not ask for another.
+const TestMinHealthyTime = time.Second
 
 // Start starts a server for t, stopped in t.Cleanup. It skips under -short.
 func Start(t testing.TB, opts Options) *Env {
@@ -68,6 +77,16 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	if opts.AlarmEvaluationInterval > 0 {
 		cfg.AlarmEvaluationInterval = opts.AlarmEvaluationInterval
+	}
+	// Deleted task definitions go soon after their last use.
+	cfg.TaskDefinitionReapInterval = time.Second
+	switch {
+	case opts.MinHealthyTime > 0:
+		cfg.MinHealthyTime = opts.MinHealthyTime
+	case opts.MinHealthyTime < 0:
+		cfg.MinHealthyTime = 0
+	default:
+		cfg.MinHealthyTime = TestMinHealthyTime
 	}
 	cfg.Region = Region
 	cfg.AccountID = Account
