@@ -1,0 +1,87 @@
+package lb
+
+import (
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+)
+
+// randomGroup picks a target group of a forward action by weight.
+func (a *action) randomGroup() *group {
+	switch len(a.forward) {
+	case 0:
+		return nil
+	case 1:
+		return a.forward[0].g
+	}
+	n := rand.IntN(a.total)
+	for _, f := range a.forward {
+		if n < f.weight {
+			return f.g
+		}
+		n -= f.weight
+	}
+	return a.forward[len(a.forward)-1].g
+}
+
+// serveTCP passes a connection of a TCP listener through to a target:
+// bytes both ways, each direction's end (half-close) passed on, until
+// both ends are done. A target that refuses the connection is replaced by
+// another, up to maxRetries times; with none left the client's connection
+// is closed, as a network load balancer resets it.
+func (p *port) serveTCP(c net.Conn) {
+	cfg := p.tcpCfg.Load()
+	g := cfg.action.randomGroup()
+	if g == nil {
+		_ = c.Close()
+		return
+	}
+	var b *backend
+	var up net.Conn
+	for attempt := 0; attempt <= maxRetries; attempt++ {
+		nb := g.pick(b)
+		if nb == nil {
+			break
+		}
+		b = nb
+		var err error
+		up, err = net.DialTimeout("tcp", b.addr, connectTimeout)
+		if err == nil {
+			break
+		}
+		p.logger.Debug("connect to a target", "listener", p.listenerArn, "target", b.addr, "err", err)
+		up = nil
+	}
+	if up == nil {
+		_ = c.Close()
+		return
+	}
+	if !b.track(c) {
+		_ = c.Close()
+		_ = up.Close()
+		return
+	}
+	b.outstanding.Add(1)
+	defer func() {
+		b.outstanding.Add(-1)
+		b.untrack(c)
+		_ = c.Close()
+		_ = up.Close()
+	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { pipe(up, c) })
+	pipe(c, up)
+	wg.Wait()
+}
+
+// pipe copies from src to dst (splice(2) between TCP sockets on Linux)
+// and then closes dst for writing, so the other side sees the end.
+func pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	} else {
+		_ = dst.Close()
+	}
+}
