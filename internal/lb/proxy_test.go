@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/lbconf"
+	"github.com/gantry-dev/gantry/internal/lbload"
 )
 
 func TestRoundRobinReachesEveryHealthyTarget(t *testing.T) {
@@ -592,31 +593,14 @@ func TestNoLossWhileTargetsChange(t *testing.T) {
 	h := start(t, snapshot(1, lbs, tg("tg1", all...)))
 	h.waitHealthy(all...)
 	url := h.url("l1")
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var ok, failed atomic.Int64
+	var res lbload.Result
+	var loadErr error
 	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Go(func() {
-			tr := &http.Transport{DisableKeepAlives: i%2 == 1}
-			defer tr.CloseIdleConnections()
-			c := &http.Client{Transport: tr}
-			for ctx.Err() == nil {
-				resp, err := c.Get(url + "/")
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-				} else {
-					ok.Add(1)
-				}
-			}
-		})
-	}
+	wg.Go(func() {
+		res, loadErr = lbload.Run(ctx, lbload.Config{URL: url + "/", Rate: 500, Workers: 16})
+	})
 	// Every 100ms one target drains and another comes back (healthy
 	// immediately: they were checked before).
 	rev := int64(1)
@@ -628,7 +612,8 @@ func TestNoLossWhileTargetsChange(t *testing.T) {
 		h.src.Publish(snapshot(rev, lbs, tg("tg1", ts...)))
 	}
 	wg.Wait()
-	if failed.Load() != 0 || ok.Load() < 100 {
-		t.Errorf("%d requests failed, %d succeeded", failed.Load(), ok.Load())
+	t.Log(res)
+	if loadErr != nil || res.Failed() != 0 || res.Target5xx != 0 || res.Requests < 800 || res.NewConns == 0 {
+		t.Errorf("under target changes: %v (%v)", res, loadErr)
 	}
 }
