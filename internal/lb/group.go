@@ -44,6 +44,9 @@ type backend struct {
 	healthySince atomic.Int64 // unix nanos of the last transition to healthy
 	outstanding  atomic.Int64
 
+	// pool is the backend's idle keep-alive connections (fast path).
+	pool pool
+
 	// stop ends the backend's health checker.
 	stop context.CancelFunc
 
@@ -87,6 +90,7 @@ func (b *backend) untrack(c net.Conn) {
 // draining target in the snapshot until then).
 func (b *backend) retire() {
 	b.stop()
+	b.pool.close()
 	b.mu.Lock()
 	b.gone = true
 	conns := b.conns
@@ -136,7 +140,7 @@ func cookieValue(parts ...string) string {
 }
 
 // newBackend builds the backend of a registered target.
-func newBackend(groupArn string, t lbconf.Target) *backend {
+func newBackend(groupArn string, t lbconf.Target, maxIdle int) *backend {
 	b := &backend{
 		key:          targetKey(t.ID, t.Port),
 		id:           t.ID,
@@ -146,6 +150,7 @@ func newBackend(groupArn string, t lbconf.Target) *backend {
 		registeredAt: t.RegisteredAt,
 		stop:         func() {},
 	}
+	b.pool.max = maxIdle
 	return b
 }
 

@@ -39,6 +39,8 @@ type httpConfig struct {
 	def         *action
 	http2       bool
 	proxy       *httputil.ReverseProxy
+	lb          *LB
+	timeout     time.Duration // the target timeout (the idle timeout)
 }
 
 // tcpConfig is a TCP listener's compiled configuration.
@@ -177,6 +179,10 @@ func forward(w http.ResponseWriter, r *http.Request, cfg *httpConfig, a *action)
 	st := &reqState{g: g, b: b, port: cfg.port}
 	b.outstanding.Add(1)
 	defer func() { st.b.outstanding.Add(-1) }()
+	if fastEligible(r) {
+		cfg.lb.fastForward(w, r, st, cfg.timeout)
+		return
+	}
 	cfg.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 

@@ -208,7 +208,7 @@ func (l *LB) applyGroups(ctx context.Context, s *lbconf.Snapshot) {
 				b = nil
 			}
 			if b == nil {
-				b = newBackend(arn, t)
+				b = newBackend(arn, t, l.opts.MaxIdleConnsPerTarget)
 				l.startHealth(ctx, g, b)
 			} else {
 				delete(old, k)

@@ -77,6 +77,8 @@ func (p *port) update(l *LB, spec listenerSpec) {
 		def:         l.terminal(spec.ls.DefaultActions),
 		http2:       spec.lb.HTTP2,
 		proxy:       l.proxy(idle),
+		lb:          l,
+		timeout:     idle,
 	})
 	p.mu.Lock()
 	old := p.srv

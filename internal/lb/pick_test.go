@@ -62,7 +62,7 @@ func testGroup(n int, cfg groupConfig, now time.Time) (*group, []*backend) {
 	g.cfg.Store(&cfg)
 	var bs []*backend
 	for i := range n {
-		b := newBackend("g", lbconf.Target{ID: string(rune('a' + i)), Port: 80, Host: "127.0.0.1"})
+		b := newBackend("g", lbconf.Target{ID: string(rune('a' + i)), Port: 80, Host: "127.0.0.1"}, 1)
 		b.state.Store(stateHealthy)
 		bs = append(bs, b)
 	}

@@ -1,0 +1,349 @@
+package lb
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The fast path forwards the most common requests (HTTP/1.x GET, HEAD
+// and OPTIONS without a body or an upgrade) over the target's pool of
+// keep-alive connections with synchronous I/O on the request's own
+// goroutine: it writes the request, reads the answer and copies it, with
+// none of net/http.Transport's per-connection read and write goroutines
+// and hand-offs between them, which cost more than the proxying itself.
+// Everything else (bodies, upgrades, HTTP/2 from the client) goes through
+// net/http/httputil.ReverseProxy.
+
+// poolIdleTimeout is how long an idle connection to a target is kept:
+// below the 60 s most servers keep one (and Go's net/http's 3 min default
+// for IdleTimeout=0 is longer).
+const poolIdleTimeout = 50 * time.Second
+
+// bconn is a keep-alive connection to a target.
+type bconn struct {
+	c        net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	lastUsed time.Time
+	// deadline is the read deadline set on c: refreshed only when less
+	// than half the target timeout is left, since setting one costs as
+	// much as a small write.
+	deadline time.Time
+}
+
+// arm makes sure reading from bc times out no sooner than half the
+// target timeout from now and no later than the whole: ALB's idle timeout
+// on the target's side (no byte for that long answers 504 before the
+// head, or ends the answer after it).
+func (bc *bconn) arm(now time.Time, timeout time.Duration) {
+	if bc.deadline.Sub(now) >= timeout/2 {
+		return
+	}
+	bc.deadline = now.Add(timeout)
+	_ = bc.c.SetReadDeadline(bc.deadline)
+}
+
+// pool is a target's idle connections, most recently used last.
+type pool struct {
+	mu   sync.Mutex
+	idle []*bconn
+	max  int
+	shut bool
+}
+
+// get takes an idle connection that has not been idle too long, or nil.
+func (p *pool) get(now time.Time) *bconn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		bc := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		if now.Sub(bc.lastUsed) < poolIdleTimeout {
+			return bc
+		}
+		_ = bc.c.Close()
+	}
+	return nil
+}
+
+// put returns a connection for reuse, or closes it if the pool is full
+// or shut.
+func (p *pool) put(bc *bconn, now time.Time) {
+	bc.lastUsed = now
+	p.mu.Lock()
+	if p.shut || len(p.idle) >= p.max {
+		p.mu.Unlock()
+		_ = bc.c.Close()
+		return
+	}
+	p.idle = append(p.idle, bc)
+	p.mu.Unlock()
+}
+
+// close closes every idle connection; later puts close theirs.
+func (p *pool) close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.shut = true
+	p.mu.Unlock()
+	for _, bc := range idle {
+		_ = bc.c.Close()
+	}
+}
+
+// fastEligible reports whether a request can take the fast path.
+func fastEligible(r *http.Request) bool {
+	if r.ProtoMajor != 1 || r.Body != http.NoBody {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return false
+	}
+	_, upgrade := r.Header["Upgrade"]
+	return !upgrade
+}
+
+// isHop reports whether k (canonical) is a hop-by-hop header, which a
+// proxy does not pass on: one of RFC 9110's or one the Connection header
+// lists.
+func isHop(k string, connListed []string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	for _, c := range connListed {
+		if strings.EqualFold(k, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// connectionListed are the header names a Connection header lists.
+func connectionListed(h http.Header) []string {
+	var out []string
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// errNoAnswer is a target that closed a reused connection before
+// answering.
+var errNoAnswer = errors.New("target closed the connection before answering")
+
+// fastForward forwards r to st.b (or, after a refused connection,
+// another target) and copies the answer to w.
+func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, timeout time.Duration) {
+	var (
+		bc     *bconn
+		resp   *http.Response
+		err    error
+		reused bool
+	)
+	for attempt := 0; ; attempt++ {
+		now := time.Now()
+		bc = st.b.pool.get(now)
+		reused = bc != nil
+		if bc == nil {
+			bc, err = dialTarget(r.Context(), st.b.addr)
+			if err != nil {
+				if isDialRefused(err) && attempt < maxRetries {
+					if nb := st.g.pick(st.b); nb != nil {
+						st.b.outstanding.Add(-1)
+						nb.outstanding.Add(1)
+						st.b = nb
+						continue
+					}
+				}
+				proxyError(w, r, err)
+				return
+			}
+		}
+		resp, err = roundTrip(r, bc, st, timeout)
+		if err == nil {
+			break
+		}
+		_ = bc.c.Close()
+		if reused && errors.Is(err, errNoAnswer) && attempt <= maxRetries {
+			// A stale keep-alive connection: the request is idempotent
+			// and nothing came back, so send it again on a new one.
+			continue
+		}
+		proxyError(w, r, err)
+		return
+	}
+	// Answer headers, without hop-by-hop ones.
+	listed := connectionListed(resp.Header)
+	dst := w.Header()
+	for k, vs := range resp.Header {
+		if isHop(k, listed) {
+			continue
+		}
+		dst[k] = vs
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		dst["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	buf := l.buffers.Get()
+	_, cerr := copyBody(w, resp.Body, buf, resp.ContentLength < 0, bc, timeout)
+	l.buffers.Put(buf)
+	// The body must have been read to its end for the connection to be
+	// reused.
+	rerr := resp.Body.Close()
+	for k, vs := range resp.Trailer {
+		dst[http.TrailerPrefix+k] = vs
+	}
+	if cerr != nil || rerr != nil || resp.Close || r.Context().Err() != nil {
+		_ = bc.c.Close()
+		if cerr != nil && !errors.Is(cerr, errClientWrite) {
+			// The target broke off the body: the client sees a cut
+			// answer, as from ALB; nothing more to send.
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+	st.b.pool.put(bc, time.Now())
+}
+
+// dialTarget connects to a target.
+func dialTarget(ctx context.Context, addr string) (*bconn, error) {
+	d := net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &bconn{c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 8<<10)}, nil
+}
+
+// roundTrip writes r on bc and reads the answer's head.
+func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration) (*http.Response, error) {
+	if err := writeRequest(bc.bw, r, st); err != nil {
+		if isReset(err) || errors.Is(err, net.ErrClosed) {
+			return nil, errNoAnswer
+		}
+		return nil, err
+	}
+	// The target timeout: ALB answers 504 when the target has not
+	// answered within the idle timeout.
+	bc.arm(time.Now(), timeout)
+	stop := context.AfterFunc(r.Context(), func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := bc.br.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
+			return nil, errNoAnswer
+		}
+		return nil, err
+	}
+	for {
+		resp, err := http.ReadResponse(bc.br, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue // 1xx informational: the final answer follows
+		}
+		return resp, nil
+	}
+}
+
+// isReset reports a connection reset by the target.
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// writeRequest writes r's head (it has no body) with the X-Forwarded
+// headers, as rewrite does for the slow path.
+func writeRequest(bw *bufio.Writer, r *http.Request, st *reqState) error {
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(r.URL.RequestURI())
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(r.Host)
+	bw.WriteString("\r\n")
+	listed := connectionListed(r.Header)
+	for k, vs := range r.Header {
+		switch k {
+		case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port", "Host":
+			continue
+		}
+		if isHop(k, listed) {
+			continue
+		}
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("X-Forwarded-For: ")
+	for _, v := range r.Header["X-Forwarded-For"] {
+		bw.WriteString(v)
+		bw.WriteString(", ")
+	}
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		client = r.RemoteAddr
+	}
+	bw.WriteString(client)
+	bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ")
+	bw.WriteString(st.port)
+	bw.WriteString("\r\n\r\n")
+	return bw.Flush()
+}
+
+// errClientWrite marks a failed write to the client.
+var errClientWrite = errors.New("write to the client")
+
+// copyBody copies an answer's body to the client, flushing after each
+// read when the length is unknown (streams).
+func copyBody(w http.ResponseWriter, body io.Reader, buf []byte, flush bool, bc *bconn, timeout time.Duration) (int64, error) {
+	var n int64
+	var f http.Flusher
+	if flush {
+		f, _ = w.(http.Flusher)
+	}
+	for {
+		bc.arm(time.Now(), timeout)
+		nr, rerr := body.Read(buf)
+		if nr > 0 {
+			nw, werr := w.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, errClientWrite
+			}
+			if f != nil {
+				f.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
