@@ -32,7 +32,7 @@ const poolIdleTimeout = 50 * time.Second
 type bconn struct {
 	c        net.Conn
 	br       *bufio.Reader
-	bw       *bufio.Writer
+	head     []byte // the request head being written, reused
 	lastUsed time.Time
 	// deadline is the read deadline set on c: refreshed only when less
 	// than half the target timeout is left, since setting one costs as
@@ -235,12 +235,12 @@ func dialTarget(ctx context.Context, addr string) (*bconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bconn{c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 8<<10)}, nil
+	return &bconn{c: c, br: bufio.NewReaderSize(c, 16<<10), head: make([]byte, 0, 1024)}, nil
 }
 
 // roundTrip writes r on bc and reads the answer's head.
 func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration) (*http.Response, error) {
-	if err := writeRequest(bc.bw, r, st); err != nil {
+	if err := writeRequest(bc, r, st); err != nil {
 		if isReset(err) || errors.Is(err, net.ErrClosed) {
 			return nil, errNoAnswer
 		}
@@ -275,14 +275,15 @@ func isReset(err error) bool {
 }
 
 // writeRequest writes r's head (it has no body) with the X-Forwarded
-// headers, as rewrite does for the slow path.
-func writeRequest(bw *bufio.Writer, r *http.Request, st *reqState) error {
-	bw.WriteString(r.Method)
-	bw.WriteByte(' ')
-	bw.WriteString(r.URL.RequestURI())
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(r.Host)
-	bw.WriteString("\r\n")
+// headers, as rewrite does for the slow path, in one write.
+func writeRequest(bc *bconn, r *http.Request, st *reqState) error {
+	b := bc.head[:0]
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = append(b, r.URL.RequestURI()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\n"...)
 	listed := connectionListed(r.Header)
 	for k, vs := range r.Header {
 		switch k {
@@ -293,26 +294,28 @@ func writeRequest(bw *bufio.Writer, r *http.Request, st *reqState) error {
 			continue
 		}
 		for _, v := range vs {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
 		}
 	}
-	bw.WriteString("X-Forwarded-For: ")
+	b = append(b, "X-Forwarded-For: "...)
 	for _, v := range r.Header["X-Forwarded-For"] {
-		bw.WriteString(v)
-		bw.WriteString(", ")
+		b = append(b, v...)
+		b = append(b, ", "...)
 	}
 	client, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		client = r.RemoteAddr
 	}
-	bw.WriteString(client)
-	bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ")
-	bw.WriteString(st.port)
-	bw.WriteString("\r\n\r\n")
-	return bw.Flush()
+	b = append(b, client...)
+	b = append(b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: "...)
+	b = append(b, st.port...)
+	b = append(b, "\r\n\r\n"...)
+	bc.head = b
+	_, err = bc.c.Write(b)
+	return err
 }
 
 // errClientWrite marks a failed write to the client.
