@@ -34,6 +34,9 @@ type port struct {
 	httpCfg atomic.Pointer[httpConfig]
 	tcpCfg  atomic.Pointer[tcpConfig]
 
+	// fast are the connections served by the port's own loop (conn.go).
+	fast conns
+
 	mu      sync.Mutex
 	srv     *httpServer // the server new HTTP connections go to
 	started bool
@@ -156,7 +159,7 @@ func (p *port) acceptLoop() {
 			go p.serveTCP(c)
 			continue
 		}
-		p.handOver(c)
+		go p.serveConn(c)
 	}
 }
 
@@ -197,9 +200,12 @@ func (p *port) close(wait time.Duration) {
 	p.mu.Lock()
 	s := p.srv
 	p.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Go(func() { p.fast.shutdown(wait) })
 	if s != nil {
 		s.shutdown(wait)
 	}
+	wg.Wait()
 	p.logger.Info("listener closed", "listener", p.listenerArn, "address", p.ln.Addr().String())
 }
 
