@@ -157,7 +157,7 @@ func printTable(w io.Writer, o options, rs []result) {
 		if r.note != "" {
 			name += " (" + r.note + ")"
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d of %d | %.1f µs |\n", name, r.rate, r.p50, r.p99, r.failed, r.requests,
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d of %d | %.1f µs |\n", name, r.rate, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.failed, r.requests,
 			float64(r.cpuPerReq)/float64(time.Microsecond))
 	}
 }
