@@ -23,6 +23,11 @@ import (
 // Everything else (bodies, upgrades, HTTP/2 from the client) goes through
 // net/http/httputil.ReverseProxy.
 
+// fastAttempts is how many times the fast path sends a request: again on
+// a new connection after a stale one, and to other targets after one
+// refused, went down or closed without answering.
+const fastAttempts = 4
+
 // poolIdleTimeout is how long an idle connection to a target is kept:
 // below the 60 s most servers keep one (and Go's net/http's 3 min default
 // for IdleTimeout=0 is longer).
@@ -89,6 +94,17 @@ func (p *pool) put(bc *bconn, now time.Time) {
 	p.mu.Unlock()
 }
 
+// flush closes every idle connection.
+func (p *pool) flush() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, bc := range idle {
+		_ = bc.c.Close()
+	}
+}
+
 // close closes every idle connection; later puts close theirs.
 func (p *pool) close() {
 	p.mu.Lock()
@@ -153,25 +169,35 @@ var errNoAnswer = errors.New("target closed the connection before answering")
 // another target) and copies the answer to w.
 func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, timeout time.Duration) {
 	var (
-		bc     *bconn
-		resp   *http.Response
-		err    error
-		reused bool
+		bc    *bconn
+		resp  *http.Response
+		err   error
+		fresh bool // skip the pool: it held a stale connection
 	)
+	// other moves the request to another target; false if there is none.
+	other := func() bool {
+		nb := st.g.pick(st.b)
+		if nb == nil {
+			return false
+		}
+		st.b.outstanding.Add(-1)
+		nb.outstanding.Add(1)
+		st.b = nb
+		fresh = false
+		return true
+	}
 	for attempt := 0; ; attempt++ {
-		now := time.Now()
-		bc = st.b.pool.get(now)
-		reused = bc != nil
+		last := attempt >= fastAttempts-1
+		bc = nil
+		if !fresh {
+			bc = st.b.pool.get(time.Now())
+		}
+		reused := bc != nil
 		if bc == nil {
-			bc, err = dialTarget(r.Context(), st.b.addr)
+			bc, err = dialTarget(r.Context(), st.b)
 			if err != nil {
-				if isDialRefused(err) && attempt < maxRetries {
-					if nb := st.g.pick(st.b); nb != nil {
-						st.b.outstanding.Add(-1)
-						nb.outstanding.Add(1)
-						st.b = nb
-						continue
-					}
+				if (isDialRefused(err) || errors.Is(err, errTargetDown)) && !last && other() {
+					continue
 				}
 				proxyError(w, r, err)
 				return
@@ -182,9 +208,20 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 			break
 		}
 		_ = bc.c.Close()
-		if reused && errors.Is(err, errNoAnswer) && attempt <= maxRetries {
-			// A stale keep-alive connection: the request is idempotent
-			// and nothing came back, so send it again on a new one.
+		if !last && reused && errors.Is(err, errNoAnswer) {
+			// A stale keep-alive connection: its pool is likely stale
+			// too (the target closed its idle connections, or died).
+			// The request is idempotent and nothing came back, so send
+			// it again on a new connection.
+			st.b.pool.flush()
+			fresh = true
+			continue
+		}
+		if !last && (errors.Is(err, errTargetDown) || errors.Is(err, errNoAnswer)) && other() {
+			// The target went down while the request waited for its
+			// answer's first byte, or closed a new connection without
+			// answering (a process killed): the request is idempotent,
+			// so another target answers it.
 			continue
 		}
 		proxyError(w, r, err)
@@ -228,11 +265,28 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 	st.b.pool.put(bc, time.Now())
 }
 
-// dialTarget connects to a target.
-func dialTarget(ctx context.Context, addr string) (*bconn, error) {
+// errTargetDown is a request given up because its target went down
+// (found unhealthy, or deregistered for good) before answering.
+var errTargetDown = errors.New("target went down before answering")
+
+// dialTarget connects to a target; it gives up if the target goes down
+// meanwhile (a killed container's address may not refuse, only stay
+// silent until the connect timeout).
+func dialTarget(ctx context.Context, b *backend) (*bconn, error) {
 	d := net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	down := b.downCtx()
+	if down.Err() == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(down, cancel)
+		defer stop()
+	}
+	c, err := d.DialContext(ctx, "tcp", b.addr)
 	if err != nil {
+		if down.Err() != nil && ctx.Err() != nil {
+			return nil, errTargetDown
+		}
 		return nil, err
 	}
 	return &bconn{c: c, br: bufio.NewReaderSize(c, 16<<10), head: make([]byte, 0, 1024)}, nil
@@ -251,9 +305,23 @@ func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration) 
 	bc.arm(time.Now(), timeout)
 	stop := context.AfterFunc(r.Context(), func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
+	// A target found unhealthy while the answer is awaited (a killed
+	// container stays silent): give up on it. Not when it was already
+	// down (fail-open routes to unhealthy targets).
+	down := st.b.downCtx()
+	if down.Err() == nil {
+		stopDown := context.AfterFunc(down, func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) })
+		defer stopDown()
+	}
 	if _, err := bc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
 			return nil, errNoAnswer
+		}
+		if down.Err() != nil && r.Context().Err() == nil {
+			// The deadline set, or the silence, came with the target
+			// going down.
+			bc.deadline = time.Time{}
+			return nil, errTargetDown
 		}
 		return nil, err
 	}

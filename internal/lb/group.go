@@ -53,6 +53,36 @@ type backend struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{} // TCP connections through this backend
 	gone  bool                  // deregistered for good: close new conns at once
+
+	// down ends when the target is found unhealthy or retires: requests
+	// waiting on it for a connection or the first byte of an answer give
+	// up and go to another target (downCtx).
+	downMu     sync.Mutex
+	down       context.Context
+	downCancel context.CancelFunc
+}
+
+// downCtx is the context that ends when b goes down.
+func (b *backend) downCtx() context.Context {
+	b.downMu.Lock()
+	defer b.downMu.Unlock()
+	return b.down
+}
+
+// markDown ends the down context: b was found unhealthy or retired.
+func (b *backend) markDown() {
+	b.downMu.Lock()
+	b.downCancel()
+	b.downMu.Unlock()
+}
+
+// markUp gives b a new down context once it is healthy again.
+func (b *backend) markUp() {
+	b.downMu.Lock()
+	if b.down.Err() != nil {
+		b.down, b.downCancel = context.WithCancel(context.Background())
+	}
+	b.downMu.Unlock()
 }
 
 // eligible reports whether b may take a new request: not draining and
@@ -90,6 +120,7 @@ func (b *backend) untrack(c net.Conn) {
 // draining target in the snapshot until then).
 func (b *backend) retire() {
 	b.stop()
+	b.markDown()
 	b.pool.close()
 	b.mu.Lock()
 	b.gone = true
@@ -151,6 +182,7 @@ func newBackend(groupArn string, t lbconf.Target, maxIdle int) *backend {
 		stop:         func() {},
 	}
 	b.pool.max = maxIdle
+	b.down, b.downCancel = context.WithCancel(context.Background())
 	return b
 }
 

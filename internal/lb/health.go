@@ -109,7 +109,9 @@ func (l *LB) transition(ctx context.Context, g *group, b *backend, state int32, 
 	h := lbconf.Health{State: lbconf.StateHealthy}
 	if state == stateHealthy {
 		b.healthySince.Store(l.opts.Now().UnixNano())
+		b.markUp()
 	} else {
+		b.markDown()
 		h = lbconf.Health{State: lbconf.StateUnhealthy, Reason: pr.reason, Description: pr.description}
 	}
 	l.logger.Info("target health changed", "targetGroup", g.arn, "target", b.id, "port", b.port,

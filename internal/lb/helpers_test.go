@@ -73,10 +73,15 @@ func (r *recordSink) Report(_ context.Context, g, id string, port int, h lbconf.
 
 // last is the last report for a target, if any.
 func (r *recordSink) last(id string, port int) (lbconf.Health, bool) {
+	return r.lastIn("", id, port)
+}
+
+// lastIn is the last report for a target in a group ("": any group).
+func (r *recordSink) lastIn(group, id string, port int) (lbconf.Health, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := len(r.events) - 1; i >= 0; i-- {
-		if e := r.events[i]; e.id == id && e.port == port {
+		if e := r.events[i]; e.id == id && e.port == port && (group == "" || e.group == group) {
 			return e.h, true
 		}
 	}
@@ -276,10 +281,17 @@ func (h *harness) waitHealthy(targets ...lbconf.Target) {
 
 func (h *harness) waitState(state string, targets ...lbconf.Target) {
 	h.t.Helper()
+	h.waitStateIn("", state, targets...)
+}
+
+// waitStateIn waits until every named target of a group ("": any) was
+// reported in state.
+func (h *harness) waitStateIn(group, state string, targets ...lbconf.Target) {
+	h.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for _, tgt := range targets {
 		for {
-			got, ok := h.sink.last(tgt.ID, tgt.Port)
+			got, ok := h.sink.lastIn(group, tgt.ID, tgt.Port)
 			if ok && got.State == state {
 				break
 			}

@@ -146,6 +146,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 					mu.Unlock()
 				case code >= 500 && lbMade:
 					r.LB5xx++
+					mu.Lock()
+					if len(firstErr) < 5 {
+						firstErr = append(firstErr, fmt.Sprintf("status %d from the load balancer", code))
+					}
+					mu.Unlock()
 				case code >= 500:
 					r.Target5xx++
 				case code >= 200 && code < 400:
