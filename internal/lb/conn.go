@@ -314,6 +314,25 @@ func (w *fastWriter) WriteHeader(code int) {
 	_, w.err = bw.WriteString("\r\n")
 }
 
+// writeRaw writes an answer head passed on as bytes (up to its last
+// header's CRLF), then the headers set on w and the connection's own.
+func (w *fastWriter) writeRaw(head []byte, code int) {
+	w.wroteHeader = true
+	w.noBody = w.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	bw := w.bw
+	_, _ = bw.Write(head)
+	for k, vs := range w.header {
+		for _, v := range vs {
+			writeHeaderLine(bw, k, v)
+		}
+	}
+	if w.req.Close {
+		w.closeAfter = true
+		_, _ = bw.WriteString("Connection: close\r\n")
+	}
+	_, w.err = bw.WriteString("\r\n")
+}
+
 func writeHeaderLine(bw *bufio.Writer, k, v string) {
 	_, _ = bw.WriteString(k)
 	_, _ = bw.WriteString(": ")

@@ -2,12 +2,14 @@ package lb
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -174,6 +176,7 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 		err   error
 		fresh bool // skip the pool: it held a stale connection
 	)
+	fw, isFW := w.(*fastWriter)
 	// other moves the request to another target; false if there is none.
 	other := func() bool {
 		nb := st.g.pick(st.b)
@@ -203,7 +206,16 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 				return
 			}
 		}
-		resp, err = roundTrip(r, bc, st, timeout)
+		var raw rawHead
+		resp, raw, err = roundTrip(r, bc, st, timeout, isFW)
+		if err == nil && raw.n > 0 {
+			if passRaw(fw, bc, raw, timeout) {
+				st.b.pool.put(bc, time.Now())
+			} else {
+				_ = bc.c.Close()
+			}
+			return
+		}
 		if err == nil {
 			break
 		}
@@ -292,49 +304,159 @@ func dialTarget(ctx context.Context, b *backend) (*bconn, error) {
 	return &bconn{c: c, br: bufio.NewReaderSize(c, 16<<10), head: make([]byte, 0, 1024)}, nil
 }
 
-// roundTrip writes r on bc and reads the answer's head.
-func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration) (*http.Response, error) {
+// rawHead is an answer head simple enough to pass on as bytes: n bytes
+// of head in the connection's buffer, a status that is not 1xx, and a
+// Content-Length.
+type rawHead struct {
+	n      int
+	code   int
+	length int64
+}
+
+// roundTrip writes r on bc and reads the answer's head: into a
+// *http.Response, or, when raw is allowed and the head is simple, only
+// peeked (rawHead; the caller passes its bytes on).
+func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration, raw bool) (*http.Response, rawHead, error) {
 	if err := writeRequest(bc, r, st); err != nil {
 		if isReset(err) || errors.Is(err, net.ErrClosed) {
-			return nil, errNoAnswer
+			return nil, rawHead{}, errNoAnswer
 		}
-		return nil, err
+		return nil, rawHead{}, err
 	}
 	// The target timeout: ALB answers 504 when the target has not
 	// answered within the idle timeout.
 	bc.arm(time.Now(), timeout)
-	stop := context.AfterFunc(r.Context(), func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	cut := func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) }
+	stop := context.AfterFunc(r.Context(), cut)
 	// A target found unhealthy while the answer is awaited (a killed
 	// container stays silent): give up on it. Not when it was already
 	// down (fail-open routes to unhealthy targets).
 	down := st.b.downCtx()
+	stopDown := func() bool { return true }
 	if down.Err() == nil {
-		stopDown := context.AfterFunc(down, func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) })
-		defer stopDown()
+		stopDown = context.AfterFunc(down, cut)
 	}
-	if _, err := bc.br.Peek(1); err != nil {
+	_, err := bc.br.Peek(1)
+	if ran := !stop(); ran || !stopDown() {
+		// A cut came (it may have come after the first byte): the
+		// connection's deadline is in the past.
+		bc.deadline = time.Time{}
+		if err == nil {
+			bc.arm(time.Now(), timeout)
+		}
+	}
+	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
-			return nil, errNoAnswer
+			return nil, rawHead{}, errNoAnswer
 		}
 		if down.Err() != nil && r.Context().Err() == nil {
-			// The deadline set, or the silence, came with the target
-			// going down.
-			bc.deadline = time.Time{}
-			return nil, errTargetDown
+			// The cut, or the silence, came with the target going down.
+			return nil, rawHead{}, errTargetDown
 		}
-		return nil, err
+		return nil, rawHead{}, err
+	}
+	if raw {
+		if h, ok := simpleHead(bc.br); ok {
+			return nil, h, nil
+		}
 	}
 	for {
 		resp, err := http.ReadResponse(bc.br, r)
 		if err != nil {
-			return nil, err
+			return nil, rawHead{}, err
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue // 1xx informational: the final answer follows
 		}
-		return resp, nil
+		return resp, rawHead{}, nil
 	}
+}
+
+// simpleHead peeks at an answer's head and reports whether it can be
+// passed on as bytes: HTTP/1.1, a final status, one Content-Length, and
+// no header a proxy must act on (Connection and the other hop-by-hop
+// ones, Transfer-Encoding, obsolete line folding).
+func simpleHead(br *bufio.Reader) (rawHead, bool) {
+	var buf []byte
+	for {
+		b, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+			buf = b[:i+4]
+			break
+		}
+		if len(b) >= br.Size() {
+			return rawHead{}, false
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return rawHead{}, false
+		}
+	}
+	line, rest, _ := bytes.Cut(buf[:len(buf)-2], []byte("\r\n"))
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || len(line) > 12 && line[12] != ' ' {
+		return rawHead{}, false
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil || code < 200 || code > 599 {
+		return rawHead{}, false
+	}
+	h := rawHead{n: len(buf), code: code, length: -1}
+	for len(rest) > 0 {
+		var f []byte
+		f, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		name, value, found := bytes.Cut(f, []byte(":"))
+		if !found || len(name) == 0 || name[0] == ' ' || name[0] == '\t' {
+			return rawHead{}, false
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(value)), 10, 64)
+			if err != nil || n < 0 || h.length >= 0 {
+				return rawHead{}, false
+			}
+			h.length = n
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")),
+			bytes.EqualFold(name, []byte("Connection")),
+			bytes.EqualFold(name, []byte("Keep-Alive")),
+			bytes.EqualFold(name, []byte("Proxy-Connection")),
+			bytes.EqualFold(name, []byte("Trailer")),
+			bytes.EqualFold(name, []byte("Upgrade")),
+			bytes.EqualFold(name, []byte("Te")):
+			return rawHead{}, false
+		}
+	}
+	if h.length < 0 {
+		return rawHead{}, false
+	}
+	return h, true
+}
+
+// passRaw passes a simple answer on to the loop's writer: its head as
+// bytes, with the headers the load balancer adds (stickiness cookies),
+// then Content-Length bytes of body. It reports whether bc can be reused;
+// a target that breaks off the body aborts the client's connection.
+func passRaw(fw *fastWriter, bc *bconn, h rawHead, timeout time.Duration) bool {
+	head, _ := bc.br.Peek(h.n)
+	fw.writeRaw(head[:len(head)-2], h.code)
+	_, _ = bc.br.Discard(h.n)
+	if fw.noBody || h.length == 0 {
+		return fw.err == nil
+	}
+	left := h.length
+	for left > 0 {
+		bc.arm(time.Now(), timeout)
+		chunk := min(left, 32<<10)
+		n, err := io.CopyN(fw.bw, bc.br, chunk)
+		left -= n
+		if err != nil {
+			if _, werr := fw.bw.Write(nil); werr == nil {
+				// The client takes bytes: the target broke off the body.
+				panic(http.ErrAbortHandler)
+			}
+			fw.closeAfter = true
+			return false
+		}
+	}
+	return fw.err == nil
 }
 
 // isReset reports a connection reset by the target.

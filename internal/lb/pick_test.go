@@ -1,6 +1,8 @@
 package lb
 
 import (
+	"bufio"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,5 +133,33 @@ func TestFailOpenAndDraining(t *testing.T) {
 	bs[1].draining.Store(true)
 	if got := g.pick(nil); got != nil {
 		t.Errorf("every target draining: picked %s, want none", got.id)
+	}
+}
+
+func TestSimpleHead(t *testing.T) {
+	tests := []struct {
+		name, head string
+		ok         bool
+		code       int
+		length     int64
+	}{
+		{"plain", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello", true, 200, 5},
+		{"no reason phrase", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", true, 404, 0},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", false, 0, 0},
+		{"no length", "HTTP/1.1 200 OK\r\nX-A: b\r\n\r\n", false, 0, 0},
+		{"connection header", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx", false, 0, 0},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx", false, 0, 0},
+		{"informational", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, 0, 0},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", false, 0, 0},
+		{"folded", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-A: b\r\n c\r\n\r\nx", false, 0, 0},
+		{"bad code", "HTTP/1.1 2x0 OK\r\nContent-Length: 1\r\n\r\nx", false, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, ok := simpleHead(bufio.NewReader(strings.NewReader(tc.head)))
+			if ok != tc.ok || ok && (h.code != tc.code || h.length != tc.length || tc.head[h.n-4:h.n] != "\r\n\r\n") {
+				t.Errorf("simpleHead = %+v, %v; want ok %v code %d length %d", h, ok, tc.ok, tc.code, tc.length)
+			}
+		})
 	}
 }
