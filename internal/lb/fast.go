@@ -327,7 +327,12 @@ func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration, 
 	// answered within the idle timeout.
 	bc.arm(time.Now(), timeout)
 	cut := func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) }
-	stop := context.AfterFunc(r.Context(), cut)
+	stop := func() bool { return true }
+	if r.Context().Done() != nil {
+		// (The loop's requests have none: a client that goes away is
+		// seen when its answer is written.)
+		stop = context.AfterFunc(r.Context(), cut)
+	}
 	// A target found unhealthy while the answer is awaited (a killed
 	// container stays silent): give up on it. Not when it was already
 	// down (fail-open routes to unhealthy targets).
