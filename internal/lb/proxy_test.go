@@ -329,7 +329,10 @@ func TestDrainingTargetFinishesButTakesNoNewRequests(t *testing.T) {
 			results <- body
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Wait until all four are at the targets.
+	for deadline := time.Now().Add(5 * time.Second); a.hits.Load()+b.hits.Load() < 4 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	draining := b.target()
 	draining.Draining = true
 	h.publish(snapshot(2, lbs, tg("tg1", a.target(), draining)))
