@@ -3,7 +3,10 @@
 // the backends' direct rate as the limit, and then the data plane while a
 // target is added or removed every second, counting failed requests:
 //
-//	go build -o /tmp/gantry-lbbench ./cmd/gantry-lbbench && /tmp/gantry-lbbench
+//	go run ./cmd/gantry-lbbench
+//
+// Each subject is measured once a round, in turn, for -rounds rounds, so
+// that a change in what else runs on a shared machine falls on all alike.
 //
 // It needs wrk, haproxy and nginx on PATH (Debian packages wrk, haproxy,
 // nginx-light or nginx; scripts/ensure-deps installs them with
@@ -18,6 +21,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,18 +52,20 @@ type options struct {
 	targets     int
 	churn       bool
 	peers       bool
+	rounds      int
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gantry-lbbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long wrk runs against each proxy")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "how long wrk runs against each subject each round")
 	fs.IntVar(&o.connections, "connections", 64, "wrk's connections (-c)")
 	fs.IntVar(&o.threads, "threads", 2, "wrk's threads (-t)")
 	fs.IntVar(&o.targets, "targets", 3, "backend ports (targets)")
 	fs.BoolVar(&o.churn, "churn", true, "also run Gantry while a target is added or removed every second")
 	fs.BoolVar(&o.peers, "peers", true, "run HAProxy and nginx too")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds: each subject is measured once a round, in turn")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -80,7 +86,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// bench runs every subject and prints the table.
+// subject is one thing measured: a URL and the process whose CPU counts.
+type subject struct {
+	name string
+	url  string
+	pid  int
+	note func() string
+}
+
+// bench starts every subject, measures them in turn, round after round
+// (so that a change in what else runs on the machine falls on all of
+// them alike), and prints the table.
 func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	dir, err := os.MkdirTemp("", "gantry-lbbench-")
 	if err != nil {
@@ -100,80 +116,84 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if len(targets) != o.targets {
 		return fmt.Errorf("backends said %q", targets)
 	}
+	subjects := []subject{{name: "direct (one backend, the limit)", url: "http://" + targets[0] + "/", pid: backend.Process.Pid}}
+	var stops []func()
 
-	var results []result
-	measure := func(name string, url string, pid int) error {
-		fmt.Fprintf(stderr, "gantry-lbbench: %s: wrk %s against %s\n", name, o.duration, url)
-		if err := warm(url); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		r, err := runWrk(ctx, o, url, pid)
+	startGantry := func(name string, extra ...string) error {
+		port, err := freePort()
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return err
 		}
-		r.name = name
-		results = append(results, r)
+		args := append([]string{"gantry", "-port", fmt.Sprint(port), "-targets", strings.Join(targets, ",")}, extra...)
+		g, glines, err := startChild(ctx, stderr, self, args...)
+		if err != nil {
+			return fmt.Errorf("start gantry: %w", err)
+		}
+		if _, ok := <-glines; !ok {
+			return errors.New("gantry did not start")
+		}
+		sub := subject{name: name, url: fmt.Sprintf("http://127.0.0.1:%d/", port), pid: g.Process.Pid}
+		if len(extra) > 0 {
+			sub.note = func() string {
+				_ = g.Process.Signal(os.Interrupt)
+				return <-glines
+			}
+		}
+		subjects = append(subjects, sub)
+		stops = append(stops, func() { stopChild(g) })
 		return nil
 	}
-
-	if err := measure("direct (one backend, the limit)", "http://"+targets[0]+"/", backend.Process.Pid); err != nil {
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	if err := startGantry("Gantry (internal/lb)"); err != nil {
 		return err
 	}
-
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	g, glines, err := startChild(ctx, stderr, self, "gantry", "-port", fmt.Sprint(port), "-targets", strings.Join(targets, ","))
-	if err != nil {
-		return fmt.Errorf("start gantry: %w", err)
-	}
-	<-glines
-	err = measure("Gantry (internal/lb)", fmt.Sprintf("http://127.0.0.1:%d/", port), g.Process.Pid)
-	stopChild(g)
-	if err != nil {
-		return err
-	}
-
 	if o.peers {
 		hp, err := startHAProxy(ctx, dir, targets)
 		if err != nil {
 			return err
 		}
-		err = measure("HAProxy "+version("haproxy", "-v"), fmt.Sprintf("http://127.0.0.1:%d/", hp.port), hp.cmd.Process.Pid)
-		stopChild(hp.cmd)
-		if err != nil {
-			return err
-		}
+		stops = append(stops, func() { stopChild(hp.cmd) })
+		subjects = append(subjects, subject{name: "HAProxy " + version("haproxy", "-v"), url: fmt.Sprintf("http://127.0.0.1:%d/", hp.port), pid: hp.cmd.Process.Pid})
 		ng, err := startNginx(ctx, dir, targets)
 		if err != nil {
 			return err
 		}
-		err = measure("nginx "+version("nginx", "-v"), fmt.Sprintf("http://127.0.0.1:%d/", ng.port), ng.cmd.Process.Pid)
-		stopChild(ng.cmd)
-		if err != nil {
+		stops = append(stops, func() { stopChild(ng.cmd) })
+		subjects = append(subjects, subject{name: "nginx " + version("nginx", "-v"), url: fmt.Sprintf("http://127.0.0.1:%d/", ng.port), pid: ng.cmd.Process.Pid})
+	}
+	if o.churn {
+		if err := startGantry("Gantry while a target changes every second", "-churn", "1s"); err != nil {
 			return err
 		}
 	}
-
-	if o.churn {
-		port, err := freePort()
-		if err != nil {
-			return err
+	for _, sub := range subjects {
+		if err := warm(sub.url); err != nil {
+			return fmt.Errorf("%s: %w", sub.name, err)
 		}
-		g, glines, err := startChild(ctx, stderr, self, "gantry", "-port", fmt.Sprint(port), "-targets", strings.Join(targets, ","), "-churn", "1s")
-		if err != nil {
-			return fmt.Errorf("start gantry: %w", err)
+	}
+	runs := make([][]result, len(subjects))
+	for round := range o.rounds {
+		for i, sub := range subjects {
+			fmt.Fprintf(stderr, "gantry-lbbench: round %d: %s: wrk %s\n", round+1, sub.name, o.duration)
+			r, err := runWrk(ctx, o, sub.url, sub.pid)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sub.name, err)
+			}
+			runs[i] = append(runs[i], r)
 		}
-		<-glines
-		err = measure("Gantry, a target added or removed every second", fmt.Sprintf("http://127.0.0.1:%d/", port), g.Process.Pid)
-		_ = g.Process.Signal(os.Interrupt)
-		changes := <-glines
-		stopChild(g)
-		if err != nil {
-			return err
+	}
+	var results []result
+	for i, sub := range subjects {
+		r := combine(runs[i])
+		r.name = sub.name
+		if sub.note != nil {
+			r.note = sub.note()
 		}
-		results[len(results)-1].note = changes
+		results = append(results, r)
 	}
 	printTable(stdout, o, results)
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,7 @@ type result struct {
 	failed    int64 // socket errors and non-2xx/3xx answers
 	cpuPerReq time.Duration
 	note      string
+	rates     []float64 // each round's
 }
 
 // warm sends a few requests so that pools and health checks settle.
@@ -147,17 +150,49 @@ func treeCPU(pid int) time.Duration {
 	return time.Duration(total) * 10 * time.Millisecond
 }
 
+// combine sums a subject's rounds: requests, failures and CPU over all of
+// them; the rate and latencies are the median round's (by rate).
+func combine(rs []result) result {
+	var out result
+	var cpu time.Duration
+	for _, r := range rs {
+		out.requests += r.requests
+		out.failed += r.failed
+		cpu += r.cpuPerReq * time.Duration(r.requests)
+	}
+	sorted := append([]result(nil), rs...)
+	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.rate, b.rate) })
+	mid := sorted[len(sorted)/2]
+	out.rate, out.p50, out.p99 = mid.rate, mid.p50, mid.p99
+	for _, r := range rs {
+		out.rates = append(out.rates, r.rate)
+	}
+	if out.requests > 0 {
+		out.cpuPerReq = cpu / time.Duration(out.requests)
+	}
+	return out
+}
+
 // printTable prints the results as Markdown.
 func printTable(w io.Writer, o options, rs []result) {
-	fmt.Fprintf(w, "wrk -t%d -c%d -d%s --latency; %d targets\n\n", o.threads, o.connections, o.duration, o.targets)
-	fmt.Fprintln(w, "| subject | requests/s | p50 | p99 | failed | CPU/request (proxy) |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintf(w, "wrk -t%d -c%d -d%s --latency, %d rounds; %d targets\n\n", o.threads, o.connections, o.duration, o.rounds, o.targets)
+	fmt.Fprintln(w, "| subject | requests/s (median round) | each round | p50 | p99 | failed | CPU/request | requests/s the CPU allows on 2 cores |")
+	fmt.Fprintln(w, "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range rs {
 		name := r.name
 		if r.note != "" {
 			name += " (" + r.note + ")"
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d of %d | %.1f µs |\n", name, r.rate, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.failed, r.requests,
-			float64(r.cpuPerReq)/float64(time.Microsecond))
+		var each []string
+		for _, x := range r.rates {
+			each = append(each, fmt.Sprintf("%.0f", x))
+		}
+		perCore := 0.0
+		if r.cpuPerReq > 0 {
+			perCore = 2 / r.cpuPerReq.Seconds()
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %d of %d | %.1f µs | %.0f |\n", name, r.rate, strings.Join(each, ", "),
+			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.failed, r.requests,
+			float64(r.cpuPerReq)/float64(time.Microsecond), perCore)
 	}
 }
