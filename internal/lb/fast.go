@@ -482,7 +482,7 @@ func writeRequest(bc *bconn, r *http.Request, st *reqState) error {
 	listed := connectionListed(r.Header)
 	for k, vs := range r.Header {
 		switch k {
-		case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port", "Host":
+		case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Amzn-Trace-Id", "Host":
 			continue
 		}
 		if isHop(k, listed) {
@@ -507,6 +507,12 @@ func writeRequest(bc *bconn, r *http.Request, st *reqState) error {
 	b = append(b, client...)
 	b = append(b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: "...)
 	b = append(b, st.port...)
+	b = append(b, "\r\nX-Amzn-Trace-Id: "...)
+	var prior string
+	if v := r.Header["X-Amzn-Trace-Id"]; len(v) > 0 {
+		prior = v[0]
+	}
+	b = append(b, traceHeader(prior, time.Now())...)
 	b = append(b, "\r\n\r\n"...)
 	bc.head = b
 	_, err = bc.c.Write(b)

@@ -221,6 +221,39 @@ func rewrite(pr *httputil.ProxyRequest) {
 	h["X-Forwarded-For"] = []string{client}
 	h["X-Forwarded-Proto"] = []string{"http"}
 	h["X-Forwarded-Port"] = []string{st.port}
+	h["X-Amzn-Trace-Id"] = []string{traceHeader(pr.In.Header.Get("X-Amzn-Trace-Id"), time.Now())}
+}
+
+// traceHeader is the X-Amzn-Trace-Id a request is forwarded with, as ALB
+// writes it: a new Root when the request has none, else a Self field
+// before what it carried.
+func traceHeader(prior string, now time.Time) string {
+	id := traceID(now)
+	if strings.Contains(prior, "Root=") {
+		return "Self=" + id + ";" + prior
+	}
+	return "Root=" + id
+}
+
+// traceID is an X-Ray trace ID: version 1, the time in seconds and 96
+// random bits, in hex.
+func traceID(now time.Time) string {
+	const hex = "0123456789abcdef"
+	var b [35]byte
+	b[0], b[1] = '1', '-'
+	secs := uint32(now.Unix())
+	for i := range 8 {
+		b[2+i] = hex[secs>>(28-4*i)&15]
+	}
+	b[10] = '-'
+	r1, r2 := rand.Uint64(), rand.Uint32()
+	for i := range 16 {
+		b[11+i] = hex[r1>>(60-4*i)&15]
+	}
+	for i := range 8 {
+		b[27+i] = hex[r2>>(28-4*i)&15]
+	}
+	return string(b[:])
 }
 
 // proxyError answers a request the target did not: 504 when the target

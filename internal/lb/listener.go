@@ -110,6 +110,7 @@ func (p *port) newServer(idle time.Duration, http2 bool) *httpServer {
 		Handler:           p,
 		IdleTimeout:       idle,
 		ReadHeaderTimeout: idle,
+		MaxHeaderBytes:    64 << 10, // ALB's limit on a request's headers
 		Protocols:         protos,
 		ErrorLog:          slog.NewLogLogger(p.logger.Handler(), slog.LevelDebug),
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,17 @@ func TestForwardedHeadersAndHost(t *testing.T) {
 	}
 	if p := got.Header.Get("X-Forwarded-Port"); p != port {
 		t.Errorf("X-Forwarded-Port %q, want %s", p, port)
+	}
+	if id := got.Header.Get("X-Amzn-Trace-Id"); !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$`).MatchString(id) {
+		t.Errorf("X-Amzn-Trace-Id %q", id)
+	}
+	// A request with a Root gets a Self before it.
+	_, body, _ = get(t, http.DefaultClient, url+"/headers", "X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if id := got.Header.Get("X-Amzn-Trace-Id"); !regexp.MustCompile(`^Self=1-[0-9a-f]{8}-[0-9a-f]{24};Root=1-5759e988-bd862e3fe1be46a994272793$`).MatchString(id) {
+		t.Errorf("X-Amzn-Trace-Id %q", id)
 	}
 }
 
