@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -694,5 +695,42 @@ func TestStaleKeepAliveConnectionIsRetried(t *testing.T) {
 	}
 	if conns.Load() < 5 {
 		t.Errorf("the target saw %d connections, want one per request (each pooled one was closed)", conns.Load())
+	}
+}
+
+func TestTwoDataPlanesShareAPort(t *testing.T) {
+	t.Parallel()
+	a := startBackend(t, "a")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	snap := snapshot(1, []lbconf.LoadBalancer{appLB(lbconf.Listener{Arn: "l1", Port: port, Protocol: lbconf.ProtocolHTTP, DefaultActions: fwd("tg1")})}, tg("tg1", a.target()))
+	first := start(t, snap)
+	second := start(t, snap)
+	if first.lb.Addr("l1") == "" || first.lb.Addr("l1") != second.lb.Addr("l1") {
+		t.Fatalf("bound %q and %q, want both on port %d", first.lb.Addr("l1"), second.lb.Addr("l1"), port)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	// Both serve.
+	for range 10 {
+		if code, body, _ := get(t, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, url); code != 200 || body != "a" {
+			t.Fatalf("two data planes: %d %q", code, body)
+		}
+	}
+	// The first goes (its listener is removed); once its socket is closed
+	// the second takes every connection. (Connections queued on the
+	// closing socket meanwhile are reset unless net.ipv4.tcp_migrate_req
+	// is 1: docs/architecture.md.)
+	first.publish(snapshot(2, nil, tg("tg1", a.target())))
+	time.Sleep(200 * time.Millisecond)
+	for range 20 {
+		tr := &http.Transport{DisableKeepAlives: true}
+		code, body, _ := get(t, &http.Client{Transport: tr}, url)
+		if code != 200 || body != "a" {
+			t.Fatalf("after one data plane left: %d %q", code, body)
+		}
 	}
 }
