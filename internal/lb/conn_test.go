@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/lbconf"
 )
@@ -116,6 +117,38 @@ func TestHTTP10AndConnectionClose(t *testing.T) {
 		c.Close()
 		if err != nil || !strings.HasSuffix(string(all), "GET /old ") {
 			t.Errorf("%q: answered %q, %v", req, all, err)
+		}
+	}
+}
+
+func TestIdleTimeoutClosesKeepAliveConnections(t *testing.T) {
+	t.Parallel()
+	target := rawBackend(t)
+	lbs := appLB(lbconf.Listener{Arn: "l1", Protocol: lbconf.ProtocolHTTP, DefaultActions: fwd("tg1")})
+	lbs.IdleTimeout = 300 * time.Millisecond
+	h := start(t, snapshot(1, []lbconf.LoadBalancer{lbs}, tg("tg1", target)))
+	for _, req := range []string{
+		"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",                        // the listener's loop
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", // net/http
+	} {
+		c, err := net.Dial("tcp", h.lb.Addr("l1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, req)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(resp.Body)
+		start := time.Now()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = br.ReadByte()
+		idle := time.Since(start)
+		c.Close()
+		if err != io.EOF || idle < 200*time.Millisecond || idle > 2*time.Second {
+			t.Errorf("%q: the idle connection ended after %s with %v, want EOF after about 300ms", req, idle, err)
 		}
 	}
 }
