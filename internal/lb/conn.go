@@ -141,7 +141,16 @@ func (p *port) serveConn(c net.Conn) {
 		}
 		fc.active.Store(true)
 		req, err := http.ReadRequest(fc.br)
+		if err == nil && req.Host == "" {
+			err = errors.New("no Host header")
+		}
 		if err != nil {
+			// A malformed request: ALB's 400, and the connection ends.
+			body := elbPage("400 Bad Request")
+			_, _ = fc.bw.WriteString("HTTP/1.1 400 Bad Request\r\nServer: " + serverHeader +
+				"\r\nContent-Type: text/html\r\nContent-Length: " + strconv.Itoa(len(body)) +
+				"\r\nConnection: close\r\n\r\n" + body)
+			_ = fc.bw.Flush()
 			fc.active.Store(false)
 			return
 		}

@@ -152,3 +152,24 @@ func TestIdleTimeoutClosesKeepAliveConnections(t *testing.T) {
 		}
 	}
 }
+
+func TestMalformedRequestsGet400(t *testing.T) {
+	t.Parallel()
+	target := rawBackend(t)
+	h := start(t, snapshot(1, []lbconf.LoadBalancer{appLB(lbconf.Listener{Arn: "l1", Protocol: lbconf.ProtocolHTTP, DefaultActions: fwd("tg1")})}, tg("tg1", target)))
+	for _, req := range []string{
+		"GET /a HTTP/1.1\r\n\r\n",                             // no Host
+		"GET /a HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", // a space in a header name
+	} {
+		c, err := net.Dial("tcp", h.lb.Addr("l1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, req)
+		all, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.HasPrefix(string(all), "HTTP/1.1 400 ") {
+			t.Errorf("%q: answered %q", req, all)
+		}
+	}
+}
