@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
+	"github.com/gantry-dev/gantry/internal/autoscaling"
 	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
@@ -65,6 +66,10 @@ type Server struct {
 	// leads); servicesDone closes when it has stopped.
 	Services     *servicectl.Controller
 	servicesDone chan struct{}
+
+	// AutoScaling is Application Auto Scaling (autoscaling.go); it is
+	// the cwlink.Invoker of CloudWatch's alarm actions.
+	AutoScaling *autoscaling.API
 
 	// neighbours are the AWS services beside ECS and CloudWatch Logs
 	// (neighbours.go); neighboursRunning counts their background work.

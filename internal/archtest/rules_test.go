@@ -122,6 +122,12 @@ var rules = []rule{
 		reason: "a controller declares the small interfaces it needs and gets them from app",
 	},
 	{
+		name:   "Application Auto Scaling reaches ECS and CloudWatch only through interfaces",
+		from:   []string{m + "internal/autoscaling/..."},
+		forbid: []string{m + "internal/ecs/...", m + "internal/cloudwatch/...", m + "internal/controller/...", m + "internal/state/..."},
+		reason: "autoscaling declares Services (desired counts) and uses cwlink.Alarms; app joins them to ECS and CloudWatch",
+	},
+	{
 		name:   "config imports nothing of Gantry's",
 		from:   []string{m + "internal/config"},
 		only:   []string{"std"},
