@@ -226,9 +226,19 @@ type harness struct {
 
 func start(t *testing.T, first *lbconf.Snapshot) *harness {
 	t.Helper()
+	return startWith(t, first, Options{})
+}
+
+// startWith is start with options (Source and Health are the harness's).
+func startWith(t *testing.T, first *lbconf.Snapshot, opts Options) *harness {
+	t.Helper()
 	h := &harness{t: t, src: &fakeSource{}, sink: &recordSink{}}
 	h.src.Publish(first)
-	l, err := New(Options{Source: h.src, Health: h.sink, DrainTimeout: 2 * time.Second})
+	opts.Source, opts.Health = h.src, h.sink
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 2 * time.Second
+	}
+	l, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,9 @@ type Options struct {
 	// DrainTimeout bounds how long Run waits, once its context ends, for
 	// requests in flight on the listeners it closes (default 10s).
 	DrainTimeout time.Duration
+	// TCPIdleTimeout closes a TCP listener's connections that carried no
+	// data for this long (default 350s, a network load balancer's).
+	TCPIdleTimeout time.Duration
 	// MaxIdleConnsPerTarget is the pool of idle keep-alive connections
 	// kept to each target (default 512).
 	MaxIdleConnsPerTarget int
@@ -76,6 +79,9 @@ func New(opts Options) (*LB, error) {
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 10 * time.Second
+	}
+	if opts.TCPIdleTimeout <= 0 {
+		opts.TCPIdleTimeout = 350 * time.Second
 	}
 	if opts.MaxIdleConnsPerTarget <= 0 {
 		opts.MaxIdleConnsPerTarget = 512
@@ -323,7 +329,8 @@ func (l *LB) bind(key string, spec listenerSpec) (*port, error) {
 		return nil, fmt.Errorf("bind %s: %w", addr, err)
 	}
 	l.logger.Info("listener bound", "listener", spec.ls.Arn, "address", ln.Addr().String(), "protocol", spec.ls.Protocol)
-	p := &port{key: key, kind: kindOf(spec.lb, spec.ls), ln: ln, listenerArn: spec.ls.Arn, logger: l.logger}
+	p := &port{key: key, kind: kindOf(spec.lb, spec.ls), ln: ln, listenerArn: spec.ls.Arn, logger: l.logger,
+		tcpIdle: l.opts.TCPIdleTimeout, done: make(chan struct{})}
 	p.start()
 	return p, nil
 }

@@ -37,6 +37,13 @@ type port struct {
 	// fast are the connections served by the port's own loop (conn.go).
 	fast conns
 
+	// tcpConns are a TCP listener's client connections and their target
+	// connections, for the idle timeout; done ends the reaper.
+	tcpMu    sync.Mutex
+	tcpConns map[net.Conn]net.Conn
+	tcpIdle  time.Duration
+	done     chan struct{}
+
 	mu      sync.Mutex
 	srv     *httpServer // the server new HTTP connections go to
 	started bool
@@ -137,6 +144,9 @@ func (p *port) startAccept() {
 	p.started = true
 	p.accept.Add(1)
 	go p.acceptLoop()
+	if p.kind == lbconf.ProtocolTCP && p.tcpIdle > 0 {
+		go p.reapIdle(p.tcpIdle, p.done)
+	}
 }
 
 // acceptLoop accepts connections until the socket is closed.
@@ -197,6 +207,9 @@ func (p *port) close(wait time.Duration) {
 	p.closed = true
 	p.mu.Unlock()
 	_ = p.ln.Close()
+	// The idle reaper goes with the listener; the connections it watched
+	// stay until their ends close them or their target retires.
+	close(p.done)
 	p.accept.Wait()
 	p.mu.Lock()
 	s := p.srv

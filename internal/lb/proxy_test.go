@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -732,5 +733,62 @@ func TestTwoDataPlanesShareAPort(t *testing.T) {
 		if code != 200 || body != "a" {
 			t.Fatalf("after one data plane left: %d %q", code, body)
 		}
+	}
+}
+
+func TestTCPIdleTimeout(t *testing.T) {
+	t.Parallel()
+	// An echo server.
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	target := lbconf.Target{ID: "echo", Port: echo.Addr().(*net.TCPAddr).Port, Host: "127.0.0.1"}
+	g := tg("tg1", target)
+	g.HealthCheck.Protocol = lbconf.ProtocolTCP
+	nlb := lbconf.LoadBalancer{Arn: "nlb", Type: lbconf.TypeNetwork, Address: "127.0.0.1",
+		Listeners: []lbconf.Listener{{Arn: "t1", Protocol: lbconf.ProtocolTCP, DefaultActions: fwd("tg1")}}}
+	h := startWith(t, snapshot(1, []lbconf.LoadBalancer{nlb}, g), Options{TCPIdleTimeout: 300 * time.Millisecond})
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", h.lb.Addr("t1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	idle, idleR := dial()
+	busy, busyR := dial()
+	for _, c := range []struct {
+		c net.Conn
+		r *bufio.Reader
+	}{{idle, idleR}, {busy, busyR}} {
+		fmt.Fprintln(c.c, "hello")
+		if line, err := c.r.ReadString('\n'); err != nil || line != "hello\n" {
+			t.Fatalf("echo %q, %v", line, err)
+		}
+	}
+	// busy talks every 100ms for 1.2s; idle says nothing.
+	deadline := time.Now().Add(1200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		fmt.Fprintln(busy, "ping")
+		if line, err := busyR.ReadString('\n'); err != nil || line != "ping\n" {
+			t.Fatalf("a busy connection was cut: %q, %v", line, err)
+		}
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := idleR.ReadByte(); err != io.EOF {
+		t.Errorf("an idle connection still open after 1.2s of a 300ms idle timeout (%v)", err)
 	}
 }

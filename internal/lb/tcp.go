@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"time"
 )
 
 // randomGroup picks a target group of a forward action by weight.
@@ -63,9 +64,11 @@ func (p *port) serveTCP(c net.Conn) {
 		return
 	}
 	b.outstanding.Add(1)
+	p.tcpTrack(c, up)
 	defer func() {
 		b.outstanding.Add(-1)
 		b.untrack(c)
+		p.tcpUntrack(c)
 		_ = c.Close()
 		_ = up.Close()
 	}()
@@ -83,5 +86,50 @@ func pipe(dst, src net.Conn) {
 		_ = cw.CloseWrite()
 	} else {
 		_ = dst.Close()
+	}
+}
+
+// tcpTrack records a client connection and its target connection, for
+// the idle timeout.
+func (p *port) tcpTrack(c, up net.Conn) {
+	p.tcpMu.Lock()
+	if p.tcpConns == nil {
+		p.tcpConns = make(map[net.Conn]net.Conn)
+	}
+	p.tcpConns[c] = up
+	p.tcpMu.Unlock()
+}
+
+func (p *port) tcpUntrack(c net.Conn) {
+	p.tcpMu.Lock()
+	delete(p.tcpConns, c)
+	p.tcpMu.Unlock()
+}
+
+// reapIdle closes, until done closes, the TCP connections that carried no
+// data either way for idle: a network load balancer's idle timeout (350
+// seconds on AWS). It reads the kernel's TCP_INFO of each connection now
+// and then, so the copy stays splice(2) with no per-read bookkeeping.
+func (p *port) reapIdle(idle time.Duration, done <-chan struct{}) {
+	tick := time.NewTicker(min(idle/4, 10*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		p.tcpMu.Lock()
+		var stale [][2]net.Conn
+		for c, up := range p.tcpConns {
+			if d, ok := tcpIdle(c); ok && d >= idle {
+				stale = append(stale, [2]net.Conn{c, up})
+			}
+		}
+		p.tcpMu.Unlock()
+		for _, pair := range stale {
+			_ = pair[0].Close()
+			_ = pair[1].Close()
+		}
 	}
 }
