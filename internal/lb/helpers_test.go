@@ -177,8 +177,8 @@ func (b *testBackend) target() lbconf.Target {
 func fastCheck() lbconf.HealthCheck {
 	return lbconf.HealthCheck{
 		Enabled: true, Protocol: lbconf.ProtocolHTTP, Port: "traffic-port", Path: "/health",
-		Interval: 30 * time.Millisecond, Timeout: 200 * time.Millisecond,
-		HealthyThreshold: 2, UnhealthyThreshold: 2, Matcher: "200",
+		Interval: 30 * time.Millisecond, Timeout: time.Second,
+		HealthyThreshold: 2, UnhealthyThreshold: 3, Matcher: "200",
 	}
 }
 
