@@ -58,6 +58,10 @@ type LB struct {
 	proxies    map[time.Duration]*httputil.ReverseProxy
 	buffers    bufferPool
 
+	// closing counts the listeners being closed in the background (their
+	// requests finishing); Run waits for them before it returns.
+	closing sync.WaitGroup
+
 	revision  atomic.Int64
 	bindFails atomic.Int64
 	applied   chan struct{} // closed and replaced after each apply
@@ -284,7 +288,7 @@ func (l *LB) applyListeners(s *lbconf.Snapshot) {
 			l.mu.Lock()
 			l.ports[k] = np
 			l.mu.Unlock()
-			p.close(l.opts.DrainTimeout)
+			l.closing.Go(func() { p.close(l.opts.DrainTimeout) })
 			p = np
 		}
 		if p == nil {
@@ -307,7 +311,7 @@ func (l *LB) applyListeners(s *lbconf.Snapshot) {
 		l.mu.Lock()
 		delete(l.ports, k)
 		l.mu.Unlock()
-		go p.close(l.opts.DrainTimeout)
+		l.closing.Go(func() { p.close(l.opts.DrainTimeout) })
 	}
 	l.bindFails.Store(fails)
 }
@@ -347,6 +351,7 @@ func (l *LB) close() {
 		wg.Go(func() { p.close(l.opts.DrainTimeout) })
 	}
 	wg.Wait()
+	l.closing.Wait()
 	for _, g := range l.groups {
 		for _, b := range *g.targets.Load() {
 			b.retire()
