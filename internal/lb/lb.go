@@ -334,7 +334,7 @@ func (l *LB) bind(key string, spec listenerSpec) (*port, error) {
 	}
 	l.logger.Info("listener bound", "listener", spec.ls.Arn, "address", ln.Addr().String(), "protocol", spec.ls.Protocol)
 	p := &port{key: key, kind: kindOf(spec.lb, spec.ls), ln: ln, listenerArn: spec.ls.Arn, logger: l.logger,
-		tcpIdle: l.opts.TCPIdleTimeout, done: make(chan struct{})}
+		tcpIdle: l.opts.TCPIdleTimeout, done: make(chan struct{}), drain: l.opts.DrainTimeout}
 	p.start()
 	return p, nil
 }

@@ -44,6 +44,11 @@ type port struct {
 	tcpIdle  time.Duration
 	done     chan struct{}
 
+	// drain bounds how long a replaced or closing server waits for its
+	// requests in flight; bg counts the replaced servers shutting down.
+	drain time.Duration
+	bg    sync.WaitGroup
+
 	mu      sync.Mutex
 	srv     *httpServer // the server new HTTP connections go to
 	started bool
@@ -100,7 +105,7 @@ func (p *port) update(l *LB, spec listenerSpec) {
 	cur := p.srv
 	p.mu.Unlock()
 	if old != nil && old != cur {
-		go old.shutdown(idle)
+		p.bg.Go(func() { old.shutdown(p.drain) })
 	}
 	p.startAccept()
 }
@@ -220,6 +225,7 @@ func (p *port) close(wait time.Duration) {
 		s.shutdown(wait)
 	}
 	wg.Wait()
+	p.bg.Wait()
 	p.logger.Info("listener closed", "listener", p.listenerArn, "address", p.ln.Addr().String())
 }
 
