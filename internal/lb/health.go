@@ -38,7 +38,7 @@ type probe struct {
 func (l *LB) startHealth(ctx context.Context, g *group, b *backend) {
 	hctx, cancel := context.WithCancel(ctx)
 	b.stop = cancel
-	go l.checkLoop(hctx, g, b)
+	l.checkers.Go(func() { l.checkLoop(hctx, g, b) })
 }
 
 // checkLoop checks b at the group's interval until ctx ends, and reports

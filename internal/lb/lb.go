@@ -61,6 +61,8 @@ type LB struct {
 	// closing counts the listeners being closed in the background (their
 	// requests finishing); Run waits for them before it returns.
 	closing sync.WaitGroup
+	// checkers counts the health checkers; Run waits for them.
+	checkers sync.WaitGroup
 
 	revision  atomic.Int64
 	bindFails atomic.Int64
@@ -357,6 +359,7 @@ func (l *LB) close() {
 			b.retire()
 		}
 	}
+	l.checkers.Wait()
 	for _, t := range l.transports {
 		t.CloseIdleConnections()
 	}
