@@ -163,12 +163,13 @@ func connectionListed(h http.Header) []string {
 	return out
 }
 
-// errNoAnswer is a target that closed a reused connection before
-// answering.
+// errNoAnswer is a target that closed or reset the connection before
+// the first byte of an answer.
 var errNoAnswer = errors.New("target closed the connection before answering")
 
-// fastForward forwards r to st.b (or, after a refused connection,
-// another target) and copies the answer to w.
+// fastForward forwards r to st.b, or to another target when st.b refuses
+// the connection, goes down or closes it without answering (r is
+// idempotent and has no body), and copies the answer to w.
 func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, timeout time.Duration) {
 	var (
 		bc    *bconn
