@@ -34,6 +34,9 @@ type fconn struct {
 	bw       *bufio.Writer
 	deadline time.Time
 	active   atomic.Bool
+	// w is the connection's ResponseWriter, reset for each request (the
+	// handlers keep nothing of it after they return).
+	w fastWriter
 }
 
 // conns tracks a port's connections in the loop, for a graceful close.
@@ -166,7 +169,14 @@ func (p *port) serveConn(c net.Conn) {
 // serveOne answers one request; it reports whether the connection can
 // take another.
 func (p *port) serveOne(fc *fconn, req *http.Request) (keep bool) {
-	w := &fastWriter{bw: fc.bw, header: make(http.Header, 8), req: req}
+	w := &fc.w
+	header := w.header
+	if header == nil {
+		header = make(http.Header, 8)
+	} else {
+		clear(header)
+	}
+	*w = fastWriter{bw: fc.bw, header: header, req: req}
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler { //nolint:errorlint // the sentinel is panicked as is
