@@ -415,7 +415,11 @@ func TestConfigChangesKeepConnections(t *testing.T) {
 	l1b.Rules = []lbconf.Rule{{Arn: "r", Priority: 1, Conditions: []lbconf.Condition{{Field: "path-pattern", Values: []string{"/fixed"}}},
 		Actions: []lbconf.Action{{Type: lbconf.ActionFixedResponse, FixedResponse: &lbconf.FixedResponse{StatusCode: 200, MessageBody: "fixed"}}}}}
 	lb2 := appLB(l1b, lbconf.Listener{Arn: "l2", Protocol: lbconf.ProtocolHTTP, DefaultActions: fwd("tg1")})
+	published := time.Now()
 	h.publish(snapshot(2, []lbconf.LoadBalancer{lb2}, tg("tg1", a.target()), tg("tg2", b.target())))
+	if took := time.Since(published); took > time.Second {
+		t.Errorf("the snapshot took %s to apply, want under a second", took)
+	}
 	h.waitHealthy(b.target())
 	if got := doReused("/"); got != "b" {
 		t.Errorf("after the change: %q, want b", got)
