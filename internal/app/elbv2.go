@@ -1,9 +1,41 @@
 package app
 
-import "github.com/gantry-dev/gantry/internal/apiserver"
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
 
-// startELBv2 starts Elastic Load Balancing v2 on the server's endpoint. Not built yet: every
-// operation answers the protocol's unknown-operation error.
+	"github.com/gantry-dev/gantry/internal/apiserver"
+	"github.com/gantry-dev/gantry/internal/elb"
+)
+
+// startELBv2 starts Elastic Load Balancing v2 on the server's endpoint:
+// the API over the store (Server.ELB), and the removal of targets whose
+// deregistration delay is over (elb.API.Run). Server.ELB is also the data
+// plane's lbconf.Source (its Watch), and lbHealth the lbconf.HealthSink of
+// a data plane in this process: its reports live on a lease of this
+// process, revoked when the server closes.
 func startELBv2(s *Server) (neighbour, error) {
-	return neighbour{service: apiserver.ELBv2(nil)}, nil
+	api := elb.New(s.ECS.Store, s.cfg.Region, s.cfg.AccountID, s.logger.With("service", "elbv2"))
+	api.Address = s.cfg.LBAddress
+	// The data plane runs in this process: a port another socket of
+	// the host binds is refused when a listener is created.
+	api.ProbePorts = true
+	s.ELB = api
+	s.lbHealth = api.HealthSink(context.Background(), reporterID())
+	return neighbour{
+		service: apiserver.ELBv2(api),
+		run:     api.Run,
+		close:   s.lbHealth.Close,
+	}, nil
+}
+
+// reporterID names this process among the data planes that report target
+// health: the host name and a random suffix.
+func reporterID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
 }

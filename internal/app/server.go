@@ -22,6 +22,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
+	"github.com/gantry-dev/gantry/internal/elb"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
 	"github.com/gantry-dev/gantry/internal/logs"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
@@ -42,6 +43,11 @@ type Server struct {
 	// Logs is the CloudWatch Logs API over the log store in
 	// DataDir/logs (Logs.Store).
 	Logs *logs.API
+	// ELB is the Elastic Load Balancing v2 API; it is also the load
+	// balancers' configuration source (lbconf.Source) and health sink.
+	ELB *elb.API
+	// lbHealth is the health sink of the data plane in this process.
+	lbHealth *elb.HealthReporter
 
 	cfg    config.Server
 	logger *slog.Logger

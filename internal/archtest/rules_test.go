@@ -32,6 +32,7 @@ var serverPkgs = []string{
 	m + "internal/sigv4/...",
 	m + "internal/ecs/...",
 	m + "internal/elbv2/...",
+	m + "internal/elb/...",
 	m + "internal/logs/...",
 	m + "internal/cloudwatch/...",
 	m + "internal/autoscaling/...",
@@ -102,7 +103,7 @@ var rules = []rule{
 	},
 	{
 		name: "operations, state and store import neither the API server nor app",
-		from: []string{m + "internal/ecs/...", m + "internal/elbv2/...", m + "internal/logs/...",
+		from: []string{m + "internal/ecs/...", m + "internal/elbv2/...", m + "internal/elb/...", m + "internal/logs/...",
 			m + "internal/cloudwatch/...", m + "internal/autoscaling/...", m + "internal/ecr/...", m + "internal/state/...",
 			m + "internal/store/...", m + "internal/controller/..."},
 		forbid: []string{m + "internal/app/...", m + "internal/apiserver/...", m + "cmd/..."},
@@ -120,6 +121,12 @@ var rules = []rule{
 		from:   []string{m + "internal/controller/..."},
 		forbid: []string{m + "internal/ecs/...", m + "internal/apiserver/..."},
 		reason: "a controller declares the small interfaces it needs and gets them from app",
+	},
+	{
+		name:   "the load balancers' control plane and data plane meet only in lbconf",
+		from:   []string{m + "internal/elb/...", m + "internal/lb/..."},
+		forbid: []string{m + "internal/elb", m + "internal/lb"},
+		reason: "internal/elb (the ELBv2 API) and internal/lb (the data plane) share only the contract internal/lbconf, so each is tested alone and a data plane may run apart from the API",
 	},
 	{
 		name:   "Application Auto Scaling reaches ECS and CloudWatch only through interfaces",

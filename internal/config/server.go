@@ -48,6 +48,9 @@ type Server struct {
 	GCPercent int
 	// Dev marks the fixed development credentials: loopback only.
 	Dev bool
+	// LBAddress is the address Elastic Load Balancing v2 load balancers
+	// listen on and answer as their DNSName (127.0.0.1 when empty).
+	LBAddress string
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -92,6 +95,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
+	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
@@ -142,6 +146,9 @@ func (c *Server) Validate() error {
 	}
 	if len(c.EtcdEndpoints) == 0 && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required with the embedded etcd"))
+	}
+	if c.LBAddress != "" && net.ParseIP(c.LBAddress) == nil {
+		errs = append(errs, fmt.Errorf("--lb-address %q is not an IP address", c.LBAddress))
 	}
 	if c.LogsMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("--logs-max-bytes %d: must be at least 0 (0: no bound)", c.LogsMaxBytes))
