@@ -44,6 +44,10 @@ type Options struct {
 	Listen string
 	// LostInstanceGrace, when set, replaces the server's default.
 	LostInstanceGrace time.Duration
+	// LBDataPlane runs the ELBv2 data plane in the server (off by default
+	// in tests: its health checks would change what DescribeTargetHealth
+	// answers, and its listeners bind ports).
+	LBDataPlane bool
 }
 
 // Start starts a server for t, stopped in t.Cleanup. It skips under -short.
@@ -53,6 +57,7 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Skip("integration test: skipped under -short")
 	}
 	cfg := config.DefaultServer()
+	cfg.LBDataPlane = opts.LBDataPlane
 	cfg.DataDir = opts.DataDir
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()

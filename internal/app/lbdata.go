@@ -11,12 +11,7 @@ import (
 // lbDataPlane is the ELBv2 data plane (internal/lb) run inside the server
 // process: the neighbour's run function serving every listener of src's
 // snapshots until the server stops, reporting health checks to sink.
-// startELBv2 sets it as the ELBv2 neighbour's run once the control plane
-// gives it a Source and a HealthSink:
-//
-//	run, err := lbDataPlane(s, src, sink)
-//	if err != nil { return neighbour{}, err }
-//	return neighbour{service: apiserver.ELBv2(api), run: run}, nil
+// startELBv2 runs it beside the API's own background work.
 //
 // Every server of a highly available control plane runs it: listeners are
 // bound with SO_REUSEPORT, so several processes on one host share a port,

@@ -51,6 +51,9 @@ type Server struct {
 	// LBAddress is the address Elastic Load Balancing v2 load balancers
 	// listen on and answer as their DNSName (127.0.0.1 when empty).
 	LBAddress string
+	// LBDataPlane runs the load balancers' data plane (their listeners) in
+	// the server process; on by default.
+	LBDataPlane bool
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -76,6 +79,7 @@ func DefaultServer() Server {
 		LeaderTTL:         5 * time.Second,
 		GCPercent:         DefaultGCPercent,
 		LogsMaxBytes:      DefaultLogsMaxBytes,
+		LBDataPlane:       true,
 	}
 }
 
@@ -96,6 +100,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
 	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
+	fs.BoolVar(&c.LBDataPlane, "lb-data-plane", c.LBDataPlane, "serve the ELBv2 load balancers' listeners in this process (--lb-data-plane=false: the API only)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
