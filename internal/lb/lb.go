@@ -224,6 +224,17 @@ func (l *LB) applyGroups(ctx context.Context, s *lbconf.Snapshot) {
 				l.startHealth(ctx, g, b)
 			} else {
 				delete(old, k)
+				if !b.registeredAt.Equal(t.RegisteredAt) {
+					// Registered again (say while draining): its health
+					// starts over from initial, as ELB's does, and is
+					// reported again when the checks decide.
+					b.registeredAt = t.RegisteredAt
+					b.stop()
+					b.state.Store(stateInitial)
+					b.healthySince.Store(0)
+					b.markUp()
+					l.startHealth(ctx, g, b)
+				}
 			}
 			b.draining.Store(t.Draining)
 			next = append(next, b)

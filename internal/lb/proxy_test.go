@@ -796,3 +796,42 @@ func TestTCPIdleTimeout(t *testing.T) {
 		t.Errorf("an idle connection still open after 1.2s of a 300ms idle timeout (%v)", err)
 	}
 }
+
+func TestRegisteredAgainStartsHealthOver(t *testing.T) {
+	t.Parallel()
+	a := startBackend(t, "a")
+	lbs := []lbconf.LoadBalancer{appLB(lbconf.Listener{Arn: "l1", Protocol: lbconf.ProtocolHTTP, DefaultActions: fwd("tg1")})}
+	first := a.target()
+	first.RegisteredAt = time.Unix(1000, 0)
+	h := start(t, snapshot(1, lbs, tg("tg1", first)))
+	h.waitHealthy(first)
+	healthyReports := func() int {
+		h.sink.mu.Lock()
+		defer h.sink.mu.Unlock()
+		n := 0
+		for _, e := range h.sink.events {
+			if e.id == "a" && e.h.State == lbconf.StateHealthy {
+				n++
+			}
+		}
+		return n
+	}
+	draining := first
+	draining.Draining = true
+	h.publish(snapshot(2, lbs, tg("tg1", draining)))
+	// Registered again: the control plane says initial; the data plane
+	// must check it again and report healthy again.
+	again := a.target()
+	again.RegisteredAt = time.Unix(2000, 0)
+	h.publish(snapshot(3, lbs, tg("tg1", again)))
+	deadline := time.Now().Add(5 * time.Second)
+	for healthyReports() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a target registered again was not reported healthy again (%d healthy reports)", healthyReports())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, body, _ := get(t, http.DefaultClient, h.url("l1")+"/"); code != 200 || body != "a" {
+		t.Errorf("after registering again: %d %q", code, body)
+	}
+}
