@@ -99,7 +99,9 @@ func TestEssentialContainerExitStopsTask(t *testing.T) {
 }
 
 func TestDependsOnOrder(t *testing.T) {
-	c := newCluster(t, clusterOptions{})
+	// The stopped containers are inspected: keep them (the cleanup
+	// removes them at the end).
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Minute})
 	ctx := context.Background()
 	initC := types.ContainerDefinition{Name: aws.String("init"), Image: aws.String(c.image), Memory: aws.Int32(32),
 		Essential: aws.Bool(false), Command: []string{"sleep", "1500ms", "0"}}
@@ -135,6 +137,38 @@ func TestDependsOnOrder(t *testing.T) {
 	got = c.waitStatus(arn, "STOPPED", 30*time.Second)
 	if got.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.Contains(aws.ToString(got.StoppedReason), "init") {
 		t.Fatalf("failed dependency: %s %q", got.StopCode, aws.ToString(got.StoppedReason))
+	}
+
+	// Stopping goes in reverse: app (which depends on db and ignores
+	// SIGTERM, so it takes its 2s stopTimeout) stops before db does.
+	db := webContainer("db", c.image)
+	db.PortMappings = nil
+	app := webContainer("app", c.image)
+	app.PortMappings = nil
+	app.Environment = []types.KeyValuePair{{Name: aws.String("IGNORE_SIGTERM"), Value: aws.String("1")}}
+	app.StopTimeout = aws.Int32(2)
+	app.DependsOn = []types.ContainerDependency{{ContainerName: aws.String("db"), Condition: types.ContainerConditionStart}}
+	td = c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("ordered-stop"), ContainerDefinitions: []types.ContainerDefinition{app, db}})
+	arn = aws.ToString(c.run(td).TaskArn)
+	got = c.waitStatus(arn, "RUNNING", 30*time.Second)
+	ids = map[string]string{}
+	for _, ct := range got.Containers {
+		ids[aws.ToString(ct.Name)] = aws.ToString(ct.RuntimeId)
+	}
+	if _, err := c.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitStatus(arn, "STOPPED", 30*time.Second)
+	finishedAt := func(name string) time.Time {
+		info, err := c.docker.ContainerInspect(ctx, ids[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, _ := time.Parse(time.RFC3339Nano, info.State.FinishedAt)
+		return at
+	}
+	if appAt, dbAt := finishedAt("app"), finishedAt("db"); dbAt.Before(appAt) {
+		t.Fatalf("db stopped at %v, before app (which depends on it) at %v", dbAt, appAt)
 	}
 }
 
@@ -308,8 +342,11 @@ func TestAgentWithBadCredentialsIsRefused(t *testing.T) {
 	}
 }
 
+// TestStopTaskKillsAfterStopTimeout: a container that ignores SIGTERM is
+// killed after its definition's stopTimeout, or, without one, after the
+// agent's --container-stop-timeout (here 3s instead of ECS's 30s).
 func TestStopTaskKillsAfterStopTimeout(t *testing.T) {
-	c := newCluster(t, clusterOptions{})
+	c := newCluster(t, clusterOptions{stopTimeout: 3 * time.Second})
 	web := webContainer("web", c.image)
 	web.Environment = []types.KeyValuePair{{Name: aws.String("IGNORE_SIGTERM"), Value: aws.String("1")}}
 	web.StopTimeout = aws.Int32(2)
@@ -324,6 +361,20 @@ func TestStopTaskKillsAfterStopTimeout(t *testing.T) {
 	took := time.Since(start)
 	if took < 2*time.Second || took > 8*time.Second || aws.ToInt32(got.Containers[0].ExitCode) != 137 {
 		t.Fatalf("stopped after %v with exit code %d; want SIGKILL (137) after the 2s stopTimeout", took, aws.ToInt32(got.Containers[0].ExitCode))
+	}
+	// No stopTimeout in the definition: the agent's default.
+	web.StopTimeout = nil
+	td = c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("stubborn-default"), ContainerDefinitions: []types.ContainerDefinition{web}})
+	arn = aws.ToString(c.run(td).TaskArn)
+	c.waitStatus(arn, "RUNNING", 30*time.Second)
+	start = time.Now()
+	if _, err := c.ecs.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String(c.name), Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	got = c.waitStatus(arn, "STOPPED", 30*time.Second)
+	took = time.Since(start)
+	if took < 3*time.Second || took > 10*time.Second || aws.ToInt32(got.Containers[0].ExitCode) != 137 {
+		t.Fatalf("stopped after %v with exit code %d; want SIGKILL (137) after the agent's 3s stop timeout", took, aws.ToInt32(got.Containers[0].ExitCode))
 	}
 }
 

@@ -38,13 +38,19 @@ type clusterOptions struct {
 	cleanupDelay time.Duration
 	// lostGrace is the server's lost-instance grace (its default if 0).
 	lostGrace time.Duration
+	// minHealthy is the server's minimum healthy time of service tasks
+	// (apitest's if 0).
+	minHealthy time.Duration
+	// stopTimeout is the agent's stop timeout of containers whose
+	// definition has none (its default if 0).
+	stopTimeout time.Duration
 }
 
 func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace})
+	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy})
 	c := &cluster{t: t, env: env, ecs: env.Client, docker: docker, name: "e2e", dataDir: t.TempDir(), image: image}
 	if _, err := c.ecs.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(c.name)}); err != nil {
 		t.Fatal(err)
@@ -69,7 +75,7 @@ func (c *cluster) agentConfig(opts clusterOptions) agent.Config {
 
 func (c *cluster) startAgent(opts clusterOptions) {
 	c.t.Helper()
-	a, err := agentapp.StartAgent(context.Background(), c.agentConfig(opts), agentapp.AgentOptions{}, apitest.Logger())
+	a, err := agentapp.StartAgent(context.Background(), c.agentConfig(opts), agentapp.AgentOptions{StopTimeout: opts.stopTimeout}, apitest.Logger())
 	if err != nil {
 		c.t.Fatalf("start agent: %v", err)
 	}

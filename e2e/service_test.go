@@ -157,6 +157,9 @@ func TestServiceKeepsThreeTasksRunning(t *testing.T) {
 	start := time.Now()
 	c.waitStable("web", 60*time.Second)
 	t.Logf("steady after %v", time.Since(start))
+	// The deployment completes once its tasks have run for the minimum
+	// healthy time.
+	c.waitCompleted("web", 30*time.Second)
 	s := c.svc("web")
 	if s.RunningCount != 3 || s.PendingCount != 0 || s.Deployments[0].RolloutState != types.DeploymentRolloutStateCompleted {
 		t.Fatalf("service %+v", s)
@@ -310,6 +313,7 @@ func TestRollingUpdateKeepsMinimumHealthy(t *testing.T) {
 		t.Fatalf("deployments after update: %+v", s.Deployments)
 	}
 	c.waitStable("roll", 60*time.Second)
+	c.waitCompleted("roll", 30*time.Second)
 	close(stop)
 	<-probed
 	t.Logf("update stable after %v; %d probe rounds: min serving %d, min healthy %d, max live %d", time.Since(start), rounds, minServing, minHealthy, maxLive)
@@ -333,15 +337,20 @@ func TestRollingUpdateKeepsMinimumHealthy(t *testing.T) {
 // TestCircuitBreakerRollsBack: a deployment whose image cannot be pulled
 // fails after the breaker's threshold of tasks failed to start, and the
 // service returns to the last COMPLETED deployment, whose tasks kept
-// running throughout.
+// running throughout. Then a revision whose container exits 4 seconds
+// after it starts (within the server's minimum healthy time) fails and
+// rolls back the same way, where ECS's breaker would complete it.
 func TestCircuitBreakerRollsBack(t *testing.T) {
-	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, minHealthy: 7 * time.Second})
 	ctx := context.Background()
 	good := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cb"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
 	bad := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cb"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", "gantry-test/does-not-exist:1")}})
 	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("cb"), TaskDefinition: aws.String(good), DesiredCount: aws.Int32(2),
 		DeploymentConfiguration: &types.DeploymentConfiguration{DeploymentCircuitBreaker: &types.DeploymentCircuitBreaker{Enable: true, Rollback: true}}})
 	c.waitStable("cb", 60*time.Second)
+	// Only a COMPLETED deployment is a rollback target: its tasks must
+	// have run for the minimum healthy time.
+	c.waitCompleted("cb", 30*time.Second)
 	before := map[string]bool{}
 	for _, tk := range c.serviceTasks("cb") {
 		before[aws.ToString(tk.TaskArn)] = true
@@ -374,6 +383,91 @@ func TestCircuitBreakerRollsBack(t *testing.T) {
 		if !before[aws.ToString(tk.TaskArn)] {
 			t.Fatalf("task %s is new: the good tasks did not keep running", aws.ToString(tk.TaskArn))
 		}
+	}
+
+	// A revision that crashes 4 seconds after its container starts.
+	crashing := webContainer("web", c.image)
+	crashing.Environment = []types.KeyValuePair{{Name: aws.String("EXIT_AFTER"), Value: aws.String("4s")}, {Name: aws.String("EXIT_CODE"), Value: aws.String("1")}}
+	crash := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cb"), ContainerDefinitions: []types.ContainerDefinition{crashing}})
+	start = time.Now()
+	upd, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("cb"), TaskDefinition: aws.String(crash)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashID := aws.ToString(upd.Service.Deployments[0].Id)
+	sawRunning := false
+	testutil.WaitFor(t, 90*time.Second, "rollback from the crashing revision", func() error {
+		s := c.svc("cb")
+		for _, d := range s.Deployments {
+			if aws.ToString(d.Id) == crashID && d.RolloutState == types.DeploymentRolloutStateCompleted {
+				t.Fatalf("the crashing deployment completed: %+v", d)
+			}
+			if aws.ToString(d.Id) == crashID && d.RunningCount > 0 {
+				sawRunning = true
+			}
+		}
+		if aws.ToString(s.TaskDefinition) != good || !hasEvent(s, "(deployment "+crashID+") deployment failed: tasks stopped before the minimum healthy time.") {
+			return fmt.Errorf("task definition %s, events %v", aws.ToString(s.TaskDefinition), eventMessages(s, 5))
+		}
+		return nil
+	})
+	t.Logf("rolled back from the crashing revision after %v (its tasks seen RUNNING: %v)", time.Since(start), sawRunning)
+	c.waitCompleted("cb", 30*time.Second)
+	s = c.svc("cb")
+	if aws.ToString(s.Deployments[0].Id) != aws.ToString(first.Id) || !hasEvent(s, "(deployment "+crashID+") rolling back to deployment "+aws.ToString(first.Id)) {
+		t.Fatalf("deployments %+v, events %v", s.Deployments, eventMessages(s, 10))
+	}
+	for _, tk := range c.serviceTasks("cb") {
+		if !before[aws.ToString(tk.TaskArn)] {
+			t.Fatalf("task %s is new: the good tasks did not keep running through the crashing deployment", aws.ToString(tk.TaskArn))
+		}
+	}
+
+	// The service deployments show both rollbacks with their reasons.
+	// (Debian's aws CLI 2.9 predates these operations: the SDK asks.)
+	list, err := c.ecs.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String(c.name), Service: aws.String("cb"),
+		Status: []types.ServiceDeploymentStatus{types.ServiceDeploymentStatusRollbackSuccessful}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.ServiceDeployments) != 2 || !strings.Contains(aws.ToString(list.ServiceDeployments[0].StatusReason), "tasks stopped before the minimum healthy time") ||
+		!strings.Contains(aws.ToString(list.ServiceDeployments[1].StatusReason), "tasks failed to start") {
+		t.Fatalf("rolled-back deployments %+v", list.ServiceDeployments)
+	}
+	sd, err := c.ecs.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{aws.ToString(list.ServiceDeployments[0].ServiceDeploymentArn)}})
+	if err != nil || len(sd.ServiceDeployments) != 1 {
+		t.Fatalf("describe service deployments: %v %+v", err, sd)
+	}
+	got := sd.ServiceDeployments[0]
+	if got.Rollback == nil || got.DeploymentCircuitBreaker == nil || got.DeploymentCircuitBreaker.Status != types.ServiceDeploymentRollbackMonitorsStatusTriggered ||
+		got.DeploymentCircuitBreaker.FailureCount < got.DeploymentCircuitBreaker.Threshold || len(got.SourceServiceRevisions) != 1 || got.TargetServiceRevision == nil {
+		t.Fatalf("service deployment %+v", got)
+	}
+	revs, err := c.ecs.DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{ServiceRevisionArns: []string{aws.ToString(got.TargetServiceRevision.Arn), aws.ToString(got.Rollback.ServiceRevisionArn)}})
+	if err != nil || len(revs.ServiceRevisions) != 2 || aws.ToString(revs.ServiceRevisions[0].TaskDefinition) != crash || aws.ToString(revs.ServiceRevisions[1].TaskDefinition) != good {
+		t.Fatalf("service revisions: %v %+v", err, revs)
+	}
+
+	// A deployment stopped by request rolls back the same way.
+	_, err = c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("cb"), TaskDefinition: aws.String(crash)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err = c.ecs.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String(c.name), Service: aws.String("cb"), MaxResults: aws.Int32(1)})
+	if err != nil || len(list.ServiceDeployments) != 1 || list.ServiceDeployments[0].Status != types.ServiceDeploymentStatusInProgress || list.NextToken == nil {
+		t.Fatalf("newest deployment: %v %+v", err, list)
+	}
+	stopArn := aws.ToString(list.ServiceDeployments[0].ServiceDeploymentArn)
+	if _, err := c.ecs.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: aws.String(stopArn), StopType: types.StopServiceDeploymentStopTypeRollback}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitCompleted("cb", 30*time.Second)
+	sd, err = c.ecs.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{stopArn}})
+	if err != nil || len(sd.ServiceDeployments) != 1 || sd.ServiceDeployments[0].Status != types.ServiceDeploymentStatusRollbackSuccessful {
+		t.Fatalf("stopped deployment: %v %+v", err, sd)
+	}
+	if s := c.svc("cb"); aws.ToString(s.TaskDefinition) != good {
+		t.Fatalf("task definition %s after the stop", aws.ToString(s.TaskDefinition))
 	}
 }
 

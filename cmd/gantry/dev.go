@@ -58,7 +58,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		if err := acfg.Validate(); err != nil {
 			return err
 		}
-		a, err := agentapp.StartAgent(ctx, agentapp.AgentConfig(acfg), agentapp.AgentOptions{DockerHost: acfg.DockerHost}, logger)
+		a, err := agentapp.StartAgent(ctx, agentapp.AgentConfig(acfg), agentapp.AgentOptions{DockerHost: acfg.DockerHost, StopTimeout: acfg.ContainerStopTimeout}, logger)
 		if err != nil {
 			return err
 		}

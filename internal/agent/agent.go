@@ -195,8 +195,19 @@ func (r reporter) SubmitTaskState(ctx context.Context, req *ecsapi.GantrySubmitT
 // ContainerInstanceArn is the instance the agent registered as.
 func (a *Agent) ContainerInstanceArn() string { return a.id.ContainerInstanceArn }
 
+// ErrClusterNotFound is Register's error (errors.Is) when the agent's
+// cluster does not exist (yet): hosts often boot before their cluster is
+// created, and Run keeps trying.
+var ErrClusterNotFound = errors.New("the agent's cluster does not exist")
+
+// defaultCluster is the cluster the ECS agent creates when it is its own.
+const defaultCluster = "default"
+
 // Register registers the instance (or re-registers the one in the data
-// directory). An agent whose credentials the server refuses fails here.
+// directory). An agent whose credentials the server refuses fails here;
+// one whose cluster does not exist fails with ErrClusterNotFound, except
+// that, as the ECS agent does, it creates the cluster named default when
+// that is its cluster.
 func (a *Agent) Register(ctx context.Context) error {
 	id, err := loadIdentity(a.cfg.DataDir)
 	if err != nil {
@@ -233,6 +244,17 @@ func (a *Agent) Register(ctx context.Context) error {
 		req.ContainerInstanceArn = ""
 		err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
 	}
+	if err != nil && errors.As(err, &ae) && ae.Code == "ClusterNotFoundException" && a.cfg.Cluster == defaultCluster {
+		a.log.Info("creating the default cluster", "cluster", a.cfg.Cluster)
+		var created ecsapi.CreateClusterResponse
+		if cerr := a.client.Call(ctx, "CreateCluster", &ecsapi.CreateClusterRequest{ClusterName: defaultCluster}, &created); cerr != nil {
+			return fmt.Errorf("create the default cluster: %w", cerr)
+		}
+		err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+	}
+	if err != nil && errors.As(err, &ae) && ae.Code == "ClusterNotFoundException" {
+		return fmt.Errorf("register container instance in %s: %w: %w", a.cfg.Cluster, ErrClusterNotFound, err)
+	}
 	if err != nil {
 		return fmt.Errorf("register container instance: %w", err)
 	}
@@ -250,7 +272,7 @@ func (a *Agent) Register(ctx context.Context) error {
 // tasks' containers are left running when it returns.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.id.ContainerInstanceArn == "" {
-		if err := a.Register(ctx); err != nil {
+		if err := a.registerUntilCluster(ctx); err != nil {
 			return err
 		}
 	}
@@ -378,4 +400,30 @@ func dockerAPIVersions(max string) []string {
 		out = append(out, fmt.Sprintf("%d.%d", maj, min))
 	}
 	return out
+}
+
+// Registration backoff while the agent's cluster does not exist.
+const (
+	registerBackoffBase = 500 * time.Millisecond
+	registerBackoffMax  = 30 * time.Second
+)
+
+// registerUntilCluster registers, trying again with backoff (500ms
+// doubling to 30s) while the agent's cluster does not exist. Other errors
+// and the end of ctx end it.
+func (a *Agent) registerUntilCluster(ctx context.Context) error {
+	wait := registerBackoffBase
+	for {
+		err := a.Register(ctx)
+		if err == nil || !errors.Is(err, ErrClusterNotFound) {
+			return err
+		}
+		a.log.Warn("cluster not found: waiting for it to be created before registering", "cluster", a.cfg.Cluster, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, registerBackoffMax)
+	}
 }

@@ -6,9 +6,11 @@ package agentapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
@@ -32,6 +34,9 @@ type Agent struct {
 type AgentOptions struct {
 	// DockerHost is the Docker Engine's address; empty for the default.
 	DockerHost string
+	// StopTimeout is the stop timeout of containers whose definition has
+	// none (docker.DefaultStopTimeout when zero).
+	StopTimeout time.Duration
 }
 
 // StartAgent connects to the Docker Engine, registers the instance with the
@@ -43,7 +48,7 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	if err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
-	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, Logger: logger.With("component", "docker")})
+	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, StopTimeout: opts.StopTimeout, Logger: logger.With("component", "docker")})
 	if err != nil {
 		return nil, err
 	}
@@ -60,8 +65,12 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		return nil, err
 	}
 	if err := a.Register(ctx); err != nil {
-		rt.Close()
-		return nil, err
+		if !errors.Is(err, agent.ErrClusterNotFound) {
+			rt.Close()
+			return nil, err
+		}
+		// Run keeps trying until the cluster is created.
+		logger.Warn("cluster not found: the agent registers once it is created", "cluster", cfg.Cluster)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{})}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/config"
@@ -29,12 +30,15 @@ func RunCLI(ctx context.Context, name string, args []string, env config.LookupEn
 	if err := config.ApplyEnv(fs, env); err != nil {
 		return err
 	}
+	if err := applyECSStopTimeout(fs, env, &cfg); err != nil {
+		return err
+	}
 	cfg.LoadCredentials(env)
 	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost}, logger)
+	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost, StopTimeout: cfg.ContainerStopTimeout}, logger)
 	if err != nil {
 		return err
 	}
@@ -66,4 +70,26 @@ func AgentConfig(c config.Agent) agent.Config {
 		Attributes:        c.Attributes,
 		CleanupDelay:      c.CleanupDelay,
 	}
+}
+
+// applyECSStopTimeout reads the ECS agent's ECS_CONTAINER_STOP_TIMEOUT (a
+// Go duration such as 30s, as the ECS agent takes it) into cfg when
+// neither --container-stop-timeout nor GANTRY_CONTAINER_STOP_TIMEOUT is
+// set.
+func applyECSStopTimeout(fs *flag.FlagSet, env config.LookupEnv, cfg *config.Agent) error {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "container-stop-timeout" })
+	if _, ok := env(config.EnvName("container-stop-timeout")); ok || set {
+		return nil
+	}
+	v, ok := env(config.EnvECSContainerStopTimeout)
+	if !ok || v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", config.EnvECSContainerStopTimeout, v, err)
+	}
+	cfg.ContainerStopTimeout = d
+	return nil
 }

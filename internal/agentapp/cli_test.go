@@ -62,3 +62,44 @@ func TestAgentConfig(t *testing.T) {
 		t.Errorf("AgentConfig() = %+v\nwant %+v", got, want)
 	}
 }
+
+func TestECSContainerStopTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"default", nil, nil, config.DefaultContainerStopTimeout},
+		{"ECS variable", nil, map[string]string{"ECS_CONTAINER_STOP_TIMEOUT": "45s"}, 45 * time.Second},
+		{"GANTRY variable wins", nil, map[string]string{"ECS_CONTAINER_STOP_TIMEOUT": "45s", "GANTRY_CONTAINER_STOP_TIMEOUT": "5s"}, 5 * time.Second},
+		{"flag wins", []string{"--container-stop-timeout", "7s"}, map[string]string{"ECS_CONTAINER_STOP_TIMEOUT": "45s"}, 7 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.DefaultAgent()
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			cfg.RegisterFlags(fs, true)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			env := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			if err := config.ApplyEnv(fs, env); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyECSStopTimeout(fs, env, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.ContainerStopTimeout != tt.want {
+				t.Fatalf("stop timeout %v, want %v", cfg.ContainerStopTimeout, tt.want)
+			}
+		})
+	}
+	cfg := config.DefaultAgent()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	cfg.RegisterFlags(fs, true)
+	bad := func(k string) (string, bool) { return "soon", k == config.EnvECSContainerStopTimeout }
+	if err := applyECSStopTimeout(fs, bad, &cfg); err == nil {
+		t.Fatal("a malformed ECS_CONTAINER_STOP_TIMEOUT was accepted")
+	}
+}

@@ -1,10 +1,13 @@
 package apiserver_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"net"
 	"time"
 
 	"encoding/json"
@@ -117,5 +120,60 @@ func TestProtocolErrors(t *testing.T) {
 	var ip *types.InvalidParameterException
 	if !errors.As(err, &ce) && !errors.As(err, &ip) {
 		t.Fatalf("want a typed ECS exception, got %T %v", err, err)
+	}
+}
+
+// TestTooLargeBodyIsAnswered: a client that sends a body over the limit in
+// full before it reads (as urllib3, under the aws CLI, does) reads the
+// RequestEntityTooLargeException answer instead of a reset connection,
+// with a Content-Length and with a chunked body.
+func TestTooLargeBodyIsAnswered(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	addr := strings.TrimPrefix(env.URL, "http://")
+	body := append(append([]byte(`{"clusterName":"`), bytes.Repeat([]byte("x"), 12<<20)...), '"', '}')
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var head bytes.Buffer
+			fmt.Fprintf(&head, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: AmazonEC2ContainerServiceV20141113.CreateCluster\r\n", addr)
+			if chunked {
+				head.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+			} else {
+				fmt.Fprintf(&head, "Content-Length: %d\r\n\r\n", len(body))
+			}
+			if _, err := conn.Write(head.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			// Send it all, then read: a reset on either side fails.
+			if chunked {
+				for off := 0; off < len(body); off += 1 << 20 {
+					part := body[off:min(off+1<<20, len(body))]
+					if _, err := fmt.Fprintf(conn, "%x\r\n%s\r\n", len(part), part); err != nil {
+						t.Fatalf("write body: %v", err)
+					}
+				}
+				_, err = io.WriteString(conn, "0\r\n\r\n")
+			} else {
+				_, err = conn.Write(body)
+			}
+			if err != nil {
+				t.Fatalf("write body: %v", err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("read answer: %v", err)
+			}
+			data, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 413 || resp.Header.Get("X-Amzn-ErrorType") != "RequestEntityTooLargeException" ||
+				!strings.Contains(string(data), "RequestEntityTooLargeException") {
+				t.Fatalf("answer %d %v %s: %v", resp.StatusCode, resp.Header, data, err)
+			}
+		})
 	}
 }

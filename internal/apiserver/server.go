@@ -143,6 +143,21 @@ func newRequestID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// MaxDrainBytes bounds how much of a body over MaxBodyBytes is read and
+// discarded before the RequestEntityTooLargeException answer. A server that
+// answers without reading the body closes the connection with unread data,
+// which resets it: most clients (the aws CLI's urllib3 among them) then
+// report the reset while still sending, never the answer. Reading on lets
+// them finish sending and read it; beyond the bound the connection is
+// closed after the answer, as before.
+const MaxDrainBytes = 64 << 20
+
+// drainBody reads and discards what is left of r's body, up to
+// MaxDrainBytes (net/http closes the connection if more is left).
+func drainBody(r *http.Request) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, MaxDrainBytes))
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
@@ -162,6 +177,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer, with what is known of the request to answer it in its protocol.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (awsproto.Request, *route, error) {
 	if r.ContentLength > MaxBodyBytes {
+		drainBody(r)
 		req, _ := awsproto.Detect(r, nil)
 		return req, nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("Request body of %d bytes is larger than the limit of %d bytes.", r.ContentLength, MaxBodyBytes)}
@@ -172,6 +188,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		return req, nil, apierror.Serialization("could not read the request body: %v", err)
 	}
 	if len(body) > MaxBodyBytes {
+		drainBody(r)
 		req, _ := awsproto.Detect(r, nil)
 		return req, nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("Request body is larger than the limit of %d bytes.", MaxBodyBytes)}

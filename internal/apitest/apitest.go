@@ -44,11 +44,20 @@ type Options struct {
 	Listen string
 	// LostInstanceGrace, when set, replaces the server's default.
 	LostInstanceGrace time.Duration
+	// MinHealthyTime, when set, replaces the server's minimum healthy
+	// time of service tasks; when zero, tests use TestMinHealthyTime (the
+	// server's default of 10s would make every deployment of a test that
+	// much slower). A negative value turns it off.
+	MinHealthyTime time.Duration
 	// LBDataPlane runs the ELBv2 data plane in the server (off by default
 	// in tests: its health checks would change what DescribeTargetHealth
 	// answers, and its listeners bind ports).
 	LBDataPlane bool
 }
+
+// TestMinHealthyTime is the services' minimum healthy time of the test
+// servers that do not ask for another.
+const TestMinHealthyTime = time.Second
 
 // Start starts a server for t, stopped in t.Cleanup. It skips under -short.
 func Start(t testing.TB, opts Options) *Env {
@@ -68,6 +77,16 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	if opts.LostInstanceGrace > 0 {
 		cfg.LostInstanceGrace = opts.LostInstanceGrace
+	}
+	// Deleted task definitions go soon after their last use.
+	cfg.TaskDefinitionReapInterval = time.Second
+	switch {
+	case opts.MinHealthyTime > 0:
+		cfg.MinHealthyTime = opts.MinHealthyTime
+	case opts.MinHealthyTime < 0:
+		cfg.MinHealthyTime = 0
+	default:
+		cfg.MinHealthyTime = TestMinHealthyTime
 	}
 	cfg.Region = Region
 	cfg.AccountID = Account

@@ -72,6 +72,8 @@ type Server struct {
 	// leads); servicesDone closes when it has stopped.
 	Services     *servicectl.Controller
 	servicesDone chan struct{}
+	// reaperDone closes when the task definition reaper has stopped.
+	reaperDone chan struct{}
 
 	// AutoScaling is Application Auto Scaling (autoscaling.go); it is
 	// the cwlink.Invoker of CloudWatch's alarm actions.
@@ -192,7 +194,13 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// --- Service controller (issue 5): runs on the elected leader. ---
 	svcOpts := servicectl.Options{}
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
+	svcOpts.MinHealthyTime = cfg.MinHealthyTime
 	s.Services = servicectl.New(newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger), svcOpts, logger)
+	s.reaperDone = make(chan struct{})
+	go func() {
+		defer close(s.reaperDone)
+		s.ECS.RunTaskDefinitionReaper(rctx, cfg.TaskDefinitionReapInterval)
+	}()
 	s.servicesDone = make(chan struct{})
 	go func() {
 		defer close(s.servicesDone)
@@ -214,6 +222,9 @@ func (s *Server) Close() error {
 		s.cancel()
 		if s.servicesDone != nil {
 			<-s.servicesDone
+		}
+		if s.reaperDone != nil {
+			<-s.reaperDone
 		}
 		// Tailing FilterLogEvents requests stop waiting, so that
 		// Shutdown need not wait for them.

@@ -116,6 +116,16 @@ func (d *serviceDeps) ServiceTasks(ctx context.Context, cluster, name string) ([
 	return tasks, nil
 }
 
+// Protections returns the tasks' scale-in protections from the server's
+// live state (ecs.API.ServiceTaskProtections).
+func (d *serviceDeps) Protections(ctx context.Context, cluster, name string) (map[string]time.Time, error) {
+	p, err := d.ops.ServiceTaskProtections(ctx, cluster, name)
+	if err != nil {
+		return nil, fmt.Errorf("task protections of service %s: %w", name, err)
+	}
+	return p, nil
+}
+
 // Instances returns the cluster's container instances that are not
 // INACTIVE from the server's live state (ecs.API.ClusterInstances).
 func (d *serviceDeps) Instances(ctx context.Context, cluster string) ([]ecsapi.ContainerInstance, error) {

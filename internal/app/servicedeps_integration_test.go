@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
+	"github.com/gantry-dev/gantry/internal/record"
 	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/testutil"
@@ -81,7 +82,9 @@ func runningAPI(t *testing.T, ctx context.Context, st *store.Store, logger *slog
 
 func serviceTaskList(t *testing.T, o *ecs.API, ctx context.Context, name string) []ecsapi.Task {
 	t.Helper()
-	l, err := o.ListTasks(ctx, &ecsapi.ListTasksRequest{Cluster: "c", ServiceName: name, MaxResults: new(int32(100))})
+	// The tasks of group service:NAME, whether or not a service of that
+	// name exists (ListTasks' serviceName needs one).
+	l, err := o.ListTasks(ctx, &ecsapi.ListTasksRequest{Cluster: "c", MaxResults: new(int32(100))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +95,13 @@ func serviceTaskList(t *testing.T, o *ecs.API, ctx context.Context, name string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.Tasks
+	var out []ecsapi.Task
+	for _, tk := range d.Tasks {
+		if tk.Group == "service:"+name {
+			out = append(out, tk)
+		}
+	}
+	return out
 }
 
 // TestServiceReconcileOnce: one Reconcile of a new service starts its
@@ -192,18 +201,20 @@ func TestServiceDepsWriteConflict(t *testing.T) {
 }
 
 // TestServiceReconcileRefusedStart: when RunTask refuses the service's
-// tasks (here its task definition was deregistered), the service says why
-// and the key is retried with backoff.
+// tasks (here its task definition is gone: a deregistered one would still
+// run, as in ECS), the service says why and the key is retried with
+// backoff.
 func TestServiceReconcileRefusedStart(t *testing.T) {
 	o, c, _, ctx := serviceEnv(t, 1)
 	desired := int32(1)
-	created, err := o.CreateService(ctx, &ecsapi.CreateServiceRequest{Cluster: "c", ServiceName: "s", TaskDefinition: "web", DesiredCount: &desired})
+	if _, err := o.CreateService(ctx, &ecsapi.CreateServiceRequest{Cluster: "c", ServiceName: "s", TaskDefinition: "web", DesiredCount: &desired}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := o.Store.Txn(ctx, nil, store.OpDelete(record.TaskDefKey("web", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.DeregisterTaskDefinition(ctx, &ecsapi.DeregisterTaskDefinitionRequest{TaskDefinition: created.Service.TaskDefinition}); err != nil {
-		t.Fatal(err)
-	}
+	o.State.TaskDefs.Sync(ctx, resp.Revision)
 	if err := c.Reconcile(ctx, "c/s"); err == nil {
 		t.Fatal("reconcile: nil, want a retry")
 	}

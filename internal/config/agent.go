@@ -36,22 +36,36 @@ type Agent struct {
 	Attributes map[string]string
 	// CleanupDelay is how long a stopped task's containers are kept.
 	CleanupDelay time.Duration
+	// ContainerStopTimeout is how long a container whose definition has no
+	// stopTimeout gets between SIGTERM and SIGKILL (the ECS agent's
+	// ECS_CONTAINER_STOP_TIMEOUT, also read from that variable).
+	ContainerStopTimeout time.Duration
 	// DockerHost is the Docker Engine's address; empty for DOCKER_HOST or
 	// the local socket.
 	DockerHost string
 }
 
+// DefaultContainerStopTimeout is the ECS agent's default
+// ECS_CONTAINER_STOP_TIMEOUT.
+const DefaultContainerStopTimeout = 30 * time.Second
+
+// EnvECSContainerStopTimeout is the ECS agent's variable for
+// ContainerStopTimeout, honoured when neither the flag nor its GANTRY_
+// variable is set.
+const EnvECSContainerStopTimeout = "ECS_CONTAINER_STOP_TIMEOUT"
+
 // DefaultAgent returns the defaults.
 func DefaultAgent() Agent {
 	return Agent{
-		Server:            "http://127.0.0.1:8845",
-		Cluster:           "default",
-		DataDir:           "gantry-agent",
-		Region:            "us-east-1",
-		ReservedMemoryMiB: 256,
-		InstanceType:      "gantry.host",
-		Attributes:        map[string]string{},
-		CleanupDelay:      3 * time.Hour,
+		Server:               "http://127.0.0.1:8845",
+		Cluster:              "default",
+		DataDir:              "gantry-agent",
+		Region:               "us-east-1",
+		ReservedMemoryMiB:    256,
+		InstanceType:         "gantry.host",
+		Attributes:           map[string]string{},
+		CleanupDelay:         3 * time.Hour,
+		ContainerStopTimeout: DefaultContainerStopTimeout,
 	}
 }
 
@@ -75,6 +89,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal")
+	fs.DurationVar(&c.ContainerStopTimeout, "container-stop-timeout", c.ContainerStopTimeout, "time between SIGTERM and SIGKILL for containers whose definition has no stopTimeout (ECS_CONTAINER_STOP_TIMEOUT is read too)")
 	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine address (default: DOCKER_HOST or the local socket)")
 }
 
@@ -109,6 +124,9 @@ func (c *Agent) Validate() error {
 		if v.n < 0 || v.n > math.MaxInt32 {
 			errs = append(errs, fmt.Errorf("%s %d must be between 0 and %d", v.flag, v.n, math.MaxInt32))
 		}
+	}
+	if c.ContainerStopTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--container-stop-timeout %v must be positive", c.ContainerStopTimeout))
 	}
 	if c.CleanupDelay < 0 {
 		errs = append(errs, fmt.Errorf("--task-cleanup-wait %v must not be negative", c.CleanupDelay))

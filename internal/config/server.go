@@ -36,6 +36,15 @@ type Server struct {
 	// LostInstanceGrace is how long a service's tasks stay on an instance
 	// whose agent is disconnected before they are replaced elsewhere.
 	LostInstanceGrace time.Duration
+	// MinHealthyTime is how long a service's new task must stay RUNNING
+	// (and healthy, where a health check says) before it counts as
+	// healthy: deployments complete only then, and a task that stops by
+	// itself sooner counts as failed for the deployment circuit breaker.
+	MinHealthyTime time.Duration
+	// TaskDefinitionReapInterval is how often the server deletes the task
+	// definition revisions in DELETE_IN_PROGRESS that nothing uses any
+	// more.
+	TaskDefinitionReapInterval time.Duration
 	// LeaderTTL is the service controller leader's etcd session TTL: how
 	// soon another server takes over when the leader dies.
 	LeaderTTL time.Duration
@@ -64,6 +73,11 @@ type Server struct {
 // (docs/performance.md).
 const DefaultGCPercent = 200
 
+// DefaultMinHealthyTime is the default of --min-healthy-time: Nomad's
+// min_healthy_time default, long enough to catch a revision that crashes
+// seconds after it starts.
+const DefaultMinHealthyTime = 10 * time.Second
+
 // DefaultLogsMaxBytes is the default bound of the log store: 10 GiB of
 // stored bytes (the files on disk are smaller: blocks are compressed).
 const DefaultLogsMaxBytes = 10 << 30
@@ -71,15 +85,17 @@ const DefaultLogsMaxBytes = 10 << 30
 // DefaultServer returns the defaults.
 func DefaultServer() Server {
 	return Server{
-		Listen:            "127.0.0.1:8845",
-		DataDir:           "gantry-data",
-		Region:            "us-east-1",
-		AccountID:         "000000000000",
-		LostInstanceGrace: 20 * time.Second,
-		LeaderTTL:         5 * time.Second,
-		GCPercent:         DefaultGCPercent,
-		LogsMaxBytes:      DefaultLogsMaxBytes,
-		LBDataPlane:       true,
+		Listen:                     "127.0.0.1:8845",
+		DataDir:                    "gantry-data",
+		Region:                     "us-east-1",
+		AccountID:                  "000000000000",
+		LostInstanceGrace:          20 * time.Second,
+		LeaderTTL:                  5 * time.Second,
+		MinHealthyTime:             DefaultMinHealthyTime,
+		TaskDefinitionReapInterval: 30 * time.Second,
+		GCPercent:                  DefaultGCPercent,
+		LogsMaxBytes:               DefaultLogsMaxBytes,
+		LBDataPlane:                true,
 	}
 }
 
@@ -96,6 +112,8 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "12-digit account ID of ARNs")
 	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
 	fs.DurationVar(&c.LostInstanceGrace, "lost-instance-grace", c.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
+	fs.DurationVar(&c.MinHealthyTime, "min-healthy-time", c.MinHealthyTime, "how long a service's new task must stay RUNNING (and healthy, where a health check says) before its deployment counts it healthy; a task that stops by itself sooner counts as failed for the deployment circuit breaker; 0 counts a task healthy once it runs, as ECS does")
+	fs.DurationVar(&c.TaskDefinitionReapInterval, "task-definition-reap-interval", c.TaskDefinitionReapInterval, "how often task definition revisions in DELETE_IN_PROGRESS that no task or service uses any more are deleted")
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
@@ -137,6 +155,12 @@ func (c *Server) Validate() error {
 	}
 	if c.LostInstanceGrace <= 0 || c.LeaderTTL < time.Second {
 		errs = append(errs, errors.New("--lost-instance-grace must be positive and --leader-ttl at least 1s"))
+	}
+	if c.TaskDefinitionReapInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--task-definition-reap-interval %v: must be positive", c.TaskDefinitionReapInterval))
+	}
+	if c.MinHealthyTime < 0 {
+		errs = append(errs, fmt.Errorf("--min-healthy-time %v: must not be negative", c.MinHealthyTime))
 	}
 	if c.DebugListen != "" {
 		if h, _, err := net.SplitHostPort(c.DebugListen); err != nil || !IsLoopback(h) {

@@ -64,12 +64,12 @@ func (s *API) RunTasks(ctx context.Context, spec RunSpec) (RunResult, error) {
 	if err != nil {
 		return res, err
 	}
-	td, err := s.taskDefForRun(ctx, spec.TaskDefinition)
+	td, err := s.taskDefForService(ctx, spec.TaskDefinition)
 	if err != nil {
 		return res, err
 	}
 	o := &runOptions{td: td, startedBy: spec.StartedBy, group: spec.Group, launchType: lt, tags: spec.Tags,
-		networkConfiguration: spec.NetworkConfiguration, enableExecuteCommand: spec.EnableExecuteCommand}
+		networkConfiguration: spec.NetworkConfiguration, enableExecuteCommand: spec.EnableExecuteCommand, forService: true}
 	if err := s.validateRun(o); err != nil {
 		return res, err
 	}

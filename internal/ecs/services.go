@@ -245,6 +245,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 			return nil, fmt.Errorf("create service %s: %w", in.ServiceName, err)
 		}
 		if resp.Succeeded {
+			s.syncAfterWrite(ctx, cl.ClusterName, in.ServiceName)
 			out := serviceView(&svc, true)
 			return &ecsapi.CreateServiceResponse{Service: &out}, nil
 		}
@@ -416,6 +417,7 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 	if err != nil {
 		return nil, err
 	}
+	s.syncAfterWrite(ctx, cl.ClusterName, name)
 	view := serviceView(out, true)
 	return &ecsapi.UpdateServiceResponse{Service: &view}, nil
 }
@@ -572,6 +574,18 @@ func serviceView(svc *ecsapi.Service, withTags bool) ecsapi.Service {
 	if v.Deployments == nil {
 		v.Deployments = []ecsapi.Deployment{}
 	}
+	// ECS's newer members: the PRIMARY deployment's service deployment,
+	// and the revisions the service runs (one per deployment).
+	if head := v.ServiceArn; len(v.Deployments) > 0 && strings.Contains(head, ":service/") {
+		base := strings.Replace(head, ":service/", ":service-deployment/", 1) + "/"
+		revBase := strings.Replace(head, ":service/", ":service-revision/", 1) + "/"
+		v.CurrentServiceDeployment = base + deploymentNumber(v.Deployments[0].Id)
+		v.CurrentServiceRevisions = make([]ecsapi.ServiceCurrentRevisionSummary, 0, len(v.Deployments))
+		for _, d := range v.Deployments {
+			v.CurrentServiceRevisions = append(v.CurrentServiceRevisions, ecsapi.ServiceCurrentRevisionSummary{Arn: revBase + deploymentNumber(d.Id),
+				RequestedTaskCount: d.DesiredCount, RunningTaskCount: d.RunningCount, PendingTaskCount: d.PendingCount})
+		}
+	}
 	return v
 }
 
@@ -606,6 +620,7 @@ func (s *API) WriteServiceRecordIf(ctx context.Context, cluster string, svc *ecs
 	if !resp.Succeeded {
 		return 0, store.ErrConflict
 	}
+	s.syncAfterWrite(ctx, cluster, svc.ServiceName)
 	return resp.Revision, nil
 }
 

@@ -154,6 +154,13 @@ func TestCreateServiceValidation(t *testing.T) {
 			in.Tags = []types.Tag{{Key: aws.String("aws:x"), Value: aws.String("y")}}
 		}, "InvalidParameterException"},
 		{"unknown cluster", func(in *ecs.CreateServiceInput) { in.Cluster = aws.String("nope") }, "ClusterNotFoundException"},
+		// Issue 16, item 9: Cloud Map and Service Connect stay refused.
+		{"service registries", func(in *ecs.CreateServiceInput) {
+			in.ServiceRegistries = []types.ServiceRegistry{{RegistryArn: aws.String("arn:aws:servicediscovery:us-east-1:123456789012:service/srv-1")}}
+		}, "UnsupportedFeatureException"},
+		{"service connect", func(in *ecs.CreateServiceInput) {
+			in.ServiceConnectConfiguration = &types.ServiceConnectConfiguration{Enabled: true, Namespace: aws.String("ns")}
+		}, "UnsupportedFeatureException"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -474,12 +474,34 @@ func (s *API) DeleteTaskDefinitions(ctx context.Context, in *ecsapi.DeleteTaskDe
 			out.Failures = append(out.Failures, failures...)
 			break
 		}
+		arns := make([]string, len(deletable))
+		for i, t := range deletable {
+			arns[i] = t.rec.TaskDefinition.TaskDefinitionArn
+		}
+		// A revision still in use is kept in DELETE_IN_PROGRESS until its
+		// use ends (ReapTaskDefinitions); the others go at once.
+		used, err := s.taskDefsInUse(ctx, arns)
+		if err != nil {
+			return nil, err
+		}
 		cmps := make([]store.Cmp, len(deletable))
 		ops := make([]store.Op, len(deletable))
 		for i, t := range deletable {
 			key := taskDefKey(t.ref.family, t.ref.rev)
 			cmps[i] = store.ModRevisionIs(key, t.modRev)
 			ops[i] = store.OpDelete(key)
+			if used[arns[i]] {
+				kept := *t.rec
+				kept.TaskDefinition.Status = tdDeleteInProgress
+				if kept.TaskDefinition.DeleteRequestedAt == nil {
+					kept.TaskDefinition.DeleteRequestedAt = now
+				}
+				b, err := json.Marshal(&kept)
+				if err != nil {
+					return nil, err
+				}
+				ops[i] = store.OpPut(key, b)
+			}
 		}
 		resp, err := s.Store.Txn(ctx, cmps, ops...)
 		if err != nil {
@@ -497,7 +519,9 @@ func (s *API) DeleteTaskDefinitions(ctx context.Context, in *ecsapi.DeleteTaskDe
 	for _, t := range deletable {
 		td := t.rec.TaskDefinition
 		td.Status = tdDeleteInProgress
-		td.DeleteRequestedAt = now
+		if td.DeleteRequestedAt == nil {
+			td.DeleteRequestedAt = now
+		}
 		out.TaskDefinitions = append(out.TaskDefinitions, td)
 	}
 	if etcdRev > 0 {

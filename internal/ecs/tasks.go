@@ -66,6 +66,21 @@ func (s *API) taskDefForRun(ctx context.Context, ref string) (*ecsapi.TaskDefini
 	return &rec.TaskDefinition, nil
 }
 
+// taskDefForService finds the task definition a service's deployment
+// runs. Unlike RunTask, a service keeps running and scaling on a
+// revision that has since been deregistered (INACTIVE) or is being
+// deleted (DELETE_IN_PROGRESS), as in ECS.
+func (s *API) taskDefForService(ctx context.Context, ref string) (*ecsapi.TaskDefinition, error) {
+	rec, err := s.lookupTaskDef(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, apierror.Client("Unable to describe task definition.")
+	}
+	return &rec.TaskDefinition, nil
+}
+
 // runOptions is what RunTask and StartTask share.
 type runOptions struct {
 	td                   *ecsapi.TaskDefinition
@@ -75,6 +90,9 @@ type runOptions struct {
 	tags                 []ecsapi.Tag
 	networkConfiguration *ecsapi.NetworkConfiguration
 	enableExecuteCommand bool
+	// forService marks the tasks of a service, which may run an INACTIVE
+	// revision.
+	forService bool
 }
 
 func (s *API) validateRun(o *runOptions) error {
@@ -84,7 +102,7 @@ func (s *API) validateRun(o *runOptions) error {
 	if len(o.group) > 255 {
 		return apierror.InvalidParameter("group may contain up to 255 characters.")
 	}
-	if o.td.Status == "INACTIVE" {
+	if o.td.Status == "INACTIVE" && !o.forService {
 		return apierror.Client("TaskDefinition is inactive")
 	}
 	if err := validateTags(o.tags); err != nil {
@@ -255,6 +273,9 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
 		return nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	}
+	if err := s.checkCapacityProviderStrategy(ctx, cluster, in.CapacityProviderStrategy); err != nil {
+		return nil, err
+	}
 	td, err := s.taskDefForRun(ctx, in.TaskDefinition)
 	if err != nil {
 		return nil, err
@@ -262,6 +283,9 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	o := &runOptions{td: td, overrides: in.Overrides, startedBy: in.StartedBy, group: in.Group, launchType: lt,
 		tags: in.Tags, networkConfiguration: in.NetworkConfiguration, enableExecuteCommand: in.EnableExecuteCommand}
 	if err := s.validateRun(o); err != nil {
+		return nil, err
+	}
+	if err := s.runExtras(ctx, cluster, o, lt, in.PropagateTags, in.EnableECSManagedTags, len(in.VolumeConfigurations)); err != nil {
 		return nil, err
 	}
 	var token *runToken
@@ -309,6 +333,9 @@ func (s *API) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsa
 	o := &runOptions{td: td, overrides: in.Overrides, startedBy: in.StartedBy, group: in.Group, launchType: "EC2",
 		tags: in.Tags, networkConfiguration: in.NetworkConfiguration, enableExecuteCommand: in.EnableExecuteCommand}
 	if err := s.validateRun(o); err != nil {
+		return nil, err
+	}
+	if err := s.runExtras(ctx, cl.ClusterName, o, "EC2", in.PropagateTags, in.EnableECSManagedTags, len(in.VolumeConfigurations)); err != nil {
 		return nil, err
 	}
 	v, err := s.placementViews(ctx)
@@ -443,6 +470,9 @@ func (s *API) DescribeTasks(ctx context.Context, in *ecsapi.DescribeTasksRequest
 	if err != nil {
 		return nil, err
 	}
+	if len(in.Tasks) == 0 {
+		return nil, apierror.InvalidParameter("Tasks cannot be empty.")
+	}
 	if len(in.Tasks) > 100 {
 		return nil, apierror.InvalidParameter("tasks can have at most 100 items.")
 	}
@@ -524,6 +554,15 @@ func (s *API) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 	svc := ""
 	if in.ServiceName != "" {
 		svc = "ecs-svc/"
+		name, err := s.serviceRef(cluster, in.ServiceName)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := s.ServiceRecord(ctx, cluster, name); errors.Is(err, store.ErrNotFound) {
+			return nil, apierror.ServiceNotFound()
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	scope := strings.Join([]string{"tasks", cluster, want, instARN, lt, family, in.StartedBy, in.ServiceName}, "|")
 	arns, next, err := listARNs(ctx, s, prefixOf("tasks", cluster), scope, in.NextToken, limit,

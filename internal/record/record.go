@@ -33,6 +33,10 @@ type Task struct {
 	Task ecsapi.Task `json:"task"`
 	// Demand is what the task takes from its instance until it stops.
 	Demand *scheduler.Demand `json:"demand,omitempty"`
+	// ProtectedUntil is when the task's scale-in protection
+	// (UpdateTaskProtection) expires; nil when it has none. Protection has
+	// ended once it is past.
+	ProtectedUntil *ecsapi.Timestamp `json:"protectedUntil,omitempty"`
 }
 
 // Family counts the revisions of a task definition family.

@@ -65,7 +65,10 @@ type taskSummary struct {
 	// The times, in Unix nanoseconds; 0 when not set.
 	created, started, stopping, stopped int64
 	version                             int64
-	containers                          []containerSummary
+	// protectedUntil is when the task's scale-in protection expires (0:
+	// none).
+	protectedUntil int64
+	containers     []containerSummary
 }
 
 // containerSummary is what the index keeps of a container.
@@ -214,7 +217,9 @@ func (x *serviceIndex) putCommitted(cluster string, recs []*record.Task, mod int
 	var sums []taskSummary
 	for _, rec := range recs {
 		if _, ok := serviceOf(rec.Task.Group); ok {
-			sums = append(sums, summarize(&rec.Task))
+			sum := summarize(&rec.Task)
+			sum.protectedUntil = nanos(rec.ProtectedUntil)
+			sums = append(sums, sum)
 		}
 	}
 	if len(sums) == 0 {
@@ -261,6 +266,7 @@ func (x *serviceIndex) putRecord(cluster, id string, value []byte, mod int64) {
 		return
 	}
 	sum := rec.Task.summary()
+	sum.protectedUntil = nanos(rec.ProtectedUntil)
 	x.mu.Lock()
 	x.putLocked(cluster, id, &sum, mod)
 	x.mu.Unlock()
@@ -316,8 +322,9 @@ var serviceGroupJSON = []byte(`group":"service:`)
 // serviceTaskRecord is a task record decoded for both the views and the
 // index: the members the summary drops are left undecoded.
 type serviceTaskRecord struct {
-	Task   slimTask          `json:"task"`
-	Demand *scheduler.Demand `json:"demand"`
+	Task           slimTask          `json:"task"`
+	Demand         *scheduler.Demand `json:"demand"`
+	ProtectedUntil *ecsapi.Timestamp `json:"protectedUntil"`
 }
 
 // slimTask is ecsapi.Task decoded without the members the summary drops;
@@ -379,6 +386,7 @@ func (v *Views) putServiceTaskLocked(cluster, id string, value []byte, mod int64
 	rec.Demand = full.Demand
 	if _, ok := serviceOf(t.Group); ok {
 		sum := full.Task.summary()
+		sum.protectedUntil = nanos(full.ProtectedUntil)
 		v.svcTasks.mu.Lock()
 		v.svcTasks.putLocked(cluster, id, &sum, mod)
 		v.svcTasks.mu.Unlock()
@@ -399,4 +407,31 @@ func (v *Views) putServiceTaskLocked(cluster, id string, value []byte, mod int64
 func (v *Views) ServiceTasks(ctx context.Context, cluster, name string) []ecsapi.Task {
 	v.SyncNow(ctx)
 	return v.svcTasks.list(cluster, name)
+}
+
+// protections returns when the scale-in protection of each task of service
+// name of cluster expires, for the tasks that have one, by task ARN.
+func (x *serviceIndex) protections(cluster, name string) map[string]time.Time {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out map[string]time.Time
+	for _, it := range x.tasks[serviceKey{cluster, name}] {
+		if it.sum.protectedUntil == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string]time.Time{}
+		}
+		out[it.sum.arn] = time.Unix(0, it.sum.protectedUntil).UTC()
+	}
+	return out
+}
+
+// ServiceTaskProtections returns when the scale-in protection
+// (UpdateTaskProtection) of each task of service name of cluster expires,
+// for the tasks that have one (expired ones too), by task ARN, once the
+// views reflect every write the store had committed when it was called.
+func (v *Views) ServiceTaskProtections(ctx context.Context, cluster, name string) map[string]time.Time {
+	v.SyncNow(ctx)
+	return v.svcTasks.protections(cluster, name)
 }

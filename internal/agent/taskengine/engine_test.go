@@ -275,3 +275,34 @@ func TestDependsOnStartsInOrder(t *testing.T) {
 	rt.exit("arn:t4", "init", 0)
 	waitFor(t, "RUNNING", func() bool { return strings.HasSuffix(joined(rec.statuses()), "RUNNING") })
 }
+
+func TestStopLevels(t *testing.T) {
+	def := func(name string, deps ...string) *cstate {
+		d := ecsapi.ContainerDefinition{Name: name}
+		for _, dp := range deps {
+			d.DependsOn = append(d.DependsOn, ecsapi.ContainerDependency{ContainerName: dp})
+		}
+		return &cstate{def: d}
+	}
+	cons := map[string]*cstate{"db": def("db"), "cache": def("cache"), "app": def("app", "db", "cache"), "proxy": def("proxy", "app"), "side": def("side")}
+	cons["logs"] = &cstate{def: ecsapi.ContainerDefinition{Name: "logs", VolumesFrom: []ecsapi.VolumeFrom{{SourceContainer: "db"}}}}
+	order := creationOrder([]ecsapi.ContainerDefinition{cons["proxy"].def, cons["app"].def, cons["db"].def, cons["cache"].def, cons["side"].def, cons["logs"].def})
+	levels := stopLevels(order, cons)
+	at := map[string]int{}
+	for i, l := range levels {
+		for _, n := range l {
+			at[n] = i
+		}
+	}
+	if len(at) != 6 {
+		t.Fatalf("levels %v", levels)
+	}
+	for _, pair := range [][2]string{{"proxy", "app"}, {"app", "db"}, {"app", "cache"}, {"logs", "db"}} {
+		if at[pair[0]] >= at[pair[1]] {
+			t.Fatalf("%s must stop before %s: levels %v", pair[0], pair[1], levels)
+		}
+	}
+	if at["side"] != 0 || at["proxy"] != 0 {
+		t.Fatalf("containers nothing depends on stop first: levels %v", levels)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -589,35 +588,89 @@ func (m *manager) waitLogs(ctx context.Context, timeout time.Duration) {
 	}
 }
 
-// stopContainers stops the running containers, dependents before what they
-// depend on, each with its own stopTimeout, in parallel within a level.
+// stopContainers stops the running containers in reverse dependsOn order,
+// as the ECS agent does: a container stops only once every container that
+// depends on it (dependsOn, links, volumesFrom) has stopped. Containers of
+// one level stop in parallel, each within its own stopTimeout (the
+// runtime's SIGTERM, then SIGKILL).
 func (m *manager) stopContainers(ctx context.Context) {
-	order := append([]string(nil), m.order...)
-	sort.SliceStable(order, func(i, j int) bool { return false })
-	var wg sync.WaitGroup
-	for i := len(order) - 1; i >= 0; i-- {
-		c := m.cons[order[i]]
-		if c.ref.ID == "" || c.status == "STOPPED" {
-			if c.status != "STOPPED" {
-				c.status = "STOPPED"
+	for _, level := range stopLevels(m.order, m.cons) {
+		var wg sync.WaitGroup
+		for _, name := range level {
+			c := m.cons[name]
+			if c.ref.ID == "" || c.status == "STOPPED" {
+				continue
 			}
-			continue
+			wg.Add(1)
+			go func(c *cstate) {
+				defer wg.Done()
+				if err := m.e.rt.StopContainer(ctx, c.ref.ID); err != nil {
+					m.log.Warn("stop container", "container", c.def.Name, "err", err)
+				}
+			}(c)
 		}
-		wg.Add(1)
-		go func(c *cstate) {
-			defer wg.Done()
-			if err := m.e.rt.StopContainer(ctx, c.ref.ID); err != nil {
-				m.log.Warn("stop container", "container", c.def.Name, "err", err)
-			}
-		}(c)
+		wg.Wait()
+		if ctx.Err() != nil {
+			return
+		}
 	}
-	wg.Wait()
 	m.refresh(ctx)
 	for _, c := range m.cons {
 		if c.status != "STOPPED" {
 			c.status = "STOPPED"
 		}
 	}
+}
+
+// stopLevels groups the containers (named in creation order) into the
+// levels they stop in: first those nothing depends on, then those only the
+// first level depends on, and so on.
+func stopLevels(order []string, cons map[string]*cstate) [][]string {
+	dependents := map[string][]string{}
+	for _, name := range order {
+		c := cons[name]
+		if c == nil {
+			continue
+		}
+		for _, dep := range dependencyNames(c.def) {
+			dependents[dep] = append(dependents[dep], name)
+		}
+	}
+	// depth: 0 for a container nothing depends on, else 1 + the deepest
+	// of its dependents (order is topological: dependents come later).
+	depth := map[string]int{}
+	maxDepth := 0
+	for i := len(order) - 1; i >= 0; i-- {
+		name := order[i]
+		d := 0
+		for _, dn := range dependents[name] {
+			d = max(d, depth[dn]+1)
+		}
+		depth[name] = d
+		maxDepth = max(maxDepth, d)
+	}
+	levels := make([][]string, maxDepth+1)
+	for _, name := range order {
+		levels[depth[name]] = append(levels[depth[name]], name)
+	}
+	return levels
+}
+
+// dependencyNames are the containers def depends on: dependsOn, links and
+// volumesFrom.
+func dependencyNames(def ecsapi.ContainerDefinition) []string {
+	var out []string
+	for _, dep := range def.DependsOn {
+		out = append(out, dep.ContainerName)
+	}
+	for _, l := range def.Links {
+		name, _, _ := strings.Cut(l, ":")
+		out = append(out, name)
+	}
+	for _, v := range def.VolumesFrom {
+		out = append(out, v.SourceContainer)
+	}
+	return out
 }
 
 // advance moves the task to status (if it is further along) and reports it.

@@ -172,6 +172,9 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		return obs, fmt.Errorf("tasks of %s: %w", svc.ServiceName, err)
 	}
 	obs.Tasks = tasks
+	if obs.Protected, err = c.deps.Observer.Protections(ctx, cluster, svc.ServiceName); err != nil {
+		return obs, fmt.Errorf("task protections of %s: %w", svc.ServiceName, err)
+	}
 	insts, err := c.deps.Observer.Instances(ctx, cluster)
 	if err != nil {
 		return obs, fmt.Errorf("container instances of %s: %w", cluster, err)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
@@ -75,6 +76,11 @@ type ClusterObserver interface {
 	// INACTIVE, with their status, attributes and agent connection
 	// (AgentConnected). The caller must not change them.
 	Instances(ctx context.Context, cluster string) ([]ecsapi.ContainerInstance, error)
+	// Protections returns when the scale-in protection
+	// (UpdateTaskProtection) of each task of service name of cluster
+	// expires, for the tasks that have one, by task ARN. Expired ones may
+	// be among them.
+	Protections(ctx context.Context, cluster, name string) (map[string]time.Time, error)
 }
 
 // TaskSpec is what the tasks a service starts share.

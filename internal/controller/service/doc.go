@@ -33,6 +33,8 @@
 // is UNHEALTHY after healthCheckGracePeriodSeconds is replaced; a deployment
 // whose tasks keep failing to start is throttled (ThrottleBase doubling to
 // ThrottleMax) and, with the circuit breaker, FAILED and rolled back to the
-// last COMPLETED deployment. DAEMON services run one task on every ACTIVE,
+// last COMPLETED deployment. A task counts as healthy only after it has run
+// for MinHealthyTime; one that stops by itself sooner counts as failed, as
+// one that failed to start. DAEMON services run one task on every ACTIVE,
 // connected instance that meets their memberOf constraints.
 package service

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
@@ -19,6 +20,8 @@ type fakeWorld struct {
 	rev      int64
 	tasks    map[string][]ecsapi.Task // by cluster/service
 	insts    map[string][]ecsapi.ContainerInstance
+	// protected are the tasks' protection expiries by ARN.
+	protected map[string]time.Time
 
 	// afterRead, when set, runs after each read of a service record
 	// (to make another writer win the race).
@@ -149,6 +152,16 @@ func (w *fakeWorld) ServiceTasks(ctx context.Context, cluster, name string) ([]e
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]ecsapi.Task(nil), w.tasks[cluster+"/"+name]...), nil
+}
+
+func (w *fakeWorld) Protections(ctx context.Context, cluster, name string) (map[string]time.Time, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]time.Time{}
+	for k, v := range w.protected {
+		out[k] = v
+	}
+	return out, nil
 }
 
 func (w *fakeWorld) Instances(ctx context.Context, cluster string) ([]ecsapi.ContainerInstance, error) {

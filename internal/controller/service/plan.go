@@ -54,6 +54,9 @@ type Observed struct {
 	// Instances are the cluster's container instances that are not
 	// INACTIVE.
 	Instances []Instance
+	// Protected says when the scale-in protection of a task (by ARN)
+	// expires: until then neither scale-in nor a deployment stops it.
+	Protected map[string]time.Time
 }
 
 // Config is the controller's policy.
@@ -65,6 +68,14 @@ type Config struct {
 	// deployment whose tasks keep failing to start: base after the first
 	// failure, doubling with each, at most max.
 	ThrottleBase, ThrottleMax time.Duration
+	// MinHealthyTime is how long a task must stay RUNNING (and HEALTHY,
+	// when a container health check reports on it) before it counts as
+	// healthy: a deployment completes, and old tasks make room for new
+	// ones, only once the new ones have. A task of the deployment that
+	// stops by itself sooner counts as failed for the circuit breaker (as
+	// a task that failed to start does). Zero counts a task healthy as
+	// soon as it runs (ECS's own behaviour).
+	MinHealthyTime time.Duration
 }
 
 // Start is tasks to start.
@@ -125,6 +136,11 @@ type planner struct {
 	// healthFailed counts tasks stopped for failed health checks, by
 	// deployment.
 	healthFailed map[string]int
+	// protected is when each protected task's protection expires.
+	protected map[string]time.Time
+	// heldBack counts the tasks scale-in or a deployment would have
+	// stopped but for their protection.
+	heldBack int
 }
 
 // plan decides the next step for desired, a service record, given what was
@@ -135,7 +151,8 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 	_ = json.Unmarshal(b, &svc)
 	p := &Plan{}
 	pl := &planner{cfg: cfg, now: now, svc: &svc, name: svc.ServiceName, p: p, insts: map[string]*Instance{},
-		stoppingDep: map[string]int{}, stoppingInst: map[string]int{}, stopped: map[string]bool{}, stoppedDep: map[string]int{}, healthFailed: map[string]int{}}
+		stoppingDep: map[string]int{}, stoppingInst: map[string]int{}, stopped: map[string]bool{}, stoppedDep: map[string]int{}, healthFailed: map[string]int{},
+		protected: obs.Protected}
 	for i := range obs.Instances {
 		pl.insts[obs.Instances[i].Arn] = &obs.Instances[i]
 	}
@@ -186,6 +203,17 @@ func (pl *planner) stop(t *ecsapi.Task, reason string) {
 	pl.stopped[t.TaskArn] = true
 	pl.stoppedDep[t.StartedBy]++
 	pl.p.Stop = append(pl.p.Stop, Stop{TaskArn: t.TaskArn, Reason: reason, Running: t.LastStatus == "RUNNING"})
+}
+
+// isProtected reports whether t's scale-in protection holds now, and asks
+// for a look when it ends.
+func (pl *planner) isProtected(t *ecsapi.Task) bool {
+	until, ok := pl.protected[t.TaskArn]
+	if !ok || !pl.now.Before(until) {
+		return false
+	}
+	pl.requeue(until)
+	return true
 }
 
 // unstopped is live without the tasks this plan stops.
@@ -257,7 +285,7 @@ func (pl *planner) classify(tasks []ecsapi.Task) []*task {
 		}
 		if lt.running {
 			if !hasHealthCheck(t) || t.HealthStatus == "HEALTHY" {
-				lt.healthy = true
+				lt.healthy = pl.settledRunning(t)
 			} else if t.HealthStatus == "UNHEALTHY" {
 				end := pl.now
 				if t.StartedAt != nil {
@@ -302,10 +330,77 @@ func threshold(desired int32) int32 {
 	return min(max(n, 3), 200)
 }
 
+// settledRunning reports whether the RUNNING task t has been running for
+// the minimum healthy time, and if not, asks for a look when it will have.
+func (pl *planner) settledRunning(t *ecsapi.Task) bool {
+	if pl.cfg.MinHealthyTime <= 0 {
+		return true
+	}
+	if t.StartedAt == nil {
+		return false
+	}
+	end := t.StartedAt.Time.Add(pl.cfg.MinHealthyTime)
+	if pl.now.Before(end) {
+		pl.requeue(end)
+		return false
+	}
+	return true
+}
+
+// stoppedBy reports whether t was stopped by the scheduler or a user (not
+// by itself).
+func stoppedBy(t *ecsapi.Task) bool {
+	return t.StopCode == "ServiceSchedulerInitiated" || t.StopCode == "UserInitiated"
+}
+
+// outcome judges a task for the circuit breaker: failed when it stopped by
+// itself before it had run for minHealthy (never reaching RUNNING
+// included), proven when it ran at least that long (and, when still
+// running with a health check, is HEALTHY). A task that is neither is
+// still starting or proving itself, or was stopped by the scheduler or a
+// user before it proved itself.
+func outcome(t *ecsapi.Task, minHealthy time.Duration, now time.Time) (failed, proven bool) {
+	down := t.LastStatus == "STOPPED" || t.DesiredStatus == "STOPPED"
+	if t.StartedAt == nil {
+		return down && !stoppedBy(t), false
+	}
+	end := now
+	if down {
+		for _, at := range []*ecsapi.Timestamp{t.ExecutionStoppedAt, t.StoppingAt, t.StoppedAt} {
+			if at != nil {
+				end = at.Time
+				break
+			}
+		}
+	}
+	ranFor := end.Sub(t.StartedAt.Time)
+	if down && !stoppedBy(t) && ranFor < minHealthy {
+		return true, false
+	}
+	if ranFor < minHealthy {
+		return false, false
+	}
+	if !down && hasHealthCheck(t) && t.HealthStatus != "HEALTHY" {
+		return false, false
+	}
+	return false, true
+}
+
+// stopTime is when t stopped or began to stop (zero if unknown).
+func stopTime(t *ecsapi.Task) time.Time {
+	for _, at := range []*ecsapi.Timestamp{t.StoppedAt, t.StoppingAt, t.ExecutionStoppedAt} {
+		if at != nil {
+			return at.Time
+		}
+	}
+	return time.Time{}
+}
+
 // startFailures counts, newest first, the consecutive tasks of deployment
-// id that stopped without reaching RUNNING (not stopped by a user or the
-// scheduler), and returns when the newest of them stopped.
-func startFailures(tasks []ecsapi.Task, id string) (int, time.Time) {
+// id that failed (stopped by themselves before reaching RUNNING, or before
+// running for minHealthy) until one that proved itself, and returns when
+// the newest of them stopped.
+func startFailures(tasks []ecsapi.Task, id string, minHealthy time.Duration, now time.Time) (int, time.Time) {
 	var mine []*ecsapi.Task
 	for i := range tasks {
 		t := &tasks[i]
@@ -317,23 +412,35 @@ func startFailures(tasks []ecsapi.Task, id string) (int, time.Time) {
 	n := 0
 	var last time.Time
 	for _, t := range mine {
-		if t.StartedAt != nil {
+		failed, proven := outcome(t, minHealthy, now)
+		if proven || (minHealthy <= 0 && t.StartedAt != nil) {
 			break
 		}
-		down := t.LastStatus == "STOPPED" || t.DesiredStatus == "STOPPED"
-		if !down || t.StopCode == "ServiceSchedulerInitiated" || t.StopCode == "UserInitiated" {
+		if !failed {
 			continue
 		}
 		n++
-		at := t.StoppedAt
-		if at == nil {
-			at = t.StoppingAt
-		}
-		if at != nil && at.Time.After(last) {
-			last = at.Time
+		if at := stopTime(t); at.After(last) {
+			last = at
 		}
 	}
 	return n, last
+}
+
+// earlyExits counts the tasks of deployment id that reached RUNNING and
+// stopped by themselves before running for minHealthy.
+func earlyExits(tasks []ecsapi.Task, id string, minHealthy time.Duration, now time.Time) int {
+	n := 0
+	for i := range tasks {
+		t := &tasks[i]
+		if t.StartedBy != id || t.StartedAt == nil {
+			continue
+		}
+		if failed, _ := outcome(t, minHealthy, now); failed {
+			n++
+		}
+	}
+	return n
 }
 
 func created(t *ecsapi.Task) time.Time {
@@ -343,10 +450,18 @@ func created(t *ecsapi.Task) time.Time {
 	return t.CreatedAt.Time
 }
 
-// ran reports whether a task of deployment id ever reached RUNNING.
-func ran(tasks []ecsapi.Task, id string) bool {
+// proved reports whether a task of deployment id ever proved itself: it
+// reached RUNNING and, with a minimum healthy time, stayed so that long.
+func proved(tasks []ecsapi.Task, id string, minHealthy time.Duration, now time.Time) bool {
 	for i := range tasks {
-		if tasks[i].StartedBy == id && tasks[i].StartedAt != nil {
+		t := &tasks[i]
+		if t.StartedBy != id || t.StartedAt == nil {
+			continue
+		}
+		if minHealthy <= 0 {
+			return true
+		}
+		if _, ok := outcome(t, minHealthy, now); ok {
 			return true
 		}
 	}
@@ -354,8 +469,13 @@ func ran(tasks []ecsapi.Task, id string) bool {
 }
 
 // breaker runs the deployment circuit breaker on the PRIMARY deployment:
-// stage 1 counts tasks that failed to start until one reaches RUNNING, then
-// stage 2 counts tasks stopped for failed health checks. At the threshold
+// stage 1 counts tasks that failed to start (or, with a minimum healthy
+// time, stopped by themselves before running that long) until one proves
+// itself, then stage 2 counts tasks stopped for failed health checks and
+// tasks that stopped by themselves before the minimum healthy time (ECS's
+// own breaker counts neither kind in stage 2, so a revision that crashes
+// seconds after starting would complete and cycle tasks forever). At the
+// threshold
 // the deployment is FAILED and, with rollback, the last COMPLETED
 // deployment becomes PRIMARY again.
 func (pl *planner) breaker(tasks []ecsapi.Task) {
@@ -366,11 +486,19 @@ func (pl *planner) breaker(tasks []ecsapi.Task) {
 	}
 	var failed int
 	stage := "tasks failed to start"
-	if ran(tasks, d.Id) {
-		failed = pl.healthFailed[d.Id]
+	minHealthy := pl.cfg.MinHealthyTime
+	if proved(tasks, d.Id, minHealthy, pl.now) {
+		exits := earlyExits(tasks, d.Id, minHealthy, pl.now)
+		failed = pl.healthFailed[d.Id] + exits
 		stage = "tasks failed health checks"
+		if exits > pl.healthFailed[d.Id] {
+			stage = "tasks stopped before the minimum healthy time"
+		}
 	} else {
-		failed, _ = startFailures(tasks, d.Id)
+		failed, _ = startFailures(tasks, d.Id, minHealthy, pl.now)
+		if early := earlyExits(tasks, d.Id, minHealthy, pl.now); early > 0 && early >= failed {
+			stage = "tasks stopped before the minimum healthy time"
+		}
 	}
 	d.FailedTasks = int32(failed)
 	cb := svc.DeploymentConfiguration
@@ -411,7 +539,7 @@ func (pl *planner) breaker(tasks []ecsapi.Task) {
 // throttled reports whether starts of deployment id must wait because its
 // tasks keep failing to start, and asks for a look when the wait ends.
 func (pl *planner) throttled(tasks []ecsapi.Task, id string) bool {
-	n, last := startFailures(tasks, id)
+	n, last := startFailures(tasks, id, pl.cfg.MinHealthyTime, pl.now)
 	if n == 0 {
 		return false
 	}
@@ -487,6 +615,11 @@ func (pl *planner) replica(live []*task, tasks []ecsapi.Task) {
 		if t.draining {
 			reason = ReasonDraining
 		}
+		if !t.draining && pl.isProtected(t.t) {
+			// The deployment waits for it.
+			pl.heldBack++
+			continue
+		}
 		switch {
 		case expendable(t):
 			pl.stop(t.t, reason)
@@ -500,9 +633,21 @@ func (pl *planner) replica(live []*task, tasks []ecsapi.Task) {
 	}
 	// Too many of the current deployment: scale in.
 	if excess := len(fresh) - desired; excess > 0 {
-		for _, t := range scaleInOrder(fresh)[:excess] {
+		for _, t := range scaleInOrder(fresh) {
+			if excess == 0 {
+				break
+			}
+			if pl.isProtected(t.t) {
+				continue
+			}
 			pl.stop(t.t, reasonScaling(primary.Id))
+			excess--
 		}
+		// What protection kept beyond the desired count.
+		pl.heldBack += excess
+	}
+	if pl.heldBack > 0 {
+		pl.event("was unable to scale in due to (reason: %d tasks under protection).", pl.heldBack)
 	}
 	if started == 0 && stoppedOld == 0 && len(old) > 0 && len(fresh) < desired && pl.stoppingDep[primary.Id] == 0 && primary.RolloutState != "FAILED" {
 		pending := false
@@ -667,7 +812,7 @@ func (pl *planner) account(tasks []ecsapi.Task) {
 		case t.LastStatus == "RUNNING":
 			c.running++
 			total.running++
-			if !hasHealthCheck(t) || t.HealthStatus == "HEALTHY" {
+			if (!hasHealthCheck(t) || t.HealthStatus == "HEALTHY") && pl.settledRunning(t) {
 				c.healthy++
 			}
 		case taskstatus.Rank(t.LastStatus) < taskstatus.Rank(taskstatus.Running):

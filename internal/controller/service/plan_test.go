@@ -558,3 +558,199 @@ func TestThreshold(t *testing.T) {
 		}
 	}
 }
+
+// crashedAfter: the task reached RUNNING and its essential container
+// exited ran after it started, stoppedAgo before t0.
+func crashedAfter(ran, stoppedAgo time.Duration) func(*ecsapi.Task) {
+	return func(t *ecsapi.Task) {
+		stop := t0.Add(-stoppedAgo)
+		t.StartedAt = ecsapi.NewTimestamp(stop.Add(-ran))
+		t.StoppedAt = ecsapi.NewTimestamp(stop)
+		t.ExecutionStoppedAt = ecsapi.NewTimestamp(stop)
+		t.StopCode = "EssentialContainerExited"
+	}
+}
+
+func TestPlanMinHealthyTime(t *testing.T) {
+	cfg := testCfg
+	cfg.MinHealthyTime = 10 * time.Second
+	running := func(dep, inst string, opts ...func(*ecsapi.Task)) ecsapi.Task {
+		return tk(dep, inst, "RUNNING", opts...)
+	}
+	crashed := func(dep string, ran time.Duration) ecsapi.Task {
+		return tk(dep, inst1, "STOPPED", crashedAfter(ran, time.Second))
+	}
+	tests := []struct {
+		name  string
+		cfg   Config
+		svc   *ecsapi.Service
+		tasks []ecsapi.Task
+		check func(t *testing.T, p Plan)
+	}{
+		{
+			name:  "new tasks running less than the minimum: not completed, old tasks stay, look again then",
+			cfg:   cfg,
+			svc:   svcFixture(2, deploy),
+			tasks: []ecsapi.Task{running("d1", inst1), running("d1", inst2), running("d2", inst1, startedAgo(4*time.Second)), running("d2", inst2, startedAgo(6*time.Second))},
+			check: func(t *testing.T, p Plan) {
+				if len(p.Stop) != 0 || p.Service.Deployments[0].RolloutState != "IN_PROGRESS" {
+					t.Fatalf("plan %+v", p)
+				}
+				if p.RequeueAfter != 4*time.Second {
+					t.Fatalf("requeue after %v, want 4s (when the older new task has run 10s)", p.RequeueAfter)
+				}
+			},
+		},
+		{
+			name:  "new tasks past the minimum: old tasks go",
+			cfg:   cfg,
+			svc:   svcFixture(2, deploy),
+			tasks: []ecsapi.Task{running("d1", inst1), running("d1", inst2), running("d2", inst1, startedAgo(11*time.Second)), running("d2", inst2, startedAgo(12*time.Second))},
+			check: func(t *testing.T, p Plan) {
+				if len(p.Stop) != 2 {
+					t.Fatalf("plan %+v", p)
+				}
+			},
+		},
+		{
+			name:  "a lone new task completes only after the minimum",
+			cfg:   cfg,
+			svc:   svcFixture(1, func(s *ecsapi.Service) { s.Deployments[0].RolloutState = "IN_PROGRESS" }),
+			tasks: []ecsapi.Task{running("d1", inst1, startedAgo(3*time.Second))},
+			check: func(t *testing.T, p Plan) {
+				if p.Service.Deployments[0].RolloutState != "IN_PROGRESS" || hasPlanEvent(p, "steady") || p.RequeueAfter != 7*time.Second {
+					t.Fatalf("plan %+v", p)
+				}
+			},
+		},
+		{
+			name:  "healthy after the minimum but UNKNOWN health: not completed",
+			cfg:   cfg,
+			svc:   svcFixture(1, func(s *ecsapi.Service) { s.Deployments[0].RolloutState = "IN_PROGRESS" }),
+			tasks: []ecsapi.Task{running("d1", inst1, startedAgo(30*time.Second), health("UNKNOWN"))},
+			check: func(t *testing.T, p Plan) {
+				if p.Service.Deployments[0].RolloutState != "IN_PROGRESS" {
+					t.Fatalf("plan %+v", p)
+				}
+			},
+		},
+		{
+			name: "tasks that crash seconds after starting trip the breaker, which rolls back",
+			cfg:  cfg,
+			svc:  svcFixture(2, breakerOn(true), deploy),
+			tasks: []ecsapi.Task{running("d1", inst1), running("d1", inst2),
+				crashed("d2", 4*time.Second), crashed("d2", 4*time.Second), crashed("d2", 4*time.Second)},
+			check: func(t *testing.T, p Plan) {
+				// d2 has no task left and leaves at once; d1's tasks have
+				// run for a minute, so the rollback completes.
+				d := p.Service.Deployments
+				if len(d) != 1 || d[0].Id != "d1" || d[0].Status != "PRIMARY" || d[0].RolloutState != "COMPLETED" || p.Service.TaskDefinition != "td:1" {
+					t.Fatalf("deployments %+v", d)
+				}
+				if !hasPlanEvent(p, "(deployment d2) deployment failed: tasks stopped before the minimum healthy time.") ||
+					!hasPlanEvent(p, "rolling back to deployment d1") {
+					t.Fatalf("events %v", p.Events)
+				}
+				if len(p.Stop)+len(p.Start) != 0 {
+					t.Fatalf("d1's tasks kept running: nothing to stop or start: %+v", p)
+				}
+			},
+		},
+		{
+			name: "without a minimum healthy time the same crashes count for nothing (ECS's breaker)",
+			cfg:  testCfg,
+			svc:  svcFixture(2, breakerOn(true), deploy),
+			tasks: []ecsapi.Task{running("d1", inst1), running("d1", inst2),
+				crashed("d2", 4*time.Second), crashed("d2", 4*time.Second), crashed("d2", 4*time.Second)},
+			check: func(t *testing.T, p Plan) {
+				if d := p.Service.Deployments; d[0].Id != "d2" || d[0].RolloutState != "IN_PROGRESS" || d[0].FailedTasks != 0 {
+					t.Fatalf("deployments %+v", d)
+				}
+			},
+		},
+		{
+			name: "crashes after a task proved itself still count (stage 2)",
+			cfg:  cfg,
+			svc:  svcFixture(3, breakerOn(false), deploy),
+			tasks: []ecsapi.Task{running("d1", inst1), running("d1", inst2), running("d2", inst1, startedAgo(time.Minute)),
+				crashed("d2", 2*time.Second), crashed("d2", 3*time.Second), crashed("d2", 5*time.Second)},
+			check: func(t *testing.T, p Plan) {
+				d := p.Service.Deployments[0]
+				if d.Id != "d2" || d.RolloutState != "FAILED" || d.FailedTasks != 3 {
+					t.Fatalf("deployment %+v", d)
+				}
+			},
+		},
+		{
+			name:  "a task that ran past the minimum and then exited is not a failure",
+			cfg:   cfg,
+			svc:   svcFixture(2, breakerOn(true), deploy),
+			tasks: []ecsapi.Task{running("d1", inst1), running("d1", inst2), crashed("d2", 20*time.Second), crashed("d2", 30*time.Second), crashed("d2", time.Minute)},
+			check: func(t *testing.T, p Plan) {
+				if d := p.Service.Deployments[0]; d.Id != "d2" || d.RolloutState != "IN_PROGRESS" || d.FailedTasks != 0 {
+					t.Fatalf("deployment %+v", d)
+				}
+			},
+		},
+		{
+			name: "crash loops are throttled",
+			cfg:  cfg,
+			svc:  svcFixture(2, deploy),
+			tasks: []ecsapi.Task{running("d1", inst1), running("d1", inst2),
+				tk("d2", inst1, "STOPPED", crashedAfter(4*time.Second, 0)), tk("d2", inst1, "STOPPED", crashedAfter(4*time.Second, 0))},
+			check: func(t *testing.T, p Plan) {
+				if startCount(p, "d2") != 0 || p.RequeueAfter <= 0 {
+					t.Fatalf("plan %+v", p)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := plan(tt.cfg, tt.svc, Observed{Tasks: tt.tasks, Instances: instances(inst1, inst2, inst3)}, t0)
+			tt.check(t, p)
+		})
+	}
+}
+
+func TestPlanTaskProtection(t *testing.T) {
+	running := func(dep, inst string, opts ...func(*ecsapi.Task)) ecsapi.Task {
+		return tk(dep, inst, "RUNNING", opts...)
+	}
+	t.Run("scale-in stops unprotected tasks only", func(t *testing.T) {
+		tasks := []ecsapi.Task{running("d1", inst1), running("d1", inst2), running("d1", inst1), running("d1", inst2)}
+		prot := map[string]time.Time{tasks[0].TaskArn: t0.Add(time.Hour), tasks[2].TaskArn: t0.Add(30 * time.Minute),
+			tasks[1].TaskArn: t0.Add(-time.Second)} // expired
+		p := plan(testCfg, svcFixture(1), Observed{Tasks: tasks, Instances: instances(inst1, inst2), Protected: prot}, t0)
+		stopped := map[string]bool{}
+		for _, s := range p.Stop {
+			stopped[s.TaskArn] = true
+		}
+		if len(p.Stop) != 2 || !stopped[tasks[1].TaskArn] || !stopped[tasks[3].TaskArn] {
+			t.Fatalf("want the two unprotected tasks stopped, got %+v", p.Stop)
+		}
+		if !hasPlanEvent(p, "was unable to scale in due to (reason: 1 tasks under protection).") {
+			t.Fatalf("events %v", p.Events)
+		}
+		if p.RequeueAfter != 30*time.Minute {
+			t.Fatalf("requeue after %v, want when the first protection ends", p.RequeueAfter)
+		}
+	})
+	t.Run("a deployment waits for a protected old task", func(t *testing.T) {
+		tasks := []ecsapi.Task{running("d1", inst1), running("d1", inst2), running("d2", inst1), running("d2", inst2)}
+		prot := map[string]time.Time{tasks[0].TaskArn: t0.Add(time.Hour)}
+		p := plan(testCfg, svcFixture(2, deploy), Observed{Tasks: tasks, Instances: instances(inst1, inst2), Protected: prot}, t0)
+		if len(p.Stop) != 1 || p.Stop[0].TaskArn != tasks[1].TaskArn {
+			t.Fatalf("want only the unprotected old task stopped: %+v", p.Stop)
+		}
+		if d := p.Service.Deployments; len(d) != 2 || d[0].RolloutState != "IN_PROGRESS" {
+			t.Fatalf("the deployment must wait: %+v", d)
+		}
+		// Once protection ends the old task goes and the deployment completes.
+		tasks[1].DesiredStatus, tasks[1].LastStatus = "STOPPED", "STOPPED"
+		p = plan(testCfg, svcFixture(2, deploy), Observed{Tasks: tasks, Instances: instances(inst1, inst2), Protected: prot}, t0.Add(2*time.Hour))
+		if len(p.Stop) != 1 || p.Stop[0].TaskArn != tasks[0].TaskArn {
+			t.Fatalf("want the formerly protected task stopped: %+v", p.Stop)
+		}
+	})
+}
