@@ -46,6 +46,8 @@ type httpConfig struct {
 // tcpConfig is a TCP listener's compiled configuration.
 type tcpConfig struct {
 	action *action
+	// idle is the listener's idle timeout (0: Options.TCPIdleTimeout).
+	idle time.Duration
 }
 
 // action is a compiled terminal action.

@@ -73,7 +73,7 @@ func (p *port) start() {}
 // update applies a listener's configuration.
 func (p *port) update(l *LB, spec listenerSpec) {
 	if p.kind == lbconf.ProtocolTCP {
-		p.tcpCfg.Store(&tcpConfig{action: l.terminal(spec.ls.DefaultActions)})
+		p.tcpCfg.Store(&tcpConfig{action: l.terminal(spec.ls.DefaultActions), idle: spec.ls.IdleTimeout})
 		p.startAccept()
 		return
 	}
@@ -149,8 +149,8 @@ func (p *port) startAccept() {
 	p.started = true
 	p.accept.Add(1)
 	go p.acceptLoop()
-	if p.kind == lbconf.ProtocolTCP && p.tcpIdle > 0 {
-		go p.reapIdle(p.tcpIdle, p.done)
+	if p.kind == lbconf.ProtocolTCP {
+		go p.reapIdle(p.done)
 	}
 }
 

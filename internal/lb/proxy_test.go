@@ -762,7 +762,10 @@ func TestTCPIdleTimeout(t *testing.T) {
 	g.HealthCheck.Protocol = lbconf.ProtocolTCP
 	nlb := lbconf.LoadBalancer{Arn: "nlb", Type: lbconf.TypeNetwork, Address: "127.0.0.1",
 		Listeners: []lbconf.Listener{{Arn: "t1", Protocol: lbconf.ProtocolTCP, DefaultActions: fwd("tg1")}}}
-	h := startWith(t, snapshot(1, []lbconf.LoadBalancer{nlb}, g), Options{TCPIdleTimeout: 300 * time.Millisecond})
+	// The listener's tcp.idle_timeout.seconds, below the data plane's
+	// default.
+	nlb.Listeners[0].IdleTimeout = 300 * time.Millisecond
+	h := startWith(t, snapshot(1, []lbconf.LoadBalancer{nlb}, g), Options{TCPIdleTimeout: time.Hour})
 	dial := func() (net.Conn, *bufio.Reader) {
 		c, err := net.Dial("tcp", h.lb.Addr("t1"))
 		if err != nil {

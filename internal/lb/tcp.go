@@ -107,18 +107,26 @@ func (p *port) tcpUntrack(c net.Conn) {
 }
 
 // reapIdle closes, until done closes, the TCP connections that carried no
-// data either way for idle: a network load balancer's idle timeout (350
-// seconds on AWS). It reads the kernel's TCP_INFO of each connection now
+// data either way for the listener's idle timeout (tcp.idle_timeout.seconds,
+// 350 seconds unless set). It reads the kernel's TCP_INFO of each connection now
 // and then, so the copy stays splice(2) with no per-read bookkeeping.
-func (p *port) reapIdle(idle time.Duration, done <-chan struct{}) {
-	tick := time.NewTicker(min(idle/4, 10*time.Second))
-	defer tick.Stop()
+func (p *port) reapIdle(done <-chan struct{}) {
+	idleOf := func() time.Duration {
+		if cfg := p.tcpCfg.Load(); cfg != nil && cfg.idle > 0 {
+			return cfg.idle
+		}
+		return p.tcpIdle
+	}
+	timer := time.NewTimer(min(idleOf()/4, 10*time.Second))
+	defer timer.Stop()
 	for {
 		select {
 		case <-done:
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
+		idle := idleOf()
+		timer.Reset(min(idle/4, 10*time.Second))
 		p.tcpMu.Lock()
 		var stale [][2]net.Conn
 		for c, up := range p.tcpConns {
