@@ -20,6 +20,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, logger *slog
 
 func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger) error {
 	cfg := config.DefaultServer()
+	cfg.RegistryListen = config.DefaultRegistryListen
 	cfg.DataDir = ".gantry-dev"
 	fs := flag.NewFlagSet("gantry dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,7 +59,9 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		if err := acfg.Validate(); err != nil {
 			return err
 		}
-		a, err := agentapp.StartAgent(ctx, agentapp.AgentConfig(acfg), agentapp.AgentOptions{DockerHost: acfg.DockerHost, StopTimeout: acfg.ContainerStopTimeout}, logger)
+		a, err := agentapp.StartAgent(ctx, agentapp.AgentConfig(acfg), agentapp.AgentOptions{DockerHost: acfg.DockerHost, StopTimeout: acfg.ContainerStopTimeout,
+			ImagePullBehavior:    acfg.ImagePullBehavior,
+			ImageCleanupInterval: acfg.ImageCleanupInterval, ImageMinimumCleanupAge: acfg.ImageMinimumCleanupAge, ImagesPerCleanup: acfg.ImagesPerCleanup}, logger)
 		if err != nil {
 			return err
 		}

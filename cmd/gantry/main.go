@@ -73,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func runServer(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger, dev bool) error {
 	cfg := config.DefaultServer()
+	cfg.RegistryListen = config.DefaultRegistryListen
 	fs := flag.NewFlagSet("gantry server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {

@@ -363,6 +363,10 @@ func (a *Agent) attributes() []ecsapi.Attribute {
 		"com.amazonaws.ecs.capability.network-mode.none":          "",
 		"com.amazonaws.ecs.capability.network-mode.awsvpc":        "",
 		"com.amazonaws.ecs.capability.task-iam-role-network-host": "",
+		// ECR images are pulled from the control plane's registry with a
+		// login the agent gets with its own credentials (ecrauth).
+		"com.amazonaws.ecs.capability.ecr-auth":  "",
+		"ecs.capability.execution-role-ecr-pull": "",
 	}
 	if a.logs != nil {
 		// The agent ships awslogs output itself (package logship), with

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/agent/ecrauth"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
+	"github.com/gantry-dev/gantry/internal/ecsclient"
 )
 
 // Agent is a running agent.
@@ -28,6 +30,8 @@ type Agent struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// cleanerDone closes when the image clean-up loop has stopped.
+	cleanerDone chan struct{}
 }
 
 // AgentOptions are what StartAgent needs beyond the agent's Config.
@@ -37,6 +41,16 @@ type AgentOptions struct {
 	// StopTimeout is the stop timeout of containers whose definition has
 	// none (docker.DefaultStopTimeout when zero).
 	StopTimeout time.Duration
+	// ImagePullBehavior is the pull behaviour of task images (see
+	// docker.Config.PullBehavior); empty is "default".
+	ImagePullBehavior string
+	// ImageCleanupInterval, when positive, removes every interval up to
+	// ImagesPerCleanup images the agent pulled at least
+	// ImageMinimumCleanupAge ago that no container uses
+	// (docker.Runtime.CleanupImages).
+	ImageCleanupInterval   time.Duration
+	ImageMinimumCleanupAge time.Duration
+	ImagesPerCleanup       int
 }
 
 // StartAgent connects to the Docker Engine, registers the instance with the
@@ -48,7 +62,12 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	if err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
-	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, StopTimeout: opts.StopTimeout, Logger: logger.With("component", "docker")})
+	// Images of the control plane's registry (and ECR names of them) are
+	// pulled with a login from ECR's GetAuthorizationToken, asked for
+	// with the agent's own credentials.
+	images := ecrauth.New(ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey), nil)
+	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, StopTimeout: opts.StopTimeout, Logger: logger.With("component", "docker"),
+		PullBehavior: opts.ImagePullBehavior, Images: images})
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +92,11 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		logger.Warn("cluster not found: the agent registers once it is created", "cluster", cfg.Cluster)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{})}
+	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{}), cleanerDone: make(chan struct{})}
+	go func() {
+		defer close(h.cleanerDone)
+		cleanImages(rctx, rt, opts, logger)
+	}()
 	go func() {
 		h.runErr = a.Run(rctx)
 		close(h.doneCh)
@@ -89,6 +112,7 @@ func (h *Agent) Close() error {
 	h.closeOnce.Do(func() {
 		h.cancel()
 		h.closeErr = <-h.exited
+		<-h.cleanerDone
 		h.runtime.Close()
 	})
 	return h.closeErr
@@ -99,3 +123,27 @@ func (h *Agent) Done() <-chan struct{} { return h.doneCh }
 
 // Err is the agent's exit error, once Done is closed.
 func (h *Agent) Err() error { return h.runErr }
+
+// cleanImages runs the image clean-up every opts.ImageCleanupInterval
+// until ctx ends; a non-positive interval turns it off.
+func cleanImages(ctx context.Context, rt *docker.Runtime, opts AgentOptions, logger *slog.Logger) {
+	if opts.ImageCleanupInterval <= 0 {
+		return
+	}
+	per := opts.ImagesPerCleanup
+	if per <= 0 {
+		per = docker.DefaultImagesPerCycle
+	}
+	t := time.NewTicker(opts.ImageCleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if _, err := rt.CleanupImages(ctx, now, opts.ImageMinimumCleanupAge, per); err != nil && ctx.Err() == nil {
+				logger.Warn("image clean-up", "err", err)
+			}
+		}
+	}
+}

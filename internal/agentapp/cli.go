@@ -33,12 +33,17 @@ func RunCLI(ctx context.Context, name string, args []string, env config.LookupEn
 	if err := applyECSStopTimeout(fs, env, &cfg); err != nil {
 		return err
 	}
+	if err := applyECSImageEnv(fs, env); err != nil {
+		return err
+	}
 	cfg.LoadCredentials(env)
 	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost, StopTimeout: cfg.ContainerStopTimeout}, logger)
+	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost, StopTimeout: cfg.ContainerStopTimeout,
+		ImagePullBehavior:    cfg.ImagePullBehavior,
+		ImageCleanupInterval: cfg.ImageCleanupInterval, ImageMinimumCleanupAge: cfg.ImageMinimumCleanupAge, ImagesPerCleanup: cfg.ImagesPerCleanup}, logger)
 	if err != nil {
 		return err
 	}
@@ -91,5 +96,39 @@ func applyECSStopTimeout(fs *flag.FlagSet, env config.LookupEnv, cfg *config.Age
 		return fmt.Errorf("%s %q: %w", config.EnvECSContainerStopTimeout, v, err)
 	}
 	cfg.ContainerStopTimeout = d
+	return nil
+}
+
+// ecsImageEnv are the ECS agent's variables of the image flags.
+var ecsImageEnv = []struct{ flag, env string }{
+	{"image-pull-behavior", "ECS_IMAGE_PULL_BEHAVIOR"},
+	{"image-cleanup-interval", "ECS_IMAGE_CLEANUP_INTERVAL"},
+	{"image-minimum-cleanup-age", "ECS_IMAGE_MINIMUM_CLEANUP_AGE"},
+	{"images-per-cleanup", "ECS_NUM_IMAGES_DELETE_PER_CYCLE"},
+}
+
+// applyECSImageEnv reads the ECS agent's image variables
+// (ECS_IMAGE_PULL_BEHAVIOR, ECS_IMAGE_CLEANUP_INTERVAL,
+// ECS_IMAGE_MINIMUM_CLEANUP_AGE, ECS_NUM_IMAGES_DELETE_PER_CYCLE, and
+// ECS_DISABLE_IMAGE_CLEANUP=true) into the flags that neither the command
+// line nor their GANTRY_ variable set.
+func applyECSImageEnv(fs *flag.FlagSet, env config.LookupEnv) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, e := range ecsImageEnv {
+		if _, ok := env(config.EnvName(e.flag)); ok || set[e.flag] {
+			continue
+		}
+		if v, ok := env(e.env); ok && v != "" {
+			if err := fs.Set(e.flag, v); err != nil {
+				return fmt.Errorf("%s %q: %w", e.env, v, err)
+			}
+		}
+	}
+	if v, ok := env("ECS_DISABLE_IMAGE_CLEANUP"); ok && v == "true" && !set["image-cleanup-interval"] {
+		if _, ok := env(config.EnvName("image-cleanup-interval")); !ok {
+			return fs.Set("image-cleanup-interval", "0")
+		}
+	}
 	return nil
 }

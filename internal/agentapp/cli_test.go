@@ -103,3 +103,53 @@ func TestECSContainerStopTimeout(t *testing.T) {
 		t.Fatal("a malformed ECS_CONTAINER_STOP_TIMEOUT was accepted")
 	}
 }
+
+func TestECSImageEnv(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(config.Agent) bool
+	}{
+		{"defaults", nil, nil, func(c config.Agent) bool {
+			return c.ImagePullBehavior == "default" && c.ImageCleanupInterval == 30*time.Minute && c.ImagesPerCleanup == 5
+		}},
+		{"ECS variables", nil, map[string]string{"ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached", "ECS_IMAGE_CLEANUP_INTERVAL": "10m",
+			"ECS_IMAGE_MINIMUM_CLEANUP_AGE": "2h", "ECS_NUM_IMAGES_DELETE_PER_CYCLE": "9"}, func(c config.Agent) bool {
+			return c.ImagePullBehavior == "prefer-cached" && c.ImageCleanupInterval == 10*time.Minute &&
+				c.ImageMinimumCleanupAge == 2*time.Hour && c.ImagesPerCleanup == 9
+		}},
+		{"disabled", nil, map[string]string{"ECS_DISABLE_IMAGE_CLEANUP": "true"}, func(c config.Agent) bool { return c.ImageCleanupInterval == 0 }},
+		{"flag wins", []string{"--image-pull-behavior", "always"}, map[string]string{"ECS_IMAGE_PULL_BEHAVIOR": "once"},
+			func(c config.Agent) bool { return c.ImagePullBehavior == "always" }},
+		{"GANTRY variable wins", nil, map[string]string{"ECS_IMAGE_PULL_BEHAVIOR": "once", "GANTRY_IMAGE_PULL_BEHAVIOR": "always"},
+			func(c config.Agent) bool { return c.ImagePullBehavior == "always" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.DefaultAgent()
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			cfg.RegisterFlags(fs, true)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			env := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			if err := config.ApplyEnv(fs, env); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyECSImageEnv(fs, env); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(cfg) {
+				t.Fatalf("config %+v", cfg)
+			}
+		})
+	}
+	cfg := config.DefaultAgent()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	cfg.RegisterFlags(fs, true)
+	bad := func(k string) (string, bool) { return "soon", k == "ECS_IMAGE_CLEANUP_INTERVAL" }
+	if err := applyECSImageEnv(fs, bad); err == nil {
+		t.Fatal("a malformed ECS_IMAGE_CLEANUP_INTERVAL was accepted")
+	}
+}

@@ -78,6 +78,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if opts.LostInstanceGrace > 0 {
 		cfg.LostInstanceGrace = opts.LostInstanceGrace
 	}
+	cfg.RegistryListen = "127.0.0.1:0"
 	// Deleted task definitions go soon after their last use.
 	cfg.TaskDefinitionReapInterval = time.Second
 	switch {
@@ -115,6 +116,9 @@ func (e *Env) Restart(t testing.TB) {
 	}
 	cfg := e.Config
 	cfg.Listen = e.URL[len("http://"):]
+	if e.Server.RegistryURL != "" {
+		cfg.RegistryListen = e.Server.RegistryURL[len("http://"):]
+	}
 	srv, err := app.StartServer(context.Background(), cfg, Logger())
 	if err != nil {
 		t.Fatalf("restart server: %v", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
+	"github.com/gantry-dev/gantry/internal/ecr"
 	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/elb"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
@@ -74,6 +75,11 @@ type Server struct {
 	servicesDone chan struct{}
 	// reaperDone closes when the task definition reaper has stopped.
 	reaperDone chan struct{}
+
+	// ECR is Amazon ECR's API over the registry; RegistryURL is the
+	// registry's base URL (empty when its listener is off).
+	ECR         *ecr.API
+	RegistryURL string
 
 	// AutoScaling is Application Auto Scaling (autoscaling.go); it is
 	// the cwlink.Invoker of CloudWatch's alarm actions.

@@ -37,6 +37,7 @@ var serverPkgs = []string{
 	m + "internal/cloudwatch/...",
 	m + "internal/autoscaling/...",
 	m + "internal/ecr/...",
+	m + "internal/registry/...",
 	m + "internal/state/...",
 	m + "internal/store/...",
 	m + "internal/etcdembed/...",
@@ -85,8 +86,9 @@ var rules = []rule{
 	{
 		name:   "server links no Docker SDK and no agent package",
 		from:   serverPkgs,
-		forbid: append([]string{"github.com/docker/...", "github.com/containerd/...", "github.com/moby/..."}, agentPkgs...),
-		reason: "only the agent's runtime/docker talks to Docker; the server applies the runtime's rules through taskdefcheck",
+		forbid: append([]string{"github.com/docker/docker/...", "github.com/docker/go-connections/...", "github.com/containerd/...", "github.com/moby/..."}, agentPkgs...),
+		reason: "only the agent's runtime/docker talks to Docker; the server applies the runtime's rules through taskdefcheck " +
+			"(the registry's library links docker/go-events, go-metrics and credential helpers, none of them the Engine's SDK)",
 	},
 	{
 		name: "scheduler and cql are pure",
@@ -121,6 +123,12 @@ var rules = []rule{
 		from:   []string{m + "internal/controller/..."},
 		forbid: []string{m + "internal/ecs/...", m + "internal/apiserver/..."},
 		reason: "a controller declares the small interfaces it needs and gets them from app",
+	},
+	{
+		name:   "the registry knows nothing of ECR or etcd",
+		from:   []string{m + "internal/registry/..."},
+		forbid: []string{"go.etcd.io/...", m + "internal/store/...", m + "internal/ecr/...", m + "internal/ecs/...", m + "internal/app/..."},
+		reason: "the OCI registry asks the ECR API through the small interfaces it declares (Repositories, Authenticator)",
 	},
 	{
 		name:   "the load balancers' control plane and data plane meet only in lbconf",

@@ -43,6 +43,16 @@ type Agent struct {
 	// DockerHost is the Docker Engine's address; empty for DOCKER_HOST or
 	// the local socket.
 	DockerHost string
+	// ImagePullBehavior is the ECS agent's ECS_IMAGE_PULL_BEHAVIOR:
+	// default, always, once or prefer-cached.
+	ImagePullBehavior string
+	// ImageCleanupInterval, ImageMinimumCleanupAge and ImagesPerCleanup
+	// are ECS_IMAGE_CLEANUP_INTERVAL, ECS_IMAGE_MINIMUM_CLEANUP_AGE and
+	// ECS_NUM_IMAGES_DELETE_PER_CYCLE; an interval of 0 turns the
+	// clean-up off (ECS_DISABLE_IMAGE_CLEANUP).
+	ImageCleanupInterval   time.Duration
+	ImageMinimumCleanupAge time.Duration
+	ImagesPerCleanup       int
 }
 
 // DefaultContainerStopTimeout is the ECS agent's default
@@ -66,6 +76,11 @@ func DefaultAgent() Agent {
 		Attributes:           map[string]string{},
 		CleanupDelay:         3 * time.Hour,
 		ContainerStopTimeout: DefaultContainerStopTimeout,
+		ImagePullBehavior:    "default",
+
+		ImageCleanupInterval:   30 * time.Minute,
+		ImageMinimumCleanupAge: time.Hour,
+		ImagesPerCleanup:       5,
 	}
 }
 
@@ -89,6 +104,10 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal")
+	fs.StringVar(&c.ImagePullBehavior, "image-pull-behavior", c.ImagePullBehavior, "when to pull task images, as ECS_IMAGE_PULL_BEHAVIOR: default (pull; use the cached image if the pull fails), always (pull; fail if it fails), once (pull the first time this agent needs it), prefer-cached (pull only when not cached)")
+	fs.DurationVar(&c.ImageCleanupInterval, "image-cleanup-interval", c.ImageCleanupInterval, "how often images the agent pulled and no container uses are removed (ECS_IMAGE_CLEANUP_INTERVAL); 0 turns the clean-up off")
+	fs.DurationVar(&c.ImageMinimumCleanupAge, "image-minimum-cleanup-age", c.ImageMinimumCleanupAge, "how long after its pull an image may be removed (ECS_IMAGE_MINIMUM_CLEANUP_AGE)")
+	fs.IntVar(&c.ImagesPerCleanup, "images-per-cleanup", c.ImagesPerCleanup, "most images removed by one clean-up (ECS_NUM_IMAGES_DELETE_PER_CYCLE)")
 	fs.DurationVar(&c.ContainerStopTimeout, "container-stop-timeout", c.ContainerStopTimeout, "time between SIGTERM and SIGKILL for containers whose definition has no stopTimeout (ECS_CONTAINER_STOP_TIMEOUT is read too)")
 	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine address (default: DOCKER_HOST or the local socket)")
 }
@@ -124,6 +143,17 @@ func (c *Agent) Validate() error {
 		if v.n < 0 || v.n > math.MaxInt32 {
 			errs = append(errs, fmt.Errorf("%s %d must be between 0 and %d", v.flag, v.n, math.MaxInt32))
 		}
+	}
+	switch c.ImagePullBehavior {
+	case "default", "always", "once", "prefer-cached":
+	default:
+		errs = append(errs, fmt.Errorf("--image-pull-behavior %q must be default, always, once or prefer-cached", c.ImagePullBehavior))
+	}
+	if c.ImageCleanupInterval != 0 && c.ImageCleanupInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("--image-cleanup-interval %v must be 0 (off) or at least 1m", c.ImageCleanupInterval))
+	}
+	if c.ImageMinimumCleanupAge < 0 || c.ImagesPerCleanup < 1 {
+		errs = append(errs, errors.New("--image-minimum-cleanup-age must not be negative and --images-per-cleanup at least 1"))
 	}
 	if c.ContainerStopTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--container-stop-timeout %v must be positive", c.ContainerStopTimeout))

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -57,6 +59,29 @@ type Server struct {
 	GCPercent int
 	// Dev marks the fixed development credentials: loopback only.
 	Dev bool
+
+	// RegistryListen is the address of the OCI registry (ECR's image
+	// endpoint); empty turns the registry's listener off (the ECR API
+	// still serves the images it stores).
+	RegistryListen string
+	// RegistryHost is the host[:port] that docker and the agents name
+	// the registry by (repositoryUri, proxyEndpoint); empty means the
+	// address RegistryListen bound.
+	RegistryHost string
+	// RegistryTLSCert and RegistryTLSKey, when set, serve the registry
+	// over TLS (needed beyond loopback: Docker trusts plain HTTP only
+	// from loopback registries unless told otherwise).
+	RegistryTLSCert, RegistryTLSKey string
+	// RegistryStorage is the registry's storage driver: "filesystem"
+	// (DataDir/registry) or another distribution driver linked into
+	// Gantry, configured by RegistryStorageParams.
+	RegistryStorage string
+	// RegistryStorageParams are the driver's parameters (key=value).
+	RegistryStorageParams map[string]string
+	// RegistryLifecycleInterval is how often ECR lifecycle policies are
+	// applied.
+	RegistryLifecycleInterval time.Duration
+
 	// LBAddress is the address Elastic Load Balancing v2 load balancers
 	// listen on and answer as their DNSName (127.0.0.1 when empty).
 	LBAddress string
@@ -82,6 +107,12 @@ const DefaultMinHealthyTime = 10 * time.Second
 // stored bytes (the files on disk are smaller: blocks are compressed).
 const DefaultLogsMaxBytes = 10 << 30
 
+// DefaultRegistryListen is the registry's address in `gantry server`
+// and `gantry dev` unless --registry-listen says otherwise. DefaultServer
+// leaves the listener off, so that servers started in-process (tests)
+// open no fixed port.
+const DefaultRegistryListen = "127.0.0.1:8846"
+
 // DefaultServer returns the defaults.
 func DefaultServer() Server {
 	return Server{
@@ -96,6 +127,9 @@ func DefaultServer() Server {
 		GCPercent:                  DefaultGCPercent,
 		LogsMaxBytes:               DefaultLogsMaxBytes,
 		LBDataPlane:                true,
+
+		RegistryStorage:           "filesystem",
+		RegistryLifecycleInterval: 10 * time.Minute,
 	}
 }
 
@@ -117,6 +151,13 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
+	fs.StringVar(&c.RegistryListen, "registry-listen", c.RegistryListen, "address of the OCI registry behind the ECR API (docker push/pull); empty turns it off")
+	fs.StringVar(&c.RegistryHost, "registry-host", c.RegistryHost, "host[:port] clients name the registry by in image names (repositoryUri); default: the address --registry-listen bound")
+	fs.StringVar(&c.RegistryTLSCert, "registry-tls-cert", c.RegistryTLSCert, "PEM certificate file: serve the registry over TLS (with --registry-tls-key)")
+	fs.StringVar(&c.RegistryTLSKey, "registry-tls-key", c.RegistryTLSKey, "PEM private key file of --registry-tls-cert")
+	fs.StringVar(&c.RegistryStorage, "registry-storage", c.RegistryStorage, "storage driver of the registry's images: filesystem (under --data-dir/registry, or the rootdirectory parameter) or s3 (parameters bucket, region, regionendpoint, accesskey, secretkey, ...)")
+	fs.Var((*paramsFlag)(&c.RegistryStorageParams), "registry-storage-param", "a parameter of the registry's storage driver, key=value (repeatable), as distribution's configuration names them")
+	fs.DurationVar(&c.RegistryLifecycleInterval, "registry-lifecycle-interval", c.RegistryLifecycleInterval, "how often ECR lifecycle policies expire images")
 	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
 	fs.BoolVar(&c.LBDataPlane, "lb-data-plane", c.LBDataPlane, "serve the ELBv2 load balancers' listeners in this process (--lb-data-plane=false: the API only)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
@@ -176,6 +217,17 @@ func (c *Server) Validate() error {
 	if len(c.EtcdEndpoints) == 0 && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required with the embedded etcd"))
 	}
+	if c.RegistryListen != "" {
+		if _, _, err := net.SplitHostPort(c.RegistryListen); err != nil {
+			errs = append(errs, fmt.Errorf("--registry-listen %q: %v", c.RegistryListen, err))
+		}
+	}
+	if (c.RegistryTLSCert == "") != (c.RegistryTLSKey == "") {
+		errs = append(errs, errors.New("--registry-tls-cert and --registry-tls-key go together"))
+	}
+	if c.RegistryLifecycleInterval < time.Second {
+		errs = append(errs, errors.New("--registry-lifecycle-interval must be at least 1s"))
+	}
 	if c.LBAddress != "" && net.ParseIP(c.LBAddress) == nil {
 		errs = append(errs, fmt.Errorf("--lb-address %q is not an IP address", c.LBAddress))
 	}
@@ -200,4 +252,31 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// paramsFlag is a repeatable key=value flag.
+type paramsFlag map[string]string
+
+func (p *paramsFlag) String() string {
+	if p == nil || *p == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(*p))
+	for k, v := range *p {
+		parts = append(parts, k+"="+v)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (p *paramsFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not key=value", s)
+	}
+	if *p == nil {
+		*p = map[string]string{}
+	}
+	(*p)[k] = v
+	return nil
 }

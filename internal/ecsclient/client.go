@@ -57,6 +57,13 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s (HTTP %d)", e.Code, 
 // Call invokes operation op with in and decodes the answer into out (which
 // may be nil). Errors the API returns are *Error.
 func (c *Client) Call(ctx context.Context, op string, in, out any) error {
+	return c.CallService(ctx, "ecs", ecsapi.TargetPrefix, op, in, out)
+}
+
+// CallService invokes operation op of another JSON 1.1 service on the same
+// endpoint: signingName is its SigV4 scope (e.g. "ecr") and targetPrefix
+// its X-Amz-Target prefix (e.g. ecrapi.TargetPrefix).
+func (c *Client) CallService(ctx context.Context, signingName, targetPrefix, op string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", op, err)
@@ -66,9 +73,9 @@ func (c *Client) Call(ctx context.Context, op string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", ecsapi.TargetPrefix+"."+op)
+	req.Header.Set("X-Amz-Target", targetPrefix+"."+op)
 	sum := sha256.Sum256(body)
-	if err := c.signer.SignHTTP(ctx, c.creds, req, hex.EncodeToString(sum[:]), "ecs", c.region, time.Now()); err != nil {
+	if err := c.signer.SignHTTP(ctx, c.creds, req, hex.EncodeToString(sum[:]), signingName, c.region, time.Now()); err != nil {
 		return fmt.Errorf("sign %s: %w", op, err)
 	}
 	resp, err := c.http.Do(req)

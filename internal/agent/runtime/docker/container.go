@@ -12,39 +12,12 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/taskdefcheck"
 )
-
-// PullImage pulls ref unless an image of that reference is already local
-// (the ECS agent's "prefer-cached" pull behaviour). Any failure is a
-// CannotPullContainerError carrying Docker's message; it is retryable
-// unless the registry said the image does not exist or may not be pulled.
-func (r *Runtime) PullImage(ctx context.Context, ref string) error {
-	_, err := r.cli.ImageInspect(ctx, ref)
-	if err == nil {
-		return nil
-	}
-	if !cerrdefs.IsNotFound(err) {
-		return wrap(runtime.CannotPullContainerError, err)
-	}
-	r.log.Info("pulling image", "image", ref)
-	rc, err := r.cli.ImagePull(ctx, ref, image.PullOptions{})
-	if err == nil {
-		err = readJSONStream(rc)
-		rc.Close()
-	}
-	if err != nil {
-		final := cerrdefs.IsNotFound(err) || cerrdefs.IsUnauthorized(err) ||
-			cerrdefs.IsPermissionDenied(err) || cerrdefs.IsInvalidArgument(err)
-		return runtime.NewError(runtime.CannotPullContainerError, !final, err)
-	}
-	return nil
-}
 
 // CreateContainer creates spec.Container of spec.Task, named
 // ecs-<family>-<revision>-<container>-<random> and labelled with the task
@@ -62,6 +35,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.CreateSpec) 
 		return runtime.ContainerRef{}, errorf(runtime.CannotCreateContainerError, "task definition %s:%d has no container %q",
 			task.Definition.Family, task.Definition.Revision, spec.Container)
 	}
+	// The container runs the image as it was pulled: an ECR host name
+	// maps to the Gantry registry's.
+	ref, _, err := r.resolve(ctx, def.Image)
+	if err != nil {
+		return runtime.ContainerRef{}, runtime.NewError(runtime.CannotCreateContainerError, false, err)
+	}
+	def.Image = ref
 	cc, err := mapContainer(mapInput{
 		Task:        task,
 		Def:         def,

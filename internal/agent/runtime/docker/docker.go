@@ -80,6 +80,12 @@ type Config struct {
 	NoLocalLogFiles bool
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
+	// PullBehavior is the ECS agent's ECS_IMAGE_PULL_BEHAVIOR: PullDefault
+	// (the default when empty), PullAlways, PullOnce or PullPreferCached.
+	PullBehavior string
+	// Images, when set, maps image names to what Docker pulls and gives
+	// the registry login to pull them with (ecrauth.Resolver).
+	Images ImageResolver
 }
 
 // Runtime is the runtime.Runtime of the Docker Engine, through its Go SDK
@@ -92,6 +98,11 @@ type Runtime struct {
 	// setupMu serialises the creation of the shared awsvpc network and of
 	// the pause image within this process.
 	setupMu sync.Mutex
+
+	// pulledMu guards pulled: the references this runtime pulled and
+	// when (for PullOnce and the image clean-up).
+	pulledMu sync.Mutex
+	pulled   map[string]time.Time
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -114,6 +125,12 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.PullBehavior == "" {
+		cfg.PullBehavior = PullDefault
+	}
+	if !ValidPullBehavior(cfg.PullBehavior) {
+		return nil, fmt.Errorf("docker runtime: unknown image pull behaviour %q", cfg.PullBehavior)
+	}
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if cfg.Host != "" {
 		opts = append(opts, client.WithHost(cfg.Host))
@@ -122,7 +139,7 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)
 	}
-	return &Runtime{cli: cli, cfg: cfg, log: cfg.Logger.With("instance", cfg.InstanceID)}, nil
+	return &Runtime{cli: cli, cfg: cfg, log: cfg.Logger.With("instance", cfg.InstanceID), pulled: map[string]time.Time{}}, nil
 }
 
 // Close releases the client's connections.

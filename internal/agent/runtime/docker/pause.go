@@ -101,7 +101,7 @@ func (r *Runtime) ensurePauseImage(ctx context.Context) error {
 		return wrap(runtime.ResourceInitializationError, err)
 	}
 	if r.cfg.PauseImage != DefaultPauseImage {
-		if err := r.PullImage(ctx, r.cfg.PauseImage); err != nil {
+		if err := r.pull(ctx, r.cfg.PauseImage, PullPreferCached); err != nil {
 			return runtime.NewError(runtime.ResourceInitializationError, runtime.IsRetryable(err), fmt.Errorf("pause image: %w", err))
 		}
 		return nil

@@ -1,0 +1,158 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribution/distribution/v3/registry/api/errcode"
+	"github.com/opencontainers/go-digest"
+)
+
+// MaxManifestBytes bounds a manifest, as ECR's 4 MiB.
+const MaxManifestBytes = 4 << 20
+
+// realm is the realm of the registry's basic-authentication challenge.
+const realm = "Gantry Registry"
+
+// routeRE splits a registry path into the repository name, the kind of
+// resource and the rest (a reference, a digest or an upload).
+var routeRE = regexp.MustCompile(`^/v2/(.+?)/(manifests|blobs|tags)/(.*)$`)
+
+// ServeHTTP serves the registry protocol (/v2/...) behind Gantry's front
+// door: authentication, repositories that exist, immutable tags.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if !strings.HasPrefix(req.URL.Path, "/v2/") && req.URL.Path != "/v2" {
+		writeError(w, http.StatusNotFound, errcode.ErrorCodeUnsupported.WithMessage("not a registry API path"))
+		return
+	}
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	m := routeRE.FindStringSubmatch(req.URL.Path)
+	if m != nil && m[2] == "blobs" && r.validDownload(req, m[1], m[3]) {
+		r.app.ServeHTTP(w, req)
+		return
+	}
+	user, pass, ok := req.BasicAuth()
+	if !ok {
+		r.challenge(w, errcode.ErrorCodeUnauthorized.WithMessage("authentication required"))
+		return
+	}
+	if err := r.auth.Authenticate(req.Context(), user, pass); err != nil {
+		r.logger.Info("registry request refused", "user", user, "err", err)
+		r.challenge(w, errcode.ErrorCodeUnauthorized.WithMessage("authentication required: "+err.Error()))
+		return
+	}
+	if m == nil {
+		// /v2/ (the login check) and /v2/_catalog.
+		r.app.ServeHTTP(w, req)
+		return
+	}
+	name := m[1]
+	settings, err := r.repos.Settings(req.Context(), name)
+	if errors.Is(err, ErrNoRepository) {
+		writeError(w, http.StatusNotFound, errcode.ErrorCodeNameUnknown.WithMessage(
+			fmt.Sprintf("The repository with name '%s' does not exist in the registry", name)))
+		return
+	}
+	if err != nil {
+		r.logger.Error("registry repository lookup", "repository", name, "err", err)
+		writeError(w, http.StatusServiceUnavailable, errcode.ErrorCodeUnavailable.WithMessage("repository lookup failed"))
+		return
+	}
+	if m[2] == "manifests" && req.Method == http.MethodPut {
+		r.putManifest(w, req, name, m[3], settings)
+		return
+	}
+	r.app.ServeHTTP(w, req)
+}
+
+// putManifest checks a manifest push against the repository's tag
+// immutability, under the repository's tag lock, then lets distribution
+// store it.
+func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, name, ref string, settings Settings) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, MaxManifestBytes+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, errcode.ErrorCodeManifestInvalid.WithMessage("reading the manifest: "+err.Error()))
+		return
+	}
+	if len(body) > MaxManifestBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, errcode.ErrorCodeManifestInvalid.WithMessage("manifest larger than 4 MiB"))
+		return
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	if _, err := digest.Parse(ref); err == nil {
+		// By digest: no tag moves.
+		r.app.ServeHTTP(w, req)
+		return
+	}
+	unlock := r.lockRepo(name)
+	defer unlock()
+	if err := r.checkTag(req.Context(), name, ref, digest.FromBytes(body), settings); err != nil {
+		writeError(w, http.StatusBadRequest, errcode.ErrorCodeTagInvalid.WithMessage(err.Error()))
+		return
+	}
+	r.app.ServeHTTP(w, req)
+}
+
+// writeError writes a registry error response.
+func writeError(w http.ResponseWriter, status int, e errcode.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = errcode.ServeJSON(discardHeader{w}, e)
+}
+
+// challenge answers 401 with Docker's basic challenge.
+func (r *Registry) challenge(w http.ResponseWriter, e errcode.Error) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	writeError(w, http.StatusUnauthorized, e)
+}
+
+// discardHeader lets errcode.ServeJSON write its body after the status
+// was written.
+type discardHeader struct{ http.ResponseWriter }
+
+func (discardHeader) WriteHeader(int) {}
+
+// DownloadURL returns a URL under base (the registry's own URL) from
+// which anyone may GET blob dgst of repository name until expires, as
+// ECR's pre-signed layer URLs.
+func (r *Registry) DownloadURL(base, name, dgst string, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	q := url.Values{"X-Gantry-Expires": {exp}, "X-Gantry-Signature": {r.sign(name, dgst, exp)}}
+	return strings.TrimSuffix(base, "/") + "/v2/" + name + "/blobs/" + dgst + "?" + q.Encode()
+}
+
+func (r *Registry) sign(name, dgst, exp string) string {
+	mac := hmac.New(sha256.New, r.secret)
+	fmt.Fprintf(mac, "download\n%s\n%s\n%s", name, dgst, exp)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// validDownload reports whether req is a GET or HEAD of a blob with a
+// valid, unexpired signature of DownloadURL.
+func (r *Registry) validDownload(req *http.Request, name, dgst string) bool {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return false
+	}
+	q := req.URL.Query()
+	exp, sig := q.Get("X-Gantry-Expires"), q.Get("X-Gantry-Signature")
+	if exp == "" || sig == "" {
+		return false
+	}
+	n, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || time.Now().Unix() > n {
+		return false
+	}
+	return hmac.Equal([]byte(sig), []byte(r.sign(name, dgst, exp)))
+}

@@ -1,0 +1,186 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/distribution/distribution/v3"
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/distribution/distribution/v3/registry/storage"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+
+	// The manifest formats the registry accepts register themselves.
+	_ "github.com/distribution/distribution/v3/manifest/manifestlist"
+	_ "github.com/distribution/distribution/v3/manifest/ocischema"
+	_ "github.com/distribution/distribution/v3/manifest/schema2"
+	// The storage drivers Gantry links register themselves by name.
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
+)
+
+// ErrNoRepository is what Repositories.Settings returns for a repository
+// that does not exist.
+var ErrNoRepository = errors.New("repository does not exist")
+
+// Settings are what the registry needs to know of a repository.
+type Settings struct {
+	// ImmutableTags refuses to move a tag to another image
+	// (imageTagMutability IMMUTABLE).
+	ImmutableTags bool
+	// ImmutableExclusions are tag filters (ECR's wildcard filters, `*`
+	// for any run of characters) whose tags stay mutable in an immutable
+	// repository.
+	ImmutableExclusions []string
+	// ImmutableOnly are tag filters whose tags are immutable in a mutable
+	// repository (MUTABLE_WITH_EXCLUSION).
+	ImmutableOnly []string
+}
+
+// Repositories says which repositories exist and how they behave: the ECR
+// API's records.
+type Repositories interface {
+	// Settings returns the settings of repository name, or ErrNoRepository.
+	Settings(ctx context.Context, name string) (Settings, error)
+}
+
+// Authenticator checks the credentials of a registry request.
+type Authenticator interface {
+	// Authenticate returns nil if username and password (Docker's basic
+	// authentication) are valid, and an error that says why not otherwise.
+	Authenticate(ctx context.Context, username, password string) error
+}
+
+// Options configure a Registry.
+type Options struct {
+	// Driver is the name of a distribution storage driver; empty means
+	// "filesystem" with Parameters {"rootdirectory": Dir}.
+	Driver string
+	// Parameters are the driver's parameters, as distribution's
+	// configuration file spells them (for s3: region, bucket,
+	// regionendpoint, accesskey, secretkey, ...).
+	Parameters map[string]any
+	// Dir is the root directory of the filesystem driver.
+	Dir string
+	// Secret signs upload state and download URLs. Servers that share a
+	// storage must share it.
+	Secret []byte
+	// Repositories and Auth are the ECR API's answers to "does this
+	// repository exist" and "are these credentials valid". Both required.
+	Repositories Repositories
+	Auth         Authenticator
+	// Logger receives the registry's own messages.
+	Logger *slog.Logger
+}
+
+// Registry is a running registry: an http.Handler for the distribution
+// protocol, and the image operations of the ECR API on the same storage.
+type Registry struct {
+	app    *handlers.App
+	ns     distribution.Namespace
+	driver storagedriver.StorageDriver
+	repos  Repositories
+	auth   Authenticator
+	secret []byte
+	logger *slog.Logger
+
+	// tagMu serialises the writes of a tag (checked for immutability,
+	// then moved), per repository.
+	tagMu    sync.Mutex
+	tagLocks map[string]*repoLock
+}
+
+type repoLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// New opens the registry's storage and returns it ready to serve.
+func New(ctx context.Context, opts Options) (*Registry, error) {
+	if opts.Repositories == nil || opts.Auth == nil {
+		return nil, errors.New("registry: Repositories and Auth are required")
+	}
+	if len(opts.Secret) < 16 {
+		return nil, errors.New("registry: Secret must be at least 16 bytes")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	routeLibraryLogs(logger)
+	name, params := opts.Driver, opts.Parameters
+	if name == "" {
+		if opts.Dir == "" {
+			return nil, errors.New("registry: Dir is required with the filesystem driver")
+		}
+		name, params = "filesystem", map[string]any{"rootdirectory": opts.Dir}
+	}
+	driver, err := factory.Create(ctx, name, params)
+	if err != nil {
+		return nil, fmt.Errorf("registry storage %s: %w", name, err)
+	}
+	ns, err := storage.NewRegistry(ctx, driver, storage.EnableDelete, storage.EnableValidateImageIndexImagesExist)
+	if err != nil {
+		return nil, fmt.Errorf("registry storage: %w", err)
+	}
+	cfg := &configuration.Configuration{
+		Storage: configuration.Storage{
+			name:       configuration.Parameters(params),
+			"delete":   configuration.Parameters{"enabled": true},
+			"redirect": configuration.Parameters{"disable": true},
+		},
+	}
+	cfg.HTTP.Secret = string(opts.Secret)
+	// Manifests may not point at foreign URLs; image indexes must name
+	// images that exist (ECR's ReferencedImagesNotFoundException).
+	cfg.Validation.Manifests.Indexes.Platforms = "all"
+	app, err := newApp(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{
+		app: app, ns: ns, driver: driver, repos: opts.Repositories, auth: opts.Auth,
+		secret: opts.Secret, logger: logger, tagLocks: map[string]*repoLock{},
+	}, nil
+}
+
+// newApp builds distribution's application, which panics on a
+// configuration it refuses.
+func newApp(ctx context.Context, cfg *configuration.Configuration) (app *handlers.App, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("registry configuration: %v", r)
+		}
+	}()
+	return handlers.NewApp(ctx, cfg), nil
+}
+
+// Close stops the registry's background work (purging abandoned uploads).
+func (r *Registry) Close() error { return r.app.Shutdown() }
+
+// lockRepo serialises tag writes in repository name; the returned function
+// unlocks.
+func (r *Registry) lockRepo(name string) func() {
+	r.tagMu.Lock()
+	l := r.tagLocks[name]
+	if l == nil {
+		l = &repoLock{}
+		r.tagLocks[name] = l
+	}
+	l.refs++
+	r.tagMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		r.tagMu.Lock()
+		l.refs--
+		if l.refs == 0 {
+			delete(r.tagLocks, name)
+		}
+		r.tagMu.Unlock()
+	}
+}
