@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,12 @@ type Options struct {
 	Listen string
 	// LostInstanceGrace, when set, replaces the server's default.
 	LostInstanceGrace time.Duration
+	// CredentialsFile, when set, is read as --credentials-file is (keys
+	// with policies), beside the test credentials (an administrator).
+	CredentialsFile string
+	// Configure, when set, adjusts the configuration before the server
+	// starts.
+	Configure func(*config.Server)
 	// MinHealthyTime, when set, replaces the server's minimum healthy
 	// time of service tasks; when zero, tests use TestMinHealthyTime (the
 	// server's default of 10s would make every deployment of a test that
@@ -92,6 +99,15 @@ func Start(t testing.TB, opts Options) *Env {
 	cfg.Region = Region
 	cfg.AccountID = Account
 	cfg.Credentials = append(cfg.Credentials, config.Credential(AccessKeyID, SecretAccessKey, "tester", Account))
+	if opts.CredentialsFile != "" {
+		cfg.CredentialsFile = opts.CredentialsFile
+		if err := cfg.LoadCredentials(func(string) (string, bool) { return "", false }); err != nil {
+			t.Fatalf("credentials: %v", err)
+		}
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
 	srv, err := app.StartServer(context.Background(), cfg, Logger())
 	if err != nil {
 		t.Fatalf("start server: %v", err)
@@ -115,7 +131,7 @@ func (e *Env) Restart(t testing.TB) {
 		t.Fatalf("stop server: %v", err)
 	}
 	cfg := e.Config
-	cfg.Listen = e.URL[len("http://"):]
+	cfg.Listen = strings.TrimPrefix(strings.TrimPrefix(e.URL, "http://"), "https://")
 	if e.Server.RegistryURL != "" {
 		cfg.RegistryListen = e.Server.RegistryURL[len("http://"):]
 	}

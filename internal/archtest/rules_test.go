@@ -30,6 +30,8 @@ var serverPkgs = []string{
 	m + "internal/apiserver/...",
 	m + "internal/awsproto/...",
 	m + "internal/sigv4/...",
+	m + "internal/authz/...",
+	m + "internal/instancekey/...",
 	m + "internal/ecs/...",
 	m + "internal/elbv2/...",
 	m + "internal/elb/...",
