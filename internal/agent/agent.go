@@ -31,6 +31,9 @@ const Version = "1.0.0-gantry"
 type Config struct {
 	// Server is the control plane's URL.
 	Server string
+	// CACert, when set, is the PEM file of the CA an https:// Server is
+	// verified against.
+	CACert string
 	// Cluster is the cluster to join ("default" when empty).
 	Cluster string
 	// DataDir keeps the agent's identity.
@@ -67,6 +70,8 @@ type identity struct {
 	Cluster              string `json:"cluster"`
 	ContainerInstanceArn string `json:"containerInstanceArn"`
 	InstanceID           string `json:"instanceId"`
+	// InstanceKey is the instance's own access key (identity.go).
+	InstanceKey *instanceKey `json:"instanceKey,omitempty"`
 }
 
 // Agent is a running agent.
@@ -78,6 +83,9 @@ type Agent struct {
 	logs   *logship.Manager // nil when the runtime cannot read logs back
 	id     identity
 	log    *slog.Logger
+	// session identifies this agent process to the control plane, which
+	// accepts one live poller per instance.
+	session string
 }
 
 // LoadInstanceID returns the agent's host ID kept in dataDir, creating one
@@ -136,8 +144,17 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 	if cfg.Server == "" || cfg.DataDir == "" {
 		return nil, errors.New("agent: server URL and data dir are required")
 	}
-	a := &Agent{cfg: cfg, rt: rt, log: cfg.Logger.With("component", "agent"),
+	a := &Agent{cfg: cfg, rt: rt, log: cfg.Logger.With("component", "agent"), session: sessionID(cfg.DataDir),
 		client: ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey)}
+	if cfg.CACert != "" {
+		pem, err := os.ReadFile(cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("agent: --ca-cert: %w", err)
+		}
+		if err := a.client.TrustPEM(pem); err != nil {
+			return nil, fmt.Errorf("agent: --ca-cert %s: %w", cfg.CACert, err)
+		}
+	}
 	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, Logger: cfg.Logger.With("component", "taskengine")}
 	if src, ok := rt.(logship.Source); ok {
 		logs, err := logship.New(logship.Config{
@@ -237,7 +254,20 @@ func (a *Agent) Register(ctx context.Context) error {
 		Attributes:               a.attributes(),
 	}
 	var out ecsapi.RegisterContainerInstanceResponse
-	err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+	if a.useInstanceKey(&id) {
+		// Re-register with the instance's own key; a key the control plane
+		// no longer knows falls back to the join key.
+		err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+		if authFailure(err) {
+			a.log.Warn("the instance key was refused: registering with the join key", "err", err)
+			a.useJoinKey()
+			id.InstanceKey = nil
+			err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+		}
+	} else {
+		a.useJoinKey()
+		err = a.client.Call(ctx, "RegisterContainerInstance", req, &out)
+	}
 	var ae *ecsclient.Error
 	if err != nil && req.ContainerInstanceArn != "" && errors.As(err, &ae) && (ae.Code == "InvalidParameterException" || ae.Code == "ClientException") {
 		a.log.Warn("registered instance is gone, registering a new one", "arn", req.ContainerInstanceArn, "err", err)
@@ -263,6 +293,9 @@ func (a *Agent) Register(ctx context.Context) error {
 	if err := saveIdentity(a.cfg.DataDir, id); err != nil {
 		return err
 	}
+	if err := a.ensureInstanceKey(ctx, &id, false); err != nil {
+		return err
+	}
 	a.id = id
 	a.log.Info("registered container instance", "arn", id.ContainerInstanceArn, "cluster", a.cfg.Cluster)
 	return nil
@@ -284,12 +317,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("start task engine: %w", err)
 	}
 	defer a.engine.Wait()
+	rotated := make(chan struct{})
+	rctx, stopRotating := context.WithCancel(ctx)
+	go func() {
+		defer close(rotated)
+		a.rotateKeys(rctx)
+	}()
+	defer func() { stopRotating(); <-rotated }()
 	var rev int64
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		var out ecsapi.GantryPollTasksResponse
 		err := a.client.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{
-			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: 5}, &out)
+			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: 5, Session: a.session}, &out)
 		if err != nil {
 			if ctx.Err() != nil {
 				break

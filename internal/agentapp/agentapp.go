@@ -23,6 +23,7 @@ type Agent struct {
 	// Agent is the agent itself.
 	Agent   *agent.Agent
 	runtime *docker.Runtime
+	lock    *agent.DataDirLock
 	cancel  context.CancelFunc
 	exited  chan error
 	doneCh  chan struct{}
@@ -58,6 +59,16 @@ type AgentOptions struct {
 // credentials) and runs the agent in the background until Close.
 func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger *slog.Logger) (*Agent, error) {
 	cfg.Logger = logger
+	lock, err := agent.LockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			_ = lock.Unlock()
+		}
+	}()
 	instanceID, err := agent.LoadInstanceID(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
@@ -92,7 +103,8 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		logger.Warn("cluster not found: the agent registers once it is created", "cluster", cfg.Cluster)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Agent{Agent: a, runtime: rt, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{}), cleanerDone: make(chan struct{})}
+	h := &Agent{Agent: a, runtime: rt, lock: lock, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{}), cleanerDone: make(chan struct{})}
+	started = true
 	go func() {
 		defer close(h.cleanerDone)
 		cleanImages(rctx, rt, opts, logger)
@@ -114,6 +126,7 @@ func (h *Agent) Close() error {
 		h.closeErr = <-h.exited
 		<-h.cleanerDone
 		h.runtime.Close()
+		_ = h.lock.Unlock()
 	})
 	return h.closeErr
 }

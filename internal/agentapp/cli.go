@@ -62,6 +62,7 @@ func RunCLI(ctx context.Context, name string, args []string, env config.LookupEn
 func AgentConfig(c config.Agent) agent.Config {
 	return agent.Config{
 		Server:            c.Server,
+		CACert:            c.CACert,
 		Cluster:           c.Cluster,
 		DataDir:           c.DataDir,
 		Region:            c.Region,

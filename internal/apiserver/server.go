@@ -17,15 +17,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"sort"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/authz"
 	"github.com/gantry-dev/gantry/internal/awsop"
 	"github.com/gantry-dev/gantry/internal/awsproto"
 	"github.com/gantry-dev/gantry/internal/sigv4"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // MaxBodyBytes is the largest request body accepted. A PutLogEvents batch
@@ -78,11 +81,36 @@ type route struct {
 
 // Server is the HTTP handler of every served AWS API.
 type Server struct {
-	routes   map[string]*route // by signing name
-	verifier *sigv4.Verifier
-	logger   *slog.Logger
-	now      func() time.Time
+	routes     map[string]*route // by signing name
+	verifier   *sigv4.Verifier
+	authorizer Authorizer
+	// bodyTimeout and writeTimeout bound reading a request's body and
+	// writing its answer; zero: unbounded.
+	bodyTimeout, writeTimeout time.Duration
+	logger                    *slog.Logger
+	now                       func() time.Time
 }
+
+// Authorizer decides whether an authenticated, routed and decoded call
+// may reach its operation (internal/authz). A non-nil error, normally an
+// *apierror.Error, is the answer instead.
+type Authorizer interface {
+	Authorize(ctx context.Context, c *authz.Call) error
+}
+
+// SetTimeouts bounds reading a request's body, from when its operation
+// starts reading it, to body, and writing its answer, from its first byte,
+// to write; past either the connection is closed. The body deadline is
+// lifted once the body is in, so a long poll waits as long as it asks.
+// Call it before serving; zero leaves a phase unbounded.
+func (s *Server) SetTimeouts(body, write time.Duration) {
+	s.bodyTimeout, s.writeTimeout = body, write
+}
+
+// SetAuthorizer makes every request of every service pass a before its
+// operation runs; without one every authenticated caller may call every
+// operation. Call it before serving.
+func (s *Server) SetAuthorizer(a Authorizer) { s.authorizer = a }
 
 // New returns a Server verifying signatures with v and serving services.
 // It panics when a handler's method named after an operation has the
@@ -182,7 +210,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		return req, nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("Request body of %d bytes is larger than the limit of %d bytes.", r.ContentLength, MaxBodyBytes)}
 	}
+	rc := http.NewResponseController(w)
+	if s.bodyTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if s.bodyTimeout > 0 && err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		// A body slower than the timeout: the connection cannot be
+		// read further; answer and close it.
+		w.Header().Set("Connection", "close")
+		req, _ := awsproto.Detect(r, nil)
+		return req, nil, &apierror.Error{Code: "RequestTimeoutException", Status: http.StatusRequestTimeout,
+			Message: fmt.Sprintf("The request body was not received within %s.", s.bodyTimeout)}
+	}
 	if err != nil {
 		req, _ := awsproto.Detect(r, nil)
 		return req, nil, apierror.Serialization("could not read the request body: %v", err)
@@ -223,6 +266,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		return req, rt, err
 	}
 	ctx := r.Context()
+	if s.authorizer != nil {
+		call := authz.Call{AccessKeyID: ver.AccessKeyID, Principal: ver.Principal, Service: ver.Service,
+			Operation: req.Operation, Input: in.Interface(), Request: r, RequestID: reqID}
+		if err := s.authorizer.Authorize(ctx, &call); err != nil {
+			return req, rt, err
+		}
+	}
 	if rt.svc.WithCaller != nil {
 		ctx = rt.svc.WithCaller(ctx, Caller{AccessKeyID: ver.AccessKeyID, Principal: ver.Principal, RequestID: reqID, Service: ver.Service})
 	}
@@ -236,6 +286,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		// that has an output: write an empty one.
 		res = reflect.New(res.Type().Elem())
 	}
+	s.startWrite(w)
 	if err := awsproto.WriteOutput(w, &req, &rt.svc.Meta, req.Operation, h.wrapper, reqID, res.Interface()); err != nil {
 		return req, rt, err
 	}
@@ -280,11 +331,23 @@ func (s *Server) guess(req *awsproto.Request) *route {
 	return nil
 }
 
+// startWrite starts the write timeout of an answer about to be written.
+func (s *Server) startWrite(w http.ResponseWriter) {
+	if s.writeTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	}
+}
+
 // writeError renders err, the one place errors become responses: an
 // *apierror.Error as itself, anything else logged and answered with a
 // generic server fault.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, req *awsproto.Request, rt *route, reqID string, err error) {
 	ae, ok := apierror.As(err)
+	if !ok && errors.Is(err, store.ErrNoSpace) {
+		// A full store refuses writes and serves reads: say so.
+		s.logger.Warn("write refused: store full", "request_id", reqID, "operation", req.Operation, "err", err)
+		ae, ok = apierror.New(apierror.CodeServer, "The store is full (%v); writes are refused until space is freed, reads still work.", err), true
+	}
 	if !ok {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away (an agent's long poll when it stops).
@@ -298,5 +361,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, req *awsprot
 	if rt != nil {
 		meta = &rt.svc.Meta
 	}
+	s.startWrite(w)
 	awsproto.WriteError(w, req.Protocol, meta, reqID, ae)
 }

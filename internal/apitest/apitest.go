@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,11 +47,21 @@ type Options struct {
 	LostInstanceGrace time.Duration
 	// AlarmEvaluationInterval, when set, replaces the server's default.
 	AlarmEvaluationInterval time.Duration
+	// CredentialsFile, when set, is read as --credentials-file is (keys
+	// with policies), beside the test credentials (an administrator).
+	CredentialsFile string
+	// Configure, when set, adjusts the configuration before the server
+	// starts.
+	Configure func(*config.Server)
 	// MinHealthyTime, when set, replaces the server's minimum healthy
 	// time of service tasks; when zero, tests use TestMinHealthyTime (the
 	// server's default of 10s would make every deployment of a test that
 	// much slower). A negative value turns it off.
 	MinHealthyTime time.Duration
+	// LBDataPlane runs the ELBv2 data plane in the server (off by default
+	// in tests: its health checks would change what DescribeTargetHealth
+	// answers, and its listeners bind ports).
+	LBDataPlane bool
 }
 
 // TestMinHealthyTime is the services' minimum healthy time of the test
@@ -64,6 +75,7 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Skip("integration test: skipped under -short")
 	}
 	cfg := config.DefaultServer()
+	cfg.LBDataPlane = opts.LBDataPlane
 	cfg.DataDir = opts.DataDir
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -92,6 +104,15 @@ func Start(t testing.TB, opts Options) *Env {
 	cfg.Region = Region
 	cfg.AccountID = Account
 	cfg.Credentials = append(cfg.Credentials, config.Credential(AccessKeyID, SecretAccessKey, "tester", Account))
+	if opts.CredentialsFile != "" {
+		cfg.CredentialsFile = opts.CredentialsFile
+		if err := cfg.LoadCredentials(func(string) (string, bool) { return "", false }); err != nil {
+			t.Fatalf("credentials: %v", err)
+		}
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
 	srv, err := app.StartServer(context.Background(), cfg, Logger())
 	if err != nil {
 		t.Fatalf("start server: %v", err)
@@ -115,7 +136,7 @@ func (e *Env) Restart(t testing.TB) {
 		t.Fatalf("stop server: %v", err)
 	}
 	cfg := e.Config
-	cfg.Listen = e.URL[len("http://"):]
+	cfg.Listen = strings.TrimPrefix(strings.TrimPrefix(e.URL, "http://"), "https://")
 	if e.Server.RegistryURL != "" {
 		cfg.RegistryListen = e.Server.RegistryURL[len("http://"):]
 	}

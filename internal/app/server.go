@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/net/netutil"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/autoscaling"
@@ -26,6 +29,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/elb"
 	"github.com/gantry-dev/gantry/internal/etcdembed"
+	"github.com/gantry-dev/gantry/internal/instancekey"
 	"github.com/gantry-dev/gantry/internal/logs"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
 	"github.com/gantry-dev/gantry/internal/sigv4"
@@ -36,7 +40,8 @@ import (
 
 // Server is a running control plane.
 type Server struct {
-	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845.
+	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845
+	// (https:// when TLS is configured).
 	URL string
 	// ECS is Amazon ECS's operations, for in-process callers such as tests.
 	ECS *ecs.API
@@ -67,6 +72,8 @@ type Server struct {
 	closeErr  error
 	debug     *http.Server
 
+	// guardDone closes when the disk guard (diskguard.go) has stopped.
+	guardDone chan struct{}
 	// logsDone closes when the log store's retention loop has stopped.
 	logsDone chan struct{}
 	// logsTemp is the log store's temporary directory when there is no
@@ -100,9 +107,26 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	pols, err := policies(cfg.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	tlsc, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, logger: logger, done: make(chan error, 1)}
 	if len(cfg.EtcdEndpoints) > 0 {
-		c, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 10 * time.Second})
+		ecfg := clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 10 * time.Second,
+			Username: cfg.EtcdUsername, Password: cfg.EtcdPassword}
+		if cfg.EtcdCACert != "" || cfg.EtcdCert != "" {
+			tlsc, err := (transport.TLSInfo{CertFile: cfg.EtcdCert, KeyFile: cfg.EtcdKey, TrustedCAFile: cfg.EtcdCACert}).ClientConfig()
+			if err != nil {
+				return nil, fmt.Errorf("etcd client TLS: %w", err)
+			}
+			ecfg.TLS = tlsc
+		}
+		c, err := clientv3.New(ecfg)
 		if err != nil {
 			return nil, fmt.Errorf("connect to etcd %v: %w", cfg.EtcdEndpoints, err)
 		}
@@ -115,7 +139,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		}
 		s.client = c
 	} else {
-		e, err := etcdembed.Start(ctx, cfg.DataDir, logger)
+		e, err := etcdembed.StartWithOptions(ctx, cfg.DataDir, etcdembed.Options{QuotaBytes: cfg.EtcdQuotaBytes}, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -162,18 +186,26 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.closeStore()
 		return nil, err
 	}
-	services := append([]apiserver.Service{apiserver.ECS(s.ECS, func(ctx context.Context, c apiserver.Caller) context.Context {
+	keys := instancekey.New(s.ECS.Store)
+	services := append([]apiserver.Service{apiserver.ECS(ecsHandler{API: s.ECS, keys: keys, pollers: newPollers(logger)}, func(ctx context.Context, c apiserver.Caller) context.Context {
 		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
 	}), apiserver.Logs(s.Logs)}, others...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
+	verifier.SetLookup(lookupInstanceKey(keys))
+	api.SetAuthorizer(newAuthorizer(cfg, pols, instances{keys: keys, ecs: s.ECS}, logger))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	s.ln = ln
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	s.URL = "http://" + ln.Addr().String()
+	if tlsc != nil {
+		ln = tls.NewListener(ln, tlsc)
+		s.URL = "https://" + ln.Addr().String()
+	}
+	s.ln = ln
 	s.ECS.PollEndpoint = s.URL
 	if cfg.DebugListen != "" {
 		if err := s.startDebug(cfg.DebugListen); err != nil {
@@ -182,12 +214,24 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 			return nil, err
 		}
 	}
-	s.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	api.SetTimeouts(cfg.BodyTimeout, cfg.WriteTimeout)
+	s.http = &http.Server{Handler: api, ReadHeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	// The live state (watch-fed views, agent leases) runs until rctx
 	// ends; Close waits for it. So does the log store's retention loop.
 	s.State.Run(rctx)
+	guard := &diskGuard{dir: cfg.DataDir, reserve: cfg.DiskReserveBytes, st: s.ECS.Store, quota: cfg.EtcdQuotaBytes,
+		logger: logger, every: 500 * time.Millisecond}
+	if s.etcd != nil {
+		guard.etcd, guard.defrag, guard.cushion = s.client, s.etcd.Defragment, s.etcd.Cushion
+	}
+	s.guardDone = make(chan struct{})
+	go func() {
+		defer close(s.guardDone)
+		guard.run(rctx)
+	}()
 	s.runNeighbours(rctx)
 	s.logsDone = make(chan struct{})
 	go func() {
@@ -251,6 +295,7 @@ func (s *Server) Close() error {
 			s.debug.Close()
 		}
 		s.State.Wait()
+		<-s.guardDone
 		<-s.logsDone
 		s.closeStore()
 	})

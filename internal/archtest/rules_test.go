@@ -30,6 +30,8 @@ var serverPkgs = []string{
 	m + "internal/apiserver/...",
 	m + "internal/awsproto/...",
 	m + "internal/sigv4/...",
+	m + "internal/authz/...",
+	m + "internal/instancekey/...",
 	m + "internal/ecs/...",
 	m + "internal/elbv2/...",
 	m + "internal/elb/...",
@@ -153,6 +155,18 @@ var rules = []rule{
 		from:   []string{m + "internal/config"},
 		only:   []string{"std"},
 		reason: "both binaries read their configuration through it; the wiring converts it to what each side needs",
+	},
+	{
+		name:   "the load balancer data plane reads its configuration only through lbconf",
+		from:   []string{m + "internal/lb/..."},
+		only:   []string{"std", m + "internal/lbconf", "golang.org/x/sys/..."},
+		reason: "the data plane runs inside the server or on a host of its own; it neither reads the store nor calls the API",
+	},
+	{
+		name:   "lbconf and lbload are pure",
+		from:   []string{m + "internal/lbconf", m + "internal/lbload"},
+		only:   []string{"std"},
+		reason: "lbconf is the contract between the ELBv2 control plane and data plane; lbload is a client any test can link",
 	},
 }
 

@@ -100,6 +100,7 @@ var queryAuthCodes = map[string]struct {
 	apierror.CodeInvalidSignature:           {"SignatureDoesNotMatch", http.StatusForbidden},
 	apierror.CodeIncompleteSignature:        {"IncompleteSignature", http.StatusBadRequest},
 	apierror.CodeServer:                     {"InternalFailure", http.StatusInternalServerError},
+	apierror.CodeAccessDenied:               {"AccessDenied", http.StatusForbidden},
 }
 
 // wireError is an error as one protocol writes it.
@@ -144,12 +145,16 @@ func resolve(p Protocol, svc *Service, e *apierror.Error) wireError {
 		}
 		return w
 	}
-	if p == Query {
-		if a, ok := queryAuthCodes[e.Code]; ok {
+	if a, ok := queryAuthCodes[e.Code]; ok {
+		switch {
+		case p == Query:
 			w.code = a.code
 			if e.Status == 0 {
 				w.status = a.status
 			}
+		case svc != nil && svc.QueryCompatible():
+			// awsQueryCompatible services say the query code too.
+			w.queryCode = a.code
 		}
 	}
 	w.sender = w.status < 500

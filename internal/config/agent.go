@@ -14,6 +14,9 @@ import (
 type Agent struct {
 	// Server is the control plane's URL.
 	Server string
+	// CACert, when set, is the PEM file of the CA the agent verifies an
+	// https:// control plane against (instead of the system's roots).
+	CACert string
 	// Cluster is the cluster to join ("default" when empty).
 	Cluster string
 	// DataDir keeps the agent's identity.
@@ -93,6 +96,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	}
 	if withServer {
 		fs.StringVar(&c.Server, "server", c.Server, "URL of the control plane")
+		fs.StringVar(&c.CACert, "ca-cert", c.CACert, "PEM file of the CA to verify an https:// control plane against (e.g. its DATA_DIR/tls/ca.pem); default: the system's")
 		fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the agent's identity")
 		fs.StringVar(&c.Region, "region", c.Region, "region the agent signs its requests for")
 	}

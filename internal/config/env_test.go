@@ -89,8 +89,8 @@ func TestReadCredentialsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []AccessKey{
-		{AccessKeyID: "AKID1", SecretAccessKey: "s1", Principal: "arn:aws:iam::123456789012:user/gantry"},
-		{AccessKeyID: "AKID2", SecretAccessKey: "s2", Principal: "arn:aws:iam::123456789012:user/alice"},
+		{AccessKeyID: "AKID1", SecretAccessKey: "s1", Principal: "arn:aws:iam::123456789012:user/gantry", Source: path + ":2"},
+		{AccessKeyID: "AKID2", SecretAccessKey: "s2", Principal: "arn:aws:iam::123456789012:user/alice", Source: path + ":4"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)

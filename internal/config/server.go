@@ -32,6 +32,14 @@ type Server struct {
 	// EtcdEndpoints, when set, replaces the embedded member by an external
 	// etcd cluster.
 	EtcdEndpoints []string
+	// EtcdCACert, EtcdCert and EtcdKey are PEM files for an external
+	// cluster's client TLS (https:// endpoints): the CA that signed its
+	// certificates, and this server's client certificate and key.
+	EtcdCACert, EtcdCert, EtcdKey string
+	// EtcdUsername and EtcdPassword authenticate to an external cluster
+	// with etcd's own authentication (the password also from
+	// GANTRY_ETCD_PASSWORD).
+	EtcdUsername, EtcdPassword string
 	// Credentials are the access keys the API accepts.
 	Credentials []AccessKey
 	// CredentialsFile, when set, was read into Credentials.
@@ -63,6 +71,29 @@ type Server struct {
 	GCPercent int
 	// Dev marks the fixed development credentials: loopback only.
 	Dev bool
+	// HeaderTimeout, BodyTimeout, WriteTimeout and IdleTimeout bound the
+	// phases of an API request: reading its headers, reading its body,
+	// writing its answer (from the first byte, so that long polls may wait
+	// as long as they ask), and a kept-alive connection's wait for the
+	// next request. A connection that overruns one is closed.
+	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnections caps the API's open connections; beyond it new ones
+	// wait to be accepted.
+	MaxConnections int
+	// EtcdQuotaBytes is the embedded etcd's backend quota: past it writes
+	// answer "store full" (etcd's NOSPACE alarm) until space is reclaimed.
+	EtcdQuotaBytes int64
+	// TLSCert and TLSKey, when set, are the PEM certificate (chain) and
+	// key the API serves HTTPS with.
+	TLSCert, TLSKey string
+	// TLSGenerate serves HTTPS with a development CA and a server
+	// certificate generated in DataDir/tls (kept and reused); agents and
+	// clients verify the server against DataDir/tls/ca.pem.
+	TLSGenerate bool
+	// DiskReserveBytes is the free space kept on the data dir's file
+	// system: below it the server refuses writes ("store full") before
+	// the disk itself fills up, and takes them again once space returns.
+	DiskReserveBytes int64
 
 	// RegistryListen is the address of the OCI registry (ECR's image
 	// endpoint); empty turns the registry's listener off (the ECR API
@@ -89,6 +120,9 @@ type Server struct {
 	// LBAddress is the address Elastic Load Balancing v2 load balancers
 	// listen on and answer as their DNSName (127.0.0.1 when empty).
 	LBAddress string
+	// LBDataPlane runs the load balancers' data plane (their listeners) in
+	// the server process; on by default.
+	LBDataPlane bool
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -128,6 +162,14 @@ func DefaultServer() Server {
 		TaskDefinitionReapInterval: 30 * time.Second,
 		GCPercent:                  DefaultGCPercent,
 		LogsMaxBytes:               DefaultLogsMaxBytes,
+		LBDataPlane:                true,
+		HeaderTimeout:              10 * time.Second,
+		BodyTimeout:                30 * time.Second,
+		WriteTimeout:               30 * time.Second,
+		IdleTimeout:                120 * time.Second,
+		MaxConnections:             4096,
+		EtcdQuotaBytes:             2 << 30,
+		DiskReserveBytes:           64 << 20,
 
 		RegistryStorage:           "filesystem",
 		RegistryLifecycleInterval: 10 * time.Minute,
@@ -145,7 +187,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.LogsMaxBytes, "logs-max-bytes", c.LogsMaxBytes, "bound of the CloudWatch Logs events kept, in bytes as AWS counts them (message plus 26 per event); the oldest are dropped beyond it; 0 for no bound")
 	fs.StringVar(&c.Region, "region", c.Region, "region of ARNs and of SigV4 signatures")
 	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "12-digit account ID of ARNs")
-	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME]")
+	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME [POLICY_FILE]]; a key with a POLICY_FILE (an IAM policy document) may do only what it allows, one without is an administrator")
 	fs.DurationVar(&c.LostInstanceGrace, "lost-instance-grace", c.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
 	fs.DurationVar(&c.MinHealthyTime, "min-healthy-time", c.MinHealthyTime, "how long a service's new task must stay RUNNING (and healthy, where a health check says) before its deployment counts it healthy; a task that stops by itself sooner counts as failed for the deployment circuit breaker; 0 counts a task healthy once it runs, as ECS does")
 	fs.DurationVar(&c.TaskDefinitionReapInterval, "task-definition-reap-interval", c.TaskDefinitionReapInterval, "how often task definition revisions in DELETE_IN_PROGRESS that no task or service uses any more are deleted")
@@ -153,6 +195,20 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AlarmEvaluationInterval, "alarm-evaluation-interval", c.AlarmEvaluationInterval, "how often every CloudWatch alarm is evaluated (by the elected server); at most 10s, the shortest alarm period")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
+	fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "longest time to read an API request's headers")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "longest time to read an API request's body once its headers are in; a slower body closes the connection")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest time to write an API answer, from its first byte (long polls wait before it)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long a kept-alive API connection may wait for its next request")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "cap on the API's open connections; beyond it new ones wait to be accepted")
+	fs.Int64Var(&c.EtcdQuotaBytes, "etcd-quota-bytes", c.EtcdQuotaBytes, "backend quota of the embedded etcd; past it writes answer ServerException \"store full\" until space is reclaimed (reads go on)")
+	fs.Int64Var(&c.DiskReserveBytes, "disk-reserve-bytes", c.DiskReserveBytes, "free space kept on --data-dir's file system: below it writes answer \"store full\" before the disk fills (reads go on), and resume once space returns")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) to serve the API over HTTPS with")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM key of --tls-cert")
+	fs.BoolVar(&c.TLSGenerate, "tls-generate", c.TLSGenerate, "serve HTTPS with a development CA and server certificate generated in DATA_DIR/tls (agents and clients trust DATA_DIR/tls/ca.pem)")
+	fs.StringVar(&c.EtcdCACert, "etcd-cacert", c.EtcdCACert, "PEM file of the CA that signed the external etcd's certificates (https endpoints)")
+	fs.StringVar(&c.EtcdCert, "etcd-cert", c.EtcdCert, "PEM file of the client certificate to present to the external etcd")
+	fs.StringVar(&c.EtcdKey, "etcd-key", c.EtcdKey, "PEM file of the key of --etcd-cert")
+	fs.StringVar(&c.EtcdUsername, "etcd-username", c.EtcdUsername, "user of the external etcd's authentication; the password comes from GANTRY_ETCD_PASSWORD")
 	fs.StringVar(&c.RegistryListen, "registry-listen", c.RegistryListen, "address of the OCI registry behind the ECR API (docker push/pull); empty turns it off")
 	fs.StringVar(&c.RegistryHost, "registry-host", c.RegistryHost, "host[:port] clients name the registry by in image names (repositoryUri); default: the address --registry-listen bound")
 	fs.StringVar(&c.RegistryTLSCert, "registry-tls-cert", c.RegistryTLSCert, "PEM certificate file: serve the registry over TLS (with --registry-tls-key)")
@@ -161,10 +217,14 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*paramsFlag)(&c.RegistryStorageParams), "registry-storage-param", "a parameter of the registry's storage driver, key=value (repeatable), as distribution's configuration names them")
 	fs.DurationVar(&c.RegistryLifecycleInterval, "registry-lifecycle-interval", c.RegistryLifecycleInterval, "how often ECR lifecycle policies expire images")
 	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
+	fs.BoolVar(&c.LBDataPlane, "lb-data-plane", c.LBDataPlane, "serve the ELBv2 load balancers' listeners in this process (--lb-data-plane=false: the API only)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
-// LoadCredentials adds to c.Credentials the keys of c.CredentialsFile, when
+// EnvEtcdPassword holds the password of --etcd-username.
+const EnvEtcdPassword = "GANTRY_ETCD_PASSWORD"
+
+// LoadCredentials reads GANTRY_ETCD_PASSWORD, and adds to c.Credentials the keys of c.CredentialsFile, when
 // set, and the key of GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY,
 // when either is set (Validate refuses half a key).
 func (c *Server) LoadCredentials(lookup LookupEnv) error {
@@ -174,6 +234,9 @@ func (c *Server) LoadCredentials(lookup LookupEnv) error {
 			return fmt.Errorf("--credentials-file: %w", err)
 		}
 		c.Credentials = append(c.Credentials, creds...)
+	}
+	if pw, ok := lookup(EnvEtcdPassword); ok && c.EtcdPassword == "" {
+		c.EtcdPassword = pw
 	}
 	akid, _ := lookup(EnvAccessKeyID)
 	secret, _ := lookup(EnvSecretAccessKey)
@@ -220,6 +283,30 @@ func (c *Server) Validate() error {
 	}
 	if len(c.EtcdEndpoints) == 0 && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required with the embedded etcd"))
+	}
+	if c.HeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("--header-timeout, --body-timeout, --write-timeout and --idle-timeout must be positive"))
+	}
+	if c.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("--max-connections %d: must be at least 1", c.MaxConnections))
+	}
+	if c.EtcdQuotaBytes < 16<<20 || c.DiskReserveBytes < 0 {
+		errs = append(errs, errors.New("--etcd-quota-bytes must be at least 16 MiB and --disk-reserve-bytes at least 0"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.TLSGenerate && (c.TLSCert != "" || c.DataDir == "") {
+		errs = append(errs, errors.New("--tls-generate needs --data-dir and excludes --tls-cert"))
+	}
+	if (c.EtcdCert == "") != (c.EtcdKey == "") {
+		errs = append(errs, errors.New("--etcd-cert and --etcd-key go together"))
+	}
+	if len(c.EtcdEndpoints) == 0 && (c.EtcdCACert != "" || c.EtcdCert != "" || c.EtcdUsername != "") {
+		errs = append(errs, errors.New("--etcd-cacert, --etcd-cert, --etcd-key and --etcd-username are for an external etcd (--etcd-endpoints)"))
+	}
+	if c.EtcdUsername != "" && c.EtcdPassword == "" {
+		errs = append(errs, errors.New("--etcd-username needs its password in GANTRY_ETCD_PASSWORD"))
 	}
 	if c.RegistryListen != "" {
 		if _, _, err := net.SplitHostPort(c.RegistryListen); err != nil {

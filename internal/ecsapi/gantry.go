@@ -13,6 +13,8 @@ func ExtensionOperations() map[string][2]string {
 		"GantryPollTasks":       {"GantryPollTasksRequest", "GantryPollTasksResponse"},
 		"GantrySubmitTaskState": {"GantrySubmitTaskStateRequest", "GantrySubmitTaskStateResponse"},
 		"GantryPutLogEvents":    {"GantryPutLogEventsRequest", "GantryPutLogEventsResponse"},
+		// Agent identity (gantry_identity.go).
+		"GantryIssueInstanceCredentials": {"GantryIssueInstanceCredentialsRequest", "GantryIssueInstanceCredentialsResponse"},
 	}
 }
 
@@ -31,6 +33,10 @@ func ExtensionShapeType(name string) reflect.Type {
 		return reflect.TypeFor[GantryPutLogEventsRequest]()
 	case "GantryPutLogEventsResponse":
 		return reflect.TypeFor[GantryPutLogEventsResponse]()
+	case "GantryIssueInstanceCredentialsRequest":
+		return reflect.TypeFor[GantryIssueInstanceCredentialsRequest]()
+	case "GantryIssueInstanceCredentialsResponse":
+		return reflect.TypeFor[GantryIssueInstanceCredentialsResponse]()
 	}
 	return nil
 }
@@ -48,6 +54,10 @@ type GantryPollTasksRequest struct {
 	Revision          int64  `json:"revision,omitempty"`
 	WaitSeconds       int32  `json:"waitSeconds,omitempty"`
 	OmitTasks         bool   `json:"omitTasks,omitempty"`
+	// Session identifies the polling agent process (random, chosen at its
+	// start): while one session polls an instance, the control plane
+	// refuses another's polls for it.
+	Session string `json:"session,omitempty"`
 }
 
 // GantryPollTasksResponse lists the tasks assigned to the instance:

@@ -8,12 +8,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,9 +30,38 @@ import (
 type Client struct {
 	endpoint string
 	region   string
-	creds    aws.Credentials
 	signer   *v4.Signer
 	http     *http.Client
+
+	mu    sync.Mutex
+	creds aws.Credentials
+}
+
+// TrustPEM makes the client verify an https:// endpoint against the CA
+// certificates in pem only (a development CA, a private one). Call it
+// before the first request.
+func (c *Client) TrustPEM(pem []byte) error {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return errors.New("no PEM certificate found")
+	}
+	c.http.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return nil
+}
+
+// SetCredentials makes the client sign its next requests with another
+// access key (an agent switching to its instance's own key).
+func (c *Client) SetCredentials(accessKeyID, secretAccessKey string) {
+	c.mu.Lock()
+	c.creds = aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey}
+	c.mu.Unlock()
+}
+
+// AccessKeyID returns the access key the client signs with.
+func (c *Client) AccessKeyID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.creds.AccessKeyID
 }
 
 // New returns a client of endpoint (e.g. http://127.0.0.1:8845) signing for
@@ -75,7 +108,10 @@ func (c *Client) CallService(ctx context.Context, signingName, targetPrefix, op 
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", targetPrefix+"."+op)
 	sum := sha256.Sum256(body)
-	if err := c.signer.SignHTTP(ctx, c.creds, req, hex.EncodeToString(sum[:]), signingName, c.region, time.Now()); err != nil {
+	c.mu.Lock()
+	creds := c.creds
+	c.mu.Unlock()
+	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), signingName, c.region, time.Now()); err != nil {
 		return fmt.Errorf("sign %s: %w", op, err)
 	}
 	resp, err := c.http.Do(req)

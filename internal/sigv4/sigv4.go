@@ -41,9 +41,17 @@ type Verifier struct {
 	region   string
 	services []string // the scopes accepted, in the order given
 
+	// lookup, when set, finds keys not in creds (issued at run time).
+	lookup func(akid string) (Credential, bool)
+
 	mu   sync.Mutex
 	keys map[string][]byte // akid/date/service -> derived signing key
 }
+
+// SetLookup makes v also accept the keys f finds (keys issued while the
+// server runs, such as container instances' own), after its fixed ones.
+// f must be safe for concurrent use; call SetLookup before serving.
+func (v *Verifier) SetLookup(f func(akid string) (Credential, bool)) { v.lookup = f }
 
 // Verified is the result of a verification: the credential that signed
 // the request and the service of its credential scope.
@@ -172,6 +180,9 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Verifie
 	}
 
 	cred, ok := v.creds[ah.akid]
+	if !ok && v.lookup != nil {
+		cred, ok = v.lookup(ah.akid)
+	}
 	if !ok {
 		return nil, apierror.New(apierror.CodeUnrecognizedClient, "The security token included in the request is invalid.")
 	}
@@ -201,14 +212,8 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Verifie
 		return nil, apierror.New(apierror.CodeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
 			amzDate, now.Add(-MaxSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
 	}
-	hasHost := false
-	for _, h := range ah.signedHeaders {
-		if h == "host" {
-			hasHost = true
-		}
-	}
-	if !hasHost {
-		return nil, apierror.New(apierror.CodeInvalidSignature, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+	if aerr := checkSignedHeaders(r, ah.signedHeaders, presigned); aerr != nil {
+		return nil, aerr
 	}
 
 	creq := canonicalRequest(r, body, ah.signedHeaders, presigned)
@@ -221,6 +226,43 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Verifie
 		return nil, apierror.New(apierror.CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return &Verified{Credential: cred, Service: ah.service}, nil
+}
+
+// checkSignedHeaders refuses a request whose signature leaves out what AWS
+// requires it to cover: host, the x-amz-date header that dates it (or the
+// Date header when that dates it instead), and every x-amz-* header sent,
+// X-Amz-Target among them, so that no header that changes what the request
+// does can be altered or added without the secret.
+func checkSignedHeaders(r *http.Request, signed []string, presigned bool) *apierror.Error {
+	has := make(map[string]bool, len(signed))
+	for _, h := range signed {
+		has[h] = true
+	}
+	if !has["host"] {
+		return apierror.New(apierror.CodeInvalidSignature, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	if !presigned {
+		switch {
+		case r.Header.Get("X-Amz-Date") != "":
+			if !has["x-amz-date"] {
+				return apierror.New(apierror.CodeInvalidSignature, "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+			}
+		case !has["date"]:
+			return apierror.New(apierror.CodeInvalidSignature, "'Date' must be a 'SignedHeader' in the AWS Authorization.")
+		}
+	}
+	var unsigned []string
+	for name := range r.Header {
+		l := strings.ToLower(name)
+		if strings.HasPrefix(l, "x-amz-") && !has[l] {
+			unsigned = append(unsigned, name)
+		}
+	}
+	if len(unsigned) > 0 {
+		sort.Strings(unsigned)
+		return apierror.New(apierror.CodeInvalidSignature, "There were headers present in the request which were not signed: %s. Every 'X-Amz-*' header sent must be a 'SignedHeader' in the AWS Authorization.", strings.Join(unsigned, ", "))
+	}
+	return nil
 }
 
 func (v *Verifier) signingKey(c Credential, date, service string) []byte {

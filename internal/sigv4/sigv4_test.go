@@ -64,6 +64,27 @@ func TestVerify(t *testing.T) {
 			r.Header.Del("X-Amz-Date")
 			return r
 		}, body, "IncompleteSignatureException"},
+		{"x-amz-target not signed", func() *http.Request {
+			// A signature over host and x-amz-date only, valid as such:
+			// the target is added after signing.
+			r := signed(t, "secret", "us-east-1", now)
+			r2, _ := http.NewRequest("POST", "http://127.0.0.1:8845/", strings.NewReader(body))
+			sum := sha256.Sum256([]byte(body))
+			if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret"},
+				r2, hex.EncodeToString(sum[:]), "ecs", "us-east-1", now); err != nil {
+				t.Fatal(err)
+			}
+			r2.Header.Set("X-Amz-Target", r.Header.Get("X-Amz-Target"))
+			if h := r2.Header.Get("Authorization"); !strings.Contains(h, "SignedHeaders=content-length;host;x-amz-date,") {
+				t.Fatalf("signed %s", h)
+			}
+			return r2
+		}, body, "InvalidSignatureException"},
+		{"x-amz header added after signing", func() *http.Request {
+			r := signed(t, "secret", "us-east-1", now)
+			r.Header.Set("X-Amz-Security-Token", "forged")
+			return r
+		}, body, "InvalidSignatureException"},
 		{"other algorithm", func() *http.Request {
 			r := signed(t, "secret", "us-east-1", now)
 			r.Header.Set("Authorization", "AWS3 "+r.Header.Get("Authorization"))

@@ -75,6 +75,9 @@ func (e *etcdBackend) Txn(ctx context.Context, cmps []Cmp, then []Op) (TxnResult
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			err = fmt.Errorf("%w: %w", ErrLeaseNotFound, err)
 		}
+		if errors.Is(err, rpctypes.ErrNoSpace) {
+			err = fmt.Errorf("%w: etcd's quota is exhausted: %w", ErrNoSpace, err)
+		}
 		return TxnResult{}, err
 	}
 	out := TxnResult{Succeeded: resp.Succeeded, Revision: resp.Header.Revision}

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,9 +41,49 @@ var ErrNotFound = errors.New("not found")
 // (or came into existence) since it was read.
 var ErrConflict = errors.New("conflict: key changed since it was read")
 
+// ErrNoSpace is returned (wrapped) for a write while the store is full:
+// its backend's quota is exhausted (etcd's NOSPACE alarm) or SetFull says
+// the disk under it is nearly full. Reads, and writes that only delete,
+// still work.
+var ErrNoSpace = errors.New("the store is full")
+
 // Store holds Gantry's records on a Backend.
 type Store struct {
 	b Backend
+	// full, when set, refuses writes that put (SetFull).
+	full atomic.Pointer[string]
+}
+
+// SetFull makes the store refuse every write that puts a key, with
+// ErrNoSpace and reason, until SetFull(""): the server's disk guard calls
+// it before the disk under the backend fills up, so that the backend
+// (etcd dies on a full disk) never writes into a full disk.
+func (s *Store) SetFull(reason string) {
+	if reason == "" {
+		s.full.Store(nil)
+		return
+	}
+	s.full.Store(&reason)
+}
+
+// Full returns why the store refuses writes, "" when it does not.
+func (s *Store) Full() string {
+	if r := s.full.Load(); r != nil {
+		return *r
+	}
+	return ""
+}
+
+// btxn is the backend's Txn behind the full-store gate.
+func (s *Store) btxn(ctx context.Context, cmps []Cmp, then []Op) (TxnResult, error) {
+	if r := s.full.Load(); r != nil {
+		for _, o := range then {
+			if o.kind == opPut {
+				return TxnResult{}, fmt.Errorf("%w: %s", ErrNoSpace, *r)
+			}
+		}
+	}
+	return s.b.Txn(ctx, cmps, then)
 }
 
 // NewOn returns a Store on backend b.
@@ -55,7 +96,7 @@ func (s *Store) Close() error { return s.b.Close() }
 // returns the outcome: Succeeded false (and nothing applied) when one does
 // not hold. The error is the backend's failure, wrapped.
 func (s *Store) Txn(ctx context.Context, cmps []Cmp, then ...Op) (TxnResult, error) {
-	r, err := s.b.Txn(ctx, cmps, then)
+	r, err := s.btxn(ctx, cmps, then)
 	if err != nil {
 		return r, fmt.Errorf("txn: %w", err)
 	}
@@ -172,7 +213,7 @@ func (s *Store) Create(ctx context.Context, key string, v any) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", key, err)
 	}
-	resp, err := s.b.Txn(ctx, []Cmp{Absent(key)}, []Op{OpPut(key, b)})
+	resp, err := s.btxn(ctx, []Cmp{Absent(key)}, []Op{OpPut(key, b)})
 	if err != nil {
 		return 0, fmt.Errorf("create %s: %w", key, err)
 	}
@@ -188,7 +229,7 @@ func (s *Store) Update(ctx context.Context, key string, v any, rev int64) (int64
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", key, err)
 	}
-	resp, err := s.b.Txn(ctx, []Cmp{ModRevisionIs(key, rev)}, []Op{OpPut(key, b)})
+	resp, err := s.btxn(ctx, []Cmp{ModRevisionIs(key, rev)}, []Op{OpPut(key, b)})
 	if err != nil {
 		return 0, fmt.Errorf("update %s: %w", key, err)
 	}
@@ -200,7 +241,7 @@ func (s *Store) Update(ctx context.Context, key string, v any, rev int64) (int64
 
 // Delete removes key if its mod revision is still rev; ErrConflict if not.
 func (s *Store) Delete(ctx context.Context, key string, rev int64) error {
-	resp, err := s.b.Txn(ctx, []Cmp{ModRevisionIs(key, rev)}, []Op{OpDelete(key)})
+	resp, err := s.btxn(ctx, []Cmp{ModRevisionIs(key, rev)}, []Op{OpDelete(key)})
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}

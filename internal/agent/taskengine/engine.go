@@ -178,8 +178,9 @@ func (e *Engine) dispatch(ev runtime.Event) {
 
 // Sync hands the engine the control plane's latest list of the tasks
 // assigned to this instance: new tasks get a manager, known ones their
-// desired status. The containers of tasks neither assigned nor managed are
-// stopped and later removed.
+// desired status, and managed tasks no longer listed are stopped. The
+// containers of tasks neither assigned nor managed are stopped and later
+// removed.
 //
 // changed are the assigned tasks that changed since the previous Sync (all
 // of them on the first); all lists every assigned task's ARN.
@@ -223,6 +224,14 @@ func (e *Engine) Sync(changed []ecsapi.GantryAssignedTask, all []string) {
 			e.mu.Unlock()
 			q.close()
 		}()
+	}
+	// A managed task the control plane no longer lists (STOPPED there, or
+	// no longer assigned to this instance) is stopped now, while the agent
+	// runs, not only at its next start.
+	for arn, m := range e.managers {
+		if !want[arn] {
+			m.setDesired(taskstatus.Stopped)
+		}
 	}
 	for arn := range e.found {
 		if !want[arn] && !e.orphans[arn] {

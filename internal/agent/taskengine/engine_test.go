@@ -276,6 +276,28 @@ func TestDependsOnStartsInOrder(t *testing.T) {
 	waitFor(t, "RUNNING", func() bool { return strings.HasSuffix(joined(rec.statuses()), "RUNNING") })
 }
 
+// A task that leaves the control plane's list while the agent runs (STOPPED
+// there, or assigned elsewhere) is stopped at once, not at the next start.
+func TestTaskNoLongerListedIsStopped(t *testing.T) {
+	e, rt, rec := start(t)
+	task := assigned("arn:gone", "RUNNING", ecsapi.ContainerDefinition{Name: "web", Image: "img"})
+	other := assigned("arn:stays", "RUNNING", ecsapi.ContainerDefinition{Name: "api", Image: "img"})
+	e.Sync([]ecsapi.GantryAssignedTask{task, other}, []string{"arn:gone", "arn:stays"})
+	waitFor(t, "RUNNING", func() bool { return strings.Count(joined(rec.statuses()), "RUNNING") == 2 })
+	e.Sync(nil, []string{"arn:stays"})
+	waitFor(t, "stopped", func() bool {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return strings.Contains(strings.Join(rt.calls, ","), "stop web")
+	})
+	time.Sleep(200 * time.Millisecond)
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if strings.Contains(strings.Join(rt.calls, ","), "stop api") {
+		t.Fatalf("the task still listed was stopped: %v", rt.calls)
+	}
+}
+
 func TestStopLevels(t *testing.T) {
 	def := func(name string, deps ...string) *cstate {
 		d := ecsapi.ContainerDefinition{Name: name}

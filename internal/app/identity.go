@@ -1,0 +1,89 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/authz"
+	"github.com/gantry-dev/gantry/internal/ecs"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/instancekey"
+	"github.com/gantry-dev/gantry/internal/sigv4"
+)
+
+// ecsHandler is ECS's operations plus the agent identity extension
+// (GantryIssueInstanceCredentials) and the one-poller-per-instance rule
+// (pollers.go), which live beside them.
+type ecsHandler struct {
+	*ecs.API
+	keys    *instancekey.Keys
+	pollers *pollers
+}
+
+// GantryIssueInstanceCredentials issues the container instance its own
+// key, replacing the previous one (which stays valid for the grace
+// period). The instance must be registered and not INACTIVE. Who may ask
+// is authz's business: a key allowed ecs:RegisterContainerInstance on the
+// cluster, an administrator, or the instance's own current key.
+func (h ecsHandler) GantryIssueInstanceCredentials(ctx context.Context, in *ecsapi.GantryIssueInstanceCredentialsRequest) (*ecsapi.GantryIssueInstanceCredentialsResponse, error) {
+	out, err := h.DescribeContainerInstances(ctx, &ecsapi.DescribeContainerInstancesRequest{Cluster: in.Cluster, ContainerInstances: []string{in.ContainerInstance}})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.ContainerInstances) == 0 || out.ContainerInstances[0].Status == "INACTIVE" {
+		return nil, apierror.InvalidParameter("Container instance %s is not registered in the cluster.", in.ContainerInstance)
+	}
+	ciARN := out.ContainerInstances[0].ContainerInstanceArn
+	// arn:aws:ecs:R:A:container-instance/CLUSTER/ID
+	parts := strings.Split(ciARN[strings.Index(ciARN, ":container-instance/")+len(":container-instance/"):], "/")
+	rec, err := h.keys.Issue(ctx, h.ClusterARN(parts[0]), ciARN)
+	if err != nil {
+		return nil, err
+	}
+	return &ecsapi.GantryIssueInstanceCredentialsResponse{AccessKeyId: rec.AccessKeyID, SecretAccessKey: rec.SecretAccessKey,
+		Principal: rec.ContainerInstance, RotateAfterSeconds: int64(h.keys.RotateAfter() / time.Second),
+		GraceSeconds: int64(h.keys.GracePeriod() / time.Second)}, nil
+}
+
+// instances answers authz about instance keys and tasks' instances.
+type instances struct {
+	keys *instancekey.Keys
+	ecs  *ecs.API
+}
+
+func (i instances) Instance(ctx context.Context, akid string) (authz.Instance, bool) {
+	rec, ok := i.keys.Lookup(ctx, akid)
+	if !ok {
+		return authz.Instance{}, false
+	}
+	return authz.Instance{Cluster: rec.Cluster, ContainerInstance: rec.ContainerInstance}, true
+}
+
+func (i instances) TaskOwner(ctx context.Context, cluster, task string) (string, error) {
+	out, err := i.ecs.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Cluster: cluster, Tasks: []string{task}})
+	if err != nil {
+		if apierror.IsCode(err, apierror.CodeClusterNotFound) || apierror.IsCode(err, apierror.CodeInvalidParameter) {
+			return "", nil
+		}
+		return "", err
+	}
+	if len(out.Tasks) == 0 {
+		return "", nil
+	}
+	return out.Tasks[0].ContainerInstanceArn, nil
+}
+
+// lookupInstanceKey is the verifier's lookup of instance keys.
+func lookupInstanceKey(keys *instancekey.Keys) func(string) (sigv4.Credential, bool) {
+	return func(akid string) (sigv4.Credential, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rec, ok := keys.Lookup(ctx, akid)
+		if !ok {
+			return sigv4.Credential{}, false
+		}
+		return sigv4.Credential{AccessKeyID: rec.AccessKeyID, SecretAccessKey: rec.SecretAccessKey, Principal: rec.ContainerInstance}, true
+	}
+}

@@ -1,0 +1,207 @@
+package authz_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/ecrapi"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/ecsclient"
+)
+
+const joinPolicy = `{"Version":"2012-10-17","Statement":[
+  {"Sid":"Join","Effect":"Allow","Action":"ecs:RegisterContainerInstance","Resource":"arn:aws:ecs:us-east-1:123456789012:cluster/prod"}]}`
+
+// identityEnv starts a server whose credentials file has a join key (may
+// register instances into prod) and a read-only key.
+func identityEnv(t *testing.T) *apitest.Env {
+	t.Helper()
+	dir := t.TempDir()
+	for name, doc := range map[string]string{"join.json": joinPolicy, "ro.json": readOnlyPolicy} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds := "AKIDJOIN000000000000 join-secret joiner join.json\nAKIDREADONLY00000000 ro-secret reader ro.json\n"
+	if err := os.WriteFile(filepath.Join(dir, "credentials"), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return apitest.Start(t, apitest.Options{CredentialsFile: filepath.Join(dir, "credentials")})
+}
+
+func register(t *testing.T, c *ecsclient.Client, cluster string) (string, error) {
+	t.Helper()
+	var out ecsapi.RegisterContainerInstanceResponse
+	err := c.Call(context.Background(), "RegisterContainerInstance", &ecsapi.RegisterContainerInstanceRequest{Cluster: cluster,
+		TotalResources: []ecsapi.Resource{{Name: "CPU", Type: "INTEGER", IntegerValue: 1024}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: 1024}}}, &out)
+	if err != nil {
+		return "", err
+	}
+	return out.ContainerInstance.ContainerInstanceArn, nil
+}
+
+func wantDenied(t *testing.T, what string, err error) {
+	t.Helper()
+	var ae *ecsclient.Error
+	if !errors.As(err, &ae) || ae.Code != "AccessDeniedException" {
+		t.Fatalf("%s: want AccessDeniedException, got %v", what, err)
+	}
+}
+
+func TestAgentIdentity(t *testing.T) {
+	t.Parallel()
+	env := identityEnv(t)
+	ctx := context.Background()
+	for _, c := range []string{"prod", "other"} {
+		if _, err := env.Client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(c)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := func(akid, secret string) *ecsclient.Client {
+		return ecsclient.New(env.URL, apitest.Region, akid, secret)
+	}
+	join := client("AKIDJOIN000000000000", "join-secret")
+	ro := client("AKIDREADONLY00000000", "ro-secret")
+
+	// Registration: the join key in its cluster only; a user key not at all.
+	arnA, err := register(t, join, "prod")
+	if err != nil {
+		t.Fatalf("join key registers: %v", err)
+	}
+	arnB, err := register(t, join, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = register(t, join, "other")
+	wantDenied(t, "join key in another cluster", err)
+	_, err = register(t, ro, "prod")
+	wantDenied(t, "read-only key registers", err)
+
+	// Each instance gets its own key.
+	issue := func(c *ecsclient.Client, instance string) (*ecsclient.Client, error) {
+		var out ecsapi.GantryIssueInstanceCredentialsResponse
+		if err := c.Call(ctx, "GantryIssueInstanceCredentials", &ecsapi.GantryIssueInstanceCredentialsRequest{Cluster: "prod", ContainerInstance: instance}, &out); err != nil {
+			return nil, err
+		}
+		if out.Principal != instance || !strings.HasPrefix(out.AccessKeyId, "AKGI") || out.RotateAfterSeconds <= 0 {
+			t.Fatalf("issued %+v", out)
+		}
+		return client(out.AccessKeyId, out.SecretAccessKey), nil
+	}
+	keyA, err := issue(join, arnA)
+	if err != nil {
+		t.Fatalf("issue A: %v", err)
+	}
+	keyB, err := issue(join, arnB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = issue(ro, arnA)
+	wantDenied(t, "read-only key issues instance keys", err)
+
+	// A task on A.
+	if _, err := env.Client.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"),
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("web"), Image: aws.String("busybox"), Memory: aws.Int32(32)}}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := env.Client.StartTask(ctx, &ecs.StartTaskInput{Cluster: aws.String("prod"), TaskDefinition: aws.String("web"), ContainerInstances: []string{arnA}})
+	if err != nil || len(st.Tasks) != 1 {
+		t.Fatalf("StartTask: %v %v", st, err)
+	}
+	taskA := aws.ToString(st.Tasks[0].TaskArn)
+
+	poll := func(c *ecsclient.Client, instance string) (ecsapi.GantryPollTasksResponse, error) {
+		var out ecsapi.GantryPollTasksResponse
+		err := c.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{Cluster: "prod", ContainerInstance: instance}, &out)
+		return out, err
+	}
+	submit := func(c *ecsclient.Client, task, status string) error {
+		return c.Call(ctx, "SubmitTaskStateChange", &ecsapi.SubmitTaskStateChangeRequest{Cluster: "prod", Task: task, Status: status}, nil)
+	}
+	t.Run("own instance and tasks", func(t *testing.T) {
+		out, err := poll(keyA, arnA)
+		if err != nil || len(out.TaskArns) != 1 || out.TaskArns[0] != taskA {
+			t.Fatalf("A polls its tasks: %+v %v", out, err)
+		}
+		if err := keyA.Call(ctx, "GantrySubmitTaskState", &ecsapi.GantrySubmitTaskStateRequest{Cluster: "prod", Task: taskA, Status: "RUNNING"}, nil); err != nil {
+			t.Fatalf("A reports its task: %v", err)
+		}
+		if _, err := register(t, keyA, "prod"); err == nil {
+			t.Fatal("an instance key registered a new instance")
+		}
+	})
+	t.Run("another instance's tasks", func(t *testing.T) {
+		_, err := poll(keyB, arnA)
+		wantDenied(t, "B polls A's tasks", err)
+		wantDenied(t, "B stops A's task", submit(keyB, taskA, "STOPPED"))
+		wantDenied(t, "B reports A's task", keyB.Call(ctx, "GantrySubmitTaskState", &ecsapi.GantrySubmitTaskStateRequest{Cluster: "prod", Task: taskA, Status: "STOPPED"}, nil))
+		wantDenied(t, "B reports A's container", keyB.Call(ctx, "SubmitContainerStateChange", &ecsapi.SubmitContainerStateChangeRequest{Cluster: "prod", Task: taskA, ContainerName: "web", Status: "STOPPED"}, nil))
+		_, err = issue(keyB, arnA)
+		wantDenied(t, "B takes A's identity", err)
+		d, err := env.Client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("prod"), Tasks: []string{taskA}})
+		if err != nil || aws.ToString(d.Tasks[0].LastStatus) != "RUNNING" || aws.ToString(d.Tasks[0].DesiredStatus) != "RUNNING" {
+			t.Fatalf("A's task changed: %+v %v", d, err)
+		}
+		if out, err := poll(keyB, arnB); err != nil || len(out.TaskArns) != 0 {
+			t.Fatalf("B polls its own: %+v %v", out, err)
+		}
+	})
+	t.Run("instance keys make only the agent's calls", func(t *testing.T) {
+		wantDenied(t, "DescribeClusters", keyA.Call(ctx, "DescribeClusters", &ecsapi.DescribeClustersRequest{}, nil))
+		wantDenied(t, "RunTask", keyA.Call(ctx, "RunTask", &ecsapi.RunTaskRequest{Cluster: "prod", TaskDefinition: "web"}, nil))
+		wantDenied(t, "poll in another cluster", keyA.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{Cluster: "other", ContainerInstance: arnA}, nil))
+		// Pulling task images from ECR, as ECS's instance role may; nothing else there.
+		if err := keyA.CallService(ctx, ecrapi.SigningName, ecrapi.TargetPrefix, "GetAuthorizationToken", &ecrapi.GetAuthorizationTokenRequest{}, nil); err != nil {
+			t.Fatalf("ecr:GetAuthorizationToken: %v", err)
+		}
+		wantDenied(t, "ecr:CreateRepository", keyA.CallService(ctx, ecrapi.SigningName, ecrapi.TargetPrefix, "CreateRepository", &ecrapi.CreateRepositoryRequest{RepositoryName: "x"}, nil))
+	})
+	t.Run("user keys make no agent calls", func(t *testing.T) {
+		_, err := poll(ro, arnA)
+		wantDenied(t, "read-only key polls", err)
+		wantDenied(t, "read-only key reports", submit(ro, taskA, "STOPPED"))
+		_, err = poll(join, arnA)
+		wantDenied(t, "join key polls", err)
+		// An administrator may, as on ECS.
+		if _, err := poll(ecsclient.New(env.URL, apitest.Region, apitest.AccessKeyID, apitest.SecretAccessKey), arnA); err != nil {
+			t.Fatalf("administrator polls: %v", err)
+		}
+	})
+	t.Run("rotation", func(t *testing.T) {
+		keyA2, err := issue(keyA, arnA)
+		if err != nil {
+			t.Fatalf("A rotates its key: %v", err)
+		}
+		if _, err := poll(keyA2, arnA); err != nil {
+			t.Fatalf("new key: %v", err)
+		}
+		if _, err := poll(keyA, arnA); err != nil {
+			t.Fatalf("the replaced key within its grace period: %v", err)
+		}
+	})
+	t.Run("one live poller per instance", func(t *testing.T) {
+		pollAs := func(session string) error {
+			return keyB.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{Cluster: "prod", ContainerInstance: arnB, Session: session}, nil)
+		}
+		if err := pollAs("first"); err != nil {
+			t.Fatal(err)
+		}
+		err := pollAs("second")
+		var ae *ecsclient.Error
+		if !errors.As(err, &ae) || ae.Code != "ClientException" || !strings.Contains(ae.Message, "already has a live agent polling it") {
+			t.Fatalf("second poller: %v", err)
+		}
+		if err := pollAs("first"); err != nil {
+			t.Fatalf("the first poller lost its instance: %v", err)
+		}
+	})
+}

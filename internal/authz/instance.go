@@ -1,0 +1,117 @@
+package authz
+
+import (
+	"context"
+	"reflect"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/iampolicy"
+)
+
+// Instance is a container instance whose own key signed a request.
+type Instance struct {
+	// Cluster and ContainerInstance are the ARNs of the instance.
+	Cluster           string
+	ContainerInstance string
+}
+
+// Instances knows the container instances' own keys and what they may
+// touch.
+type Instances interface {
+	// Instance returns the instance whose key akid is, if it is one.
+	Instance(ctx context.Context, akid string) (Instance, bool)
+	// TaskOwner returns the ARN of the container instance that task (an
+	// ARN or ID in cluster) is assigned to, "" when the task is unknown or
+	// unassigned.
+	TaskOwner(ctx context.Context, cluster, task string) (string, error)
+}
+
+// instanceOps are the ECS operations an instance key may call besides
+// Gantry's extensions (every Gantry* operation is the agent's): the
+// agent's, as ECS's agent calls them.
+var instanceOps = map[string]bool{
+	"RegisterContainerInstance":    true, // its own only: re-registration at start
+	"DiscoverPollEndpoint":         true,
+	"SubmitTaskStateChange":        true,
+	"SubmitContainerStateChange":   true,
+	"SubmitAttachmentStateChanges": true,
+}
+
+// instancePullOps are the ECR operations an instance key may call: those
+// that pull images (AmazonEC2ContainerServiceforEC2Role's ECR actions).
+var instancePullOps = map[string]bool{
+	"GetAuthorizationToken":       true,
+	"BatchGetImage":               true,
+	"GetDownloadUrlForLayer":      true,
+	"BatchCheckLayerAvailability": true,
+}
+
+// IssueOperation is the extension operation that issues an instance's own
+// key. Keys with a policy need ecs:RegisterContainerInstance on the cluster
+// to call it (the join key's permission), as the action that matters.
+const IssueOperation = "GantryIssueInstanceCredentials"
+
+// authorizeInstance lets an instance key make the agent's operations for
+// its own instance, in its own cluster, about the tasks assigned to it, and
+// nothing else.
+func (a *Authorizer) authorizeInstance(ctx context.Context, c *Call, inst Instance) error {
+	action := Action(c.Service, c.Operation)
+	ar := arns{prefix: "arn:aws:ecs:" + a.region + ":" + a.account + ":"}
+	deny := func(resource string) error {
+		a.logger.Info("access denied", "request_id", c.RequestID, "principal", c.Principal, "action", action, "resource", resource, "decision", "instance key")
+		return apierror.New(apierror.CodeAccessDenied, "%s", iampolicy.DeniedMessage(c.Principal, action, resource, iampolicy.ImplicitDeny))
+	}
+	if c.Service == "ecr" && instancePullOps[c.Operation] {
+		return nil // pulling task images, as ECS's instance role may
+	}
+	if c.Service != "ecs" || !instanceOps[c.Operation] && !strings.HasPrefix(c.Operation, "Gantry") {
+		res, _ := Resources(a.region, a.account, c.Service, c.Operation, c.Input)
+		return deny(res[0])
+	}
+	v := reflect.ValueOf(c.Input)
+	for v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return deny("*")
+	}
+	cluster := inst.Cluster
+	if hasField(v, "Cluster") {
+		cl := str(v, "Cluster")
+		if clusterName(cl) != clusterName(inst.Cluster) {
+			return deny(ar.cluster(cl))
+		}
+	}
+	for _, name := range []string{"ContainerInstance", "ContainerInstanceArn"} {
+		if !hasField(v, name) {
+			continue
+		}
+		ci := str(v, name)
+		if ci == "" && c.Operation == "RegisterContainerInstance" {
+			// An instance key re-registers its own instance; it does not
+			// make new ones.
+			return deny(ar.cluster(cluster))
+		}
+		if ci != "" && lastPart(ci) != lastPart(inst.ContainerInstance) {
+			return deny(ar.child("container-instance", cluster, ci))
+		}
+	}
+	if task := str(v, "Task"); task != "" {
+		owner, err := a.instances.TaskOwner(ctx, clusterName(cluster), task)
+		if err != nil {
+			return err
+		}
+		if owner == "" || lastPart(owner) != lastPart(inst.ContainerInstance) {
+			return deny(ar.child("task", cluster, task))
+		}
+	}
+	return nil
+}
+
+func lastPart(arn string) string {
+	if i := strings.LastIndex(arn, "/"); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
