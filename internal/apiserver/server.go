@@ -256,7 +256,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		return req, nil, &apierror.Error{Code: apierror.CodeRequestEntityTooLarge, Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("Request body is larger than the limit of %d bytes.", MaxBodyBytes)}
 	}
-	req, derr := awsproto.Detect(r, body)
+	payload, err := decodeContent(r, body)
+	if err != nil {
+		req, _ := awsproto.Detect(r, nil)
+		return req, nil, err
+	}
+	req, derr := awsproto.Detect(r, payload)
 	if derr != nil && r.Method != http.MethodPost {
 		return req, nil, derr // no API request: answered before authentication
 	}
@@ -277,7 +282,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		return req, rt, awsproto.UnknownOperation(req.Protocol, req.Operation, req.Version)
 	}
 	in := reflect.New(h.in)
-	if err := awsproto.Decode(&req, &rt.svc.Meta, body, in.Interface()); err != nil {
+	if err := awsproto.Decode(&req, &rt.svc.Meta, payload, in.Interface()); err != nil {
 		return req, rt, err
 	}
 	ctx := r.Context()

@@ -45,6 +45,8 @@ type Options struct {
 	Listen string
 	// LostInstanceGrace, when set, replaces the server's default.
 	LostInstanceGrace time.Duration
+	// AlarmEvaluationInterval, when set, replaces the server's default.
+	AlarmEvaluationInterval time.Duration
 	// CredentialsFile, when set, is read as --credentials-file is (keys
 	// with policies), beside the test credentials (an administrator).
 	CredentialsFile string
@@ -56,6 +58,10 @@ type Options struct {
 	// server's default of 10s would make every deployment of a test that
 	// much slower). A negative value turns it off.
 	MinHealthyTime time.Duration
+	// LBDataPlane runs the ELBv2 data plane in the server (off by default
+	// in tests: its health checks would change what DescribeTargetHealth
+	// answers, and its listeners bind ports).
+	LBDataPlane bool
 }
 
 // TestMinHealthyTime is the services' minimum healthy time of the test
@@ -69,6 +75,7 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Skip("integration test: skipped under -short")
 	}
 	cfg := config.DefaultServer()
+	cfg.LBDataPlane = opts.LBDataPlane
 	cfg.DataDir = opts.DataDir
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -79,6 +86,9 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	if opts.LostInstanceGrace > 0 {
 		cfg.LostInstanceGrace = opts.LostInstanceGrace
+	}
+	if opts.AlarmEvaluationInterval > 0 {
+		cfg.AlarmEvaluationInterval = opts.AlarmEvaluationInterval
 	}
 	cfg.RegistryListen = "127.0.0.1:0"
 	// Deleted task definitions go soon after their last use.

@@ -17,9 +17,9 @@ import (
 
 // startAutoScaling starts Application Auto Scaling on the server's
 // endpoint (s.AutoScaling), and its scheduled actions on the elected
-// leader. Target tracking needs CloudWatch's alarms: s.AutoScaling.Alarms
-// is set where CloudWatch is started (cwlink.Alarms); until then target
-// tracking policies are refused.
+// leader. Target tracking creates its alarms through CloudWatch
+// (cwlink.Alarms), and CloudWatch's alarm actions invoke the policies
+// (s.AutoScaling is its cwlink.Invoker).
 func startAutoScaling(s *Server) (neighbour, error) {
 	api := &autoscaling.API{
 		Store:    s.ECS.Store,
@@ -29,6 +29,12 @@ func startAutoScaling(s *Server) (neighbour, error) {
 		Logger:   s.logger.With("service", "application-autoscaling"),
 	}
 	s.AutoScaling = api
+	if s.CloudWatch != nil {
+		// Target tracking creates its alarms in CloudWatch, whose alarm
+		// actions invoke the policies (started before: neighbours).
+		api.Alarms = s.CloudWatch
+		s.CloudWatch.SetInvoker(api)
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])

@@ -5,14 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sync"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/elb"
 )
 
 // startELBv2 starts Elastic Load Balancing v2 on the server's endpoint:
-// the API over the store (Server.ELB), and the removal of targets whose
-// deregistration delay is over (elb.API.Run). Server.ELB is also the data
+// the API over the store (Server.ELB), the removal of targets whose
+// deregistration delay is over (elb.API.Run), and the data plane that
+// binds the listeners (lbDataPlane). Server.ELB is also the data
 // plane's lbconf.Source (its Watch), and lbHealth the lbconf.HealthSink of
 // a data plane in this process: its reports live on a lease of this
 // process, revoked when the server closes.
@@ -24,10 +26,26 @@ func startELBv2(s *Server) (neighbour, error) {
 	api.ProbePorts = true
 	s.ELB = api
 	s.lbHealth = api.HealthSink(context.Background(), reporterID())
+	// The data plane (internal/lb) serves every listener in this process,
+	// from the API's snapshots, reporting its health checks to lbHealth
+	// (unless --lb-data-plane=false).
+	dataPlane := func(context.Context) {}
+	if s.cfg.LBDataPlane {
+		var err error
+		if dataPlane, err = lbDataPlane(s, api, s.lbHealth); err != nil {
+			_ = s.lbHealth.Close()
+			return neighbour{}, err
+		}
+	}
 	return neighbour{
 		service: apiserver.ELBv2(api),
-		run:     api.Run,
-		close:   s.lbHealth.Close,
+		run: func(ctx context.Context) {
+			var wg sync.WaitGroup
+			wg.Go(func() { api.Run(ctx) })
+			dataPlane(ctx)
+			wg.Wait()
+		},
+		close: s.lbHealth.Close,
 	}, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/autoscaling"
 	"github.com/gantry-dev/gantry/internal/caller"
+	"github.com/gantry-dev/gantry/internal/cloudwatch"
 	"github.com/gantry-dev/gantry/internal/config"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecr"
@@ -57,6 +58,9 @@ type Server struct {
 	// report and records them through the Recorder SetMetricsRecorder
 	// sets (usage.go).
 	Usage *usage.Publisher
+	// CloudWatch is the CloudWatch API (metrics and alarms) over the
+	// metric store in DataDir/metrics and the alarms in etcd.
+	CloudWatch *cloudwatch.API
 	// ELB is the Elastic Load Balancing v2 API; it is also the load
 	// balancers' configuration source (lbconf.Source) and health sink.
 	ELB *elb.API
@@ -269,7 +273,12 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
 	svcOpts.OnReconcile = s.metrics.observeReconcile
 	svcOpts.MinHealthyTime = cfg.MinHealthyTime
-	s.Services = servicectl.New(newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger), svcOpts, logger)
+	svcDeps := newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger)
+	if s.CloudWatch != nil {
+		// deploymentConfiguration.alarms roll deployments back.
+		svcDeps.Alarms = s.CloudWatch
+	}
+	s.Services = servicectl.New(svcDeps, svcOpts, logger)
 	s.reaperDone = make(chan struct{})
 	go func() {
 		defer close(s.reaperDone)

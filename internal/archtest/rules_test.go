@@ -121,6 +121,12 @@ var rules = []rule{
 		reason: "etcd behind its own API knows nothing of what is stored in it",
 	},
 	{
+		name:   "the metric store never reaches etcd",
+		from:   []string{m + "internal/cloudwatch/metricstore"},
+		forbid: []string{"go.etcd.io/...", m + "internal/store/...", m + "internal/etcdembed/..."},
+		reason: "metric samples are high-volume data: they live in the metric store's Pebble files, never in etcd",
+	},
+	{
 		name:   "controllers do not import the ECS operations",
 		from:   []string{m + "internal/controller/..."},
 		forbid: []string{m + "internal/ecs/...", m + "internal/apiserver/..."},
@@ -149,6 +155,18 @@ var rules = []rule{
 		from:   []string{m + "internal/config"},
 		only:   []string{"std"},
 		reason: "both binaries read their configuration through it; the wiring converts it to what each side needs",
+	},
+	{
+		name:   "the load balancer data plane reads its configuration only through lbconf",
+		from:   []string{m + "internal/lb/..."},
+		only:   []string{"std", m + "internal/lbconf", "golang.org/x/sys/..."},
+		reason: "the data plane runs inside the server or on a host of its own; it neither reads the store nor calls the API",
+	},
+	{
+		name:   "lbconf and lbload are pure",
+		from:   []string{m + "internal/lbconf", m + "internal/lbload"},
+		only:   []string{"std"},
+		reason: "lbconf is the contract between the ELBv2 control plane and data plane; lbload is a client any test can link",
 	},
 }
 

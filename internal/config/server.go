@@ -16,7 +16,8 @@ type Server struct {
 	// Listen is the HTTP address of the ECS API.
 	Listen string
 	// DataDir holds the embedded etcd member's data (DataDir/etcd) and
-	// the CloudWatch Logs store (DataDir/logs). With an external etcd it
+	// the CloudWatch Logs store (DataDir/logs) and metric store
+	// (DataDir/metrics). With an external etcd it
 	// may be empty: the log store is then a temporary directory, removed
 	// when the server stops.
 	DataDir string
@@ -62,6 +63,9 @@ type Server struct {
 	// computed from the agents' reports: one datapoint per service and
 	// cluster per window.
 	ECSMetricsPeriod time.Duration
+	// AlarmEvaluationInterval is how often the alarm evaluator (on the
+	// elected server) evaluates every CloudWatch alarm; 0 is 5 s.
+	AlarmEvaluationInterval time.Duration
 	// DebugListen, when set, serves Go's profiling endpoints
 	// (/debug/pprof/) on that loopback address.
 	DebugListen string
@@ -120,6 +124,9 @@ type Server struct {
 	// LBAddress is the address Elastic Load Balancing v2 load balancers
 	// listen on and answer as their DNSName (127.0.0.1 when empty).
 	LBAddress string
+	// LBDataPlane runs the load balancers' data plane (their listeners) in
+	// the server process; on by default.
+	LBDataPlane bool
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -154,11 +161,13 @@ func DefaultServer() Server {
 		AccountID:                  "000000000000",
 		LostInstanceGrace:          20 * time.Second,
 		LeaderTTL:                  5 * time.Second,
+		AlarmEvaluationInterval:    5 * time.Second,
 		MinHealthyTime:             DefaultMinHealthyTime,
 		TaskDefinitionReapInterval: 30 * time.Second,
 		GCPercent:                  DefaultGCPercent,
 		LogsMaxBytes:               DefaultLogsMaxBytes,
 		ECSMetricsPeriod:           10 * time.Second,
+		LBDataPlane:                true,
 		HeaderTimeout:              10 * time.Second,
 		BodyTimeout:                30 * time.Second,
 		WriteTimeout:               30 * time.Second,
@@ -179,7 +188,7 @@ var accountRE = regexp.MustCompile(`^\d{12}$`)
 // c's values as their defaults. `gantry server` and `gantry dev` use it.
 func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP address of the ECS API (loopback unless you ask otherwise)")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd member's data (etcd/) and of the CloudWatch Logs store (logs/)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd member's data (etcd/), the CloudWatch Logs store (logs/) and the CloudWatch metric store (metrics/)")
 	fs.Int64Var(&c.LogsMaxBytes, "logs-max-bytes", c.LogsMaxBytes, "bound of the CloudWatch Logs events kept, in bytes as AWS counts them (message plus 26 per event); the oldest are dropped beyond it; 0 for no bound")
 	fs.StringVar(&c.Region, "region", c.Region, "region of ARNs and of SigV4 signatures")
 	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "12-digit account ID of ARNs")
@@ -189,6 +198,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TaskDefinitionReapInterval, "task-definition-reap-interval", c.TaskDefinitionReapInterval, "how often task definition revisions in DELETE_IN_PROGRESS that no task or service uses any more are deleted")
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
 	fs.DurationVar(&c.ECSMetricsPeriod, "ecs-metrics-period", c.ECSMetricsPeriod, "window of the AWS/ECS CPUUtilization and MemoryUtilization metrics computed from the agents' reports (high-resolution below 1m)")
+	fs.DurationVar(&c.AlarmEvaluationInterval, "alarm-evaluation-interval", c.AlarmEvaluationInterval, "how often every CloudWatch alarm is evaluated (by the elected server); at most 10s, the shortest alarm period")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) and the Prometheus metrics (/metrics) on; off when empty")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
 	fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "longest time to read an API request's headers")
@@ -213,6 +223,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*paramsFlag)(&c.RegistryStorageParams), "registry-storage-param", "a parameter of the registry's storage driver, key=value (repeatable), as distribution's configuration names them")
 	fs.DurationVar(&c.RegistryLifecycleInterval, "registry-lifecycle-interval", c.RegistryLifecycleInterval, "how often ECR lifecycle policies expire images")
 	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
+	fs.BoolVar(&c.LBDataPlane, "lb-data-plane", c.LBDataPlane, "serve the ELBv2 load balancers' listeners in this process (--lb-data-plane=false: the API only)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
@@ -258,6 +269,9 @@ func (c *Server) Validate() error {
 	}
 	if c.ECSMetricsPeriod != 0 && (c.ECSMetricsPeriod < time.Second || c.ECSMetricsPeriod > time.Hour) {
 		errs = append(errs, fmt.Errorf("--ecs-metrics-period %v must be between 1s and 1h", c.ECSMetricsPeriod))
+	}
+	if c.AlarmEvaluationInterval != 0 && (c.AlarmEvaluationInterval < 100*time.Millisecond || c.AlarmEvaluationInterval > 10*time.Second) {
+		errs = append(errs, fmt.Errorf("--alarm-evaluation-interval %s: must be between 100ms and 10s", c.AlarmEvaluationInterval))
 	}
 	if c.TaskDefinitionReapInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--task-definition-reap-interval %v: must be positive", c.TaskDefinitionReapInterval))

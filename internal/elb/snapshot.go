@@ -38,7 +38,7 @@ func (a *API) snapshot(w *world) *lbconf.Snapshot {
 		}
 		for _, l := range w.listenersOf(lb.ID) {
 			ol := lbconf.Listener{Arn: l.Listener.ListenerArn, Port: int(*l.Listener.Port), Protocol: string(l.Listener.Protocol),
-				DefaultActions: convertActions(l.Listener.DefaultActions)}
+				DefaultActions: convertActions(l.Listener.DefaultActions), IdleTimeout: seconds(l.Attributes["tcp.idle_timeout.seconds"])}
 			for _, r := range w.rulesOf(l.ID) {
 				ol.Rules = append(ol.Rules, lbconf.Rule{Arn: r.Rule.RuleArn, Priority: priorityOf(r),
 					Conditions: convertConditions(r.Rule.Conditions), Actions: convertActions(r.Rule.Actions)})

@@ -82,6 +82,9 @@ type Listener struct {
 	// Protocol is ProtocolHTTP (application) or ProtocolTCP (network).
 	Protocol       string
 	DefaultActions []Action
+	// IdleTimeout is tcp.idle_timeout.seconds of a TCP listener (0: the
+	// default, 350 seconds).
+	IdleTimeout time.Duration
 	// Rules are the listener's non-default rules, lowest priority value
 	// (evaluated first) first.
 	Rules []Rule

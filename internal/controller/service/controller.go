@@ -176,6 +176,14 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		return obs, fmt.Errorf("tasks of %s: %w", svc.ServiceName, err)
 	}
 	obs.Tasks = tasks
+	if dc := svc.DeploymentConfiguration; c.deps.Alarms != nil && dc != nil && dc.Alarms != nil && dc.Alarms.Enable && len(dc.Alarms.AlarmNames) > 0 &&
+		len(svc.Deployments) > 0 && svc.Deployments[0].RolloutState == "IN_PROGRESS" {
+		states, err := c.deps.Alarms.AlarmStates(ctx, dc.Alarms.AlarmNames)
+		if err != nil {
+			return obs, fmt.Errorf("deployment alarms of %s: %w", svc.ServiceName, err)
+		}
+		obs.AlarmStates = states
+	}
 	if obs.Protected, err = c.deps.Observer.Protections(ctx, cluster, svc.ServiceName); err != nil {
 		return obs, fmt.Errorf("task protections of %s: %w", svc.ServiceName, err)
 	}

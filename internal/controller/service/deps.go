@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/cwlink"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
 
@@ -167,4 +168,7 @@ type Deps struct {
 	Runner   TaskRunner
 	Changes  ChangeFeed
 	Elector  Elector
+	// Alarms answers the states of deploymentConfiguration.alarms; nil
+	// when CloudWatch is not wired (the alarms are then not looked at).
+	Alarms cwlink.AlarmStates
 }

@@ -54,6 +54,9 @@ type Observed struct {
 	// Instances are the cluster's container instances that are not
 	// INACTIVE.
 	Instances []Instance
+	// AlarmStates are the states (OK, ALARM, INSUFFICIENT_DATA) of the
+	// alarms of the service's deploymentConfiguration.alarms that exist.
+	AlarmStates map[string]string
 	// Protected says when the scale-in protection of a task (by ARN)
 	// expires: until then neither scale-in nor a deployment stops it.
 	Protected map[string]time.Time
@@ -167,10 +170,12 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 		pl.drain(live)
 	case string(svc.SchedulingStrategy) == "DAEMON":
 		pl.breaker(obs.Tasks)
+		pl.deploymentAlarms(obs.AlarmStates)
 		live = pl.unstopped(live)
 		pl.daemon(live, obs.Tasks)
 	default:
 		pl.breaker(obs.Tasks)
+		pl.deploymentAlarms(obs.AlarmStates)
 		live = pl.unstopped(live)
 		pl.replica(live, obs.Tasks)
 	}
@@ -515,6 +520,13 @@ func (pl *planner) breaker(tasks []ecsapi.Task) {
 	if !cb.DeploymentCircuitBreaker.Rollback {
 		return
 	}
+	pl.rollBack("ECS deployment circuit breaker")
+}
+
+// rollBack makes the last COMPLETED deployment PRIMARY again after the
+// PRIMARY one failed (by whom: the circuit breaker or the alarms).
+func (pl *planner) rollBack(by string) {
+	svc := pl.svc
 	for i := 1; i < len(svc.Deployments); i++ {
 		back := svc.Deployments[i]
 		if back.RolloutState != "COMPLETED" {
@@ -526,13 +538,47 @@ func (pl *planner) breaker(tasks []ecsapi.Task) {
 		rest = append(rest, svc.Deployments[i+1:]...)
 		back.Status = "PRIMARY"
 		back.RolloutState = "IN_PROGRESS"
-		back.RolloutStateReason = "ECS deployment circuit breaker: rolling back to deploymentId " + back.Id + "."
+		back.RolloutStateReason = by + ": rolling back to deploymentId " + back.Id + "."
 		back.DesiredCount = svc.DesiredCount
 		back.UpdatedAt = ecsapi.NewTimestamp(pl.now)
 		svc.Deployments = append([]ecsapi.Deployment{back}, rest...)
 		svc.TaskDefinition = back.TaskDefinition
 		pl.event("(deployment %s) rolling back to deployment %s.", failedDep.Id, back.Id)
 		return
+	}
+}
+
+// AlarmPoll is how often an IN_PROGRESS deployment with
+// deploymentConfiguration.alarms has its alarms looked at.
+const AlarmPoll = 5 * time.Second
+
+// deploymentAlarms fails the PRIMARY deployment while it is IN_PROGRESS
+// when one of the service's deploymentConfiguration.alarms is in ALARM,
+// and rolls back to the last COMPLETED deployment when the configuration
+// says rollback, as ECS does. states are the alarms' current states.
+func (pl *planner) deploymentAlarms(states map[string]string) {
+	svc := pl.svc
+	d := &svc.Deployments[0]
+	dc := svc.DeploymentConfiguration
+	if d.RolloutState != "IN_PROGRESS" || dc == nil || dc.Alarms == nil || !dc.Alarms.Enable || len(dc.Alarms.AlarmNames) == 0 {
+		return
+	}
+	var firing []string
+	for _, name := range dc.Alarms.AlarmNames {
+		if states[name] == "ALARM" {
+			firing = append(firing, name)
+		}
+	}
+	if len(firing) == 0 {
+		pl.requeue(pl.now.Add(AlarmPoll))
+		return
+	}
+	d.RolloutState = "FAILED"
+	d.RolloutStateReason = "ECS deployment alarms: alarm(s) " + strings.Join(firing, ", ") + " in ALARM state."
+	d.UpdatedAt = ecsapi.NewTimestamp(pl.now)
+	pl.event("(deployment %s) deployment failed: alarm detected.", d.Id)
+	if dc.Alarms.Rollback {
+		pl.rollBack("ECS deployment alarms")
 	}
 }
 
