@@ -36,6 +36,12 @@ type Agents struct {
 	// leaseSet is closed and replaced when lease changes.
 	leaseSet chan struct{}
 	m        map[string]*agentConn // cluster/id
+
+	// stopping is closed when run's context ends: a call waiting for a
+	// lease then gives up at once, so that it does not hold the server's
+	// shutdown.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 }
 
 // agentConn is what this server knows of one agent.
@@ -49,13 +55,15 @@ type agentConn struct {
 }
 
 func newAgents(cfg Config) *Agents {
-	return &Agents{cfg: cfg, now: time.Now, leaseSet: make(chan struct{}), m: map[string]*agentConn{}}
+	return &Agents{cfg: cfg, now: time.Now, leaseSet: make(chan struct{}), m: map[string]*agentConn{}, stopping: make(chan struct{})}
 }
 
 // run keeps this server's lease (granting a new one when it is lost) and
 // sweeps the silent agents, until ctx ends.
 func (a *Agents) run(ctx context.Context) {
 	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() { a.stoppingOnce.Do(func() { close(a.stopping) }) })
+	defer stop()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -113,6 +121,8 @@ func (a *Agents) currentLease(ctx context.Context) store.LeaseID {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			return 0
+		case <-a.stopping:
 			return 0
 		case <-t.C:
 			return 0
