@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
 const (
@@ -169,7 +170,7 @@ func TestPoliciesThroughTheSDK(t *testing.T) {
 		}
 	})
 	t.Run("aws CLI", func(t *testing.T) {
-		bin := awsCLI(t)
+		bin := testutil.AWSCLI(t)
 		cmd := exec.Command(bin, "ecs", "run-task", "--cluster", "team-a", "--task-definition", "web",
 			"--endpoint-url", env.URL, "--region", apitest.Region, "--output", "json")
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDREADONLY00000000", "AWS_SECRET_ACCESS_KEY=ro-secret",
@@ -187,21 +188,6 @@ func TestPoliciesThroughTheSDK(t *testing.T) {
 			t.Fatalf("aws ecs list-clusters: %v\n%s", err, out)
 		}
 	})
-}
-
-// awsCLI returns Debian's AWS CLI v2; it skips without one, except in CI.
-func awsCLI(t *testing.T) string {
-	t.Helper()
-	for _, bin := range []string{"/usr/bin/aws", "aws"} {
-		if p, err := exec.LookPath(bin); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the AWS CLI v2 is needed in CI")
-	}
-	t.Skip("no AWS CLI")
-	return ""
 }
 
 // A policy that does not parse stops the server at start, naming the

@@ -10,28 +10,8 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/cwlink"
+	"github.com/gantry-dev/gantry/internal/testutil"
 )
-
-// awsCLI returns Debian's AWS CLI v2 (/usr/bin/aws) or a v2 on PATH; it
-// skips without one, except in CI.
-func awsCLI(t *testing.T) string {
-	t.Helper()
-	for _, bin := range []string{"/usr/bin/aws", "aws"} {
-		p, err := exec.LookPath(bin)
-		if err != nil {
-			continue
-		}
-		out, err := exec.Command(p, "--version").CombinedOutput()
-		if err == nil && strings.HasPrefix(string(out), "aws-cli/2.") {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the AWS CLI v2 is needed in CI")
-	}
-	t.Skip("no AWS CLI v2")
-	return ""
-}
 
 // cli runs `aws application-autoscaling args...` against url: its JSON
 // output decoded into out (when not nil), or its stderr when it fails.
@@ -68,7 +48,7 @@ func mustCLI(t *testing.T, bin, url string, out any, args ...string) {
 // time zone, tags, AWS errors, and the deletes.
 func TestCLI(t *testing.T) {
 	t.Parallel()
-	bin := awsCLI(t)
+	bin := testutil.AWSCLI(t)
 	env, _ := scalingEnv(t)
 	url := env.URL
 	target := []string{"--service-namespace", "ecs", "--scalable-dimension", "ecs:service:DesiredCount", "--resource-id", "service/scale/web"}

@@ -14,27 +14,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
-// awsCLI returns Debian's AWS CLI v2 (it speaks CloudWatch's query
-// protocol); it skips without one, except in CI.
-func awsCLI(t *testing.T) string {
-	t.Helper()
-	for _, bin := range []string{"/usr/bin/aws", "aws"} {
-		p, err := exec.LookPath(bin)
-		if err != nil {
-			continue
-		}
-		out, err := exec.Command(p, "--version").CombinedOutput()
-		if err == nil && strings.HasPrefix(string(out), "aws-cli/2.") {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the AWS CLI v2 is needed in CI")
-	}
-	t.Skip("no AWS CLI v2")
-	return ""
-}
-
 // cli runs `aws cloudwatch args...` and decodes its JSON output into out
 // (when not nil); it returns the error output and whether it succeeded.
 func cli(t *testing.T, bin, url string, out any, args ...string) (string, bool) {
@@ -57,7 +36,7 @@ func cli(t *testing.T, bin, url string, out any, args ...string) (string, bool) 
 }
 
 func TestAlarmWithTheCLI(t *testing.T) {
-	bin := awsCLI(t)
+	bin := testutil.AWSCLI(t)
 	env := apitest.Start(t, apitest.Options{AlarmEvaluationInterval: 200 * time.Millisecond})
 	ok := func(out any, args ...string) {
 		t.Helper()

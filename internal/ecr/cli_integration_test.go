@@ -18,27 +18,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
-// awsCLI returns Debian's AWS CLI v2 (or a v2 on PATH); it skips without
-// one, except in CI.
-func awsCLI(t *testing.T) string {
-	t.Helper()
-	for _, bin := range []string{"/usr/bin/aws", "aws"} {
-		p, err := exec.LookPath(bin)
-		if err != nil {
-			continue
-		}
-		out, err := exec.Command(p, "--version").CombinedOutput()
-		if err == nil && strings.HasPrefix(string(out), "aws-cli/2.") {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the AWS CLI v2 is needed in CI")
-	}
-	t.Skip("no AWS CLI v2")
-	return ""
-}
-
 // dockerCLI returns Debian's docker CLI (or one on PATH).
 func dockerCLI(t *testing.T) string {
 	t.Helper()
@@ -64,7 +43,7 @@ type cli struct {
 }
 
 func newCLI(t *testing.T, env *apitest.Env) *cli {
-	c := &cli{t: t, aws: awsCLI(t), docker: dockerCLI(t), url: env.URL, dockerConfig: t.TempDir(),
+	c := &cli{t: t, aws: testutil.AWSCLI(t), docker: dockerCLI(t), url: env.URL, dockerConfig: t.TempDir(),
 		akid: apitest.AccessKeyID, secret: apitest.SecretAccessKey, registryURL: env.Server.RegistryURL}
 	c.registryHost = strings.TrimPrefix(c.registryURL, "http://")
 	return c

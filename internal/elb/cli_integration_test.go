@@ -12,27 +12,8 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/lbconf"
+	"github.com/gantry-dev/gantry/internal/testutil"
 )
-
-// awsCLI returns Debian's AWS CLI v2; it skips without one, except in CI.
-func awsCLI(t *testing.T) string {
-	t.Helper()
-	for _, bin := range []string{"/usr/bin/aws", "aws"} {
-		p, err := exec.LookPath(bin)
-		if err != nil {
-			continue
-		}
-		out, err := exec.Command(p, "--version").CombinedOutput()
-		if err == nil && strings.HasPrefix(string(out), "aws-cli/2.") {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the AWS CLI v2 is needed in CI")
-	}
-	t.Skip("no AWS CLI v2")
-	return ""
-}
 
 type cli struct {
 	t        *testing.T
@@ -78,7 +59,7 @@ func (c cli) fail(code string, args ...string) {
 
 func TestELBv2ThroughTheCLI(t *testing.T) {
 	t.Parallel()
-	bin := awsCLI(t)
+	bin := testutil.AWSCLI(t)
 	env := apitest.Start(t, apitest.Options{})
 	c := cli{t, bin, env.URL}
 	port := fmt.Sprint(freePort(t))

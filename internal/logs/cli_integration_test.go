@@ -16,29 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/testutil"
 )
-
-// awsCLI returns the AWS CLI v2 to test with: Debian's /usr/bin/aws first
-// (the version `aws logs tail` is checked against), else a v2 on PATH. It
-// skips without one, except in CI.
-func awsCLI(t *testing.T) string {
-	t.Helper()
-	for _, bin := range []string{"/usr/bin/aws", "aws"} {
-		p, err := exec.LookPath(bin)
-		if err != nil {
-			continue
-		}
-		out, err := exec.Command(p, "--version").CombinedOutput()
-		if err == nil && strings.HasPrefix(string(out), "aws-cli/2.") {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the AWS CLI v2 is needed in CI")
-	}
-	t.Skip("no AWS CLI v2")
-	return ""
-}
 
 func cliCommand(ctx context.Context, bin, url string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin, append(args, "--endpoint-url", url, "--region", apitest.Region, "--output", "json")...)
@@ -84,7 +63,7 @@ func (e cliEvents) messages() []string {
 }
 
 func TestCLI(t *testing.T) {
-	bin := awsCLI(t)
+	bin := testutil.AWSCLI(t)
 	env := apitest.Start(t, apitest.Options{})
 	c := newClient(env.URL)
 	ctx := context.Background()
