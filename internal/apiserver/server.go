@@ -71,6 +71,9 @@ type handler struct {
 	method  reflect.Value
 	in      reflect.Type // the input struct type (not pointer)
 	wrapper string       // query result wrapper
+	// noOutput: the model gives the operation no output shape; a query
+	// answer then has no result element, as AWS writes it.
+	noOutput bool
 }
 
 // route is a registered service with its dispatch table.
@@ -156,7 +159,7 @@ func (s *Server) register(svc Service) {
 			t.NumOut() != 2 || t.Out(1) != errType {
 			panic(fmt.Sprintf("apiserver: %T.%s has the wrong signature", svc.Handler, opName))
 		}
-		rt.ops[opName] = handler{method: m, in: t.In(1).Elem(), wrapper: op.ResultWrapper}
+		rt.ops[opName] = handler{method: m, in: t.In(1).Elem(), wrapper: op.ResultWrapper, noOutput: op.Output == nil}
 	}
 }
 
@@ -306,8 +309,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (aw
 		// that has an output: write an empty one.
 		res = reflect.New(res.Type().Elem())
 	}
+	result := res.Interface()
+	if req.Protocol == awsproto.Query && h.noOutput {
+		result = nil // <OpResponse> holds only ResponseMetadata
+	}
 	s.startWrite(w)
-	if err := awsproto.WriteOutput(w, &req, &rt.svc.Meta, req.Operation, h.wrapper, reqID, res.Interface()); err != nil {
+	if err := awsproto.WriteOutput(w, &req, &rt.svc.Meta, req.Operation, h.wrapper, reqID, result); err != nil {
 		return req, rt, err
 	}
 	return req, rt, nil

@@ -71,4 +71,11 @@ func TestMalformedRequests(t *testing.T) {
 			t.Errorf("%s: %d %s", tt.name, status, body)
 		}
 	}
+	// An operation the model gives no output answers, in query, a
+	// response with ResponseMetadata and no result element, as AWS
+	// writes it (an empty PutMetricDataResult made the CLI print "None").
+	status, body := send("/", queryH, []byte("Action=PutMetricData&Version=2010-08-01&Namespace=x&MetricData.member.1.MetricName=m&MetricData.member.1.Value=1"))
+	if status != http.StatusOK || strings.Contains(body, "PutMetricDataResult") || !strings.Contains(body, "<ResponseMetadata><RequestId>") {
+		t.Errorf("query PutMetricData: %d %s", status, body)
+	}
 }
