@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -39,12 +40,35 @@ func (h ecsHandler) GantryIssueInstanceCredentials(ctx context.Context, in *ecsa
 	// arn:aws:ecs:R:A:container-instance/CLUSTER/ID
 	parts := strings.Split(ciARN[strings.Index(ciARN, ":container-instance/")+len(":container-instance/"):], "/")
 	rec, err := h.keys.Issue(ctx, h.ClusterARN(parts[0]), ciARN)
+	if errors.Is(err, instancekey.ErrRevoked) {
+		return nil, apierror.InvalidParameter("Container instance %s is not registered in the cluster.", in.ContainerInstance)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &ecsapi.GantryIssueInstanceCredentialsResponse{AccessKeyId: rec.AccessKeyID, SecretAccessKey: rec.SecretAccessKey,
 		Principal: rec.ContainerInstance, RotateAfterSeconds: int64(h.keys.RotateAfter() / time.Second),
 		GraceSeconds: int64(h.keys.GracePeriod() / time.Second)}, nil
+}
+
+// DeregisterContainerInstance deregisters the instance as ECS does and
+// then revokes its own keys at once: later calls signed with them are
+// refused as an unknown key's are.
+func (h ecsHandler) DeregisterContainerInstance(ctx context.Context, in *ecsapi.DeregisterContainerInstanceRequest) (*ecsapi.DeregisterContainerInstanceResponse, error) {
+	out, err := h.API.DeregisterContainerInstance(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if out.ContainerInstance != nil {
+		ciARN := out.ContainerInstance.ContainerInstanceArn
+		if i := strings.Index(ciARN, ":container-instance/"); i >= 0 {
+			parts := strings.Split(ciARN[i+len(":container-instance/"):], "/")
+			if err := h.keys.Revoke(ctx, h.ClusterARN(parts[0]), ciARN); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // instances answers authz about instance keys and tasks' instances.

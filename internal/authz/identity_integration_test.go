@@ -204,4 +204,35 @@ func TestAgentIdentity(t *testing.T) {
 			t.Fatalf("the first poller lost its instance: %v", err)
 		}
 	})
+	t.Run("deregistration revokes the instance's keys", func(t *testing.T) {
+		keyB2, err := issue(keyB, arnB) // keyB is now a replaced key within its grace period
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := poll(keyB2, arnB); err != nil {
+			t.Fatalf("before deregistration: %v", err)
+		}
+		if _, err := env.Client.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{Cluster: aws.String("prod"), ContainerInstance: aws.String(arnB)}); err != nil {
+			t.Fatal(err)
+		}
+		_, unknown := poll(client("AKGIUNKNOWNKEY000000", "nope"), arnB)
+		var want *ecsclient.Error
+		if !errors.As(unknown, &want) {
+			t.Fatalf("unknown key: %v", unknown)
+		}
+		for name, c := range map[string]*ecsclient.Client{"current key": keyB2, "replaced key": keyB} {
+			_, err := poll(c, arnB)
+			var got *ecsclient.Error
+			if !errors.As(err, &got) || got.Code != want.Code || got.Status != want.Status {
+				t.Fatalf("%s after deregistration: got %v, want the unknown key's %v", name, err, unknown)
+			}
+		}
+		if _, err := issue(join, arnB); err == nil {
+			t.Fatal("a deregistered instance got a new key")
+		}
+		// A's key is untouched.
+		if _, err := poll(keyA, arnA); err != nil {
+			t.Fatalf("A after B's deregistration: %v", err)
+		}
+	})
 }

@@ -50,10 +50,15 @@ type Record struct {
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
-// current is the index record: the instance's current key.
+// current is the index record: the instance's current key, and whether
+// the instance's keys were revoked (it was deregistered).
 type current struct {
 	AccessKeyID string `json:"accessKeyId"`
+	Revoked     bool   `json:"revoked,omitempty"`
 }
+
+// ErrRevoked is Issue's answer for an instance whose keys were revoked.
+var ErrRevoked = errors.New("the container instance's keys were revoked")
 
 // Keys issues and finds instance keys.
 type Keys struct {
@@ -139,6 +144,9 @@ func (k *Keys) issue(ctx context.Context, rec Record) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("read the instance's key: %w", err)
 	}
+	if cur.Revoked {
+		return ErrRevoked
+	}
 	cmps := []store.Cmp{store.ModRevisionIs(ik, curRev)}
 	ops := []store.Op{store.OpPut(recordKey(rec.AccessKeyID), mustJSON(rec)), store.OpPut(ik, mustJSON(current{AccessKeyID: rec.AccessKeyID}))}
 	if cur.AccessKeyID != "" {
@@ -170,6 +178,55 @@ func (k *Keys) issue(ctx context.Context, rec Record) error {
 	return nil
 }
 
+// Revoke ends every key of the container instance at once (it was
+// deregistered): its current key expires now, and the instance is marked so
+// that keys replaced within their grace period are refused too and no new
+// key is issued. Lookups on this server see it at once, on other servers
+// within CacheTTL.
+func (k *Keys) Revoke(ctx context.Context, cluster, instance string) error {
+	ik := indexKey(cluster, instance)
+	for attempt := 0; ; attempt++ {
+		var cur current
+		curRev, err := k.st.Get(ctx, ik, &cur)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("read the instance's key: %w", err)
+		}
+		if cur.Revoked {
+			break
+		}
+		cmps := []store.Cmp{store.ModRevisionIs(ik, curRev)}
+		ops := []store.Op{store.OpPut(ik, mustJSON(current{AccessKeyID: cur.AccessKeyID, Revoked: true}))}
+		if cur.AccessKeyID != "" {
+			var old Record
+			oldRev, err := k.st.Get(ctx, recordKey(cur.AccessKeyID), &old)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return fmt.Errorf("read the instance's key: %w", err)
+			default:
+				now := k.now().UTC()
+				old.ExpiresAt = &now
+				cmps = append(cmps, store.ModRevisionIs(recordKey(old.AccessKeyID), oldRev))
+				ops = append(ops, store.OpPut(recordKey(old.AccessKeyID), mustJSON(old)))
+			}
+		}
+		res, err := k.st.Txn(ctx, cmps, ops...)
+		if err != nil {
+			return fmt.Errorf("revoke the instance's keys: %w", err)
+		}
+		if res.Succeeded {
+			break
+		}
+		if attempt > 20 {
+			return store.ErrConflict
+		}
+	}
+	k.mu.Lock()
+	clear(k.cache)
+	k.mu.Unlock()
+	return nil
+}
+
 // Lookup returns the valid key akid, if it is an instance key that has not
 // expired. A result is cached for CacheTTL.
 func (k *Keys) Lookup(ctx context.Context, akid string) (*Record, bool) {
@@ -190,6 +247,15 @@ func (k *Keys) Lookup(ctx context.Context, akid string) (*Record, bool) {
 			return nil, false // the store is unreachable: refuse, retry later
 		default:
 			c = cached{rec: &rec, fetched: now}
+			var cur current
+			_, err := k.st.Get(ctx, indexKey(rec.Cluster, rec.ContainerInstance), &cur)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return nil, false
+			case cur.Revoked:
+				c = cached{fetched: now}
+			}
 		}
 		k.mu.Lock()
 		if len(k.cache) > 100000 {
