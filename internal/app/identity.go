@@ -99,6 +99,47 @@ func (i instances) TaskOwner(ctx context.Context, cluster, task string) (string,
 	return out.Tasks[0].ContainerInstanceArn, nil
 }
 
+func (i instances) LogDestination(ctx context.Context, cluster, task, container string) (authz.LogDestination, bool, error) {
+	out, err := i.ecs.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Cluster: cluster, Tasks: []string{task}})
+	if err != nil {
+		if apierror.IsCode(err, apierror.CodeClusterNotFound) || apierror.IsCode(err, apierror.CodeInvalidParameter) {
+			return authz.LogDestination{}, false, nil
+		}
+		return authz.LogDestination{}, false, err
+	}
+	if len(out.Tasks) == 0 {
+		return authz.LogDestination{}, false, nil
+	}
+	t := out.Tasks[0]
+	td, err := i.ecs.DescribeTaskDefinition(ctx, &ecsapi.DescribeTaskDefinitionRequest{TaskDefinition: t.TaskDefinitionArn})
+	if err != nil {
+		if apierror.IsCode(err, apierror.CodeInvalidParameter) || apierror.IsCode(err, apierror.CodeClient) {
+			return authz.LogDestination{}, false, nil
+		}
+		return authz.LogDestination{}, false, err
+	}
+	if td.TaskDefinition == nil {
+		return authz.LogDestination{}, false, nil
+	}
+	for _, cd := range td.TaskDefinition.ContainerDefinitions {
+		if cd.Name != container {
+			continue
+		}
+		lc := cd.LogConfiguration
+		if lc == nil || lc.LogDriver != "awslogs" {
+			return authz.LogDestination{}, false, nil
+		}
+		d := authz.LogDestination{Group: lc.Options["awslogs-group"], StreamPrefix: lc.Options["awslogs-stream-prefix"], Stream: lc.Options["awslogs-stream"]}
+		for _, c := range t.Containers {
+			if c.Name == container {
+				d.RuntimeID = c.RuntimeId
+			}
+		}
+		return d, true, nil
+	}
+	return authz.LogDestination{}, false, nil
+}
+
 // lookupInstanceKey is the verifier's lookup of instance keys.
 func lookupInstanceKey(keys *instancekey.Keys) func(string) (sigv4.Credential, bool) {
 	return func(akid string) (sigv4.Credential, bool) {

@@ -204,6 +204,55 @@ func TestAgentIdentity(t *testing.T) {
 			t.Fatalf("the first poller lost its instance: %v", err)
 		}
 	})
+	t.Run("log shipping only where its own task's container logs", func(t *testing.T) {
+		if _, err := env.Client.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("logger"),
+			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String("busybox"), Memory: aws.Int32(32),
+				LogConfiguration: &types.LogConfiguration{LogDriver: types.LogDriverAwslogs, Options: map[string]string{
+					"awslogs-group": "/app/logs", "awslogs-region": apitest.Region, "awslogs-stream-prefix": "svc"}}}}}); err != nil {
+			t.Fatal(err)
+		}
+		// An instance whose agent can do awslogs.
+		var reg ecsapi.RegisterContainerInstanceResponse
+		if err := join.Call(ctx, "RegisterContainerInstance", &ecsapi.RegisterContainerInstanceRequest{Cluster: "prod",
+			TotalResources: []ecsapi.Resource{{Name: "CPU", Type: "INTEGER", IntegerValue: 1024}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: 1024}},
+			Attributes: []ecsapi.Attribute{{Name: "com.amazonaws.ecs.capability.logging-driver.awslogs"},
+				{Name: "com.amazonaws.ecs.capability.docker-remote-api.1.18"}, {Name: "com.amazonaws.ecs.capability.docker-remote-api.1.19"}}}, &reg); err != nil {
+			t.Fatal(err)
+		}
+		arnC := reg.ContainerInstance.ContainerInstanceArn
+		keyC, err := issue(join, arnC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lt, err := env.Client.StartTask(ctx, &ecs.StartTaskInput{Cluster: aws.String("prod"), TaskDefinition: aws.String("logger"), ContainerInstances: []string{arnC}})
+		if err != nil || len(lt.Tasks) != 1 {
+			t.Fatalf("StartTask: %s %v", aws.ToString(lt.Failures[0].Reason), err)
+		}
+		logTask := aws.ToString(lt.Tasks[0].TaskArn)
+		taskID := logTask[strings.LastIndex(logTask, "/")+1:]
+		seq := int64(0)
+		put := func(c *ecsclient.Client, task, container, group, stream string) error {
+			seq++
+			return c.Call(ctx, "GantryPutLogEvents", &ecsapi.GantryPutLogEventsRequest{Cluster: "prod", ContainerInstance: arnC, Task: task,
+				ContainerName: container, LogGroupName: group, LogStreamName: stream, CreateGroup: true, Producer: "p-" + task + container,
+				BatchSeq: seq, Events: []ecsapi.GantryLogEvent{{Timestamp: 1700000000000, Message: "hello"}}}, nil)
+		}
+		if err := put(keyC, logTask, "app", "/app/logs", "svc/app/"+taskID); err != nil {
+			t.Fatalf("own container's group and stream: %v", err)
+		}
+		wantDenied(t, "another group", put(keyC, logTask, "app", "/other/group", "svc/app/"+taskID))
+		wantDenied(t, "another stream in its group", put(keyC, logTask, "app", "/app/logs", "svc/app/someone-else"))
+		wantDenied(t, "an unknown container", put(keyC, logTask, "nope", "/app/logs", "svc/nope/"+taskID))
+		// A's task, whose container has no awslogs, through A's key.
+		err = keyA.Call(ctx, "GantryPutLogEvents", &ecsapi.GantryPutLogEventsRequest{Cluster: "prod", ContainerInstance: arnA, Task: taskA,
+			ContainerName: "web", LogGroupName: "/app/logs", LogStreamName: "svc/web/x", CreateGroup: true, Producer: "pa", BatchSeq: 1,
+			Events: []ecsapi.GantryLogEvent{{Timestamp: 1700000000000, Message: "hello"}}}, nil)
+		wantDenied(t, "a container without awslogs", err)
+		// An administrator is not bound to the task's configuration, as before.
+		if err := put(ecsclient.New(env.URL, apitest.Region, apitest.AccessKeyID, apitest.SecretAccessKey), logTask, "app", "/admin/group", "s"); err != nil {
+			t.Fatalf("administrator ships logs: %v", err)
+		}
+	})
 	t.Run("deregistration revokes the instance's keys", func(t *testing.T) {
 		keyB2, err := issue(keyB, arnB) // keyB is now a replaced key within its grace period
 		if err != nil {

@@ -25,6 +25,44 @@ type Instances interface {
 	// ARN or ID in cluster) is assigned to, "" when the task is unknown or
 	// unassigned.
 	TaskOwner(ctx context.Context, cluster, task string) (string, error)
+	// LogDestination returns where container of task (an ARN or ID in
+	// cluster) may ship its output with the awslogs driver; ok is false
+	// when the task or container is unknown or does not log with awslogs.
+	LogDestination(ctx context.Context, cluster, task, container string) (dest LogDestination, ok bool, err error)
+}
+
+// LogDestination is a container's awslogs configuration, as its task
+// definition names it, and the container's runtime ID when known.
+type LogDestination struct {
+	Group, StreamPrefix, Stream, RuntimeID string
+}
+
+// Allows reports whether the container (named container, of task) may
+// write to group and stream: the group is its awslogs-group; the stream is
+// PREFIX/CONTAINER/TASK_ID with awslogs-stream-prefix, else awslogs-stream
+// when set, else the container's runtime ID (a Docker container ID while
+// the server does not know it yet), as ECS names them.
+func (d LogDestination) Allows(task, container, group, stream string) bool {
+	if d.Group == "" || group != d.Group {
+		return false
+	}
+	switch {
+	case d.StreamPrefix != "":
+		return stream == d.StreamPrefix+"/"+container+"/"+lastPart(task)
+	case d.Stream != "":
+		return stream == d.Stream
+	case d.RuntimeID != "":
+		return stream == d.RuntimeID
+	}
+	if len(stream) != 64 {
+		return false
+	}
+	for _, r := range stream {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // instanceOps are the ECS operations an instance key may call besides
@@ -104,6 +142,22 @@ func (a *Authorizer) authorizeInstance(ctx context.Context, c *Call, inst Instan
 		}
 		if owner == "" || lastPart(owner) != lastPart(inst.ContainerInstance) {
 			return deny(ar.child("task", cluster, task))
+		}
+	}
+	if c.Operation == "GantryPutLogEvents" {
+		// Only where its own task's container logs: its awslogs-group and
+		// the stream ECS names for it.
+		task, container, group, stream := str(v, "Task"), str(v, "ContainerName"), str(v, "LogGroupName"), str(v, "LogStreamName")
+		resource := "arn:aws:logs:" + a.region + ":" + a.account + ":log-group:" + group + ":log-stream:" + stream
+		if task == "" {
+			return deny(resource)
+		}
+		dest, ok, err := a.instances.LogDestination(ctx, clusterName(cluster), task, container)
+		if err != nil {
+			return err
+		}
+		if !ok || !dest.Allows(task, container, group, stream) {
+			return deny(resource)
 		}
 	}
 	return nil
