@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,8 +37,27 @@ type diskGuard struct {
 	logger  *slog.Logger
 	every   time.Duration
 
+	// disk, when set, gets the free-space verdict alone (not etcd's
+	// quota): the stores beside etcd on the data dir's disk (the log
+	// store) refuse writes while it is full.
+	disk *diskFull
+
 	cushionWarned bool
 }
+
+// diskFull is the disk guard's free-space verdict for the stores beside
+// etcd: why the data dir's disk is full, "" while it has room.
+type diskFull struct{ reason atomic.Pointer[string] }
+
+// Full returns why the disk is full, "" while it has room.
+func (d *diskFull) Full() string {
+	if r := d.reason.Load(); r != nil {
+		return *r
+	}
+	return ""
+}
+
+func (d *diskFull) set(reason string) { d.reason.Store(&reason) }
 
 // cushionBytes is how far ahead of the database's size disk blocks are
 // kept allocated.
@@ -72,6 +92,9 @@ func (g *diskGuard) check(ctx context.Context) {
 				reason = fmt.Sprintf("the data directory's disk has %d bytes free, less than the %d kept in reserve", free, need)
 			}
 		}
+	}
+	if g.disk != nil {
+		g.disk.set(reason)
 	}
 	if reason == "" && g.etcd != nil {
 		reason = g.quotaFull(ctx)

@@ -178,6 +178,9 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	stateCfg.OnCommit = s.metrics.observeCommit
 	s.State = state.New(stateCfg)
 	s.ECS.State = s.State
+	// The disk guard (below) tells the log store, on the same disk, when
+	// that disk is full.
+	disk := &diskFull{}
 	logsDir := filepath.Join(cfg.DataDir, "logs")
 	if cfg.DataDir == "" {
 		// An external etcd and no data directory: the logs live as
@@ -190,7 +193,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.logsTemp, logsDir = tmp, tmp
 		logger.Warn("no --data-dir: CloudWatch Logs events are kept in a temporary directory until the server stops", "dir", tmp)
 	}
-	ls, err := logstore.Open(logsDir, logstore.Options{MaxBytes: cfg.LogsMaxBytes, Logger: logger})
+	ls, err := logstore.Open(logsDir, logstore.Options{MaxBytes: cfg.LogsMaxBytes, Logger: logger, Full: disk.Full})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("open the log store: %w", err)
@@ -240,7 +243,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// The live state (watch-fed views, agent leases) runs until rctx
 	// ends; Close waits for it. So does the log store's retention loop.
 	s.State.Run(rctx)
-	guard := &diskGuard{dir: cfg.DataDir, reserve: cfg.DiskReserveBytes, st: s.ECS.Store, quota: cfg.EtcdQuotaBytes,
+	guard := &diskGuard{dir: cfg.DataDir, reserve: cfg.DiskReserveBytes, st: s.ECS.Store, quota: cfg.EtcdQuotaBytes, disk: disk,
 		logger: logger, every: 500 * time.Millisecond}
 	if s.etcd != nil {
 		guard.etcd, guard.defrag, guard.cushion = s.client, s.etcd.Defragment, s.etcd.Cushion

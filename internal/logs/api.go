@@ -156,6 +156,8 @@ func storeError(err error, op string, notFound error) error {
 		return apierror.New(CodeResourceAlreadyExists, "%s", existsMessage(notFound))
 	case errors.Is(err, logstore.ErrInvalidArgument):
 		return invalidParameter("The specified nextToken is invalid.")
+	case errors.Is(err, logstore.ErrFull):
+		return apierror.New(CodeServiceUnavailable, "The log store is full (%v); writes are refused until space is freed, reads still work.", err)
 	case errors.Is(err, logstore.ErrClosed):
 		return apierror.New(CodeServiceUnavailable, "The service cannot complete the request.")
 	}

@@ -55,7 +55,7 @@ type AppendResult struct {
 // Errors: ErrNotFound (no such group or stream, or deleted while waiting),
 // ErrClosed, or a wrapped storage error (nothing was written).
 func (s *Store) Append(group, stream, producer string, batchSeq uint64, events []Event) (AppendResult, error) {
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return AppendResult{}, err
 	}
 	defer s.leave()

@@ -35,7 +35,7 @@ func (s *Store) CreateGroup(name string, tags map[string]string) (Group, error) 
 	if !validName(name) {
 		return Group{}, fmt.Errorf("create group %q: name: %w", name, ErrInvalidArgument)
 	}
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return Group{}, err
 	}
 	defer s.leave()
@@ -262,7 +262,7 @@ func (s *Store) Tags(group string) (map[string]string, error) {
 }
 
 func (s *Store) updateGroup(name, op string, change func(*groupRecord)) error {
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return err
 	}
 	defer s.leave()

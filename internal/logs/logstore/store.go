@@ -26,6 +26,9 @@ var (
 	ErrInvalidArgument = errors.New("logstore: invalid argument")
 	// ErrClosed: the Store has been closed.
 	ErrClosed = errors.New("logstore: closed")
+	// ErrFull is returned (wrapped, with the reason) for a write while
+	// Options.Full says the disk is full; reads and deletes go on.
+	ErrFull = errors.New("logstore: the disk is full")
 )
 
 // Options configure a Store. The zero value is usable.
@@ -40,6 +43,12 @@ type Options struct {
 	Now func() time.Time
 	// RetentionInterval is how often Run enforces retention; 0 is one minute.
 	RetentionInterval time.Duration
+	// Full, when set, is asked before every write that adds data (events,
+	// groups, streams, group settings): a non-empty answer (why the disk is
+	// full, such as the server's disk guard finding less free space than
+	// its reserve) refuses the write with ErrFull. Reads and deletes go on,
+	// and writes resume as soon as it answers "" again.
+	Full func() string
 }
 
 // Store is an embedded log event store in one directory. Create it with
@@ -250,6 +259,17 @@ func (s *Store) enter() error {
 }
 
 func (s *Store) leave() { s.closeMu.RUnlock() }
+
+// enterWrite is enter for a write that adds data: it also refuses while
+// Options.Full reports a full disk.
+func (s *Store) enterWrite() error {
+	if s.opts.Full != nil {
+		if reason := s.opts.Full(); reason != "" {
+			return fmt.Errorf("%w: %s", ErrFull, reason)
+		}
+	}
+	return s.enter()
+}
 
 func (s *Store) nowMs() int64 { return s.opts.Now().UnixMilli() }
 

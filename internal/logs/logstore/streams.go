@@ -64,7 +64,7 @@ func (s *Store) CreateStream(group, name string) (Stream, error) {
 	if !validName(name) {
 		return Stream{}, fmt.Errorf("create stream %q: name: %w", name, ErrInvalidArgument)
 	}
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return Stream{}, err
 	}
 	defer s.leave()
