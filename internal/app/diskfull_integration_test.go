@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -70,7 +73,7 @@ func fill(t *testing.T, path string) {
 // again, with every acknowledged write kept (also across a restart).
 func TestFullDiskDegradesAndRecovers(t *testing.T) {
 	t.Parallel()
-	dir := mountTmpfs(t, 160<<20)
+	dir := mountTmpfs(t, 256<<20) // etcd (WAL segment, cushion, database) and the log store's Pebble WAL (preallocated to ~72 MiB at its first write)
 	env := apitest.Start(t, apitest.Options{DataDir: dir, Configure: func(c *config.Server) {
 		c.EtcdQuotaBytes = 64 << 20
 		c.DiskReserveBytes = 40 << 20
@@ -89,6 +92,31 @@ func TestFullDiskDegradesAndRecovers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The log store (Pebble, beside etcd on the same disk) too.
+	logsClient := cwl.New(cwl.Options{Region: apitest.Region, BaseEndpoint: aws.String(env.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, "")})
+	group, stream := aws.String("/full/disk"), aws.String("s")
+	if _, err := logsClient.CreateLogGroup(ctx, &cwl.CreateLogGroupInput{LogGroupName: group}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logsClient.CreateLogStream(ctx, &cwl.CreateLogStreamInput{LogGroupName: group, LogStreamName: stream}); err != nil {
+		t.Fatal(err)
+	}
+	putLog := func(msg string) error {
+		_, err := logsClient.PutLogEvents(ctx, &cwl.PutLogEventsInput{LogGroupName: group, LogStreamName: stream,
+			LogEvents: []cwltypes.InputLogEvent{{Timestamp: aws.Int64(time.Now().UnixMilli()), Message: aws.String(msg)}}})
+		return err
+	}
+	logEvents := func() int {
+		out, err := logsClient.GetLogEvents(ctx, &cwl.GetLogEventsInput{LogGroupName: group, LogStreamName: stream, StartFromHead: aws.Bool(true)})
+		if err != nil {
+			t.Fatalf("GetLogEvents: %v", err)
+		}
+		return len(out.Events)
+	}
+	if err := putLog("before"); err != nil {
+		t.Fatal(err)
+	}
 	fill(t, filepath.Join(dir, "filler"))
 	var fs syscall.Statfs_t
 	_ = syscall.Statfs(dir, &fs)
@@ -104,6 +132,16 @@ func TestFullDiskDegradesAndRecovers(t *testing.T) {
 		}
 		return fmt.Errorf("CreateCluster: %v", err)
 	})
+	var su *cwltypes.ServiceUnavailableException
+	if err := putLog("while full"); !errors.As(err, &su) || !strings.Contains(su.ErrorMessage(), "The log store is full") {
+		t.Fatalf("PutLogEvents on a full disk: %v", err)
+	}
+	if _, err := logsClient.CreateLogGroup(ctx, &cwl.CreateLogGroupInput{LogGroupName: aws.String("/full/new")}); !errors.As(err, &su) {
+		t.Fatalf("CreateLogGroup on a full disk: %v", err)
+	}
+	if n := logEvents(); n != 1 {
+		t.Fatalf("GetLogEvents on a full disk: %d events, want 1", n)
+	}
 	// Reads keep working, the process stays up.
 	for range 3 {
 		list, err := env.Client.ListClusters(ctx, &ecs.ListClustersInput{})
@@ -119,7 +157,11 @@ func TestFullDiskDegradesAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 10*time.Second, "writes taken again", func() error { return create("after") })
+	testutil.WaitFor(t, 10*time.Second, "log writes taken again", func() error { return putLog("after") })
 	env.Restart(t)
+	if n := logEvents(); n != 2 {
+		t.Fatalf("log events after the restart: %d, want 2", n)
+	}
 	list, err := env.Client.ListClusters(ctx, &ecs.ListClustersInput{})
 	if err != nil || len(list.ClusterArns) != len(acked) {
 		t.Fatalf("after the restart: %d clusters, want %d: %v", len(list.ClusterArns), len(acked), err)
