@@ -28,7 +28,7 @@ func startCloudWatch(s *Server) (neighbour, error) {
 		tmp, dir = d, d
 		s.logger.Warn("no --data-dir: CloudWatch datapoints are kept in a temporary directory until the server stops", "dir", d)
 	}
-	ms, err := metricstore.Open(dir, metricstore.Options{Logger: s.logger})
+	ms, err := metricstore.Open(dir, metricstore.Options{Logger: s.logger, Full: s.disk.Full})
 	if err != nil {
 		if tmp != "" {
 			_ = os.RemoveAll(tmp)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -73,7 +75,7 @@ func fill(t *testing.T, path string) {
 // again, with every acknowledged write kept (also across a restart).
 func TestFullDiskDegradesAndRecovers(t *testing.T) {
 	t.Parallel()
-	dir := mountTmpfs(t, 256<<20) // etcd (WAL segment, cushion, database) and the log store's Pebble WAL (preallocated to ~72 MiB at its first write)
+	dir := mountTmpfs(t, 352<<20) // etcd (WAL segment, cushion, database) and the log and metric stores' Pebble WALs (each preallocated to ~72 MiB at its first write)
 	env := apitest.Start(t, apitest.Options{DataDir: dir, Configure: func(c *config.Server) {
 		c.EtcdQuotaBytes = 64 << 20
 		c.DiskReserveBytes = 40 << 20
@@ -117,6 +119,17 @@ func TestFullDiskDegradesAndRecovers(t *testing.T) {
 	if err := putLog("before"); err != nil {
 		t.Fatal(err)
 	}
+	// And the metric store (Pebble too).
+	metricsClient := cloudwatch.New(cloudwatch.Options{Region: apitest.Region, BaseEndpoint: aws.String(env.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, "")})
+	putMetric := func(v float64) error {
+		_, err := metricsClient.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("Full"),
+			MetricData: []cwtypes.MetricDatum{{MetricName: aws.String("m"), Value: aws.Float64(v), Timestamp: aws.Time(time.Now())}}})
+		return err
+	}
+	if err := putMetric(1); err != nil {
+		t.Fatal(err)
+	}
 	fill(t, filepath.Join(dir, "filler"))
 	var fs syscall.Statfs_t
 	_ = syscall.Statfs(dir, &fs)
@@ -142,6 +155,15 @@ func TestFullDiskDegradesAndRecovers(t *testing.T) {
 	if n := logEvents(); n != 1 {
 		t.Fatalf("GetLogEvents on a full disk: %d events, want 1", n)
 	}
+	// CloudWatch's server fault (the SDK v2 leaves its message member
+	// empty: the message travels as "message", the shape names it Message).
+	var isf *cwtypes.InternalServiceFault
+	if err := putMetric(2); !errors.As(err, &isf) {
+		t.Fatalf("PutMetricData on a full disk: %T %v", err, err)
+	}
+	if lm, err := metricsClient.ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String("Full")}); err != nil || len(lm.Metrics) != 1 {
+		t.Fatalf("ListMetrics on a full disk: %v %v", lm, err)
+	}
 	// Reads keep working, the process stays up.
 	for range 3 {
 		list, err := env.Client.ListClusters(ctx, &ecs.ListClustersInput{})
@@ -158,6 +180,7 @@ func TestFullDiskDegradesAndRecovers(t *testing.T) {
 	}
 	testutil.WaitFor(t, 10*time.Second, "writes taken again", func() error { return create("after") })
 	testutil.WaitFor(t, 10*time.Second, "log writes taken again", func() error { return putLog("after") })
+	testutil.WaitFor(t, 10*time.Second, "metric writes taken again", func() error { return putMetric(3) })
 	env.Restart(t)
 	if n := logEvents(); n != 2 {
 		t.Fatalf("log events after the restart: %d, want 2", n)

@@ -86,6 +86,9 @@ type Server struct {
 	metricsRecorder switchRecorder
 	usageDone       chan struct{}
 
+	// disk is the disk guard's free-space verdict, which the stores beside
+	// etcd (logs, metrics) consult before writing.
+	disk *diskFull
 	// guardDone closes when the disk guard (diskguard.go) has stopped.
 	guardDone chan struct{}
 	// logsDone closes when the log store's retention loop has stopped.
@@ -181,6 +184,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	// The disk guard (below) tells the log store, on the same disk, when
 	// that disk is full.
 	disk := &diskFull{}
+	s.disk = disk
 	logsDir := filepath.Join(cfg.DataDir, "logs")
 	if cfg.DataDir == "" {
 		// An external etcd and no data directory: the logs live as

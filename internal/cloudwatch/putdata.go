@@ -2,11 +2,13 @@ package cloudwatch
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/cloudwatch/metricstore"
 	"github.com/gantry-dev/gantry/internal/cloudwatchapi"
 )
@@ -75,6 +77,9 @@ func (a *API) put(namespace string, data []cloudwatchapi.MetricDatum) error {
 		}
 	}
 	if err := a.Metrics.Append(out); err != nil {
+		if errors.Is(err, metricstore.ErrFull) {
+			return apierror.New(CodeInternalServiceFault, "The metric store is full (%v); writes are refused until space is freed, reads still work.", err)
+		}
 		return a.internal("PutMetricData", err)
 	}
 	return nil

@@ -41,6 +41,10 @@ const DefaultRetention = 15 * 24 * time.Hour
 // ErrClosed is returned by every method once Close has been called.
 var ErrClosed = errors.New("metric store closed")
 
+// ErrFull is returned (wrapped, with the reason) by Append while
+// Options.Full says the disk is full; reads go on.
+var ErrFull = errors.New("the metric store's disk is full")
+
 // Dimension is a name/value pair of a series.
 type Dimension struct{ Name, Value string }
 
@@ -67,6 +71,11 @@ type Options struct {
 	// NoSync skips the fsync of each Append (benchmarks only: an
 	// acknowledged write may then be lost in a crash).
 	NoSync bool
+	// Full, when set, is asked before every Append: a non-empty answer
+	// (why the disk is full, such as the server's disk guard finding less
+	// free space than its reserve) refuses it with ErrFull, writing
+	// nothing. Reads go on, and Append works again as soon as it answers "".
+	Full func() string
 }
 
 // Store is the time-series store. Its methods are safe for concurrent use.
@@ -260,6 +269,11 @@ type Stats struct{ SampleCount, Sum, Min, Max float64 }
 func (s *Store) Append(data []Datum) error {
 	if s.closed.Load() {
 		return ErrClosed
+	}
+	if s.opts.Full != nil {
+		if reason := s.opts.Full(); reason != "" {
+			return fmt.Errorf("%w: %s", ErrFull, reason)
+		}
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
