@@ -55,6 +55,7 @@ func startECR(s *Server) (neighbour, error) {
 		opts.Dir = dir
 	} else if cfg.DataDir != "" {
 		opts.Dir = filepath.Join(cfg.DataDir, "registry")
+		opts.Full = s.disk.Full // on the disk the guard watches
 	} else {
 		if tmp, err = os.MkdirTemp("", "gantry-registry-"); err != nil {
 			return neighbour{}, fmt.Errorf("registry directory: %w", err)

@@ -69,6 +69,14 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errcode.ErrorCodeUnavailable.WithMessage("repository lookup failed"))
 		return
 	}
+	if r.full != nil && (m[2] == "blobs" || m[2] == "manifests") && (req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch) {
+		if reason := r.full(); reason != "" {
+			r.logger.Warn("registry push refused: disk full", "repository", name, "reason", reason)
+			writeError(w, http.StatusServiceUnavailable, errcode.ErrorCodeUnavailable.WithMessage(
+				"the registry's storage is full ("+reason+"); pushes are refused until space is freed, pulls still work"))
+			return
+		}
+	}
 	if m[2] == "manifests" && req.Method == http.MethodPut {
 		r.putManifest(w, req, name, m[3], settings)
 		return

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -236,5 +237,52 @@ func TestS3StorageIsConfigurable(t *testing.T) {
 	}
 	if _, err := New(context.Background(), Options{Driver: "nosuch", Secret: []byte("0123456789abcdef0123"), Repositories: &fakeRepos{}, Auth: fakeAuth{}}); err == nil {
 		t.Fatal("an unknown driver was accepted")
+	}
+}
+
+// TestFullDiskRefusesPushesServesPulls: while Options.Full reports a full
+// disk, blob uploads and manifest puts get 503 UNAVAILABLE with the
+// reason; pulls go on; pushes resume by themselves once it reports room.
+func TestFullDiskRefusesPushesServesPulls(t *testing.T) {
+	var full atomic.Pointer[string]
+	repos := &fakeRepos{repos: map[string]Settings{"app": {}}}
+	r, err := New(context.Background(), Options{Dir: t.TempDir(), Secret: []byte("0123456789abcdef0123"), Repositories: repos, Auth: fakeAuth{"u", "p"},
+		Full: func() string {
+			if p := full.Load(); p != nil {
+				return *p
+			}
+			return ""
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	c := client{t, srv.URL}
+	m := c.manifest("app", "one")
+	if st, _, body := c.do(http.MethodPut, "/v2/app/manifests/v1", m, "Content-Type", schema2); st != http.StatusCreated {
+		t.Fatalf("push: %d %s", st, body)
+	}
+	reason := "the data directory's disk has 10 bytes free, less than the 64 kept in reserve"
+	full.Store(&reason)
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodPost, "/v2/app/blobs/uploads/"},
+		{http.MethodPut, "/v2/app/manifests/v2"},
+	} {
+		st, _, body := c.do(tc.method, tc.path, m, "Content-Type", schema2)
+		if st != http.StatusServiceUnavailable || !strings.Contains(body, `"UNAVAILABLE"`) || !strings.Contains(body, reason) {
+			t.Fatalf("%s %s on a full disk: %d %s", tc.method, tc.path, st, body)
+		}
+	}
+	if st, _, body := c.do(http.MethodGet, "/v2/app/manifests/v1", nil, "Accept", schema2); st != http.StatusOK || body != string(m) {
+		t.Fatalf("pull on a full disk: %d %s", st, body)
+	}
+	if st, _, _ := c.do(http.MethodGet, "/v2/app/manifests/v2", nil, "Accept", schema2); st != http.StatusNotFound {
+		t.Fatalf("a manifest was stored on a full disk: %d", st)
+	}
+	full.Store(nil)
+	if st, _, body := c.do(http.MethodPut, "/v2/app/manifests/v2", c.manifest("app", "two"), "Content-Type", schema2); st != http.StatusCreated {
+		t.Fatalf("push after space returned: %d %s", st, body)
 	}
 }

@@ -75,6 +75,12 @@ type Options struct {
 	Auth         Authenticator
 	// Logger receives the registry's own messages.
 	Logger *slog.Logger
+	// Full, when set, is asked before every push (blob upload, manifest
+	// put): a non-empty answer (why the disk is full, such as the server's
+	// disk guard finding less free space than its reserve) refuses it with
+	// 503 UNAVAILABLE and that reason. Pulls go on, and pushes resume as
+	// soon as it answers "".
+	Full func() string
 }
 
 // Registry is a running registry: an http.Handler for the distribution
@@ -87,6 +93,7 @@ type Registry struct {
 	auth   Authenticator
 	secret []byte
 	logger *slog.Logger
+	full   func() string
 
 	// tagMu serialises the writes of a tag (checked for immutability,
 	// then moved), per repository.
@@ -144,7 +151,7 @@ func New(ctx context.Context, opts Options) (*Registry, error) {
 	}
 	return &Registry{
 		app: app, ns: ns, driver: driver, repos: opts.Repositories, auth: opts.Auth,
-		secret: opts.Secret, logger: logger, tagLocks: map[string]*repoLock{},
+		secret: opts.Secret, logger: logger, full: opts.Full, tagLocks: map[string]*repoLock{},
 	}, nil
 }
 
