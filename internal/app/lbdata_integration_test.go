@@ -99,7 +99,17 @@ func TestELBv2ListenerServesThroughTheServer(t *testing.T) {
 	if !seen["one"] || !seen["two"] {
 		t.Fatalf("through the listener reached %v, want both targets", seen)
 	}
-	if code, body, err := get("/maintenance/x"); err != nil || code != 503 || body != "back soon" {
+	// The rule was created after the listener: it may reach the data plane
+	// in a later snapshot, within a second of the call.
+	var code int
+	var body string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, body, err = get("/maintenance/x")
+		if (err == nil && code == 503 && body == "back soon") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || code != 503 || body != "back soon" {
 		t.Errorf("fixed-response rule: %d %q %v", code, body, err)
 	}
 	// The health checks (the backends answer 200 on /health) make both
