@@ -160,11 +160,20 @@ func TestServiceKeepsThreeTasksRunning(t *testing.T) {
 	// The deployment completes once its tasks have run for the minimum
 	// healthy time.
 	c.waitCompleted("web", 30*time.Second)
-	s := c.svc("web")
+	// The steady-state event may be written by a later reconcile than the
+	// one that completed the deployment.
+	var s types.Service
+	testutil.WaitFor(t, 10*time.Second, "the steady-state event", func() error {
+		s = c.svc("web")
+		if !hasEvent(s, "(service web) has reached a steady state.") {
+			return fmt.Errorf("events %v", eventMessages(s, 10))
+		}
+		return nil
+	})
 	if s.RunningCount != 3 || s.PendingCount != 0 || s.Deployments[0].RolloutState != types.DeploymentRolloutStateCompleted {
 		t.Fatalf("service %+v", s)
 	}
-	if !hasEvent(s, "(service web) has reached a steady state.") || !hasEvent(s, "(service web) has started 3 tasks:") {
+	if !hasEvent(s, "(service web) has started 3 tasks:") {
 		t.Fatalf("events %v", eventMessages(s, 10))
 	}
 	tasks := c.serviceTasks("web")
