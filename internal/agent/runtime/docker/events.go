@@ -16,7 +16,9 @@ import (
 // Events streams the start, die, oom and health_status events of this
 // agent's containers (pause containers included) until ctx is done, then
 // closes the channel. It subscribes before returning, so no event of a
-// container created after the call is missed. When the stream breaks it is
+// container created after the call is missed: the Docker client sends its
+// request from a goroutine of its own, so the subscription asks the daemon
+// to replay from the moment of the call. When the stream breaks it is
 // re-established with backoff, replaying from the last event received, and
 // an EventReconnected is sent. The channel is buffered; a consumer that
 // stops reading stalls the stream, not the runtime.
@@ -30,16 +32,21 @@ func (r *Runtime) Events(ctx context.Context) <-chan runtime.Event {
 		filters.Arg("event", string(events.ActionOOM)),
 		filters.Arg("event", string(events.ActionHealthStatus)),
 	)
-	msgs, errs := r.cli.Events(ctx, events.ListOptions{Filters: f})
-	go r.watch(ctx, f, msgs, errs, out)
+	since := time.Now()
+	msgs, errs := r.cli.Events(ctx, events.ListOptions{Filters: f, Since: sinceArg(since)})
+	go r.watch(ctx, f, since, msgs, errs, out)
 	return out
+}
+
+// sinceArg formats t as the events API's since parameter.
+func sinceArg(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
 // watch pumps the stream into out and re-subscribes when it breaks, once
 // the daemon answers a ping again.
-func (r *Runtime) watch(ctx context.Context, f filters.Args, msgs <-chan events.Message, errs <-chan error, out chan<- runtime.Event) {
+func (r *Runtime) watch(ctx context.Context, f filters.Args, since time.Time, msgs <-chan events.Message, errs <-chan error, out chan<- runtime.Event) {
 	defer close(out)
-	since := time.Now()
 	for {
 		err := r.pump(ctx, msgs, errs, &since, out)
 		if ctx.Err() != nil {
@@ -58,7 +65,7 @@ func (r *Runtime) watch(ctx context.Context, f filters.Args, msgs <-chan events.
 		}
 		msgs, errs = r.cli.Events(ctx, events.ListOptions{
 			Filters: f,
-			Since:   fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
+			Since:   sinceArg(since),
 		})
 		select {
 		case out <- runtime.Event{Type: runtime.EventReconnected, Time: time.Now()}:
