@@ -85,9 +85,9 @@ func (f *fakeBackend) called(op string) int {
 func newFake() *fakeBackend {
 	return &fakeBackend{service: ecsapi.Service{ServiceName: "web", Status: "ACTIVE", DesiredCount: 2, RunningCount: 1,
 		TaskDefinition: "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1",
-		Deployments: []ecsapi.Deployment{{Id: "ecs-svc/1", Status: "PRIMARY", DesiredCount: 2, RunningCount: 1, PendingCount: 1, RolloutState: "IN_PROGRESS"}},
-		Events:      []ecsapi.ServiceEvent{{Id: "1", Message: `<script>window.pwned=1</script> (service web) <img src=x onerror="window.pwned=2">`}},
-		Tags:        []ecsapi.Tag{{Key: "owner", Value: `"><svg onload=alert(1)>`}}}}
+		Deployments:    []ecsapi.Deployment{{Id: "ecs-svc/1", Status: "PRIMARY", DesiredCount: 2, RunningCount: 1, PendingCount: 1, RolloutState: "IN_PROGRESS"}},
+		Events:         []ecsapi.ServiceEvent{{Id: "1", Message: `<script>window.pwned=1</script> (service web) <img src=x onerror="window.pwned=2">`}},
+		Tags:           []ecsapi.Tag{{Key: "owner", Value: `"><svg onload=alert(1)>`}}}}
 }
 
 type client struct {
@@ -383,4 +383,3 @@ func TestDiff(t *testing.T) {
 		}
 	}
 }
-
