@@ -80,9 +80,24 @@ func value[T any](b *browser, step, expr string, opts ...chromedp.EvaluateOption
 	return v
 }
 
-// waitJS waits until expr is true in the page.
+// waitJS waits until expr is true in the page, across the navigations a
+// submitted form causes (an evaluation that meets one is tried again).
 func waitJS(expr string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(2*time.Minute))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		var last error
+		for {
+			ok, err := chromedp.Evaluate[bool]("!!(" + expr + ")")(ctx, t)
+			if err == nil && ok {
+				return chromedp.Void{}, nil
+			}
+			last = err
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("waiting for %s: %w (last error: %v)", expr, ctx.Err(), last)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // shot saves a screenshot of the page as docs/console/name.png when

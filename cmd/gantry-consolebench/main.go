@@ -193,15 +193,15 @@ func seed(ctx context.Context, api *ecsclient.Client, o options) error {
 	for i := range o.instances {
 		in := &ecsapi.RegisterContainerInstanceRequest{Cluster: cluster, TotalResources: []ecsapi.Resource{
 			{Name: "CPU", Type: "INTEGER", IntegerValue: perInstance * 2},
-			{Name: "MEMORY", Type: "INTEGER", IntegerValue: perInstance * 4}},
+			{Name: "MEMORY", Type: "INTEGER", IntegerValue: perInstance * 6}},
 			Attributes: []ecsapi.Attribute{{Name: "ecs.availability-zone", Value: fmt.Sprintf("us-east-1%c", 'a'+i%3)}}}
 		if err := api.Call(ctx, "RegisterContainerInstance", in, &ecsapi.RegisterContainerInstanceResponse{}); err != nil {
 			return fmt.Errorf("register instance %d: %w", i, err)
 		}
 	}
 	for rev := 1; rev <= 2; rev++ {
-		td := &ecsapi.RegisterTaskDefinitionRequest{Family: "bench", Cpu: "2", Memory: "4", ContainerDefinitions: []ecsapi.ContainerDefinition{{
-			Name: "app", Image: "bench:latest", Essential: ptr(true), Command: []string{"serve", fmt.Sprint(rev)},
+		td := &ecsapi.RegisterTaskDefinitionRequest{Family: "bench", ContainerDefinitions: []ecsapi.ContainerDefinition{{
+			Name: "app", Image: "bench:latest", Cpu: 2, Memory: ptr(int32(6)), Essential: ptr(true), Command: []string{"serve", fmt.Sprint(rev)},
 			LogConfiguration: &ecsapi.LogConfiguration{LogDriver: "awslogs", Options: map[string]string{"awslogs-group": "/bench", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "b"}}}}}
 		if err := api.Call(ctx, "RegisterTaskDefinition", td, &ecsapi.RegisterTaskDefinitionResponse{}); err != nil {
 			return err
