@@ -136,7 +136,7 @@ func bench(o options, stdout, stderr io.Writer) error {
 		if placed >= want || time.Since(start) > o.wait {
 			break
 		}
-		fmt.Fprintf(stderr, "  %d of %d tasks placed (%s)\n", placed, want, time.Since(start).Round(time.Second))
+		fmt.Fprintf(stderr, "  %d of %d tasks placed (%s)%s\n", placed, want, time.Since(start).Round(time.Second), lastEvent(ctx, api))
 		time.Sleep(5 * time.Second)
 	}
 	fmt.Fprintf(stderr, "%d tasks placed in %s\n", placed, time.Since(start).Round(time.Second))
@@ -150,7 +150,7 @@ func bench(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	pages := []page{
-		{"Clusters", "clusters"},
+		{"Clusters", ""},
 		{"Cluster (100 of the services, tasks and instances)", "clusters/" + cluster},
 		{"Service (deployments, events, 20 tasks)", "clusters/" + cluster + "/services/svc-0007"},
 		{"Task (containers, logs)", "clusters/" + cluster + "/tasks/" + anyTask},
@@ -194,7 +194,10 @@ func seed(ctx context.Context, api *ecsclient.Client, o options) error {
 		in := &ecsapi.RegisterContainerInstanceRequest{Cluster: cluster, TotalResources: []ecsapi.Resource{
 			{Name: "CPU", Type: "INTEGER", IntegerValue: perInstance * 2},
 			{Name: "MEMORY", Type: "INTEGER", IntegerValue: perInstance * 6}},
-			Attributes: []ecsapi.Attribute{{Name: "ecs.availability-zone", Value: fmt.Sprintf("us-east-1%c", 'a'+i%3)}}}
+			// What the task definition requires (awslogs), as an agent reports it.
+			Attributes: []ecsapi.Attribute{{Name: "ecs.availability-zone", Value: fmt.Sprintf("us-east-1%c", 'a'+i%3)},
+				{Name: "com.amazonaws.ecs.capability.logging-driver.awslogs"},
+				{Name: "com.amazonaws.ecs.capability.docker-remote-api.1.18"}, {Name: "com.amazonaws.ecs.capability.docker-remote-api.1.19"}}}
 		if err := api.Call(ctx, "RegisterContainerInstance", in, &ecsapi.RegisterContainerInstanceResponse{}); err != nil {
 			return fmt.Errorf("register instance %d: %w", i, err)
 		}
@@ -256,15 +259,34 @@ func heartbeat(ctx context.Context, api *ecsclient.Client, arn string) {
 	}
 }
 
+// countTasks counts the cluster's tasks with ListTasks (a task the
+// controller started counts at once; DescribeClusters' counts follow
+// what agents report, and no agent runs here).
 func countTasks(ctx context.Context, api *ecsclient.Client) (int, error) {
-	var out ecsapi.DescribeClustersResponse
-	if err := api.Call(ctx, "DescribeClusters", &ecsapi.DescribeClustersRequest{Clusters: []string{cluster}}, &out); err != nil {
-		return 0, err
+	n, token := 0, ""
+	for {
+		var out ecsapi.ListTasksResponse
+		if err := api.Call(ctx, "ListTasks", &ecsapi.ListTasksRequest{Cluster: cluster, NextToken: token, MaxResults: ptr(int32(100))}, &out); err != nil {
+			return 0, err
+		}
+		n += len(out.TaskArns)
+		if token = out.NextToken; token == "" {
+			return n, nil
+		}
 	}
-	if len(out.Clusters) == 0 {
-		return 0, errors.New("the cluster is gone")
+}
+
+// lastEvent is the newest event of the first service, to show why tasks
+// are not placed.
+func lastEvent(ctx context.Context, api *ecsclient.Client) string {
+	var out ecsapi.DescribeServicesResponse
+	if err := api.Call(ctx, "DescribeServices", &ecsapi.DescribeServicesRequest{Cluster: cluster, Services: []string{"svc-0000"}}, &out); err != nil {
+		return ": " + err.Error()
 	}
-	return int(out.Clusters[0].PendingTasksCount + out.Clusters[0].RunningTasksCount), nil
+	if len(out.Services) == 0 || len(out.Services[0].Events) == 0 {
+		return ""
+	}
+	return ": svc-0000: " + out.Services[0].Events[0].Message
 }
 
 func firstTask(ctx context.Context, api *ecsclient.Client) (string, error) {
