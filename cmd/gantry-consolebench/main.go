@@ -152,7 +152,7 @@ func bench(o options, stdout, stderr io.Writer) error {
 	pages := []page{
 		{"Clusters", ""},
 		{"Cluster (100 of the services, tasks and instances)", "clusters/" + cluster},
-		{"Service (deployments, events, 20 tasks)", "clusters/" + cluster + "/services/svc-0007"},
+		{"Service (deployments, events, 20 tasks)", "clusters/" + cluster + fmt.Sprintf("/services/svc-%04d", min(7, o.services-1))},
 		{"Task (containers, logs)", "clusters/" + cluster + "/tasks/" + anyTask},
 		{"Container instance (resources, 100 of its tasks)", "clusters/" + cluster + "/instances/" + arns[0][strings.LastIndexByte(arns[0], '/')+1:]},
 		{"Task definition (JSON, diff with revision 1, editor)", "taskdefs/bench/2?against=1"},
