@@ -170,11 +170,31 @@ func bench(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	svcName := fmt.Sprintf("svc-%04d", min(7, o.services-1))
+	peers := []result{peer}
+	for _, p := range []struct {
+		name string
+		call func() error
+	}{
+		{"Peer: DescribeClusters over HTTP (what the clusters and cluster pages call for the counts)", func() error {
+			return api.Call(ctx, "DescribeClusters", &ecsapi.DescribeClustersRequest{Clusters: []string{cluster}}, &ecsapi.DescribeClustersResponse{})
+		}},
+		{"Peer: ListTasks of one service (serviceName filter) over HTTP (what the service page calls)", func() error {
+			return api.Call(ctx, "ListTasks", &ecsapi.ListTasksRequest{Cluster: cluster, ServiceName: svcName}, &ecsapi.ListTasksResponse{})
+		}},
+	} {
+		r, err := measureCall(p.call, o.n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		r.name = p.name
+		peers = append(peers, r)
+	}
 	first, err := firstLoad(c, srv.ConsoleURL+"clusters/"+cluster)
 	if err != nil {
 		return err
 	}
-	report := render(o, placed, results, peer, first)
+	report := render(o, placed, results, peers, first)
 	fmt.Fprint(stdout, report)
 	if o.write != "" {
 		return writeSection(o.write, report)
@@ -286,7 +306,11 @@ func lastEvent(ctx context.Context, api *ecsclient.Client) string {
 	if len(out.Services) == 0 || len(out.Services[0].Events) == 0 {
 		return ""
 	}
-	return ": svc-0000: " + out.Services[0].Events[0].Message
+	msg := out.Services[0].Events[0].Message
+	if len(msg) > 120 {
+		msg = msg[:120] + "…"
+	}
+	return ": svc-0000: " + msg
 }
 
 func firstTask(ctx context.Context, api *ecsclient.Client) (string, error) {
@@ -422,6 +446,24 @@ func measurePeer(ctx context.Context, api *ecsclient.Client, n int) (result, err
 	return r, nil
 }
 
+// measureCall times call n times after a warm-up.
+func measureCall(call func() error, n int) (result, error) {
+	if err := call(); err != nil {
+		return result{}, err
+	}
+	runtime.GC()
+	var ds []time.Duration
+	cpu0 := cpuTime()
+	for range n {
+		t0 := time.Now()
+		if err := call(); err != nil {
+			return result{}, err
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	return summarize(ds, cpuTime()-cpu0, 0), nil
+}
+
 var assetRE = regexp.MustCompile(`(?:href|src)="(/console/assets/[^"]+)"`)
 
 // firstLoad is the bytes of a first visit to a page: its HTML and every
@@ -453,7 +495,7 @@ func firstLoad(c *http.Client, u string) (int, error) {
 
 const heading = "## Web console: page times"
 
-func render(o options, placed int, rs []result, peer result, first int) string {
+func render(o options, placed int, rs []result, peers []result, first int) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	var load [3]float64
@@ -469,7 +511,7 @@ func render(o options, placed int, rs []result, peer result, first int) string {
 	w("")
 	w("| Page | median | p90 | max | CPU/op | HTML bytes |")
 	w("|---|---:|---:|---:|---:|---:|")
-	for _, r := range append(rs, peer) {
+	for _, r := range append(rs, peers...) {
 		bytes := "—"
 		if r.bytes > 0 {
 			bytes = fmt.Sprint(r.bytes)
