@@ -74,7 +74,7 @@ func New(endpoint, region, accessKeyID, secretAccessKey string) *Client {
 	return &Client{
 		eps:    newEndpoints(SplitEndpoints(endpoint)),
 		region: region,
-		creds:    aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey},
+		creds:  aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey},
 		signer: v4.NewSigner(),
 		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
