@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent/logship"
@@ -104,6 +105,23 @@ type Agent struct {
 	// session identifies this agent process to the control plane, which
 	// accepts one live poller per instance.
 	session string
+	// lastPoll is the latest poll the control plane answered.
+	lastPoll atomic.Pointer[pollMark]
+}
+
+// pollMark is a poll the control plane answered: by which server, when.
+type pollMark struct {
+	server string
+	at     time.Time
+}
+
+// LastPoll returns the server that answered the agent's latest poll and
+// when (empty and zero before the first).
+func (a *Agent) LastPoll() (server string, at time.Time) {
+	if m := a.lastPoll.Load(); m != nil {
+		return m.server, m.at
+	}
+	return "", time.Time{}
 }
 
 // LoadInstanceID returns the agent's host ID kept in dataDir, creating one
@@ -449,6 +467,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 200 * time.Millisecond
+		a.lastPoll.Store(&pollMark{server: ep, at: time.Now()})
 		rev = out.Revision
 		a.engine.Sync(out.Tasks, out.TaskArns)
 	}
