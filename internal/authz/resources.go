@@ -49,6 +49,7 @@ var ecsKind = map[string]string{
 	"PutAccountSettingDefault":      "*",
 	"DeleteAccountSetting":          "*",
 	"DiscoverPollEndpoint":          "*",
+	"GantryDiscoverPollEndpoints":   "*",
 	"DescribeCapacityProviders":     "*",
 	"CreateCapacityProvider":        "*",
 	"DescribeServiceDeployments":    "*",

@@ -7,13 +7,16 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
 // Agent is the configuration of `gantry agent` and gantry-agent, and of the
 // agent `gantry dev` runs beside its server.
 type Agent struct {
-	// Server is the control plane's URL.
+	// Server is the control plane's URL, or several of its servers' URLs
+	// separated by commas (the agent fails over between them and learns
+	// the live set from the control plane).
 	Server string
 	// CACert, when set, is the PEM file of the CA the agent verifies an
 	// https:// control plane against (instead of the system's roots).
@@ -103,7 +106,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 		c.Attributes = map[string]string{}
 	}
 	if withServer {
-		fs.StringVar(&c.Server, "server", c.Server, "URL of the control plane")
+		fs.StringVar(&c.Server, "server", c.Server, "URL of the control plane, or URLs of several of its servers separated by commas; the agent moves to another on a failed call and learns the live servers from the control plane")
 		fs.StringVar(&c.CACert, "ca-cert", c.CACert, "PEM file of the CA to verify an https:// control plane against (e.g. its DATA_DIR/tls/ca.pem); default: the system's")
 		fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the agent's identity")
 		fs.StringVar(&c.Region, "region", c.Region, "region the agent signs its requests for")
@@ -150,8 +153,16 @@ func (c *Agent) Validate() error {
 	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
 		errs = append(errs, errors.New("set GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY to credentials the server accepts"))
 	}
-	if u, err := url.Parse(c.Server); err != nil || u.Scheme == "" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("--server %q is not a URL such as http://127.0.0.1:8845", c.Server))
+	servers := strings.Split(c.Server, ",")
+	for _, s := range servers {
+		s = strings.TrimSpace(s)
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if len(servers) == 1 {
+				errs = append(errs, fmt.Errorf("--server %q is not a URL such as http://127.0.0.1:8845", c.Server))
+			} else {
+				errs = append(errs, fmt.Errorf("--server %q: %q is not a URL such as http://127.0.0.1:8845", c.Server, s))
+			}
+		}
 	}
 	for _, v := range []struct {
 		flag string

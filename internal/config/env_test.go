@@ -140,6 +140,8 @@ func TestAgentValidate(t *testing.T) {
 		{"defaults with a key", func(*Agent) {}, nil},
 		{"no key", func(c *Agent) { c.SecretAccessKey = "" }, []string{"GANTRY_ACCESS_KEY_ID"}},
 		{"bad server", func(c *Agent) { c.Server = "127.0.0.1:8845" }, []string{"--server"}},
+		{"several servers", func(c *Agent) { c.Server = "http://10.0.0.5:8845, https://10.0.0.6:8845" }, nil},
+		{"one bad server of several", func(c *Agent) { c.Server = "http://10.0.0.5:8845,10.0.0.6:8845" }, []string{`"10.0.0.6:8845" is not a URL`}},
 		{"every problem at once", func(c *Agent) { c.CPU, c.MemoryMiB, c.CleanupDelay = -1, 1<<40, -time.Second },
 			[]string{"--cpu", "--memory", "--task-cleanup-wait"}},
 	}
