@@ -51,14 +51,14 @@ type manager struct {
 	// cleanupWait is how long after it stopped the task's containers are
 	// removed: the engine's delay plus this task's jitter.
 	cleanupWait time.Duration
-	log      *slog.Logger
-	desired  string
-	known    string // the last status reported (or recovered)
-	reason   string // why the task stops
-	stopCode string
-	cons     map[string]*cstate
-	order    []string // container names in creation order
-	res      *runtime.TaskResources
+	log         *slog.Logger
+	desired     string
+	known       string // the last status reported (or recovered)
+	reason      string // why the task stops
+	stopCode    string
+	cons        map[string]*cstate
+	order       []string // container names in creation order
+	res         *runtime.TaskResources
 
 	pullStartedAt, pullStoppedAt, execStoppedAt, startedAt time.Time
 	pendingSince                                           time.Time
