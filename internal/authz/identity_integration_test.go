@@ -155,6 +155,22 @@ func TestAgentIdentity(t *testing.T) {
 			t.Fatalf("B polls its own: %+v %v", out, err)
 		}
 	})
+	t.Run("task protection of its own tasks only", func(t *testing.T) {
+		// The task metadata endpoint's ECS_AGENT_URI calls (package tmds).
+		if err := keyA.Call(ctx, "UpdateTaskProtection", &ecsapi.UpdateTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}, ProtectionEnabled: true}, nil); err != nil {
+			t.Fatalf("A protects its task: %v", err)
+		}
+		var got ecsapi.GetTaskProtectionResponse
+		if err := keyA.Call(ctx, "GetTaskProtection", &ecsapi.GetTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}}, &got); err != nil || len(got.ProtectedTasks) != 1 || !got.ProtectedTasks[0].ProtectionEnabled {
+			t.Fatalf("A reads its task's protection: %+v %v", got, err)
+		}
+		wantDenied(t, "B reads A's task's protection", keyB.Call(ctx, "GetTaskProtection", &ecsapi.GetTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}}, nil))
+		wantDenied(t, "B unprotects A's task", keyB.Call(ctx, "UpdateTaskProtection", &ecsapi.UpdateTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}, ProtectionEnabled: false}, nil))
+		wantDenied(t, "A names no task", keyA.Call(ctx, "GetTaskProtection", &ecsapi.GetTaskProtectionRequest{Cluster: "prod"}, nil))
+		if err := keyA.Call(ctx, "UpdateTaskProtection", &ecsapi.UpdateTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}, ProtectionEnabled: false}, nil); err != nil {
+			t.Fatalf("A unprotects its task: %v", err)
+		}
+	})
 	t.Run("instance keys make only the agent's calls", func(t *testing.T) {
 		wantDenied(t, "DescribeClusters", keyA.Call(ctx, "DescribeClusters", &ecsapi.DescribeClustersRequest{}, nil))
 		wantDenied(t, "RunTask", keyA.Call(ctx, "RunTask", &ecsapi.RunTaskRequest{Cluster: "prod", TaskDefinition: "web"}, nil))
