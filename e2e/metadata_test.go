@@ -153,9 +153,15 @@ func TestTaskMetadataEndpoint(t *testing.T) {
 				t.Errorf("no %s", k)
 			}
 		}
+		// One binding per address family Docker published (0.0.0.0, ::).
 		ports, _ := got["Ports"].([]any)
-		if len(ports) != 1 || ports[0].(map[string]any)["ContainerPort"] != 8080.0 {
-			t.Errorf("Ports %v", ports)
+		if len(ports) == 0 {
+			t.Errorf("no Ports")
+		}
+		for _, p := range ports {
+			if pm := p.(map[string]any); pm["ContainerPort"] != 8080.0 || pm["Protocol"] != "tcp" || pm["HostPort"] == 0.0 {
+				t.Errorf("Ports %v", ports)
+			}
 		}
 	})
 	t.Run("task metadata", func(t *testing.T) {
@@ -282,9 +288,34 @@ func TestTaskMetadataEndpoint(t *testing.T) {
 		_ = h
 	})
 	t.Run("task protection through ECS_AGENT_URI", func(t *testing.T) {
+		// A standalone task cannot be protected: ECS's failure, relayed.
+		status, body := fetchFrom(t, baseA, url.Values{"env": {"ECS_AGENT_URI"}, "path": {"/task-protection/v1/state"}, "method": {"PUT"},
+			"body": {`{"ProtectionEnabled":true}`}})
+		if status != 200 || body == nil || !strings.Contains(string(body), `{"failure":{"Arn":"`+arnA+`","Detail":null,"Reason":"TASK_NOT_VALID"}}`) {
+			t.Errorf("standalone task: %d %s", status, body)
+		}
+		// A service's task can.
+		if _, err := c.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(c.name), ServiceName: aws.String("meta-svc"),
+			TaskDefinition: aws.String(tdB), DesiredCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+		var svcTask types.Task
+		testutil.WaitFor(t, 60*time.Second, "the service's task runs", func() error {
+			l, err := c.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(c.name), ServiceName: aws.String("meta-svc")})
+			if err != nil || len(l.TaskArns) != 1 {
+				return fmt.Errorf("tasks %v %v", l, err)
+			}
+			svcTask = c.describe(l.TaskArns[0])
+			if aws.ToString(svcTask.LastStatus) != "RUNNING" {
+				return fmt.Errorf("task is %s", aws.ToString(svcTask.LastStatus))
+			}
+			return nil
+		})
+		baseS, _ := published(svcTask)
+		arnS := aws.ToString(svcTask.TaskArn)
 		put := url.Values{"env": {"ECS_AGENT_URI"}, "path": {"/task-protection/v1/state"}, "method": {"PUT"},
 			"body": {`{"ProtectionEnabled":true,"ExpiresInMinutes":60}`}}
-		status, body := fetchFrom(t, baseA, put)
+		status, body = fetchFrom(t, baseS, put)
 		var resp struct {
 			Protection *struct {
 				ExpirationDate    *time.Time
@@ -293,25 +324,25 @@ func TestTaskMetadataEndpoint(t *testing.T) {
 			} `json:"protection"`
 		}
 		if status != 200 || json.Unmarshal(body, &resp) != nil || resp.Protection == nil || !resp.Protection.ProtectionEnabled ||
-			resp.Protection.TaskArn != arnA || resp.Protection.ExpirationDate == nil {
+			resp.Protection.TaskArn != arnS || resp.Protection.ExpirationDate == nil {
 			t.Fatalf("PUT: %d %s", status, body)
 		}
 		if d := time.Until(*resp.Protection.ExpirationDate); d < 55*time.Minute || d > 65*time.Minute {
 			t.Errorf("expires in %v", d)
 		}
-		gp, err := c.ecs.GetTaskProtection(ctx, &ecs.GetTaskProtectionInput{Cluster: aws.String(c.name), Tasks: []string{arnA}})
+		gp, err := c.ecs.GetTaskProtection(ctx, &ecs.GetTaskProtectionInput{Cluster: aws.String(c.name), Tasks: []string{arnS}})
 		if err != nil || len(gp.ProtectedTasks) != 1 || !gp.ProtectedTasks[0].ProtectionEnabled {
 			t.Fatalf("GetTaskProtection: %+v %v", gp, err)
 		}
-		status, body = fetchFrom(t, baseA, url.Values{"env": {"ECS_AGENT_URI"}, "path": {"/task-protection/v1/state"}})
+		status, body = fetchFrom(t, baseS, url.Values{"env": {"ECS_AGENT_URI"}, "path": {"/task-protection/v1/state"}})
 		if status != 200 || !strings.Contains(string(body), `"ProtectionEnabled":true`) {
 			t.Errorf("GET: %d %s", status, body)
 		}
-		status, body = fetchFrom(t, baseA, url.Values{"env": {"ECS_AGENT_URI"}, "path": {"/task-protection/v1/state"}, "method": {"PUT"}, "body": {`{}`}})
+		status, body = fetchFrom(t, baseS, url.Values{"env": {"ECS_AGENT_URI"}, "path": {"/task-protection/v1/state"}, "method": {"PUT"}, "body": {`{}`}})
 		if status != 400 || !strings.Contains(string(body), "InvalidParameterException") {
 			t.Errorf("PUT without ProtectionEnabled: %d %s", status, body)
 		}
-		status, body = fetchFrom(t, baseA, url.Values{"env": {"ECS_AGENT_URI"}, "path": {"/task-protection/v1/state"}, "method": {"PUT"},
+		status, body = fetchFrom(t, baseS, url.Values{"env": {"ECS_AGENT_URI"}, "path": {"/task-protection/v1/state"}, "method": {"PUT"},
 			"body": {`{"ProtectionEnabled":true,"ExpiresInMinutes":5000}`}})
 		if status != 400 || !strings.Contains(string(body), "InvalidParameterException") {
 			t.Errorf("PUT with 5000 minutes: %d %s", status, body)

@@ -51,6 +51,9 @@ type Config struct {
 	Protection Protection
 	// Cluster is the agent's cluster (task protection calls).
 	Cluster string
+	// HostAddrs returns the host's own addresses, from which host-mode
+	// tasks' requests come; nil reads the host's interfaces.
+	HostAddrs func() []netip.Addr
 	// StatsTimeout bounds one stats answer; zero means 10 seconds.
 	StatsTimeout time.Duration
 	// Logger receives the server's logs.
@@ -68,6 +71,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HostAddrs == nil {
+		cfg.HostAddrs = interfaceAddrs
 	}
 	if cfg.StatsTimeout <= 0 {
 		cfg.StatsTimeout = 10 * time.Second
@@ -129,7 +135,7 @@ func (s *Server) lookup(r *http.Request) (Entry, bool) {
 	if !ok {
 		return Entry{}, false
 	}
-	if !allowed(r, e) {
+	if !allowed(r, e, s.cfg.HostAddrs) {
 		s.log.Warn("task metadata request from outside the task", "task", e.Task.TaskARN, "container", e.Container, "remote", r.RemoteAddr)
 		return Entry{}, false
 	}
@@ -137,9 +143,11 @@ func (s *Server) lookup(r *http.Request) (Entry, bool) {
 }
 
 // allowed reports whether r comes from e's task: from one of the task's
-// addresses, or, for a host-mode task, from the host (loopback or the
-// address it connected to).
-func allowed(r *http.Request, e Entry) bool {
+// addresses, or, for a host-mode task, from the host (loopback, the
+// address it connected to, or another of the host's own addresses, which
+// the kernel may pick as the source; a container on a bridge network has
+// an address of its own, which is not the host's).
+func allowed(r *http.Request, e Entry, hostAddrs func() []netip.Addr) bool {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return false
@@ -151,6 +159,11 @@ func allowed(r *http.Request, e Entry) bool {
 		}
 		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 			if lap, err := netip.ParseAddrPort(la.String()); err == nil && lap.Addr().Unmap() == remote {
+				return true
+			}
+		}
+		for _, a := range hostAddrs() {
+			if a == remote {
 				return true
 			}
 		}
@@ -276,4 +289,19 @@ func (s *Server) taskStats(w http.ResponseWriter, r *http.Request, v4 bool) {
 	}
 	wg.Wait()
 	writeJSON(w, http.StatusOK, out)
+}
+
+// interfaceAddrs returns the addresses of the host's network interfaces.
+func interfaceAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
 }

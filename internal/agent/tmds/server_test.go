@@ -186,9 +186,12 @@ func TestOnlyTheTaskItself(t *testing.T) {
 	// A host-mode task: only from the host.
 	e := exampleEntry()
 	e.NetworkMode, e.Addresses = "host", nil
-	hs := New(Config{State: fakeState{"h": e}})
+	hs := New(Config{State: fakeState{"h": e}, HostAddrs: func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("192.0.2.2")} }})
 	if code, _ := do(t, hs, "GET", "/v4/h", "127.0.0.1:5", ""); code != 200 {
 		t.Errorf("host task from loopback: %d", code)
+	}
+	if code, _ := do(t, hs, "GET", "/v4/h", "192.0.2.2:5", ""); code != 200 {
+		t.Errorf("host task from another of the host's addresses: %d", code)
 	}
 	if code, _ := do(t, hs, "GET", "/v4/h", "172.17.0.9:5", ""); code != 404 {
 		t.Errorf("host task from a bridge container: %d", code)
