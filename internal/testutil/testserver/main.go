@@ -222,7 +222,7 @@ func serve() {
 		defer resp.Body.Close()
 		w.Header().Set("X-Fetched-Status", strconv.Itoa(resp.StatusCode))
 		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-		io.Copy(w, resp.Body)
+		_, _ = io.Copy(w, resp.Body)
 	})
 	exitNow := make(chan int, 1)
 	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
