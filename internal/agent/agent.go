@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/agent/stats"
 	"github.com/gantry-dev/gantry/internal/agent/taskengine"
+	"github.com/gantry-dev/gantry/internal/agent/tmds"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/ecsclient"
 )
@@ -64,8 +66,15 @@ type Config struct {
 	InstanceType     string
 	// Attributes are custom attributes.
 	Attributes map[string]string
-	// CleanupDelay is how long a stopped task's containers are kept.
-	CleanupDelay time.Duration
+	// CleanupDelay is how long a stopped task's containers are kept;
+	// CleanupJitter, when positive, adds a random part of up to itself to
+	// each task's wait.
+	CleanupDelay  time.Duration
+	CleanupJitter time.Duration
+	// TaskMetadataListener, when set, is where the agent serves the task
+	// metadata endpoint (package tmds); every container gets its URIs in
+	// its environment. The agent closes it when Run returns.
+	TaskMetadataListener net.Listener
 	// DockerVersion is reported in versionInfo.
 	DockerVersion string
 	// DockerAPIVersion, e.g. "1.41", gives the docker-remote-api attributes.
@@ -98,6 +107,7 @@ type Agent struct {
 	engine *taskengine.Engine
 	logs   *logship.Manager // nil when the runtime cannot read logs back
 	stats  *stats.Sampler   // nil when the runtime reports no usage
+	tmds   *tmds.Server     // nil without a task metadata endpoint
 	id     identity
 	log    *slog.Logger
 	// counters are the agent's own metrics (WriteMetrics).
@@ -198,7 +208,15 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 			return nil, fmt.Errorf("agent: --ca-cert %s: %w", cfg.CACert, err)
 		}
 	}
-	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, Logger: cfg.Logger.With("component", "taskengine")}
+	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, CleanupJitter: cfg.CleanupJitter,
+		AvailabilityZone: cfg.AvailabilityZone, Logger: cfg.Logger.With("component", "taskengine")}
+	if ln := cfg.TaskMetadataListener; ln != nil {
+		secret, err := tmds.LoadSecret(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		ecfg.Metadata = tmds.NewEndpoints("http://"+ln.Addr().String(), secret)
+	}
 	if src, ok := rt.(logship.Source); ok {
 		logs, err := logship.New(logship.Config{
 			Dir:         filepath.Join(cfg.DataDir, "logship"),
@@ -236,6 +254,11 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 		a.stats = sampler
 	}
 	a.engine = taskengine.New(ecfg, rt, reporter{a.client})
+	if ecfg.Metadata != nil {
+		statsRT, _ := rt.(runtime.StatsJSONReader)
+		a.tmds = tmds.New(tmds.Config{State: a.engine, Stats: statsRT, Protection: protection{a.client},
+			Cluster: cfg.Cluster, Logger: cfg.Logger.With("component", "tmds")})
+	}
 	return a, nil
 }
 
@@ -402,6 +425,18 @@ func (a *Agent) Register(ctx context.Context) error {
 // Run registers, then polls for tasks and runs them until ctx ends. The
 // tasks' containers are left running when it returns.
 func (a *Agent) Run(ctx context.Context) error {
+	if a.tmds != nil {
+		tctx, stopServing := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := a.tmds.Serve(tctx, a.cfg.TaskMetadataListener); err != nil {
+				a.log.Error("task metadata endpoint", "err", err)
+			}
+		}()
+		defer func() { stopServing(); <-served }()
+		a.log.Info("task metadata endpoint", "url", "http://"+a.cfg.TaskMetadataListener.Addr().String())
+	}
 	if a.id.ContainerInstanceArn == "" {
 		if err := a.registerUntilCluster(ctx); err != nil {
 			return err
@@ -659,4 +694,26 @@ func (a *Agent) registerUntilCluster(ctx context.Context) error {
 		}
 		wait = min(wait*2, registerBackoffMax)
 	}
+}
+
+// protection makes the task metadata endpoint's task protection calls with
+// the agent's own credentials.
+type protection struct{ c *ecsclient.Client }
+
+// GetTaskProtection calls GetTaskProtection.
+func (p protection) GetTaskProtection(ctx context.Context, in *ecsapi.GetTaskProtectionRequest) (*ecsapi.GetTaskProtectionResponse, error) {
+	var out ecsapi.GetTaskProtectionResponse
+	if err := p.c.Call(ctx, "GetTaskProtection", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdateTaskProtection calls UpdateTaskProtection.
+func (p protection) UpdateTaskProtection(ctx context.Context, in *ecsapi.UpdateTaskProtectionRequest) (*ecsapi.UpdateTaskProtectionResponse, error) {
+	var out ecsapi.UpdateTaskProtectionResponse
+	if err := p.c.Call(ctx, "UpdateTaskProtection", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
