@@ -18,8 +18,8 @@ import (
 // TestTaskSetsRunRealTasks: a service with the EXTERNAL deployment
 // controller runs its task sets as real containers: a task set at 100% and
 // one at 50% (created with `aws ecs create-task-set`) of a desired count of
-// 2 run 2 and 1 containers and report STEADY_STATE; at a desired count of 4
-// they follow to 4 and 2; the primary task set switches; deleting the old
+// 2 run 2 and 1 containers and report STEADY_STATE; at a desired count of 3
+// they follow to 3 and 2 (1.5 rounded up); the primary task set switches; deleting the old
 // one with force stops its containers and removes it.
 func TestTaskSetsRunRealTasks(t *testing.T) {
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
@@ -109,10 +109,10 @@ func TestTaskSetsRunRealTasks(t *testing.T) {
 	waitSets(map[string]int{blueID: 2, greenID: 1})
 
 	// The desired count grows: each task set follows at its scale.
-	if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("ext"), DesiredCount: aws.Int32(4)}); err != nil {
+	if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("ext"), DesiredCount: aws.Int32(3)}); err != nil {
 		t.Fatal(err)
 	}
-	waitSets(map[string]int{blueID: 4, greenID: 2})
+	waitSets(map[string]int{blueID: 3, greenID: 2})
 
 	// Green becomes primary; the service shows its task definition.
 	if _, err := c.ecs.UpdateServicePrimaryTaskSet(ctx, &ecs.UpdateServicePrimaryTaskSetInput{Cluster: aws.String(c.name), Service: aws.String("ext"), PrimaryTaskSet: aws.String(greenID)}); err != nil {
