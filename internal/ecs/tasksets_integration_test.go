@@ -142,6 +142,21 @@ func TestTaskSetOperations(t *testing.T) {
 		t.Fatalf("describe some: %v %+v", err, some)
 	}
 
+	// Task sets are tagged through their ARN too.
+	if _, err := c.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: a.TaskSetArn, Tags: []types.Tag{{Key: aws.String("stage"), Value: aws.String("canary")}}}); err != nil {
+		t.Fatalf("tag task set: %v", err)
+	}
+	if lt, err := c.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: a.TaskSetArn}); err != nil || len(lt.Tags) != 2 {
+		t.Fatalf("task set tags: %v %+v", err, lt)
+	}
+	if _, err := c.UntagResource(ctx, &ecs.UntagResourceInput{ResourceArn: a.TaskSetArn, TagKeys: []string{"stage"}}); err != nil {
+		t.Fatalf("untag task set: %v", err)
+	}
+	missingArn := strings.Replace(aws.ToString(a.TaskSetArn), id1, "ecs-svc/1234567890123456789", 1)
+	if _, err := c.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(missingArn), Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}); apiCode(err) != "ResourceNotFoundException" {
+		t.Fatalf("tag unknown task set: %v", err)
+	}
+
 	// Primary: the service shows the primary task set's members.
 	prim, err := c.UpdateServicePrimaryTaskSet(ctx, &ecs.UpdateServicePrimaryTaskSetInput{Cluster: cl, Service: aws.String("ext"), PrimaryTaskSet: aws.String(id1)})
 	if err != nil || aws.ToString(prim.TaskSet.Status) != "PRIMARY" {
