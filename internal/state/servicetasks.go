@@ -386,10 +386,10 @@ type slimContainer struct {
 	NetworkBindings   []ecsapi.NetworkBinding   `json:"networkBindings"`
 	NetworkInterfaces []ecsapi.NetworkInterface `json:"networkInterfaces"`
 	ExitCode          *int32                    `json:"exitCode"`
-	HealthStatus ecsapi.HealthStatus `json:"healthStatus"`
-	LastStatus   string              `json:"lastStatus"`
-	Name         string              `json:"name"`
-	Reason       string              `json:"reason"`
+	HealthStatus      ecsapi.HealthStatus       `json:"healthStatus"`
+	LastStatus        string                    `json:"lastStatus"`
+	Name              string                    `json:"name"`
+	Reason            string                    `json:"reason"`
 }
 
 // skipJSON decodes any value to nothing.
