@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -103,13 +104,46 @@ func TestServiceBehindLoadBalancerLosesNoRequest(t *testing.T) {
 		t.Fatalf("create service with a port the container lacks: %v", err)
 	}
 
-	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: aws.String(td), DesiredCount: aws.Int32(2),
-		LoadBalancers:                 []types.LoadBalancer{{TargetGroupArn: aws.String(lb.tg), ContainerName: aws.String("web"), ContainerPort: aws.Int32(8080)}},
-		HealthCheckGracePeriodSeconds: aws.Int32(30),
-		DeploymentConfiguration:       &types.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(100), MaximumPercent: aws.Int32(200)}})
+	// The service is created with Debian's aws CLI.
+	cli := newAWSCLI(t, c.env.URL)
+	var created struct {
+		Service struct {
+			LoadBalancers []struct {
+				TargetGroupArn string `json:"targetGroupArn"`
+				ContainerName  string `json:"containerName"`
+				ContainerPort  int    `json:"containerPort"`
+			} `json:"loadBalancers"`
+			HealthCheckGracePeriodSeconds int `json:"healthCheckGracePeriodSeconds"`
+		} `json:"service"`
+	}
+	cli.run(&created, "create-service", "--cluster", c.name, "--service-name", "web", "--task-definition", td, "--desired-count", "2",
+		"--load-balancers", "targetGroupArn="+lb.tg+",containerName=web,containerPort=8080", "--health-check-grace-period-seconds", "30",
+		"--deployment-configuration", "maximumPercent=200,minimumHealthyPercent=100")
+	if lbs := created.Service.LoadBalancers; len(lbs) != 1 || lbs[0].TargetGroupArn != lb.tg || lbs[0].ContainerPort != 8080 || created.Service.HealthCheckGracePeriodSeconds != 30 {
+		t.Fatalf("create-service answered %+v", created.Service)
+	}
 	c.waitCompleted("web", 90*time.Second)
-	if n := lb.targetStates(t); n["healthy"] != 2 {
-		t.Fatalf("targets after the service completed: %v", n)
+	stdout, stderr, err := cli.tryService("elbv2", "describe-target-health", "--target-group-arn", lb.tg)
+	if err != nil {
+		t.Fatalf("aws elbv2 describe-target-health: %v %s", err, stderr)
+	}
+	var health struct {
+		TargetHealthDescriptions []struct {
+			Target       struct{ Id string }
+			TargetHealth struct{ State string }
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &health); err != nil {
+		t.Fatalf("describe-target-health output %q: %v", stdout, err)
+	}
+	healthy := 0
+	for _, d := range health.TargetHealthDescriptions {
+		if d.TargetHealth.State == "healthy" && strings.HasPrefix(d.Target.Id, "i-") {
+			healthy++
+		}
+	}
+	if healthy != 2 {
+		t.Fatalf("aws elbv2 describe-target-health after the service completed: %s", stdout)
 	}
 	if s := c.svc("web"); !hasEvent(s, "registered 2 targets in (target-group "+lb.tg+")") && !hasEvent(s, "registered 1 targets in") {
 		t.Errorf("no registration event: %v", eventMessages(s, 10))
