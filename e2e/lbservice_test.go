@@ -190,6 +190,7 @@ func TestServiceBehindLoadBalancerLosesNoRequest(t *testing.T) {
 	}
 
 	// A scale-in under load.
+	two := c.serviceTasks("web")
 	if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("web"), DesiredCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +200,14 @@ func TestServiceBehindLoadBalancerLosesNoRequest(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, tk := range tasks {
-			if aws.ToString(tk.LastStatus) == "DEACTIVATING" {
+		for _, tk := range two {
+			// ListTasks lists desiredStatus RUNNING: a DEACTIVATING
+			// task (desiredStatus STOPPED) is described by its ARN.
+			if d := c.describe(aws.ToString(tk.TaskArn)); aws.ToString(d.LastStatus) == "DEACTIVATING" {
 				sawDeactivating = true
+				if aws.ToString(d.DesiredStatus) != "STOPPED" {
+					return fmt.Errorf("a DEACTIVATING task wants %s", aws.ToString(d.DesiredStatus))
+				}
 			}
 		}
 		if len(tasks) != 1 || lb.targetStates(t)["healthy"] != 1 || len(lb.targetStates(t)) != 1 {
@@ -210,7 +216,7 @@ func TestServiceBehindLoadBalancerLosesNoRequest(t *testing.T) {
 		return nil
 	})
 	if !sawDeactivating {
-		t.Log("the scaled-in task was not seen DEACTIVATING (the drain of 2s may have passed between looks)")
+		t.Error("the scaled-in task was never seen DEACTIVATING while its target drained")
 	}
 	stopLoad()
 	out := <-done
