@@ -46,13 +46,17 @@ type clusterOptions struct {
 	stopTimeout time.Duration
 	// lbDataPlane runs the load balancer's data plane in the server.
 	lbDataPlane bool
+	// credentialsFile is the server's --credentials-file (more keys,
+	// with policies), if any.
+	credentialsFile string
 }
 
 func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy, LBDataPlane: opts.lbDataPlane})
+	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy, LBDataPlane: opts.lbDataPlane,
+		CredentialsFile: opts.credentialsFile})
 	c := &cluster{t: t, env: env, ecs: env.Client, docker: docker, name: "e2e", dataDir: t.TempDir(), image: image}
 	if _, err := c.ecs.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(c.name)}); err != nil {
 		t.Fatal(err)
