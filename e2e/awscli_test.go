@@ -59,7 +59,12 @@ func (a *awsCLI) run(out any, args ...string) {
 
 // try runs the command and returns its output and error.
 func (a *awsCLI) try(args ...string) (string, string, error) {
-	full := append([]string{"ecs"}, args...)
+	return a.tryService("ecs", args...)
+}
+
+// tryService runs `aws SERVICE ARGS...` and returns its output and error.
+func (a *awsCLI) tryService(service string, args ...string) (string, string, error) {
+	full := append([]string{service}, args...)
 	full = append(full, "--endpoint-url", a.endpoint, "--output", "json")
 	cmd := exec.Command(a.bin, full...)
 	cmd.Env = a.env

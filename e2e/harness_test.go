@@ -44,6 +44,8 @@ type clusterOptions struct {
 	// stopTimeout is the agent's stop timeout of containers whose
 	// definition has none (its default if 0).
 	stopTimeout time.Duration
+	// lbDataPlane runs the load balancer's data plane in the server.
+	lbDataPlane bool
 	// credentialsFile is the server's --credentials-file (more keys,
 	// with policies), if any.
 	credentialsFile string
@@ -53,7 +55,8 @@ func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy, CredentialsFile: opts.credentialsFile})
+	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy, LBDataPlane: opts.lbDataPlane,
+		CredentialsFile: opts.credentialsFile})
 	c := &cluster{t: t, env: env, ecs: env.Client, docker: docker, name: "e2e", dataDir: t.TempDir(), image: image}
 	if _, err := c.ecs.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(c.name)}); err != nil {
 		t.Fatal(err)
@@ -71,7 +74,7 @@ func (c *cluster) agentConfig(opts clusterOptions) agent.Config {
 	return agent.Config{
 		Server: c.env.URL, Cluster: c.name, DataDir: c.dataDir, Region: apitest.Region,
 		AccessKeyID: apitest.AccessKeyID, SecretAccessKey: apitest.SecretAccessKey,
-		CPU: 2048, MemoryMiB: 2048, AvailabilityZone: "us-east-1a", InstanceType: "gantry.test",
+		CPU: 2048, MemoryMiB: 2048, AvailabilityZone: "us-east-1a", InstanceType: "gantry.test", HostAddress: "127.0.0.1",
 		CleanupDelay: opts.cleanupDelay,
 	}
 }

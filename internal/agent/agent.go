@@ -64,6 +64,10 @@ type Config struct {
 	// ecs.availability-zone and ecs.instance-type attributes.
 	AvailabilityZone string
 	InstanceType     string
+	// HostAddress, when set, is reported as the gantry.host-address
+	// attribute: the address load balancers dial for the instance's
+	// targets.
+	HostAddress string
 	// Attributes are custom attributes.
 	Attributes map[string]string
 	// CleanupDelay is how long a stopped task's containers are kept;
@@ -640,6 +644,9 @@ func (a *Agent) attributes() []ecsapi.Attribute {
 	}
 	for _, v := range dockerAPIVersions(a.cfg.DockerAPIVersion) {
 		attrs["com.amazonaws.ecs.capability.docker-remote-api."+v] = ""
+	}
+	if a.cfg.HostAddress != "" {
+		attrs["gantry.host-address"] = a.cfg.HostAddress
 	}
 	for k, v := range a.cfg.Attributes {
 		attrs[k] = v

@@ -74,6 +74,7 @@ func AgentConfig(c config.Agent) agent.Config {
 		ReservedMemoryMiB: int32(c.ReservedMemoryMiB),
 		AvailabilityZone:  c.AvailabilityZone,
 		InstanceType:      c.InstanceType,
+		HostAddress:       c.HostAddress,
 		Attributes:        c.Attributes,
 		CleanupDelay:      c.CleanupDelay,
 		CleanupJitter:     c.CleanupJitter,

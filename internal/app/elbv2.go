@@ -25,6 +25,8 @@ func startELBv2(s *Server) (neighbour, error) {
 	// the host binds is refused when a listener is created.
 	api.ProbePorts = true
 	s.ELB = api
+	// Services' loadBalancers name its target groups.
+	s.ECS.TargetGroups = ecsTargetGroups{elb: api}
 	s.lbHealth = api.HealthSink(context.Background(), reporterID())
 	// The data plane (internal/lb) serves every listener in this process,
 	// from the API's snapshots, reporting its health checks to lbHealth

@@ -317,6 +317,10 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		// deploymentConfiguration.alarms roll deployments back.
 		svcDeps.Alarms = s.CloudWatch
 	}
+	if s.ELB != nil {
+		// Services behind load balancers: targets and draining.
+		svcDeps.LoadBalancing = serviceTargets{elb: s.ELB, ecs: s.ECS}
+	}
 	s.Services = servicectl.New(svcDeps, svcOpts, logger)
 	s.reaperDone = make(chan struct{})
 	go func() {

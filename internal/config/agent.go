@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,12 @@ type Agent struct {
 	// AvailabilityZone defaults to Region + "a" (Complete).
 	AvailabilityZone string
 	InstanceType     string
+	// HostAddress is the address at which the host's published container
+	// ports are reached from the load balancer's data plane (instance
+	// targets), reported as the gantry.host-address attribute. It
+	// defaults (Complete) to the host's address on the route to the
+	// control plane: 127.0.0.1 when the control plane is on loopback.
+	HostAddress string
 	// Attributes are custom attributes.
 	Attributes map[string]string
 	// CleanupDelay is how long a stopped task's containers are kept
@@ -127,6 +134,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.IntVar(&c.ReservedMemoryMiB, "reserved-memory", c.ReservedMemoryMiB, "MiB of the host's memory kept for the system")
 	fs.StringVar(&c.AvailabilityZone, "availability-zone", c.AvailabilityZone, "ecs.availability-zone attribute (default: REGION + \"a\")")
 	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
+	fs.StringVar(&c.HostAddress, "host-address", c.HostAddress, "address at which load balancers reach this host's published container ports (instance targets), the gantry.host-address attribute (default: this host's address on the route to --server; 127.0.0.1 when the server is on loopback)")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION is read too)")
 	fs.DurationVar(&c.CleanupJitter, "task-cleanup-wait-jitter", c.CleanupJitter, "a random duration of up to this much added to each task's cleanup wait (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER is read too)")
@@ -157,6 +165,37 @@ func (c *Agent) Complete() {
 	if c.AvailabilityZone == "" {
 		c.AvailabilityZone = c.Region + "a"
 	}
+	if c.HostAddress == "" {
+		c.HostAddress = routeAddress(c.Server)
+	}
+}
+
+// hostNameRE matches a DNS host name.
+var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+
+// routeAddress is this host's address on the route to the host of the URL
+// server: 127.0.0.1 when that host is a loopback address or localhost, or
+// when no route is found. It sends nothing (a UDP socket is connected,
+// which only picks the route).
+func routeAddress(server string) string {
+	const loopback = "127.0.0.1"
+	first, _, _ := strings.Cut(server, ",") // --server may list several
+	u, err := url.Parse(strings.TrimSpace(first))
+	if err != nil || u.Hostname() == "" || u.Hostname() == "localhost" {
+		return loopback
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+		return loopback
+	}
+	conn, err := net.Dial("udp4", net.JoinHostPort(u.Hostname(), "9"))
+	if err != nil {
+		return loopback
+	}
+	defer conn.Close()
+	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP != nil && !a.IP.IsUnspecified() {
+		return a.IP.String()
+	}
+	return loopback
 }
 
 // Validate reports every problem with c at once.
@@ -175,6 +214,9 @@ func (c *Agent) Validate() error {
 				errs = append(errs, fmt.Errorf("--server %q: %q is not a URL such as http://127.0.0.1:8845", c.Server, s))
 			}
 		}
+	}
+	if h := c.HostAddress; h != "" && net.ParseIP(h) == nil && !hostNameRE.MatchString(h) {
+		errs = append(errs, fmt.Errorf("--host-address %q is not an IP address or host name (no port)", h))
 	}
 	for _, v := range []struct {
 		flag string

@@ -149,6 +149,8 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 			return nil, fmt.Errorf("poll tasks: decode task: %w", err)
 		}
 		at := ecsapi.GantryAssignedTask{Task: rec.Task}
+		// A deactivating task runs on until its targets have drained.
+		at.Task.DesiredStatus = rec.AgentDesiredStatus()
 		if td, err := s.lookupTaskDef(ctx, rec.Task.TaskDefinitionArn); err != nil {
 			return nil, err
 		} else if td != nil {

@@ -41,6 +41,10 @@ type API struct {
 	// into the AWS/ECS metrics; nil refuses it.
 	Usage UsageIngester
 
+	// TargetGroups looks up the Elastic Load Balancing target groups that
+	// services' loadBalancers name; nil refuses loadBalancers.
+	TargetGroups TargetGroups
+
 	leases leases
 
 	// MaxTxnOps bounds the operations of one etcd transaction (etcd's

@@ -102,12 +102,9 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	if err := checkDeploymentController(in.DeploymentController); err != nil {
 		return nil, err
 	}
-	if err := unsupportedServiceMembers(in.LoadBalancers, in.ServiceRegistries, in.ServiceConnectConfiguration,
+	if err := unsupportedServiceMembers(in.ServiceRegistries, in.ServiceConnectConfiguration,
 		in.VolumeConfigurations, in.VpcLatticeConfigurations, in.PlatformVersion); err != nil {
 		return nil, err
-	}
-	if in.Role != "" {
-		return nil, apierror.InvalidParameter("You cannot specify an IAM role for services that do not use a load balancer.")
 	}
 	strategy := string(in.SchedulingStrategy)
 	switch strategy {
@@ -157,6 +154,9 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 			return nil, err
 		}
 	}
+	if err := s.checkLoadBalancers(ctx, in.LoadBalancers, td, in.Role); err != nil {
+		return nil, err
+	}
 	if err := s.checkServicePlacement(strategy, in.PlacementConstraints, in.PlacementStrategy); err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 		AvailabilityZoneRebalancing:   rebalancing,
 		Tags:                          in.Tags,
 		Events:                        []ecsapi.ServiceEvent{},
-		LoadBalancers:                 []ecsapi.LoadBalancer{},
+		LoadBalancers:                 append([]ecsapi.LoadBalancer{}, in.LoadBalancers...),
 		ServiceRegistries:             []ecsapi.ServiceRegistry{},
 	}
 	if svc.PlacementConstraints == nil {
@@ -324,7 +324,7 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 	if err := checkDeploymentController(in.DeploymentController); err != nil {
 		return nil, err
 	}
-	if err := unsupportedServiceMembers(in.LoadBalancers, in.ServiceRegistries, in.ServiceConnectConfiguration,
+	if err := unsupportedServiceMembers(in.ServiceRegistries, in.ServiceConnectConfiguration,
 		in.VolumeConfigurations, in.VpcLatticeConfigurations, in.PlatformVersion); err != nil {
 		return nil, err
 	}
@@ -352,6 +352,9 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 		}
 		if svc.Status != ServiceActive {
 			return apierror.ServiceNotActive()
+		}
+		if in.LoadBalancers != nil && !sameLoadBalancers(svc.LoadBalancers, in.LoadBalancers) {
+			return apierror.UnsupportedFeature("Changing the load balancers of a service is not supported by Gantry yet: create a new service.")
 		}
 		strategy := string(svc.SchedulingStrategy)
 		if in.DeploymentController != nil && in.DeploymentController.Type != controllerType(svc.DeploymentController) {
@@ -427,6 +430,13 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 			}
 			if err := checkNetworkConfiguration(svc.NetworkConfiguration, check); err != nil {
 				return err
+			}
+			for _, lb := range svc.LoadBalancers {
+				if lb.ContainerPort != nil {
+					if err := checkLBContainer(check, lb.ContainerName, *lb.ContainerPort); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		if deploy {

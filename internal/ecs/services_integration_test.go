@@ -128,9 +128,25 @@ func TestCreateServiceValidation(t *testing.T) {
 		{"no desired count", func(in *ecs.CreateServiceInput) { in.DesiredCount = nil }, "InvalidParameterException"},
 		{"negative desired count", func(in *ecs.CreateServiceInput) { in.DesiredCount = aws.Int32(-1) }, "InvalidParameterException"},
 		{"fargate", func(in *ecs.CreateServiceInput) { in.LaunchType = types.LaunchTypeFargate }, "InvalidParameterException"},
-		{"load balancer", func(in *ecs.CreateServiceInput) {
+		{"load balancer with a malformed target group ARN", func(in *ecs.CreateServiceInput) {
 			in.LoadBalancers = []types.LoadBalancer{{TargetGroupArn: aws.String("x"), ContainerName: aws.String("web"), ContainerPort: aws.Int32(80)}}
-		}, "UnsupportedFeatureException"},
+		}, "InvalidParameterException"},
+		{"load balancer with an unknown target group", func(in *ecs.CreateServiceInput) {
+			in.LoadBalancers = []types.LoadBalancer{{TargetGroupArn: aws.String("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/none/0123456789abcdef"),
+				ContainerName: aws.String("web"), ContainerPort: aws.Int32(80)}}
+		}, "InvalidParameterException"},
+		{"classic load balancer", func(in *ecs.CreateServiceInput) {
+			in.LoadBalancers = []types.LoadBalancer{{LoadBalancerName: aws.String("old"), ContainerName: aws.String("web"), ContainerPort: aws.Int32(80)}}
+		}, "InvalidParameterException"},
+		{"six load balancers", func(in *ecs.CreateServiceInput) {
+			for i := range 6 {
+				in.LoadBalancers = append(in.LoadBalancers, types.LoadBalancer{TargetGroupArn: aws.String(fmt.Sprintf("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t%d/0123456789abcdef", i)),
+					ContainerName: aws.String("web"), ContainerPort: aws.Int32(80)})
+			}
+		}, "InvalidParameterException"},
+		{"load balancer without a container port", func(in *ecs.CreateServiceInput) {
+			in.LoadBalancers = []types.LoadBalancer{{TargetGroupArn: aws.String("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/0123456789abcdef"), ContainerName: aws.String("web")}}
+		}, "InvalidParameterException"},
 		{"code deploy", func(in *ecs.CreateServiceInput) {
 			in.DeploymentController = &types.DeploymentController{Type: types.DeploymentControllerTypeCodeDeploy}
 		}, "InvalidParameterException"},

@@ -52,13 +52,11 @@ func validateServiceName(name string) error {
 }
 
 // unsupportedServiceMembers refuses the members that need AWS services
-// Gantry does not provide (load balancers, Cloud Map, Service Connect, EBS,
-// VPC Lattice, Fargate).
-func unsupportedServiceMembers(lbs []ecsapi.LoadBalancer, regs []ecsapi.ServiceRegistry, sc *ecsapi.ServiceConnectConfiguration,
+// Gantry does not provide (Cloud Map, Service Connect, EBS, VPC Lattice,
+// Fargate). Load balancers are checked by checkLoadBalancers.
+func unsupportedServiceMembers(regs []ecsapi.ServiceRegistry, sc *ecsapi.ServiceConnectConfiguration,
 	vols []ecsapi.ServiceVolumeConfiguration, lattice []ecsapi.VpcLatticeConfiguration, platformVersion string) error {
 	switch {
-	case len(lbs) > 0:
-		return apierror.UnsupportedFeature("Load balancers are not supported by Gantry yet.")
 	case len(regs) > 0:
 		return apierror.UnsupportedFeature("Service registries (AWS Cloud Map) are not supported by Gantry.")
 	case sc != nil && sc.Enabled:

@@ -383,6 +383,9 @@ func quoteCQL(v string) string { return "'" + strings.ReplaceAll(v, "'", "") + "
 // taskView is the task as the API shows it.
 func (s *API) taskView(t *taskRecord, withTags bool) ecsapi.Task {
 	v := t.Task
+	if t.Deactivating && v.LastStatus == taskRunning {
+		v.LastStatus = "DEACTIVATING"
+	}
 	if !withTags {
 		v.Tags = nil
 	}
@@ -446,6 +449,13 @@ func (s *API) requestStop(ctx context.Context, cluster, id, reason string) (*tas
 			if strings.HasPrefix(t.StartedBy, "ecs-svc/") {
 				t.StopCode = "ServiceSchedulerInitiated"
 			}
+		}
+		if t.LastStatus == taskRunning {
+			lb, err := s.behindLoadBalancer(ctx, cluster, t.Group)
+			if err != nil {
+				return nil, err
+			}
+			rec.Deactivating = lb
 		}
 		t.Version++
 		b, err := json.Marshal(&rec)

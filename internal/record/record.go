@@ -37,6 +37,22 @@ type Task struct {
 	// (UpdateTaskProtection) expires; nil when it has none. Protection has
 	// ended once it is past.
 	ProtectedUntil *ecsapi.Timestamp `json:"protectedUntil,omitempty"`
+	// Deactivating is set on a RUNNING task of a service behind a load
+	// balancer that was asked to stop (desiredStatus STOPPED): its
+	// targets are being deregistered and drained, and until the service
+	// controller clears it (FinishDeactivation) the task's agent is told
+	// to keep it running. DescribeTasks shows it as lastStatus
+	// DEACTIVATING, as ECS does.
+	Deactivating bool `json:"deactivating,omitempty"`
+}
+
+// AgentDesiredStatus is the desired status the agent of the task is told:
+// RUNNING while the task is deactivating, else its own.
+func (t *Task) AgentDesiredStatus() string {
+	if t.Deactivating && t.Task.DesiredStatus == TaskStopped {
+		return TaskRunning
+	}
+	return t.Task.DesiredStatus
 }
 
 // Family counts the revisions of a task definition family.

@@ -272,7 +272,7 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 	for _, it := range items {
 		it.rev = rev
 		for _, rec := range it.recs {
-			v.assignLocked(cluster, record.IDOf(rec.Task.TaskArn), record.IDOf(rec.Task.ContainerInstanceArn), rec.Task.DesiredStatus, rev)
+			v.assignLocked(cluster, record.IDOf(rec.Task.TaskArn), record.IDOf(rec.Task.ContainerInstanceArn), rec.AgentDesiredStatus(), rev)
 		}
 	}
 	v.mu.Unlock()

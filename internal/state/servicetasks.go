@@ -68,14 +68,40 @@ type taskSummary struct {
 	// protectedUntil is when the task's scale-in protection expires (0:
 	// none).
 	protectedUntil int64
-	containers     []containerSummary
+	// deactivating: a task behind a load balancer asked to stop, whose
+	// targets are draining (shown as lastStatus DEACTIVATING).
+	deactivating bool
+	// ipv4 is the task's own address (awsvpc), if any.
+	ipv4       string
+	containers []containerSummary
 }
+
+// portSummary is a container port published on a host port.
+type portSummary struct{ container, host int32 }
 
 // containerSummary is what the index keeps of a container.
 type containerSummary struct {
 	name, last, health, reason string
 	exitCode                   int32
 	exited                     bool
+	// ports are its TCP network bindings.
+	ports []portSummary
+}
+
+// summarizeNetwork adds c's TCP bindings to cs and returns c's address
+// (awsvpc), if any.
+func summarizeNetwork(cs *containerSummary, bindings []ecsapi.NetworkBinding, nis []ecsapi.NetworkInterface) string {
+	for _, b := range bindings {
+		if b.ContainerPort != nil && b.HostPort != nil && (b.Protocol == "" || b.Protocol == "tcp") {
+			cs.ports = append(cs.ports, portSummary{container: *b.ContainerPort, host: *b.HostPort})
+		}
+	}
+	for _, ni := range nis {
+		if ni.PrivateIpv4Address != "" {
+			return ni.PrivateIpv4Address
+		}
+	}
+	return ""
 }
 
 // known returns the constant equal to s when s is one of the values of
@@ -156,6 +182,9 @@ func summarize(t *ecsapi.Task) taskSummary {
 			if c.ExitCode != nil {
 				cs.exitCode, cs.exited = *c.ExitCode, true
 			}
+			if ip := summarizeNetwork(&cs, c.NetworkBindings, c.NetworkInterfaces); ip != "" {
+				s.ipv4 = ip
+			}
 			s.containers[i] = cs
 		}
 	}
@@ -169,12 +198,21 @@ func (s *taskSummary) task() ecsapi.Task {
 		HealthStatus: ecsapi.HealthStatus(s.health), StopCode: ecsapi.TaskStopCode(s.stopCode), LaunchType: ecsapi.LaunchType(s.launchType),
 		CreatedAt: timestamp(s.created), StartedAt: timestamp(s.started), StoppingAt: timestamp(s.stopping),
 		StoppedAt: timestamp(s.stopped), Version: s.version}
+	if s.deactivating && t.LastStatus == record.TaskRunning {
+		t.LastStatus = "DEACTIVATING"
+	}
 	if len(s.containers) > 0 {
 		t.Containers = make([]ecsapi.Container, len(s.containers))
 		for i, cs := range s.containers {
 			c := ecsapi.Container{TaskArn: s.arn, Name: cs.name, LastStatus: cs.last, HealthStatus: ecsapi.HealthStatus(cs.health), Reason: cs.reason}
 			if cs.exited {
 				c.ExitCode = new(cs.exitCode)
+			}
+			for _, p := range cs.ports {
+				c.NetworkBindings = append(c.NetworkBindings, ecsapi.NetworkBinding{ContainerPort: new(p.container), HostPort: new(p.host), Protocol: "tcp"})
+			}
+			if s.ipv4 != "" {
+				c.NetworkInterfaces = []ecsapi.NetworkInterface{{PrivateIpv4Address: s.ipv4}}
 			}
 			t.Containers[i] = c
 		}
@@ -267,6 +305,7 @@ func (x *serviceIndex) putRecord(cluster, id string, value []byte, mod int64) {
 	}
 	sum := rec.Task.summary()
 	sum.protectedUntil = nanos(rec.ProtectedUntil)
+	sum.deactivating = rec.Deactivating
 	x.mu.Lock()
 	x.putLocked(cluster, id, &sum, mod)
 	x.mu.Unlock()
@@ -325,6 +364,7 @@ type serviceTaskRecord struct {
 	Task           slimTask          `json:"task"`
 	Demand         *scheduler.Demand `json:"demand"`
 	ProtectedUntil *ecsapi.Timestamp `json:"protectedUntil"`
+	Deactivating   bool              `json:"deactivating"`
 }
 
 // slimTask is ecsapi.Task decoded without the members the summary drops;
@@ -343,11 +383,13 @@ type slimTask struct {
 
 // slimContainer is the part of a container the summary keeps.
 type slimContainer struct {
-	ExitCode     *int32              `json:"exitCode"`
-	HealthStatus ecsapi.HealthStatus `json:"healthStatus"`
-	LastStatus   string              `json:"lastStatus"`
-	Name         string              `json:"name"`
-	Reason       string              `json:"reason"`
+	NetworkBindings   []ecsapi.NetworkBinding   `json:"networkBindings"`
+	NetworkInterfaces []ecsapi.NetworkInterface `json:"networkInterfaces"`
+	ExitCode          *int32                    `json:"exitCode"`
+	HealthStatus      ecsapi.HealthStatus       `json:"healthStatus"`
+	LastStatus        string                    `json:"lastStatus"`
+	Name              string                    `json:"name"`
+	Reason            string                    `json:"reason"`
 }
 
 // skipJSON decodes any value to nothing.
@@ -365,6 +407,9 @@ func (t *slimTask) summary() taskSummary {
 			cs := containerSummary{name: c.Name, last: known(c.LastStatus), health: known(string(c.HealthStatus)), reason: c.Reason}
 			if c.ExitCode != nil {
 				cs.exitCode, cs.exited = *c.ExitCode, true
+			}
+			if ip := summarizeNetwork(&cs, c.NetworkBindings, c.NetworkInterfaces); ip != "" {
+				s.ipv4 = ip
 			}
 			s.containers[i] = cs
 		}
@@ -384,9 +429,11 @@ func (v *Views) putServiceTaskLocked(cluster, id string, value []byte, mod int64
 	rec.Task.ContainerInstanceArn, rec.Task.LastStatus, rec.Task.DesiredStatus, rec.Task.Group =
 		t.ContainerInstanceArn, t.LastStatus, t.DesiredStatus, t.Group
 	rec.Demand = full.Demand
+	rec.Deactivating = full.Deactivating
 	if _, ok := serviceOf(t.Group); ok {
 		sum := full.Task.summary()
 		sum.protectedUntil = nanos(full.ProtectedUntil)
+		sum.deactivating = full.Deactivating
 		v.svcTasks.mu.Lock()
 		v.svcTasks.putLocked(cluster, id, &sum, mod)
 		v.svcTasks.mu.Unlock()

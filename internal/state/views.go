@@ -398,7 +398,7 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 		if t.LastStatus != record.TaskStopped {
 			inst = record.IDOf(t.ContainerInstanceArn)
 		}
-		v.assignLocked(cluster, id, inst, t.DesiredStatus, mod)
+		v.assignLocked(cluster, id, inst, rec.agentDesired(), mod)
 		if t.LastStatus == record.TaskStopped || t.ContainerInstanceArn == "" || rec.Demand == nil {
 			c.RemoveTask(arn)
 			return
@@ -563,5 +563,15 @@ type placedTask struct {
 		DesiredStatus        string `json:"desiredStatus"`
 		Group                string `json:"group"`
 	} `json:"task"`
-	Demand *scheduler.Demand `json:"demand"`
+	Demand       *scheduler.Demand `json:"demand"`
+	Deactivating bool              `json:"deactivating"`
+}
+
+// agentDesired is the desired status the task's agent is told (see
+// record.Task.AgentDesiredStatus).
+func (p *placedTask) agentDesired() string {
+	if p.Deactivating && p.Task.DesiredStatus == record.TaskStopped {
+		return record.TaskRunning
+	}
+	return p.Task.DesiredStatus
 }

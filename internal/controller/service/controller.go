@@ -184,6 +184,26 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		}
 		obs.AlarmStates = states
 	}
+	if lb := c.deps.LoadBalancing; lb != nil && len(svc.LoadBalancers) > 0 {
+		obs.Targets = map[string][]Target{}
+		for _, l := range svc.LoadBalancers {
+			if _, done := obs.Targets[l.TargetGroupArn]; done || l.TargetGroupArn == "" {
+				continue
+			}
+			ts, err := lb.Targets(ctx, l.TargetGroupArn)
+			if errors.Is(err, ErrNotFound) {
+				// Deleted under the service: nothing to register in.
+				continue
+			}
+			if err != nil {
+				return obs, fmt.Errorf("targets of %s: %w", l.TargetGroupArn, err)
+			}
+			if ts == nil {
+				ts = []Target{}
+			}
+			obs.Targets[l.TargetGroupArn] = ts
+		}
+	}
 	if obs.Protected, err = c.deps.Observer.Protections(ctx, cluster, svc.ServiceName); err != nil {
 		return obs, fmt.Errorf("task protections of %s: %w", svc.ServiceName, err)
 	}
@@ -206,7 +226,10 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 			continue
 		}
 		in := Instance{Arn: ci.ContainerInstanceArn, Status: ci.Status, Connected: ci.AgentConnected, Eligible: true,
-			DisconnectedSince: c.disconnectedSince(ci.ContainerInstanceArn, ci.AgentConnected, now)}
+			DisconnectedSince: c.disconnectedSince(ci.ContainerInstanceArn, ci.AgentConnected, now), TargetID: ci.Ec2InstanceId}
+		if in.TargetID == "" {
+			in.TargetID = taskID(ci.ContainerInstanceArn)
+		}
 		for _, a := range ci.Attributes {
 			if a.Name == "ecs.availability-zone" {
 				in.AvailabilityZone = a.Value
@@ -261,6 +284,9 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 	}
 	if len(stopped) > 0 {
 		events = append(events, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.ServiceName, len(stopped), strings.Join(stopped, " ")))
+	}
+	if err := c.applyTargets(ctx, cluster, p); err != nil {
+		return err
 	}
 	var started []string
 	var unplaced error
@@ -407,4 +433,29 @@ func failureRank(reason string) int {
 		return 2
 	}
 	return 1
+}
+
+// applyTargets deregisters and registers the plan's targets and lets the
+// drained DEACTIVATING tasks stop.
+func (c *Controller) applyTargets(ctx context.Context, cluster string, p Plan) error {
+	lb := c.deps.LoadBalancing
+	if lb == nil {
+		return nil
+	}
+	for _, tg := range sortedKeys(p.Deregister) {
+		if err := lb.DeregisterTargets(ctx, tg, p.Deregister[tg]); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("deregister targets from %s: %w", tg, err)
+		}
+	}
+	for _, arn := range p.Finish {
+		if err := lb.FinishDeactivation(ctx, cluster, arn); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("stop deactivated task %s: %w", arn, err)
+		}
+	}
+	for _, tg := range sortedKeys(p.Register) {
+		if err := lb.RegisterTargets(ctx, tg, p.Register[tg]); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("register targets in %s: %w", tg, err)
+		}
+	}
+	return nil
 }

@@ -171,4 +171,42 @@ type Deps struct {
 	// Alarms answers the states of deploymentConfiguration.alarms; nil
 	// when CloudWatch is not wired (the alarms are then not looked at).
 	Alarms cwlink.AlarmStates
+	// LoadBalancing registers the tasks of services with loadBalancers in
+	// their target groups; nil when Elastic Load Balancing is not wired
+	// (loadBalancers are then not looked at).
+	LoadBalancing LoadBalancing
+}
+
+// TargetRef is a target of a target group: an instance's ID (target type
+// instance) or an IPv4 address (type ip), and a port.
+type TargetRef struct {
+	ID   string
+	Port int32
+}
+
+// Target is a registered target and its health, as DescribeTargetHealth
+// answers it (State initial, healthy, unhealthy, unused, draining,
+// unavailable), with when a draining one's deregistration delay ends.
+type Target struct {
+	TargetRef
+	State, Reason, Description string
+	DrainingUntil              time.Time
+}
+
+// LoadBalancing is what the controller needs of Elastic Load Balancing
+// and of the tasks of services behind it.
+type LoadBalancing interface {
+	// Targets returns the registered targets of a target group, draining
+	// ones included. ErrNotFound if there is no such target group.
+	Targets(ctx context.Context, targetGroupArn string) ([]Target, error)
+	// RegisterTargets and DeregisterTargets are ELBv2's operations of the
+	// same names (a deregistered target drains for the group's
+	// deregistration delay). ErrNotFound if there is no such target
+	// group.
+	RegisterTargets(ctx context.Context, targetGroupArn string, targets []TargetRef) error
+	DeregisterTargets(ctx context.Context, targetGroupArn string, targets []TargetRef) error
+	// FinishDeactivation lets a task that was asked to stop while behind
+	// a load balancer (lastStatus DEACTIVATING) stop now that its targets
+	// have drained. ErrNotFound if there is no such task.
+	FinishDeactivation(ctx context.Context, cluster, taskArn string) error
 }

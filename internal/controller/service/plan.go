@@ -44,6 +44,9 @@ type Instance struct {
 	// (DAEMON services only run on eligible instances).
 	Eligible         bool
 	AvailabilityZone string
+	// TargetID is its ID as an instance target of a target group (its
+	// ec2InstanceId, else its container instance ID).
+	TargetID string
 }
 
 // Observed is what the controller saw of a service's world.
@@ -60,6 +63,9 @@ type Observed struct {
 	// Protected says when the scale-in protection of a task (by ARN)
 	// expires: until then neither scale-in nor a deployment stops it.
 	Protected map[string]time.Time
+	// Targets are the registered targets of each target group of the
+	// service's loadBalancers that could be read, by target group ARN.
+	Targets map[string][]Target
 }
 
 // Config is the controller's policy.
@@ -110,6 +116,11 @@ type Plan struct {
 	Start        []Start
 	Events       []string
 	RequeueAfter time.Duration
+	// Register and Deregister are targets to register in and deregister
+	// from each target group (by ARN); Finish are the DEACTIVATING tasks
+	// whose targets have drained, to let stop.
+	Register, Deregister map[string][]TargetRef
+	Finish               []string
 }
 
 // task is a live task classified.
@@ -144,6 +155,14 @@ type planner struct {
 	// heldBack counts the tasks scale-in or a deployment would have
 	// stopped but for their protection.
 	heldBack int
+	// targets are the observed targets of the service's target groups.
+	targets map[string]map[TargetRef]Target
+	// lbUnready are the RUNNING tasks whose targets are not (yet) all
+	// healthy: they do not count as healthy.
+	lbUnready map[string]bool
+	// deactivating counts the tasks whose targets are draining before
+	// they stop.
+	deactivating int
 }
 
 // plan decides the next step for desired, a service record, given what was
@@ -155,7 +174,14 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 	p := &Plan{}
 	pl := &planner{cfg: cfg, now: now, svc: &svc, name: svc.ServiceName, p: p, insts: map[string]*Instance{},
 		stoppingDep: map[string]int{}, stoppingInst: map[string]int{}, stopped: map[string]bool{}, stoppedDep: map[string]int{}, healthFailed: map[string]int{},
-		protected: obs.Protected}
+		protected: obs.Protected, targets: map[string]map[TargetRef]Target{}, lbUnready: map[string]bool{}}
+	for tg, ts := range obs.Targets {
+		m := make(map[TargetRef]Target, len(ts))
+		for _, t := range ts {
+			m[t.TargetRef] = t
+		}
+		pl.targets[tg] = m
+	}
 	for i := range obs.Instances {
 		pl.insts[obs.Instances[i].Arn] = &obs.Instances[i]
 	}
@@ -192,6 +218,7 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 		live = pl.unstopped(live)
 		pl.replica(live, obs.Tasks)
 	}
+	pl.targetsOfStopping(obs.Tasks)
 	pl.account(obs.Tasks)
 	p.Service = svc
 	after, _ := json.Marshal(&svc)
@@ -286,8 +313,11 @@ func (pl *planner) classify(tasks []ecsapi.Task) []*task {
 				pl.stoppingDep[t.StartedBy]++
 				pl.stoppingInst[t.ContainerInstanceArn]++
 			}
-			if t.StoppedReason == ReasonUnhealthy {
+			if failedHealthChecks(t.StoppedReason) {
 				pl.healthFailed[t.StartedBy]++
+			}
+			if t.LastStatus == lastDeactivating {
+				pl.deactivating++
 			}
 			continue
 		}
@@ -317,6 +347,26 @@ func (pl *planner) classify(tasks []ecsapi.Task) []*task {
 				}
 				pl.requeue(end)
 			}
+			if len(pl.lbGroups()) > 0 {
+				ok, tg, bad := pl.lbHealth(t)
+				if !ok {
+					lt.healthy = false
+					pl.lbUnready[t.TaskArn] = true
+				}
+				if tg != "" {
+					end := pl.now
+					if t.StartedAt != nil {
+						end = t.StartedAt.Time.Add(pl.grace())
+					}
+					if !pl.now.Before(end) {
+						pl.unhealthyEvent(t, tg, bad)
+						pl.stop(t, ReasonELBUnhealthy(tg))
+						pl.healthFailed[t.StartedBy]++
+						continue
+					}
+					pl.requeue(end)
+				}
+			}
 		}
 		live = append(live, lt)
 	}
@@ -334,7 +384,7 @@ func (pl *planner) drain(live []*task) {
 		}
 		pl.stop(t.t, reasonScaling(id))
 	}
-	if len(live) == 0 {
+	if len(live) == 0 && pl.deactivating == 0 {
 		pl.svc.Status = "INACTIVE"
 	}
 }
@@ -521,6 +571,12 @@ func (pl *planner) breaker(tasks []ecsapi.Task) {
 		failed, _ = startFailures(tasks, d.Id, minHealthy, pl.now)
 		if early := earlyExits(tasks, d.Id, minHealthy, pl.now); early > 0 && early >= failed {
 			stage = "tasks stopped before the minimum healthy time"
+		}
+		if n := pl.healthFailed[d.Id]; n > 0 && len(pl.lbGroups()) > 0 {
+			// Behind a load balancer a task proves itself only once its
+			// targets are healthy: those that never were count too.
+			failed += n
+			stage = "tasks failed health checks"
 		}
 	}
 	d.FailedTasks = int32(failed)
@@ -876,7 +932,7 @@ func (pl *planner) account(tasks []ecsapi.Task) {
 		case t.LastStatus == "RUNNING":
 			c.running++
 			total.running++
-			if (!hasHealthCheck(t) || t.HealthStatus == "HEALTHY") && pl.settledRunning(t) {
+			if (!hasHealthCheck(t) || t.HealthStatus == "HEALTHY") && !pl.lbUnready[t.TaskArn] && pl.settledRunning(t) {
 				c.healthy++
 			}
 		case taskstatus.Rank(t.LastStatus) < taskstatus.Rank(taskstatus.Running):

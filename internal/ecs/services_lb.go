@@ -1,0 +1,189 @@
+package ecs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/store"
+)
+
+// maxServiceLoadBalancers is how many target groups a service may name.
+const maxServiceLoadBalancers = 5
+
+// TargetGroupInfo is what CreateService checks of a target group that a
+// service's loadBalancers name.
+type TargetGroupInfo struct {
+	// TargetType is instance or ip (alb and lambda are refused).
+	TargetType string
+	// LoadBalancerArns are the load balancers whose listeners or rules
+	// forward to it.
+	LoadBalancerArns []string
+}
+
+// ErrTargetGroupNotFound is what a TargetGroups lookup returns for an ARN
+// that names no target group.
+var ErrTargetGroupNotFound = errors.New("target group not found")
+
+// TargetGroups looks up the target groups of Elastic Load Balancing, for
+// the validation of a service's loadBalancers. The application provides it
+// (over internal/elb) so that ecs imports no other service's operations.
+type TargetGroups interface {
+	// TargetGroup returns what a service needs to know of the target group
+	// of arn, or ErrTargetGroupNotFound.
+	TargetGroup(ctx context.Context, arn string) (TargetGroupInfo, error)
+}
+
+// checkLoadBalancers validates a service's loadBalancers against its task
+// definition and the target groups, as ECS does: each names a target group
+// that exists and is associated with a load balancer, of the target type
+// the task definition's network mode needs (ip for awsvpc, instance for
+// bridge and host), and a container of the task definition with that
+// container port; at most five; no Classic Load Balancer names; no
+// advancedConfiguration (blue/green is not supported yet).
+func (s *API) checkLoadBalancers(ctx context.Context, lbs []ecsapi.LoadBalancer, td *ecsapi.TaskDefinition, role string) error {
+	if len(lbs) == 0 {
+		if role != "" {
+			return apierror.InvalidParameter("You cannot specify an IAM role for services that do not use a load balancer.")
+		}
+		return nil
+	}
+	if len(lbs) > maxServiceLoadBalancers {
+		return apierror.InvalidParameter("loadBalancers can have at most %d items.", maxServiceLoadBalancers)
+	}
+	if s.TargetGroups == nil {
+		return apierror.UnsupportedFeature("Load balancers are not available: this server runs without Elastic Load Balancing.")
+	}
+	seen := map[string]bool{}
+	for _, lb := range lbs {
+		switch {
+		case lb.LoadBalancerName != "":
+			return apierror.InvalidParameter("Classic Load Balancers are not supported by Gantry: give a targetGroupArn instead of loadBalancerName %s.", lb.LoadBalancerName)
+		case lb.TargetGroupArn == "":
+			return apierror.InvalidParameter("targetGroupArn must be specified for each load balancer.")
+		case lb.ContainerName == "":
+			return apierror.InvalidParameter("containerName must be specified for each load balancer.")
+		case lb.ContainerPort == nil:
+			return apierror.InvalidParameter("containerPort must be specified for each load balancer.")
+		case lb.AdvancedConfiguration != nil:
+			return apierror.InvalidParameter("advancedConfiguration is only valid with the BLUE_GREEN deployment strategy, which Gantry does not support yet.")
+		}
+		key := lb.TargetGroupArn + "|" + lb.ContainerName + "|" + fmt.Sprint(*lb.ContainerPort)
+		if seen[key] {
+			return apierror.InvalidParameter("The load balancer configuration for target group %s, container %s and port %d is given twice.", lb.TargetGroupArn, lb.ContainerName, *lb.ContainerPort)
+		}
+		seen[key] = true
+		if !strings.HasPrefix(lb.TargetGroupArn, "arn:") || !strings.Contains(lb.TargetGroupArn, ":targetgroup/") {
+			return apierror.InvalidParameter("Invalid target group ARN: %s.", lb.TargetGroupArn)
+		}
+		tg, err := s.TargetGroups.TargetGroup(ctx, lb.TargetGroupArn)
+		if errors.Is(err, ErrTargetGroupNotFound) {
+			return apierror.InvalidParameter("Unable to find target group %s.", lb.TargetGroupArn)
+		}
+		if err != nil {
+			return fmt.Errorf("target group %s: %w", lb.TargetGroupArn, err)
+		}
+		if len(tg.LoadBalancerArns) == 0 {
+			return apierror.InvalidParameter("The target group with targetGroupArn %s does not have an associated load balancer.", lb.TargetGroupArn)
+		}
+		mode := td.NetworkMode
+		if mode == "" {
+			mode = "bridge"
+		}
+		want := "instance"
+		if mode == "awsvpc" {
+			want = "ip"
+		}
+		if tg.TargetType != want {
+			return apierror.InvalidParameter("The provided target group %s has target type %s, which is incompatible with the %s network mode specified in the task definition.", lb.TargetGroupArn, tg.TargetType, mode)
+		}
+		if err := checkLBContainer(td, lb.ContainerName, *lb.ContainerPort); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLBContainer checks that the task definition has the container and
+// that it maps the container port.
+func checkLBContainer(td *ecsapi.TaskDefinition, name string, port int32) error {
+	for _, c := range td.ContainerDefinitions {
+		if c.Name != name {
+			continue
+		}
+		for _, pm := range c.PortMappings {
+			if pm.ContainerPort != nil && *pm.ContainerPort == port && (pm.Protocol == "" || pm.Protocol == "tcp") {
+				return nil
+			}
+		}
+		return apierror.InvalidParameter("The container %s did not have a container port %d defined.", name, port)
+	}
+	return apierror.InvalidParameter("The container %s does not exist in the task definition.", name)
+}
+
+// sameLoadBalancers reports whether two loadBalancers lists are the same.
+func sameLoadBalancers(a, b []ecsapi.LoadBalancer) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	return string(x) == string(y)
+}
+
+// behindLoadBalancer reports whether a task of group belongs to a service
+// with loadBalancers: stopping it then deregisters its targets first.
+func (s *API) behindLoadBalancer(ctx context.Context, cluster, group string) (bool, error) {
+	name, ok := strings.CutPrefix(group, "service:")
+	if !ok {
+		return false, nil
+	}
+	var svc ecsapi.Service
+	if _, err := s.Store.Get(ctx, serviceKey(cluster, name), &svc); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read service %s: %w", name, err)
+	}
+	return len(svc.LoadBalancers) > 0 && svc.Status != ServiceInactive, nil
+}
+
+// FinishDeactivation ends the deactivation of a task (its targets are
+// deregistered and drained): its agent is told it is STOPPED and sends
+// its containers SIGTERM. A task that is not deactivating is left alone;
+// store.ErrNotFound if there is no such task.
+func (s *API) FinishDeactivation(ctx context.Context, cluster, taskArn string) error {
+	id, err := s.taskRef(cluster, taskArn)
+	if err != nil {
+		return err
+	}
+	key := taskKey(cluster, id)
+	for attempt := 0; attempt < 50; attempt++ {
+		var rec taskRecord
+		rev, err := s.Store.Get(ctx, key, &rec)
+		if err != nil {
+			return err
+		}
+		if !rec.Deactivating {
+			return nil
+		}
+		rec.Deactivating = false
+		rec.Task.Version++
+		b, err := json.Marshal(&rec)
+		if err != nil {
+			return err
+		}
+		resp, err := s.Store.Txn(ctx, []store.Cmp{store.ModRevisionIs(key, rev)}, store.OpPut(key, b))
+		if err != nil {
+			return fmt.Errorf("finish deactivation of %s: %w", id, err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+	}
+	return fmt.Errorf("finish deactivation of %s: %w", id, store.ErrConflict)
+}
