@@ -97,6 +97,9 @@ type Agent struct {
 	// session identifies this agent process to the control plane, which
 	// accepts one live poller per instance.
 	session string
+	// prepull pulls the images the control plane asks for before a
+	// rollout starts tasks of them.
+	prepull *prePuller
 }
 
 // LoadInstanceID returns the agent's host ID kept in dataDir, creating one
@@ -204,6 +207,7 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 		a.stats = sampler
 	}
 	a.engine = taskengine.New(ecfg, rt, reporter{a.client})
+	a.prepull = newPrePuller(rt, cfg.Logger.With("component", "prepull"))
 	return a, nil
 }
 
@@ -400,10 +404,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() { stopRotating(); <-rotated }()
 	var rev int64
 	backoff := 200 * time.Millisecond
+	defer a.prepull.Wait()
 	for ctx.Err() == nil {
 		var out ecsapi.GantryPollTasksResponse
-		err := a.client.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{
-			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: 5, Session: a.session}, &out)
+		interrupted, err := a.poll(ctx, &ecsapi.GantryPollTasksRequest{
+			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: 5, Session: a.session,
+			ImagePulls: a.prepull.States()}, &out)
+		if interrupted {
+			// A pre-pull ended: tell the control plane at once.
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -422,8 +432,37 @@ func (a *Agent) Run(ctx context.Context) error {
 		backoff = 200 * time.Millisecond
 		rev = out.Revision
 		a.engine.Sync(out.Tasks, out.TaskArns)
+		a.prepull.Sync(ctx, out.PrePullImages)
 	}
 	return nil
+}
+
+// poll calls GantryPollTasks, cut short (interrupted true, the answer
+// dropped) when an image pre-pull ends meanwhile, so that its state goes
+// up in the next poll without waiting for this one's answer.
+func (a *Agent) poll(ctx context.Context, in *ecsapi.GantryPollTasksRequest, out *ecsapi.GantryPollTasksResponse) (bool, error) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	cut := make(chan bool, 1)
+	go func() {
+		select {
+		case <-a.prepull.changed:
+			cancel()
+			cut <- true
+		case <-stop:
+			cut <- false
+		}
+	}()
+	err := a.client.Call(pctx, "GantryPollTasks", in, out)
+	close(stop)
+	interrupted := <-cut
+	if interrupted && err == nil {
+		// The answer came anyway; the next poll, at once, sends the
+		// state.
+		return false, nil
+	}
+	return interrupted && ctx.Err() == nil, err
 }
 
 // resources are the host's registered resources.
@@ -481,6 +520,9 @@ func (a *Agent) attributes() []ecsapi.Attribute {
 		// login the agent gets with its own credentials (ecrauth).
 		"com.amazonaws.ecs.capability.ecr-auth":  "",
 		"ecs.capability.execution-role-ecr-pull": "",
+		// The agent pulls the images of a rollout before its tasks start
+		// when the control plane asks (PrePullImages).
+		ecsapi.ImagePrePullAttribute: "",
 	}
 	if a.logs != nil {
 		// The agent ships awslogs output itself (package logship), with

@@ -280,6 +280,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
 	svcOpts.OnReconcile = s.metrics.observeReconcile
 	svcOpts.MinHealthyTime = cfg.MinHealthyTime
+	svcOpts.PrePullTimeout = cfg.PrePullTimeout
 	svcDeps := newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger)
 	if s.CloudWatch != nil {
 		// deploymentConfiguration.alarms roll deployments back.

@@ -171,4 +171,7 @@ type Deps struct {
 	// Alarms answers the states of deploymentConfiguration.alarms; nil
 	// when CloudWatch is not wired (the alarms are then not looked at).
 	Alarms cwlink.AlarmStates
+	// PrePull pulls a rolling update's images on the instances before its
+	// tasks start; nil turns pre-pull off.
+	PrePull PrePuller
 }
