@@ -77,6 +77,13 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	if (m[2] == "blobs" && (req.Method == http.MethodPost || req.Method == http.MethodPut)) ||
+		(m[2] == "manifests" && req.Method == http.MethodPut) {
+		// A finished upload, a mount or a manifest: not during a garbage
+		// collection.
+		r.gcMu.RLock()
+		defer r.gcMu.RUnlock()
+	}
 	if m[2] == "manifests" && req.Method == http.MethodPut {
 		r.putManifest(w, req, name, m[3], settings)
 		return

@@ -99,6 +99,9 @@ type Registry struct {
 	// then moved), per repository.
 	tagMu    sync.Mutex
 	tagLocks map[string]*repoLock
+	// gcMu is held shared by the writes that make blobs and manifests
+	// visible, exclusively by a garbage collection (gc.go).
+	gcMu sync.RWMutex
 }
 
 type repoLock struct {
