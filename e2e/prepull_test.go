@@ -69,7 +69,7 @@ func TestRolloutPrePullsImage(t *testing.T) {
 	uri := aws.ToString(cr.Repository.RepositoryUri)
 	auth := registryAuth(t, ecl)
 	bigTag := strings.ToLower(testutil.UniqueID("gantry-test/prepull")) + ":big"
-	big := c.bigImage(c.image, bigTag, 48<<20)
+	big := c.bigImage(c.image, bigTag, 32<<20)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		if id, err := agent.LoadInstanceID(c.dataDir); err == nil {
