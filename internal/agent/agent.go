@@ -121,6 +121,9 @@ type Agent struct {
 	session string
 	// lastPoll is the latest poll the control plane answered.
 	lastPoll atomic.Pointer[pollMark]
+	// prepull pulls the images the control plane asks for before a
+	// rollout starts tasks of them.
+	prepull *prePuller
 }
 
 // pollMark is a poll the control plane answered: by which server, when.
@@ -263,6 +266,7 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 		a.tmds = tmds.New(tmds.Config{State: a.engine, Stats: statsRT, Protection: protection{a.client},
 			Cluster: cfg.Cluster, Logger: cfg.Logger.With("component", "tmds")})
 	}
+	a.prepull = newPrePuller(rt, cfg.Logger.With("component", "prepull"))
 	return a, nil
 }
 
@@ -477,15 +481,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() { stopRotating(); <-discovered }()
 	var rev int64
 	backoff := 200 * time.Millisecond
+	defer a.prepull.Wait()
 	for ctx.Err() == nil {
 		var out ecsapi.GantryPollTasksResponse
-		// A server that stops answering (partitioned, not dead) must not
-		// hold the agent longer than the poll's wait and a margin.
 		ep := a.client.Endpoint()
-		pctx, cancel := context.WithTimeout(ctx, pollWait+pollMargin)
-		err := a.client.Call(pctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{
-			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: int32(pollWait / time.Second), Session: a.session}, &out)
-		cancel()
+		interrupted, err := a.poll(ctx, &ecsapi.GantryPollTasksRequest{
+			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: int32(pollWait / time.Second), Session: a.session,
+			ImagePulls: a.prepull.States()}, &out)
+		if interrupted {
+			// A pre-pull ended: tell the control plane at once.
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -509,6 +515,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.lastPoll.Store(&pollMark{server: ep, at: time.Now()})
 		rev = out.Revision
 		a.engine.Sync(out.Tasks, out.TaskArns)
+		a.prepull.Sync(ctx, out.PrePullImages)
 	}
 	return nil
 }
@@ -580,6 +587,36 @@ func (a *Agent) discover(ctx context.Context) ([]string, error) {
 	return out.Endpoints, nil
 }
 
+// poll calls GantryPollTasks, cut short (interrupted true, the answer
+// dropped) when an image pre-pull ends meanwhile, so that its state goes
+// up in the next poll without waiting for this one's answer.
+func (a *Agent) poll(ctx context.Context, in *ecsapi.GantryPollTasksRequest, out *ecsapi.GantryPollTasksResponse) (bool, error) {
+	// A server that stops answering (partitioned, not dead) must not hold
+	// the agent longer than the poll's wait and a margin.
+	pctx, cancel := context.WithTimeout(ctx, pollWait+pollMargin)
+	defer cancel()
+	stop := make(chan struct{})
+	cut := make(chan bool, 1)
+	go func() {
+		select {
+		case <-a.prepull.changed:
+			cancel()
+			cut <- true
+		case <-stop:
+			cut <- false
+		}
+	}()
+	err := a.client.Call(pctx, "GantryPollTasks", in, out)
+	close(stop)
+	interrupted := <-cut
+	if interrupted && err == nil {
+		// The answer came anyway; the next poll, at once, sends the
+		// state.
+		return false, nil
+	}
+	return interrupted && ctx.Err() == nil, err
+}
+
 // resources are the host's registered resources.
 func (a *Agent) resources() ([]ecsapi.Resource, error) {
 	cpu := a.cfg.CPU
@@ -635,6 +672,9 @@ func (a *Agent) attributes() []ecsapi.Attribute {
 		// login the agent gets with its own credentials (ecrauth).
 		"com.amazonaws.ecs.capability.ecr-auth":  "",
 		"ecs.capability.execution-role-ecr-pull": "",
+		// The agent pulls the images of a rollout before its tasks start
+		// when the control plane asks (PrePullImages).
+		ecsapi.ImagePrePullAttribute: "",
 	}
 	if a.logs != nil {
 		// The agent ships awslogs output itself (package logship), with

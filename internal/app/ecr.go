@@ -107,7 +107,15 @@ func startECR(s *Server) (neighbour, error) {
 	}
 	return neighbour{
 		service: svc,
-		run:     api.Run,
+		run: func(ctx context.Context) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				api.RunGC(ctx, cfg.RegistryGCInterval, cfg.RegistryGCGrace)
+			}()
+			api.Run(ctx)
+			<-done
+		},
 		close: func() error {
 			var errs []error
 			if srv != nil {

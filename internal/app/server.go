@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
+	"github.com/gantry-dev/gantry/internal/authz"
 	"github.com/gantry-dev/gantry/internal/autoscaling"
 	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/cloudwatch"
@@ -228,7 +229,15 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	api := apiserver.New(verifier, logger, services...)
 	api.Observe(s.metrics.observeAPI)
 	verifier.SetLookup(lookupInstanceKey(keys))
-	api.SetAuthorizer(newAuthorizer(cfg, pols, instances{keys: keys, ecs: s.ECS}, logger))
+	var repoPolicies authz.ResourcePolicies
+	if s.ECR != nil {
+		repoPolicies = s.ECR
+	}
+	az := newAuthorizer(cfg, pols, instances{keys: keys, ecs: s.ECS}, repoPolicies, logger)
+	api.SetAuthorizer(az)
+	if s.ECR != nil {
+		s.ECR.Registry.SetAuthorizer(registryAuthorizer(cfg, az))
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeStore()
@@ -312,6 +321,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	svcOpts.LostInstanceGrace = cfg.LostInstanceGrace
 	svcOpts.OnReconcile = s.metrics.observeReconcile
 	svcOpts.MinHealthyTime = cfg.MinHealthyTime
+	svcOpts.PrePullTimeout = cfg.PrePullTimeout
 	svcDeps := newServiceDeps(s.ECS, s.ECS.Store, cfg.LeaderTTL, logger)
 	if s.CloudWatch != nil {
 		// deploymentConfiguration.alarms roll deployments back.

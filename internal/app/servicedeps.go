@@ -34,7 +34,7 @@ func newServiceDeps(o *ecs.API, st *store.Store, ttl time.Duration, logger *slog
 		ttl = 5 * time.Second
 	}
 	d := &serviceDeps{ops: o, logger: logger}
-	return servicectl.Deps{Records: d, Observer: d, Runner: d, Changes: d, Elector: &storeElector{store: st, ttl: ttl}}
+	return servicectl.Deps{Records: d, Observer: d, Runner: d, Changes: d, Elector: &storeElector{store: st, ttl: ttl}, PrePull: d}
 }
 
 // caller marks ctx as a call of ECS's service scheduler (its service-linked
@@ -225,3 +225,48 @@ type storeLeadership struct{ *store.Leadership }
 
 // Lost is closed when the leadership has ended.
 func (l storeLeadership) Lost() <-chan struct{} { return l.Done() }
+
+// TaskDefinitionImages returns a task definition's images
+// (ecs.API.TaskDefinitionImages).
+func (d *serviceDeps) TaskDefinitionImages(ctx context.Context, arn string) ([]string, error) {
+	return d.ops.TaskDefinitionImages(ctx, arn)
+}
+
+// ImagePulls returns the instances' pre-pull reports (ecs.API.ImagePulls).
+func (d *serviceDeps) ImagePulls(ctx context.Context, cluster string) (map[string][]servicectl.ImagePull, error) {
+	all, err := d.ops.ImagePulls(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]servicectl.ImagePull, len(all))
+	for arn, pulls := range all {
+		for _, p := range pulls {
+			out[arn] = append(out[arn], servicectl.ImagePull{Image: p.Image, Status: p.Status, Reason: p.Reason})
+		}
+	}
+	return out, nil
+}
+
+// PrePullRequest reads a service's pre-pull request
+// (ecs.API.PrePullRequestOf); nil when there is none.
+func (d *serviceDeps) PrePullRequest(ctx context.Context, cluster, service string) (*servicectl.PrePullRequest, error) {
+	r, _, err := d.ops.PrePullRequestOf(ctx, cluster, service)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &servicectl.PrePullRequest{Deployment: r.Deployment, Images: r.Images, Instances: r.Instances,
+		Until: time.UnixMilli(r.Until), Done: r.Done}, nil
+}
+
+// PutPrePullRequest stores or deletes a service's pre-pull request
+// (ecs.API.PutPrePullRequest).
+func (d *serviceDeps) PutPrePullRequest(ctx context.Context, cluster, service string, r *servicectl.PrePullRequest) error {
+	if r == nil {
+		return d.ops.PutPrePullRequest(ctx, cluster, service, nil)
+	}
+	return d.ops.PutPrePullRequest(ctx, cluster, service, &ecs.PrePullRequest{Deployment: r.Deployment, Images: r.Images,
+		Instances: r.Instances, Until: r.Until.UnixMilli(), Done: r.Done})
+}

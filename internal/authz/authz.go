@@ -38,6 +38,7 @@ type Authorizer struct {
 	region, account string
 	policies        map[string]*iampolicy.Policy // by access key ID; absent: an administrator
 	instances       Instances
+	resources       ResourcePolicies
 	logger          *slog.Logger
 	now             func() time.Time
 
@@ -55,8 +56,19 @@ type Options struct {
 	// Instances, when set, says which keys are container instances' own
 	// (agent identity) and what each may touch.
 	Instances Instances
+	// ResourcePolicies, when set, has the resource-based policies (ECR's
+	// repository policies) evaluated beside the keys' own.
+	ResourcePolicies ResourcePolicies
 	// Logger receives a line for every refusal.
 	Logger *slog.Logger
+}
+
+// ResourcePolicies evaluates resource-based policies.
+type ResourcePolicies interface {
+	// EvaluateResourcePolicy returns the decision of the policy attached
+	// to resource for principal making req; ok is false when the resource
+	// has none.
+	EvaluateResourcePolicy(ctx context.Context, resource, principal string, req iampolicy.Request) (d iampolicy.Decision, ok bool, err error)
 }
 
 // New returns an Authorizer.
@@ -64,7 +76,8 @@ func New(o Options) *Authorizer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Authorizer{region: o.Region, account: o.Account, policies: o.Policies, instances: o.Instances, logger: o.Logger, now: time.Now}
+	return &Authorizer{region: o.Region, account: o.Account, policies: o.Policies, instances: o.Instances, resources: o.ResourcePolicies,
+		logger: o.Logger, now: time.Now}
 }
 
 // Authorize returns nil when c may proceed, else an *apierror.Error:
@@ -78,7 +91,8 @@ func (a *Authorizer) Authorize(ctx context.Context, c *Call) error {
 		}
 	}
 	p, limited := a.policies[c.AccessKeyID]
-	if !limited {
+	withResources := a.resources != nil && c.Service == "ecr"
+	if !limited && !withResources {
 		return nil // an administrator
 	}
 	op := c.Operation
@@ -96,7 +110,23 @@ func (a *Authorizer) Authorize(ctx context.Context, c *Call) error {
 	req := iampolicy.Request{Action: action, Context: b.m}
 	for _, r := range resources {
 		req.Resource = r
-		if d := p.Evaluate(req); !d.Allowed() {
+		d := iampolicy.Allow // an administrator
+		if limited {
+			d = p.Evaluate(req)
+		}
+		if withResources && d != iampolicy.ExplicitDeny {
+			// Same account: an explicit Deny of either policy refuses,
+			// an Allow of either allows.
+			rd, ok, err := a.resources.EvaluateResourcePolicy(ctx, r, c.Principal, req)
+			if err != nil {
+				a.logger.Error("resource policy", "request_id", c.RequestID, "resource", r, "err", err)
+				return apierror.New(apierror.CodeServer, "resource policy of %s could not be read", r)
+			}
+			if ok && (rd == iampolicy.ExplicitDeny || d != iampolicy.Allow) {
+				d = rd
+			}
+		}
+		if !d.Allowed() {
 			a.logger.Info("access denied", "request_id", c.RequestID, "principal", c.Principal, "action", action, "resource", r, "decision", d.String())
 			return apierror.New(apierror.CodeAccessDenied, "%s", iampolicy.DeniedMessage(c.Principal, action, r, d))
 		}

@@ -57,6 +57,10 @@ type Server struct {
 	// healthy: deployments complete only then, and a task that stops by
 	// itself sooner counts as failed for the deployment circuit breaker.
 	MinHealthyTime time.Duration
+	// PrePullTimeout is how long a rolling update waits at most for the
+	// instances that may run its tasks to pull its images before it
+	// starts them; 0 turns image pre-pull off.
+	PrePullTimeout time.Duration
 	// TaskDefinitionReapInterval is how often the server deletes the task
 	// definition revisions in DELETE_IN_PROGRESS that nothing uses any
 	// more.
@@ -129,6 +133,13 @@ type Server struct {
 	// RegistryLifecycleInterval is how often ECR lifecycle policies are
 	// applied.
 	RegistryLifecycleInterval time.Duration
+	// RegistryGCInterval is how often the elected server deletes the
+	// registry's blobs no manifest references; 0 turns it off.
+	RegistryGCInterval time.Duration
+	// RegistryGCGrace is how old an unreferenced blob must be before the
+	// garbage collection deletes it: a push uploads its blobs before the
+	// manifest that references them.
+	RegistryGCGrace time.Duration
 
 	// LBAddress is the address Elastic Load Balancing v2 load balancers
 	// listen on and answer as their DNSName (127.0.0.1 when empty).
@@ -188,6 +199,9 @@ func DefaultServer() Server {
 
 		RegistryStorage:           "filesystem",
 		RegistryLifecycleInterval: 10 * time.Minute,
+		RegistryGCInterval:        time.Hour,
+		RegistryGCGrace:           time.Hour,
+		PrePullTimeout:            5 * time.Minute,
 	}
 }
 
@@ -205,6 +219,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "12-digit account ID of ARNs")
 	fs.StringVar(&c.CredentialsFile, "credentials-file", c.CredentialsFile, "file of access keys the API accepts, one a line: ACCESS_KEY_ID SECRET_ACCESS_KEY [NAME [POLICY_FILE]]; a key with a POLICY_FILE (an IAM policy document) may do only what it allows, one without is an administrator")
 	fs.DurationVar(&c.LostInstanceGrace, "lost-instance-grace", c.LostInstanceGrace, "how long a service's tasks stay on an instance whose agent is disconnected before they are replaced elsewhere")
+	fs.DurationVar(&c.PrePullTimeout, "prepull-timeout", c.PrePullTimeout, "how long a service's rolling update waits at most for the container instances that may run its tasks to pull its images before it starts them (image pre-pull); 0 turns pre-pull off")
 	fs.DurationVar(&c.MinHealthyTime, "min-healthy-time", c.MinHealthyTime, "how long a service's new task must stay RUNNING (and healthy, where a health check says) before its deployment counts it healthy; a task that stops by itself sooner counts as failed for the deployment circuit breaker; 0 counts a task healthy once it runs, as ECS does")
 	fs.DurationVar(&c.TaskDefinitionReapInterval, "task-definition-reap-interval", c.TaskDefinitionReapInterval, "how often task definition revisions in DELETE_IN_PROGRESS that no task or service uses any more are deleted")
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
@@ -235,6 +250,8 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryStorage, "registry-storage", c.RegistryStorage, "storage driver of the registry's images: filesystem (under --data-dir/registry, or the rootdirectory parameter) or s3 (parameters bucket, region, regionendpoint, accesskey, secretkey, ...)")
 	fs.Var((*paramsFlag)(&c.RegistryStorageParams), "registry-storage-param", "a parameter of the registry's storage driver, key=value (repeatable), as distribution's configuration names them")
 	fs.DurationVar(&c.RegistryLifecycleInterval, "registry-lifecycle-interval", c.RegistryLifecycleInterval, "how often ECR lifecycle policies expire images")
+	fs.DurationVar(&c.RegistryGCInterval, "registry-gc-interval", c.RegistryGCInterval, "how often the elected server deletes the registry's blobs that no manifest references (after batch-delete-image or lifecycle expiry); 0 turns it off")
+	fs.DurationVar(&c.RegistryGCGrace, "registry-gc-grace", c.RegistryGCGrace, "how old an unreferenced blob must be before the registry's garbage collection deletes it (a push's blobs arrive before its manifest)")
 	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
 	fs.BoolVar(&c.LBDataPlane, "lb-data-plane", c.LBDataPlane, "serve the ELBv2 load balancers' listeners in this process (--lb-data-plane=false: the API only)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
@@ -293,6 +310,12 @@ func (c *Server) Validate() error {
 	}
 	if c.TaskDefinitionReapInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--task-definition-reap-interval %v: must be positive", c.TaskDefinitionReapInterval))
+	}
+	if c.PrePullTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--prepull-timeout %v: must not be negative", c.PrePullTimeout))
+	}
+	if c.RegistryGCInterval < 0 || c.RegistryGCGrace < 0 {
+		errs = append(errs, fmt.Errorf("--registry-gc-interval %v, --registry-gc-grace %v: must not be negative", c.RegistryGCInterval, c.RegistryGCGrace))
 	}
 	if c.MinHealthyTime < 0 {
 		errs = append(errs, fmt.Errorf("--min-healthy-time %v: must not be negative", c.MinHealthyTime))

@@ -57,6 +57,8 @@ type API struct {
 	Store *store.Store
 	// Registry holds the images.
 	Registry *registry.Registry
+	// policies caches parsed repository policies (repopolicy.go).
+	policies policyCache
 	// Region and Account build ARNs; Account is the registry ID.
 	Region, Account string
 	// RegistryHost is the host[:port] docker names images with

@@ -71,51 +71,52 @@ var (
 
 // Authenticate implements registry.Authenticator: user "AWS" with a
 // password of GetAuthorizationToken (signed, unexpired, its access key
-// still configured), or an access key ID with its secret.
-func (a *API) Authenticate(ctx context.Context, user, pass string) error {
+// still configured), or an access key ID with its secret. It returns the
+// access key the credentials stand for.
+func (a *API) Authenticate(ctx context.Context, user, pass string) (string, error) {
 	if user == "AWS" {
 		return a.checkToken(ctx, pass)
 	}
 	secret, ok := a.Secret(user)
 	if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(pass)) != 1 {
-		return errBadCredentials
+		return "", errBadCredentials
 	}
-	return nil
+	return user, nil
 }
 
-func (a *API) checkToken(ctx context.Context, pass string) error {
+func (a *API) checkToken(ctx context.Context, pass string) (string, error) {
 	rest, ok := strings.CutPrefix(pass, tokenPrefix)
 	if !ok {
-		return errBadCredentials
+		return "", errBadCredentials
 	}
 	p64, s64, ok := strings.Cut(rest, ".")
 	if !ok {
-		return errBadCredentials
+		return "", errBadCredentials
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(p64)
 	sig, err2 := base64.RawURLEncoding.DecodeString(s64)
 	if err1 != nil || err2 != nil {
-		return errBadCredentials
+		return "", errBadCredentials
 	}
 	key, err := a.TokenKey(ctx)
 	if err != nil {
-		return fmt.Errorf("token key: %w", err)
+		return "", fmt.Errorf("token key: %w", err)
 	}
 	mac := hmac.New(sha256.New, key)
 	mac.Write(payload)
 	if !hmac.Equal(sig, mac.Sum(nil)) {
-		return errBadCredentials
+		return "", errBadCredentials
 	}
 	akid, expS, ok := strings.Cut(string(payload), "|")
 	exp, err := strconv.ParseInt(expS, 10, 64)
 	if !ok || err != nil {
-		return errBadCredentials
+		return "", errBadCredentials
 	}
 	if !a.now().Before(time.Unix(exp, 0)) {
-		return errExpiredToken
+		return "", errExpiredToken
 	}
 	if _, ok := a.Secret(akid); !ok {
-		return errBadCredentials
+		return "", errBadCredentials
 	}
-	return nil
+	return akid, nil
 }

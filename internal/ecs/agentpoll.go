@@ -59,7 +59,10 @@ func (s *API) connectedSet(ctx context.Context, cluster string) (map[string]bool
 // task definitions, those changed since the revision of the previous answer
 // (all of them without one; none with omitTasks). Given a revision and
 // waitSeconds, it first waits (at most MaxPollWait) until something
-// changes. Each call also tells the control plane the agent is connected.
+// changes. Each call also tells the control plane the agent is connected,
+// records the agent's image pre-pulls (ImagePulls), and answers the images
+// the service controller wants it to pre-pull (PrePullImages, prepull.go);
+// a pre-pull request this server writes ends a waiting poll at once.
 //
 // The assignments come from the placement views, which follow them through
 // the etcd watch: a poll reads etcd only for the tasks that changed, and a
@@ -90,14 +93,23 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 	}
 	if status != instanceInactive {
 		s.markConnected(ctx, cluster, iid)
+		if err := s.putImagePulls(ctx, cluster, iid, in.ImagePulls); err != nil {
+			return nil, err
+		}
 	}
 	k := cluster + "/" + iid
+	arn := s.ContainerInstanceARN(cluster, iid)
+	prePull, err := s.prePullImages(ctx, cluster, arn)
+	if err != nil {
+		return nil, err
+	}
 	if in.Revision > 0 && in.WaitSeconds > 0 {
 		wait := time.Duration(in.WaitSeconds) * time.Second
 		if wait > MaxPollWait {
 			wait = MaxPollWait
 		}
 		timer := time.NewTimer(wait)
+		wake := s.prePullWake()
 		for waiting := true; waiting; {
 			ch := v.AssignChange(k, in.Revision)
 			if ch == nil {
@@ -105,6 +117,9 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 			}
 			select {
 			case <-ch:
+			case <-wake:
+				// A pre-pull request was written: answer with it.
+				waiting = false
 			case <-timer.C:
 				waiting = false
 			case <-ctx.Done():
@@ -116,6 +131,9 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 		if status != instanceInactive {
 			s.markConnected(ctx, cluster, iid)
 		}
+		if prePull, err = s.prePullImages(ctx, cluster, arn); err != nil {
+			return nil, err
+		}
 	}
 	// A placement notes its assignments as soon as it is written, maybe
 	// before the views have followed the watch that far: the answer's
@@ -123,7 +141,7 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 	v.Sync(ctx, v.AssignedAt(k))
 	rev, ids, changed := v.Assigned(k, in.Revision)
 	out := &ecsapi.GantryPollTasksResponse{Revision: rev, TaskArns: make([]string, len(ids)),
-		Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: status}
+		Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: status, PrePullImages: prePull}
 	for i, tid := range ids {
 		out.TaskArns[i] = s.TaskARN(cluster, tid)
 	}

@@ -46,6 +46,8 @@ type API struct {
 	TargetGroups TargetGroups
 
 	leases leases
+	// prepull caches pre-pull requests for the polls (prepull.go).
+	prepull prePulls
 
 	// MaxTxnOps bounds the operations of one etcd transaction (etcd's
 	// --max-txn-ops); 128, etcd's default, when zero.

@@ -69,6 +69,31 @@ type GantryPollTasksRequest struct {
 	// start): while one session polls an instance, the control plane
 	// refuses another's polls for it.
 	Session string `json:"session,omitempty"`
+	// ImagePulls are the states of the pre-pulls the agent is doing or has
+	// done for the images of the previous answer's PrePullImages (all of
+	// them, every poll): the control plane keeps the latest.
+	ImagePulls []GantryImagePull `json:"imagePulls,omitempty"`
+}
+
+// ImagePrePullAttribute is the container instance attribute of agents that
+// pre-pull the images of a poll answer's PrePullImages.
+const ImagePrePullAttribute = "gantry.capability.image-pre-pull"
+
+// The states of a GantryImagePull.
+const (
+	ImagePullPulling = "PULLING"
+	ImagePullPulled  = "PULLED"
+	ImagePullFailed  = "FAILED"
+)
+
+// GantryImagePull is the state of an image pre-pull on a container
+// instance: PULLING, PULLED or FAILED (with Reason, Docker's message).
+type GantryImagePull struct {
+	Image     string     `json:"image"`
+	Status    string     `json:"status"`
+	Reason    string     `json:"reason,omitempty"`
+	StartedAt *Timestamp `json:"startedAt,omitempty"`
+	StoppedAt *Timestamp `json:"stoppedAt,omitempty"`
 }
 
 // GantryPollTasksResponse lists the tasks assigned to the instance:
@@ -81,6 +106,12 @@ type GantryPollTasksResponse struct {
 	// InstanceStatus is the container instance's status (INACTIVE once
 	// deregistered).
 	InstanceStatus string `json:"instanceStatus"`
+	// PrePullImages are images the service controller wants on this
+	// instance before a deployment starts tasks of them: the agent pulls
+	// each (as its pull behaviour says) and reports how it went in the
+	// ImagePulls of its next polls. An image that leaves the list is no
+	// longer asked for.
+	PrePullImages []string `json:"prePullImages,omitempty"`
 }
 
 // GantryAssignedTask is a task with the task definition it runs.

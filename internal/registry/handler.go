@@ -47,7 +47,8 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.challenge(w, errcode.ErrorCodeUnauthorized.WithMessage("authentication required"))
 		return
 	}
-	if err := r.auth.Authenticate(req.Context(), user, pass); err != nil {
+	akid, err := r.auth.Authenticate(req.Context(), user, pass)
+	if err != nil {
 		r.logger.Info("registry request refused", "user", user, "err", err)
 		r.challenge(w, errcode.ErrorCodeUnauthorized.WithMessage("authentication required: "+err.Error()))
 		return
@@ -69,6 +70,13 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errcode.ErrorCodeUnavailable.WithMessage("repository lookup failed"))
 		return
 	}
+	if fn := r.authorize.Load(); fn != nil {
+		op := operationOf(req.Method, m[2], m[3])
+		if err := (*fn)(req.Context(), akid, req, name, op); err != nil {
+			writeError(w, http.StatusForbidden, errcode.ErrorCodeDenied.WithMessage(err.Error()))
+			return
+		}
+	}
 	if r.full != nil && (m[2] == "blobs" || m[2] == "manifests") && (req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch) {
 		if reason := r.full(); reason != "" {
 			r.logger.Warn("registry push refused: disk full", "repository", name, "reason", reason)
@@ -76,6 +84,13 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 				"the registry's storage is full ("+reason+"); pushes are refused until space is freed, pulls still work"))
 			return
 		}
+	}
+	if (m[2] == "blobs" && (req.Method == http.MethodPost || req.Method == http.MethodPut)) ||
+		(m[2] == "manifests" && req.Method == http.MethodPut) {
+		// A finished upload, a mount or a manifest: not during a garbage
+		// collection.
+		r.gcMu.RLock()
+		defer r.gcMu.RUnlock()
 	}
 	if m[2] == "manifests" && req.Method == http.MethodPut {
 		r.putManifest(w, req, name, m[3], settings)
@@ -163,4 +178,30 @@ func (r *Registry) validDownload(req *http.Request, name, dgst string) bool {
 		return false
 	}
 	return hmac.Equal([]byte(sig), []byte(r.sign(name, dgst, exp)))
+}
+
+// operationOf is the ECR operation a registry request needs, as ECR's
+// documentation lists them for docker pull and push.
+func operationOf(method, kind, rest string) string {
+	switch {
+	case kind == "tags":
+		return "ListImages"
+	case kind == "manifests" && (method == http.MethodGet || method == http.MethodHead):
+		return "BatchGetImage"
+	case kind == "manifests" && method == http.MethodDelete:
+		return "BatchDeleteImage"
+	case kind == "manifests":
+		return "PutImage"
+	case kind == "blobs" && method == http.MethodHead:
+		return "BatchCheckLayerAvailability"
+	case kind == "blobs" && method == http.MethodGet && !strings.HasPrefix(rest, "uploads/"):
+		return "GetDownloadUrlForLayer"
+	case kind == "blobs" && method == http.MethodDelete && !strings.HasPrefix(rest, "uploads/"):
+		return "BatchDeleteImage"
+	case kind == "blobs" && method == http.MethodPost:
+		return "InitiateLayerUpload"
+	case kind == "blobs" && method == http.MethodPut:
+		return "CompleteLayerUpload"
+	}
+	return "UploadLayerPart" // PATCH, and GET/DELETE of an upload's state
 }

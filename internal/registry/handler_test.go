@@ -36,11 +36,11 @@ func (f *fakeRepos) Settings(_ context.Context, name string) (Settings, error) {
 // fakeAuth accepts one user and password.
 type fakeAuth struct{ user, pass string }
 
-func (f fakeAuth) Authenticate(_ context.Context, user, pass string) error {
+func (f fakeAuth) Authenticate(_ context.Context, user, pass string) (string, error) {
 	if user == f.user && pass == f.pass {
-		return nil
+		return user, nil
 	}
-	return errors.New("invalid username or password")
+	return "", errors.New("invalid username or password")
 }
 
 func newTestRegistry(t *testing.T) (*Registry, *fakeRepos, *httptest.Server) {

@@ -289,6 +289,9 @@ func (r *Registry) PutManifest(ctx context.Context, name, mediaType string, payl
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrManifestInvalid, err)
 	}
+	// Not during a garbage collection (gc.go).
+	r.gcMu.RLock()
+	defer r.gcMu.RUnlock()
 	repo, err := r.repository(ctx, name)
 	if err != nil {
 		return "", err
@@ -554,6 +557,9 @@ func (r *Registry) CompleteUpload(ctx context.Context, name, id, dgst string) (s
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrDigestMismatch, err)
 	}
+	// Not during a garbage collection (gc.go).
+	r.gcMu.RLock()
+	defer r.gcMu.RUnlock()
 	bw, err := r.resume(ctx, name, id)
 	if err != nil {
 		return "", err

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
@@ -50,10 +52,19 @@ type Repositories interface {
 
 // Authenticator checks the credentials of a registry request.
 type Authenticator interface {
-	// Authenticate returns nil if username and password (Docker's basic
-	// authentication) are valid, and an error that says why not otherwise.
-	Authenticate(ctx context.Context, username, password string) error
+	// Authenticate returns the access key ID that username and password
+	// (Docker's basic authentication) stand for when they are valid, and
+	// an error that says why not otherwise.
+	Authenticate(ctx context.Context, username, password string) (string, error)
 }
+
+// AuthorizeFunc decides whether the caller of access key accessKeyID may
+// make req, which needs ECR operation on repository (the operations
+// docker's pull and push need: BatchGetImage, GetDownloadUrlForLayer,
+// BatchCheckLayerAvailability, InitiateLayerUpload, UploadLayerPart,
+// CompleteLayerUpload, PutImage, BatchDeleteImage, ListImages). A refusal
+// is answered 403 DENIED with the error's message.
+type AuthorizeFunc func(ctx context.Context, accessKeyID string, req *http.Request, repository, operation string) error
 
 // Options configure a Registry.
 type Options struct {
@@ -99,6 +110,11 @@ type Registry struct {
 	// then moved), per repository.
 	tagMu    sync.Mutex
 	tagLocks map[string]*repoLock
+	// authorize, when set, authorises each request (SetAuthorizer).
+	authorize atomic.Pointer[AuthorizeFunc]
+	// gcMu is held shared by the writes that make blobs and manifests
+	// visible, exclusively by a garbage collection (gc.go).
+	gcMu sync.RWMutex
 }
 
 type repoLock struct {
@@ -164,6 +180,16 @@ func newApp(ctx context.Context, cfg *configuration.Configuration) (app *handler
 		}
 	}()
 	return handlers.NewApp(ctx, cfg), nil
+}
+
+// SetAuthorizer makes every authenticated request pass fn; nil lets every
+// valid credential do everything.
+func (r *Registry) SetAuthorizer(fn AuthorizeFunc) {
+	if fn == nil {
+		r.authorize.Store(nil)
+		return
+	}
+	r.authorize.Store(&fn)
 }
 
 // Close stops the registry's background work (purging abandoned uploads).

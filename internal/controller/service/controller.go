@@ -207,6 +207,11 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 	if obs.Protected, err = c.deps.Observer.Protections(ctx, cluster, svc.ServiceName); err != nil {
 		return obs, fmt.Errorf("task protections of %s: %w", svc.ServiceName, err)
 	}
+	if c.deps.PrePull != nil && c.opts.PrePullTimeout > 0 && len(svc.Deployments) > 0 {
+		if obs.PrePull, err = c.observePrePull(ctx, cluster, svc); err != nil {
+			return obs, err
+		}
+	}
 	insts, err := c.deps.Observer.Instances(ctx, cluster)
 	if err != nil {
 		return obs, fmt.Errorf("container instances of %s: %w", cluster, err)
@@ -231,8 +236,11 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 			in.TargetID = taskID(ci.ContainerInstanceArn)
 		}
 		for _, a := range ci.Attributes {
-			if a.Name == "ecs.availability-zone" {
+			switch a.Name {
+			case "ecs.availability-zone":
 				in.AvailabilityZone = a.Value
+			case PrePullAttribute:
+				in.PrePull = true
 			}
 		}
 		for _, e := range exprs {
@@ -269,6 +277,11 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 	if p.Write {
 		if _, err := c.deps.Records.WriteService(ctx, cluster, &p.Service, rev, lead); err != nil {
 			return fmt.Errorf("write service %s: %w", svc.ServiceName, err)
+		}
+	}
+	if p.WritePrePull && c.deps.PrePull != nil {
+		if err := c.deps.PrePull.PutPrePullRequest(ctx, cluster, svc.ServiceName, p.PrePull); err != nil {
+			return fmt.Errorf("pre-pull of %s: %w", svc.ServiceName, err)
 		}
 	}
 	events := append([]string(nil), p.Events...)

@@ -175,6 +175,9 @@ type Deps struct {
 	// their target groups; nil when Elastic Load Balancing is not wired
 	// (loadBalancers are then not looked at).
 	LoadBalancing LoadBalancing
+	// PrePull pulls a rolling update's images on the instances before its
+	// tasks start; nil turns pre-pull off.
+	PrePull PrePuller
 }
 
 // TargetRef is a target of a target group: an instance's ID (target type

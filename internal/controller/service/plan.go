@@ -47,6 +47,9 @@ type Instance struct {
 	// TargetID is its ID as an instance target of a target group (its
 	// ec2InstanceId, else its container instance ID).
 	TargetID string
+	// PrePull is whether its agent pre-pulls images when asked
+	// (PrePullAttribute).
+	PrePull bool
 }
 
 // Observed is what the controller saw of a service's world.
@@ -66,6 +69,9 @@ type Observed struct {
 	// Targets are the registered targets of each target group of the
 	// service's loadBalancers that could be read, by target group ARN.
 	Targets map[string][]Target
+	// PrePull is the service's image pre-pull; nil when the server does
+	// not pre-pull.
+	PrePull *PrePullObserved
 }
 
 // Config is the controller's policy.
@@ -85,6 +91,11 @@ type Config struct {
 	// a task that failed to start does). Zero counts a task healthy as
 	// soon as it runs (ECS's own behaviour).
 	MinHealthyTime time.Duration
+	// PrePullTimeout is how long a rolling update waits at most, from its
+	// deployment's creation, for its images to be pulled on the instances
+	// that may run its tasks before it starts them (prepull.go). Zero
+	// turns pre-pull off.
+	PrePullTimeout time.Duration
 }
 
 // Start is tasks to start.
@@ -121,6 +132,10 @@ type Plan struct {
 	// whose targets have drained, to let stop.
 	Register, Deregister map[string][]TargetRef
 	Finish               []string
+	// WritePrePull says to store PrePull as the service's pre-pull
+	// request (nil: delete it), before the stops and starts.
+	WritePrePull bool
+	PrePull      *PrePullRequest
 }
 
 // task is a live task classified.
@@ -216,7 +231,14 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 		pl.breaker(obs.Tasks)
 		pl.deploymentAlarms(obs.AlarmStates)
 		live = pl.unstopped(live)
-		pl.replica(live, obs.Tasks)
+		if !pl.prePull(obs.PrePull, deploymentTasks(obs.Tasks, svc.Deployments[0].Id)) {
+			pl.replica(live, obs.Tasks)
+		}
+	}
+	if svc.Status == "DRAINING" || string(svc.SchedulingStrategy) == "DAEMON" {
+		if obs.PrePull != nil && obs.PrePull.Request != nil {
+			pl.putPrePull(nil)
+		}
 	}
 	pl.targetsOfStopping(obs.Tasks)
 	pl.account(obs.Tasks)
@@ -587,14 +609,7 @@ func (pl *planner) breaker(tasks []ecsapi.Task) {
 	if int32(failed) < threshold(svc.DesiredCount) {
 		return
 	}
-	d.RolloutState = "FAILED"
-	d.RolloutStateReason = "ECS deployment circuit breaker: " + stage + "."
-	d.UpdatedAt = ecsapi.NewTimestamp(pl.now)
-	pl.event("(deployment %s) deployment failed: %s.", d.Id, stage)
-	if !cb.DeploymentCircuitBreaker.Rollback {
-		return
-	}
-	pl.rollBack("ECS deployment circuit breaker")
+	pl.failDeployment("ECS deployment circuit breaker", stage)
 }
 
 // rollBack makes the last COMPLETED deployment PRIMARY again after the
@@ -1017,4 +1032,15 @@ func dupEvent(events []ecsapi.ServiceEvent, m string, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// deploymentTasks counts the tasks of deployment id, of every status.
+func deploymentTasks(tasks []ecsapi.Task, id string) int {
+	n := 0
+	for i := range tasks {
+		if tasks[i].StartedBy == id {
+			n++
+		}
+	}
+	return n
 }
