@@ -56,6 +56,10 @@ type Config struct {
 	InstanceType     string
 	// Attributes are custom attributes.
 	Attributes map[string]string
+	// CapacityProvider, when set, is the capacity provider the instance
+	// belongs to, registered as the ecs.capacity-provider attribute (the
+	// server's ecs.CapacityProviderAttribute).
+	CapacityProvider string
 	// CleanupDelay is how long a stopped task's containers are kept.
 	CleanupDelay time.Duration
 	// DockerVersion is reported in versionInfo.
@@ -493,6 +497,9 @@ func (a *Agent) attributes() []ecsapi.Attribute {
 	}
 	for k, v := range a.cfg.Attributes {
 		attrs[k] = v
+	}
+	if a.cfg.CapacityProvider != "" {
+		attrs["ecs.capacity-provider"] = a.cfg.CapacityProvider
 	}
 	names := make([]string, 0, len(attrs))
 	for k := range attrs {

@@ -74,6 +74,7 @@ func AgentConfig(c config.Agent) agent.Config {
 		AvailabilityZone:  c.AvailabilityZone,
 		InstanceType:      c.InstanceType,
 		Attributes:        c.Attributes,
+		CapacityProvider:  c.CapacityProvider,
 		CleanupDelay:      c.CleanupDelay,
 		MetricsInterval:   metricsInterval(c.MetricsInterval),
 	}

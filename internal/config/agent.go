@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"regexp"
 	"time"
 )
 
@@ -38,6 +39,10 @@ type Agent struct {
 	InstanceType     string
 	// Attributes are custom attributes.
 	Attributes map[string]string
+	// CapacityProvider names the Auto Scaling group capacity provider the
+	// instance belongs to (the ecs.capacity-provider attribute); empty for
+	// none.
+	CapacityProvider string
 	// CleanupDelay is how long a stopped task's containers are kept.
 	CleanupDelay time.Duration
 	// ContainerStopTimeout is how long a container whose definition has no
@@ -115,6 +120,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.StringVar(&c.AvailabilityZone, "availability-zone", c.AvailabilityZone, "ecs.availability-zone attribute (default: REGION + \"a\")")
 	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
+	fs.StringVar(&c.CapacityProvider, "capacity-provider", c.CapacityProvider, "Auto Scaling group capacity provider this instance belongs to: tasks run through the provider are placed only on its instances")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal")
 	fs.StringVar(&c.ImagePullBehavior, "image-pull-behavior", c.ImagePullBehavior, "when to pull task images, as ECS_IMAGE_PULL_BEHAVIOR: default (pull; use the cached image if the pull fails), always (pull; fail if it fails), once (pull the first time this agent needs it), prefer-cached (pull only when not cached)")
 	fs.DurationVar(&c.ImageCleanupInterval, "image-cleanup-interval", c.ImageCleanupInterval, "how often images the agent pulled and no container uses are removed (ECS_IMAGE_CLEANUP_INTERVAL); 0 turns the clean-up off")
@@ -144,6 +150,9 @@ func (c *Agent) Complete() {
 	}
 }
 
+// capacityProviderRE is the form of a capacity provider name.
+var capacityProviderRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+
 // Validate reports every problem with c at once.
 func (c *Agent) Validate() error {
 	var errs []error
@@ -160,6 +169,9 @@ func (c *Agent) Validate() error {
 		if v.n < 0 || v.n > math.MaxInt32 {
 			errs = append(errs, fmt.Errorf("%s %d must be between 0 and %d", v.flag, v.n, math.MaxInt32))
 		}
+	}
+	if c.CapacityProvider != "" && !capacityProviderRE.MatchString(c.CapacityProvider) {
+		errs = append(errs, fmt.Errorf("--capacity-provider %q must be 1 to 255 letters, numbers, underscores and hyphens", c.CapacityProvider))
 	}
 	switch c.ImagePullBehavior {
 	case "default", "always", "once", "prefer-cached":

@@ -71,16 +71,17 @@ func (s *API) newDeployment(svc *ecsapi.Service) ecsapi.Deployment {
 	now := ecsapiNow(s.now())
 	id := newDeploymentID()
 	return ecsapi.Deployment{
-		Id:                   id,
-		Status:               DeploymentPrimary,
-		TaskDefinition:       svc.TaskDefinition,
-		DesiredCount:         svc.DesiredCount,
-		CreatedAt:            now,
-		UpdatedAt:            now,
-		LaunchType:           svc.LaunchType,
-		NetworkConfiguration: svc.NetworkConfiguration,
-		RolloutState:         RolloutInProgress,
-		RolloutStateReason:   "ECS deployment " + id + " in progress.",
+		Id:                       id,
+		Status:                   DeploymentPrimary,
+		TaskDefinition:           svc.TaskDefinition,
+		DesiredCount:             svc.DesiredCount,
+		CreatedAt:                now,
+		UpdatedAt:                now,
+		LaunchType:               svc.LaunchType,
+		CapacityProviderStrategy: svc.CapacityProviderStrategy,
+		NetworkConfiguration:     svc.NetworkConfiguration,
+		RolloutState:             RolloutInProgress,
+		RolloutStateReason:       "ECS deployment " + id + " in progress.",
 	}
 }
 
@@ -129,9 +130,12 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	case in.DesiredCount != nil && *in.DesiredCount != 0:
 		return nil, apierror.InvalidParameter("The DAEMON scheduling strategy does not support a desiredCount: the service runs one task on each container instance.")
 	}
-	lt, err := serviceLaunch(in.LaunchType, in.CapacityProviderStrategy)
+	lt, cps, err := serviceLaunch(cl, in.LaunchType, in.CapacityProviderStrategy)
 	if err != nil {
 		return nil, err
+	}
+	if len(cps) > 0 && strategy == SchedulingDaemon {
+		return nil, apierror.InvalidParameter("The DAEMON scheduling strategy does not support a capacity provider strategy: specify a launch type instead.")
 	}
 	if in.TaskDefinition == "" {
 		return nil, apierror.InvalidParameter("TaskDefinition can not be blank.")
@@ -174,6 +178,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 		Status:                        ServiceActive,
 		DesiredCount:                  desired,
 		LaunchType:                    lt,
+		CapacityProviderStrategy:      cps,
 		TaskDefinition:                td.TaskDefinitionArn,
 		DeploymentConfiguration:       dc,
 		DeploymentController:          &ecsapi.DeploymentController{Type: "ECS"},
@@ -311,9 +316,6 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 		in.VolumeConfigurations, in.VpcLatticeConfigurations, in.PlatformVersion); err != nil {
 		return nil, err
 	}
-	if len(in.CapacityProviderStrategy) > 0 {
-		return nil, apierror.InvalidParameter("Capacity providers are not supported by Gantry: use launchType EC2 or EXTERNAL.")
-	}
 	if err := checkPropagateTags(in.PropagateTags); err != nil {
 		return nil, err
 	}
@@ -383,6 +385,22 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 				deploy = true
 			}
 			svc.TaskDefinition = td.TaskDefinitionArn
+		}
+		if len(in.CapacityProviderStrategy) > 0 {
+			if strategy == SchedulingDaemon {
+				return apierror.InvalidParameter("The DAEMON scheduling strategy does not support a capacity provider strategy.")
+			}
+			if err := checkStrategyForCluster(in.CapacityProviderStrategy, cl.CapacityProviders, "capacityProviderStrategy"); err != nil {
+				return err
+			}
+			cur, _ := json.Marshal(svc.CapacityProviderStrategy)
+			upd, _ := json.Marshal(in.CapacityProviderStrategy)
+			if string(cur) != string(upd) || svc.LaunchType != "" {
+				// As ECS: a new strategy, or leaving a launch type for
+				// one, is a new deployment.
+				deploy = true
+			}
+			svc.CapacityProviderStrategy, svc.LaunchType = in.CapacityProviderStrategy, ""
 		}
 		if in.NetworkConfiguration != nil {
 			cur, _ := json.Marshal(svc.NetworkConfiguration)

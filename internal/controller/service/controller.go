@@ -321,7 +321,7 @@ func taskSpec(cluster string, svc *ecsapi.Service, st Start) TaskSpec {
 	spec := TaskSpec{Cluster: cluster, TaskDefinition: st.TaskDefinition, StartedBy: st.Deployment, Group: "service:" + svc.ServiceName,
 		LaunchType: svc.LaunchType, PlacementConstraints: svc.PlacementConstraints, PlacementStrategy: svc.PlacementStrategy,
 		NetworkConfiguration: svc.NetworkConfiguration, EnableExecuteCommand: svc.EnableExecuteCommand,
-		PropagateTags: svc.PropagateTags, ServiceTags: svc.Tags}
+		PropagateTags: svc.PropagateTags, ServiceTags: svc.Tags, CapacityProviderStrategy: svc.CapacityProviderStrategy}
 	if len(spec.PlacementStrategy) == 0 {
 		spec.PlacementStrategy = defaultStrategy()
 	}
