@@ -56,6 +56,10 @@ type Config struct {
 	InstanceType     string
 	// Attributes are custom attributes.
 	Attributes map[string]string
+	// External registers the host as an external (ECS Anywhere) instance:
+	// its ID has the mi- form of a managed instance, and it takes the
+	// tasks of launch type EXTERNAL, never those of EC2.
+	External bool
 	// CapacityProvider, when set, is the capacity provider the instance
 	// belongs to, registered as the ecs.capacity-provider attribute (the
 	// server's ecs.CapacityProviderAttribute).
@@ -313,7 +317,13 @@ func (a *Agent) Register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	doc, _ := json.Marshal(map[string]string{"instanceId": id.InstanceID, "instanceType": a.cfg.InstanceType,
+	instanceID := id.InstanceID
+	if a.cfg.External {
+		// i-<17 hex> becomes mi-<17 hex>, the form of an SSM managed
+		// instance ID that ECS gives external instances.
+		instanceID = "m" + strings.TrimPrefix(instanceID, "m")
+	}
+	doc, _ := json.Marshal(map[string]string{"instanceId": instanceID, "instanceType": a.cfg.InstanceType,
 		"availabilityZone": a.cfg.AvailabilityZone, "region": a.cfg.Region})
 	req := &ecsapi.RegisterContainerInstanceRequest{
 		Cluster:                  a.cfg.Cluster,

@@ -75,6 +75,7 @@ func AgentConfig(c config.Agent) agent.Config {
 		InstanceType:      c.InstanceType,
 		Attributes:        c.Attributes,
 		CapacityProvider:  c.CapacityProvider,
+		External:          c.External,
 		CleanupDelay:      c.CleanupDelay,
 		MetricsInterval:   metricsInterval(c.MetricsInterval),
 	}

@@ -43,6 +43,8 @@ type Agent struct {
 	// instance belongs to (the ecs.capacity-provider attribute); empty for
 	// none.
 	CapacityProvider string
+	// External registers the instance as an external (ECS Anywhere) one.
+	External bool
 	// CleanupDelay is how long a stopped task's containers are kept.
 	CleanupDelay time.Duration
 	// ContainerStopTimeout is how long a container whose definition has no
@@ -120,6 +122,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.StringVar(&c.AvailabilityZone, "availability-zone", c.AvailabilityZone, "ecs.availability-zone attribute (default: REGION + \"a\")")
 	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
+	fs.BoolVar(&c.External, "external", c.External, "register as an external (ECS Anywhere) instance: an mi- ID, tasks of launch type EXTERNAL only")
 	fs.StringVar(&c.CapacityProvider, "capacity-provider", c.CapacityProvider, "Auto Scaling group capacity provider this instance belongs to: tasks run through the provider are placed only on its instances")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal")
 	fs.StringVar(&c.ImagePullBehavior, "image-pull-behavior", c.ImagePullBehavior, "when to pull task images, as ECS_IMAGE_PULL_BEHAVIOR: default (pull; use the cached image if the pull fails), always (pull; fail if it fails), once (pull the first time this agent needs it), prefer-cached (pull only when not cached)")
@@ -172,6 +175,9 @@ func (c *Agent) Validate() error {
 	}
 	if c.CapacityProvider != "" && !capacityProviderRE.MatchString(c.CapacityProvider) {
 		errs = append(errs, fmt.Errorf("--capacity-provider %q must be 1 to 255 letters, numbers, underscores and hyphens", c.CapacityProvider))
+	}
+	if c.External && c.CapacityProvider != "" {
+		errs = append(errs, errors.New("--external and --capacity-provider are exclusive: external instances belong to no Auto Scaling group capacity provider"))
 	}
 	switch c.ImagePullBehavior {
 	case "default", "always", "once", "prefer-cached":

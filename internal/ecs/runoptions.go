@@ -7,6 +7,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/scheduler"
 )
 
 // What RunTask and StartTask do with the members that do not place a task:
@@ -33,12 +34,18 @@ func runStrategy(cl clusterInfo, launchType ecsapi.LaunchType, items []ecsapi.Ca
 }
 
 // requiredAttributes are the attributes an instance must have to take a
-// task of o: the task definition's, and the capacity provider's.
+// task of o: the task definition's, the launch type's (EXTERNAL tasks run
+// only on external instances, EC2 tasks never do) and the capacity
+// provider's.
 func (o *runOptions) requiredAttributes() []ecsapi.Attribute {
-	if o.capacityProvider == "" {
-		return o.td.RequiresAttributes
+	out := slices.Clip(o.td.RequiresAttributes)
+	if o.launchType != "" {
+		out = append(out, ecsapi.Attribute{Name: scheduler.LaunchTypeAttribute, Value: o.launchType})
 	}
-	return append(slices.Clip(o.td.RequiresAttributes), ecsapi.Attribute{Name: CapacityProviderAttribute, Value: o.capacityProvider})
+	if o.capacityProvider != "" {
+		out = append(out, ecsapi.Attribute{Name: CapacityProviderAttribute, Value: o.capacityProvider})
+	}
+	return out
 }
 
 // runExtras checks and applies what RunTask and StartTask ask beyond

@@ -134,6 +134,9 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	if err != nil {
 		return nil, err
 	}
+	if lt == "EXTERNAL" && len(in.LoadBalancers) > 0 {
+		return nil, apierror.InvalidParameter("Load balancers are not supported for services with the EXTERNAL launch type.")
+	}
 	if len(cps) > 0 && strategy == SchedulingDaemon {
 		return nil, apierror.InvalidParameter("The DAEMON scheduling strategy does not support a capacity provider strategy: specify a launch type instead.")
 	}

@@ -105,6 +105,9 @@ func (s *API) validateRun(o *runOptions) error {
 	if len(o.group) > 255 {
 		return apierror.InvalidParameter("group may contain up to 255 characters.")
 	}
+	if o.launchType == "EXTERNAL" && o.td.NetworkMode == "awsvpc" {
+		return apierror.InvalidParameter("The awsvpc network mode is not supported for the EXTERNAL launch type. Use the bridge, host or none network mode.")
+	}
 	if o.td.Status == "INACTIVE" && !o.forService {
 		return apierror.Client("TaskDefinition is inactive")
 	}
