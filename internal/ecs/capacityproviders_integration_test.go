@@ -3,10 +3,12 @@ package ecs_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -15,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apitest"
 	gantryecs "github.com/gantry-dev/gantry/internal/ecs"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/ecsclient"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
@@ -223,7 +226,9 @@ func TestRunTaskCapacityProviderStrategy(t *testing.T) {
 	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("cps"), CapacityProviders: []string{"cap-a", "cap-b"}}); err != nil {
 		t.Fatal(err)
 	}
-	attr := func(p string) ecsapi.Attribute { return ecsapi.Attribute{Name: gantryecs.CapacityProviderAttribute, Value: p} }
+	attr := func(p string) ecsapi.Attribute {
+		return ecsapi.Attribute{Name: gantryecs.CapacityProviderAttribute, Value: p}
+	}
 	instA := newSimAgent(t, env, "cps", 4096, 4096, attr("cap-a"))
 	instB := newSimAgent(t, env, "cps", 4096, 4096, attr("cap-b"))
 	plain := newSimAgent(t, env, "cps", 4096, 4096)
@@ -301,7 +306,7 @@ func TestRunTaskCapacityProviderStrategy(t *testing.T) {
 	// A provider whose instances are full: failures, not another
 	// provider's instance.
 	full, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("cps"), TaskDefinition: aws.String("cpweb"), Count: aws.Int32(10),
-		Overrides: &types.TaskOverride{Memory: aws.String("1024")},
+		Overrides:                &types.TaskOverride{Memory: aws.String("1024")},
 		CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("cap-a"), Weight: 1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -368,4 +373,109 @@ func TestCapacityProvidersWithTheCLI(t *testing.T) {
 	if msg, ok := run(nil, "delete-capacity-provider", "--capacity-provider", "cli-pool"); ok || !strings.Contains(msg, "ResourceInUseException") {
 		t.Fatalf("delete in use: ok=%v %s", ok, msg)
 	}
+}
+
+// registerExternal registers an instance as `gantry agent --external` does:
+// an identity document whose instance ID has the mi- form.
+func registerExternal(t *testing.T, env *apitest.Env, cluster, id string) *simAgent {
+	t.Helper()
+	a := &simAgent{t: t, c: ecsclient.New(env.URL, apitest.Region, apitest.AccessKeyID, apitest.SecretAccessKey), cluster: cluster}
+	var out ecsapi.RegisterContainerInstanceResponse
+	if err := a.c.Call(context.Background(), "RegisterContainerInstance", &ecsapi.RegisterContainerInstanceRequest{
+		Cluster:                  cluster,
+		InstanceIdentityDocument: `{"instanceId":"` + id + `","region":"us-east-1"}`,
+		TotalResources: []ecsapi.Resource{{Name: "CPU", Type: "INTEGER", IntegerValue: 4096},
+			{Name: "MEMORY", Type: "INTEGER", IntegerValue: 4096}},
+		VersionInfo: &ecsapi.VersionInfo{AgentVersion: "gantry-test"},
+	}, &out); err != nil {
+		t.Fatalf("register external instance: %v", err)
+	}
+	a.arn = out.ContainerInstance.ContainerInstanceArn
+	return a
+}
+
+// TestExternalLaunchType: launchType EXTERNAL places only on external
+// instances (mi- IDs) and EC2 (or no launch type) never does, a DAEMON
+// service of launch type EXTERNAL runs one task on each external instance
+// only, and ECS Anywhere's restrictions are refused (awsvpc tasks, load
+// balancers).
+func TestExternalLaunchType(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	c := env.Client
+	ctx := context.Background()
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("ext")}); err != nil {
+		t.Fatal(err)
+	}
+	ext1 := registerExternal(t, env, "ext", "mi-0123456789abcdef0")
+	ext2 := registerExternal(t, env, "ext", "mi-0123456789abcdef1")
+	ec2 := newSimAgent(t, env, "ext", 4096, 4096)
+	external := map[string]bool{ext1.arn: true, ext2.arn: true}
+	registerWeb(t, c, "extweb", 64, 0)
+
+	out, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("ext"), TaskDefinition: aws.String("extweb"), LaunchType: "EXTERNAL", Count: aws.Int32(6)})
+	if err != nil || len(out.Tasks) != 6 {
+		t.Fatalf("EXTERNAL run: %+v, %v", out, err)
+	}
+	for _, tk := range out.Tasks {
+		if !external[aws.ToString(tk.ContainerInstanceArn)] || tk.LaunchType != "EXTERNAL" {
+			t.Fatalf("EXTERNAL task on %s (%s)", aws.ToString(tk.ContainerInstanceArn), tk.LaunchType)
+		}
+	}
+	for _, lt := range []types.LaunchType{"EC2", ""} {
+		out, err = c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("ext"), TaskDefinition: aws.String("extweb"), LaunchType: lt, Count: aws.Int32(6)})
+		if err != nil || len(out.Tasks) != 6 {
+			t.Fatalf("%q run: %+v, %v", lt, out, err)
+		}
+		for _, tk := range out.Tasks {
+			if aws.ToString(tk.ContainerInstanceArn) != ec2.arn {
+				t.Fatalf("%q task on external instance %s", lt, aws.ToString(tk.ContainerInstanceArn))
+			}
+		}
+	}
+	// An EC2 task with only external instances that have room fails on
+	// the launch type, never lands there.
+	big, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("ext"), TaskDefinition: aws.String("extweb"), LaunchType: "EC2",
+		Overrides: &types.TaskOverride{Memory: aws.String("4000")}})
+	if err != nil || len(big.Tasks) != 0 || len(big.Failures) != 3 {
+		t.Fatalf("EC2 task too big for the EC2 instance: %+v, %v", big, err)
+	}
+
+	// DAEMON on EXTERNAL: one task per external instance, none on EC2.
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("ext"), ServiceName: aws.String("extd"),
+		TaskDefinition: aws.String("extweb"), LaunchType: "EXTERNAL", SchedulingStrategy: "DAEMON"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "a daemon task on each external instance", func() error {
+		l, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("ext"), ServiceName: aws.String("extd")})
+		if err != nil {
+			return err
+		}
+		if len(l.TaskArns) != 2 {
+			return fmt.Errorf("%d daemon tasks", len(l.TaskArns))
+		}
+		d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("ext"), Tasks: l.TaskArns})
+		if err != nil {
+			return err
+		}
+		for _, tk := range d.Tasks {
+			if !external[aws.ToString(tk.ContainerInstanceArn)] {
+				t.Fatalf("daemon task on %s", aws.ToString(tk.ContainerInstanceArn))
+			}
+		}
+		return nil
+	})
+
+	// Restrictions.
+	if _, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("extvpc"), NetworkMode: "awsvpc",
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("web"), Image: aws.String("gantry-test/web:1"), Memory: aws.Int32(64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("ext"), TaskDefinition: aws.String("extvpc"), LaunchType: "EXTERNAL",
+		NetworkConfiguration: &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-1"}}}})
+	assertECSError(t, err, "InvalidParameterException")
+	_, err = c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("ext"), ServiceName: aws.String("extlb"),
+		TaskDefinition: aws.String("extweb"), LaunchType: "EXTERNAL", DesiredCount: aws.Int32(1),
+		LoadBalancers: []types.LoadBalancer{{TargetGroupArn: aws.String("arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/x/0123456789abcdef"),
+			ContainerName: aws.String("web"), ContainerPort: aws.Int32(8080)}}})
+	assertECSError(t, err, "InvalidParameterException")
 }

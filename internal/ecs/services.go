@@ -209,7 +209,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 		svc.PlacementStrategy = []ecsapi.PlacementStrategy{}
 	}
 	if strategy == SchedulingDaemon {
-		if svc.DesiredCount, err = s.daemonCount(ctx, cl.ClusterName, in.PlacementConstraints); err != nil {
+		if svc.DesiredCount, err = s.daemonCount(ctx, cl.ClusterName, lt, in.PlacementConstraints); err != nil {
 			return nil, err
 		}
 	}
@@ -265,9 +265,10 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 }
 
 // daemonCount is how many instances a new DAEMON service starts on: the
-// ACTIVE ones with a connected agent that meet its memberOf constraints.
-// The controller keeps it current afterwards.
-func (s *API) daemonCount(ctx context.Context, cluster string, cons []ecsapi.PlacementConstraint) (int32, error) {
+// ACTIVE ones with a connected agent, of its launch type (external ones for
+// EXTERNAL), that meet its memberOf constraints. The controller keeps it
+// current afterwards.
+func (s *API) daemonCount(ctx context.Context, cluster string, lt ecsapi.LaunchType, cons []ecsapi.PlacementConstraint) (int32, error) {
 	cands, err := s.candidates(ctx, cluster)
 	if err != nil {
 		return 0, err
@@ -286,7 +287,7 @@ func (s *API) daemonCount(ctx context.Context, cluster string, cons []ecsapi.Pla
 	for _, c := range cands {
 		ci := c.Rec.Instance
 		ci.AgentConnected = c.Connected
-		ok := ci.Status == instanceActive && c.Connected
+		ok := ci.Status == instanceActive && c.Connected && strings.HasPrefix(ci.Ec2InstanceId, "mi-") == (lt == "EXTERNAL")
 		for _, e := range exprs {
 			ok = ok && e.Eval(cql.InstanceTarget{Instance: &ci})
 		}

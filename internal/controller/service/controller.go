@@ -217,6 +217,11 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 				in.Eligible = false
 			}
 		}
+		// EXTERNAL services run on external instances (mi- IDs) only, the
+		// others never do.
+		if strings.HasPrefix(ci.Ec2InstanceId, "mi-") != (svc.LaunchType == "EXTERNAL") {
+			in.Eligible = false
+		}
 		obs.Instances = append(obs.Instances, in)
 	}
 	return obs, nil
