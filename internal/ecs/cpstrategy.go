@@ -76,17 +76,19 @@ func validateStrategy(items []ecsapi.CapacityProviderStrategyItem, field string)
 // errors) and that cluster's capacity providers include each provider it
 // names.
 func checkStrategyForCluster(items []ecsapi.CapacityProviderStrategyItem, clusterProviders []string, field string) error {
-	if err := validateStrategy(items, field); err != nil {
-		return err
-	}
+	// ECS answers a provider outside the cluster before the rules of
+	// base and weight.
 	for _, it := range items {
-		known := false
+		known := it.CapacityProvider == ""
 		for _, cp := range clusterProviders {
 			known = known || cp == it.CapacityProvider
 		}
 		if !known {
 			return errProviderNotInCluster()
 		}
+	}
+	if err := validateStrategy(items, field); err != nil {
+		return err
 	}
 	for _, it := range items {
 		if builtinProvider(it.CapacityProvider) {

@@ -103,6 +103,10 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	if err := checkDeploymentController(in.DeploymentController); err != nil {
 		return nil, err
 	}
+	if in.LaunchType == "EXTERNAL" && len(in.LoadBalancers) > 0 {
+		// As ECS Anywhere.
+		return nil, apierror.InvalidParameter("Load balancers are not supported for services with the EXTERNAL launch type.")
+	}
 	if err := unsupportedServiceMembers(in.LoadBalancers, in.ServiceRegistries, in.ServiceConnectConfiguration,
 		in.VolumeConfigurations, in.VpcLatticeConfigurations, in.PlatformVersion); err != nil {
 		return nil, err
@@ -133,9 +137,6 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	lt, cps, err := serviceLaunch(cl, in.LaunchType, in.CapacityProviderStrategy)
 	if err != nil {
 		return nil, err
-	}
-	if lt == "EXTERNAL" && len(in.LoadBalancers) > 0 {
-		return nil, apierror.InvalidParameter("Load balancers are not supported for services with the EXTERNAL launch type.")
 	}
 	if len(cps) > 0 && strategy == SchedulingDaemon {
 		return nil, apierror.InvalidParameter("The DAEMON scheduling strategy does not support a capacity provider strategy: specify a launch type instead.")
