@@ -29,6 +29,8 @@ func TestResources(t *testing.T) {
 		{"submit task state", "ecs", "SubmitTaskStateChange", &ecsapi.SubmitTaskStateChangeRequest{Cluster: "prod", Task: "1"}, []string{p + "cluster/prod"}, p + "cluster/prod"},
 		{"list tasks of an instance", "ecs", "ListTasks", &ecsapi.ListTasksRequest{Cluster: "c", ContainerInstance: "i1"}, []string{p + "container-instance/c/i1"}, p + "cluster/c"},
 		{"list tasks", "ecs", "ListTasks", &ecsapi.ListTasksRequest{Cluster: "c", ServiceName: "web"}, []string{p + "cluster/c"}, p + "cluster/c"},
+		{"update capacity provider", "ecs", "UpdateCapacityProvider", &ecsapi.UpdateCapacityProviderRequest{Name: "pool"}, []string{p + "capacity-provider/pool"}, ""},
+		{"delete capacity provider", "ecs", "DeleteCapacityProvider", &ecsapi.DeleteCapacityProviderRequest{CapacityProvider: p + "capacity-provider/pool"}, []string{p + "capacity-provider/pool"}, ""},
 		{"list clusters", "ecs", "ListClusters", &ecsapi.ListClustersRequest{}, []string{"*"}, ""},
 		{"tag", "ecs", "TagResource", &ecsapi.TagResourceRequest{ResourceArn: p + "service/c/web"}, []string{p + "service/c/web"}, ""},
 		{"log group", "logs", "CreateLogGroup", &logsapi.CreateLogGroupRequest{LogGroupName: "/ecs/web"}, []string{"arn:aws:logs:us-east-1:123456789012:log-group:/ecs/web"}, ""},
