@@ -44,13 +44,16 @@ type clusterOptions struct {
 	// stopTimeout is the agent's stop timeout of containers whose
 	// definition has none (its default if 0).
 	stopTimeout time.Duration
+	// credentialsFile is the server's --credentials-file (more keys,
+	// with policies), if any.
+	credentialsFile string
 }
 
 func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy})
+	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy, CredentialsFile: opts.credentialsFile})
 	c := &cluster{t: t, env: env, ecs: env.Client, docker: docker, name: "e2e", dataDir: t.TempDir(), image: image}
 	if _, err := c.ecs.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(c.name)}); err != nil {
 		t.Fatal(err)
