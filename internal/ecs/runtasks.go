@@ -117,8 +117,8 @@ func (s *API) RunTasks(ctx context.Context, spec RunSpec) (RunResult, error) {
 		if err := checkStrategyForCluster(spec.CapacityProviderStrategy, cl.providers, "capacityProviderStrategy"); err != nil {
 			return res, err
 		}
-		existing, err := s.groupProviderCounts(ctx, cluster, spec.Group)
-		if err != nil {
+		var existing map[string]int
+		if existing, err = s.groupProviderCounts(ctx, cluster, spec.Group); err != nil {
 			return res, err
 		}
 		recs, failures, err = s.placeByStrategy(ctx, cluster, crev, rev, o, spec.Count, spec.CapacityProviderStrategy, existing, cons, spec.PlacementStrategy)
