@@ -70,6 +70,14 @@ type Config struct {
 	HostAddress string
 	// Attributes are custom attributes.
 	Attributes map[string]string
+	// External registers the host as an external (ECS Anywhere) instance:
+	// its ID has the mi- form of a managed instance, and it takes the
+	// tasks of launch type EXTERNAL, never those of EC2.
+	External bool
+	// CapacityProvider, when set, is the capacity provider the instance
+	// belongs to, registered as the ecs.capacity-provider attribute (the
+	// server's ecs.CapacityProviderAttribute).
+	CapacityProvider string
 	// CleanupDelay is how long a stopped task's containers are kept;
 	// CleanupJitter, when positive, adds a random part of up to itself to
 	// each task's wait.
@@ -372,7 +380,13 @@ func (a *Agent) Register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	doc, _ := json.Marshal(map[string]string{"instanceId": id.InstanceID, "instanceType": a.cfg.InstanceType,
+	instanceID := id.InstanceID
+	if a.cfg.External {
+		// i-<17 hex> becomes mi-<17 hex>, the form of an SSM managed
+		// instance ID that ECS gives external instances.
+		instanceID = "m" + strings.TrimPrefix(instanceID, "m")
+	}
+	doc, _ := json.Marshal(map[string]string{"instanceId": instanceID, "instanceType": a.cfg.InstanceType,
 		"availabilityZone": a.cfg.AvailabilityZone, "region": a.cfg.Region})
 	req := &ecsapi.RegisterContainerInstanceRequest{
 		Cluster:                  a.cfg.Cluster,
@@ -690,6 +704,9 @@ func (a *Agent) attributes() []ecsapi.Attribute {
 	}
 	for k, v := range a.cfg.Attributes {
 		attrs[k] = v
+	}
+	if a.cfg.CapacityProvider != "" {
+		attrs["ecs.capacity-provider"] = a.cfg.CapacityProvider
 	}
 	names := make([]string, 0, len(attrs))
 	for k := range attrs {

@@ -76,6 +76,8 @@ func AgentConfig(c config.Agent) agent.Config {
 		InstanceType:      c.InstanceType,
 		HostAddress:       c.HostAddress,
 		Attributes:        c.Attributes,
+		CapacityProvider:  c.CapacityProvider,
+		External:          c.External,
 		CleanupDelay:      c.CleanupDelay,
 		CleanupJitter:     c.CleanupJitter,
 		MetricsInterval:   metricsInterval(c.MetricsInterval),

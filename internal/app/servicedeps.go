@@ -160,7 +160,8 @@ func (d *serviceDeps) run(ctx context.Context, spec servicectl.TaskSpec, count i
 	res, err := d.ops.RunTasks(ctx, ecs.RunSpec{Cluster: spec.Cluster, TaskDefinition: spec.TaskDefinition, Count: count,
 		StartedBy: spec.StartedBy, Group: spec.Group, LaunchType: spec.LaunchType, PlacementConstraints: spec.PlacementConstraints,
 		PlacementStrategy: spec.PlacementStrategy, NetworkConfiguration: spec.NetworkConfiguration, Tags: tags,
-		ManagedTags: spec.ManagedTags, EnableExecuteCommand: spec.EnableExecuteCommand, Instance: instance})
+		ManagedTags: spec.ManagedTags, EnableExecuteCommand: spec.EnableExecuteCommand, Instance: instance,
+		CapacityProviderStrategy: spec.CapacityProviderStrategy})
 	pl.TaskArns, pl.Failures = res.TaskArns, res.Failures
 	if err != nil {
 		return pl, runErr(err)

@@ -52,6 +52,8 @@ var ecsKind = map[string]string{
 	"GantryDiscoverPollEndpoints":   "*",
 	"DescribeCapacityProviders":     "*",
 	"CreateCapacityProvider":        "*",
+	"UpdateCapacityProvider":        "capacity-provider",
+	"DeleteCapacityProvider":        "capacity-provider",
 	"DescribeServiceDeployments":    "*",
 	"ListServiceDeployments":        "*",
 	"DescribeServiceRevisions":      "*",
@@ -272,6 +274,20 @@ func (a arns) ecs(op string, v reflect.Value) ([]string, string) {
 		if clusterARN != "" {
 			out = []string{clusterARN}
 		}
+	case "capacity-provider":
+		// UpdateCapacityProvider's Name, DeleteCapacityProvider's
+		// CapacityProvider: a name or an ARN.
+		n := str(v, "CapacityProvider")
+		if n == "" {
+			n = str(v, "Name")
+		}
+		switch {
+		case strings.HasPrefix(n, "arn:"):
+			out = []string{n}
+		case n != "":
+			out = []string{a.prefix + "capacity-provider/" + n}
+		}
+		clusterARN = ""
 	}
 	if len(out) == 0 {
 		out = []string{"*"}

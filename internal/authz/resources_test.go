@@ -34,6 +34,8 @@ func TestResources(t *testing.T) {
 		{"delete task set by ARN", "ecs", "DeleteTaskSet", &ecsapi.DeleteTaskSetRequest{Cluster: "c", Service: "web", TaskSet: p + "task-set/c/web/ecs-svc/9"},
 			[]string{p + "task-set/c/web/ecs-svc/9"}, p + "cluster/c"},
 		{"create task set", "ecs", "CreateTaskSet", &ecsapi.CreateTaskSetRequest{Cluster: "c", Service: "web", TaskDefinition: "web:1"}, []string{p + "service/c/web"}, p + "cluster/c"},
+		{"update capacity provider", "ecs", "UpdateCapacityProvider", &ecsapi.UpdateCapacityProviderRequest{Name: "pool"}, []string{p + "capacity-provider/pool"}, ""},
+		{"delete capacity provider", "ecs", "DeleteCapacityProvider", &ecsapi.DeleteCapacityProviderRequest{CapacityProvider: p + "capacity-provider/pool"}, []string{p + "capacity-provider/pool"}, ""},
 		{"list clusters", "ecs", "ListClusters", &ecsapi.ListClustersRequest{}, []string{"*"}, ""},
 		{"tag", "ecs", "TagResource", &ecsapi.TagResourceRequest{ResourceArn: p + "service/c/web"}, []string{p + "service/c/web"}, ""},
 		{"log group", "logs", "CreateLogGroup", &logsapi.CreateLogGroupRequest{LogGroupName: "/ecs/web"}, []string{"arn:aws:logs:us-east-1:123456789012:log-group:/ecs/web"}, ""},

@@ -49,6 +49,12 @@ type Agent struct {
 	HostAddress string
 	// Attributes are custom attributes.
 	Attributes map[string]string
+	// CapacityProvider names the Auto Scaling group capacity provider the
+	// instance belongs to (the ecs.capacity-provider attribute); empty for
+	// none.
+	CapacityProvider string
+	// External registers the instance as an external (ECS Anywhere) one.
+	External bool
 	// CleanupDelay is how long a stopped task's containers are kept
 	// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION); CleanupJitter, when
 	// positive, adds a random part of up to itself to each task's wait
@@ -136,6 +142,8 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
 	fs.StringVar(&c.HostAddress, "host-address", c.HostAddress, "address at which load balancers reach this host's published container ports (instance targets), the gantry.host-address attribute (default: this host's address on the route to --server; 127.0.0.1 when the server is on loopback)")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
+	fs.BoolVar(&c.External, "external", c.External, "register as an external (ECS Anywhere) instance: an mi- ID, tasks of launch type EXTERNAL only")
+	fs.StringVar(&c.CapacityProvider, "capacity-provider", c.CapacityProvider, "Auto Scaling group capacity provider this instance belongs to: tasks run through the provider are placed only on its instances")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION is read too)")
 	fs.DurationVar(&c.CleanupJitter, "task-cleanup-wait-jitter", c.CleanupJitter, "a random duration of up to this much added to each task's cleanup wait (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER is read too)")
 	fs.StringVar(&c.TaskMetadataListen, "task-metadata-listen", c.TaskMetadataListen, "address of the task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4): empty for the host's address on Docker's bridge network at a port kept in the data dir, off for none, or HOST[:PORT]")
@@ -198,6 +206,9 @@ func routeAddress(server string) string {
 	return loopback
 }
 
+// capacityProviderRE is the form of a capacity provider name.
+var capacityProviderRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+
 // Validate reports every problem with c at once.
 func (c *Agent) Validate() error {
 	var errs []error
@@ -225,6 +236,12 @@ func (c *Agent) Validate() error {
 		if v.n < 0 || v.n > math.MaxInt32 {
 			errs = append(errs, fmt.Errorf("%s %d must be between 0 and %d", v.flag, v.n, math.MaxInt32))
 		}
+	}
+	if c.CapacityProvider != "" && !capacityProviderRE.MatchString(c.CapacityProvider) {
+		errs = append(errs, fmt.Errorf("--capacity-provider %q must be 1 to 255 letters, numbers, underscores and hyphens", c.CapacityProvider))
+	}
+	if c.External && c.CapacityProvider != "" {
+		errs = append(errs, errors.New("--external and --capacity-provider are exclusive: external instances belong to no Auto Scaling group capacity provider"))
 	}
 	switch c.ImagePullBehavior {
 	case "default", "always", "once", "prefer-cached":

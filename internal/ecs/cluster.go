@@ -51,6 +51,13 @@ func (s *API) CreateCluster(ctx context.Context, in *ecsapi.CreateClusterRequest
 	if err := validateNewCluster(in); err != nil {
 		return nil, err
 	}
+	var err error
+	providers := in.CapacityProviders
+	if len(providers) > 0 || len(in.DefaultCapacityProviderStrategy) > 0 {
+		if providers, _, err = s.checkClusterProviders(ctx, name, providers, in.DefaultCapacityProviderStrategy, "defaultCapacityProviderStrategy"); err != nil {
+			return nil, err
+		}
+	}
 	settings, err := s.clusterSettingsWithDefault(ctx, in.Settings)
 	if err != nil {
 		return nil, err
@@ -59,7 +66,7 @@ func (s *API) CreateCluster(ctx context.Context, in *ecsapi.CreateClusterRequest
 		ClusterArn:                      s.ClusterARN(name),
 		ClusterName:                     name,
 		Status:                          clusterActive,
-		CapacityProviders:               in.CapacityProviders,
+		CapacityProviders:               providers,
 		DefaultCapacityProviderStrategy: in.DefaultCapacityProviderStrategy,
 		Configuration:                   in.Configuration,
 		Settings:                        settings,
@@ -264,31 +271,53 @@ func (s *API) activeCluster(ctx context.Context, id string) (*ecsapi.Cluster, in
 }
 
 // activeClusterAt is activeCluster for the operations that only need the
-// cluster's name, such as RunTask: it decodes only the name and status,
-// and also returns the etcd revision of the read, to which the placement
-// views then catch up (one read for both).
+// cluster's name, such as RunTasks: it decodes only the name, status and
+// capacity providers, and also returns the etcd revision of the read, to
+// which the placement views then catch up (one read for both).
 func (s *API) activeClusterAt(ctx context.Context, id string) (name string, crev, rev int64, err error) {
-	if name, err = s.clusterName(id); err != nil {
-		return "", 0, 0, err
+	cl, err := s.activeClusterInfo(ctx, id)
+	return cl.name, cl.crev, cl.rev, err
+}
+
+// clusterInfo is what placement reads of a cluster record.
+type clusterInfo struct {
+	name string
+	// crev is the record's mod revision, rev the revision of the read.
+	crev, rev       int64
+	providers       []string
+	defaultStrategy []ecsapi.CapacityProviderStrategyItem
+}
+
+// activeClusterInfo is activeClusterAt with the cluster's capacity
+// providers and default strategy.
+func (s *API) activeClusterInfo(ctx context.Context, id string) (clusterInfo, error) {
+	var out clusterInfo
+	name, err := s.clusterName(id)
+	if err != nil {
+		return out, err
 	}
+	out.name = name
 	resp, err := s.Store.Range(ctx, store.Range{From: clusterKey(name)})
 	if err != nil {
-		return "", 0, 0, fmt.Errorf("get cluster %s: %w", name, err)
+		return out, fmt.Errorf("get cluster %s: %w", name, err)
 	}
 	var c struct {
-		Status string `json:"status"`
+		Status          string                                `json:"status"`
+		Providers       []string                              `json:"capacityProviders"`
+		DefaultStrategy []ecsapi.CapacityProviderStrategyItem `json:"defaultCapacityProviderStrategy"`
 	}
 	exists := len(resp.Items) > 0
 	if exists {
 		if err := json.Unmarshal(resp.Items[0].Value, &c); err != nil {
-			return "", 0, 0, fmt.Errorf("decode cluster %s: %w", name, err)
+			return out, fmt.Errorf("decode cluster %s: %w", name, err)
 		}
-		crev = resp.Items[0].ModRev
+		out.crev = resp.Items[0].ModRev
 	}
 	if err := checkActive(&ecsapi.Cluster{Status: c.Status}, exists); err != nil {
-		return "", 0, 0, err
+		return out, err
 	}
-	return name, crev, resp.Revision, nil
+	out.rev, out.providers, out.defaultStrategy = resp.Revision, c.Providers, c.DefaultStrategy
+	return out, nil
 }
 
 // DeleteCluster marks a cluster INACTIVE. As ECS, it refuses while container
@@ -632,9 +661,6 @@ func validateNewCluster(in *ecsapi.CreateClusterRequest) error {
 	if err := validateClusterConfiguration(in.Configuration); err != nil {
 		return err
 	}
-	if err := validateCapacityProviderStrategy(in.DefaultCapacityProviderStrategy); err != nil {
-		return err
-	}
 	return validateServiceConnectDefaults(in.ServiceConnectDefaults, false)
 }
 
@@ -669,20 +695,6 @@ func validateClusterConfiguration(c *ecsapi.ClusterConfiguration) error {
 		}
 	default:
 		return apierror.InvalidParameter("Invalid value for logging: %s. Valid values are NONE, DEFAULT, OVERRIDE.", ec.Logging)
-	}
-	return nil
-}
-
-// validateCapacityProviderStrategy checks the model's bounds: weight
-// 0..1000, base 0..100000.
-func validateCapacityProviderStrategy(items []ecsapi.CapacityProviderStrategyItem) error {
-	for i, it := range items {
-		if it.Weight < 0 || it.Weight > 1000 {
-			return apierror.InvalidParameter("1 validation error detected: Value '%d' at 'defaultCapacityProviderStrategy.%d.member.weight' failed to satisfy constraint: Member must have value between 0 and 1000", it.Weight, i+1)
-		}
-		if it.Base < 0 || it.Base > 100000 {
-			return apierror.InvalidParameter("1 validation error detected: Value '%d' at 'defaultCapacityProviderStrategy.%d.member.base' failed to satisfy constraint: Member must have value between 0 and 100000", it.Base, i+1)
-		}
 	}
 	return nil
 }

@@ -142,6 +142,7 @@ func (s *API) RegisterContainerInstance(ctx context.Context, in *ecsapi.Register
 		ci.VersionInfo = in.VersionInfo
 		ci.AgentConnected = true
 		ci.Attributes = mergeAttributes(ci.Attributes, in.Attributes)
+		ci.CapacityProviderName = attrValue(ci.Attributes, CapacityProviderAttribute)
 		if ci.Ec2InstanceId == "" {
 			ci.Ec2InstanceId = id
 		}

@@ -21,6 +21,7 @@ func TestOutsideChecks(t *testing.T) {
 	env := apitest.Start(t, apitest.Options{})
 	ctx := context.Background()
 	c := env.Client
+	createProvider(t, c, "mine")
 	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("o"), CapacityProviders: []string{"mine"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +58,8 @@ func TestOutsideChecks(t *testing.T) {
 	}{
 		{"capacity provider not of the cluster", "InvalidParameterException", "not associated with the cluster",
 			ecs.RunTaskInput{TaskDefinition: aws.String("web"), CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("other")}}}},
-		{"capacity provider of the cluster", "InvalidParameterException", "capacity providers yet",
-			ecs.RunTaskInput{TaskDefinition: aws.String("web"), CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("mine"), Weight: 1}}}},
+		{"capacity provider with no weight", "InvalidParameterException", "weight greater than zero",
+			ecs.RunTaskInput{TaskDefinition: aws.String("web"), CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("mine")}}}},
 		{"capacity provider weight", "InvalidParameterException", "weight",
 			ecs.RunTaskInput{TaskDefinition: aws.String("web"), CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("mine"), Weight: 1001}}}},
 		{"launch type and capacity provider", "InvalidParameterException", "launch type and capacity provider",

@@ -159,7 +159,7 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		// Place while the watch cannot change the view, noting the slot
 		// revision of each instance the decision was made on.
 		plan, seen, err := v.Place(cluster, scheduler.Request{TaskIDs: ids, Group: group, Demand: demand,
-			RequiredAttributes: o.td.RequiresAttributes, Policy: pol, Seed: binary.LittleEndian.Uint64(seed[:])})
+			RequiredAttributes: o.requiredAttributes(), Policy: pol, Seed: binary.LittleEndian.Uint64(seed[:])})
 		if err != nil {
 			return placed, nil, fmt.Errorf("place: %w", err)
 		}

@@ -2,59 +2,50 @@ package ecs
 
 import (
 	"context"
-	"errors"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
-	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/scheduler"
 )
 
 // What RunTask and StartTask do with the members that do not place a task:
 // each is honoured or refused with a clear error, never ignored.
 
-// checkCapacityProviderStrategy refuses a RunTask capacity provider
-// strategy. Its bounds are checked as ECS checks them; a provider that is
-// not associated with the cluster is refused with ECS's message; one that
-// is (CreateCluster and PutClusterCapacityProviders record names) is
-// refused too, because Gantry does not yet run tasks through capacity
-// providers: their meaning comes with the capacity work (auto scaling
-// groups of container instances).
-func (s *API) checkCapacityProviderStrategy(ctx context.Context, cluster string, items []ecsapi.CapacityProviderStrategyItem) error {
+// runStrategy returns the capacity provider strategy a RunTask (or a
+// service's tasks) runs with: none with a launch type, else the one given,
+// checked against the cluster's providers, else the cluster's default
+// strategy (none when it has none: launch type EC2).
+func runStrategy(cl clusterInfo, launchType ecsapi.LaunchType, items []ecsapi.CapacityProviderStrategyItem) ([]ecsapi.CapacityProviderStrategyItem, error) {
+	if launchType != "" {
+		return nil, nil
+	}
 	if len(items) == 0 {
-		return nil
-	}
-	if len(items) > 20 {
-		return apierror.InvalidParameter("The capacity provider strategy can contain at most 20 capacity providers.")
-	}
-	for i, it := range items {
-		if it.CapacityProvider == "" {
-			return apierror.InvalidParameter("1 validation error detected: Value null at 'capacityProviderStrategy.%d.member.capacityProvider' failed to satisfy constraint: Member must not be null", i+1)
-		}
-		if it.Weight < 0 || it.Weight > 1000 {
-			return apierror.InvalidParameter("1 validation error detected: Value '%d' at 'capacityProviderStrategy.%d.member.weight' failed to satisfy constraint: Member must have value between 0 and 1000", it.Weight, i+1)
-		}
-		if it.Base < 0 || it.Base > 100000 {
-			return apierror.InvalidParameter("1 validation error detected: Value '%d' at 'capacityProviderStrategy.%d.member.base' failed to satisfy constraint: Member must have value between 0 and 100000", it.Base, i+1)
+		items = cl.defaultStrategy
+		if len(items) == 0 {
+			return nil, nil
 		}
 	}
-	var cl ecsapi.Cluster
-	if _, err := s.Store.Get(ctx, clusterKey(cluster), &cl); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return apierror.ClusterNotFound()
-		}
-		return err
+	if err := checkStrategyForCluster(items, cl.providers, "capacityProviderStrategy"); err != nil {
+		return nil, err
 	}
-	for _, it := range items {
-		known := false
-		for _, cp := range cl.CapacityProviders {
-			known = known || cp == it.CapacityProvider
-		}
-		if !known {
-			return apierror.InvalidParameter("The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.")
-		}
+	return items, nil
+}
+
+// requiredAttributes are the attributes an instance must have to take a
+// task of o: the task definition's, the launch type's (EXTERNAL tasks run
+// only on external instances, EC2 tasks never do) and the capacity
+// provider's.
+func (o *runOptions) requiredAttributes() []ecsapi.Attribute {
+	out := slices.Clip(o.td.RequiresAttributes)
+	if o.launchType != "" {
+		out = append(out, ecsapi.Attribute{Name: scheduler.LaunchTypeAttribute, Value: o.launchType})
 	}
-	return apierror.InvalidParameter("Gantry does not run tasks through capacity providers yet: specify launchType EC2 or EXTERNAL (or neither) instead of a capacityProviderStrategy.")
+	if o.capacityProvider != "" {
+		out = append(out, ecsapi.Attribute{Name: CapacityProviderAttribute, Value: o.capacityProvider})
+	}
+	return out
 }
 
 // runExtras checks and applies what RunTask and StartTask ask beyond

@@ -22,6 +22,11 @@ type RunSpec struct {
 	Count            int
 	StartedBy, Group string
 	LaunchType       ecsapi.LaunchType
+	// CapacityProviderStrategy, when set (LaunchType is then empty), spreads
+	// the tasks over the cluster's capacity providers; the tasks of
+	// the Group that are not stopping count towards each provider's base
+	// and weight.
+	CapacityProviderStrategy []ecsapi.CapacityProviderStrategyItem
 	// PlacementConstraints and PlacementStrategy are checked and applied
 	// as RunTask's.
 	PlacementConstraints []ecsapi.PlacementConstraint
@@ -53,10 +58,11 @@ type RunResult struct {
 // instance. With an error, the tasks started before it are in the result.
 func (s *API) RunTasks(ctx context.Context, spec RunSpec) (RunResult, error) {
 	var res RunResult
-	cluster, crev, rev, err := s.activeClusterAt(ctx, spec.Cluster)
+	cl, err := s.activeClusterInfo(ctx, spec.Cluster)
 	if err != nil {
 		return res, err
 	}
+	cluster, crev, rev := cl.name, cl.crev, cl.rev
 	if spec.Count < 1 {
 		return res, apierror.InvalidParameter("Count must be at least 1.")
 	}
@@ -102,7 +108,23 @@ func (s *API) RunTasks(ctx context.Context, spec RunSpec) (RunResult, error) {
 		only := ecsapi.PlacementConstraint{Type: "memberOf", Expression: "ec2InstanceId == " + quoteCQL(rec.Instance.Ec2InstanceId)}
 		cons = append(slices.Clip(cons), only)
 	}
-	recs, failures, err := s.place(ctx, cluster, crev, rev, o, spec.Count, cons, spec.PlacementStrategy)
+	var recs []*taskRecord
+	var failures []ecsapi.Failure
+	if len(spec.CapacityProviderStrategy) > 0 && instARN == "" {
+		if spec.LaunchType != "" {
+			return res, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+		}
+		if err := checkStrategyForCluster(spec.CapacityProviderStrategy, cl.providers, "capacityProviderStrategy"); err != nil {
+			return res, err
+		}
+		var existing map[string]int
+		if existing, err = s.groupProviderCounts(ctx, cluster, spec.Group); err != nil {
+			return res, err
+		}
+		recs, failures, err = s.placeByStrategy(ctx, cluster, crev, rev, o, spec.Count, spec.CapacityProviderStrategy, existing, cons, spec.PlacementStrategy)
+	} else {
+		recs, failures, err = s.place(ctx, cluster, crev, rev, o, spec.Count, cons, spec.PlacementStrategy)
+	}
 	for _, r := range recs {
 		res.TaskArns = append(res.TaskArns, r.Task.TaskArn)
 	}
@@ -120,6 +142,27 @@ func (s *API) RunTasks(ctx context.Context, spec RunSpec) (RunResult, error) {
 		res.Failures = []ecsapi.Failure{{Arn: instARN, Reason: reason}}
 	}
 	return res, nil
+}
+
+// groupProviderCounts counts, per capacity provider, the tasks of a
+// service's group (service:NAME) whose desired status is not STOPPED; none
+// for another group.
+func (s *API) groupProviderCounts(ctx context.Context, cluster, group string) (map[string]int, error) {
+	name, ok := strings.CutPrefix(group, "service:")
+	if !ok {
+		return nil, nil
+	}
+	tasks, err := s.ServiceTasks(ctx, cluster, name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for i := range tasks {
+		if t := &tasks[i]; t.DesiredStatus != taskStopped && t.CapacityProviderName != "" {
+			out[t.CapacityProviderName]++
+		}
+	}
+	return out, nil
 }
 
 // ServiceTasks returns the tasks of service name of cluster (group

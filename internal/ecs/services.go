@@ -71,16 +71,17 @@ func (s *API) newDeployment(svc *ecsapi.Service) ecsapi.Deployment {
 	now := ecsapiNow(s.now())
 	id := newDeploymentID()
 	return ecsapi.Deployment{
-		Id:                   id,
-		Status:               DeploymentPrimary,
-		TaskDefinition:       svc.TaskDefinition,
-		DesiredCount:         svc.DesiredCount,
-		CreatedAt:            now,
-		UpdatedAt:            now,
-		LaunchType:           svc.LaunchType,
-		NetworkConfiguration: svc.NetworkConfiguration,
-		RolloutState:         RolloutInProgress,
-		RolloutStateReason:   "ECS deployment " + id + " in progress.",
+		Id:                       id,
+		Status:                   DeploymentPrimary,
+		TaskDefinition:           svc.TaskDefinition,
+		DesiredCount:             svc.DesiredCount,
+		CreatedAt:                now,
+		UpdatedAt:                now,
+		LaunchType:               svc.LaunchType,
+		CapacityProviderStrategy: svc.CapacityProviderStrategy,
+		NetworkConfiguration:     svc.NetworkConfiguration,
+		RolloutState:             RolloutInProgress,
+		RolloutStateReason:       "ECS deployment " + id + " in progress.",
 	}
 }
 
@@ -101,6 +102,10 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	}
 	if err := checkDeploymentController(in.DeploymentController); err != nil {
 		return nil, err
+	}
+	if in.LaunchType == "EXTERNAL" && len(in.LoadBalancers) > 0 {
+		// As ECS Anywhere.
+		return nil, apierror.InvalidParameter("Load balancers are not supported for services with the EXTERNAL launch type.")
 	}
 	if err := unsupportedServiceMembers(in.ServiceRegistries, in.ServiceConnectConfiguration,
 		in.VolumeConfigurations, in.VpcLatticeConfigurations, in.PlatformVersion); err != nil {
@@ -128,6 +133,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	}
 	external := isExternalController(in.DeploymentController)
 	var lt ecsapi.LaunchType
+	var cps []ecsapi.CapacityProviderStrategyItem
 	td := &ecsapi.TaskDefinition{}
 	if external {
 		// The task sets carry what the service's deployments would.
@@ -138,8 +144,11 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 			return nil, err
 		}
 	} else {
-		if lt, err = serviceLaunch(in.LaunchType, in.CapacityProviderStrategy); err != nil {
+		if lt, cps, err = serviceLaunch(cl, in.LaunchType, in.CapacityProviderStrategy); err != nil {
 			return nil, err
+		}
+		if len(cps) > 0 && strategy == SchedulingDaemon {
+			return nil, apierror.InvalidParameter("The DAEMON scheduling strategy does not support a capacity provider strategy: specify a launch type instead.")
 		}
 		if in.TaskDefinition == "" {
 			return nil, apierror.InvalidParameter("TaskDefinition can not be blank.")
@@ -185,6 +194,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 		Status:                        ServiceActive,
 		DesiredCount:                  desired,
 		LaunchType:                    lt,
+		CapacityProviderStrategy:      cps,
 		TaskDefinition:                td.TaskDefinitionArn,
 		DeploymentConfiguration:       dc,
 		DeploymentController:          &ecsapi.DeploymentController{Type: controllerType(in.DeploymentController)},
@@ -212,7 +222,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 		svc.PlacementStrategy = []ecsapi.PlacementStrategy{}
 	}
 	if strategy == SchedulingDaemon {
-		if svc.DesiredCount, err = s.daemonCount(ctx, cl.ClusterName, in.PlacementConstraints); err != nil {
+		if svc.DesiredCount, err = s.daemonCount(ctx, cl.ClusterName, lt, in.PlacementConstraints); err != nil {
 			return nil, err
 		}
 	}
@@ -274,9 +284,10 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 }
 
 // daemonCount is how many instances a new DAEMON service starts on: the
-// ACTIVE ones with a connected agent that meet its memberOf constraints.
-// The controller keeps it current afterwards.
-func (s *API) daemonCount(ctx context.Context, cluster string, cons []ecsapi.PlacementConstraint) (int32, error) {
+// ACTIVE ones with a connected agent, of its launch type (external ones for
+// EXTERNAL), that meet its memberOf constraints. The controller keeps it
+// current afterwards.
+func (s *API) daemonCount(ctx context.Context, cluster string, lt ecsapi.LaunchType, cons []ecsapi.PlacementConstraint) (int32, error) {
 	cands, err := s.candidates(ctx, cluster)
 	if err != nil {
 		return 0, err
@@ -295,7 +306,7 @@ func (s *API) daemonCount(ctx context.Context, cluster string, cons []ecsapi.Pla
 	for _, c := range cands {
 		ci := c.Rec.Instance
 		ci.AgentConnected = c.Connected
-		ok := ci.Status == instanceActive && c.Connected
+		ok := ci.Status == instanceActive && c.Connected && strings.HasPrefix(ci.Ec2InstanceId, "mi-") == (lt == "EXTERNAL")
 		for _, e := range exprs {
 			ok = ok && e.Eval(cql.InstanceTarget{Instance: &ci})
 		}
@@ -327,9 +338,6 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 	if err := unsupportedServiceMembers(in.ServiceRegistries, in.ServiceConnectConfiguration,
 		in.VolumeConfigurations, in.VpcLatticeConfigurations, in.PlatformVersion); err != nil {
 		return nil, err
-	}
-	if len(in.CapacityProviderStrategy) > 0 {
-		return nil, apierror.InvalidParameter("Capacity providers are not supported by Gantry: use launchType EC2 or EXTERNAL.")
 	}
 	if err := checkPropagateTags(in.PropagateTags); err != nil {
 		return nil, err
@@ -412,6 +420,22 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 				deploy = true
 			}
 			svc.TaskDefinition = td.TaskDefinitionArn
+		}
+		if len(in.CapacityProviderStrategy) > 0 {
+			if strategy == SchedulingDaemon {
+				return apierror.InvalidParameter("The DAEMON scheduling strategy does not support a capacity provider strategy.")
+			}
+			if err := checkStrategyForCluster(in.CapacityProviderStrategy, cl.CapacityProviders, "capacityProviderStrategy"); err != nil {
+				return err
+			}
+			cur, _ := json.Marshal(svc.CapacityProviderStrategy)
+			upd, _ := json.Marshal(in.CapacityProviderStrategy)
+			if string(cur) != string(upd) || svc.LaunchType != "" {
+				// As ECS: a new strategy, or leaving a launch type for
+				// one, is a new deployment.
+				deploy = true
+			}
+			svc.CapacityProviderStrategy, svc.LaunchType = in.CapacityProviderStrategy, ""
 		}
 		if in.NetworkConfiguration != nil {
 			cur, _ := json.Marshal(svc.NetworkConfiguration)

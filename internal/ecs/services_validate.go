@@ -71,24 +71,34 @@ func unsupportedServiceMembers(regs []ecsapi.ServiceRegistry, sc *ecsapi.Service
 	return nil
 }
 
-// serviceLaunch validates launchType and capacityProviderStrategy and
-// returns the launch type the service runs with.
-func serviceLaunch(lt ecsapi.LaunchType, cps []ecsapi.CapacityProviderStrategyItem) (ecsapi.LaunchType, error) {
+// serviceLaunch validates launchType and capacityProviderStrategy against
+// cluster cl and returns what the service runs with: a launch type, or a
+// strategy (the one given, else the cluster's default), or EC2 when
+// neither is given and the cluster has no default strategy.
+func serviceLaunch(cl *ecsapi.Cluster, lt ecsapi.LaunchType, cps []ecsapi.CapacityProviderStrategyItem) (ecsapi.LaunchType, []ecsapi.CapacityProviderStrategyItem, error) {
 	if lt != "" && len(cps) > 0 {
-		return "", apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+		return "", nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	}
-	if len(cps) > 0 {
-		return "", apierror.InvalidParameter("Capacity providers are not supported by Gantry: use launchType EC2 or EXTERNAL.")
+	if lt == "" {
+		if len(cps) == 0 {
+			cps = cl.DefaultCapacityProviderStrategy
+		}
+		if len(cps) > 0 {
+			if err := checkStrategyForCluster(cps, cl.CapacityProviders, "capacityProviderStrategy"); err != nil {
+				return "", nil, err
+			}
+			return "", cps, nil
+		}
 	}
 	switch lt {
 	case "":
-		return "EC2", nil
+		return "EC2", nil, nil
 	case "EC2", "EXTERNAL":
-		return lt, nil
+		return lt, nil, nil
 	case "FARGATE":
-		return "", apierror.InvalidParameter("The FARGATE launch type is not supported: Gantry runs tasks on registered container instances (EC2 or EXTERNAL).")
+		return "", nil, apierror.InvalidParameter("The FARGATE launch type is not supported: Gantry runs tasks on registered container instances (EC2 or EXTERNAL).")
 	}
-	return "", apierror.InvalidParameter("Invalid launchType %s.", lt)
+	return "", nil, apierror.InvalidParameter("Invalid launchType %s.", lt)
 }
 
 // Deployment controller types.

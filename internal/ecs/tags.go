@@ -168,8 +168,17 @@ func (s *API) tagTargetFor(ctx context.Context, arn string, notFound error) (tag
 	case "task-set":
 		return s.taskSetTagTarget(ctx, a, notFound)
 	case "capacity-provider":
-		// Gantry has no capacity providers yet, so none can be found.
-		return tagTarget{}, notFound
+		if !providerNameRE.MatchString(a.Path) || builtinProvider(a.Path) {
+			return tagTarget{}, notFound
+		}
+		return recordTags(s.Store, capacityProviderKey(a.Path),
+			func(cp *ecsapi.CapacityProvider) *[]ecsapi.Tag { return &cp.Tags },
+			func(cp *ecsapi.CapacityProvider) error {
+				if cp.Status != providerActive {
+					return notFound
+				}
+				return nil
+			}, notFound), nil
 	}
 	return tagTarget{}, apierror.InvalidParameter("Unsupported resource type %s in ARN %s. The supported resource types are clusters, task definitions, tasks, services, task sets, container instances and capacity providers.", a.Type, arn)
 }

@@ -83,10 +83,13 @@ func (s *API) taskDefForService(ctx context.Context, ref string) (*ecsapi.TaskDe
 
 // runOptions is what RunTask and StartTask share.
 type runOptions struct {
-	td                   *ecsapi.TaskDefinition
-	overrides            *ecsapi.TaskOverride
-	startedBy, group     string
-	launchType           string
+	td               *ecsapi.TaskDefinition
+	overrides        *ecsapi.TaskOverride
+	startedBy, group string
+	launchType       string
+	// capacityProvider, when set, is the capacity provider the tasks run
+	// on: only its instances take them.
+	capacityProvider     string
 	tags                 []ecsapi.Tag
 	networkConfiguration *ecsapi.NetworkConfiguration
 	enableExecuteCommand bool
@@ -101,6 +104,9 @@ func (s *API) validateRun(o *runOptions) error {
 	}
 	if len(o.group) > 255 {
 		return apierror.InvalidParameter("group may contain up to 255 characters.")
+	}
+	if o.launchType == "EXTERNAL" && o.td.NetworkMode == "awsvpc" {
+		return apierror.InvalidParameter("The awsvpc network mode is not supported for the EXTERNAL launch type. Use the bridge, host or none network mode.")
 	}
 	if o.td.Status == "INACTIVE" && !o.forService {
 		return apierror.Client("TaskDefinition is inactive")
@@ -171,6 +177,7 @@ func (s *API) newTask(cluster string, inst *ecsapi.ContainerInstance, o *runOpti
 		StartedBy:            o.startedBy,
 		Group:                o.group,
 		LaunchType:           ecsapi.LaunchType(o.launchType),
+		CapacityProviderName: o.capacityProvider,
 		CreatedAt:            ecsapiNow(now),
 		Version:              1,
 		Tags:                 o.tags,
@@ -255,10 +262,11 @@ func runLaunchType(t ecsapi.LaunchType) (string, error) {
 // request's strategies and constraints. Tasks that cannot be placed are
 // reported under failures, one per instance with the reason it refused.
 func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.RunTaskResponse, error) {
-	cluster, crev, rev, err := s.activeClusterAt(ctx, in.Cluster)
+	cl, err := s.activeClusterInfo(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
 	}
+	cluster, crev, rev := cl.name, cl.crev, cl.rev
 	count := int32(1)
 	if in.Count != nil {
 		count = *in.Count
@@ -266,14 +274,15 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	if count < 1 || count > 10 {
 		return nil, apierror.InvalidParameter("Count must be between 1 and 10.")
 	}
+	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
+		return nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+	}
 	lt, err := runLaunchType(in.LaunchType)
 	if err != nil {
 		return nil, err
 	}
-	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
-		return nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
-	}
-	if err := s.checkCapacityProviderStrategy(ctx, cluster, in.CapacityProviderStrategy); err != nil {
+	strategy, err := runStrategy(cl, in.LaunchType, in.CapacityProviderStrategy)
+	if err != nil {
 		return nil, err
 	}
 	td, err := s.taskDefForRun(ctx, in.TaskDefinition)
@@ -295,7 +304,13 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 			return done, err
 		}
 	}
-	recs, failures, err := s.place(ctx, cluster, crev, rev, o, int(count), in.PlacementConstraints, in.PlacementStrategy)
+	var recs []*taskRecord
+	var failures []ecsapi.Failure
+	if len(strategy) > 0 {
+		recs, failures, err = s.placeByStrategy(ctx, cluster, crev, rev, o, int(count), strategy, nil, in.PlacementConstraints, in.PlacementStrategy)
+	} else {
+		recs, failures, err = s.place(ctx, cluster, crev, rev, o, int(count), in.PlacementConstraints, in.PlacementStrategy)
+	}
 	if err != nil {
 		if token != nil {
 			token.release(ctx)

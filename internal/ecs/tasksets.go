@@ -250,13 +250,17 @@ func (s *API) CreateTaskSet(ctx context.Context, in *ecsapi.CreateTaskSetRequest
 	case in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0:
 		return nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	case len(in.CapacityProviderStrategy) > 0:
-		// Refused: as RunTask, with ECS's message for a provider the
-		// cluster does not have.
-		if err := s.checkCapacityProviderStrategy(ctx, cl.ClusterName, in.CapacityProviderStrategy); err != nil {
+		// ECS's message for a provider the cluster does not have, else
+		// a clear refusal: the controller places a task set's tasks by
+		// launch type only.
+		if err := checkStrategyForCluster(in.CapacityProviderStrategy, cl.CapacityProviders, "capacityProviderStrategy"); err != nil {
 			return nil, err
 		}
+		return nil, apierror.UnsupportedFeature("Capacity provider strategies on task sets are not supported by Gantry yet: give the task set a launchType.")
 	}
-	lt, err := serviceLaunch(in.LaunchType, nil)
+	// A task set runs by launch type (EC2 unless given), never on the
+	// cluster's default capacity provider strategy.
+	lt, _, err := serviceLaunch(&ecsapi.Cluster{}, in.LaunchType, nil)
 	if err != nil {
 		return nil, err
 	}

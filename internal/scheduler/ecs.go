@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
@@ -16,6 +17,15 @@ const (
 	ResourcePortsUDP = "PORTS_UDP"
 	ResourceGPU      = "GPU"
 )
+
+// LaunchTypeAttribute is the attribute InstanceFromECS gives every instance:
+// the launch type whose tasks it takes, EXTERNAL for an external (ECS
+// Anywhere) instance, whose ID has the mi- form of a managed instance, and
+// EC2 for the others. A request requires it to keep EC2 tasks off external
+// instances and EXTERNAL tasks on them. Its ':' is not allowed in the
+// attributes of the API, so no attribute set by an agent or PutAttributes
+// can take its place.
+const LaunchTypeAttribute = "gantry:launch-type"
 
 // InstanceFromECS converts a container instance record to an Instance,
 // reading its registeredResources: CPU and MEMORY as numbers, PORTS and
@@ -38,6 +48,10 @@ func InstanceFromECS(ci *ecsapi.ContainerInstance) (Instance, error) {
 	}
 	for _, a := range ci.Attributes {
 		inst.Attributes[a.Name] = a.Value
+	}
+	inst.Attributes[LaunchTypeAttribute] = "EC2"
+	if strings.HasPrefix(ci.Ec2InstanceId, "mi-") {
+		inst.Attributes[LaunchTypeAttribute] = "EXTERNAL"
 	}
 	for _, r := range ci.RegisteredResources {
 		var err error

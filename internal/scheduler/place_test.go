@@ -744,12 +744,18 @@ func TestInstanceFromECS(t *testing.T) {
 	want := Instance{
 		ARN: ci.ContainerInstanceArn, EC2InstanceID: "i-1", Status: "ACTIVE", AgentConnected: true,
 		AgentVersion: "1.80.0", RegisteredAt: at,
-		Attributes: map[string]string{"ecs.os-type": "linux", "ecs.capability.task-eni": ""},
+		Attributes: map[string]string{"ecs.os-type": "linux", "ecs.capability.task-eni": "", LaunchTypeAttribute: "EC2"},
 		CPU:        2048, Memory: 7680, GPU: 2,
 		ReservedTCPPorts: []int32{22, 2375, 51678}, ReservedUDPPorts: []int32{},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("InstanceFromECS() = %+v\nwant %+v", got, want)
+	}
+	// An external (ECS Anywhere) instance: an mi- ID.
+	ext := *ci
+	ext.Ec2InstanceId = "mi-0123456789abcdef0"
+	if got, err := InstanceFromECS(&ext); err != nil || got.Attributes[LaunchTypeAttribute] != "EXTERNAL" {
+		t.Fatalf("external instance: %v, %v", got.Attributes, err)
 	}
 	ci.RegisteredResources = append(ci.RegisteredResources, ecsapi.Resource{Name: "PORTS", Type: "STRINGSET", StringSetValue: []string{"http"}})
 	if _, err := InstanceFromECS(ci); !errors.Is(err, ErrInvalidInput) {

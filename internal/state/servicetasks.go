@@ -59,6 +59,8 @@ type indexedTask struct {
 // taskSummary is what the index keeps of a task.
 type taskSummary struct {
 	arn, taskDef, instance, startedBy, group, stoppedReason string
+	// capacityProvider is the task's capacityProviderName.
+	capacityProvider string
 	// last, desired, health, stopCode and launchType are constants
 	// (known) when the value is one of ECS's.
 	last, desired, health, stopCode, launchType string
@@ -173,7 +175,7 @@ func summarize(t *ecsapi.Task) taskSummary {
 		group: t.Group, stoppedReason: t.StoppedReason, last: known(t.LastStatus), desired: known(t.DesiredStatus),
 		health: known(string(t.HealthStatus)), stopCode: known(string(t.StopCode)), launchType: known(string(t.LaunchType)),
 		created: nanos(t.CreatedAt), started: nanos(t.StartedAt), stopping: nanos(t.StoppingAt), stopped: nanos(t.StoppedAt),
-		version: t.Version}
+		version: t.Version, capacityProvider: t.CapacityProviderName}
 	if len(t.Containers) > 0 {
 		s.containers = make([]containerSummary, len(t.Containers))
 		for i := range t.Containers {
@@ -197,7 +199,7 @@ func (s *taskSummary) task() ecsapi.Task {
 		Group: s.group, StoppedReason: s.stoppedReason, LastStatus: s.last, DesiredStatus: s.desired,
 		HealthStatus: ecsapi.HealthStatus(s.health), StopCode: ecsapi.TaskStopCode(s.stopCode), LaunchType: ecsapi.LaunchType(s.launchType),
 		CreatedAt: timestamp(s.created), StartedAt: timestamp(s.started), StoppingAt: timestamp(s.stopping),
-		StoppedAt: timestamp(s.stopped), Version: s.version}
+		StoppedAt: timestamp(s.stopped), Version: s.version, CapacityProviderName: s.capacityProvider}
 	if s.deactivating && t.LastStatus == record.TaskRunning {
 		t.LastStatus = "DEACTIVATING"
 	}

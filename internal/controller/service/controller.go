@@ -248,6 +248,11 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 				in.Eligible = false
 			}
 		}
+		// EXTERNAL services run on external instances (mi- IDs) only, the
+		// others never do.
+		if strings.HasPrefix(ci.Ec2InstanceId, "mi-") != (svc.LaunchType == "EXTERNAL") {
+			in.Eligible = false
+		}
 		obs.Instances = append(obs.Instances, in)
 	}
 	return obs, nil
@@ -360,7 +365,7 @@ func taskSpec(cluster string, svc *ecsapi.Service, st Start) TaskSpec {
 	spec := TaskSpec{Cluster: cluster, TaskDefinition: st.TaskDefinition, StartedBy: st.Deployment, Group: "service:" + svc.ServiceName,
 		LaunchType: svc.LaunchType, PlacementConstraints: svc.PlacementConstraints, PlacementStrategy: svc.PlacementStrategy,
 		NetworkConfiguration: svc.NetworkConfiguration, EnableExecuteCommand: svc.EnableExecuteCommand,
-		PropagateTags: svc.PropagateTags, ServiceTags: svc.Tags}
+		PropagateTags: svc.PropagateTags, ServiceTags: svc.Tags, CapacityProviderStrategy: svc.CapacityProviderStrategy}
 	if ts := taskSetOf(svc, st.Deployment); ts != nil {
 		// A task set's tasks (EXTERNAL controller) run with its launch
 		// type and network configuration.

@@ -91,6 +91,9 @@ type TaskSpec struct {
 	// StartedBy is the deployment's ID; Group is service:NAME.
 	StartedBy, Group string
 	LaunchType       ecsapi.LaunchType
+	// CapacityProviderStrategy is the service's, when it runs on capacity
+	// providers (LaunchType is then empty).
+	CapacityProviderStrategy []ecsapi.CapacityProviderStrategyItem
 	// PlacementConstraints and PlacementStrategy are the service's (the
 	// strategy already defaulted).
 	PlacementConstraints []ecsapi.PlacementConstraint
