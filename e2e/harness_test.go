@@ -44,13 +44,19 @@ type clusterOptions struct {
 	// stopTimeout is the agent's stop timeout of containers whose
 	// definition has none (its default if 0).
 	stopTimeout time.Duration
+	// server, if set, adjusts the server's options.
+	server func(*apitest.Options)
 }
 
 func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy})
+	serverOpts := apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy}
+	if opts.server != nil {
+		opts.server(&serverOpts)
+	}
+	env := apitest.Start(t, serverOpts)
 	c := &cluster{t: t, env: env, ecs: env.Client, docker: docker, name: "e2e", dataDir: t.TempDir(), image: image}
 	if _, err := c.ecs.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(c.name)}); err != nil {
 		t.Fatal(err)
