@@ -130,6 +130,7 @@ func TestLoadBalancerMetricsDriveTargetTracking(t *testing.T) {
 		}
 		return nil
 	})
+	t0 := time.Now()
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var sent, missing int
@@ -169,6 +170,7 @@ func TestLoadBalancerMetricsDriveTargetTracking(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("scaled out %v after the load began", time.Since(t0).Round(100*time.Millisecond))
 	// The activity is recorded once the desired count is written.
 	testutil.WaitFor(t, 10*time.Second, "the scaling activity", func() error {
 		acts, err := scaling.DescribeScalingActivities(ctx, &aas.DescribeScalingActivitiesInput{ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String("service/lbm/web")})
@@ -229,6 +231,7 @@ func TestLoadBalancerMetricsDriveTargetTracking(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("metrics read back %v after the load began", time.Since(t0).Round(100*time.Millisecond))
 	if v, err := stat("TargetResponseTime", cwtypes.StatisticAverage, lbD); err != nil || v <= 0 || v > 1 {
 		t.Errorf("TargetResponseTime average %v (%v)", v, err)
 	}
