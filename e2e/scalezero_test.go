@@ -77,7 +77,10 @@ func TestScaleToZeroAndBack(t *testing.T) {
 	}
 	wake, err := as.PutScalingPolicy(ctx, &aas.PutScalingPolicyInput{PolicyName: aws.String("wake"), ServiceNamespace: ns, ResourceId: res, ScalableDimension: dim,
 		PolicyType: aastypes.PolicyTypeStepScaling, StepScalingPolicyConfiguration: &aastypes.StepScalingPolicyConfiguration{
-			AdjustmentType: aastypes.AdjustmentTypeChangeInCapacity, Cooldown: aws.Int32(60),
+			// ExactCapacity: the alarm invokes the policy again every
+			// period while it stays in ALARM; waking sets one task, however
+			// often. No cooldown, so target tracking may scale in at once.
+			AdjustmentType: aastypes.AdjustmentTypeExactCapacity, Cooldown: aws.Int32(0),
 			StepAdjustments: []aastypes.StepAdjustment{{MetricIntervalLowerBound: aws.Float64(0), ScalingAdjustment: aws.Int32(1)}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +108,22 @@ func TestScaleToZeroAndBack(t *testing.T) {
 	if len(acts.ScalingActivities) == 0 || aws.ToString(acts.ScalingActivities[0].Cause) != "monitor alarm zero-wake in state ALARM triggered policy wake" ||
 		aws.ToString(acts.ScalingActivities[0].Description) != "Setting desired count to 1." {
 		t.Fatalf("activities %+v", acts.ScalingActivities)
+	}
+
+	// The wake alarm returns to OK once its period without 503s is
+	// evaluated (missing data is not breaching).
+	testutil.WaitFor(t, 40*time.Second, "the wake alarm OK", func() error {
+		out, err := cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"zero-wake"}})
+		if err != nil {
+			return err
+		}
+		if s := out.MetricAlarms[0].StateValue; s != cwtypes.StateValueOk {
+			return fmt.Errorf("alarm %s", s)
+		}
+		return nil
+	})
+	if n := c.svc("zero").DesiredCount; n != 1 {
+		t.Fatalf("desired count %d after the alarm's repeated actions, want 1", n)
 	}
 
 	// To zero: target tracking on a metric of the application; its low
