@@ -183,7 +183,7 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 	lbArn := aws.ToString(lbOut.LoadBalancers[0].LoadBalancerArn)
 	tgOut, err := elb.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("scalebench"), Protocol: elbtypes.ProtocolEnumHttp,
 		Port: aws.Int32(8080), TargetType: elbtypes.TargetTypeEnumIp, HealthCheckPath: aws.String("/health"),
-		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2)})
+		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2)})
 	if err != nil {
 		return "", err
 	}
