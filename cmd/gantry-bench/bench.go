@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 )
 
 // Names and labels of what the benchmark creates.
@@ -59,8 +60,8 @@ type bench struct {
 	docker     *client.Client
 	dockerCLI  string
 	ecs        *ecs.Client
-	server     *proc
-	agent      *proc
+	server     *benchproc.Proc
+	agent      *benchproc.Proc
 	serverURL  string
 	instanceID string
 	image      string
@@ -82,11 +83,11 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 	if err := b.setup(ctx, res); err != nil {
 		return nil, err
 	}
-	res.loadStart = loadAverage()
+	res.loadStart = benchproc.LoadAverage()
 	if err := b.measureLatency(ctx, res); err != nil {
 		return nil, err
 	}
-	res.loadEnd = loadAverage()
+	res.loadEnd = benchproc.LoadAverage()
 	if err := b.measureMemory(ctx, res); err != nil {
 		return nil, err
 	}
@@ -123,7 +124,7 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 	if res.machine, err = describeMachine(ctx, b.docker); err != nil {
 		return err
 	}
-	b.dockerPIDs = findPIDs("dockerd", "containerd")
+	b.dockerPIDs = benchproc.FindPIDs("dockerd", "containerd")
 
 	root, err := moduleRoot(ctx)
 	if err != nil {
@@ -160,7 +161,7 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 		Credentials:  credentials.NewStaticCredentialsProvider(akid, secret, ""),
 	})
 	if err := waitUntil(ctx, time.Minute, 50*time.Millisecond, "the server's API", func() error {
-		if err := b.server.alive(); err != nil {
+		if err := b.server.Alive(); err != nil {
 			return backoffStop{err}
 		}
 		_, err := b.ecs.ListClusters(ctx, &ecs.ListClustersInput{})
@@ -183,7 +184,7 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 	if err := b.startAgent(ctx, agentBin, creds); err != nil {
 		return err
 	}
-	if res.agentIdle, err = readMemStatus(b.agent.pid()); err != nil {
+	if res.agentIdle, err = benchproc.ReadMemStatus(b.agent.Pid()); err != nil {
 		return err
 	}
 	out, err := b.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
@@ -206,7 +207,7 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 
 // startServer starts `gantry server` on a free loopback port.
 func (b *bench) startServer(ctx context.Context, bin string, creds []string) error {
-	port, err := freePort()
+	port, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -214,12 +215,12 @@ func (b *bench) startServer(ctx context.Context, bin string, creds []string) err
 	b.serverURL = "http://" + addr
 	dataDir := filepath.Join(b.tmp, "server")
 	b.log.Info("starting gantry server", "url", b.serverURL)
-	b.server, err = startProc("gantry server", bin, []string{"server", "--listen", addr, "--data-dir", dataDir},
+	b.server, err = benchproc.Start("gantry server", bin, []string{"server", "--listen", addr, "--data-dir", dataDir},
 		creds, filepath.Join(b.logDir, "server.log"))
 	if err != nil {
 		return err
 	}
-	b.onCleanup(func(context.Context) { b.server.stop(15 * time.Second) })
+	b.onCleanup(func(context.Context) { b.server.Stop(15 * time.Second) })
 	return nil
 }
 
@@ -240,13 +241,13 @@ func (b *bench) startAgent(ctx context.Context, bin string, creds []string) erro
 	if filepath.Base(bin) == "gantry" {
 		args = append([]string{"agent"}, args...) // gantry agent
 	}
-	b.agent, err = startProc("gantry agent", bin, args, append(creds, b.cfg.AgentEnv...), filepath.Join(b.logDir, "agent.log"))
+	b.agent, err = benchproc.Start("gantry agent", bin, args, append(creds, b.cfg.AgentEnv...), filepath.Join(b.logDir, "agent.log"))
 	if err != nil {
 		return err
 	}
-	b.onCleanup(func(context.Context) { b.agent.stop(15 * time.Second) })
+	b.onCleanup(func(context.Context) { b.agent.Stop(15 * time.Second) })
 	return waitUntil(ctx, time.Minute, 50*time.Millisecond, "the agent's registration", func() error {
-		if err := b.agent.alive(); err != nil {
+		if err := b.agent.Alive(); err != nil {
 			return backoffStop{err}
 		}
 		list, err := b.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(clusterName)})

@@ -91,7 +91,7 @@ func (b *bench) measureLatency(ctx context.Context, res *results) error {
 // the agent has removed its container.
 func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 	var g gantryStart
-	if err := b.agent.alive(); err != nil {
+	if err := b.agent.Alive(); err != nil {
 		return g, err
 	}
 	ctx, cancel := context.WithTimeout(parent, startTimeout)

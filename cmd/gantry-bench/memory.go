@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 )
 
 // settle is how long the memory measurement waits, with every task
@@ -17,11 +18,11 @@ const settle = 5 * time.Second
 // waits until all are RUNNING, reads the agent's and the server's memory,
 // then stops the tasks and waits until their containers are removed.
 func (b *bench) measureMemory(ctx context.Context, res *results) error {
-	if err := b.agent.alive(); err != nil {
+	if err := b.agent.Alive(); err != nil {
 		return err
 	}
 	var err error
-	if res.agentBefore, err = readMemStatus(b.agent.pid()); err != nil {
+	if res.agentBefore, err = benchproc.ReadMemStatus(b.agent.Pid()); err != nil {
 		return err
 	}
 	b.log.Info("starting tasks at once", "tasks", b.cfg.Tasks)
@@ -48,10 +49,10 @@ func (b *bench) measureMemory(ctx context.Context, res *results) error {
 	}
 	res.allRunning = time.Since(t0)
 	b.log.Info("all tasks running", "tasks", len(arns), "after", ms(res.allRunning))
-	if res.agentRunning, err = readMemStatus(b.agent.pid()); err != nil {
+	if res.agentRunning, err = benchproc.ReadMemStatus(b.agent.Pid()); err != nil {
 		return err
 	}
-	if res.serverRunning, err = readMemStatus(b.server.pid()); err != nil {
+	if res.serverRunning, err = benchproc.ReadMemStatus(b.server.Pid()); err != nil {
 		return err
 	}
 	if res.containersRunning, err = b.countContainers(ctx, labelInstance+"="+b.instanceID); err != nil {
@@ -63,7 +64,7 @@ func (b *bench) measureMemory(ctx context.Context, res *results) error {
 		return ctx.Err()
 	case <-time.After(settle):
 	}
-	if res.agentSettled, err = readMemStatus(b.agent.pid()); err != nil {
+	if res.agentSettled, err = benchproc.ReadMemStatus(b.agent.Pid()); err != nil {
 		return err
 	}
 	b.log.Info("agent memory", "VmRSS_KiB", res.agentRunning.VmRSS, "VmHWM_KiB", res.agentRunning.VmHWM,
@@ -76,10 +77,10 @@ func (b *bench) measureMemory(ctx context.Context, res *results) error {
 	}
 	res.cleanedUp = time.Since(t1)
 	b.log.Info("all containers removed", "after", ms(res.cleanedUp))
-	if res.agentAfter, err = readMemStatus(b.agent.pid()); err != nil {
+	if res.agentAfter, err = benchproc.ReadMemStatus(b.agent.Pid()); err != nil {
 		return err
 	}
-	res.serverAfter, err = readMemStatus(b.server.pid())
+	res.serverAfter, err = benchproc.ReadMemStatus(b.server.Pid())
 	return err
 }
 

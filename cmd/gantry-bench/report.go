@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 )
 
 // sectionHeading is the heading of the section the report replaces.
@@ -49,8 +50,8 @@ type results struct {
 
 	// Agent memory: after registration, before the concurrent tasks,
 	// with them all RUNNING, settle later, and after their cleanup.
-	agentIdle, agentBefore, agentRunning, agentSettled, agentAfter memStatus
-	serverRunning, serverAfter                                     memStatus
+	agentIdle, agentBefore, agentRunning, agentSettled, agentAfter benchproc.MemStatus
+	serverRunning, serverAfter                                     benchproc.MemStatus
 	containersRunning                                              int
 	// allRunning is the time from the first RunTask until every task was
 	// RUNNING; cleanedUp from the first StopTask until every container
@@ -104,16 +105,6 @@ func describeMachine(ctx context.Context, cli client.APIClient) (machine, error)
 	}
 	m.GoVersion = strings.TrimSpace(string(out))
 	return m, nil
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages from
-// /proc/loadavg, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }
 
 // procField returns the value of the first "name: value" line of a /proc
@@ -261,7 +252,7 @@ func renderReport(res *results) string {
 		cfg.Tasks, (cfg.Tasks+9)/10, res.allRunning.Seconds(), res.containersRunning)
 	p("Memory from /proc/PID/status (VmHWM is the peak since the process started):\n\n")
 	p("| Process and moment | VmRSS | VmHWM | RssAnon | RssFile |\n|---|---:|---:|---:|---:|\n")
-	mem := func(name string, s memStatus) {
+	mem := func(name string, s benchproc.MemStatus) {
 		p("| %s | %s | %s | %s | %s |\n", name, mib(s.VmRSS), mib(s.VmHWM), mib(s.RssAnon), mib(s.RssFile))
 	}
 	mem("agent, registered, no task yet", res.agentIdle)

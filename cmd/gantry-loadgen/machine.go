@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/benchproc"
 )
 
 // machine describes the computer a run measured.
@@ -20,7 +22,7 @@ type machine struct {
 }
 
 func readMachine() machine {
-	m := machine{Cores: runtime.NumCPU(), Go: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), LoadStart: loadAverage()}
+	m := machine{Cores: runtime.NumCPU(), Go: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), LoadStart: benchproc.LoadAverage()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
@@ -70,17 +72,4 @@ func readMachine() machine {
 		f.Close()
 	}
 	return m
-}
-
-// loadAverage is the first three fields of /proc/loadavg.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
 
@@ -119,7 +120,7 @@ func (p *placer) run(ctx context.Context) *placement {
 	start := time.Now()
 	serverCPU0, _ := p.serverCPU()
 	serverWait0, _ := p.serverWait()
-	selfCPU0 := selfCPU()
+	selfCPU0 := benchproc.SelfCPU()
 	done := make(chan struct{})
 	strategy, _ := placementStrategy(cfg.Strategy)
 	var wg sync.WaitGroup
@@ -195,7 +196,7 @@ func (p *placer) run(ctx context.Context) *placement {
 	last := sample{serverCPU: serverCPU0, wait: serverWait0, selfCPU: selfCPU0}
 	var samples []sample
 	take := func() sample {
-		s := sample{at: time.Since(start), placed: placed.Load(), selfCPU: selfCPU()}
+		s := sample{at: time.Since(start), placed: placed.Load(), selfCPU: benchproc.SelfCPU()}
 		s.serverCPU, _ = p.serverCPU()
 		s.wait, _ = p.serverWait()
 		if p.pid != 0 {
@@ -292,7 +293,7 @@ func (p *placer) serverCPU() (time.Duration, error) {
 	if p.pid == 0 {
 		return 0, nil
 	}
-	return readCPU(p.pid)
+	return benchproc.ProcCPU(p.pid)
 }
 
 // serverWait is the server's run-queue wait so far, if its PID is known.

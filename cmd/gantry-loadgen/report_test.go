@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/benchproc"
 )
 
 func TestSpliceSection(t *testing.T) {
@@ -173,7 +175,7 @@ func TestReadProc(t *testing.T) {
 	if m.RSS <= 0 || m.HWM < m.RSS {
 		t.Errorf("readMemory = %+v", m)
 	}
-	if _, err := readCPU(os.Getpid()); err != nil {
+	if _, err := benchproc.ProcCPU(os.Getpid()); err != nil {
 		t.Errorf("readCPU: %v", err)
 	}
 	if _, err := readRunqueueWait(os.Getpid()); err != nil {

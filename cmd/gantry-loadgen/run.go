@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/ecsclient"
 )
@@ -159,9 +160,9 @@ func execute(ctx context.Context, cfg *config, progress io.Writer) (res *result,
 		if m, err := readMemory(pid); err == nil {
 			res.Memory = &m
 		}
-		res.ServerCPU, _ = readCPU(pid)
+		res.ServerCPU, _ = benchproc.ProcCPU(pid)
 	}
-	res.LoadEnd = loadAverage()
+	res.LoadEnd = benchproc.LoadAverage()
 	return res, nil
 }
 

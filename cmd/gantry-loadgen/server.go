@@ -197,37 +197,6 @@ func readMemory(pid int) (memory, error) {
 	return m, sc.Err()
 }
 
-// clockTick is USER_HZ, the unit of /proc/PID/stat times: 100 on every
-// Linux architecture Go supports.
-const clockTick = 10 * time.Millisecond
-
-// readCPU is the CPU time (user and system) process pid has used.
-func readCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, in parentheses, may contain spaces: fields count
-	// from after its closing parenthesis (field 3, state, comes first).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	var total int64
-	for _, s := range f[11:13] { // utime (14), stime (15)
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-		}
-		total += v
-	}
-	return time.Duration(total) * clockTick, nil
-}
-
 // readRunqueueWait is how long the threads of process pid have waited,
 // runnable, for a CPU (the second field of /proc/PID/task/TID/schedstat):
 // on a shared machine, the CPU the process wanted and did not get.
@@ -254,15 +223,6 @@ func readRunqueueWait(pid int) (time.Duration, error) {
 		total += time.Duration(ns)
 	}
 	return total, nil
-}
-
-// selfCPU is the CPU time this process has used.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // perfRecorder runs `perf record -g` on a process until stopped.

@@ -28,6 +28,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
@@ -55,8 +56,8 @@ type bench struct {
 	runID       string
 	tmp         string
 	docker      *client.Client
-	server      *proc
-	agent       *proc
+	server      *benchproc.Proc
+	agent       *benchproc.Proc
 	serverDebug string
 	agentDebug  string
 	ecs         *ecs.Client
@@ -74,7 +75,7 @@ func (c cpu) sub(o cpu) cpu {
 }
 
 func (b *bench) cpuNow() cpu {
-	c := cpu{agent: procCPU(b.agent.pid()), server: procCPU(b.server.pid())}
+	c := cpu{agent: procCPU(b.agent.Pid()), server: procCPU(b.server.Pid())}
 	for _, pid := range b.dockerd {
 		c.dockerd += procCPU(pid)
 	}
@@ -141,7 +142,7 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 	if err := b.setup(ctx, res); err != nil {
 		return nil, err
 	}
-	res.loadStart = loadAverage()
+	res.loadStart = benchproc.LoadAverage()
 	var err error
 	if b.o.phases["floor"] {
 		b.log.Info("phase 1: Docker's local driver alone (the floor)")
@@ -169,7 +170,7 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 			return nil, fmt.Errorf("reads: %w", err)
 		}
 	}
-	res.loadEnd = loadAverage()
+	res.loadEnd = benchproc.LoadAverage()
 	return res, nil
 }
 
@@ -201,14 +202,14 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 	if err != nil {
 		return err
 	}
-	b.dockerd = findPIDs("dockerd")
+	b.dockerd = benchproc.FindPIDs("dockerd")
 	if len(b.dockerd) == 0 {
 		b.log.Warn("no dockerd process in /proc: its CPU is not measured")
 	}
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	res.machine = fmt.Sprintf("%s: %d CPUs (%s), Linux %s, %s; Docker Engine %s (storage driver %s)",
-		host, runtime.NumCPU(), cpuModel(), strings.TrimSpace(string(kernel)), runtime.Version(), v.Version, info.Driver)
+		host, runtime.NumCPU(), benchproc.CPUModel(), strings.TrimSpace(string(kernel)), runtime.Version(), v.Version, info.Driver)
 
 	b.image = "gantry-logbench/app:" + b.runID
 	b.log.Info("building the test image", "image", b.image)
@@ -225,11 +226,11 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 
 	akid, secret := "AKIDLOGBENCH"+strings.ToUpper(randomHex(4)), randomHex(20)
 	env := []string{envAccessKey + "=" + akid, envSecretKey + "=" + secret}
-	addr, err := freeAddr()
+	addr, err := benchproc.FreeAddr()
 	if err != nil {
 		return err
 	}
-	if b.serverDebug, err = freeAddr(); err != nil {
+	if b.serverDebug, err = benchproc.FreeAddr(); err != nil {
 		return err
 	}
 	url := "http://" + addr
@@ -238,12 +239,12 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 		env, filepath.Join(b.tmp, "server.log")); err != nil {
 		return err
 	}
-	b.onCleanup(func(context.Context) { b.server.stop(20 * time.Second) })
+	b.onCleanup(func(context.Context) { b.server.Stop(20 * time.Second) })
 	creds := credentials.NewStaticCredentialsProvider(akid, secret, "")
 	b.ecs = ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(url), Credentials: creds})
 	b.logs = cloudwatchlogs.New(cloudwatchlogs.Options{Region: region, BaseEndpoint: aws.String(url), Credentials: creds})
 	if err := b.waitFor(ctx, time.Minute, "the server", func() error {
-		if err := b.server.alive(); err != nil {
+		if err := b.server.Alive(); err != nil {
 			return stopWaiting{err}
 		}
 		_, err := b.ecs.ListClusters(ctx, &ecs.ListClustersInput{})
@@ -261,7 +262,7 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 		return err
 	}
 	b.onCleanup(func(ctx context.Context) { b.removeContainers(ctx, labelInstance+"="+id) })
-	if b.agentDebug, err = freeAddr(); err != nil {
+	if b.agentDebug, err = benchproc.FreeAddr(); err != nil {
 		return err
 	}
 	b.log.Info("starting the agent", "instance", id)
@@ -270,9 +271,9 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 		env, filepath.Join(b.tmp, "agent.log")); err != nil {
 		return err
 	}
-	b.onCleanup(func(context.Context) { b.agent.stop(20 * time.Second) })
+	b.onCleanup(func(context.Context) { b.agent.Stop(20 * time.Second) })
 	return b.waitFor(ctx, time.Minute, "the agent's registration", func() error {
-		if err := b.agent.alive(); err != nil {
+		if err := b.agent.Alive(); err != nil {
 			return stopWaiting{err}
 		}
 		list, err := b.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(clusterName)})
@@ -396,7 +397,7 @@ func (b *bench) gantryPhase(ctx context.Context, group string, command []string,
 		}
 	}
 	if err := b.waitFor(ctx, b.startLead()+time.Minute, "the tasks RUNNING", func() error {
-		if err := b.agent.alive(); err != nil {
+		if err := b.agent.Alive(); err != nil {
 			return stopWaiting{err}
 		}
 		tasks, err := b.describe(ctx, arns)

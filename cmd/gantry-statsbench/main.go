@@ -41,10 +41,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,6 +53,7 @@ import (
 	agentruntime "github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
 	"github.com/gantry-dev/gantry/internal/agent/stats"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/ecsclient"
 	"github.com/gantry-dev/gantry/internal/testutil"
@@ -135,7 +133,7 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (*results, error
 		return nil, err
 	}
 	defer cli.Close()
-	res := &results{date: time.Now().UTC(), machine: machine(), load: loadavg()}
+	res := &results{date: time.Now().UTC(), machine: benchproc.Machine(), load: benchproc.LoadAverage()}
 	logger.Info("building the test image")
 	if _, err := testutil.BuildImageContext(ctx, cli, testutil.TestServerTag, testutil.TestServerSource()); err != nil {
 		return nil, err
@@ -170,11 +168,13 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (*results, error
 		return nil, err
 	}
 	defer rt.Close()
-	dockerd := findPIDs("dockerd")
+	dockerd := benchproc.FindPIDs("dockerd")
 	dockerdCPU := func() time.Duration {
 		var d time.Duration
 		for _, pid := range dockerd {
-			d += procCPU(pid)
+			if c, err := benchproc.ProcCPU(pid); err == nil {
+				d += c
+			}
 		}
 		return d
 	}
@@ -210,13 +210,13 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (*results, error
 	runtime.GC()
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	c0, d0, w0 := selfCPU(), dockerdCPU(), time.Now()
+	c0, d0, w0 := benchproc.SelfCPU(), dockerdCPU(), time.Now()
 	wg.Add(1)
 	go func() { defer wg.Done(); sampler.Run(sctx) }()
 	// Run's first round is at once; the measured span ends just before
 	// round rounds+1 would start.
 	sleep(ctx, time.Duration(o.rounds)*o.interval-o.interval/10)
-	c1, d1, w1 := selfCPU(), dockerdCPU(), time.Now()
+	c1, d1, w1 := benchproc.SelfCPU(), dockerdCPU(), time.Now()
 	cancel()
 	wg.Wait()
 	res.oneShot = phase{wall: w1.Sub(w0), self: c1 - c0, dockerd: d1 - d0, readings: readings.Load(), rounds: int(rounds.Load()), shipped: shipped.Load()}
@@ -241,9 +241,9 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (*results, error
 	}
 	sleep(ctx, 2*time.Second) // the streams are open
 	runtime.GC()
-	c0, d0, w0, g0 := selfCPU(), dockerdCPU(), time.Now(), got.Load()
+	c0, d0, w0, g0 := benchproc.SelfCPU(), dockerdCPU(), time.Now(), got.Load()
 	sleep(ctx, o.stream)
-	c1, d1, w1, g1 := selfCPU(), dockerdCPU(), time.Now(), got.Load()
+	c1, d1, w1, g1 := benchproc.SelfCPU(), dockerdCPU(), time.Now(), got.Load()
 	cancel()
 	wg.Wait()
 	res.stream = phase{wall: w1.Sub(w0), self: c1 - c0, dockerd: d1 - d0, readings: g1 - g0}
@@ -272,73 +272,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// clockTick is the kernel's USER_HZ on Linux.
-const clockTick = 10 * time.Millisecond
-
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(ut+st) * clockTick
-}
-
-func findPIDs(name string) []int {
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	var out []int
-	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, "comm"))
-		if err != nil || strings.TrimSpace(string(b)) != name {
-			continue
-		}
-		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-func machine() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	model := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			model = strings.TrimSpace(line[strings.Index(line, ":")+1:])
-			break
-		}
-	}
-	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func randomHex(n int) string {

@@ -185,7 +185,12 @@ func WriteError(w http.ResponseWriter, p Protocol, svc *Service, reqID string, e
 	case CBOR:
 		m := map[string]any{"__type": we.code}
 		if e.Message != "" {
+			// The models name an error's message member "message" or
+			// "Message", shape by shape (CloudWatch has both), and the
+			// SDKs decode CBOR members by exact name (JSON ones
+			// without regard to case): write both.
 			m["message"] = e.Message
+			m["Message"] = e.Message
 		}
 		body, _ = cborEnc.Marshal(m)
 		h.Set("Content-Type", ContentTypeCBOR)

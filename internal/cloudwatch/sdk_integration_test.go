@@ -53,6 +53,9 @@ func wantErr(t *testing.T, err error, code string) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != code && ae.ErrorCode() != shapes[code] {
 		t.Fatalf("want %s, got %v", code, err)
 	}
+	if ae.ErrorMessage() == "" {
+		t.Errorf("%s: the SDK read no message from the error (%v)", code, err)
+	}
 }
 
 func must[T any](t *testing.T) func(T, error) T {
