@@ -65,6 +65,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/agentapp"
 	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/lbload"
@@ -111,12 +112,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 type change struct {
 	at       time.Duration // since the load step
 	from, to int32
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) {
@@ -300,7 +295,7 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 	}()
 
 	logger.Info("load step", "rate", o.rate)
-	cpu0 := cpuTime()
+	cpu0 := benchproc.SelfCPU()
 	step = time.Now()
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var loadWG sync.WaitGroup
@@ -354,7 +349,8 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 			logger.Warn("no scale-in", "err", err)
 		}
 	}
-	cpu := cpuTime() - cpu0
+	cpu := benchproc.SelfCPU() - cpu0
+	logger.Info("done", "load", benchproc.LoadAverage())
 	chMu.Lock()
 	defer chMu.Unlock()
 	return format(o, toRunning, loadEnd, toScaleIn, changes, load, cpu), nil
@@ -397,6 +393,7 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, erro
 
 func format(o options, toRunning, loadEnd, toScaleIn time.Duration, changes []change, load lbload.Result, cpu time.Duration) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "Machine: %s; load average at the end: %s.\n\n", benchproc.Machine(), benchproc.LoadAverage())
 	fmt.Fprintf(&b, "| measure | Gantry (default configuration) | goal / ECS |\n| --- | ---: | --- |\n")
 	decision := "-"
 	for _, c := range changes {
