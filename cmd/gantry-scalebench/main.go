@@ -25,7 +25,7 @@
 //  2. step → RUNNING: when the first task beyond the first is RUNNING;
 //  3. over -steady of the same load, every change of the desired count
 //     (a decrease under steady load is an oscillation);
-//  4. after the load stops, when the desired count first falls (target
+//  4. after the load drops to -low-rate, when the desired count first falls (target
 //     tracking's low alarm is 15 periods of 10 s, and no scale-in happens
 //     within the 300 s scale-out cooldown), unless -scalein-timeout is 0.
 //
@@ -79,6 +79,7 @@ type options struct {
 	rate           int
 	steady         time.Duration
 	scaleInTimeout time.Duration
+	lowRate        int
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -89,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.rate, "rate", 30, "requests a second of the load step")
 	fs.DurationVar(&o.steady, "steady", 2*time.Minute, "how long the load goes on after the first scale-out (oscillation watch)")
 	fs.DurationVar(&o.scaleInTimeout, "scalein-timeout", 10*time.Minute, "how long to wait for the scale-in after the load (0: do not wait)")
+	fs.IntVar(&o.lowRate, "low-rate", 3, "requests a second after the load step ends, while the scale-in is awaited (0: none; with no requests ELB publishes no RequestCountPerTarget and target tracking does not scale in, as on AWS)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -333,6 +335,13 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 		return "", loadErr
 	}
 	var toScaleIn time.Duration
+	lowCtx, stopLow := context.WithCancel(ctx)
+	defer stopLow()
+	if o.lowRate > 0 && o.scaleInTimeout > 0 {
+		loadWG.Go(func() {
+			_, _ = lbload.Run(lowCtx, lbload.Config{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Rate: o.lowRate, Workers: 2})
+		})
+	}
 	if o.scaleInTimeout > 0 {
 		logger.Info("waiting for the scale-in", "timeout", o.scaleInTimeout)
 		if err := waitFor(ctx, o.scaleInTimeout, func() (bool, error) {
@@ -349,6 +358,8 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 			logger.Warn("no scale-in", "err", err)
 		}
 	}
+	stopLow()
+	loadWG.Wait()
 	cpu := benchproc.SelfCPU() - cpu0
 	logger.Info("done", "load", benchproc.LoadAverage())
 	chMu.Lock()
@@ -418,7 +429,7 @@ func format(o options, toRunning, loadEnd, toScaleIn time.Duration, changes []ch
 			si = toScaleIn.Round(100 * time.Millisecond).String()
 		}
 	}
-	fmt.Fprintf(&b, "| load end → first scale-in | %s | after the cooldown |\n\n", si)
+	fmt.Fprintf(&b, "| load step end (%d/s → %d/s) → first scale-in | %s | after the cooldown |\n\n", o.rate, o.lowRate, si)
 	fmt.Fprintf(&b, "Desired count changes (time since the load step):")
 	for _, c := range changes {
 		fmt.Fprintf(&b, " %d→%d at %v;", c.from, c.to, c.at.Round(100*time.Millisecond))
