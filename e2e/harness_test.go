@@ -44,6 +44,9 @@ type clusterOptions struct {
 	// stopTimeout is the agent's stop timeout of containers whose
 	// definition has none (its default if 0).
 	stopTimeout time.Duration
+	// credentialsFile is the server's --credentials-file (more keys,
+	// with policies), if any.
+	credentialsFile string
 	// server, if set, adjusts the server's options.
 	server func(*apitest.Options)
 }
@@ -52,7 +55,7 @@ func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	serverOpts := apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy}
+	serverOpts := apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy, CredentialsFile: opts.credentialsFile}
 	if opts.server != nil {
 		opts.server(&serverOpts)
 	}

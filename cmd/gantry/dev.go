@@ -73,6 +73,9 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		"access_key_id", config.DevAccessKeyID, "secret_access_key", config.DevSecretAccessKey)
 	fmt.Fprintf(stderr, "\nGantry is ready. Use it with the aws CLI:\n  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n  aws ecs list-container-instances --endpoint-url %s\n\n",
 		config.DevAccessKeyID, config.DevSecretAccessKey, cfg.Region, srv.URL)
+	if srv.ConsoleURL != "" {
+		fmt.Fprintf(stderr, "The web console: %s (sign in with the access key pair above)\n\n", srv.ConsoleURL)
+	}
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down; task containers keep running")

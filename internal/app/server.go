@@ -24,6 +24,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/caller"
 	"github.com/gantry-dev/gantry/internal/cloudwatch"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/console"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecr"
 	"github.com/gantry-dev/gantry/internal/ecs"
@@ -47,6 +48,8 @@ type Server struct {
 	// DebugURL is the base URL of the profiling endpoints and /metrics
 	// when --debug-listen is set.
 	DebugURL string
+	// ConsoleURL is the web console's URL (empty when it is off).
+	ConsoleURL string
 	// ECS is Amazon ECS's operations, for in-process callers such as tests.
 	ECS *ecs.API
 	// State is the server's live state, which ECS reads.
@@ -240,7 +243,18 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		}
 	}
 	api.SetTimeouts(cfg.BodyTimeout, cfg.WriteTimeout)
-	s.http = &http.Server{Handler: api, ReadHeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10,
+	var handler http.Handler = api
+	if !cfg.NoConsole {
+		con, err := console.New(console.Options{Backend: consoleBackend{api: api, verifier: verifier}, SessionTTL: cfg.ConsoleSessionTTL, Logger: logger})
+		if err != nil {
+			s.closeStore()
+			ln.Close()
+			return nil, fmt.Errorf("web console: %w", err)
+		}
+		handler = withConsole(api, con)
+		s.ConsoleURL = s.URL + console.Prefix
+	}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

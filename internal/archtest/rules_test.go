@@ -45,6 +45,7 @@ var serverPkgs = []string{
 	m + "internal/etcdembed/...",
 	m + "internal/controller/...",
 	m + "internal/lb/...",
+	m + "internal/console/...",
 }
 
 // agentPkgs are the agent's packages.
@@ -149,6 +150,12 @@ var rules = []rule{
 		from:   []string{m + "internal/autoscaling/..."},
 		forbid: []string{m + "internal/ecs/...", m + "internal/cloudwatch/...", m + "internal/controller/...", m + "internal/state/..."},
 		reason: "autoscaling declares Services (desired counts) and uses cwlink.Alarms; app joins them to ECS and CloudWatch",
+	},
+	{
+		name:   "the web console reaches the server only through its Backend",
+		from:   []string{m + "internal/console"},
+		only:   append([]string{m + "internal/apierror"}, sharedPkgs...),
+		reason: "every page and action is an API operation run as the signed-in key (apiserver.Invoke, through app), so the console cannot bypass validation or key policies",
 	},
 	{
 		name:   "config imports nothing of Gantry's",

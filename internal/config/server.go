@@ -69,6 +69,10 @@ type Server struct {
 	// DebugListen, when set, serves Go's profiling endpoints
 	// (/debug/pprof/) on that loopback address.
 	DebugListen string
+	// NoConsole turns the web console at /console/ off.
+	NoConsole bool
+	// ConsoleSessionTTL is how long a console sign-in lasts.
+	ConsoleSessionTTL time.Duration
 	// GCPercent is the Go garbage collector's target (GOGC) for the
 	// process, unless the GOGC environment variable is set: above Go's
 	// default of 100 it spends memory to save CPU.
@@ -164,6 +168,7 @@ func DefaultServer() Server {
 		AccountID:                  "000000000000",
 		LostInstanceGrace:          20 * time.Second,
 		LeaderTTL:                  5 * time.Second,
+		ConsoleSessionTTL:          8 * time.Hour,
 		AlarmEvaluationInterval:    5 * time.Second,
 		MinHealthyTime:             DefaultMinHealthyTime,
 		TaskDefinitionReapInterval: 30 * time.Second,
@@ -204,6 +209,8 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ECSMetricsPeriod, "ecs-metrics-period", c.ECSMetricsPeriod, "window of the AWS/ECS CPUUtilization and MemoryUtilization metrics computed from the agents' reports (high-resolution below 1m)")
 	fs.DurationVar(&c.AlarmEvaluationInterval, "alarm-evaluation-interval", c.AlarmEvaluationInterval, "how often every CloudWatch alarm is evaluated (by the elected server); at most 10s, the shortest alarm period")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) and the Prometheus metrics (/metrics) on; off when empty")
+	fs.BoolVar(&c.NoConsole, "no-console", c.NoConsole, "do not serve the web console at /console/ on the API's address")
+	fs.DurationVar(&c.ConsoleSessionTTL, "console-session-ttl", c.ConsoleSessionTTL, "how long a web console sign-in lasts before the user signs in again")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "garbage collector target of the process (GOGC; Go's default is 100): higher spends memory to save CPU; the GOGC environment variable wins when set")
 	fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "longest time to read an API request's headers")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "longest time to read an API request's body once its headers are in; a slower body closes the connection")

@@ -9,6 +9,7 @@ package sigv4
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"net/url"
@@ -404,4 +405,23 @@ func itoa(n int64) string {
 		n /= 10
 	}
 	return string(buf[i:])
+}
+
+// CheckSecret returns the configured credential whose access key ID is
+// akid when secret is its secret access key (compared in constant time),
+// for a sign-in that presents the pair itself (the web console). Only the
+// fixed credentials count: keys issued at run time (container instances'
+// own) never sign in.
+func (v *Verifier) CheckSecret(akid, secret string) (Credential, bool) {
+	c, ok := v.creds[akid]
+	if !ok {
+		// Compare anyway, so an unknown key takes as long as a wrong secret.
+		subtle.ConstantTimeCompare([]byte(secret), []byte(secret+"x"))
+		return Credential{}, false
+	}
+	a, b := sha256.Sum256([]byte(secret)), sha256.Sum256([]byte(c.SecretAccessKey))
+	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+		return Credential{}, false
+	}
+	return c, true
 }
