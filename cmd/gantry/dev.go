@@ -61,7 +61,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer, logger *slog.L
 		}
 		a, err := agentapp.StartAgent(ctx, agentapp.AgentConfig(acfg), agentapp.AgentOptions{DockerHost: acfg.DockerHost, StopTimeout: acfg.ContainerStopTimeout,
 			ImagePullBehavior:    acfg.ImagePullBehavior,
-			ImageCleanupInterval: acfg.ImageCleanupInterval, ImageMinimumCleanupAge: acfg.ImageMinimumCleanupAge, ImagesPerCleanup: acfg.ImagesPerCleanup}, logger)
+			ImageCleanupInterval: acfg.ImageCleanupInterval, ImageMinimumCleanupAge: acfg.ImageMinimumCleanupAge, ImagesPerCleanup: acfg.ImagesPerCleanup,
+			TaskMetadataListen: acfg.TaskMetadataListen}, logger)
 		if err != nil {
 			return err
 		}

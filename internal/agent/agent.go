@@ -11,16 +11,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent/logship"
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 	"github.com/gantry-dev/gantry/internal/agent/stats"
 	"github.com/gantry-dev/gantry/internal/agent/taskengine"
+	"github.com/gantry-dev/gantry/internal/agent/tmds"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/ecsclient"
 )
@@ -30,8 +34,14 @@ const Version = "1.0.0-gantry"
 
 // Config configures an agent.
 type Config struct {
-	// Server is the control plane's URL.
+	// Server is the control plane's URL, or the URLs of several of its
+	// servers separated by commas: the agent calls one at a time, moves to
+	// another when a call fails, and learns the live set from the control
+	// plane (GantryDiscoverPollEndpoints) every DiscoverInterval.
 	Server string
+	// DiscoverInterval is how often the agent asks for the control plane's
+	// live servers; zero means DefaultDiscoverInterval.
+	DiscoverInterval time.Duration
 	// CACert, when set, is the PEM file of the CA an https:// Server is
 	// verified against.
 	CACert string
@@ -56,8 +66,15 @@ type Config struct {
 	InstanceType     string
 	// Attributes are custom attributes.
 	Attributes map[string]string
-	// CleanupDelay is how long a stopped task's containers are kept.
-	CleanupDelay time.Duration
+	// CleanupDelay is how long a stopped task's containers are kept;
+	// CleanupJitter, when positive, adds a random part of up to itself to
+	// each task's wait.
+	CleanupDelay  time.Duration
+	CleanupJitter time.Duration
+	// TaskMetadataListener, when set, is where the agent serves the task
+	// metadata endpoint (package tmds); every container gets its URIs in
+	// its environment. The agent closes it when Run returns.
+	TaskMetadataListener net.Listener
 	// DockerVersion is reported in versionInfo.
 	DockerVersion string
 	// DockerAPIVersion, e.g. "1.41", gives the docker-remote-api attributes.
@@ -90,6 +107,7 @@ type Agent struct {
 	engine *taskengine.Engine
 	logs   *logship.Manager // nil when the runtime cannot read logs back
 	stats  *stats.Sampler   // nil when the runtime reports no usage
+	tmds   *tmds.Server     // nil without a task metadata endpoint
 	id     identity
 	log    *slog.Logger
 	// counters are the agent's own metrics (WriteMetrics).
@@ -97,6 +115,23 @@ type Agent struct {
 	// session identifies this agent process to the control plane, which
 	// accepts one live poller per instance.
 	session string
+	// lastPoll is the latest poll the control plane answered.
+	lastPoll atomic.Pointer[pollMark]
+}
+
+// pollMark is a poll the control plane answered: by which server, when.
+type pollMark struct {
+	server string
+	at     time.Time
+}
+
+// LastPoll returns the server that answered the agent's latest poll and
+// when (empty and zero before the first).
+func (a *Agent) LastPoll() (server string, at time.Time) {
+	if m := a.lastPoll.Load(); m != nil {
+		return m.server, m.at
+	}
+	return "", time.Time{}
 }
 
 // LoadInstanceID returns the agent's host ID kept in dataDir, creating one
@@ -155,8 +190,15 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 	if cfg.Server == "" || cfg.DataDir == "" {
 		return nil, errors.New("agent: server URL and data dir are required")
 	}
+	if cfg.DiscoverInterval <= 0 {
+		cfg.DiscoverInterval = DefaultDiscoverInterval
+	}
 	a := &Agent{cfg: cfg, rt: rt, log: cfg.Logger.With("component", "agent"), session: sessionID(cfg.DataDir),
 		client: ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey)}
+	a.client.OnFailover(func(from, to string, err error) {
+		a.counters.failovers.Add(1)
+		a.log.Warn("control plane server failed: moving to another", "from", from, "to", to, "err", err)
+	})
 	if cfg.CACert != "" {
 		pem, err := os.ReadFile(cfg.CACert)
 		if err != nil {
@@ -166,7 +208,15 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 			return nil, fmt.Errorf("agent: --ca-cert %s: %w", cfg.CACert, err)
 		}
 	}
-	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, Logger: cfg.Logger.With("component", "taskengine")}
+	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, CleanupJitter: cfg.CleanupJitter,
+		AvailabilityZone: cfg.AvailabilityZone, Logger: cfg.Logger.With("component", "taskengine")}
+	if ln := cfg.TaskMetadataListener; ln != nil {
+		secret, err := tmds.LoadSecret(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		ecfg.Metadata = tmds.NewEndpoints("http://"+ln.Addr().String(), secret)
+	}
 	if src, ok := rt.(logship.Source); ok {
 		logs, err := logship.New(logship.Config{
 			Dir:         filepath.Join(cfg.DataDir, "logship"),
@@ -204,6 +254,11 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 		a.stats = sampler
 	}
 	a.engine = taskengine.New(ecfg, rt, reporter{a.client})
+	if ecfg.Metadata != nil {
+		statsRT, _ := rt.(runtime.StatsJSONReader)
+		a.tmds = tmds.New(tmds.Config{State: a.engine, Stats: statsRT, Protection: protection{a.client},
+			Cluster: cfg.Cluster, Logger: cfg.Logger.With("component", "tmds")})
+	}
 	return a, nil
 }
 
@@ -370,6 +425,18 @@ func (a *Agent) Register(ctx context.Context) error {
 // Run registers, then polls for tasks and runs them until ctx ends. The
 // tasks' containers are left running when it returns.
 func (a *Agent) Run(ctx context.Context) error {
+	if a.tmds != nil {
+		tctx, stopServing := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := a.tmds.Serve(tctx, a.cfg.TaskMetadataListener); err != nil {
+				a.log.Error("task metadata endpoint", "err", err)
+			}
+		}()
+		defer func() { stopServing(); <-served }()
+		a.log.Info("task metadata endpoint", "url", "http://"+a.cfg.TaskMetadataListener.Addr().String())
+	}
 	if a.id.ContainerInstanceArn == "" {
 		if err := a.registerUntilCluster(ctx); err != nil {
 			return err
@@ -398,18 +465,33 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.rotateKeys(rctx)
 	}()
 	defer func() { stopRotating(); <-rotated }()
+	discovered := make(chan struct{})
+	go func() {
+		defer close(discovered)
+		a.discoverServers(rctx)
+	}()
+	defer func() { stopRotating(); <-discovered }()
 	var rev int64
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		var out ecsapi.GantryPollTasksResponse
-		err := a.client.Call(ctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{
-			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: 5, Session: a.session}, &out)
+		// A server that stops answering (partitioned, not dead) must not
+		// hold the agent longer than the poll's wait and a margin.
+		ep := a.client.Endpoint()
+		pctx, cancel := context.WithTimeout(ctx, pollWait+pollMargin)
+		err := a.client.Call(pctx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{
+			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn, Revision: rev, WaitSeconds: int32(pollWait / time.Second), Session: a.session}, &out)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			a.log.Warn("poll tasks", "err", err)
+			a.log.Warn("poll tasks", "err", err, "server", ep)
 			rev = 0
+			if a.client.Endpoint() != ep {
+				// Another server: try it at once.
+				backoff = 50 * time.Millisecond
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -420,10 +502,78 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 200 * time.Millisecond
+		a.lastPoll.Store(&pollMark{server: ep, at: time.Now()})
 		rev = out.Revision
 		a.engine.Sync(out.Tasks, out.TaskArns)
 	}
 	return nil
+}
+
+// Poll timing: a poll waits up to pollWait for a change; a server that has
+// not answered pollMargin after that counts as failed.
+const (
+	pollWait   = 5 * time.Second
+	pollMargin = 5 * time.Second
+)
+
+// DefaultDiscoverInterval is how often an agent asks for the control
+// plane's live servers.
+const DefaultDiscoverInterval = 10 * time.Second
+
+// Endpoints returns the control plane servers the agent may call, the one
+// it calls now first.
+func (a *Agent) Endpoints() []string {
+	cur := a.client.Endpoint()
+	out := []string{cur}
+	for _, e := range a.client.Endpoints() {
+		if e != cur {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// discoverServers asks the control plane for its live servers now and
+// every DiscoverInterval until ctx ends, and makes the agent's client call
+// them (the configured ones stay as a last resort). A control plane
+// without the extension answers DiscoverPollEndpoint's one endpoint.
+func (a *Agent) discoverServers(ctx context.Context) {
+	for {
+		live, err := a.discover(ctx)
+		if err == nil && len(live) > 0 {
+			before := a.client.Endpoints()
+			a.client.SetEndpoints(live)
+			if after := a.client.Endpoints(); !slices.Equal(before, after) {
+				a.log.Info("control plane servers", "live", live, "endpoints", after)
+			}
+		} else if err != nil && ctx.Err() == nil {
+			a.log.Warn("discover the control plane's servers", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(a.cfg.DiscoverInterval):
+		}
+	}
+}
+
+func (a *Agent) discover(ctx context.Context) ([]string, error) {
+	var out ecsapi.GantryDiscoverPollEndpointsResponse
+	err := a.client.Call(ctx, "GantryDiscoverPollEndpoints", &ecsapi.GantryDiscoverPollEndpointsRequest{
+		Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn}, &out)
+	var ae *ecsclient.Error
+	if errors.As(err, &ae) && ae.Code == "UnknownOperationException" {
+		var one ecsapi.DiscoverPollEndpointResponse
+		if err := a.client.Call(ctx, "DiscoverPollEndpoint", &ecsapi.DiscoverPollEndpointRequest{
+			Cluster: a.cfg.Cluster, ContainerInstance: a.id.ContainerInstanceArn}, &one); err != nil {
+			return nil, err
+		}
+		return []string{one.Endpoint}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out.Endpoints, nil
 }
 
 // resources are the host's registered resources.
@@ -544,4 +694,26 @@ func (a *Agent) registerUntilCluster(ctx context.Context) error {
 		}
 		wait = min(wait*2, registerBackoffMax)
 	}
+}
+
+// protection makes the task metadata endpoint's task protection calls with
+// the agent's own credentials.
+type protection struct{ c *ecsclient.Client }
+
+// GetTaskProtection calls GetTaskProtection.
+func (p protection) GetTaskProtection(ctx context.Context, in *ecsapi.GetTaskProtectionRequest) (*ecsapi.GetTaskProtectionResponse, error) {
+	var out ecsapi.GetTaskProtectionResponse
+	if err := p.c.Call(ctx, "GetTaskProtection", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdateTaskProtection calls UpdateTaskProtection.
+func (p protection) UpdateTaskProtection(ctx context.Context, in *ecsapi.UpdateTaskProtectionRequest) (*ecsapi.UpdateTaskProtectionResponse, error) {
+	var out ecsapi.UpdateTaskProtectionResponse
+	if err := p.c.Call(ctx, "UpdateTaskProtection", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -24,6 +24,8 @@ type counters struct {
 	logEvents                      atomic.Int64
 	usageOK, usageFailed           atomic.Int64
 	usageTasks                     atomic.Int64
+	// failovers counts the moves to another server of the control plane.
+	failovers atomic.Int64
 
 	mu          sync.Mutex
 	rounds      int64
@@ -92,6 +94,8 @@ func (a *Agent) WriteMetrics(ctx context.Context, w io.Writer) error {
 	p.sample("gantry_agent_stats_round_seconds_total", roundSecs)
 	p.family("gantry_agent_stats_containers", "gauge", "Containers read in the last sampling round.")
 	p.sample("gantry_agent_stats_containers", float64(lastRead))
+	p.family("gantry_agent_server_failovers_total", "counter", "Moves to another server of the control plane after a failed call.")
+	p.sample("gantry_agent_server_failovers_total", float64(c.failovers.Load()))
 	p.family("gantry_agent_usage_reports_total", "counter", "Utilisation reports sent to the control plane (GantryPutTaskMetrics), by result.")
 	p.sample("gantry_agent_usage_reports_total", float64(c.usageOK.Load()), "result", "ok")
 	p.sample("gantry_agent_usage_reports_total", float64(c.usageFailed.Load()), "result", "error")

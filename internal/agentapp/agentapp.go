@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/agent/ecrauth"
 	"github.com/gantry-dev/gantry/internal/agent/runtime/docker"
+	"github.com/gantry-dev/gantry/internal/agent/tmds"
 	"github.com/gantry-dev/gantry/internal/ecsclient"
 )
 
@@ -61,6 +63,11 @@ type AgentOptions struct {
 	ImageCleanupInterval   time.Duration
 	ImageMinimumCleanupAge time.Duration
 	ImagesPerCleanup       int
+	// TaskMetadataListen is where the task metadata endpoint listens
+	// (config.Agent.TaskMetadataListen): empty for the host's address on
+	// Docker's default bridge network at a port kept in the data dir,
+	// "off" for none, else HOST or HOST:PORT.
+	TaskMetadataListen string
 }
 
 // StartAgent connects to the Docker Engine, registers the instance with the
@@ -98,8 +105,17 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	}
 	cfg.DockerVersion = ver
 	cfg.DockerAPIVersion = rt.Client().ClientVersion()
+	ln, err := metadataListener(ctx, rt, cfg.DataDir, opts.TaskMetadataListen, logger)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	cfg.TaskMetadataListener = ln
 	a, err := agent.New(cfg, rt)
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		rt.Close()
 		return nil, err
 	}
@@ -199,4 +215,38 @@ func cleanImages(ctx context.Context, rt *docker.Runtime, opts AgentOptions, log
 			}
 		}
 	}
+}
+
+// metadataListener opens the task metadata endpoint's listener for
+// --task-metadata-listen: nil for "off"; by default the host's address on
+// Docker's default bridge network (reachable from bridge, awsvpc and
+// host-mode containers; see package tmds) at the port kept in the data
+// dir. When the default address cannot be found (an Engine on another
+// host), the agent runs without the endpoint and says so.
+func metadataListener(ctx context.Context, rt *docker.Runtime, dataDir, listen string, logger *slog.Logger) (net.Listener, error) {
+	switch listen {
+	case "off":
+		return nil, nil
+	case "":
+		gw, err := rt.BridgeGateway(ctx)
+		if err != nil {
+			logger.Warn("no task metadata endpoint: the host's address on Docker's bridge network is unknown", "err", err)
+			return nil, nil
+		}
+		ln, err := tmds.Listen(dataDir, gw.String(), 0)
+		if err != nil {
+			logger.Warn("no task metadata endpoint", "err", err)
+			return nil, nil
+		}
+		return ln, nil
+	}
+	host, port := listen, 0
+	if h, p, err := net.SplitHostPort(listen); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("--task-metadata-listen %q: %w", listen, err)
+		}
+		host, port = h, n
+	}
+	return tmds.Listen(dataDir, host, port)
 }

@@ -43,7 +43,8 @@ func RunCLI(ctx context.Context, name string, args []string, env config.LookupEn
 	}
 	a, err := StartAgent(ctx, AgentConfig(cfg), AgentOptions{DockerHost: cfg.DockerHost, StopTimeout: cfg.ContainerStopTimeout,
 		ImagePullBehavior:    cfg.ImagePullBehavior,
-		ImageCleanupInterval: cfg.ImageCleanupInterval, ImageMinimumCleanupAge: cfg.ImageMinimumCleanupAge, ImagesPerCleanup: cfg.ImagesPerCleanup, DebugListen: cfg.DebugListen}, logger)
+		ImageCleanupInterval: cfg.ImageCleanupInterval, ImageMinimumCleanupAge: cfg.ImageMinimumCleanupAge, ImagesPerCleanup: cfg.ImagesPerCleanup, DebugListen: cfg.DebugListen,
+		TaskMetadataListen: cfg.TaskMetadataListen}, logger)
 	if err != nil {
 		return err
 	}
@@ -75,6 +76,7 @@ func AgentConfig(c config.Agent) agent.Config {
 		InstanceType:      c.InstanceType,
 		Attributes:        c.Attributes,
 		CleanupDelay:      c.CleanupDelay,
+		CleanupJitter:     c.CleanupJitter,
 		MetricsInterval:   metricsInterval(c.MetricsInterval),
 	}
 }
@@ -115,13 +117,16 @@ var ecsImageEnv = []struct{ flag, env string }{
 	{"image-cleanup-interval", "ECS_IMAGE_CLEANUP_INTERVAL"},
 	{"image-minimum-cleanup-age", "ECS_IMAGE_MINIMUM_CLEANUP_AGE"},
 	{"images-per-cleanup", "ECS_NUM_IMAGES_DELETE_PER_CYCLE"},
+	{"task-cleanup-wait", "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION"},
+	{"task-cleanup-wait-jitter", "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER"},
 }
 
-// applyECSImageEnv reads the ECS agent's image variables
+// applyECSImageEnv reads the ECS agent's image and task cleanup variables
 // (ECS_IMAGE_PULL_BEHAVIOR, ECS_IMAGE_CLEANUP_INTERVAL,
-// ECS_IMAGE_MINIMUM_CLEANUP_AGE, ECS_NUM_IMAGES_DELETE_PER_CYCLE, and
-// ECS_DISABLE_IMAGE_CLEANUP=true) into the flags that neither the command
-// line nor their GANTRY_ variable set.
+// ECS_IMAGE_MINIMUM_CLEANUP_AGE, ECS_NUM_IMAGES_DELETE_PER_CYCLE,
+// ECS_DISABLE_IMAGE_CLEANUP=true, ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION and
+// its _JITTER) into the flags that neither the command line nor their
+// GANTRY_ variable set.
 func applyECSImageEnv(fs *flag.FlagSet, env config.LookupEnv) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

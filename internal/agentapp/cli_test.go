@@ -124,6 +124,11 @@ func TestECSImageEnv(t *testing.T) {
 				c.ImageMinimumCleanupAge == 2*time.Hour && c.ImagesPerCleanup == 9
 		}},
 		{"disabled", nil, map[string]string{"ECS_DISABLE_IMAGE_CLEANUP": "true"}, func(c config.Agent) bool { return c.ImageCleanupInterval == 0 }},
+		{"task cleanup variables", nil, map[string]string{"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": "10m", "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER": "1m"},
+			func(c config.Agent) bool { return c.CleanupDelay == 10*time.Minute && c.CleanupJitter == time.Minute }},
+		{"task cleanup default", nil, nil, func(c config.Agent) bool { return c.CleanupDelay == 3*time.Hour && c.CleanupJitter == 0 }},
+		{"--task-cleanup-wait wins", []string{"--task-cleanup-wait", "1h"}, map[string]string{"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": "10m"},
+			func(c config.Agent) bool { return c.CleanupDelay == time.Hour }},
 		{"flag wins", []string{"--image-pull-behavior", "always"}, map[string]string{"ECS_IMAGE_PULL_BEHAVIOR": "once"},
 			func(c config.Agent) bool { return c.ImagePullBehavior == "always" }},
 		{"GANTRY variable wins", nil, map[string]string{"ECS_IMAGE_PULL_BEHAVIOR": "once", "GANTRY_IMAGE_PULL_BEHAVIOR": "always"},

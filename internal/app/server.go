@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,9 @@ type Server struct {
 	// URL is the base URL of the ECS API, e.g. http://127.0.0.1:8845
 	// (https:// when TLS is configured).
 	URL string
+	// AdvertiseURL is the URL agents reach this server at
+	// (--advertise-url, URL by default), published in the live set.
+	AdvertiseURL string
 	// DebugURL is the base URL of the profiling endpoints and /metrics
 	// when --debug-listen is set.
 	DebugURL string
@@ -92,6 +96,9 @@ type Server struct {
 	// disk is the disk guard's free-space verdict, which the stores beside
 	// etcd (logs, metrics) consult before writing.
 	disk *diskFull
+	// publishDone closes when this server has left the live set
+	// (servers.go).
+	publishDone chan struct{}
 	// guardDone closes when the disk guard (diskguard.go) has stopped.
 	guardDone chan struct{}
 	// logsDone closes when the log store's retention loop has stopped.
@@ -234,7 +241,13 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.URL = "https://" + ln.Addr().String()
 	}
 	s.ln = ln
-	s.ECS.PollEndpoint = s.URL
+	// Agents reach this server at its advertised URL; the servers publish
+	// theirs so that any of them can tell an agent the live set.
+	s.AdvertiseURL = s.URL
+	if cfg.AdvertiseURL != "" {
+		s.AdvertiseURL = strings.TrimRight(cfg.AdvertiseURL, "/")
+	}
+	s.ECS.PollEndpoint = s.AdvertiseURL
 	if cfg.DebugListen != "" {
 		if err := s.startDebug(cfg.DebugListen); err != nil {
 			s.closeStore()
@@ -272,6 +285,11 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		guard.run(rctx)
 	}()
 	s.runNeighbours(rctx)
+	s.publishDone = make(chan struct{})
+	go func() {
+		defer close(s.publishDone)
+		publishServer(rctx, s.ECS.Store, s.AdvertiseURL, logger)
+	}()
 	s.usageDone = make(chan struct{})
 	go func() {
 		defer close(s.usageDone)
@@ -343,6 +361,7 @@ func (s *Server) Close() error {
 		<-s.guardDone
 		<-s.logsDone
 		<-s.usageDone
+		<-s.publishDone
 		s.closeStore()
 	})
 	return s.closeErr

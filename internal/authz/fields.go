@@ -9,7 +9,7 @@ import (
 // fieldNames are the input members Resources and the instance checks read.
 var fieldNames = []string{"Cluster", "ClusterName", "Clusters", "Service", "Services", "ServiceName", "Task", "Tasks",
 	"ContainerInstance", "ContainerInstances", "ContainerInstanceArn", "TaskDefinition", "ResourceArn",
-	"LogGroupName", "LogGroupIdentifier", "RepositoryName", "AlarmName", "AlarmNames", "LogStreamName", "ContainerName"}
+	"LogGroupName", "LogGroupIdentifier", "RepositoryName", "AlarmName", "AlarmNames", "LogStreamName", "ContainerName", "TaskSet"}
 
 // typeInfo is where an input type keeps those members, found once per
 // type (reflection by name is slow per request).

@@ -155,6 +155,24 @@ func TestAgentIdentity(t *testing.T) {
 			t.Fatalf("B polls its own: %+v %v", out, err)
 		}
 	})
+	t.Run("task protection of its own tasks only", func(t *testing.T) {
+		// The task metadata endpoint's ECS_AGENT_URI calls (package tmds).
+		// The calls about A's own task are allowed (the standalone task is
+		// then refused by ECS's rule, TASK_NOT_VALID, not by the
+		// authoriser); B's are denied.
+		var upd ecsapi.UpdateTaskProtectionResponse
+		if err := keyA.Call(ctx, "UpdateTaskProtection", &ecsapi.UpdateTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}, ProtectionEnabled: true}, &upd); err != nil ||
+			len(upd.Failures) != 1 || upd.Failures[0].Reason != "TASK_NOT_VALID" {
+			t.Fatalf("A protects its task: %+v %v", upd, err)
+		}
+		var got ecsapi.GetTaskProtectionResponse
+		if err := keyA.Call(ctx, "GetTaskProtection", &ecsapi.GetTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}}, &got); err != nil || len(got.Failures) != 1 {
+			t.Fatalf("A reads its task's protection: %+v %v", got, err)
+		}
+		wantDenied(t, "B reads A's task's protection", keyB.Call(ctx, "GetTaskProtection", &ecsapi.GetTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}}, nil))
+		wantDenied(t, "B unprotects A's task", keyB.Call(ctx, "UpdateTaskProtection", &ecsapi.UpdateTaskProtectionRequest{Cluster: "prod", Tasks: []string{taskA}, ProtectionEnabled: false}, nil))
+		wantDenied(t, "A names no task", keyA.Call(ctx, "GetTaskProtection", &ecsapi.GetTaskProtectionRequest{Cluster: "prod"}, nil))
+	})
 	t.Run("instance keys make only the agent's calls", func(t *testing.T) {
 		wantDenied(t, "DescribeClusters", keyA.Call(ctx, "DescribeClusters", &ecsapi.DescribeClustersRequest{}, nil))
 		wantDenied(t, "RunTask", keyA.Call(ctx, "RunTask", &ecsapi.RunTaskRequest{Cluster: "prod", TaskDefinition: "web"}, nil))

@@ -74,6 +74,10 @@ var instanceOps = map[string]bool{
 	"SubmitTaskStateChange":        true,
 	"SubmitContainerStateChange":   true,
 	"SubmitAttachmentStateChanges": true,
+	// The task metadata endpoint's task protection (ECS_AGENT_URI), for
+	// the tasks assigned to the instance only (their Tasks member).
+	"GetTaskProtection":    true,
+	"UpdateTaskProtection": true,
 }
 
 // instancePullOps are the ECR operations an instance key may call: those
@@ -133,6 +137,21 @@ func (a *Authorizer) authorizeInstance(ctx context.Context, c *Call, inst Instan
 		}
 		if ci != "" && lastPart(ci) != lastPart(inst.ContainerInstance) {
 			return deny(ar.child("container-instance", cluster, ci))
+		}
+	}
+	if c.Operation == "GetTaskProtection" || c.Operation == "UpdateTaskProtection" {
+		tasks := list(v, "Tasks")
+		if len(tasks) == 0 {
+			return deny(ar.child("task", cluster, "*"))
+		}
+		for _, task := range tasks {
+			owner, err := a.instances.TaskOwner(ctx, clusterName(cluster), task)
+			if err != nil {
+				return err
+			}
+			if owner == "" || lastPart(owner) != lastPart(inst.ContainerInstance) {
+				return deny(ar.child("task", cluster, task))
+			}
 		}
 	}
 	if task := str(v, "Task"); task != "" {

@@ -49,12 +49,15 @@ var ecsKind = map[string]string{
 	"PutAccountSettingDefault":      "*",
 	"DeleteAccountSetting":          "*",
 	"DiscoverPollEndpoint":          "*",
+	"GantryDiscoverPollEndpoints":   "*",
 	"DescribeCapacityProviders":     "*",
 	"CreateCapacityProvider":        "*",
 	"DescribeServiceDeployments":    "*",
 	"ListServiceDeployments":        "*",
 	"DescribeServiceRevisions":      "*",
 	"UpdateContainerInstancesState": "container-instance",
+	"UpdateTaskSet":                 "task-set",
+	"DeleteTaskSet":                 "task-set",
 }
 
 // Resources returns the ARNs of what operation op of the service signed as
@@ -241,6 +244,18 @@ func (a arns) ecs(op string, v reflect.Value) ([]string, string) {
 		}
 		if len(out) == 0 && clusterARN != "" {
 			out = []string{clusterARN}
+		}
+	case "task-set":
+		// task-set/CLUSTER/SERVICE/ecs-svc/N, as the Service
+		// Authorization Reference names it.
+		if ts := str(v, "TaskSet"); strings.HasPrefix(ts, "arn:") {
+			out = []string{ts}
+		} else if ts != "" {
+			svc := str(v, "Service")
+			if i := strings.LastIndex(svc, "/"); strings.HasPrefix(svc, "arn:") && i >= 0 {
+				svc = svc[i+1:]
+			}
+			out = []string{a.prefix + "task-set/" + clusterName(c) + "/" + svc + "/" + ts}
 		}
 	case "task-definition":
 		if td := str(v, "TaskDefinition"); td != "" {

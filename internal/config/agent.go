@@ -7,13 +7,17 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // Agent is the configuration of `gantry agent` and gantry-agent, and of the
 // agent `gantry dev` runs beside its server.
 type Agent struct {
-	// Server is the control plane's URL.
+	// Server is the control plane's URL, or several of its servers' URLs
+	// separated by commas (the agent fails over between them and learns
+	// the live set from the control plane).
 	Server string
 	// CACert, when set, is the PEM file of the CA the agent verifies an
 	// https:// control plane against (instead of the system's roots).
@@ -38,8 +42,17 @@ type Agent struct {
 	InstanceType     string
 	// Attributes are custom attributes.
 	Attributes map[string]string
-	// CleanupDelay is how long a stopped task's containers are kept.
-	CleanupDelay time.Duration
+	// CleanupDelay is how long a stopped task's containers are kept
+	// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION); CleanupJitter, when
+	// positive, adds a random part of up to itself to each task's wait
+	// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER).
+	CleanupDelay  time.Duration
+	CleanupJitter time.Duration
+	// TaskMetadataListen is where the task metadata endpoint listens:
+	// empty for the host's address on Docker's default bridge network at
+	// a port kept in the data dir, "off" for no endpoint, else HOST or
+	// HOST:PORT.
+	TaskMetadataListen string
 	// ContainerStopTimeout is how long a container whose definition has no
 	// stopTimeout gets between SIGTERM and SIGKILL (the ECS agent's
 	// ECS_CONTAINER_STOP_TIMEOUT, also read from that variable).
@@ -103,7 +116,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 		c.Attributes = map[string]string{}
 	}
 	if withServer {
-		fs.StringVar(&c.Server, "server", c.Server, "URL of the control plane")
+		fs.StringVar(&c.Server, "server", c.Server, "URL of the control plane, or URLs of several of its servers separated by commas; the agent moves to another on a failed call and learns the live servers from the control plane")
 		fs.StringVar(&c.CACert, "ca-cert", c.CACert, "PEM file of the CA to verify an https:// control plane against (e.g. its DATA_DIR/tls/ca.pem); default: the system's")
 		fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the agent's identity")
 		fs.StringVar(&c.Region, "region", c.Region, "region the agent signs its requests for")
@@ -115,7 +128,9 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.StringVar(&c.AvailabilityZone, "availability-zone", c.AvailabilityZone, "ecs.availability-zone attribute (default: REGION + \"a\")")
 	fs.StringVar(&c.InstanceType, "instance-type", c.InstanceType, "ecs.instance-type attribute")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
-	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal")
+	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION is read too)")
+	fs.DurationVar(&c.CleanupJitter, "task-cleanup-wait-jitter", c.CleanupJitter, "a random duration of up to this much added to each task's cleanup wait (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER is read too)")
+	fs.StringVar(&c.TaskMetadataListen, "task-metadata-listen", c.TaskMetadataListen, "address of the task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4): empty for the host's address on Docker's bridge network at a port kept in the data dir, off for none, or HOST[:PORT]")
 	fs.StringVar(&c.ImagePullBehavior, "image-pull-behavior", c.ImagePullBehavior, "when to pull task images, as ECS_IMAGE_PULL_BEHAVIOR: default (pull; use the cached image if the pull fails), always (pull; fail if it fails), once (pull the first time this agent needs it), prefer-cached (pull only when not cached)")
 	fs.DurationVar(&c.ImageCleanupInterval, "image-cleanup-interval", c.ImageCleanupInterval, "how often images the agent pulled and no container uses are removed (ECS_IMAGE_CLEANUP_INTERVAL); 0 turns the clean-up off")
 	fs.DurationVar(&c.ImageMinimumCleanupAge, "image-minimum-cleanup-age", c.ImageMinimumCleanupAge, "how long after its pull an image may be removed (ECS_IMAGE_MINIMUM_CLEANUP_AGE)")
@@ -150,8 +165,16 @@ func (c *Agent) Validate() error {
 	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
 		errs = append(errs, errors.New("set GANTRY_ACCESS_KEY_ID and GANTRY_SECRET_ACCESS_KEY to credentials the server accepts"))
 	}
-	if u, err := url.Parse(c.Server); err != nil || u.Scheme == "" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("--server %q is not a URL such as http://127.0.0.1:8845", c.Server))
+	servers := strings.Split(c.Server, ",")
+	for _, s := range servers {
+		s = strings.TrimSpace(s)
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if len(servers) == 1 {
+				errs = append(errs, fmt.Errorf("--server %q is not a URL such as http://127.0.0.1:8845", c.Server))
+			} else {
+				errs = append(errs, fmt.Errorf("--server %q: %q is not a URL such as http://127.0.0.1:8845", c.Server, s))
+			}
+		}
 	}
 	for _, v := range []struct {
 		flag string
@@ -178,6 +201,12 @@ func (c *Agent) Validate() error {
 	if c.CleanupDelay < 0 {
 		errs = append(errs, fmt.Errorf("--task-cleanup-wait %v must not be negative", c.CleanupDelay))
 	}
+	if c.CleanupJitter < 0 {
+		errs = append(errs, fmt.Errorf("--task-cleanup-wait-jitter %v must not be negative", c.CleanupJitter))
+	}
+	if err := validateMetadataListen(c.TaskMetadataListen); err != nil {
+		errs = append(errs, err)
+	}
 	if c.MetricsInterval != 0 && c.MetricsInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--metrics-interval %v must be at least 1s (or 0: off)", c.MetricsInterval))
 	}
@@ -187,4 +216,23 @@ func (c *Agent) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateMetadataListen checks --task-metadata-listen: empty, "off", an
+// IP address, or an IP address and port.
+func validateMetadataListen(v string) error {
+	if v == "" || v == "off" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		host, port = v, "0"
+	}
+	if net.ParseIP(host) == nil {
+		return fmt.Errorf("--task-metadata-listen %q must be empty, off, or an IP address with an optional port", v)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("--task-metadata-listen %q has an invalid port", v)
+	}
+	return nil
 }

@@ -22,3 +22,20 @@ func TestGCPercent(t *testing.T) {
 		t.Errorf("GCPercent -2: %v, want an error naming --gc-percent", err)
 	}
 }
+
+func TestAdvertiseURL(t *testing.T) {
+	c := DefaultServer()
+	c.Credentials = append(c.Credentials, Credential("AKIDCONFIGTEST000000", "secret", "t", c.AccountID))
+	for _, u := range []string{"", "http://10.0.0.5:8845", "https://gantry-1.example:8845/"} {
+		c.AdvertiseURL = u
+		if err := c.Validate(); err != nil {
+			t.Errorf("--advertise-url %q refused: %v", u, err)
+		}
+	}
+	for _, u := range []string{"10.0.0.5:8845", "ftp://x:1", "http://x:1/path"} {
+		c.AdvertiseURL = u
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--advertise-url") {
+			t.Errorf("--advertise-url %q: %v, want an error naming it", u, err)
+		}
+	}
+}

@@ -140,8 +140,16 @@ func TestAgentValidate(t *testing.T) {
 		{"defaults with a key", func(*Agent) {}, nil},
 		{"no key", func(c *Agent) { c.SecretAccessKey = "" }, []string{"GANTRY_ACCESS_KEY_ID"}},
 		{"bad server", func(c *Agent) { c.Server = "127.0.0.1:8845" }, []string{"--server"}},
+		{"several servers", func(c *Agent) { c.Server = "http://10.0.0.5:8845, https://10.0.0.6:8845" }, nil},
+		{"one bad server of several", func(c *Agent) { c.Server = "http://10.0.0.5:8845,10.0.0.6:8845" }, []string{`"10.0.0.6:8845" is not a URL`}},
 		{"every problem at once", func(c *Agent) { c.CPU, c.MemoryMiB, c.CleanupDelay = -1, 1<<40, -time.Second },
 			[]string{"--cpu", "--memory", "--task-cleanup-wait"}},
+		{"metadata endpoint off", func(c *Agent) { c.TaskMetadataListen = "off" }, nil},
+		{"metadata endpoint address", func(c *Agent) { c.TaskMetadataListen = "172.17.0.1:51679" }, nil},
+		{"metadata endpoint host only", func(c *Agent) { c.TaskMetadataListen = "10.0.0.1" }, nil},
+		{"bad metadata endpoint and jitter", func(c *Agent) { c.TaskMetadataListen, c.CleanupJitter = "example.com:80", -time.Second },
+			[]string{"--task-metadata-listen", "--task-cleanup-wait-jitter"}},
+		{"bad metadata port", func(c *Agent) { c.TaskMetadataListen = "127.0.0.1:99999" }, []string{"--task-metadata-listen"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -15,6 +16,10 @@ import (
 type Server struct {
 	// Listen is the HTTP address of the ECS API.
 	Listen string
+	// AdvertiseURL is the URL agents reach this server at, published in
+	// the store (on a lease) so that DiscoverPollEndpoint answers the live
+	// servers; empty means the URL of Listen as bound.
+	AdvertiseURL string
 	// DataDir holds the embedded etcd member's data (DataDir/etcd) and
 	// the CloudWatch Logs store (DataDir/logs) and metric store
 	// (DataDir/metrics). With an external etcd it
@@ -197,6 +202,7 @@ var accountRE = regexp.MustCompile(`^\d{12}$`)
 // c's values as their defaults. `gantry server` and `gantry dev` use it.
 func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP address of the ECS API (loopback unless you ask otherwise)")
+	fs.StringVar(&c.AdvertiseURL, "advertise-url", c.AdvertiseURL, "URL agents reach this server at (e.g. https://10.0.0.5:8845), published to the other servers and answered by DiscoverPollEndpoint; default: the --listen address as bound")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd member's data (etcd/), the CloudWatch Logs store (logs/) and the CloudWatch metric store (metrics/)")
 	fs.Int64Var(&c.LogsMaxBytes, "logs-max-bytes", c.LogsMaxBytes, "bound of the CloudWatch Logs events kept, in bytes as AWS counts them (message plus 26 per event); the oldest are dropped beyond it; 0 for no bound")
 	fs.StringVar(&c.Region, "region", c.Region, "region of ARNs and of SigV4 signatures")
@@ -272,6 +278,11 @@ func (c *Server) Validate() error {
 		errs = append(errs, fmt.Errorf("--listen %q: %v", c.Listen, err))
 	} else if c.Dev && !IsLoopback(host) {
 		errs = append(errs, fmt.Errorf("--listen %q: the development credentials may only be used on a loopback address", c.Listen))
+	}
+	if c.AdvertiseURL != "" {
+		if u, err := url.Parse(c.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("--advertise-url %q is not a URL such as https://10.0.0.5:8845", c.AdvertiseURL))
+		}
 	}
 	if c.GCPercent < 0 && c.GCPercent != -1 {
 		errs = append(errs, fmt.Errorf("--gc-percent %d: must be at least 0, or -1 to turn the collector off", c.GCPercent))

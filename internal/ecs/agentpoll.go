@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -137,6 +139,7 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 	if err != nil {
 		return nil, fmt.Errorf("poll tasks: %w", err)
 	}
+	var logMode string
 	for _, r := range tresp.Reads {
 		if len(r.Items) == 0 {
 			continue
@@ -151,9 +154,54 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 		} else if td != nil {
 			at.TaskDefinition = td.TaskDefinition
 		}
+		if err := s.applyLogDriverMode(ctx, &at.TaskDefinition, &logMode); err != nil {
+			return nil, err
+		}
 		out.Tasks = append(out.Tasks, at)
 	}
 	return out, nil
+}
+
+// applyLogDriverMode gives every awslogs container of def whose
+// logConfiguration has no mode option the account's defaultLogDriverMode
+// (non-blocking unless the account default says blocking: ECS's default
+// since June 2025), as ECS applies the setting when it launches the task.
+// def's container definitions are copied before they are changed (def
+// comes from the task definition cache). *mode caches the setting's
+// value for one poll.
+func (s *API) applyLogDriverMode(ctx context.Context, def *ecsapi.TaskDefinition, mode *string) error {
+	needs := false
+	for _, c := range def.ContainerDefinitions {
+		if lc := c.LogConfiguration; lc != nil && lc.LogDriver == "awslogs" && lc.Options["mode"] == "" {
+			needs = true
+		}
+	}
+	if !needs {
+		return nil
+	}
+	if *mode == "" {
+		st, err := s.effectiveSetting(ctx, s.rootPrincipal(), "defaultLogDriverMode")
+		if err != nil {
+			return fmt.Errorf("poll tasks: defaultLogDriverMode: %w", err)
+		}
+		*mode = st.Value
+	}
+	defs := slices.Clone(def.ContainerDefinitions)
+	for i, c := range defs {
+		lc := c.LogConfiguration
+		if lc == nil || lc.LogDriver != "awslogs" || lc.Options["mode"] != "" {
+			continue
+		}
+		copied := *lc
+		copied.Options = maps.Clone(lc.Options)
+		if copied.Options == nil {
+			copied.Options = map[string]string{}
+		}
+		copied.Options["mode"] = *mode
+		defs[i].LogConfiguration = &copied
+	}
+	def.ContainerDefinitions = defs
+	return nil
 }
 
 // instanceStatus returns an instance's status from the placement views,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
 	gantryecs "github.com/gantry-dev/gantry/internal/ecs"
@@ -173,4 +174,66 @@ func startState(t *testing.T, s *gantryecs.API) {
 		cancel()
 		s.State.Wait()
 	})
+}
+
+// TestPollAppliesDefaultLogDriverMode: an awslogs container without a
+// mode option reaches its agent with the account's defaultLogDriverMode
+// (non-blocking, ECS's default since June 2025; blocking once the account
+// default says so); a mode the definition gives is kept, and the task
+// definition itself is not changed.
+func TestPollAppliesDefaultLogDriverMode(t *testing.T) {
+	env := apitest.Start(t, apitest.Options{})
+	ctx := context.Background()
+	if _, err := env.Client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("modes")}); err != nil {
+		t.Fatal(err)
+	}
+	logs := func(opts map[string]string) *types.LogConfiguration {
+		opts["awslogs-group"], opts["awslogs-region"] = "/modes", apitest.Region
+		return &types.LogConfiguration{LogDriver: types.LogDriverAwslogs, Options: opts}
+	}
+	if _, err := env.Client.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("modes"), ContainerDefinitions: []types.ContainerDefinition{
+		{Name: aws.String("unset"), Image: aws.String("busybox"), Memory: aws.Int32(32), LogConfiguration: logs(map[string]string{})},
+		{Name: aws.String("blocking"), Image: aws.String("busybox"), Memory: aws.Int32(32), LogConfiguration: logs(map[string]string{"mode": "blocking"})},
+		{Name: aws.String("plain"), Image: aws.String("busybox"), Memory: aws.Int32(32)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	a := newSimAgent(t, env, "modes", 1024, 1024, ecsapi.Attribute{Name: "com.amazonaws.ecs.capability.logging-driver.awslogs"},
+		ecsapi.Attribute{Name: "com.amazonaws.ecs.capability.docker-remote-api.1.18"}, ecsapi.Attribute{Name: "com.amazonaws.ecs.capability.docker-remote-api.1.19"})
+	a.poll(0)
+	modes := func() map[string]string {
+		t.Helper()
+		if out, err := env.Client.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("modes"), TaskDefinition: aws.String("modes")}); err != nil || len(out.Tasks) != 1 {
+			t.Fatalf("run task: %v %+v", err, out)
+		}
+		tasks := a.poll(5)
+		if len(tasks) != 1 {
+			t.Fatalf("poll: %d tasks", len(tasks))
+		}
+		got := map[string]string{}
+		for _, c := range tasks[0].TaskDefinition.ContainerDefinitions {
+			if c.LogConfiguration != nil {
+				got[c.Name] = c.LogConfiguration.Options["mode"]
+			} else {
+				got[c.Name] = "(no log configuration)"
+			}
+		}
+		return got
+	}
+	if got := modes(); got["unset"] != "non-blocking" || got["blocking"] != "blocking" || got["plain"] != "(no log configuration)" {
+		t.Fatalf("default modes: %v", got)
+	}
+	if _, err := env.Client.PutAccountSettingDefault(ctx, &ecs.PutAccountSettingDefaultInput{Name: "defaultLogDriverMode", Value: aws.String("blocking")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := modes(); got["unset"] != "blocking" || got["blocking"] != "blocking" {
+		t.Fatalf("modes with the account default blocking: %v", got)
+	}
+	td, err := env.Client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("modes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := td.TaskDefinition.ContainerDefinitions[0].LogConfiguration.Options["mode"]; ok {
+		t.Fatalf("the task definition was changed: mode %q", m)
+	}
 }

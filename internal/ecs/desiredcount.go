@@ -42,6 +42,9 @@ func (s *API) SetDesiredCount(ctx context.Context, cluster, name string, from, t
 			svc.Deployments[0].DesiredCount = to
 			svc.Deployments[0].UpdatedAt = ecsapiNow(s.now())
 		}
+		if isExternal(svc) {
+			refreshTaskSets(svc, ecsapiNow(s.now()))
+		}
 		return nil
 	})
 	return err

@@ -62,6 +62,54 @@ func sdTerminal(st ecsapi.ServiceDeploymentStatus) bool {
 	return false
 }
 
+// isRollbackReason reports whether reason is the rolloutStateReason of a
+// deployment rolled back to, by the circuit breaker, StopServiceDeployment
+// or the deployment alarms (the service controller's "ECS deployment
+// alarms: rolling back to deploymentId ID.").
+func isRollbackReason(reason string) bool {
+	return strings.HasPrefix(reason, rollbackPrefix) || strings.HasPrefix(reason, alarmsRollbackPrefix)
+}
+
+// Reasons the service controller gives a deployment its alarms failed
+// ("ECS deployment alarms: alarm(s) A, B in ALARM state.") and one they
+// rolled back to.
+const (
+	alarmsFailedPrefix   = "ECS deployment alarms: alarm(s) "
+	alarmsFailedSuffix   = " in ALARM state."
+	alarmsRollbackPrefix = "ECS deployment alarms: rolling back to deploymentId "
+)
+
+// deploymentAlarms is the alarms member of the service deployment of d, a
+// deployment of a service with deployment configuration dc: DISABLED
+// without enabled alarms; MONITORING while the deployment is in progress
+// (and, as ECS, while its alarms are watched); MONITORING_COMPLETE once it
+// completed; TRIGGERED, naming the alarms in ALARM, when they failed it.
+func deploymentAlarms(dc *ecsapi.DeploymentConfiguration, d *ecsapi.Deployment) *ecsapi.ServiceDeploymentAlarms {
+	out := &ecsapi.ServiceDeploymentAlarms{Status: "DISABLED", AlarmNames: []string{}, TriggeredAlarmNames: []string{}}
+	if dc == nil || dc.Alarms == nil || !dc.Alarms.Enable {
+		return out
+	}
+	out.AlarmNames = append(out.AlarmNames, dc.Alarms.AlarmNames...)
+	out.Status = "MONITORING"
+	switch {
+	case d.RolloutState == RolloutCompleted:
+		out.Status = "MONITORING_COMPLETE"
+	case d.RolloutState == RolloutFailed && strings.HasPrefix(d.RolloutStateReason, alarmsFailedPrefix):
+		out.Status = "TRIGGERED"
+		list := strings.TrimSuffix(strings.TrimPrefix(d.RolloutStateReason, alarmsFailedPrefix), alarmsFailedSuffix)
+		named := map[string]bool{}
+		for _, n := range strings.Split(list, ", ") {
+			named[n] = true
+		}
+		for _, n := range dc.Alarms.AlarmNames {
+			if named[n] || (strings.Contains(n, ", ") && strings.Contains(list, n)) {
+				out.TriggeredAlarmNames = append(out.TriggeredAlarmNames, n)
+			}
+		}
+	}
+	return out
+}
+
 // rollbackPrefix starts the rolloutStateReason of a deployment the
 // circuit breaker or StopServiceDeployment rolled back to.
 const rollbackPrefix = "ECS deployment circuit breaker: rolling back to deploymentId "
@@ -275,13 +323,14 @@ func (s *API) updateDeploymentRecord(r *serviceDeploymentRecord, svc *ecsapi.Ser
 		return
 	}
 	sd.DeploymentCircuitBreaker = cb
+	sd.Alarms = deploymentAlarms(svc.DeploymentConfiguration, d)
 	switch {
 	case d.RolloutState == RolloutCompleted:
 		sd.Status, sd.StatusReason = sdSuccessful, d.RolloutStateReason
 		sd.FinishedAt, sd.UpdatedAt = d.UpdatedAt, d.UpdatedAt
 	case d.RolloutState == "FAILED":
 		primary := &svc.Deployments[0]
-		if i > 0 && strings.HasPrefix(primary.RolloutStateReason, rollbackPrefix) {
+		if i > 0 && isRollbackReason(primary.RolloutStateReason) {
 			if r.RollbackTo == "" {
 				r.RollbackTo = primary.Id
 				sd.Rollback = &ecsapi.Rollback{Reason: d.RolloutStateReason, StartedAt: primary.UpdatedAt,
@@ -531,7 +580,7 @@ func (s *API) StopServiceDeployment(ctx context.Context, in *ecsapi.StopServiceD
 			return notFound
 		}
 		d := &svc.Deployments[idx]
-		if idx != 0 || d.RolloutState != RolloutInProgress || strings.HasPrefix(d.RolloutStateReason, rollbackPrefix) {
+		if idx != 0 || d.RolloutState != RolloutInProgress || isRollbackReason(d.RolloutStateReason) {
 			return apierror.New("ConflictException", "The service deployment is not in progress, so it cannot be stopped.")
 		}
 		back := -1

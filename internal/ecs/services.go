@@ -129,22 +129,33 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	case in.DesiredCount != nil && *in.DesiredCount != 0:
 		return nil, apierror.InvalidParameter("The DAEMON scheduling strategy does not support a desiredCount: the service runs one task on each container instance.")
 	}
-	lt, err := serviceLaunch(in.LaunchType, in.CapacityProviderStrategy)
-	if err != nil {
-		return nil, err
-	}
-	if in.TaskDefinition == "" {
-		return nil, apierror.InvalidParameter("TaskDefinition can not be blank.")
-	}
-	td, err := s.taskDefForRun(ctx, in.TaskDefinition)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.validateRun(&runOptions{td: td, launchType: string(lt), tags: in.Tags}); err != nil {
-		return nil, err
-	}
-	if err := checkNetworkConfiguration(in.NetworkConfiguration, td); err != nil {
-		return nil, err
+	external := isExternalController(in.DeploymentController)
+	var lt ecsapi.LaunchType
+	td := &ecsapi.TaskDefinition{}
+	if external {
+		// The task sets carry what the service's deployments would.
+		if err := checkExternalCreate(in, strategy); err != nil {
+			return nil, err
+		}
+		if err := validateTags(in.Tags); err != nil {
+			return nil, err
+		}
+	} else {
+		if lt, err = serviceLaunch(in.LaunchType, in.CapacityProviderStrategy); err != nil {
+			return nil, err
+		}
+		if in.TaskDefinition == "" {
+			return nil, apierror.InvalidParameter("TaskDefinition can not be blank.")
+		}
+		if td, err = s.taskDefForRun(ctx, in.TaskDefinition); err != nil {
+			return nil, err
+		}
+		if err := s.validateRun(&runOptions{td: td, launchType: string(lt), tags: in.Tags}); err != nil {
+			return nil, err
+		}
+		if err := checkNetworkConfiguration(in.NetworkConfiguration, td); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.checkServicePlacement(strategy, in.PlacementConstraints, in.PlacementStrategy); err != nil {
 		return nil, err
@@ -176,7 +187,7 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 		LaunchType:                    lt,
 		TaskDefinition:                td.TaskDefinitionArn,
 		DeploymentConfiguration:       dc,
-		DeploymentController:          &ecsapi.DeploymentController{Type: "ECS"},
+		DeploymentController:          &ecsapi.DeploymentController{Type: controllerType(in.DeploymentController)},
 		PlacementConstraints:          in.PlacementConstraints,
 		PlacementStrategy:             in.PlacementStrategy,
 		NetworkConfiguration:          in.NetworkConfiguration,
@@ -205,7 +216,13 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 			return nil, err
 		}
 	}
-	svc.Deployments = []ecsapi.Deployment{s.newDeployment(&svc)}
+	if external {
+		// Task sets run an EXTERNAL service's tasks: it has no deployments.
+		svc.Deployments = []ecsapi.Deployment{}
+		svc.TaskSets = []ecsapi.TaskSet{}
+	} else {
+		svc.Deployments = []ecsapi.Deployment{s.newDeployment(&svc)}
+	}
 	key := serviceKey(cl.ClusterName, in.ServiceName)
 	for attempt := 0; attempt < 20; attempt++ {
 		var cur ecsapi.Service
@@ -337,6 +354,15 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 			return apierror.ServiceNotActive()
 		}
 		strategy := string(svc.SchedulingStrategy)
+		if in.DeploymentController != nil && in.DeploymentController.Type != controllerType(svc.DeploymentController) {
+			return apierror.InvalidParameter("Updating the deployment controller of a service from %s to %s is not supported by Gantry.",
+				controllerType(svc.DeploymentController), in.DeploymentController.Type)
+		}
+		if isExternal(svc) {
+			if err := checkExternalUpdate(in); err != nil {
+				return err
+			}
+		}
 		if in.DesiredCount != nil {
 			if strategy == SchedulingDaemon {
 				return apierror.InvalidParameter("The DAEMON scheduling strategy does not support a desiredCount: the service runs one task on each container instance.")
@@ -412,6 +438,9 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 			svc.Deployments[0].DesiredCount = svc.DesiredCount
 			svc.Deployments[0].UpdatedAt = ecsapiNow(s.now())
 		}
+		if isExternal(svc) {
+			refreshTaskSets(svc, ecsapiNow(s.now()))
+		}
 		return nil
 	})
 	if err != nil {
@@ -450,6 +479,11 @@ func (s *API) DeleteService(ctx context.Context, in *ecsapi.DeleteServiceRequest
 		for i := range svc.Deployments {
 			svc.Deployments[i].DesiredCount = 0
 		}
+		now := ecsapiNow(s.now())
+		for i := range svc.TaskSets {
+			svc.TaskSets[i].Status, svc.TaskSets[i].UpdatedAt = TaskSetDraining, now
+		}
+		refreshTaskSets(svc, now)
 		return nil
 	})
 	if err != nil {
@@ -573,6 +607,9 @@ func serviceView(svc *ecsapi.Service, withTags bool) ecsapi.Service {
 	}
 	if v.Deployments == nil {
 		v.Deployments = []ecsapi.Deployment{}
+	}
+	if isExternal(&v) {
+		externalServiceView(&v, withTags)
 	}
 	// ECS's newer members: the PRIMARY deployment's service deployment,
 	// and the revisions the service runs (one per deployment).

@@ -93,16 +93,104 @@ func serviceLaunch(lt ecsapi.LaunchType, cps []ecsapi.CapacityProviderStrategyIt
 	return "", apierror.InvalidParameter("Invalid launchType %s.", lt)
 }
 
-// checkDeploymentController accepts the ECS (rolling update) controller only.
+// Deployment controller types.
+const (
+	ControllerECS      = "ECS"
+	ControllerExternal = "EXTERNAL"
+)
+
+// checkDeploymentController accepts the ECS (rolling update) and EXTERNAL
+// (task sets) controllers; CODE_DEPLOY needs AWS CodeDeploy.
 func checkDeploymentController(dc *ecsapi.DeploymentController) error {
-	if dc == nil || dc.Type == "ECS" {
+	if dc == nil {
 		return nil
 	}
 	switch dc.Type {
-	case "CODE_DEPLOY", "EXTERNAL":
-		return apierror.InvalidParameter("Deployment controller type %s is not supported by Gantry: use ECS.", dc.Type)
+	case ControllerECS, ControllerExternal:
+		return nil
+	case "CODE_DEPLOY":
+		return apierror.InvalidParameter("Deployment controller type CODE_DEPLOY is not supported by Gantry (there is no AWS CodeDeploy): use ECS, or EXTERNAL with task sets.")
 	}
 	return apierror.InvalidParameter("Invalid deployment controller type %s.", dc.Type)
+}
+
+// isExternalController reports whether dc is the EXTERNAL controller.
+func isExternalController(dc *ecsapi.DeploymentController) bool {
+	return dc != nil && dc.Type == ControllerExternal
+}
+
+// controllerType is dc's type, ECS when none is given.
+func controllerType(dc *ecsapi.DeploymentController) ecsapi.DeploymentControllerType {
+	if dc == nil || dc.Type == "" {
+		return ControllerECS
+	}
+	return dc.Type
+}
+
+// isExternal reports whether svc uses the EXTERNAL deployment controller.
+func isExternal(svc *ecsapi.Service) bool { return isExternalController(svc.DeploymentController) }
+
+// checkExternalCreate refuses what CreateService does not take for a
+// service with the EXTERNAL deployment controller: its task sets carry the
+// task definition, launch type or capacity provider strategy, platform
+// version, network configuration, load balancers and service registries;
+// the DAEMON strategy, the circuit breaker and deployment alarms are for
+// the ECS controller only.
+func checkExternalCreate(in *ecsapi.CreateServiceRequest, strategy string) error {
+	const tail = " is not supported for services using the EXTERNAL deployment controller: specify it when creating a task set."
+	switch {
+	case in.TaskDefinition != "":
+		return apierror.InvalidParameter("taskDefinition" + tail)
+	case in.LaunchType != "":
+		return apierror.InvalidParameter("launchType" + tail)
+	case len(in.CapacityProviderStrategy) > 0:
+		return apierror.InvalidParameter("capacityProviderStrategy" + tail)
+	case in.PlatformVersion != "":
+		return apierror.InvalidParameter("platformVersion" + tail)
+	case in.NetworkConfiguration != nil:
+		return apierror.InvalidParameter("networkConfiguration" + tail)
+	case len(in.LoadBalancers) > 0:
+		return apierror.InvalidParameter("loadBalancers" + tail)
+	case len(in.ServiceRegistries) > 0:
+		return apierror.InvalidParameter("serviceRegistries" + tail)
+	case strategy == SchedulingDaemon:
+		return apierror.InvalidParameter("The DAEMON scheduling strategy is not supported for services using the EXTERNAL deployment controller.")
+	}
+	return checkExternalDeploymentConfiguration(in.DeploymentConfiguration)
+}
+
+// checkExternalUpdate refuses what UpdateService does not change on a
+// service with the EXTERNAL deployment controller, as ECS: a new task
+// definition, network configuration, launch or deployment is a new task
+// set (CreateTaskSet).
+func checkExternalUpdate(in *ecsapi.UpdateServiceRequest) error {
+	const tail = " cannot be updated for services using the EXTERNAL deployment controller: create a new task set instead."
+	switch {
+	case in.TaskDefinition != "":
+		return apierror.InvalidParameter("taskDefinition" + tail)
+	case in.NetworkConfiguration != nil:
+		return apierror.InvalidParameter("networkConfiguration" + tail)
+	case in.ForceNewDeployment:
+		return apierror.InvalidParameter("forceNewDeployment is not supported for services using the EXTERNAL deployment controller: create a new task set instead.")
+	case in.EnableExecuteCommand != nil:
+		return apierror.InvalidParameter("enableExecuteCommand" + tail)
+	}
+	return checkExternalDeploymentConfiguration(in.DeploymentConfiguration)
+}
+
+// checkExternalDeploymentConfiguration refuses the members of a
+// deployment configuration that only the ECS controller uses.
+func checkExternalDeploymentConfiguration(dc *ecsapi.DeploymentConfiguration) error {
+	if dc == nil {
+		return nil
+	}
+	if cb := dc.DeploymentCircuitBreaker; cb != nil && (cb.Enable || cb.Rollback) {
+		return apierror.InvalidParameter("The deployment circuit breaker is only supported for services using the rolling update (ECS) deployment controller.")
+	}
+	if a := dc.Alarms; a != nil && a.Enable {
+		return apierror.InvalidParameter("Deployment alarms are only supported for services using the rolling update (ECS) deployment controller.")
+	}
+	return nil
 }
 
 // mergeDeploymentConfiguration returns cur with the members given in upd

@@ -165,11 +165,41 @@ func (s *API) tagTargetFor(ctx context.Context, arn string, notFound error) (tag
 		return s.taskDefTagTarget(a.Path, notFound)
 	case "task", "service", "container-instance":
 		return s.clusterResourceTagTarget(ctx, a, notFound)
+	case "task-set":
+		return s.taskSetTagTarget(ctx, a, notFound)
 	case "capacity-provider":
 		// Gantry has no capacity providers yet, so none can be found.
 		return tagTarget{}, notFound
 	}
-	return tagTarget{}, apierror.InvalidParameter("Unsupported resource type %s in ARN %s. The supported resource types are clusters, task definitions, tasks, services, container instances and capacity providers.", a.Type, arn)
+	return tagTarget{}, apierror.InvalidParameter("Unsupported resource type %s in ARN %s. The supported resource types are clusters, task definitions, tasks, services, task sets, container instances and capacity providers.", a.Type, arn)
+}
+
+// taskSetTagTarget is the tag target of a task set, named by its ARN
+// task-set/CLUSTER/SERVICE/ecs-svc/N: its tags live in its service's
+// record.
+func (s *API) taskSetTagTarget(ctx context.Context, a ParsedARN, notFound error) (tagTarget, error) {
+	parts := strings.Split(a.Path, "/")
+	if len(parts) != 4 || !isTaskSetID(parts[2]+"/"+parts[3]) {
+		return tagTarget{}, apierror.InvalidParameter("Invalid task set ARN: the resource must be task-set/cluster/service/ecs-svc/ID.")
+	}
+	cluster, service, id := parts[0], parts[1], parts[2]+"/"+parts[3]
+	if _, _, err := s.activeCluster(ctx, cluster); err != nil {
+		return tagTarget{}, err
+	}
+	var none []ecsapi.Tag
+	return recordTags(s.Store, serviceKey(cluster, service),
+		func(svc *ecsapi.Service) *[]ecsapi.Tag {
+			if ts, err := findTaskSet(svc, id); err == nil {
+				return &ts.Tags
+			}
+			return &none
+		},
+		func(svc *ecsapi.Service) error {
+			if _, err := findTaskSet(svc, id); err != nil {
+				return notFound
+			}
+			return nil
+		}, notFound), nil
 }
 
 func (s *API) clusterTagTarget(name string) (tagTarget, error) {

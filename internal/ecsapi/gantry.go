@@ -16,6 +16,8 @@ func ExtensionOperations() map[string][2]string {
 		"GantryPutTaskMetrics":  {"GantryPutTaskMetricsRequest", "GantryPutTaskMetricsResponse"},
 		// Agent identity (gantry_identity.go).
 		"GantryIssueInstanceCredentials": {"GantryIssueInstanceCredentialsRequest", "GantryIssueInstanceCredentialsResponse"},
+		// The control plane's live servers (gantry_discover.go).
+		"GantryDiscoverPollEndpoints": {"GantryDiscoverPollEndpointsRequest", "GantryDiscoverPollEndpointsResponse"},
 	}
 }
 
@@ -42,6 +44,10 @@ func ExtensionShapeType(name string) reflect.Type {
 		return reflect.TypeFor[GantryIssueInstanceCredentialsRequest]()
 	case "GantryIssueInstanceCredentialsResponse":
 		return reflect.TypeFor[GantryIssueInstanceCredentialsResponse]()
+	case "GantryDiscoverPollEndpointsRequest":
+		return reflect.TypeFor[GantryDiscoverPollEndpointsRequest]()
+	case "GantryDiscoverPollEndpointsResponse":
+		return reflect.TypeFor[GantryDiscoverPollEndpointsResponse]()
 	}
 	return nil
 }

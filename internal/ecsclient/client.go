@@ -26,15 +26,17 @@ import (
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
 
-// Client calls one ECS endpoint.
+// Client calls an ECS endpoint: one URL, or one of several servers of the
+// same control plane, moving to another on a failed call (failover.go).
 type Client struct {
-	endpoint string
-	region   string
-	signer   *v4.Signer
-	http     *http.Client
+	region string
+	signer *v4.Signer
+	http   *http.Client
 
 	mu    sync.Mutex
 	creds aws.Credentials
+	// eps are the endpoints the client may call (failover.go).
+	eps endpoints
 }
 
 // TrustPEM makes the client verify an https:// endpoint against the CA
@@ -65,13 +67,15 @@ func (c *Client) AccessKeyID() string {
 }
 
 // New returns a client of endpoint (e.g. http://127.0.0.1:8845) signing for
-// region with the given access key.
+// region with the given access key. endpoint may list several servers of
+// one control plane, separated by commas: the client calls one of them at
+// a time and moves to the next when a call fails (see Call).
 func New(endpoint, region, accessKeyID, secretAccessKey string) *Client {
 	return &Client{
-		endpoint: strings.TrimRight(endpoint, "/"),
-		region:   region,
-		creds:    aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey},
-		signer:   v4.NewSigner(),
+		eps:    newEndpoints(SplitEndpoints(endpoint)),
+		region: region,
+		creds:  aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey},
+		signer: v4.NewSigner(),
 		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
 	}
@@ -89,6 +93,12 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s (HTTP %d)", e.Code, 
 
 // Call invokes operation op with in and decodes the answer into out (which
 // may be nil). Errors the API returns are *Error.
+//
+// With several endpoints, a request that could not be sent (the server
+// refuses the connection) is sent at once to the next endpoint; any other
+// failed exchange (a connection broken mid-call, a timeout, an answer with
+// a 5xx status) is returned, and the client's next call goes to the next
+// endpoint: the callers retry, and the request may have been applied.
 func (c *Client) Call(ctx context.Context, op string, in, out any) error {
 	return c.CallService(ctx, "ecs", ecsapi.TargetPrefix, op, in, out)
 }
@@ -101,7 +111,21 @@ func (c *Client) CallService(ctx context.Context, signingName, targetPrefix, op 
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", op, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+"/", bytes.NewReader(body))
+	for tries := c.eps.count(); ; tries-- {
+		ep := c.eps.current()
+		err := c.send(ctx, ep, signingName, targetPrefix, op, body, out)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !c.eps.failed(ep, err) || tries <= 1 || !notSent(err) {
+			return err
+		}
+	}
+}
+
+// send makes one exchange with endpoint ep.
+func (c *Client) send(ctx context.Context, ep, signingName, targetPrefix, op string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+"/", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -116,7 +140,7 @@ func (c *Client) CallService(ctx context.Context, signingName, targetPrefix, op 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s (%s): %w", op, ep, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

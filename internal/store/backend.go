@@ -31,6 +31,10 @@ type Backend interface {
 	// when it no longer is (ctx ended, lease expired or revoked, backend
 	// closed).
 	KeepAlive(ctx context.Context, id LeaseID) (<-chan struct{}, error)
+	// Renew renews lease id once, now, and returns its TTL: the lease lives
+	// at least that long after the call began. ErrLeaseNotFound if it has
+	// ended.
+	Renew(ctx context.Context, id LeaseID) (time.Duration, error)
 	// TimeToLive returns the time lease id has left; ErrLeaseNotFound if
 	// it has ended.
 	TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error)

@@ -95,6 +95,7 @@ func (s *Store) Campaign(ctx context.Context, prefix string, value []byte, ttl t
 			return fail(ErrLeaseLost)
 		}
 		if ahead == "" {
+			l.done = s.watchLease(kctx, cancel, lease, ttl, done)
 			return l, nil
 		}
 		// Wait for the candidate just ahead to go.
@@ -134,6 +135,56 @@ func (s *Store) waitDeleted(ctx context.Context, lost <-chan struct{}, key strin
 	default:
 	}
 	return ctx.Err()
+}
+
+// watchLease returns a channel closed when the leadership on lease must
+// end: when kept closes (the keep-alive ended), or, earlier, when this
+// process can no longer be sure that the lease is alive. The etcd client
+// closes kept only once a TTL has passed since the last keep-alive answer
+// it received, which is later than the lease's expiry in the store by the
+// answer's travel time: a partitioned leader would go on acting after
+// another one may have started. So every ttl/4 it renews the lease itself
+// (Renew): the lease lives at least until the moment the renewal was sent
+// plus the TTL answered, and the leadership ends a tenth of ttl before the
+// latest such moment unless a newer renewal has answered. Ending it
+// cancels the keep-alive (cancel), so the lease then expires.
+func (s *Store) watchLease(ctx context.Context, cancel context.CancelFunc, lease LeaseID, ttl time.Duration, kept <-chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	every := max(ttl/4, 10*time.Millisecond)
+	margin := ttl / 10
+	go func() {
+		defer close(out)
+		defer cancel()
+		// The client renews the lease every ttl/3: it lives at least
+		// 2/3 of ttl from now.
+		sure := time.Now().Add(ttl - ttl/3)
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			select {
+			case <-kept:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !time.Now().Before(sure.Add(-margin)) {
+				return // no recent proof that the lease is alive
+			}
+			sent := time.Now()
+			qctx, qcancel := context.WithDeadline(ctx, sure.Add(-margin))
+			left, err := s.b.Renew(qctx, lease)
+			qcancel()
+			if errors.Is(err, ErrLeaseNotFound) {
+				return
+			}
+			if err == nil && sent.Add(left).After(sure) {
+				sure = sent.Add(left)
+			}
+			t.Reset(min(every, max(time.Until(sure.Add(-margin)), 0)))
+		}
+	}()
+	return out
 }
 
 // revokeSoon revokes lease, giving up after a couple of seconds.

@@ -177,6 +177,17 @@ func (e *etcdBackend) KeepAlive(ctx context.Context, id LeaseID) (<-chan struct{
 	return done, nil
 }
 
+func (e *etcdBackend) Renew(ctx context.Context, id LeaseID) (time.Duration, error) {
+	r, err := e.c.KeepAliveOnce(ctx, clientv3.LeaseID(id))
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return 0, ErrLeaseNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(r.TTL) * time.Second, nil
+}
+
 func (e *etcdBackend) TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error) {
 	r, err := e.c.TimeToLive(ctx, clientv3.LeaseID(id))
 	if err != nil {

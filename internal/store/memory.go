@@ -414,6 +414,25 @@ func (m *Memory) endKeeperLocked(l *memLease, k *keeper) {
 	close(k.ch)
 }
 
+// Renew implements Backend.
+func (m *Memory) Renew(ctx context.Context, id LeaseID) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	m.expireLocked()
+	l := m.leases[id]
+	if l == nil {
+		return 0, ErrLeaseNotFound
+	}
+	l.expiry = m.now().Add(l.ttl)
+	return l.ttl, nil
+}
+
 // TimeToLive implements Backend.
 func (m *Memory) TimeToLive(ctx context.Context, id LeaseID) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {

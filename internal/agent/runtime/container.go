@@ -46,6 +46,10 @@ type CreateSpec struct {
 	// definition. Every container this one names in links or volumesFrom
 	// must be here.
 	Peers map[string]ContainerRef
+	// Env are variables the agent adds to the container's environment
+	// (the task metadata endpoint's ECS_CONTAINER_METADATA_URI_V4 and
+	// friends); they win over the definition's entries of the same name.
+	Env []ecsapi.KeyValuePair
 }
 
 // ContainerStatus is what InspectContainer reports about a container.
@@ -63,8 +67,10 @@ type ContainerStatus struct {
 	// Health is HEALTHY, UNHEALTHY or UNKNOWN (checks not yet conclusive);
 	// empty when the container has no health check.
 	Health ecsapi.HealthStatus
-	// StartedAt and FinishedAt are zero until the container has started and
-	// stopped respectively.
+	// CreatedAt is when the runtime created the container. StartedAt and
+	// FinishedAt are zero until the container has started and stopped
+	// respectively.
+	CreatedAt  time.Time
 	StartedAt  time.Time
 	FinishedAt time.Time
 	// OOMKilled is set when the kernel killed the container's process for
@@ -77,6 +83,25 @@ type ContainerStatus struct {
 	// NetworkBindings are the container's published ports, with the host
 	// ports the runtime actually bound (bridge and host network modes).
 	NetworkBindings []ecsapi.NetworkBinding
+	// Networks are the networks the container is attached to, with its
+	// addresses on each; a container sharing another's network namespace
+	// (an awsvpc task's containers) has none of its own.
+	Networks []ContainerNetwork
+	// Labels are the container's labels.
+	Labels map[string]string
+	// NetworkMode is the runtime's network mode of the container
+	// ("bridge", "host", "none", "container:ID", or a network's name).
+	NetworkMode string
+}
+
+// ContainerNetwork is a container's attachment to one network.
+type ContainerNetwork struct {
+	// Name is the network's name ("bridge" for Docker's default one).
+	Name string
+	// IPv4Address and IPv6Address are the container's addresses on it
+	// ("" when it has none).
+	IPv4Address string
+	IPv6Address string
 }
 
 // ContainerSummary is one container in ListContainers' answer, read from

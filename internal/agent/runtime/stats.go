@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -39,4 +40,15 @@ type StatsReader interface {
 	// for a second reading. An unknown container is an error wrapping
 	// ErrNotFound.
 	ContainerStats(ctx context.Context, id string) (ContainerStats, error)
+}
+
+// StatsJSONReader is a runtime that reports a container's resource usage
+// in the Docker Engine's own stats JSON, which the task metadata endpoint
+// relays as the ECS agent does.
+type StatsJSONReader interface {
+	// ContainerStatsJSON returns one reading of container id's stats, with
+	// the previous reading's CPU counters (precpu_stats) filled in, as the
+	// Engine writes it. An unknown container is an error wrapping
+	// ErrNotFound.
+	ContainerStatsJSON(ctx context.Context, id string) (json.RawMessage, error)
 }

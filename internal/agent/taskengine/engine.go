@@ -20,9 +20,11 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
+	"github.com/gantry-dev/gantry/internal/agent/tmds"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/taskstatus"
 )
@@ -76,8 +78,15 @@ type Config struct {
 	// events. Zero means 10 seconds.
 	Resync time.Duration
 	// CleanupDelay is how long the containers of a stopped task are kept
-	// before they are removed. Zero removes them at once.
+	// before they are removed (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION). Zero
+	// removes them at once. As the ECS agent does, a task's containers are
+	// removed only once its STOPPED state has reached the control plane.
 	CleanupDelay time.Duration
+	// CleanupJitter, when positive, adds a random duration of up to itself
+	// to each task's CleanupDelay
+	// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER), so that tasks that
+	// stopped together are not all removed at once.
+	CleanupJitter time.Duration
 	// Logs ships the output of awslogs containers; nil for none.
 	Logs LogShipper
 	// LogFlushTimeout bounds how long a stopping task waits for its
@@ -85,6 +94,13 @@ type Config struct {
 	// containers are kept until it is, whatever the wait). Zero means
 	// 10 seconds.
 	LogFlushTimeout time.Duration
+	// Metadata names the task metadata endpoint of each container: its
+	// URIs go into the container's environment and the endpoint's IDs are
+	// looked up with Lookup. Nil gives containers no endpoint.
+	Metadata *tmds.Endpoints
+	// AvailabilityZone is the instance's zone, reported in task metadata
+	// when the task has none.
+	AvailabilityZone string
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -103,6 +119,7 @@ type Engine struct {
 	queues   map[string]*reportQueue
 	orphans  map[string]bool
 	found    map[string][]runtime.ContainerSummary // recovered containers by task
+	metaIDs  map[string]metaRef                    // task metadata endpoint IDs
 	wg       sync.WaitGroup
 	ctx      context.Context
 }
@@ -123,7 +140,7 @@ func New(cfg Config, rt runtime.Runtime, rep Reporter) *Engine {
 	}
 	return &Engine{cfg: cfg, rt: rt, rep: rep, log: cfg.Logger,
 		managers: map[string]*manager{}, queues: map[string]*reportQueue{},
-		orphans: map[string]bool{}, found: map[string][]runtime.ContainerSummary{}}
+		orphans: map[string]bool{}, found: map[string][]runtime.ContainerSummary{}, metaIDs: map[string]metaRef{}}
 }
 
 func (e *Engine) now() time.Time {
@@ -209,7 +226,10 @@ func (e *Engine) Sync(changed []ecsapi.GantryAssignedTask, all []string) {
 		}
 		delete(e.found, arn)
 		e.managers[arn] = m
+		e.registerMetadata(m)
 		q := newReportQueue(e, arn)
+		q.onStopped = m.poke
+		m.queue = q
 		e.queues[arn] = q
 		e.wg.Add(2)
 		go func() {
@@ -221,6 +241,7 @@ func (e *Engine) Sync(changed []ecsapi.GantryAssignedTask, all []string) {
 			m.run(e.ctx)
 			e.mu.Lock()
 			delete(e.managers, arn)
+			e.forgetMetadata(m)
 			e.mu.Unlock()
 			q.close()
 		}()
@@ -343,6 +364,10 @@ type reportQueue struct {
 	items  []ecsapi.GantrySubmitTaskStateRequest
 	closed bool
 	wake   chan struct{}
+	// sentStopped is set once the control plane has taken the task's
+	// STOPPED report; onStopped is called then.
+	sentStopped atomic.Bool
+	onStopped   func()
 }
 
 func newReportQueue(e *Engine, arn string) *reportQueue {
@@ -418,5 +443,8 @@ func (q *reportQueue) run(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if r.Status == taskstatus.Stopped && !q.sentStopped.Swap(true) && q.onStopped != nil {
+			q.onStopped()
+		}
 	}
 }

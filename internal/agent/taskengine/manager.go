@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
+	"github.com/gantry-dev/gantry/internal/agent/tmds"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/taskstatus"
 )
@@ -31,20 +34,31 @@ type cstate struct {
 	health   ecsapi.HealthStatus
 	bindings []ecsapi.NetworkBinding
 	started  bool
+
+	// What the runtime reported, for the task metadata endpoint.
+	imageID                          string
+	labels                           map[string]string
+	networks                         []runtime.ContainerNetwork
+	createdAt, startedAt, finishedAt time.Time
 }
 
 // manager owns one task: it alone calls the runtime for it and reports it.
 type manager struct {
 	e        *Engine
 	task     runtime.Task
-	log      *slog.Logger
-	desired  string
-	known    string // the last status reported (or recovered)
-	reason   string // why the task stops
-	stopCode string
-	cons     map[string]*cstate
-	order    []string // container names in creation order
-	res      *runtime.TaskResources
+	assigned ecsapi.Task // the task as the control plane assigned it
+	queue    *reportQueue
+	// cleanupWait is how long after it stopped the task's containers are
+	// removed: the engine's delay plus this task's jitter.
+	cleanupWait time.Duration
+	log         *slog.Logger
+	desired     string
+	known       string // the last status reported (or recovered)
+	reason      string // why the task stops
+	stopCode    string
+	cons        map[string]*cstate
+	order       []string // container names in creation order
+	res         *runtime.TaskResources
 
 	pullStartedAt, pullStoppedAt, execStoppedAt, startedAt time.Time
 	pendingSince                                           time.Time
@@ -57,6 +71,10 @@ type manager struct {
 	dirty   bool
 	// logsDirty: the log shipper's state of a container changed.
 	logsDirty bool
+
+	// view is the task's metadata as the task metadata endpoint serves
+	// it, replaced (never modified) by the manager's goroutine.
+	view atomic.Pointer[tmds.Entry]
 }
 
 func newManager(e *Engine, at ecsapi.GantryAssignedTask) *manager {
@@ -65,7 +83,7 @@ func newManager(e *Engine, at ecsapi.GantryAssignedTask) *manager {
 		t.Overrides = *at.Task.Overrides
 	}
 	m := &manager{
-		e: e, task: t, desired: at.Task.DesiredStatus, known: at.Task.LastStatus,
+		e: e, task: t, assigned: at.Task, desired: at.Task.DesiredStatus, known: at.Task.LastStatus,
 		log:  e.log.With("task", t.Arn),
 		cons: map[string]*cstate{}, wake: make(chan struct{}, 1),
 	}
@@ -80,6 +98,11 @@ func newManager(e *Engine, at ecsapi.GantryAssignedTask) *manager {
 		m.cons[def.Name] = &cstate{def: d, status: "PENDING"}
 	}
 	m.order = creationOrder(t.Definition.ContainerDefinitions)
+	m.cleanupWait = e.cfg.CleanupDelay
+	if j := e.cfg.CleanupJitter; j > 0 {
+		m.cleanupWait += rand.N(j)
+	}
+	m.publish()
 	return m
 }
 
@@ -195,7 +218,9 @@ func (m *manager) run(ctx context.Context) {
 		if logs && m.known != taskstatus.Provisioning {
 			m.e.reportSoon(m)
 		}
-		if done := m.step(ctx); done {
+		done := m.step(ctx)
+		m.publish()
+		if done {
 			return
 		}
 		if ctx.Err() != nil {
@@ -293,6 +318,11 @@ func (m *manager) fold(c *cstate, st runtime.ContainerStatus) {
 	if len(st.NetworkBindings) > 0 {
 		c.bindings = st.NetworkBindings
 	}
+	c.imageID, c.labels = st.ImageID, st.Labels
+	if len(st.Networks) > 0 || c.networks == nil {
+		c.networks = st.Networks
+	}
+	c.createdAt, c.startedAt, c.finishedAt = st.CreatedAt, st.StartedAt, st.FinishedAt
 }
 
 // step takes the next actions toward the desired status. It returns true
@@ -390,7 +420,7 @@ func (m *manager) createAll(ctx context.Context) bool {
 			m.fail(err, name)
 			return false
 		}
-		ref, err := m.e.rt.CreateContainer(ctx, runtime.CreateSpec{Task: &m.task, Container: name, Resources: m.res, Peers: peers})
+		ref, err := m.e.rt.CreateContainer(ctx, runtime.CreateSpec{Task: &m.task, Container: name, Resources: m.res, Peers: peers, Env: m.containerEnv(name)})
 		if err != nil {
 			m.fail(err, name)
 			return false
@@ -528,13 +558,20 @@ func (m *manager) stepDown(ctx context.Context) bool {
 	if m.stoppedAt.IsZero() {
 		m.stoppedAt = m.e.now()
 	}
-	wait := m.e.cfg.CleanupDelay - m.e.now().Sub(m.stoppedAt)
+	wait := m.cleanupWait - m.e.now().Sub(m.stoppedAt)
 	if wait > 0 {
 		select {
 		case <-ctx.Done():
 			return true
 		case <-time.After(wait):
 		}
+	}
+	if m.queue != nil && !m.queue.sentStopped.Load() {
+		// As the ECS agent does: no cleanup before the control plane has
+		// the task's STOPPED state (the report queue retries it and wakes
+		// the manager once it is taken).
+		m.log.Info("keeping the task's containers until its STOPPED state is reported")
+		return false
 	}
 	if !m.logsDrained() {
 		// Removing the containers would remove their log files.
@@ -680,6 +717,7 @@ func (m *manager) advance(status string) {
 	}
 	m.known = status
 	m.log.Info("task status", "status", status)
+	m.publish()
 	m.e.report(m, m.snapshot())
 }
 

@@ -322,6 +322,11 @@ func taskSpec(cluster string, svc *ecsapi.Service, st Start) TaskSpec {
 		LaunchType: svc.LaunchType, PlacementConstraints: svc.PlacementConstraints, PlacementStrategy: svc.PlacementStrategy,
 		NetworkConfiguration: svc.NetworkConfiguration, EnableExecuteCommand: svc.EnableExecuteCommand,
 		PropagateTags: svc.PropagateTags, ServiceTags: svc.Tags}
+	if ts := taskSetOf(svc, st.Deployment); ts != nil {
+		// A task set's tasks (EXTERNAL controller) run with its launch
+		// type and network configuration.
+		spec.LaunchType, spec.NetworkConfiguration = ts.LaunchType, ts.NetworkConfiguration
+	}
 	if len(spec.PlacementStrategy) == 0 {
 		spec.PlacementStrategy = defaultStrategy()
 	}

@@ -159,6 +159,19 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 	for i := range obs.Instances {
 		pl.insts[obs.Instances[i].Arn] = &obs.Instances[i]
 	}
+	if isExternal(&svc) {
+		live := pl.classify(obs.Tasks)
+		if svc.Status == "DRAINING" {
+			pl.drain(live)
+		} else {
+			pl.external(pl.unstopped(live), obs.Tasks)
+		}
+		pl.accountExternal(obs.Tasks)
+		p.Service = svc
+		after, _ := json.Marshal(&svc)
+		p.Write = string(after) != string(b)
+		return *p
+	}
 	if len(svc.Deployments) == 0 {
 		// Not a record CreateService wrote: nothing to reconcile.
 		p.Service = svc
@@ -314,7 +327,12 @@ func (pl *planner) classify(tasks []ecsapi.Task) []*task {
 // they are all stopping or stopped.
 func (pl *planner) drain(live []*task) {
 	for _, t := range live {
-		pl.stop(t.t, reasonScaling(primaryID(pl.svc)))
+		id := primaryID(pl.svc)
+		if id == "" {
+			// A task set's task (EXTERNAL controller).
+			id = t.t.StartedBy
+		}
+		pl.stop(t.t, reasonScaling(id))
 	}
 	if len(live) == 0 {
 		pl.svc.Status = "INACTIVE"

@@ -36,12 +36,18 @@
 //	GET /health      200 "ok", or 503 when UNHEALTHY=1
 //	GET /file?path=P the contents of file P (404 if missing)
 //	GET /exit?code=N answer, then exit with N
+//	GET /fetch?url=U or /fetch?env=VAR&path=P[&method=M&body=B]
+//	                 make the request to U (or to $VAR followed by P) from
+//	                 inside the container; the answer is 200 with the
+//	                 fetched body and its status in X-Fetched-Status, or
+//	                 502 when the request failed
 package main
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -191,6 +197,32 @@ func serve() {
 			return
 		}
 		w.Write(b)
+	})
+	mux.HandleFunc("/fetch", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		url := q.Get("url")
+		if e := q.Get("env"); e != "" {
+			url = os.Getenv(e) + q.Get("path")
+		}
+		method := q.Get("method")
+		if method == "" {
+			method = http.MethodGet
+		}
+		req, err := http.NewRequest(method, url, strings.NewReader(q.Get("body")))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		cl := http.Client{Timeout: 15 * time.Second}
+		resp, err := cl.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("X-Fetched-Status", strconv.Itoa(resp.StatusCode))
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		_, _ = io.Copy(w, resp.Body)
 	})
 	exitNow := make(chan int, 1)
 	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {

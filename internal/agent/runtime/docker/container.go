@@ -49,6 +49,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.CreateSpec) 
 		Peers:       spec.Peers,
 		Labels:      r.taskLabels(task, def.Name),
 		StopTimeout: r.cfg.StopTimeout,
+		Env:         spec.Env,
 	})
 	if err != nil {
 		return runtime.ContainerRef{}, runtime.NewError(runtime.CannotCreateContainerError, false, err)
@@ -152,6 +153,7 @@ func containerStatus(c container.InspectResponse) runtime.ContainerStatus {
 	if c.Config != nil {
 		labels = c.Config.Labels
 	}
+	s.Labels = labels
 	s.TaskArn = labels[LabelTaskARN]
 	s.ContainerName = labels[LabelContainerName]
 	if c.ContainerJSONBase == nil || c.State == nil {
@@ -162,6 +164,7 @@ func containerStatus(c container.InspectResponse) runtime.ContainerStatus {
 	s.State = state(st.Status)
 	s.OOMKilled = st.OOMKilled
 	s.Error = st.Error
+	s.CreatedAt = parseTime(c.Created)
 	s.StartedAt = parseTime(st.StartedAt)
 	s.FinishedAt = parseTime(st.FinishedAt)
 	if s.State == runtime.StateStopped {
@@ -172,6 +175,18 @@ func containerStatus(c container.InspectResponse) runtime.ContainerStatus {
 		s.Health = health(st.Health.Status)
 	}
 	s.NetworkBindings = networkBindings(c)
+	if c.HostConfig != nil {
+		s.NetworkMode = string(c.HostConfig.NetworkMode)
+	}
+	if c.NetworkSettings != nil {
+		for name, ep := range c.NetworkSettings.Networks {
+			if ep == nil {
+				continue
+			}
+			s.Networks = append(s.Networks, runtime.ContainerNetwork{Name: name, IPv4Address: ep.IPAddress, IPv6Address: ep.GlobalIPv6Address})
+		}
+		slices.SortFunc(s.Networks, func(a, b runtime.ContainerNetwork) int { return cmp.Compare(a.Name, b.Name) })
+	}
 	return s
 }
 

@@ -50,6 +50,9 @@ type mapInput struct {
 	Labels map[string]string
 	// StopTimeout is used when the definition has no stopTimeout.
 	StopTimeout time.Duration
+	// Env are the agent's variables; they replace the definition's of the
+	// same name.
+	Env []ecsapi.KeyValuePair
 }
 
 // mapContainer maps a container definition to Docker's create
@@ -63,7 +66,7 @@ func mapContainer(in mapInput) (createConfig, error) {
 		Image:           def.Image,
 		Entrypoint:      nonEmpty(def.EntryPoint),
 		Cmd:             nonEmpty(def.Command),
-		Env:             environment(def.Environment),
+		Env:             environment(def.Environment, in.Env),
 		WorkingDir:      def.WorkingDirectory,
 		User:            def.User,
 		Hostname:        def.Hostname,
@@ -372,13 +375,23 @@ func mapNamespaces(in mapInput, hc *container.HostConfig) error {
 }
 
 // environment maps ECS's name/value pairs to Docker's NAME=value list, in
-// the definition's order.
-func environment(env []ecsapi.KeyValuePair) []string {
-	if len(env) == 0 {
+// the definition's order, then the agent's variables, which replace the
+// definition's of the same name.
+func environment(env, agent []ecsapi.KeyValuePair) []string {
+	if len(env)+len(agent) == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(env))
+	own := make(map[string]bool, len(agent))
+	for _, kv := range agent {
+		own[kv.Name] = true
+	}
+	out := make([]string, 0, len(env)+len(agent))
 	for _, kv := range env {
+		if !own[kv.Name] {
+			out = append(out, kv.Name+"="+kv.Value)
+		}
+	}
+	for _, kv := range agent {
 		out = append(out, kv.Name+"="+kv.Value)
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -161,4 +162,40 @@ func attachmentID(taskArn string) string {
 	h[6] = h[6]&0x0f | 0x80
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// BridgeGateway returns the host's address on Docker's default bridge
+// network (docker0's, 172.17.0.1 on most hosts): every container on a
+// bridge network reaches it through its gateway, and host-mode containers
+// own it, so the agent serves the task metadata endpoint there. It reads
+// the gateway from the network's IPAM configuration, else from the bridge
+// interface, which works only when the Engine runs on this host.
+func (r *Runtime) BridgeGateway(ctx context.Context) (netip.Addr, error) {
+	n, err := r.cli.NetworkInspect(ctx, "bridge", network.InspectOptions{})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("inspect the bridge network: %w", err)
+	}
+	for _, c := range n.IPAM.Config {
+		if a, err := netip.ParseAddr(c.Gateway); err == nil && a.Is4() {
+			return a, nil
+		}
+	}
+	name := n.Options["com.docker.network.bridge.name"]
+	if name == "" {
+		name = "docker0"
+	}
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("the bridge network has no gateway in its configuration, and its interface %s: %w", name, err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", name, err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			return p.Addr(), nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address", name)
 }

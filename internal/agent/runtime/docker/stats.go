@@ -12,7 +12,27 @@ import (
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
 )
 
-var _ runtime.StatsReader = (*Runtime)(nil)
+var (
+	_ runtime.StatsReader     = (*Runtime)(nil)
+	_ runtime.StatsJSONReader = (*Runtime)(nil)
+)
+
+// ContainerStatsJSON reads one non-streamed stats answer of the container
+// (stream=0 without one-shot: the Engine waits for its next reading so
+// that precpu_stats holds the previous one, as the ECS agent's stats
+// engine relays it) and returns it unchanged.
+func (r *Runtime) ContainerStatsJSON(ctx context.Context, id string) (json.RawMessage, error) {
+	resp, err := r.cli.ContainerStats(ctx, id, false)
+	if err != nil {
+		return nil, wrap(runtime.CannotGetContainerStatsError, err)
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&raw); err != nil {
+		return nil, wrap(runtime.CannotGetContainerStatsError, fmt.Errorf("decode stats of %s: %w", id, err))
+	}
+	return raw, nil
+}
 
 // ContainerStats reads the container's counters with one one-shot stats
 // request (stream=0, one-shot=1): the Engine answers at once, without the

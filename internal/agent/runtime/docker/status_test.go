@@ -77,7 +77,10 @@ func TestContainerStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			want := tc.want
 			want.ContainerRef = runtime.ContainerRef{ID: "abc", RuntimeName: "ecs-f-1-web-x"}
-			want.TaskArn, want.ContainerName, want.ImageID = "arn:task", "web", "sha256:img"
+			want.TaskArn, want.ContainerName, want.ImageID, want.Labels = "arn:task", "web", "sha256:img", labels
+			if tc.in.HostConfig != nil {
+				want.NetworkMode = string(tc.in.HostConfig.NetworkMode)
+			}
 			eq(t, "status", containerStatus(tc.in), want)
 		})
 	}
