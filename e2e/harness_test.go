@@ -49,14 +49,20 @@ type clusterOptions struct {
 	// credentialsFile is the server's --credentials-file (more keys,
 	// with policies), if any.
 	credentialsFile string
+	// server, if set, adjusts the server's options.
+	server func(*apitest.Options)
 }
 
 func newCluster(t *testing.T, opts clusterOptions) *cluster {
 	t.Helper()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
-	env := apitest.Start(t, apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy, LBDataPlane: opts.lbDataPlane,
-		CredentialsFile: opts.credentialsFile})
+	serverOpts := apitest.Options{LostInstanceGrace: opts.lostGrace, MinHealthyTime: opts.minHealthy, LBDataPlane: opts.lbDataPlane,
+		CredentialsFile: opts.credentialsFile}
+	if opts.server != nil {
+		opts.server(&serverOpts)
+	}
+	env := apitest.Start(t, serverOpts)
 	c := &cluster{t: t, env: env, ecs: env.Client, docker: docker, name: "e2e", dataDir: t.TempDir(), image: image}
 	if _, err := c.ecs.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(c.name)}); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gantry-dev/gantry/internal/awstime"
+	"github.com/gantry-dev/gantry/internal/cloudwatchapi"
+	"github.com/gantry-dev/gantry/internal/cwlink"
 	"github.com/gantry-dev/gantry/internal/lb"
 	"github.com/gantry-dev/gantry/internal/lbconf"
 )
@@ -19,7 +22,8 @@ import (
 // docs/architecture.md, "Elastic Load Balancing v2: data plane").
 func lbDataPlane(s *Server, src lbconf.Source, sink lbconf.HealthSink) (func(ctx context.Context), error) {
 	logger := s.logger.With("component", "lb")
-	l, err := lb.New(lb.Options{Source: src, Health: sink, Logger: logger})
+	l, err := lb.New(lb.Options{Source: src, Health: sink, Logger: logger,
+		Metrics: lbMetrics{rec: &s.metricsRecorder}, MetricsPeriod: s.cfg.LBMetricsPeriod})
 	if err != nil {
 		return nil, fmt.Errorf("start the load balancer data plane: %w", err)
 	}
@@ -28,4 +32,39 @@ func lbDataPlane(s *Server, src lbconf.Source, sink lbconf.HealthSink) (func(ctx
 			logger.Error("load balancer data plane stopped", "err", err)
 		}
 	}, nil
+}
+
+// lbMetrics records the data plane's metrics (AWS/ApplicationELB,
+// AWS/NetworkELB) in CloudWatch through its cwlink.Recorder: a count as
+// one value, a statistic set as one, response times as values with
+// counts; all high-resolution (StorageResolution 1), since the data plane
+// publishes every --lb-metrics-period (10 s by default) for 10-second
+// alarms.
+type lbMetrics struct{ rec cwlink.Recorder }
+
+// PublishMetrics converts and records one period's datapoints.
+func (m lbMetrics) PublishMetrics(ctx context.Context, namespace string, data []lbconf.Metric) error {
+	out := make([]cloudwatchapi.MetricDatum, 0, len(data))
+	for _, d := range data {
+		dims := make([]cloudwatchapi.Dimension, len(d.Dimensions))
+		for i, dim := range d.Dimensions {
+			dims[i] = cloudwatchapi.Dimension{Name: dim.Name, Value: dim.Value}
+		}
+		md := cloudwatchapi.MetricDatum{MetricName: d.Name, Dimensions: dims, Unit: cloudwatchapi.StandardUnit(d.Unit),
+			Timestamp: awstime.NewTimestamp(d.Timestamp), StorageResolution: new(int32(1))}
+		switch {
+		case len(d.Values) > 0:
+			md.Values, md.Counts = d.Values, d.Counts
+		case d.SampleCount == 1 && d.Minimum == d.Maximum && d.Sum == d.Minimum:
+			md.Value = new(d.Sum)
+		default:
+			md.StatisticValues = &cloudwatchapi.StatisticSet{SampleCount: new(d.SampleCount), Sum: new(d.Sum),
+				Minimum: new(d.Minimum), Maximum: new(d.Maximum)}
+		}
+		out = append(out, md)
+	}
+	if err := m.rec.Record(ctx, namespace, out); err != nil {
+		return fmt.Errorf("record %s metrics: %w", namespace, err)
+	}
+	return nil
 }

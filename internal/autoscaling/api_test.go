@@ -180,10 +180,37 @@ func TestTargetTrackingOwnsItsAlarms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its target is per minute: over the 10-second period the alarm
+	// scales the sum to a minute's.
 	a, _ := e.alarms.get(alb.Alarms[0].AlarmName)
-	if a.Namespace != "AWS/ApplicationELB" || a.MetricName != "RequestCountPerTarget" || a.Statistic != "Sum" ||
+	if len(a.Metrics) != 2 || a.Period != nil || *a.Threshold != 1000 {
+		t.Fatalf("ALB alarm %+v", a)
+	}
+	m := a.Metrics[0].MetricStat
+	if m.Metric.Namespace != "AWS/ApplicationELB" || m.Metric.MetricName != "RequestCountPerTarget" || m.Stat != "Sum" || *m.Period != DefaultAlarmPeriod ||
+		len(m.Metric.Dimensions) != 1 || m.Metric.Dimensions[0].Name != "TargetGroup" || m.Metric.Dimensions[0].Value != "targetgroup/my-tg/943f017f100becff" ||
+		*a.Metrics[0].ReturnData || a.Metrics[1].Expression != "m1 * 6" || !*a.Metrics[1].ReturnData {
+		t.Errorf("ALB alarm %+v, %+v", m, a.Metrics[1])
+	}
+	// With AWS's period of 60 seconds it is a metric alarm, as AWS's.
+	e.api.AlarmPeriod = 60
+	alb60, err := e.api.PutScalingPolicy(ctx, &autoscalingapi.PutScalingPolicyRequest{PolicyName: "req60", ServiceNamespace: "ecs",
+		ResourceId: "service/default/web", ScalableDimension: DimensionDesired, PolicyType: "TargetTrackingScaling",
+		TargetTrackingScalingPolicyConfiguration: &autoscalingapi.TargetTrackingScalingPolicyConfiguration{TargetValue: new(1000.0), DisableScaleIn: new(true),
+			PredefinedMetricSpecification: &autoscalingapi.PredefinedMetricSpecification{PredefinedMetricType: metricRequests,
+				ResourceLabel: "app/my-alb/778d41231b141a0f/targetgroup/my-tg/943f017f100becff"}}})
+	e.api.AlarmPeriod = 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ = e.alarms.get(alb60.Alarms[0].AlarmName)
+	if a.Namespace != "AWS/ApplicationELB" || a.MetricName != "RequestCountPerTarget" || a.Statistic != "Sum" || *a.Period != 60 ||
 		len(a.Dimensions) != 1 || a.Dimensions[0].Name != "TargetGroup" || a.Dimensions[0].Value != "targetgroup/my-tg/943f017f100becff" {
-		t.Errorf("ALB alarm %+v", a)
+		t.Errorf("ALB alarm (60 s) %+v", a)
+	}
+	if _, err := e.api.DeleteScalingPolicy(ctx, &autoscalingapi.DeleteScalingPolicyRequest{PolicyName: "req60", ServiceNamespace: "ecs",
+		ResourceId: "service/default/web", ScalableDimension: DimensionDesired}); err != nil {
+		t.Fatal(err)
 	}
 	// Deleting a policy deletes its alarms; deregistering the target
 	// deletes the rest.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
@@ -301,8 +302,21 @@ func (a *API) putTrackingAlarms(ctx context.Context, svc service, pol *autoscali
 			base.Dimensions = []cloudwatchapi.Dimension{{Name: "ClusterName", Value: svc.cluster}, {Name: "ServiceName", Value: svc.name}}
 		case metricRequests:
 			tg, _ := targetGroupOfLabel(p.ResourceLabel)
-			base.Namespace, base.MetricName, base.Statistic = "AWS/ApplicationELB", "RequestCountPerTarget", "Sum"
-			base.Dimensions = []cloudwatchapi.Dimension{{Name: "TargetGroup", Value: tg}}
+			dims := []cloudwatchapi.Dimension{{Name: "TargetGroup", Value: tg}}
+			if period == 60 {
+				base.Namespace, base.MetricName, base.Statistic = "AWS/ApplicationELB", "RequestCountPerTarget", "Sum"
+				base.Dimensions = dims
+				break
+			}
+			// The target value is requests per target per minute: over a
+			// shorter period the sum is scaled to a minute's, so the
+			// alarm compares like with like (a metric math alarm).
+			base.Metrics = []cloudwatchapi.MetricDataQuery{
+				{Id: "m1", ReturnData: new(false), MetricStat: &cloudwatchapi.MetricStat{Period: new(period), Stat: "Sum",
+					Metric: &cloudwatchapi.Metric{Namespace: "AWS/ApplicationELB", MetricName: "RequestCountPerTarget", Dimensions: dims}}},
+				{Id: "e1", ReturnData: new(true), Label: "RequestCountPerTarget per minute",
+					Expression: "m1 * " + strconv.FormatFloat(60/float64(period), 'g', -1, 64)},
+			}
 		}
 	case len(c.CustomizedMetricSpecification.Metrics) > 0:
 		for _, q := range c.CustomizedMetricSpecification.Metrics {

@@ -27,7 +27,7 @@ const (
 
 // reservedNamespaces are the namespaces AWS itself publishes that Record
 // accepts; PutMetricData refuses every AWS/ namespace.
-var reservedNamespaces = []string{"AWS/ECS", "ECS/ContainerInsights", "AWS/ApplicationELB"}
+var reservedNamespaces = []string{"AWS/ECS", "ECS/ContainerInsights", "AWS/ApplicationELB", "AWS/NetworkELB"}
 
 // PutMetricData stores datapoints in a custom namespace.
 func (a *API) PutMetricData(ctx context.Context, in *cloudwatchapi.PutMetricDataInput) (*struct{}, error) {
@@ -47,7 +47,7 @@ func (a *API) PutMetricData(ctx context.Context, in *cloudwatchapi.PutMetricData
 }
 
 // Record stores datapoints in a namespace AWS publishes (AWS/ECS,
-// ECS/ContainerInsights, AWS/ApplicationELB), checked as PutMetricData's.
+// ECS/ContainerInsights, AWS/ApplicationELB, AWS/NetworkELB), checked as PutMetricData's.
 func (a *API) Record(ctx context.Context, namespace string, data []cloudwatchapi.MetricDatum) error {
 	if !slices.Contains(reservedNamespaces, namespace) {
 		return invalidValue("The value %s for parameter Namespace is invalid.", namespace)

@@ -147,6 +147,9 @@ type Server struct {
 	// LBDataPlane runs the load balancers' data plane (their listeners) in
 	// the server process; on by default.
 	LBDataPlane bool
+	// LBMetricsPeriod is how often the data plane publishes the load
+	// balancers' CloudWatch metrics (AWS/ApplicationELB, AWS/NetworkELB).
+	LBMetricsPeriod time.Duration
 }
 
 // DefaultGCPercent is the server's default garbage collector target. The
@@ -189,6 +192,7 @@ func DefaultServer() Server {
 		LogsMaxBytes:               DefaultLogsMaxBytes,
 		ECSMetricsPeriod:           10 * time.Second,
 		LBDataPlane:                true,
+		LBMetricsPeriod:            10 * time.Second,
 		HeaderTimeout:              10 * time.Second,
 		BodyTimeout:                30 * time.Second,
 		WriteTimeout:               30 * time.Second,
@@ -254,6 +258,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RegistryGCGrace, "registry-gc-grace", c.RegistryGCGrace, "how old an unreferenced blob must be before the registry's garbage collection deletes it (a push's blobs arrive before its manifest)")
 	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
 	fs.BoolVar(&c.LBDataPlane, "lb-data-plane", c.LBDataPlane, "serve the ELBv2 load balancers' listeners in this process (--lb-data-plane=false: the API only)")
+	fs.DurationVar(&c.LBMetricsPeriod, "lb-metrics-period", c.LBMetricsPeriod, "how often the load balancer data plane publishes its AWS/ApplicationELB and AWS/NetworkELB metrics (high-resolution; ELB publishes every 60s)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
 }
 
@@ -368,6 +373,9 @@ func (c *Server) Validate() error {
 	}
 	if c.RegistryLifecycleInterval < time.Second {
 		errs = append(errs, errors.New("--registry-lifecycle-interval must be at least 1s"))
+	}
+	if c.LBMetricsPeriod != 0 && (c.LBMetricsPeriod < time.Second || c.LBMetricsPeriod > time.Minute) {
+		errs = append(errs, fmt.Errorf("--lb-metrics-period %v must be between 1s and 1m", c.LBMetricsPeriod))
 	}
 	if c.LBAddress != "" && net.ParseIP(c.LBAddress) == nil {
 		errs = append(errs, fmt.Errorf("--lb-address %q is not an IP address", c.LBAddress))

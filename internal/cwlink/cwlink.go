@@ -13,7 +13,7 @@ import (
 )
 
 // Recorder stores datapoints in the namespaces AWS itself publishes
-// (AWS/ECS, ECS/ContainerInsights, AWS/ApplicationELB), which PutMetricData
+// (AWS/ECS, ECS/ContainerInsights, AWS/ApplicationELB, AWS/NetworkELB), which PutMetricData
 // refuses from clients. Datapoints are validated as PutMetricData's.
 type Recorder interface {
 	Record(ctx context.Context, namespace string, data []cloudwatchapi.MetricDatum) error

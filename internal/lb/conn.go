@@ -111,11 +111,12 @@ func armDeadline(c net.Conn, cur *time.Time, now time.Time, timeout time.Duratio
 }
 
 // serveConn serves a connection of an HTTP listener until it closes, or
-// hands it to net/http.
-func (p *port) serveConn(c net.Conn) {
+// hands it to net/http. closed is called once the connection closes.
+func (p *port) serveConn(c net.Conn, closed func()) {
 	fc := &fconn{c: c, br: bufio.NewReaderSize(c, maxFastHead), bw: bufio.NewWriterSize(c, 4<<10)}
 	if !p.fast.add(fc) {
 		_ = c.Close()
+		closed()
 		return
 	}
 	handed := false
@@ -123,6 +124,7 @@ func (p *port) serveConn(c net.Conn) {
 		p.fast.remove(fc)
 		if !handed {
 			_ = c.Close()
+			closed()
 		}
 	}()
 	remote := c.RemoteAddr().String()
@@ -139,7 +141,7 @@ func (p *port) serveConn(c net.Conn) {
 			buffered, _ := fc.br.Peek(fc.br.Buffered())
 			_ = c.SetReadDeadline(time.Time{})
 			handed = true
-			p.handOver(&prefixConn{Conn: c, prefix: bytes.Clone(buffered)})
+			p.handOver(&prefixConn{Conn: c, prefix: bytes.Clone(buffered), closed: closed})
 			return
 		}
 		fc.active.Store(true)
@@ -149,6 +151,7 @@ func (p *port) serveConn(c net.Conn) {
 		}
 		if err != nil {
 			// A malformed request: ALB's 400, and the connection ends.
+			cfg.stats.elbCode(http.StatusBadRequest)
 			body := elbPage("400 Bad Request")
 			_, _ = fc.bw.WriteString("HTTP/1.1 400 Bad Request\r\nServer: " + serverHeader +
 				"\r\nContent-Type: text/html\r\nContent-Length: " + strconv.Itoa(len(body)) +
@@ -256,6 +259,9 @@ func fastHead(head []byte) bool {
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+	// closed, called once when the connection closes, uncounts it from
+	// the load balancer's active connections.
+	closed func()
 }
 
 // Read reads the prefix first.

@@ -203,13 +203,14 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 				if (isDialRefused(err) || errors.Is(err, errTargetDown)) && !last && other() {
 					continue
 				}
-				proxyError(w, r, err)
+				st.elb = proxyError(w, r, err)
 				return
 			}
 		}
 		var raw rawHead
 		resp, raw, err = roundTrip(r, bc, st, timeout, isFW)
 		if err == nil && raw.n > 0 {
+			st.answered(raw.code)
 			if passRaw(fw, bc, raw, timeout) {
 				st.b.pool.put(bc, time.Now())
 			} else {
@@ -218,6 +219,7 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 			return
 		}
 		if err == nil {
+			st.answered(resp.StatusCode)
 			break
 		}
 		_ = bc.c.Close()
@@ -237,7 +239,7 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 			// so another target answers it.
 			continue
 		}
-		proxyError(w, r, err)
+		st.elb = proxyError(w, r, err)
 		return
 	}
 	// Answer headers, without hop-by-hop ones.

@@ -151,6 +151,8 @@ type group struct {
 	targets atomic.Pointer[[]*backend] // registered targets, draining included
 	rr      atomic.Uint64
 	now     func() time.Time
+	// stats are the group's metrics counters of the current period.
+	stats groupStats
 }
 
 // cookieValue is a stable, opaque cookie value for a name.

@@ -41,6 +41,8 @@ type httpConfig struct {
 	proxy       *httputil.ReverseProxy
 	lb          *LB
 	timeout     time.Duration // the target timeout (the idle timeout)
+	// stats are the load balancer's metrics counters (nil: none).
+	stats *lbStats
 }
 
 // tcpConfig is a TCP listener's compiled configuration.
@@ -125,6 +127,17 @@ type reqState struct {
 	g    *group
 	b    *backend
 	port string
+	// code is the status of the target's answer and head when its head
+	// came (0 if none came); elb is the status the load balancer answered
+	// itself instead (502, 504).
+	code int
+	head time.Time
+	elb  int
+}
+
+// answered notes the head of a target's answer.
+func (st *reqState) answered(code int) {
+	st.code, st.head = code, time.Now()
 }
 
 // ServeHTTP routes a request by the listener's rules and runs the action
@@ -134,6 +147,7 @@ func (p *port) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor == 2 && !cfg.http2 {
 		// routing.http2.enabled was turned off: a server without HTTP/2
 		// is on its way; refuse until it takes over.
+		cfg.stats.elbCode(http.StatusServiceUnavailable)
 		writeELBError(w, http.StatusServiceUnavailable)
 		return
 	}
@@ -146,8 +160,16 @@ func (p *port) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch a.typ {
 	case lbconf.ActionFixedResponse:
+		if s := cfg.stats; s != nil {
+			s.fixed.Add(1)
+			s.elbCode(a.fixed.StatusCode)
+		}
 		writeFixed(w, a.fixed)
 	case lbconf.ActionRedirect:
+		if s := cfg.stats; s != nil {
+			s.redirect.Add(1)
+			s.elbCode(a.redirect.StatusCode)
+		}
 		writeRedirect(w, r, cfg.port, a.redirect)
 	default:
 		forward(w, r, cfg, a)
@@ -158,6 +180,7 @@ func (p *port) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func forward(w http.ResponseWriter, r *http.Request, cfg *httpConfig, a *action) {
 	g := a.chooseGroup(w, r)
 	if g == nil {
+		cfg.stats.elbCode(http.StatusServiceUnavailable)
 		writeELBError(w, http.StatusServiceUnavailable)
 		return
 	}
@@ -172,6 +195,8 @@ func forward(w http.ResponseWriter, r *http.Request, cfg *httpConfig, a *action)
 		b = g.pick(nil)
 	}
 	if b == nil {
+		// No target to choose: not a RequestCount, an ELB 503.
+		cfg.stats.elbCode(http.StatusServiceUnavailable)
 		writeELBError(w, http.StatusServiceUnavailable)
 		return
 	}
@@ -180,7 +205,17 @@ func forward(w http.ResponseWriter, r *http.Request, cfg *httpConfig, a *action)
 	}
 	st := &reqState{g: g, b: b, port: cfg.port}
 	b.outstanding.Add(1)
-	defer func() { st.b.outstanding.Add(-1) }()
+	g.stats.requests.Add(1)
+	start := time.Now()
+	defer func() {
+		st.b.outstanding.Add(-1)
+		switch {
+		case st.code != 0:
+			g.stats.target(st.code, st.head.Sub(start))
+		case st.elb != 0:
+			cfg.stats.elbCode(st.elb)
+		}
+	}()
 	if fastEligible(r) {
 		cfg.lb.fastForward(w, r, st, cfg.timeout)
 		return
@@ -194,11 +229,22 @@ func (l *LB) proxy(timeout time.Duration) *httputil.ReverseProxy {
 		return p
 	}
 	p := &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    &retrier{base: l.transport(timeout)},
-		BufferPool:   l.buffers,
-		ErrorLog:     slog.NewLogLogger(l.logger.Handler(), slog.LevelDebug),
-		ErrorHandler: proxyError,
+		Rewrite:    rewrite,
+		Transport:  &retrier{base: l.transport(timeout)},
+		BufferPool: l.buffers,
+		ErrorLog:   slog.NewLogLogger(l.logger.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			code := proxyError(w, r, err)
+			if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+				st.elb = code
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if st, ok := resp.Request.Context().Value(stateKey{}).(*reqState); ok {
+				st.answered(resp.StatusCode)
+			}
+			return nil
+		},
 	}
 	l.proxies[timeout] = p
 	return p
@@ -260,18 +306,20 @@ func traceID(now time.Time) string {
 
 // proxyError answers a request the target did not: 504 when the target
 // did not accept the connection or answer in time, 502 when it refused or
-// reset it or answered something that is not HTTP.
-func proxyError(w http.ResponseWriter, r *http.Request, err error) {
+// reset it or answered something that is not HTTP. It returns the code
+// answered, 0 when the client went away.
+func proxyError(w http.ResponseWriter, r *http.Request, err error) int {
 	if r.Context().Err() != nil {
 		// The client went away (ALB logs 460); nobody to answer.
-		return
+		return 0
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		writeELBError(w, http.StatusGatewayTimeout)
-		return
+		return http.StatusGatewayTimeout
 	}
 	writeELBError(w, http.StatusBadGateway)
+	return http.StatusBadGateway
 }
 
 // retrier sends a request again to another target when its target

@@ -39,6 +39,13 @@ type Options struct {
 	// MaxIdleConnsPerTarget is the pool of idle keep-alive connections
 	// kept to each target (default 512).
 	MaxIdleConnsPerTarget int
+	// Metrics receives Elastic Load Balancing's CloudWatch metrics
+	// (AWS/ApplicationELB, AWS/NetworkELB) once per MetricsPeriod; nil
+	// publishes none (the counters cost the same).
+	Metrics lbconf.MetricSink
+	// MetricsPeriod is how often metrics are published (default
+	// DefaultMetricsPeriod).
+	MetricsPeriod time.Duration
 }
 
 // LB is a load balancer data plane: it binds every listener of every load
@@ -53,6 +60,11 @@ type LB struct {
 	// ARN for port 0); only Run's goroutine writes it, under mu.
 	mu    sync.Mutex
 	ports map[string]*port
+	// stats are the load balancers' counters by ARN (under mu; replaced
+	// whole by apply), lbGroups the target groups each forwards to (Run's
+	// goroutine only).
+	stats    map[string]*lbStats
+	lbGroups map[string][]string
 	// transports are the proxy transports by target timeout.
 	transports map[time.Duration]*http.Transport
 	proxies    map[time.Duration]*httputil.ReverseProxy
@@ -92,6 +104,9 @@ func New(opts Options) (*LB, error) {
 	if opts.MaxIdleConnsPerTarget <= 0 {
 		opts.MaxIdleConnsPerTarget = 512
 	}
+	if opts.MetricsPeriod <= 0 {
+		opts.MetricsPeriod = DefaultMetricsPeriod
+	}
 	return &LB{
 		opts:       opts,
 		logger:     opts.Logger,
@@ -113,9 +128,36 @@ func (l *LB) Run(ctx context.Context) error {
 	snaps := l.opts.Source.Watch(watchCtx)
 	retry := time.NewTicker(l.opts.RetryBind)
 	defer retry.Stop()
+	// Metrics: counted all along, collected here every period and
+	// published by a goroutine of their own so that a slow sink never
+	// holds up a snapshot.
+	var tick <-chan time.Time
+	var pub chan []metricBatch
+	periodStart := time.Now()
+	if l.opts.Metrics != nil {
+		t := time.NewTicker(l.opts.MetricsPeriod)
+		defer t.Stop()
+		tick = t.C
+		pub = make(chan []metricBatch, 4)
+		done := make(chan struct{})
+		go l.publisher(pub, done)
+		defer func() {
+			// The last period's counts go out before Run returns.
+			pub <- l.collect(periodStart)
+			close(pub)
+			<-done
+		}()
+	}
 	var last *lbconf.Snapshot
 	for {
 		select {
+		case now := <-tick:
+			select {
+			case pub <- l.collect(periodStart):
+			default:
+				l.logger.Warn("load balancer metrics dropped: the sink is behind")
+			}
+			periodStart = now
 		case s, ok := <-snaps:
 			if !ok {
 				l.close()
@@ -176,6 +218,7 @@ func (l *LB) Addr(listenerArn string) string {
 // listeners never point to a group that is not there), then listeners.
 func (l *LB) apply(ctx context.Context, s *lbconf.Snapshot) {
 	l.applyGroups(ctx, s)
+	l.applyStats(s)
 	l.applyListeners(s)
 	l.revision.Store(s.Revision)
 	l.mu.Lock()

@@ -33,6 +33,8 @@ type port struct {
 
 	httpCfg atomic.Pointer[httpConfig]
 	tcpCfg  atomic.Pointer[tcpConfig]
+	// stats are the counters of the listener's load balancer.
+	stats atomic.Pointer[lbStats]
 
 	// fast are the connections served by the port's own loop (conn.go).
 	fast conns
@@ -72,6 +74,8 @@ func (p *port) start() {}
 
 // update applies a listener's configuration.
 func (p *port) update(l *LB, spec listenerSpec) {
+	stats := l.statsOf(spec.lb.Arn)
+	p.stats.Store(stats)
 	if p.kind == lbconf.ProtocolTCP {
 		p.tcpCfg.Store(&tcpConfig{action: l.terminal(spec.ls.DefaultActions), idle: spec.ls.IdleTimeout})
 		p.startAccept()
@@ -94,6 +98,7 @@ func (p *port) update(l *LB, spec listenerSpec) {
 		proxy:       l.proxy(idle),
 		lb:          l,
 		timeout:     idle,
+		stats:       stats,
 	})
 	p.mu.Lock()
 	old := p.srv
@@ -125,6 +130,14 @@ func (p *port) newServer(idle time.Duration, http2 bool) *httpServer {
 		MaxHeaderBytes:    64 << 10, // ALB's limit on a request's headers
 		Protocols:         protos,
 		ErrorLog:          slog.NewLogLogger(p.logger.Handler(), slog.LevelDebug),
+		ConnState: func(c net.Conn, state http.ConnState) {
+			// A connection handed over by the loop leaves the active
+			// ones when it closes (or is hijacked: a WebSocket).
+			if pc, ok := c.(*prefixConn); ok && (state == http.StateClosed || state == http.StateHijacked) && pc.closed != nil {
+				pc.closed()
+				pc.closed = nil
+			}
+		},
 	}
 	return &httpServer{srv: s, ln: newChanListener(p.ln.Addr()), idle: idle, http2: http2}
 }
@@ -171,11 +184,12 @@ func (p *port) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		closed := p.stats.Load().conn()
 		if p.kind == lbconf.ProtocolTCP {
-			go p.serveTCP(c)
+			go p.serveTCP(c, closed)
 			continue
 		}
-		go p.serveConn(c)
+		go p.serveConn(c, closed)
 	}
 }
 

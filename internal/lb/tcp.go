@@ -31,7 +31,8 @@ func (a *action) randomGroup() *group {
 // both ends are done. A target that refuses the connection is replaced by
 // another, up to maxRetries times; with none left the client's connection
 // is closed, as a network load balancer resets it.
-func (p *port) serveTCP(c net.Conn) {
+func (p *port) serveTCP(c net.Conn, closed func()) {
+	defer closed()
 	cfg := p.tcpCfg.Load()
 	g := cfg.action.randomGroup()
 	if g == nil {
@@ -73,20 +74,26 @@ func (p *port) serveTCP(c net.Conn) {
 		_ = up.Close()
 	}()
 	var wg sync.WaitGroup
-	wg.Go(func() { pipe(up, c) })
-	pipe(c, up)
+	var in int64
+	wg.Go(func() { in = pipe(up, c) })
+	out := pipe(c, up)
 	wg.Wait()
+	if s := p.stats.Load(); s != nil {
+		s.bytes.Add(in + out)
+	}
 }
 
 // pipe copies from src to dst (splice(2) between TCP sockets on Linux)
 // and then closes dst for writing, so the other side sees the end.
-func pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
+// It returns the bytes copied.
+func pipe(dst, src net.Conn) int64 {
+	n, _ := io.Copy(dst, src)
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	} else {
 		_ = dst.Close()
 	}
+	return n
 }
 
 // tcpTrack records a client connection and its target connection, for

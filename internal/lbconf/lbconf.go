@@ -233,3 +233,39 @@ type Health struct {
 type HealthSink interface {
 	Report(ctx context.Context, targetGroupArn, targetID string, port int, h Health) error
 }
+
+// Namespaces of the metrics a data plane publishes, as Elastic Load
+// Balancing names them.
+const (
+	NamespaceApplication = "AWS/ApplicationELB"
+	NamespaceNetwork     = "AWS/NetworkELB"
+)
+
+// Dimension is one name and value of a metric.
+type Dimension struct{ Name, Value string }
+
+// Metric is one datapoint of a data plane's metrics: a statistic set
+// (SampleCount, Sum, Minimum, Maximum), or, when Values is set, values
+// with their counts (Counts[i] times Values[i]), from which percentiles
+// can be computed.
+type Metric struct {
+	Name       string
+	Dimensions []Dimension
+	// Unit is a CloudWatch unit: Count, Seconds, Bytes.
+	Unit string
+	// Timestamp is the start of the period the datapoint covers.
+	Timestamp   time.Time
+	SampleCount float64
+	Sum         float64
+	Minimum     float64
+	Maximum     float64
+	Values      []float64
+	Counts      []float64
+}
+
+// MetricSink receives a data plane's metrics once per period (Elastic
+// Load Balancing's CloudWatch metrics, aggregated in the data plane), to
+// store them where CloudWatch answers them.
+type MetricSink interface {
+	PublishMetrics(ctx context.Context, namespace string, data []Metric) error
+}
