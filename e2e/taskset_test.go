@@ -16,20 +16,21 @@ import (
 )
 
 // TestTaskSetsRunRealTasks: a service with the EXTERNAL deployment
-// controller runs its task sets as real containers: a task set at 100% and
-// one at 50% (created with `aws ecs create-task-set`) of a desired count of
-// 2 run 2 and 1 containers and report STEADY_STATE; at a desired count of 3
-// they follow to 3 and 2 (1.5 rounded up); the primary task set switches; deleting the old
-// one with force stops its containers and removes it.
+// controller runs its task sets as real containers: a task set at 25% and
+// one at 50% (created with `aws ecs create-task-set`) of a service of 4 run
+// 1 and 2 containers and report STEADY_STATE; when the service grows to 6
+// they follow to 2 (1.5 rounded up) and 3, as the issue asks; the primary
+// task set switches; deleting the old one with force stops its containers
+// and removes it.
 func TestTaskSetsRunRealTasks(t *testing.T) {
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	blueTD := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("ts-blue"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
 	c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("ts-green"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
-	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("ext"), DesiredCount: aws.Int32(2),
+	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("ext"), DesiredCount: aws.Int32(4),
 		DeploymentController: &types.DeploymentController{Type: types.DeploymentControllerTypeExternal}})
 	blue, err := c.ecs.CreateTaskSet(ctx, &ecs.CreateTaskSetInput{Cluster: aws.String(c.name), Service: aws.String("ext"), TaskDefinition: aws.String(blueTD),
-		Scale: &types.Scale{Value: 100, Unit: types.ScaleUnitPercent}})
+		Scale: &types.Scale{Value: 25, Unit: types.ScaleUnitPercent}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestTaskSetsRunRealTasks(t *testing.T) {
 	}
 	cli.run(&green, "create-task-set", "--cluster", c.name, "--service", "ext", "--task-definition", "ts-green", "--scale", "value=50,unit=PERCENT", "--external-id", "green")
 	greenID := green.TaskSet.ID
-	if green.TaskSet.Status != "ACTIVE" || green.TaskSet.ComputedDesiredCount != 1 || green.TaskSet.Scale.Value != 50 || green.TaskSet.Scale.Unit != "PERCENT" {
+	if green.TaskSet.Status != "ACTIVE" || green.TaskSet.ComputedDesiredCount != 2 || green.TaskSet.Scale.Value != 50 || green.TaskSet.Scale.Unit != "PERCENT" {
 		t.Fatalf("aws ecs create-task-set: %+v", green.TaskSet)
 	}
 
@@ -106,13 +107,13 @@ func TestTaskSetsRunRealTasks(t *testing.T) {
 			return nil
 		})
 	}
-	waitSets(map[string]int{blueID: 2, greenID: 1})
+	waitSets(map[string]int{blueID: 1, greenID: 2})
 
 	// The desired count grows: each task set follows at its scale.
-	if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("ext"), DesiredCount: aws.Int32(3)}); err != nil {
+	if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("ext"), DesiredCount: aws.Int32(6)}); err != nil {
 		t.Fatal(err)
 	}
-	waitSets(map[string]int{blueID: 3, greenID: 2})
+	waitSets(map[string]int{blueID: 2, greenID: 3})
 
 	// Green becomes primary; the service shows its task definition.
 	if _, err := c.ecs.UpdateServicePrimaryTaskSet(ctx, &ecs.UpdateServicePrimaryTaskSetInput{Cluster: aws.String(c.name), Service: aws.String("ext"), PrimaryTaskSet: aws.String(greenID)}); err != nil {
@@ -137,7 +138,7 @@ func TestTaskSetsRunRealTasks(t *testing.T) {
 	if err != nil || aws.ToString(del.TaskSet.Status) != "DRAINING" {
 		t.Fatalf("delete task set: %v %+v", err, del)
 	}
-	waitSets(map[string]int{greenID: 2})
+	waitSets(map[string]int{greenID: 3})
 	if _, err := c.ecs.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String(c.name), Service: aws.String("ext"), Force: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
