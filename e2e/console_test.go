@@ -309,12 +309,3 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the read-only key's service page has %d action forms and buttons", forms)
 	}
 }
-
-func accountOf(t *testing.T, c *cluster) string {
-	t.Helper()
-	out, err := c.ecs.ListServices(context.Background(), &ecs.ListServicesInput{Cluster: aws.String("e2e")})
-	if err != nil || len(out.ServiceArns) == 0 {
-		t.Fatalf("list services: %v %v", out, err)
-	}
-	return strings.Split(out.ServiceArns[0], ":")[4]
-}

@@ -45,12 +45,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/benchenv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -60,16 +61,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"github.com/docker/docker/client"
 
-	"github.com/gantry-dev/gantry/internal/agent"
-	"github.com/gantry-dev/gantry/internal/agentapp"
 	"github.com/gantry-dev/gantry/internal/apitest"
-	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/lbload"
-	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -117,54 +113,16 @@ type change struct {
 }
 
 func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) {
-	quiet := slog.New(slog.DiscardHandler)
-	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return "", err
-	}
-	defer docker.Close()
-	tmp, err := os.MkdirTemp("", "gantry-scalebench-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	logger.Info("building the test image")
-	image := "gantry-scalebench/web:latest"
-	if _, err := testutil.BuildImageContext(ctx, docker, image, testutil.TestServerSource()); err != nil {
-		return "", err
-	}
-	defer func() { _, _ = exec.Command("docker", "rmi", "-f", image).CombinedOutput() }()
-
-	cfg := config.DefaultServer()
-	cfg.Listen, cfg.DataDir, cfg.Region, cfg.AccountID = "127.0.0.1:0", tmp+"/server", apitest.Region, apitest.Account
-	cfg.RegistryListen = "127.0.0.1:0"
-	cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "bench", cfg.AccountID))
-	srv, err := app.StartServer(ctx, cfg, quiet)
-	if err != nil {
-		return "", err
-	}
-	defer srv.Close()
-	cl := apitest.NewClient(srv.URL)
-	creds := credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, "")
-	elb := elbv2.New(elbv2.Options{Region: apitest.Region, BaseEndpoint: aws.String(srv.URL), Credentials: creds})
-	as := aas.New(aas.Options{Region: apitest.Region, BaseEndpoint: aws.String(srv.URL), Credentials: creds})
 	const cluster = "scalebench"
-	if _, err := cl.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
-		return "", err
-	}
-	agentDir := tmp + "/agent"
-	id, err := agent.LoadInstanceID(agentDir)
+	env, err := benchenv.Start(ctx, benchenv.Options{Name: "scalebench", Cluster: cluster, Server: func(c *config.Server) { c.RegistryListen = "127.0.0.1:0" }}, logger)
 	if err != nil {
 		return "", err
 	}
-	defer func() { _ = testutil.RemoveLabelled(context.Background(), docker, "dev.gantry.instance="+id) }()
-	ag, err := agentapp.StartAgent(ctx, agent.Config{Server: srv.URL, Cluster: cluster, DataDir: agentDir, Region: apitest.Region,
-		AccessKeyID: apitest.AccessKeyID, SecretAccessKey: apitest.SecretAccessKey, CPU: 4096, MemoryMiB: 4096,
-		AvailabilityZone: "us-east-1a", InstanceType: "bench", CleanupDelay: time.Second}, agentapp.AgentOptions{}, quiet)
-	if err != nil {
-		return "", err
-	}
-	defer ag.Close()
+	defer env.Close()
+	image, cl := env.Image, env.ECS
+	creds := credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, "")
+	elb := elbv2.New(elbv2.Options{Region: apitest.Region, BaseEndpoint: aws.String(env.URL), Credentials: creds})
+	as := aas.New(aas.Options{Region: apitest.Region, BaseEndpoint: aws.String(env.URL), Credentials: creds})
 
 	// The load balancer: a listener forwarding to an ip target group.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -209,7 +167,7 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 	regWG.Go(func() {
 		registered := map[int32]bool{}
 		for {
-			tasks, err := serviceTasks(regCtx, cl, cluster)
+			tasks, err := env.ServiceTasks(regCtx, "web")
 			if err == nil {
 				for _, tk := range tasks {
 					if aws.ToString(tk.LastStatus) != "RUNNING" || len(tk.Containers) == 0 || len(tk.Containers[0].NetworkBindings) == 0 {
@@ -365,19 +323,6 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 	chMu.Lock()
 	defer chMu.Unlock()
 	return format(o, toRunning, loadEnd, toScaleIn, changes, load, cpu), nil
-}
-
-// serviceTasks returns the service's tasks that should be running.
-func serviceTasks(ctx context.Context, cl *ecs.Client, cluster string) ([]types.Task, error) {
-	l, err := cl.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cluster), ServiceName: aws.String("web")})
-	if err != nil || len(l.TaskArns) == 0 {
-		return nil, err
-	}
-	d, err := cl.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: l.TaskArns})
-	if err != nil {
-		return nil, err
-	}
-	return d.Tasks, nil
 }
 
 // waitFor polls cond every 200 ms until it holds or timeout passes.

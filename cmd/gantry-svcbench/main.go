@@ -43,17 +43,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/benchenv"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/docker/docker/client"
-
-	"github.com/gantry-dev/gantry/internal/agent"
-	"github.com/gantry-dev/gantry/internal/agentapp"
-	"github.com/gantry-dev/gantry/internal/apitest"
-	"github.com/gantry-dev/gantry/internal/app"
-	"github.com/gantry-dev/gantry/internal/config"
-	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -104,50 +98,13 @@ type sample struct {
 }
 
 func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return "", err
-	}
-	defer docker.Close()
-	tmp, err := os.MkdirTemp("", "gantry-svcbench-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	logger.Info("building the test image")
-	image := "gantry-svcbench/web:latest"
-	if _, err := testutil.BuildImageContext(ctx, docker, image, testutil.TestServerSource()); err != nil {
-		return "", err
-	}
-	defer func() { _, _ = exec.Command("docker", "rmi", "-f", image).CombinedOutput() }()
-
-	cfg := config.DefaultServer()
-	cfg.Listen, cfg.DataDir, cfg.Region, cfg.AccountID = "127.0.0.1:0", tmp+"/server", apitest.Region, apitest.Account
-	cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "bench", cfg.AccountID))
-	srv, err := app.StartServer(ctx, cfg, quiet)
-	if err != nil {
-		return "", err
-	}
-	defer srv.Close()
-	cl := apitest.NewClient(srv.URL)
 	const cluster = "bench"
-	if _, err := cl.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
-		return "", err
-	}
-	agentDir := tmp + "/agent"
-	id, err := agent.LoadInstanceID(agentDir)
+	env, err := benchenv.Start(ctx, benchenv.Options{Name: "svcbench", Cluster: cluster}, logger)
 	if err != nil {
 		return "", err
 	}
-	defer func() { _ = testutil.RemoveLabelled(context.Background(), docker, "dev.gantry.instance="+id) }()
-	ag, err := agentapp.StartAgent(ctx, agent.Config{Server: srv.URL, Cluster: cluster, DataDir: agentDir, Region: apitest.Region,
-		AccessKeyID: apitest.AccessKeyID, SecretAccessKey: apitest.SecretAccessKey, CPU: 4096, MemoryMiB: 4096,
-		AvailabilityZone: "us-east-1a", InstanceType: "bench", CleanupDelay: time.Second}, agentapp.AgentOptions{}, quiet)
-	if err != nil {
-		return "", err
-	}
-	defer ag.Close()
+	defer env.Close()
+	image, cl := env.Image, env.ECS
 	td, err := cl.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("svcbench"),
 		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("web"), Image: aws.String(image), Memory: aws.Int32(64), Essential: aws.Bool(true),
 			PortMappings: []types.PortMapping{{ContainerPort: aws.Int32(8080)}}}}})
@@ -167,7 +124,7 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 	var repl []sample
 	var runs []time.Duration
 	for i := -1; i < o.n; i++ {
-		s, err := replaceOne(ctx, cl, docker, cluster, o.poll)
+		s, err := replaceOne(ctx, env, o.poll)
 		if err != nil {
 			return "", fmt.Errorf("replacement %d: %w", i+1, err)
 		}
@@ -186,24 +143,12 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 	return format(o, repl, runs), nil
 }
 
-// serviceTasks returns the service's tasks that should be running.
-func serviceTasks(ctx context.Context, cl *ecs.Client, cluster string) ([]types.Task, error) {
-	l, err := cl.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cluster), ServiceName: aws.String("web")})
-	if err != nil || len(l.TaskArns) == 0 {
-		return nil, err
-	}
-	d, err := cl.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: l.TaskArns})
-	if err != nil {
-		return nil, err
-	}
-	return d.Tasks, nil
-}
-
 // replaceOne kills the container of a RUNNING task of the service and
 // waits until another task is RUNNING in its place.
-func replaceOne(ctx context.Context, cl *ecs.Client, docker *client.Client, cluster string, poll time.Duration) (sample, error) {
+func replaceOne(ctx context.Context, env *benchenv.Env, poll time.Duration) (sample, error) {
+	cl, docker, cluster := env.ECS, env.Docker, env.Cluster
 	var s sample
-	tasks, err := serviceTasks(ctx, cl, cluster)
+	tasks, err := env.ServiceTasks(ctx, "web")
 	if err != nil {
 		return s, err
 	}
@@ -230,7 +175,7 @@ func replaceOne(ctx context.Context, cl *ecs.Client, docker *client.Client, clus
 				s.seen = time.Since(start)
 			}
 		}
-		tasks, err := serviceTasks(ctx, cl, cluster)
+		tasks, err := env.ServiceTasks(ctx, "web")
 		if err != nil {
 			return s, err
 		}

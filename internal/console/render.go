@@ -270,12 +270,6 @@ func percent(a, b int64) int64 {
 
 func pct(a, b int32) int64 { return percent(int64(a), int64(b)) }
 
-// segment is one coloured part of a bar.
-type segment struct {
-	Class string
-	Value int64
-}
-
 // bar draws a horizontal bar of total units with segments, as inline SVG
 // (widths in percent, so it scales with the page), labelled for screen
 // readers.
