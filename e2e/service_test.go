@@ -350,7 +350,12 @@ func TestRollingUpdateKeepsMinimumHealthy(t *testing.T) {
 // after it starts (within the server's minimum healthy time) fails and
 // rolls back the same way, where ECS's breaker would complete it.
 func TestCircuitBreakerRollsBack(t *testing.T) {
-	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, minHealthy: 7 * time.Second})
+	// Image pre-pull is off: with it on, the unpullable image fails the
+	// deployment before any task starts (TestPlanPrePull and
+	// TestRolloutPrePullsImage cover that); this test is about the
+	// breaker counting tasks that fail to start or crash.
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, minHealthy: 7 * time.Second,
+		server: func(o *apitest.Options) { o.Configure = func(c *config.Server) { c.PrePullTimeout = 0 } }})
 	ctx := context.Background()
 	good := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cb"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
 	bad := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cb"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", "gantry-test/does-not-exist:1")}})
