@@ -53,11 +53,21 @@ func registryAuth(t *testing.T, cl *ecr.Client) string {
 // ID and the same program, without compiling.
 func (c *cluster) labelledImage(base, tag, value string) string {
 	c.t.Helper()
+	return c.buildImage(tag, fmt.Sprintf("FROM %s\nLABEL dev.gantry.test-image=true dev.gantry.test-variant=%s\n", base, value), nil)
+}
+
+// buildImage builds the Dockerfile df, with the files named in files in its
+// context, tagged tag, and returns the image's ID.
+func (c *cluster) buildImage(tag, df string, files map[string][]byte) string {
+	c.t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	df := []byte(fmt.Sprintf("FROM %s\nLABEL dev.gantry.test-image=true dev.gantry.test-variant=%s\n", base, value))
 	_ = tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
-	_, _ = tw.Write(df)
+	_, _ = tw.Write([]byte(df))
+	for name, b := range files {
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b))})
+		_, _ = tw.Write(b)
+	}
 	_ = tw.Close()
 	ctx := context.Background()
 	resp, err := c.docker.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})

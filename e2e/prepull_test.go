@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/gantry-dev/gantry/internal/agent"
@@ -29,26 +25,8 @@ func (c *cluster) bigImage(base, tag string, size int) string {
 	c.t.Helper()
 	big := make([]byte, size)
 	_, _ = rand.Read(big)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	df := []byte(fmt.Sprintf("FROM %s\nCOPY big /big\nLABEL dev.gantry.test-image=true dev.gantry.test-variant=%s\n", base, strings.ReplaceAll(tag, ":", "-")))
-	_ = tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
-	_, _ = tw.Write(df)
-	_ = tw.WriteHeader(&tar.Header{Name: "big", Mode: 0o644, Size: int64(size)})
-	_, _ = tw.Write(big)
-	_ = tw.Close()
-	ctx := context.Background()
-	resp, err := c.docker.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	img, err := c.docker.ImageInspect(ctx, tag)
-	if err != nil {
-		c.t.Fatalf("build %s: %v", tag, err)
-	}
-	return img.ID
+	df := fmt.Sprintf("FROM %s\nCOPY big /big\nLABEL dev.gantry.test-image=true dev.gantry.test-variant=%s\n", base, strings.ReplaceAll(tag, ":", "-"))
+	return c.buildImage(tag, df, map[string][]byte{"big": big})
 }
 
 var prePulledIn = regexp.MustCompile(`pre-pulled image\(s\) \S+ on 1 of 1 container instances in ([0-9hms.]+) for \(deployment (\S+)\)`)
