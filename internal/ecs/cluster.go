@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
@@ -439,7 +440,7 @@ func (s *API) clusterView(ctx context.Context, c *ecsapi.Cluster, f clusterField
 	var u clusterUsage
 	if c.Status == clusterActive {
 		var err error
-		if u, _, err = s.clusterUsage(ctx, c.ClusterName); err != nil {
+		if u, err = s.clusterCounts(ctx, c.ClusterName); err != nil {
 			return nil, err
 		}
 	}
@@ -598,6 +599,58 @@ func (s *API) clusterUsage(ctx context.Context, name string) (clusterUsage, int6
 	return u, rev, nil
 }
 
+// clusterCounts is what cluster name holds, for DescribeClusters: its
+// instances and tasks counted by the placement views (which keep a few
+// members of every task, so no task record is decoded), its services read
+// from the store with only the members the counts need decoded. Unlike
+// clusterUsage, the parts are not read at one revision; each reflects
+// every write committed before the call.
+func (s *API) clusterCounts(ctx context.Context, name string) (clusterUsage, error) {
+	var u clusterUsage
+	views, err := s.placementViews(ctx)
+	if err != nil {
+		return u, err
+	}
+	instances, tasks := views.ClusterCounts(ctx, name)
+	u.instances = instances
+	for lt, n := range tasks {
+		l := u.of(ecsapi.LaunchType(lt))
+		l.running += n.Running
+		l.pending += n.Pending
+		u.liveTasks += n.Live
+	}
+	p := prefixOf("services", name)
+	resp, err := s.Store.Range(ctx, store.Range{From: p, End: store.PrefixEnd(p)})
+	if err != nil {
+		return u, fmt.Errorf("list services of %s: %w", name, err)
+	}
+	for _, kv := range resp.Items {
+		var svc countedService
+		if err := json.Unmarshal(kv.Value, &svc); err != nil {
+			return u, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		u.addService(&ecsapi.Service{Status: svc.Status, LaunchType: svc.LaunchType, CapacityProviderStrategy: svc.CapacityProviderStrategy})
+	}
+	return u, nil
+}
+
+// countedService is the part of a service record a cluster's counts read;
+// its events, deployments and task sets, most of the record, are skipped.
+type countedService struct {
+	Status                   string                                `json:"status"`
+	LaunchType               ecsapi.LaunchType                     `json:"launchType"`
+	CapacityProviderStrategy []ecsapi.CapacityProviderStrategyItem `json:"capacityProviderStrategy"`
+	Events                   skipJSON                              `json:"events"`
+	Deployments              skipJSON                              `json:"deployments"`
+	TaskSets                 skipJSON                              `json:"taskSets"`
+}
+
+// skipJSON decodes any JSON value to nothing.
+type skipJSON struct{}
+
+// UnmarshalJSON ignores b.
+func (*skipJSON) UnmarshalJSON([]byte) error { return nil }
+
 func (u *clusterUsage) addTask(t *ecsapi.Task) {
 	if t.LastStatus != "STOPPED" {
 		u.liveTasks++
@@ -627,13 +680,7 @@ func (u *clusterUsage) addService(svc *ecsapi.Service) {
 // taskLaunchType is the launch type a task counts under: its own, else
 // FARGATE for the Fargate capacity providers, else EC2.
 func taskLaunchType(t *ecsapi.Task) ecsapi.LaunchType {
-	if t.LaunchType != "" {
-		return t.LaunchType
-	}
-	if strings.HasPrefix(t.CapacityProviderName, "FARGATE") {
-		return "FARGATE"
-	}
-	return "EC2"
+	return ecsapi.LaunchType(state.LaunchBucket(string(t.LaunchType), t.CapacityProviderName))
 }
 
 // serviceLaunchType is the launch type a service counts under.

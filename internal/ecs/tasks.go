@@ -11,6 +11,8 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
+	"github.com/gantry-dev/gantry/internal/record"
+	"github.com/gantry-dev/gantry/internal/state"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/taskstatus"
 )
@@ -590,6 +592,22 @@ func (s *API) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 		}
 	}
 	scope := strings.Join([]string{"tasks", cluster, want, instARN, lt, family, in.StartedBy, in.ServiceName}, "|")
+	if instARN != "" || family != "" || in.StartedBy != "" || svc != "" {
+		// A selective filter: answered from the task catalogue rather
+		// than by decoding every task record of the cluster.
+		f := state.TaskFilter{DesiredStatus: want, LaunchType: lt, Family: family, StartedBy: in.StartedBy}
+		if instARN != "" {
+			f.InstanceID = record.IDOf(instARN)
+		}
+		if svc != "" {
+			name := in.ServiceName
+			if i := strings.LastIndex(name, "/"); i >= 0 {
+				name = name[i+1:]
+			}
+			f.Group = "service:" + name
+		}
+		return s.listTasksFromCatalog(ctx, cluster, scope, in.NextToken, limit, f)
+	}
 	arns, next, err := listARNs(ctx, s, prefixOf("tasks", cluster), scope, in.NextToken, limit,
 		func(rec *taskRecord) bool {
 			t := &rec.Task
@@ -624,6 +642,33 @@ func (s *API) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 		return nil, err
 	}
 	return &ecsapi.ListTasksResponse{TaskArns: arns, NextToken: next}, nil
+}
+
+// listTasksFromCatalog is ListTasks' page of the tasks of cluster that f
+// selects, read from the placement views' task catalogue; its tokens carry
+// the last task's key, as scanPage's do.
+func (s *API) listTasksFromCatalog(ctx context.Context, cluster, scope, nextToken string, limit int, f state.TaskFilter) (*ecsapi.ListTasksResponse, error) {
+	after, err := decodeToken(nextToken, scope)
+	if err != nil {
+		return nil, err
+	}
+	prefix := prefixOf("tasks", cluster)
+	if after != "" && !strings.HasPrefix(after, prefix) {
+		return nil, apierror.InvalidParameter("Invalid nextToken.")
+	}
+	views, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids, more := views.ListTasks(ctx, cluster, f, strings.TrimPrefix(after, prefix), limit)
+	out := &ecsapi.ListTasksResponse{TaskArns: make([]string, len(ids))}
+	for i, id := range ids {
+		out.TaskArns[i] = s.TaskARN(cluster, id)
+	}
+	if more {
+		out.NextToken = encodeToken(prefix+ids[len(ids)-1], scope)
+	}
+	return out, nil
 }
 
 // taskOfService reports whether a task belongs to service name (by ARN or

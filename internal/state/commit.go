@@ -273,6 +273,7 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 		it.rev = rev
 		for _, rec := range it.recs {
 			v.assignLocked(cluster, record.IDOf(rec.Task.TaskArn), record.IDOf(rec.Task.ContainerInstanceArn), rec.AgentDesiredStatus(), rev)
+			v.catalogPutLocked(cluster, record.IDOf(rec.Task.TaskArn), catalogOf(rec, rev))
 		}
 	}
 	v.mu.Unlock()

@@ -430,6 +430,8 @@ func (v *Views) putServiceTaskLocked(cluster, id string, value []byte, mod int64
 	t := &full.Task.Task
 	rec.Task.ContainerInstanceArn, rec.Task.LastStatus, rec.Task.DesiredStatus, rec.Task.Group =
 		t.ContainerInstanceArn, t.LastStatus, t.DesiredStatus, t.Group
+	rec.Task.LaunchType, rec.Task.CapacityProviderName, rec.Task.StartedBy, rec.Task.TaskDefinitionArn =
+		string(t.LaunchType), t.CapacityProviderName, t.StartedBy, t.TaskDefinitionArn
 	rec.Demand = full.Demand
 	rec.Deactivating = full.Deactivating
 	if _, ok := serviceOf(t.Group); ok {

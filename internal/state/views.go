@@ -91,6 +91,9 @@ type Views struct {
 	// before its commit returns.
 	svcTasks   *serviceIndex
 	svcPending map[taskKey]*record.Task
+	// catalog holds a few members of every task, by cluster and ID
+	// (catalog.go).
+	catalog map[string]map[string]*catalogEntry
 
 	commitMu sync.Mutex
 	pending  map[string]*batch      // cluster -> batch being formed
@@ -183,6 +186,7 @@ func (v *Views) load(rev int64, items []store.Item) {
 	v.assigns = map[string]*instanceAssigns{}
 	v.taskInst = map[string]string{}
 	v.svcTasks.reset()
+	v.catalog = map[string]map[string]*catalogEntry{}
 	v.loadedAt = rev
 	for i := range items {
 		kv := &items[i]
@@ -375,6 +379,7 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 			c.RemoveTask(arn)
 			v.assignLocked(cluster, id, "", "", mod)
 			v.svcTasks.remove(cluster, id)
+			v.catalogRemoveLocked(cluster, id)
 			return
 		}
 		var rec placedTask
@@ -394,6 +399,10 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 			}
 		}
 		t := &rec.Task
+		v.catalogPutLocked(cluster, id, catalogEntry{mod: mod, instance: record.IDOf(t.ContainerInstanceArn),
+			last: known(t.LastStatus), desired: known(t.DesiredStatus), launchType: known(t.LaunchType),
+			capacityProvider: t.CapacityProviderName, startedBy: t.StartedBy, group: t.Group,
+			family: FamilyOfTaskDefinition(t.TaskDefinitionArn)})
 		inst := ""
 		if t.LastStatus != record.TaskStopped {
 			inst = record.IDOf(t.ContainerInstanceArn)
@@ -562,6 +571,10 @@ type placedTask struct {
 		LastStatus           string `json:"lastStatus"`
 		DesiredStatus        string `json:"desiredStatus"`
 		Group                string `json:"group"`
+		LaunchType           string `json:"launchType"`
+		CapacityProviderName string `json:"capacityProviderName"`
+		StartedBy            string `json:"startedBy"`
+		TaskDefinitionArn    string `json:"taskDefinitionArn"`
 	} `json:"task"`
 	Demand       *scheduler.Demand `json:"demand"`
 	Deactivating bool              `json:"deactivating"`
