@@ -23,6 +23,9 @@ type fakeBackend struct {
 	mu      sync.Mutex
 	calls   []string
 	service ecsapi.Service
+	// answer, when set, answers the operations it knows (ok) before the
+	// fixed ones.
+	answer func(service, op string, in any) (out any, ok bool, err error)
 }
 
 func (f *fakeBackend) allowed(k Key, op string) error {
@@ -46,13 +49,18 @@ func (f *fakeBackend) CheckSecret(akid, secret string) (Key, bool) {
 	return Key{}, false
 }
 
-func (f *fakeBackend) Invoke(_ context.Context, _ *http.Request, k Key, _, op string, in any) (any, error) {
+func (f *fakeBackend) Invoke(_ context.Context, _ *http.Request, k Key, service, op string, in any) (any, error) {
 	if err := f.allowed(k, op); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, op)
+	if f.answer != nil {
+		if out, ok, err := f.answer(service, op, in); ok {
+			return out, err
+		}
+	}
 	switch op {
 	case "DescribeServices":
 		return &ecsapi.DescribeServicesResponse{Services: []ecsapi.Service{f.service}}, nil
