@@ -197,7 +197,7 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request, s *session, name 
 	// A client reconnects after a few seconds if the stream breaks.
 	_, _ = fmt.Fprint(w, "retry: 3000\n\n")
 	for {
-		if h.sessions.get(s.id, h.now()) == nil {
+		if h.sessions.byHash(r.Context(), s.id, h.now()) == nil {
 			_, _ = fmt.Fprint(w, "event: signedout\ndata: \n\n")
 			_ = rc.Flush()
 			return
