@@ -111,10 +111,17 @@ func lineChart(title string, start, end time.Time, ss []series) template.HTML {
 		fmt.Fprintf(&b, `<line class="grid" x1="%g" y1="%.1f" x2="%g" y2="%.1f"/><text class="axis" x="%g" y="%.1f" text-anchor="end">%s</text>`,
 			chartLeft, y(v), chartW-chartRight, y(v), chartLeft-6, y(v)+4, template.HTMLEscapeString(num(v)))
 	}
-	fmt.Fprintf(&b, `<text class="axis" x="%g" y="%g" text-anchor="start"><tspan data-utc="%s">%s</tspan></text>`,
-		chartLeft, chartH-8, start.UTC().Format(time.RFC3339), start.UTC().Format("15:04 UTC"))
-	fmt.Fprintf(&b, `<text class="axis" x="%g" y="%g" text-anchor="end"><tspan data-utc="%s">%s</tspan></text>`,
-		chartW-chartRight, chartH-8, end.UTC().Format(time.RFC3339), end.UTC().Format("15:04 UTC"))
+	// The range's ends: UTC here and on hover; the script writes them in
+	// the viewer's zone.
+	for _, e := range []struct {
+		x      float64
+		anchor string
+		t      time.Time
+	}{{chartLeft, "start", start}, {chartW - chartRight, "end", end}} {
+		u := e.t.UTC()
+		fmt.Fprintf(&b, `<text class="axis" x="%g" y="%g" text-anchor="%s"><title>%s</title><tspan data-utc="%s">%s</tspan></text>`,
+			e.x, chartH-8, e.anchor, u.Format("2006-01-02 15:04 UTC"), u.Format(time.RFC3339), u.Format("15:04 UTC"))
+	}
 	for i, s := range ss {
 		if len(s.Values) == 0 {
 			continue
