@@ -47,7 +47,11 @@ func (s series) Summary() string {
 	for _, x := range s.Values {
 		lo, hi = math.Min(lo, x), math.Max(hi, x)
 	}
-	return fmt.Sprintf("%s: latest %s, lowest %s, highest %s, %d points", s.Label, num(v), num(lo), num(hi), len(s.Values))
+	points := "points"
+	if len(s.Values) == 1 {
+		points = "point"
+	}
+	return fmt.Sprintf("%s: latest %s, lowest %s, highest %s, %d %s", s.Label, num(v), num(lo), num(hi), len(s.Values), points)
 }
 
 // num formats a metric value with at most 2 decimals.

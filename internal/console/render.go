@@ -79,6 +79,7 @@ func (h *Handler) parseTemplates() error {
 		"chart":         lineChart,
 		"div":           func(a, b int) int { return a / b },
 		"clock":         clock,
+		"rangeText":     rangeText,
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {
@@ -365,4 +366,20 @@ func clock(v *int64) template.HTML {
 	u := time.UnixMilli(*v).UTC()
 	return template.HTML(fmt.Sprintf(`<time class="clock" datetime="%s" title="%s">%s</time>`, u.Format(time.RFC3339Nano),
 		u.Format("2006-01-02 15:04:05.000 UTC"), u.Format("15:04:05")))
+}
+
+// rangeText says how far back a range of minutes reaches: "last 15
+// minutes", "last hour", "last 3 hours", "last 7 days".
+func rangeText(minutes int) string {
+	switch {
+	case minutes == 60:
+		return "last hour"
+	case minutes == 1440:
+		return "last day"
+	case minutes < 60 || minutes%60 != 0:
+		return fmt.Sprintf("last %d minutes", minutes)
+	case minutes < 1440 || minutes%1440 != 0:
+		return fmt.Sprintf("last %d hours", minutes/60)
+	}
+	return fmt.Sprintf("last %d days", minutes/1440)
 }
