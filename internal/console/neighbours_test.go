@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -321,5 +322,28 @@ func TestLineChart(t *testing.T) {
 	}
 	if got := decodeDims(encodeDims([]cloudwatchapi.Dimension{{Name: "B", Value: "2"}, {Name: "A", Value: "x=y"}})); len(got) != 2 || got[0].Name != "A" || got[0].Value != "x=y" {
 		t.Fatalf("dimensions round trip: %+v", got)
+	}
+}
+
+// Every control of the new pages has a label: a visible <label for> of
+// its id (hidden inputs aside), and every chart an accessible name.
+func TestNeighbourPagesLabelEveryControl(t *testing.T) {
+	c, _, _ := startNeighbours(t)
+	control := regexp.MustCompile(`<(input|select|textarea)\b[^>]*>`)
+	idOf := regexp.MustCompile(`\bid="([^"]+)"`)
+	for _, p := range []string{"logs", "logs/group?name=%2Fecs%2Fweb", "metrics?namespace=AWS%2FECS&metric=CPUUtilization", "alarms", "clusters/prod/services/web"} {
+		_, body := c.get(Prefix + p)
+		for _, m := range control.FindAllString(body, -1) {
+			if strings.Contains(m, `type="hidden"`) {
+				continue
+			}
+			id := idOf.FindStringSubmatch(m)
+			if id == nil || !strings.Contains(body, `<label for="`+id[1]+`">`) {
+				t.Errorf("%s: %s has no label", p, m)
+			}
+		}
+		if strings.Contains(body, "<svg role=\"img\"") && !strings.Contains(body, `<svg role="img" aria-label="`) {
+			t.Errorf("%s: a chart without an accessible name", p)
+		}
 	}
 }
