@@ -89,9 +89,15 @@ func (h *Handler) metricsPage(r *http.Request, s *session) (*view, error) {
 	if m, err := strconv.Atoi(q.Get("minutes")); err == nil && slices.Contains(metricRanges, m) {
 		d.Minutes = m
 	}
-	all, err := h.listMetrics(r, s, &cloudwatchapi.ListMetricsInput{})
-	if err != nil {
-		return nil, err
+	// The picker is not part of the live part: a live update of a
+	// chosen metric and dimension set charts it without listing every
+	// metric again (without dims, the first set is the choice: list).
+	var all []cloudwatchapi.Metric
+	if r.Header.Get("Accept") != "text/event-stream" || !q.Has("dims") {
+		var err error
+		if all, err = h.listMetrics(r, s, &cloudwatchapi.ListMetricsInput{}); err != nil {
+			return nil, err
+		}
 	}
 	seen := map[string]bool{}
 	for _, m := range all {
