@@ -156,6 +156,12 @@ func bench(o options, stdout, stderr io.Writer) error {
 		{"Task (containers, logs)", "clusters/" + cluster + "/tasks/" + anyTask},
 		{"Container instance (resources, 100 of its tasks)", "clusters/" + cluster + "/instances/" + arns[0][strings.LastIndexByte(arns[0], '/')+1:]},
 		{"Task definition (JSON, diff with revision 1, editor)", "taskdefs/bench/2?against=1"},
+		{"Load balancers (none in the benchmark's cluster)", "loadbalancers"},
+		{"Log groups", "logs"},
+		{"Metrics (the picker, from ListMetrics)", "metrics"},
+		{"Metric chart (AWS/ECS CPUUtilization of the cluster, 3 hours)", "metrics?namespace=AWS%2FECS&metric=CPUUtilization&dims=ClusterName%3D" + cluster},
+		{"Alarms", "alarms"},
+		{"Repositories", "repositories"},
 	}
 	var results []result
 	for _, p := range pages {

@@ -267,7 +267,8 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	api.SetTimeouts(cfg.BodyTimeout, cfg.WriteTimeout)
 	var handler http.Handler = api
 	if !cfg.NoConsole {
-		con, err := console.New(console.Options{Backend: consoleBackend{api: api, verifier: verifier}, SessionTTL: cfg.ConsoleSessionTTL, Logger: logger})
+		con, err := console.New(console.Options{Backend: consoleBackend{api: api, verifier: verifier}, SessionTTL: cfg.ConsoleSessionTTL, Logger: logger,
+			Sessions: consoleSessions{st: s.ECS.Store}})
 		if err != nil {
 			s.closeStore()
 			ln.Close()

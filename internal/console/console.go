@@ -48,6 +48,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Sessions keeps the sessions; nil: in this process's memory (a
+	// restart signs everyone out).
+	Sessions SessionStore
 }
 
 //go:embed assets templates
@@ -93,7 +96,11 @@ func New(o Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.sessions = newSessions()
+	st := o.Sessions
+	if st == nil {
+		st = NewMemorySessions(h.now)
+	}
+	h.sessions = newSessions(st, h.logger)
 	if err := h.loadAssets(); err != nil {
 		return nil, err
 	}

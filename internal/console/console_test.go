@@ -23,6 +23,9 @@ type fakeBackend struct {
 	mu      sync.Mutex
 	calls   []string
 	service ecsapi.Service
+	// answer, when set, answers the operations it knows (ok) before the
+	// fixed ones.
+	answer func(service, op string, in any) (out any, ok bool, err error)
 }
 
 func (f *fakeBackend) allowed(k Key, op string) error {
@@ -46,13 +49,18 @@ func (f *fakeBackend) CheckSecret(akid, secret string) (Key, bool) {
 	return Key{}, false
 }
 
-func (f *fakeBackend) Invoke(_ context.Context, _ *http.Request, k Key, _, op string, in any) (any, error) {
+func (f *fakeBackend) Invoke(_ context.Context, _ *http.Request, k Key, service, op string, in any) (any, error) {
 	if err := f.allowed(k, op); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, op)
+	if f.answer != nil {
+		if out, ok, err := f.answer(service, op, in); ok {
+			return out, err
+		}
+	}
 	switch op {
 	case "DescribeServices":
 		return &ecsapi.DescribeServicesResponse{Services: []ecsapi.Service{f.service}}, nil
@@ -380,6 +388,54 @@ func TestDiff(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("diff %v, want %v", got, want)
+		}
+	}
+}
+
+// A session kept in a shared store works on a new handler (a restarted
+// server) with the same cookie and CSRF token; signing out there revokes
+// it everywhere. The store holds neither the cookie's value nor the CSRF
+// token.
+func TestSessionsSurviveARestartAndSignOutRevokes(t *testing.T) {
+	st := NewMemorySessions(nil)
+	f := newFake()
+	c1 := start(t, f, Options{Sessions: st}, false)
+	c1.signIn("ADMIN", "admin-secret")
+	tok := c1.csrf()
+	u, _ := url.Parse(c1.srv.URL + Prefix)
+	var cookie string
+	for _, ck := range c1.http.Jar.Cookies(u) {
+		if ck.Name == CookieName {
+			cookie = ck.Value
+		}
+	}
+	st.mu.Lock()
+	for h, rec := range st.m {
+		if h == cookie || strings.Contains(h, tok) || h != hashID(cookie) || rec.AccessKeyID != "ADMIN" {
+			t.Errorf("the store keeps %q: %+v", h, rec)
+		}
+	}
+	st.mu.Unlock()
+
+	// The "restarted" server: another handler on the same store.
+	c2 := start(t, f, Options{Sessions: st}, false)
+	u2, _ := url.Parse(c2.srv.URL + Prefix)
+	c2.http.Jar.SetCookies(u2, []*http.Cookie{{Name: CookieName, Value: cookie, Path: Prefix}})
+	if got := c2.csrf(); got != tok {
+		t.Fatalf("the CSRF token after the restart: %q, was %q", got, tok)
+	}
+	resp := c2.post(Prefix+"do/update-service", c2.srv.URL, url.Values{"csrf": {tok}, "cluster": {"prod"}, "service": {"web"}, "desiredCount": {"5"}, "back": {Prefix}})
+	if resp.StatusCode != http.StatusSeeOther || f.service.DesiredCount != 5 {
+		t.Fatalf("a change after the restart: %d, desired %d", resp.StatusCode, f.service.DesiredCount)
+	}
+	// Sign out on the new server: the old one no longer knows the
+	// session either.
+	c2.post(Prefix+"signout", c2.srv.URL, url.Values{"csrf": {tok}})
+	for i, c := range []*client{c1, c2} {
+		c.http.Jar.SetCookies(u, []*http.Cookie{{Name: CookieName, Value: cookie, Path: Prefix}})
+		c.http.Jar.SetCookies(u2, []*http.Cookie{{Name: CookieName, Value: cookie, Path: Prefix}})
+		if resp, _ := c.get(Prefix + "clusters/prod/services/web"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("server %d after sign-out: status %d", i+1, resp.StatusCode)
 		}
 	}
 }

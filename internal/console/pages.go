@@ -3,6 +3,7 @@ package console
 import (
 	"cmp"
 	"fmt"
+	"html/template"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,6 +25,15 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET "+Prefix+"taskdefs", h.page("taskdefs", h.taskDefsPage))
 	m.HandleFunc("GET "+Prefix+"taskdefs/{family}", h.page("family", h.familyPage))
 	m.HandleFunc("GET "+Prefix+"taskdefs/{family}/{revision}", h.page("taskdef", h.taskDefPage))
+	m.HandleFunc("GET "+Prefix+"loadbalancers", h.page("loadbalancers", h.loadBalancersPage))
+	m.HandleFunc("GET "+Prefix+"loadbalancers/{name}", h.page("loadbalancer", h.loadBalancerPage))
+	m.HandleFunc("GET "+Prefix+"targetgroups/{name}", h.page("targetgroup", h.targetGroupPage))
+	m.HandleFunc("GET "+Prefix+"logs", h.page("logs", h.logGroupsPage))
+	m.HandleFunc("GET "+Prefix+"logs/group", h.page("loggroup", h.logGroupPage))
+	m.HandleFunc("GET "+Prefix+"metrics", h.page("metrics", h.metricsPage))
+	m.HandleFunc("GET "+Prefix+"alarms", h.page("alarms", h.alarmsPage))
+	m.HandleFunc("GET "+Prefix+"repositories", h.page("repositories", h.repositoriesPage))
+	m.HandleFunc("GET "+Prefix+"repositories/{name...}", h.page("repository", h.repositoryPage))
 	m.HandleFunc("POST "+Prefix+"do/{action}", h.action)
 	m.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		s := h.session(r)
@@ -248,6 +258,11 @@ type serviceData struct {
 	// InProgress is the ARN of the service deployment under way, if any.
 	InProgress string
 	Events     []ecsapi.ServiceEvent
+	// Targets are the service's target groups with their targets'
+	// health; Scaling its autoscaling; Charts its CPU and memory.
+	Targets []targetGroupHealth
+	Scaling *scaling
+	Charts  template.HTML
 }
 
 // CircuitBreaker describes the deployment circuit breaker's setting.
@@ -287,6 +302,16 @@ func (h *Handler) servicePage(r *http.Request, s *session) (*view, error) {
 		}
 	}
 	svc := d.Service.ServiceName
+	var tgs []string
+	for _, lb := range d.Service.LoadBalancers {
+		if lb.TargetGroupArn != "" && !slices.Contains(tgs, lb.TargetGroupArn) {
+			tgs = append(tgs, lb.TargetGroupArn)
+		}
+	}
+	d.Targets = h.targetHealth(r, s, tgs)
+	cname := cmp.Or(shortARN(d.Service.ClusterArn), cluster)
+	d.Scaling = h.serviceScaling(r, s, cname, svc)
+	d.Charts = h.serviceCharts(r, s, cname, svc)
 	v := &view{Title: "Service " + svc, Crumbs: []crumb{{"Clusters", Prefix}, {cluster, Prefix + "clusters/" + cluster}}, Data: d, Can: map[string]bool{
 		"UpdateService":         h.can(r, s, "UpdateService", &ecsapi.UpdateServiceRequest{Cluster: cluster, Service: svc}),
 		"DeleteService":         h.can(r, s, "DeleteService", &ecsapi.DeleteServiceRequest{Cluster: cluster, Service: svc}),

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,28 @@ func (h *Handler) parseTemplates() error {
 		"int":      func(v int32) int { return int(v) },
 		"sub":      func(a, b int64) int64 { return a - b },
 		"resource": resource,
+		"truth":    func(b *bool) bool { return b != nil && *b },
+		"fnum": func(v *float64) string {
+			if v == nil {
+				return "—"
+			}
+			return num(*v)
+		},
+		"lnum": func(v *int64) string {
+			if v == nil {
+				return "—"
+			}
+			return strconv.FormatInt(*v, 10)
+		},
+		"ms":            func(v *int64) *ecsapi.Timestamp { return msPtr(v) },
+		"bytes":         byteSize,
+		"actionText":    actionText,
+		"conditionText": conditionText,
+		"tgName":        tgName,
+		"chart":         lineChart,
+		"div":           func(a, b int) int { return a / b },
+		"clock":         clock,
+		"rangeText":     rangeText,
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {
@@ -175,7 +198,7 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request, s *session, name 
 	// A client reconnects after a few seconds if the stream breaks.
 	_, _ = fmt.Fprint(w, "retry: 3000\n\n")
 	for {
-		if h.sessions.get(s.id, h.now()) == nil {
+		if h.sessions.byHash(r.Context(), s.id, h.now()) == nil {
 			_, _ = fmt.Fprint(w, "event: signedout\ndata: \n\n")
 			_ = rc.Flush()
 			return
@@ -273,22 +296,15 @@ func pct(a, b int32) int64 { return percent(int64(a), int64(b)) }
 // bar draws a horizontal bar of total units with segments, as inline SVG
 // (widths in percent, so it scales with the page), labelled for screen
 // readers.
-func bar(label string, total int64, segs ...any) template.HTML {
+func bar(label string, totalV any, segs ...any) template.HTML {
+	total := toInt64(totalV)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="bar" role="img" aria-label="%s" viewBox="0 0 100 10" preserveAspectRatio="none" width="100%%" height="14"><rect class="track" x="0" y="0" width="100" height="10"/>`,
 		template.HTMLEscapeString(label))
 	x := 0.0
 	for i := 0; i+1 < len(segs); i += 2 {
 		class, _ := segs[i].(string)
-		var v int64
-		switch n := segs[i+1].(type) {
-		case int32:
-			v = int64(n)
-		case int64:
-			v = n
-		case int:
-			v = int64(n)
-		}
+		v := toInt64(segs[i+1])
 		if total <= 0 || v <= 0 {
 			continue
 		}
@@ -301,4 +317,69 @@ func bar(label string, total int64, segs ...any) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+func msPtr(v *int64) *ecsapi.Timestamp {
+	if v == nil {
+		return nil
+	}
+	return msTime(*v)
+}
+
+// byteSize is a size in bytes as B, KiB, MiB or GiB.
+func byteSize(v *int64) string {
+	if v == nil {
+		return "—"
+	}
+	n := float64(*v)
+	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
+		if n < 1024 || u == "GiB" {
+			if u == "B" {
+				return strconv.FormatInt(*v, 10) + " B"
+			}
+			return strconv.FormatFloat(n, 'f', 1, 64) + " " + u
+		}
+		n /= 1024
+	}
+	return ""
+}
+
+func toInt64(v any) int64 {
+	switch n := v.(type) {
+	case int32:
+		return int64(n)
+	case int64:
+		return n
+	case int:
+		return int64(n)
+	}
+	return 0
+}
+
+// clock renders a log event's time (milliseconds) as <time> showing the
+// time of day, in UTC; the script shows it in the viewer's zone and keeps
+// the full UTC value in the title.
+func clock(v *int64) template.HTML {
+	if v == nil {
+		return ""
+	}
+	u := time.UnixMilli(*v).UTC()
+	return template.HTML(fmt.Sprintf(`<time class="clock" datetime="%s" title="%s">%s</time>`, u.Format(time.RFC3339Nano),
+		u.Format("2006-01-02 15:04:05.000 UTC"), u.Format("15:04:05")))
+}
+
+// rangeText says how far back a range of minutes reaches: "last 15
+// minutes", "last hour", "last 3 hours", "last 7 days".
+func rangeText(minutes int) string {
+	switch {
+	case minutes == 60:
+		return "last hour"
+	case minutes == 1440:
+		return "last day"
+	case minutes < 60 || minutes%60 != 0:
+		return fmt.Sprintf("last %d minutes", minutes)
+	case minutes < 1440 || minutes%1440 != 0:
+		return fmt.Sprintf("last %d hours", minutes/60)
+	}
+	return fmt.Sprintf("last %d days", minutes/1440)
 }

@@ -1,9 +1,13 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
@@ -13,15 +17,84 @@ import (
 // CookieName is the session cookie's name.
 const CookieName = "gantry_console"
 
-// session is one signed-in browser.
+// SessionRecord is what a session store keeps of a session: who it acts
+// as and until when. It holds neither the session's ID nor its CSRF
+// token, so a reader of the store can use neither.
+type SessionRecord struct {
+	AccessKeyID string    `json:"accessKeyId"`
+	Principal   string    `json:"principal"`
+	Expires     time.Time `json:"expires"`
+}
+
+// SessionStore keeps sessions by the hash of their ID (hex SHA-256 of
+// the cookie's value), so that a server restart, or another server of
+// the same cluster, knows them. Records outlive their Expires by no more
+// than the store's own expiry allows; the console checks Expires itself.
+type SessionStore interface {
+	// Put keeps rec under hash for ttl.
+	Put(ctx context.Context, hash string, rec SessionRecord, ttl time.Duration) error
+	// Get returns the record under hash; ok is false when there is none.
+	Get(ctx context.Context, hash string) (rec SessionRecord, ok bool, err error)
+	// Delete removes the record under hash (none is not an error).
+	Delete(ctx context.Context, hash string) error
+}
+
+// MemorySessions is a SessionStore in the process's memory: a restart
+// signs everyone out. The zero value is not usable; NewMemorySessions
+// makes one.
+type MemorySessions struct {
+	mu  sync.Mutex
+	m   map[string]SessionRecord
+	now func() time.Time
+}
+
+// NewMemorySessions returns an empty in-memory session store on the clock
+// now (nil: time.Now).
+func NewMemorySessions(now func() time.Time) *MemorySessions {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemorySessions{m: map[string]SessionRecord{}, now: now}
+}
+
+// Put implements SessionStore; it also forgets the expired records.
+func (ms *MemorySessions) Put(_ context.Context, hash string, rec SessionRecord, _ time.Duration) error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	now := ms.now()
+	for h, r := range ms.m {
+		if !now.Before(r.Expires) {
+			delete(ms.m, h)
+		}
+	}
+	ms.m[hash] = rec
+	return nil
+}
+
+// Get implements SessionStore.
+func (ms *MemorySessions) Get(_ context.Context, hash string) (SessionRecord, bool, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	r, ok := ms.m[hash]
+	return r, ok, nil
+}
+
+// Delete implements SessionStore.
+func (ms *MemorySessions) Delete(_ context.Context, hash string) error {
+	ms.mu.Lock()
+	delete(ms.m, hash)
+	ms.mu.Unlock()
+	return nil
+}
+
+// session is one signed-in browser, as one request sees it.
 type session struct {
+	// id is the hash of the cookie's value: the store's key.
 	id      string
 	key     Key
 	csrf    string
 	expires time.Time
-
-	mu    sync.Mutex
-	flash []flash // shown once, on the next page
+	flashes *flashes
 }
 
 type flash struct {
@@ -29,27 +102,42 @@ type flash struct {
 	Text  string
 }
 
+// flashes are the messages each session shows once, on its next page,
+// by session hash. They live in this server's memory: a message is shown
+// by the server that took the action, which is the one the browser's
+// redirect comes back to (or is lost in a restart, which is harmless).
+type flashes struct {
+	mu sync.Mutex
+	m  map[string][]flash
+}
+
 func (s *session) addFlash(f flash) {
-	s.mu.Lock()
-	s.flash = append(s.flash, f)
-	s.mu.Unlock()
+	s.flashes.mu.Lock()
+	if len(s.flashes.m) > 10000 {
+		clear(s.flashes.m) // bounded: messages are a courtesy
+	}
+	s.flashes.m[s.id] = append(s.flashes.m[s.id], f)
+	s.flashes.mu.Unlock()
 }
 
 func (s *session) takeFlash() []flash {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.flash
-	s.flash = nil
+	s.flashes.mu.Lock()
+	defer s.flashes.mu.Unlock()
+	f := s.flashes.m[s.id]
+	delete(s.flashes.m, s.id)
 	return f
 }
 
-// sessions are the live sessions by ID.
+// sessions finds and makes sessions in a SessionStore.
 type sessions struct {
-	mu sync.Mutex
-	m  map[string]*session
+	store   SessionStore
+	flashes *flashes
+	logger  *slog.Logger
 }
 
-func newSessions() *sessions { return &sessions{m: map[string]*session{}} }
+func newSessions(st SessionStore, logger *slog.Logger) *sessions {
+	return &sessions{store: st, flashes: &flashes{m: map[string][]flash{}}, logger: logger}
+}
 
 func randomToken() string {
 	var b [32]byte
@@ -57,42 +145,64 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (ss *sessions) create(k Key, expires time.Time) *session {
-	s := &session{id: randomToken(), key: k, csrf: randomToken(), expires: expires}
-	ss.mu.Lock()
-	ss.m[s.id] = s
-	ss.mu.Unlock()
+// hashID is the store's key of the session whose cookie holds token.
+func hashID(token string) string {
+	sum := sha256.Sum256([]byte("gantry-console-session\x00" + token))
+	return hex.EncodeToString(sum[:])
+}
+
+// csrfOf is the CSRF token of the session whose cookie holds token: it
+// is derived from the token (under another label than the store's key,
+// so the key does not reveal it), so it survives restarts without being
+// stored.
+func csrfOf(token string) string {
+	sum := sha256.Sum256([]byte("gantry-console-csrf\x00" + token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// create starts a session for k until expires and returns it with the
+// cookie's value.
+func (ss *sessions) create(ctx context.Context, k Key, now, expires time.Time) (*session, string, error) {
+	token := randomToken()
+	s := &session{id: hashID(token), key: k, csrf: csrfOf(token), expires: expires, flashes: ss.flashes}
+	if err := ss.store.Put(ctx, s.id, SessionRecord{AccessKeyID: k.AccessKeyID, Principal: k.Principal, Expires: expires}, expires.Sub(now)); err != nil {
+		return nil, "", err
+	}
+	return s, token, nil
+}
+
+// get returns the live session whose cookie holds token, or nil.
+func (ss *sessions) get(ctx context.Context, token string, now time.Time) *session {
+	s := ss.byHash(ctx, hashID(token), now)
+	if s != nil {
+		s.csrf = csrfOf(token)
+	}
 	return s
 }
 
-func (ss *sessions) get(id string, now time.Time) *session {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s := ss.m[id]
-	if s == nil {
+// byHash returns the live session stored under hash, or nil (without its
+// CSRF token).
+func (ss *sessions) byHash(ctx context.Context, hash string, now time.Time) *session {
+	rec, ok, err := ss.store.Get(ctx, hash)
+	if err != nil {
+		ss.logger.Warn("console session lookup", "err", err)
 		return nil
 	}
-	if !now.Before(s.expires) {
-		delete(ss.m, id)
+	if !ok {
 		return nil
 	}
-	return s
-}
-
-func (ss *sessions) delete(id string) {
-	ss.mu.Lock()
-	delete(ss.m, id)
-	ss.mu.Unlock()
-}
-
-func (ss *sessions) sweep(now time.Time) {
-	ss.mu.Lock()
-	for id, s := range ss.m {
-		if !now.Before(s.expires) {
-			delete(ss.m, id)
-		}
+	if !now.Before(rec.Expires) {
+		_ = ss.store.Delete(ctx, hash)
+		return nil
 	}
-	ss.mu.Unlock()
+	return &session{id: hash, key: Key{AccessKeyID: rec.AccessKeyID, Principal: rec.Principal}, expires: rec.Expires, flashes: ss.flashes}
+}
+
+func (ss *sessions) delete(ctx context.Context, hash string) error {
+	ss.flashes.mu.Lock()
+	delete(ss.flashes.m, hash)
+	ss.flashes.mu.Unlock()
+	return ss.store.Delete(ctx, hash)
 }
 
 // session returns the request's live session, or nil.
@@ -101,7 +211,7 @@ func (h *Handler) session(r *http.Request) *session {
 	if err != nil || c.Value == "" {
 		return nil
 	}
-	return h.sessions.get(c.Value, h.now())
+	return h.sessions.get(r.Context(), c.Value, h.now())
 }
 
 func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time, maxAge int) {
@@ -170,9 +280,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now()
-	h.sessions.sweep(now)
-	s := h.sessions.create(k, now.Add(h.ttl))
-	h.setCookie(w, r, s.id, s.expires, int(h.ttl/time.Second))
+	s, token, err := h.sessions.create(r.Context(), k, now, now.Add(h.ttl))
+	if err != nil {
+		h.logger.Error("console sign-in: keep the session", "access_key_id", k.AccessKeyID, "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		h.render(w, r, nil, "signin", &view{Title: "Sign in", Data: map[string]string{"Error": "The session could not be kept; try again."}})
+		return
+	}
+	h.setCookie(w, r, token, s.expires, int(h.ttl/time.Second))
 	h.logger.Info("console sign-in", "access_key_id", k.AccessKeyID, "principal", k.Principal)
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
@@ -183,7 +298,13 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s != nil {
-		h.sessions.delete(s.id)
+		if err := h.sessions.delete(r.Context(), s.id); err != nil {
+			// The cookie goes all the same; say that the session may
+			// outlive it until it expires.
+			h.logger.Error("console sign-out: revoke the session", "access_key_id", s.key.AccessKeyID, "err", err)
+			http.Error(w, "The session could not be revoked; try again.", http.StatusServiceUnavailable)
+			return
+		}
 		h.logger.Info("console sign-out", "access_key_id", s.key.AccessKeyID)
 	}
 	h.setCookie(w, r, "", time.Unix(0, 0), -1)

@@ -7,11 +7,22 @@
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) return;
-      el.textContent = d.toLocaleString(undefined, { year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+      el.textContent = el.classList.contains("clock") ?
+        d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" }) :
+        d.toLocaleString(undefined, { year: "numeric", month: "2-digit", day: "2-digit",
+          hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
     });
   }
   localTimes(document);
+  // Chart axes: the range's ends in the viewer's zone, UTC on hover.
+  function chartTimes(root) {
+    root.querySelectorAll("tspan[data-utc]").forEach(function (el) {
+      var d = new Date(el.getAttribute("data-utc"));
+      if (isNaN(d)) return;
+      el.textContent = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+    });
+  }
+  chartTimes(document);
 
   var live = document.getElementById("live");
   var state = document.getElementById("live-state");
@@ -23,6 +34,7 @@
       var focused = document.activeElement && document.activeElement.id;
       live.innerHTML = e.data;
       localTimes(live);
+      chartTimes(live);
       if (focused) { var f = document.getElementById(focused); if (f) f.focus(); }
       if (state) state.textContent = "Live: updated " + new Date().toLocaleTimeString();
     };
