@@ -42,6 +42,16 @@ func (f *fakeSource) write(lines ...string) {
 	f.bump()
 }
 
+// rotate forgets all but the last keep frames, as Docker's local driver
+// forgets its oldest file.
+func (f *fakeSource) rotate(keep int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.frames) > keep {
+		f.frames = slices.Clone(f.frames[len(f.frames)-keep:])
+	}
+}
+
 func (f *fakeSource) stop() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -163,8 +173,14 @@ func testTask(opts map[string]string) *runtime.Task {
 
 func newTestManager(t *testing.T, dir string, src Source, sink Sink, onChange func(string)) *Manager {
 	t.Helper()
+	return newSpoolManager(t, dir, src, sink, onChange, 0)
+}
+
+// newSpoolManager is newTestManager with Config.SpoolSize spool.
+func newSpoolManager(t *testing.T, dir string, src Source, sink Sink, onChange func(string), spool int64) *Manager {
+	t.Helper()
 	m, err := New(Config{Dir: dir, Cluster: "default", InstanceArn: func() string { return "arn:aws:ecs:us-east-1:123456789012:container-instance/default/i1" },
-		Sink: sink, Source: src, BatchDelay: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, OnChange: onChange})
+		Sink: sink, Source: src, BatchDelay: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, OnChange: onChange, SpoolSize: spool})
 	if err != nil {
 		t.Fatal(err)
 	}
