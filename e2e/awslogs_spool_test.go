@@ -128,6 +128,9 @@ func TestAWSLogsSpoolServerOutage(t *testing.T) {
 
 	cfg := c.env.Config
 	cfg.Listen = strings.TrimPrefix(c.env.URL, "http://")
+	if u := c.env.Server.RegistryURL; u != "" {
+		cfg.RegistryListen = strings.TrimPrefix(u, "http://")
+	}
 	srv, err := app.StartServer(context.Background(), cfg, apitest.Logger())
 	if err != nil {
 		t.Fatalf("restart server: %v", err)

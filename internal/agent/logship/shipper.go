@@ -283,10 +283,10 @@ func (s *shipper) endSpool(cp *checkpoint) {
 	signal(s.space)
 }
 
-// openLeftSpool takes up the spool an earlier run of the agent left
-// (after the batch in flight was sent again) and returns where the reader
-// resumes: after the last event spooled, else at the checkpoint.
-func (s *shipper) openLeftSpool(cp *checkpoint) Pos {
+// openLeftSpool takes up the spool an earlier run of the agent left,
+// from offset off (after the batch in flight), and returns where the
+// reader resumes: after the last event spooled, else at from.
+func (s *shipper) openLeftSpool(cp *checkpoint, from Pos, off int64) Pos {
 	path := spoolPath(s.path)
 	fi, err := os.Stat(path)
 	if err != nil || fi.Size() == 0 {
@@ -296,19 +296,19 @@ func (s *shipper) openLeftSpool(cp *checkpoint) Pos {
 				s.log.Error("save log checkpoint", "err", err)
 			}
 		}
-		return cp.Pos
+		return from
 	}
 	sp, err := openSpool(path)
 	if err != nil {
 		s.log.Error("log spool left by the previous run unreadable: reading the output from the checkpoint", "err", err)
-		return cp.Pos
+		return from
 	}
 	if sp.write == 0 {
 		sp.close()
 		cp.SpoolOff = 0
-		return cp.Pos
+		return from
 	}
-	sp.read = min(cp.SpoolOff, sp.write)
+	sp.read = min(off, sp.write)
 	s.m.reserveSpool(sp.write, true)
 	s.mu.Lock()
 	s.sp, s.spooling, s.spoolBytes = sp, true, sp.write
@@ -342,10 +342,16 @@ func (s *shipper) run(ctx context.Context) {
 		s.reason = fmt.Sprintf("awslogs: dropped %d log events", s.dropped)
 	}
 	s.mu.Unlock()
+	// The reader starts before the batch in flight is sent again: the
+	// server may be unreachable for long, and the runtime's files rotate
+	// meanwhile. That batch is sent until it is acknowledged (or refused),
+	// so the reader starts after it, or after the spool the previous run
+	// left.
+	from, spoolOff := cp.Pos, cp.SpoolOff
 	if in := cp.Inflight; in != nil {
-		s.log.Info("re-sending the log batch in flight before the restart", "seq", in.Seq, "events", len(in.Events))
-		if !s.send(ctx, &cp, in) {
-			return
+		from = in.End
+		if in.SpoolEnd > 0 {
+			spoolOff = in.SpoolEnd
 		}
 		if n := len(in.Events); n > 0 {
 			s.mu.Lock()
@@ -353,18 +359,24 @@ func (s *shipper) run(ctx context.Context) {
 			s.mu.Unlock()
 		}
 	}
+	from = s.openLeftSpool(&cp, from, spoolOff)
 	var rwg sync.WaitGroup
 	rctx, rcancel := context.WithCancel(ctx)
 	defer func() {
 		rcancel()
 		rwg.Wait()
 	}()
-	from := s.openLeftSpool(&cp)
 	rwg.Add(1)
 	go func() {
 		defer rwg.Done()
 		s.read(rctx, from)
 	}()
+	if in := cp.Inflight; in != nil {
+		s.log.Info("re-sending the log batch in flight before the restart", "seq", in.Seq, "events", len(in.Events))
+		if !s.send(ctx, &cp, in) {
+			return
+		}
+	}
 	tick := time.NewTicker(s.m.cfg.MultilineFlush / 4)
 	defer tick.Stop()
 	// The checkpoint after an acknowledgement is written only once the
@@ -403,6 +415,11 @@ func (s *shipper) run(ctx context.Context) {
 func (s *shipper) next(ctx context.Context, tick <-chan time.Time, idle func()) (batch []ecsapi.GantryLogEvent, end Pos, spoolEnd int64, ok bool) {
 	for {
 		s.mu.Lock()
+		if s.sp != nil {
+			if err := s.sp.flush(); err != nil {
+				s.log.Error("write log spool", "err", err)
+			}
+		}
 		s.refill()
 		if len(s.pending) == 0 {
 			if s.readDone {

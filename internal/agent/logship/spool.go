@@ -40,8 +40,19 @@ type spool struct {
 	// last is the position of the last record written: a restarted agent
 	// reads the container's output again after it.
 	last Pos
-	buf  []byte
+	// pend holds the records after flushed, not yet written to the
+	// file: written once it passes spoolFlush, and before any read. A
+	// record lost in it by a crash is read again from the container's
+	// output (the reader resumes after the last record in the file).
+	pend    []byte
+	flushed int64
 }
+
+// spoolFlush is how much the spool buffers before it writes (the sender
+// also flushes it whenever it looks for a batch): less than a file of the
+// smallest local-driver rotation worth having, so that what a crash loses
+// from the buffer is still in the runtime's files.
+const spoolFlush = 4 << 10
 
 // spoolPath is the spool file beside a container's checkpoint.
 func spoolPath(checkpoint string) string { return checkpoint + ".spool" }
@@ -62,6 +73,7 @@ func openSpool(path string) (*spool, error) {
 		sp.write = next
 		sp.last = events[len(events)-1].pos
 	}
+	sp.flushed = sp.write
 	if err := f.Truncate(sp.write); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("open log spool: %w", err)
@@ -71,30 +83,52 @@ func openSpool(path string) (*spool, error) {
 
 // append writes e as a record and returns the offset after it.
 func (sp *spool) append(e event) (int64, error) {
-	b := sp.buf[:0]
-	b = append(b, make([]byte, spoolHeader)...)
+	start := len(sp.pend)
+	b := append(sp.pend, make([]byte, spoolHeader)...)
 	b = binary.AppendVarint(b, e.pos.TS)
 	b = binary.AppendUvarint(b, uint64(e.pos.N))
 	b = binary.AppendVarint(b, e.ts)
 	b = binary.AppendUvarint(b, uint64(e.size))
 	b = append(b, e.msg...)
-	payload := b[spoolHeader:]
-	binary.LittleEndian.PutUint32(b[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(b[4:8], crc32.Checksum(payload, castagnoli))
-	sp.buf = b
-	if _, err := sp.f.WriteAt(b, sp.write); err != nil {
-		// A partial record fails its CRC; the next one overwrites it.
-		return sp.write, fmt.Errorf("write log spool: %w", err)
-	}
-	sp.write += int64(len(b))
+	rec := b[start:]
+	payload := rec[spoolHeader:]
+	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(payload, castagnoli))
+	sp.pend = b
+	sp.write += int64(len(rec))
 	sp.last = e.pos
+	if len(sp.pend) >= spoolFlush {
+		if err := sp.flush(); err != nil {
+			return sp.write, err
+		}
+	}
 	return sp.write, nil
+}
+
+// flush writes the buffered records. On an error they are dropped from
+// the spool (write goes back to what the file holds).
+func (sp *spool) flush() error {
+	if len(sp.pend) == 0 {
+		return nil
+	}
+	_, err := sp.f.WriteAt(sp.pend, sp.flushed)
+	sp.pend = sp.pend[:0]
+	if err != nil {
+		// A partial record fails its CRC; the next one overwrites it.
+		sp.write = sp.flushed
+		return fmt.Errorf("write log spool: %w", err)
+	}
+	sp.flushed = sp.write
+	return nil
 }
 
 // load returns the records from read on, about max bytes of messages (at
 // least one record), and moves read past them. Each event's spoolEnd is
 // the offset after its record.
 func (sp *spool) load(max int) ([]event, error) {
+	if err := sp.flush(); err != nil {
+		return nil, err
+	}
 	events, next, err := sp.readAt(sp.read, max)
 	if err != nil {
 		return nil, err
@@ -180,12 +214,15 @@ func decodeSpooled(b []byte) (event, bool) {
 
 // reset empties the spool.
 func (sp *spool) reset() error {
-	sp.write, sp.read, sp.last = 0, 0, Pos{}
+	sp.write, sp.read, sp.last, sp.flushed, sp.pend = 0, 0, Pos{}, 0, sp.pend[:0]
 	if err := sp.f.Truncate(0); err != nil {
 		return fmt.Errorf("empty log spool: %w", err)
 	}
 	return nil
 }
 
-// close closes the file.
-func (sp *spool) close() { _ = sp.f.Close() }
+// close writes what is buffered and closes the file.
+func (sp *spool) close() {
+	_ = sp.flush()
+	_ = sp.f.Close()
+}
