@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -180,7 +182,7 @@ func newTestManager(t *testing.T, dir string, src Source, sink Sink, onChange fu
 func newSpoolManager(t *testing.T, dir string, src Source, sink Sink, onChange func(string), spool int64) *Manager {
 	t.Helper()
 	m, err := New(Config{Dir: dir, Cluster: "default", InstanceArn: func() string { return "arn:aws:ecs:us-east-1:123456789012:container-instance/default/i1" },
-		Sink: sink, Source: src, BatchDelay: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, OnChange: onChange, SpoolSize: spool})
+		Sink: sink, Source: src, BatchDelay: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, OnChange: onChange, SpoolSize: spool, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,4 +206,11 @@ func numbered(from, to int) []string {
 		out = append(out, fmt.Sprintf("line %06d", i))
 	}
 	return out
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("LOGSHIP_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }

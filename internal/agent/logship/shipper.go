@@ -171,13 +171,13 @@ func (s *shipper) startSpool() bool {
 		}
 		s.sp = sp
 	}
+	// The events in memory go to disk even beyond the bound (by the
+	// memory buffer at most): they are read already.
 	var cost int64
 	for _, e := range s.pending {
 		cost += spoolCost(e)
 	}
-	if !s.m.reserveSpool(cost+spoolCost(event{}), false) {
-		return false
-	}
+	s.m.reserveSpool(cost+spoolCost(event{}), true)
 	for i := range s.pending {
 		end, err := s.sp.append(s.pending[i])
 		if err != nil {

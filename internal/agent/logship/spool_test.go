@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 )
@@ -51,11 +52,21 @@ func TestSpoolOutageRotationRestart(t *testing.T) {
 				want = append(want, numbered(i, i+1)[0]+pad)
 			}
 			src.write(want[:n/2]...)
-			waitFor(t, "spooling", func() bool { return m.SpoolUsed() > 2<<20 })
+			var seen int64
+			waitFor(t, "everything read into the spool", func() bool {
+				time.Sleep(300 * time.Millisecond)
+				used := m.SpoolUsed()
+				done := used > 2<<20 && used == seen
+				seen = used
+				return done
+			})
 			cancel() // the agent dies
 			m.Wait()
 			src.write(want[n/2:]...)
-			src.rotate(n/2 + 10) // the runtime's files hold only what came after the agent's death
+			// The runtime's files hold only what came after the agent's
+			// death, and the last 100 lines before it (more than the
+			// spool's write buffer).
+			src.rotate(n/2 + 100)
 
 			m2 := newTestManager(t, dir, src, sink, nil)
 			ctx2, cancel2 := context.WithCancel(context.Background())
@@ -127,16 +138,24 @@ func TestSpoolBlockingWaitsWhenFull(t *testing.T) {
 	defer func() { cancel(); m.Wait() }()
 	m.Start(ctx)
 	_ = m.Follow(testTask(nil), "app", "cid")
-	src.write(numbered(0, 60000)...)
-	waitFor(t, "spool full", func() bool { return m.SpoolUsed() >= 256<<10 })
-	if used := m.SpoolUsed(); used > 256<<10+1024 {
-		t.Fatalf("spool %d bytes, beyond its bound", used)
+	src.write(numbered(0, 120000)...)
+	// The reader stops at the bound, short of the output's end.
+	var used int64
+	waitFor(t, "the spool full and the reader stopped", func() bool {
+		time.Sleep(300 * time.Millisecond)
+		now := m.SpoolUsed()
+		done := now >= 256<<10 && now == used
+		used = now
+		return done
+	})
+	if total := 120000 * spoolCost(event{msg: "line 000000"}); used >= total {
+		t.Fatalf("spool at %d bytes: the whole output (%d) was spooled", used, total)
 	}
 	down.Store(false)
 	src.stop()
 	waitFor(t, "drained", func() bool { return m.Drained("cid") })
-	if got := sink.messages(); !slices.Equal(got, numbered(0, 60000)) {
-		t.Fatalf("shipped %d lines, want 60000", len(got))
+	if got := sink.messages(); !slices.Equal(got, numbered(0, 120000)) {
+		t.Fatalf("shipped %d lines, want 120000", len(got))
 	}
 }
 
