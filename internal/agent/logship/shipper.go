@@ -218,13 +218,11 @@ func (s *shipper) spoolPush(e event) {
 		s.drop("buffer full")
 		return
 	}
-	end, err := s.sp.append(e)
-	if err != nil {
+	if _, err := s.sp.append(e); err != nil {
 		s.m.releaseSpool(cost)
 		s.drop("spool: " + err.Error())
 		return
 	}
-	_ = end
 	s.spoolBytes += cost
 	if len(s.pending) == 0 {
 		signal(s.wake)
