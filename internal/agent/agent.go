@@ -95,6 +95,9 @@ type Config struct {
 	// and ships it (GantryPutTaskMetrics); zero means
 	// stats.DefaultInterval, negative turns sampling off.
 	MetricsInterval time.Duration
+	// LogSpoolSize bounds the awslogs spools (logship.Config.SpoolSize):
+	// zero for logship.DefaultSpoolSize, negative for none.
+	LogSpoolSize int64
 	// OnStatsRound, if set, is called after each sampling round (the
 	// agent's Prometheus metrics).
 	OnStatsRound func(d time.Duration, containers int, err error)
@@ -240,6 +243,7 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 			Sink:        logSink{a.client, &a.counters},
 			Source:      src,
 			OnChange:    func(taskArn string) { a.engine.LogsChanged(taskArn) },
+			SpoolSize:   cfg.LogSpoolSize,
 			Logger:      cfg.Logger.With("component", "logship"),
 		})
 		if err != nil {

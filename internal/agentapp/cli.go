@@ -81,7 +81,16 @@ func AgentConfig(c config.Agent) agent.Config {
 		CleanupDelay:      c.CleanupDelay,
 		CleanupJitter:     c.CleanupJitter,
 		MetricsInterval:   metricsInterval(c.MetricsInterval),
+		LogSpoolSize:      logSpoolSize(c.LogSpoolSize),
 	}
+}
+
+// logSpoolSize maps the flag's 0 (off) to logship's negative.
+func logSpoolSize(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // metricsInterval maps the flag's 0 (off) to the agent's negative.

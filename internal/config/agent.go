@@ -76,6 +76,10 @@ type Agent struct {
 	// MetricsInterval is how often the agent samples its containers'
 	// usage and ships it to the control plane; 0 turns sampling off.
 	MetricsInterval time.Duration
+	// LogSpoolSize bounds the disk the awslogs spools take (events read
+	// from containers while the server is unreachable), in bytes; 0 turns
+	// the spool off.
+	LogSpoolSize int64
 	// DebugListen, when set, serves the agent's Prometheus metrics
 	// (/metrics) on that loopback address.
 	DebugListen string
@@ -113,6 +117,7 @@ func DefaultAgent() Agent {
 		CleanupDelay:         3 * time.Hour,
 		ContainerStopTimeout: DefaultContainerStopTimeout,
 		MetricsInterval:      10 * time.Second,
+		LogSpoolSize:         1 << 30,
 		ImagePullBehavior:    "default",
 
 		ImageCleanupInterval:   30 * time.Minute,
@@ -154,6 +159,7 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.DurationVar(&c.ContainerStopTimeout, "container-stop-timeout", c.ContainerStopTimeout, "time between SIGTERM and SIGKILL for containers whose definition has no stopTimeout (ECS_CONTAINER_STOP_TIMEOUT is read too)")
 	fs.StringVar(&c.DockerHost, "docker-host", c.DockerHost, "Docker Engine address (default: DOCKER_HOST or the local socket)")
 	fs.DurationVar(&c.MetricsInterval, "metrics-interval", c.MetricsInterval, "how often the containers' CPU, memory, network and block I/O are sampled and sent to the control plane (CloudWatch AWS/ECS metrics); 0 turns it off")
+	fs.Int64Var(&c.LogSpoolSize, "log-spool-size", c.LogSpoolSize, "bytes of --data-dir the awslogs containers' output may take while the server is unreachable, all containers together (beyond it non-blocking containers drop events and blocking ones leave the rest in Docker's rotated files); 0 for no spool")
 	if withServer {
 		// gantry dev has the server's --debug-listen.
 		fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve the agent's Prometheus metrics (/metrics) on; off when empty")
@@ -265,6 +271,9 @@ func (c *Agent) Validate() error {
 	}
 	if err := validateMetadataListen(c.TaskMetadataListen); err != nil {
 		errs = append(errs, err)
+	}
+	if c.LogSpoolSize < 0 {
+		errs = append(errs, fmt.Errorf("--log-spool-size %d must not be negative", c.LogSpoolSize))
 	}
 	if c.MetricsInterval != 0 && c.MetricsInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--metrics-interval %v must be at least 1s (or 0: off)", c.MetricsInterval))

@@ -46,6 +46,9 @@ type event struct {
 	// pos is the last frame the event holds: once the event is shipped,
 	// the output up to pos is.
 	pos Pos
+	// spoolEnd is, for an event kept in the spool, the offset after its
+	// record: once the event is shipped, the spool up to there is.
+	spoolEnd int64
 }
 
 // assembler turns frames into events. Without a multi-line pattern each

@@ -39,15 +39,21 @@ type checkpoint struct {
 	NextSeq int64 `json:"nextSeq"`
 	// Dropped counts the events dropped so far (non-blocking mode, or
 	// refused by the server).
-	Dropped  int64     `json:"dropped,omitempty"`
+	Dropped int64 `json:"dropped,omitempty"`
+	// SpoolOff is the offset in the container's spool after the last
+	// record acknowledged: a restarted agent ships the spool from there.
+	SpoolOff int64     `json:"spoolOff,omitempty"`
 	Inflight *inflight `json:"inflight,omitempty"`
 }
 
 // inflight is a batch sent but not yet acknowledged.
 type inflight struct {
-	Seq    int64                   `json:"seq"`
-	End    Pos                     `json:"end"`
-	Events []ecsapi.GantryLogEvent `json:"events"`
+	Seq int64 `json:"seq"`
+	End Pos   `json:"end"`
+	// SpoolEnd is the spool offset after the batch's last event when it
+	// came from the spool, else 0.
+	SpoolEnd int64                   `json:"spoolEnd,omitempty"`
+	Events   []ecsapi.GantryLogEvent `json:"events"`
 }
 
 // checkpointPath is the checkpoint file of producer in dir.
@@ -198,7 +204,12 @@ func (in *inflight) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, in.End.TS, 10)
 	b = append(b, `,"n":`...)
 	b = strconv.AppendInt(b, int64(in.End.N), 10)
-	b = append(b, `},"events":[`...)
+	b = append(b, '}')
+	if in.SpoolEnd != 0 {
+		b = append(b, `,"spoolEnd":`...)
+		b = strconv.AppendInt(b, in.SpoolEnd, 10)
+	}
+	b = append(b, `,"events":[`...)
 	for i, e := range in.Events {
 		if i > 0 {
 			b = append(b, ',')

@@ -35,12 +35,23 @@
 // (producer, batchSeq), stores it once; then it reads the output again from
 // the checkpoint.
 //
-// mode blocking (the default): the shipper reads at most about 2 MiB ahead
-// of the server; the rest waits in the local driver's files, the bounded
-// disk buffer (5 files of 20 MiB, or of max-buffer-size). mode
-// non-blocking: the shipper keeps reading, and drops events when more than
-// max-buffer-size (1 MiB by default) wait; it says so in the agent's log
-// and in Reason, which the task engine puts in the container's reason.
+// The spool (spool.go): once a batch could not be sent (the server is
+// unreachable), and in non-blocking mode also once max-buffer-size is
+// full, the events waiting in memory and every event read after them go
+// to an on-disk spool beside the checkpoint, in order, and are shipped
+// from it; the checkpoint records how far the spool is acknowledged, so a
+// restarted agent ships the rest once and reads the container's output
+// again after the last spooled frame. Config.SpoolSize bounds all the
+// spools together.
+//
+// mode blocking: the shipper reads at most about 2 MiB ahead of a server
+// that is behind (the rest waits in the local driver's files: 5 files of
+// 20 MiB, or of max-buffer-size), and spools while the server is
+// unreachable; at the spools' bound it stops reading. mode non-blocking:
+// the shipper keeps reading and spools; at the spools' bound (or with no
+// spool, beyond max-buffer-size, 1 MiB by default) it drops events and
+// says so in the agent's log and in Reason, which the task engine puts in
+// the container's reason.
 //
 // The task engine calls Prepare before a container starts (the server
 // creates the stream, and refuses a missing group without

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -40,6 +42,16 @@ func (f *fakeSource) write(lines ...string) {
 		f.frames = append(f.frames, runtime.LogFrame{Time: f.next, Data: []byte(l)})
 	}
 	f.bump()
+}
+
+// rotate forgets all but the last keep frames, as Docker's local driver
+// forgets its oldest file.
+func (f *fakeSource) rotate(keep int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.frames) > keep {
+		f.frames = slices.Clone(f.frames[len(f.frames)-keep:])
+	}
 }
 
 func (f *fakeSource) stop() {
@@ -163,8 +175,14 @@ func testTask(opts map[string]string) *runtime.Task {
 
 func newTestManager(t *testing.T, dir string, src Source, sink Sink, onChange func(string)) *Manager {
 	t.Helper()
+	return newSpoolManager(t, dir, src, sink, onChange, 0)
+}
+
+// newSpoolManager is newTestManager with Config.SpoolSize spool.
+func newSpoolManager(t *testing.T, dir string, src Source, sink Sink, onChange func(string), spool int64) *Manager {
+	t.Helper()
 	m, err := New(Config{Dir: dir, Cluster: "default", InstanceArn: func() string { return "arn:aws:ecs:us-east-1:123456789012:container-instance/default/i1" },
-		Sink: sink, Source: src, BatchDelay: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, OnChange: onChange})
+		Sink: sink, Source: src, BatchDelay: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, OnChange: onChange, SpoolSize: spool, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,4 +206,11 @@ func numbered(from, to int) []string {
 		out = append(out, fmt.Sprintf("line %06d", i))
 	}
 	return out
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("LOGSHIP_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/agent/runtime"
@@ -80,6 +81,11 @@ type Config struct {
 	MultilineFlush time.Duration
 	// MaxBackoff bounds the wait between retries of a batch; 10 s when zero.
 	MaxBackoff time.Duration
+	// SpoolSize bounds the disk all the containers' spools take together
+	// (events read from a container while the server is unreachable or
+	// behind, kept in order beside the checkpoints); DefaultSpoolSize when
+	// zero, no spool when negative.
+	SpoolSize int64
 	// Logger receives the manager's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -95,6 +101,9 @@ type Manager struct {
 	ctx      context.Context
 	shippers map[string]*shipper // by container ID
 	wg       sync.WaitGroup
+
+	// spoolUsed is the disk the spools take, against cfg.SpoolSize.
+	spoolUsed atomic.Int64
 }
 
 // New returns a Manager; shippers run once Start has been called.
@@ -117,6 +126,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 10 * time.Second
+	}
+	if cfg.SpoolSize == 0 {
+		cfg.SpoolSize = DefaultSpoolSize
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -297,7 +309,40 @@ func (m *Manager) Forget(id string) {
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		m.log.Warn("remove log checkpoint", "container", s.container, "err", err)
 	}
+	s.mu.Lock()
+	if s.sp != nil {
+		s.sp.close()
+		s.sp = nil
+	}
+	m.releaseSpool(s.spoolBytes)
+	s.spoolBytes = 0
+	s.mu.Unlock()
+	if err := os.Remove(spoolPath(s.path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		m.log.Warn("remove log spool", "container", s.container, "err", err)
+	}
 }
+
+// SpoolUsed is the disk the spools take now, in bytes.
+func (m *Manager) SpoolUsed() int64 { return m.spoolUsed.Load() }
+
+// reserveSpool charges n bytes to the spools' bound; force charges them
+// even beyond it. False when they do not fit.
+func (m *Manager) reserveSpool(n int64, force bool) bool {
+	if m.cfg.SpoolSize < 0 {
+		return false
+	}
+	for {
+		used := m.spoolUsed.Load()
+		if !force && used+n > m.cfg.SpoolSize {
+			return false
+		}
+		if m.spoolUsed.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
+}
+
+func (m *Manager) releaseSpool(n int64) { m.spoolUsed.Add(-n) }
 
 func (m *Manager) launch(s *shipper) {
 	m.mu.Lock()

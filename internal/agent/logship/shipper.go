@@ -52,6 +52,20 @@ type shipper struct {
 	space        chan struct{}
 	lastTS       int64
 	notify       bool // reason changed: call Manager.changed once unlocked
+
+	// The spool (see spool): while spooling, the reader appends the
+	// events it assembles to sp instead of pending, and the sender takes
+	// them back into pending in order. spoolBytes is what this shipper has
+	// charged to the Manager's bound; spoolBroken is set once the spool
+	// failed, so the shipper goes on without one.
+	sp          *spool
+	spooling    bool
+	spoolBytes  int64
+	spoolBroken bool
+	// unreachable is set while the last attempt to send a batch failed;
+	// in blocking mode the spool starts only then (a server that is
+	// merely behind leaves the rest in the runtime's log files).
+	unreachable bool
 }
 
 func (m *Manager) newShipper(taskArn, container, id string, raw map[string]string, o Options) *shipper {
@@ -92,16 +106,24 @@ func signal(c chan struct{}) {
 	}
 }
 
-// push takes an assembled event (s.mu held). In non-blocking mode an event
-// that does not fit in the buffer is dropped.
+// push takes an assembled event (s.mu held). An event that does not fit
+// in the memory buffer goes to the spool, and so do all the events after
+// it until the spool has been shipped; in non-blocking mode an event that
+// fits in neither is dropped.
 func (s *shipper) push(e event) {
-	if s.opts.NonBlocking && s.pendingBytes+e.size > s.limit && len(s.pending) > 0 {
-		s.dropped++
-		if s.dropped == 1 || s.dropped%1000 == 0 {
-			s.log.Warn("awslogs buffer full, dropping log events", "dropped", s.dropped)
-		}
-		s.reason = fmt.Sprintf("awslogs: dropped %d log events: buffer full", s.dropped)
-		s.notify = true
+	if s.spooling {
+		s.spoolPush(e)
+		return
+	}
+	over := s.pendingBytes+e.size > s.limit && len(s.pending) > 0
+	// An unreachable server starts the spool at once: what waits in
+	// memory would not survive the agent, and the runtime's files rotate.
+	if (over || s.unreachable) && s.startSpool() {
+		s.spoolPush(e)
+		return
+	}
+	if s.opts.NonBlocking && over {
+		s.drop("buffer full")
 		return
 	}
 	first := len(s.pending) == 0
@@ -115,6 +137,182 @@ func (s *shipper) push(e event) {
 		// full batch: waking it for every event would cost a wake-up each.
 		signal(s.wake)
 	}
+}
+
+// drop counts an event dropped (s.mu held), says so in the agent's log
+// (at the first and every 1,000th) and in the reason.
+func (s *shipper) drop(why string) {
+	s.dropped++
+	if s.dropped == 1 || s.dropped%1000 == 0 {
+		s.log.Warn("awslogs buffer full, dropping log events", "dropped", s.dropped, "why", why)
+	}
+	s.reason = fmt.Sprintf("awslogs: dropped %d log events: %s", s.dropped, why)
+	s.notify = true
+}
+
+// spoolCost is what an event is charged against the spools' bound: its
+// record, at most.
+func spoolCost(e event) int64 { return int64(len(e.msg)) + spoolHeader + 32 }
+
+// startSpool starts spooling (s.mu held): the events waiting in memory
+// are written to the (empty) spool first, so that the spool holds every
+// event after the batch in flight, in order. False when there is no spool
+// (off, or failed).
+func (s *shipper) startSpool() bool {
+	if !s.canSpool() {
+		return false
+	}
+	if s.sp == nil {
+		sp, err := openSpool(spoolPath(s.path))
+		if err != nil {
+			s.log.Error("open log spool: going on without one", "err", err)
+			s.spoolBroken = true
+			return false
+		}
+		s.sp = sp
+	}
+	// The events in memory go to disk even beyond the bound (by the
+	// memory buffer at most): they are read already.
+	var cost int64
+	for _, e := range s.pending {
+		cost += spoolCost(e)
+	}
+	s.m.reserveSpool(cost+spoolCost(event{}), true)
+	for i := range s.pending {
+		end, err := s.sp.append(s.pending[i])
+		if err != nil {
+			s.log.Error("write log spool: going on without one", "err", err)
+			s.spoolBroken = true
+			for j := range s.pending[:i] {
+				s.pending[j].spoolEnd = 0
+			}
+			_ = s.sp.reset()
+			s.m.releaseSpool(cost + spoolCost(event{}))
+			return false
+		}
+		s.pending[i].spoolEnd = end
+	}
+	s.m.releaseSpool(spoolCost(event{}))
+	s.spoolBytes += cost
+	s.sp.read = s.sp.write
+	s.spooling = true
+	s.log.Info("server unreachable or behind: keeping log events in the spool on disk", "buffered", s.pendingBytes)
+	return true
+}
+
+// canSpool reports whether the shipper may start spooling (s.mu held):
+// there is a spool with room, and the mode is non-blocking or the server
+// unreachable.
+func (s *shipper) canSpool() bool {
+	return s.m.cfg.SpoolSize >= 0 && !s.spoolBroken && s.m.spoolUsed.Load() < s.m.cfg.SpoolSize &&
+		(s.opts.NonBlocking || s.unreachable)
+}
+
+// spoolPush appends e to the spool (s.mu held, spooling). In non-blocking
+// mode an event beyond the spools' bound is dropped; in blocking mode the
+// reader stops reading before that (wait), so the bound is passed by an
+// event at most.
+func (s *shipper) spoolPush(e event) {
+	cost := spoolCost(e)
+	if !s.m.reserveSpool(cost, !s.opts.NonBlocking) {
+		s.drop("buffer full")
+		return
+	}
+	if _, err := s.sp.append(e); err != nil {
+		s.m.releaseSpool(cost)
+		s.drop("spool: " + err.Error())
+		return
+	}
+	s.spoolBytes += cost
+	if len(s.pending) == 0 {
+		signal(s.wake)
+	}
+}
+
+// refill takes events from the spool into pending (s.mu held), about
+// twice a batch's worth.
+func (s *shipper) refill() {
+	if !s.spooling || s.sp.read >= s.sp.write {
+		return
+	}
+	room := max(s.limit, blockingBuffer) - s.pendingBytes
+	if room <= 0 {
+		return
+	}
+	events, err := s.sp.load(room)
+	if err != nil || len(events) == 0 {
+		s.log.Error("log spool unreadable: dropping what is left of it", "err", err, "bytes", s.sp.write-s.sp.read)
+		s.sp.read = s.sp.write
+		s.reason = fmt.Sprintf("awslogs: dropped %d log events and a spool that could not be read", s.dropped)
+		s.notify = true
+		return
+	}
+	if len(s.pending) == 0 {
+		s.pendingSince = time.Now()
+	}
+	for _, e := range events {
+		s.pendingBytes += e.size
+	}
+	s.pending = append(s.pending, events...)
+}
+
+// endSpool stops spooling once every event of the spool has been
+// acknowledged: the spool is emptied and the checkpoint says so, on disk,
+// before the reader may start a new spool (both under s.mu).
+func (s *shipper) endSpool(cp *checkpoint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.spooling || s.sp.read < s.sp.write || cp.SpoolOff < s.sp.write {
+		return
+	}
+	s.spooling = false
+	if err := s.sp.reset(); err != nil {
+		s.log.Error("empty log spool", "err", err)
+		s.spoolBroken = true
+	}
+	s.m.releaseSpool(s.spoolBytes)
+	s.spoolBytes = 0
+	cp.SpoolOff = 0
+	if err := s.journal.save(cp, true); err != nil {
+		s.log.Error("save log checkpoint", "err", err)
+	}
+	s.acked = false
+	s.log.Info("log spool shipped")
+	signal(s.space)
+}
+
+// openLeftSpool takes up the spool an earlier run of the agent left,
+// from offset off (after the batch in flight), and returns where the
+// reader resumes: after the last event spooled, else at from.
+func (s *shipper) openLeftSpool(cp *checkpoint, from Pos, off int64) Pos {
+	path := spoolPath(s.path)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 {
+		if cp.SpoolOff != 0 {
+			cp.SpoolOff = 0
+			if err := s.journal.save(cp, true); err != nil {
+				s.log.Error("save log checkpoint", "err", err)
+			}
+		}
+		return from
+	}
+	sp, err := openSpool(path)
+	if err != nil {
+		s.log.Error("log spool left by the previous run unreadable: reading the output from the checkpoint", "err", err)
+		return from
+	}
+	if sp.write == 0 {
+		sp.close()
+		cp.SpoolOff = 0
+		return from
+	}
+	sp.read = min(off, sp.write)
+	s.m.reserveSpool(sp.write, true)
+	s.mu.Lock()
+	s.sp, s.spooling, s.spoolBytes = sp, true, sp.write
+	s.mu.Unlock()
+	s.log.Info("shipping the log spool the previous run left", "bytes", sp.write-sp.read)
+	return sp.last
 }
 
 // run is the sender; it starts the reader and returns when the output is
@@ -142,10 +340,16 @@ func (s *shipper) run(ctx context.Context) {
 		s.reason = fmt.Sprintf("awslogs: dropped %d log events", s.dropped)
 	}
 	s.mu.Unlock()
+	// The reader starts before the batch in flight is sent again: the
+	// server may be unreachable for long, and the runtime's files rotate
+	// meanwhile. That batch is sent until it is acknowledged (or refused),
+	// so the reader starts after it, or after the spool the previous run
+	// left.
+	from, spoolOff := cp.Pos, cp.SpoolOff
 	if in := cp.Inflight; in != nil {
-		s.log.Info("re-sending the log batch in flight before the restart", "seq", in.Seq, "events", len(in.Events))
-		if !s.send(ctx, &cp, in) {
-			return
+		from = in.End
+		if in.SpoolEnd > 0 {
+			spoolOff = in.SpoolEnd
 		}
 		if n := len(in.Events); n > 0 {
 			s.mu.Lock()
@@ -153,6 +357,7 @@ func (s *shipper) run(ctx context.Context) {
 			s.mu.Unlock()
 		}
 	}
+	from = s.openLeftSpool(&cp, from, spoolOff)
 	var rwg sync.WaitGroup
 	rctx, rcancel := context.WithCancel(ctx)
 	defer func() {
@@ -162,8 +367,14 @@ func (s *shipper) run(ctx context.Context) {
 	rwg.Add(1)
 	go func() {
 		defer rwg.Done()
-		s.read(rctx, cp.Pos)
+		s.read(rctx, from)
 	}()
+	if in := cp.Inflight; in != nil {
+		s.log.Info("re-sending the log batch in flight before the restart", "seq", in.Seq, "events", len(in.Events))
+		if !s.send(ctx, &cp, in) {
+			return
+		}
+	}
 	tick := time.NewTicker(s.m.cfg.MultilineFlush / 4)
 	defer tick.Stop()
 	// The checkpoint after an acknowledgement is written only once the
@@ -173,7 +384,8 @@ func (s *shipper) run(ctx context.Context) {
 	// de-duplicates.
 	defer s.saveAcked(&cp)
 	for {
-		batch, end, ok := s.next(ctx, tick.C, func() { s.saveAcked(&cp) })
+		s.endSpool(&cp)
+		batch, end, spoolEnd, ok := s.next(ctx, tick.C, func() { s.endSpool(&cp); s.saveAcked(&cp) })
 		if !ok {
 			return
 		}
@@ -182,7 +394,7 @@ func (s *shipper) run(ctx context.Context) {
 			s.m.changed(s.taskArn)
 			return
 		}
-		in := &inflight{Seq: cp.NextSeq, End: end, Events: batch}
+		in := &inflight{Seq: cp.NextSeq, End: end, SpoolEnd: spoolEnd, Events: batch}
 		cp.Inflight = in
 		if err := s.journal.save(&cp, true); err != nil {
 			s.log.Error("save log checkpoint", "err", err)
@@ -198,18 +410,27 @@ func (s *shipper) run(ctx context.Context) {
 // once the reader is done; idle is called at each tick while there is
 // nothing to send. It returns a nil
 // batch with ok once everything is shipped, and !ok when ctx ends.
-func (s *shipper) next(ctx context.Context, tick <-chan time.Time, idle func()) (batch []ecsapi.GantryLogEvent, end Pos, ok bool) {
+func (s *shipper) next(ctx context.Context, tick <-chan time.Time, idle func()) (batch []ecsapi.GantryLogEvent, end Pos, spoolEnd int64, ok bool) {
 	for {
 		s.mu.Lock()
+		if s.sp != nil {
+			if err := s.sp.flush(); err != nil {
+				s.log.Error("write log spool", "err", err)
+			}
+		}
+		s.refill()
 		if len(s.pending) == 0 {
 			if s.readDone {
 				s.done = true
 				s.mu.Unlock()
-				return nil, Pos{}, true
+				return nil, Pos{}, 0, true
 			}
 		} else {
 			wait := max(s.m.cfg.BatchDelay-time.Since(s.pendingSince), s.m.cfg.BatchInterval-time.Since(s.lastBatch))
-			full := len(s.pending) >= MaxBatchEvents || s.pendingBytes >= MaxBatchBytes
+			// A spool with more to ship makes the batch full: it ships
+			// as fast as the server takes it.
+			full := len(s.pending) >= MaxBatchEvents || s.pendingBytes >= MaxBatchBytes ||
+				s.spooling && s.sp.read < s.sp.write
 			if full || wait <= 0 || s.readDone {
 				s.lastBatch = time.Now()
 				events, rest := cutBatch(s.pending)
@@ -220,21 +441,21 @@ func (s *shipper) next(ctx context.Context, tick <-chan time.Time, idle func()) 
 					batch[i] = ecsapi.GantryLogEvent{Timestamp: ts, Message: e.msg}
 					s.pendingBytes -= e.size
 				}
-				end = events[len(events)-1].pos
+				end, spoolEnd = events[len(events)-1].pos, events[len(events)-1].spoolEnd
 				s.pending = append(s.pending[:0:0], rest...)
 				if len(rest) > 0 {
 					s.pendingSince = time.Now()
 				}
 				s.mu.Unlock()
 				signal(s.space)
-				return batch, end, true
+				return batch, end, spoolEnd, true
 			}
 			s.mu.Unlock()
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, Pos{}, false
+				return nil, Pos{}, 0, false
 			case <-t.C:
 			case <-s.wake:
 				t.Stop()
@@ -244,7 +465,7 @@ func (s *shipper) next(ctx context.Context, tick <-chan time.Time, idle func()) 
 		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, Pos{}, false
+			return nil, Pos{}, 0, false
 		case <-s.wake:
 		case now := <-tick:
 			s.mu.Lock()
@@ -264,9 +485,13 @@ func (s *shipper) send(ctx context.Context, cp *checkpoint, in *inflight) bool {
 	backoff := 200 * time.Millisecond
 	for {
 		err := s.m.cfg.Sink.PutLogBatch(ctx, &req)
+		s.mu.Lock()
+		s.unreachable = err != nil && !errors.Is(err, ErrRejected) && ctx.Err() == nil
+		s.mu.Unlock()
 		if err == nil {
 			break
 		}
+		signal(s.space) // a reader waiting in blocking mode may spool now
 		if ctx.Err() != nil {
 			return false
 		}
@@ -291,6 +516,9 @@ func (s *shipper) send(ctx context.Context, cp *checkpoint, in *inflight) bool {
 	cp.Dropped = s.dropped
 	s.mu.Unlock()
 	cp.Pos, cp.NextSeq, cp.Inflight = in.End, in.Seq+1, nil
+	if in.SpoolEnd > 0 {
+		cp.SpoolOff = in.SpoolEnd
+	}
 	s.acked = true
 	return true
 }
@@ -428,20 +656,33 @@ func (s *shipper) consume(ctx context.Context, stream runtime.LogStream, pos Pos
 }
 
 // wait blocks, in blocking mode, while the events read ahead of the
-// server exceed the buffer: the rest waits in the runtime's log files.
+// server exceed the memory buffer and the spools' bound is reached (or
+// there is no spool): the rest waits in the runtime's log files.
 func (s *shipper) wait(ctx context.Context) bool {
 	for {
 		s.mu.Lock()
-		over := !s.opts.NonBlocking && s.pendingBytes >= s.limit
+		var over bool
+		if !s.opts.NonBlocking {
+			if s.spooling {
+				over = s.m.spoolUsed.Load() >= s.m.cfg.SpoolSize
+			} else {
+				over = s.pendingBytes >= s.limit && !s.canSpool()
+			}
+		}
 		s.mu.Unlock()
 		if !over {
 			return true
 		}
+		// Other containers' spools free space too: look again now and then.
+		t := time.NewTimer(200 * time.Millisecond)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return false
 		case <-s.space:
+		case <-t.C:
 		}
+		t.Stop()
 	}
 }
 

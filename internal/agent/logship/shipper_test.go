@@ -155,8 +155,8 @@ func TestSinkDownBlocking(t *testing.T) {
 	}
 }
 
-// TestSinkDownNonBlocking: events beyond max-buffer-size are dropped, and
-// the reason says so.
+// TestSinkDownNonBlocking: without a spool, events beyond max-buffer-size
+// are dropped, and the reason says so.
 func TestSinkDownNonBlocking(t *testing.T) {
 	src, sink := newFakeSource(), newFakeSink()
 	var down atomic.Bool
@@ -168,7 +168,7 @@ func TestSinkDownNonBlocking(t *testing.T) {
 		return true, nil
 	}
 	var changed atomic.Int32
-	m := newTestManager(t, t.TempDir(), src, sink, func(string) { changed.Add(1) })
+	m := newSpoolManager(t, t.TempDir(), src, sink, func(string) { changed.Add(1) }, -1) // no spool
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); m.Wait() }()
 	m.Start(ctx)
