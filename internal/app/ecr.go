@@ -46,7 +46,8 @@ func startECR(s *Server) (neighbour, error) {
 	// The garbage collection waits for the pushes of every server on the
 	// store, not only this one's.
 	guard := &ecr.StoreGuard{Store: s.ECS.Store, Logger: s.logger.With("service", "registry")}
-	opts := registry.Options{Secret: key, Repositories: api, Auth: api, Logger: s.logger.With("service", "registry"), Guard: guard}
+	opts := registry.Options{Secret: key, Repositories: api, Auth: api, Logger: s.logger.With("service", "registry"), Guard: guard,
+		Challenge: cfg.RegistryAuthChallenge}
 	var tmp string
 	if cfg.RegistryStorage != "" && cfg.RegistryStorage != "filesystem" {
 		opts.Driver = cfg.RegistryStorage

@@ -193,7 +193,8 @@ func (r *Registry) challenge(w http.ResponseWriter, req *http.Request, scope str
 		r.bearerChallenge(w, req, scope, "", e)
 		return
 	}
-	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	// ECR's own challenge: the registry's URL as the realm, its service.
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+registryURL(req)+`/",service="`+TokenService+`"`)
 	writeError(w, http.StatusUnauthorized, e)
 }
 

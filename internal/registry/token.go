@@ -283,12 +283,15 @@ func requestAction(method, kind, rest string) string {
 	return "push"
 }
 
-// tokenRealm is the absolute URL of the token endpoint, as req reached
-// the registry.
-func tokenRealm(req *http.Request) string {
+// registryURL is the registry's base URL, as req reached it.
+func registryURL(req *http.Request) string {
 	scheme := "http"
 	if req.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + req.Host + tokenPath
+	return scheme + "://" + req.Host
 }
+
+// tokenRealm is the absolute URL of the token endpoint, as req reached
+// the registry.
+func tokenRealm(req *http.Request) string { return registryURL(req) + tokenPath }
