@@ -43,7 +43,11 @@ func startECR(s *Server) (neighbour, error) {
 	if err != nil {
 		return neighbour{}, fmt.Errorf("ecr token key: %w", err)
 	}
-	opts := registry.Options{Secret: key, Repositories: api, Auth: api, Logger: s.logger.With("service", "registry")}
+	// The garbage collection waits for the pushes of every server on the
+	// store, not only this one's.
+	guard := &ecr.StoreGuard{Store: s.ECS.Store, Logger: s.logger.With("service", "registry")}
+	opts := registry.Options{Secret: key, Repositories: api, Auth: api, Logger: s.logger.With("service", "registry"), Guard: guard,
+		Challenge: cfg.RegistryAuthChallenge}
 	var tmp string
 	if cfg.RegistryStorage != "" && cfg.RegistryStorage != "filesystem" {
 		opts.Driver = cfg.RegistryStorage
@@ -123,7 +127,7 @@ func startECR(s *Server) (neighbour, error) {
 				errs = append(errs, srv.Shutdown(ctx))
 				cancel()
 			}
-			errs = append(errs, reg.Close())
+			errs = append(errs, reg.Close(), guard.Close())
 			if tmp != "" {
 				errs = append(errs, os.RemoveAll(tmp))
 			}

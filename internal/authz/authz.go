@@ -114,6 +114,7 @@ func (a *Authorizer) Authorize(ctx context.Context, c *Call) error {
 		if limited {
 			d = p.Evaluate(req)
 		}
+		byResource := false
 		if withResources && d != iampolicy.ExplicitDeny {
 			// Same account: an explicit Deny of either policy refuses,
 			// an Allow of either allows.
@@ -124,10 +125,16 @@ func (a *Authorizer) Authorize(ctx context.Context, c *Call) error {
 			}
 			if ok && (rd == iampolicy.ExplicitDeny || d != iampolicy.Allow) {
 				d = rd
+				byResource = rd == iampolicy.ExplicitDeny
 			}
 		}
 		if !d.Allowed() {
-			a.logger.Info("access denied", "request_id", c.RequestID, "principal", c.Principal, "action", action, "resource", r, "decision", d.String())
+			a.logger.Info("access denied", "request_id", c.RequestID, "principal", c.Principal, "action", action, "resource", r,
+				"decision", d.String(), "resource_policy", byResource)
+			if byResource {
+				// The repository's policy refused: AWS names it.
+				return apierror.New(apierror.CodeAccessDenied, "%s", iampolicy.DeniedByResourcePolicyMessage(c.Principal, action, r))
+			}
 			return apierror.New(apierror.CodeAccessDenied, "%s", iampolicy.DeniedMessage(c.Principal, action, r, d))
 		}
 	}

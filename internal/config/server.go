@@ -140,6 +140,10 @@ type Server struct {
 	// garbage collection deletes it: a push uploads its blobs before the
 	// manifest that references them.
 	RegistryGCGrace time.Duration
+	// RegistryAuthChallenge is the authentication the registry's 401
+	// advertises: "basic" (as ECR's registry) or "bearer" (Docker's token
+	// flow, from the registry's /token endpoint). Both are accepted.
+	RegistryAuthChallenge string
 
 	// LBAddress is the address Elastic Load Balancing v2 load balancers
 	// listen on and answer as their DNSName (127.0.0.1 when empty).
@@ -205,6 +209,7 @@ func DefaultServer() Server {
 		RegistryLifecycleInterval: 10 * time.Minute,
 		RegistryGCInterval:        time.Hour,
 		RegistryGCGrace:           time.Hour,
+		RegistryAuthChallenge:     "basic",
 		PrePullTimeout:            5 * time.Minute,
 	}
 }
@@ -255,6 +260,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*paramsFlag)(&c.RegistryStorageParams), "registry-storage-param", "a parameter of the registry's storage driver, key=value (repeatable), as distribution's configuration names them")
 	fs.DurationVar(&c.RegistryLifecycleInterval, "registry-lifecycle-interval", c.RegistryLifecycleInterval, "how often ECR lifecycle policies expire images")
 	fs.DurationVar(&c.RegistryGCInterval, "registry-gc-interval", c.RegistryGCInterval, "how often the elected server deletes the registry's blobs that no manifest references (after batch-delete-image or lifecycle expiry); 0 turns it off")
+	fs.StringVar(&c.RegistryAuthChallenge, "registry-auth-challenge", c.RegistryAuthChallenge, "authentication the registry's 401 advertises: basic (as ECR's) or bearer (Docker's token flow from <registry>/token); both are accepted either way")
 	fs.DurationVar(&c.RegistryGCGrace, "registry-gc-grace", c.RegistryGCGrace, "how old an unreferenced blob must be before the registry's garbage collection deletes it (a push's blobs arrive before its manifest)")
 	fs.StringVar(&c.LBAddress, "lb-address", c.LBAddress, "IP address that ELBv2 load balancers' listeners bind and answer as their DNSName (default 127.0.0.1)")
 	fs.BoolVar(&c.LBDataPlane, "lb-data-plane", c.LBDataPlane, "serve the ELBv2 load balancers' listeners in this process (--lb-data-plane=false: the API only)")
@@ -318,6 +324,9 @@ func (c *Server) Validate() error {
 	}
 	if c.PrePullTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--prepull-timeout %v: must not be negative", c.PrePullTimeout))
+	}
+	if c.RegistryAuthChallenge != "basic" && c.RegistryAuthChallenge != "bearer" {
+		errs = append(errs, fmt.Errorf("--registry-auth-challenge %q: must be basic or bearer", c.RegistryAuthChallenge))
 	}
 	if c.RegistryGCInterval < 0 || c.RegistryGCGrace < 0 {
 		errs = append(errs, fmt.Errorf("--registry-gc-interval %v, --registry-gc-grace %v: must not be negative", c.RegistryGCInterval, c.RegistryGCGrace))

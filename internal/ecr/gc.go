@@ -13,8 +13,13 @@ import (
 // garbage: one at a time, since they share the storage.
 var gcLeaderKey = store.Key("leader", "registry-gc")
 
-// gcLeaderTTL is how soon another server takes the collection over when
-// its leader dies.
+// lifecycleLeaderKey is the election of the server that applies the
+// lifecycle policies: one at a time, so that two servers never expire the
+// same images together.
+var lifecycleLeaderKey = store.Key("leader", "registry-lifecycle")
+
+// gcLeaderTTL is how soon another server takes the collection (or the
+// lifecycle policies) over when its leader dies.
 const gcLeaderTTL = 10 * time.Second
 
 // RunGC collects the registry's garbage (registry.CollectGarbage: blobs no
@@ -25,14 +30,25 @@ func (a *API) RunGC(ctx context.Context, interval, grace time.Duration) {
 	if interval <= 0 {
 		return
 	}
+	a.whileLeading(ctx, gcLeaderKey, "registry garbage collection", interval, func(ctx context.Context, _ *store.Leadership) {
+		if _, err := a.Registry.CollectGarbage(ctx, grace, a.now()); err != nil && ctx.Err() == nil {
+			a.Logger.Warn("registry garbage collection", "err", err)
+		}
+	})
+}
+
+// whileLeading campaigns for the election at key and, while this server
+// leads it, calls fn every interval (with a context that ends with the
+// leadership), until ctx ends.
+func (a *API) whileLeading(ctx context.Context, key, what string, interval time.Duration, fn func(context.Context, *store.Leadership)) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	for ctx.Err() == nil {
-		lead, err := a.Store.Campaign(ctx, gcLeaderKey, []byte(id), gcLeaderTTL)
+		lead, err := a.Store.Campaign(ctx, key, []byte(id), gcLeaderTTL)
 		if err != nil {
 			if ctx.Err() == nil {
-				a.Logger.Warn("registry garbage collection: campaign", "err", err)
+				a.Logger.Warn(what+": campaign", "err", err)
 				select {
 				case <-ctx.Done():
 				case <-time.After(time.Second):
@@ -40,26 +56,29 @@ func (a *API) RunGC(ctx context.Context, interval, grace time.Duration) {
 			}
 			continue
 		}
-		a.collectWhileLeading(ctx, lead, interval, grace)
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = lead.Resign(rctx)
+		a.Logger.Debug(what+": leading", "id", id)
+		lctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lead.Done():
+				cancel()
+			case <-lctx.Done():
+			}
+		}()
+		t := time.NewTicker(interval)
+	loop:
+		for {
+			select {
+			case <-lctx.Done():
+				break loop
+			case <-t.C:
+			}
+			fn(lctx, lead)
+		}
+		t.Stop()
 		cancel()
-	}
-}
-
-func (a *API) collectWhileLeading(ctx context.Context, lead *store.Leadership, interval, grace time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-lead.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := a.Registry.CollectGarbage(ctx, grace, a.now()); err != nil && ctx.Err() == nil {
-			a.Logger.Warn("registry garbage collection", "err", err)
-		}
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = lead.Resign(rctx)
+		rcancel()
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecrapi"
 	"github.com/gantry-dev/gantry/internal/registry"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // lifecyclePolicy is ECR's lifecycle policy document.
@@ -393,23 +394,16 @@ func (a *API) applyPolicy(ctx context.Context, rec *repoRecord) (int, error) {
 	return n, err
 }
 
-// Run applies the lifecycle policies every LifecycleInterval until ctx
-// ends.
+// Run applies the lifecycle policies every LifecycleInterval, on the
+// server elected among those sharing the store, until ctx ends.
 func (a *API) Run(ctx context.Context) {
 	every := a.LifecycleInterval
 	if every <= 0 {
 		every = DefaultLifecycleInterval
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	a.whileLeading(ctx, lifecycleLeaderKey, "lifecycle policies", every, func(ctx context.Context, _ *store.Leadership) {
 		if _, err := a.ApplyLifecyclePolicies(ctx); err != nil && ctx.Err() == nil {
 			a.Logger.Warn("apply the lifecycle policies", "err", err)
 		}
-	}
+	})
 }

@@ -2,6 +2,7 @@ package ecr_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -58,11 +59,14 @@ func TestRepositoryPolicyEnforced(t *testing.T) {
 	admin := newClient(env.URL)
 	puller := ecr.New(ecr.Options{Region: apitest.Region, BaseEndpoint: aws.String(env.URL), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider(pullerKey, pullerSecret, "")})
+	var sharedDigest string
 	for _, r := range []string{"shared", "private"} {
 		if _, err := admin.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(r)}); err != nil {
 			t.Fatal(err)
 		}
-		pushImage(t, admin, r, r, "v1")
+		if d := pushImage(t, admin, r, r, "v1"); r == "shared" {
+			sharedDigest = d
+		}
 	}
 	reg := env.Server.RegistryURL
 
@@ -111,8 +115,20 @@ func TestRepositoryPolicyEnforced(t *testing.T) {
 	// The policy's Deny holds for an administrator too.
 	_, err = admin.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String("shared"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
 	wantCode(t, err, "AccessDeniedException")
-	if !strings.Contains(err.Error(), "ecr:BatchDeleteImage") {
+	if !strings.Contains(err.Error(), "ecr:BatchDeleteImage") || !strings.Contains(err.Error(), "with an explicit deny in a resource-based policy") {
 		t.Errorf("refusal message: %v", err)
+	}
+	// The registry's refusal names the repository policy too.
+	req, _ = http.NewRequest(http.MethodDelete, reg+"/v2/shared/manifests/"+sharedDigest, nil)
+	req.SetBasicAuth(apitest.AccessKeyID, apitest.SecretAccessKey)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "DENIED") || !strings.Contains(string(body), "resource-based policy") {
+		t.Errorf("registry delete refused by the repository policy: %d %s", resp.StatusCode, body)
 	}
 	// Without the policy, the key's pulls end.
 	if _, err := admin.DeleteRepositoryPolicy(ctx, &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String("shared")}); err != nil {

@@ -293,6 +293,12 @@ func TestDeniedMessage(t *testing.T) {
 	if got := DeniedMessage(user, "ecs:RunTask", cluster, Allow); got != "" {
 		t.Errorf("allow: got %q, want empty", got)
 	}
+	repo := "arn:aws:ecr:us-east-1:123456789012:repository/app"
+	got = DeniedByResourcePolicyMessage(user, "ecr:BatchDeleteImage", repo)
+	want = "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:BatchDeleteImage on resource: " + repo + " with an explicit deny in a resource-based policy"
+	if got != want {
+		t.Errorf("resource-based:\n got %q\nwant %q", got, want)
+	}
 }
 
 func TestExplain(t *testing.T) {

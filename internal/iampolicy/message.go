@@ -21,3 +21,13 @@ func DeniedMessage(principal, action, resource string, d Decision) string {
 	}
 	return ""
 }
+
+// DeniedByResourcePolicyMessage returns the message AWS gives with
+// AccessDeniedException when a resource-based policy (an ECR repository
+// policy) refuses a call with an explicit Deny:
+//
+//	User: ... is not authorized to perform: ecr:BatchDeleteImage on resource: ... with an explicit deny in a resource-based policy
+func DeniedByResourcePolicyMessage(principal, action, resource string) string {
+	return "User: " + principal + " is not authorized to perform: " + action + " on resource: " + resource +
+		" with an explicit deny in a resource-based policy"
+}

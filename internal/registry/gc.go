@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/distribution/distribution/v3"
@@ -21,10 +22,11 @@ import (
 // between that check and the manifest deletes a blob the manifest then
 // names. Gantry makes its collection safe beside pushes with two rules:
 //
-//   - A lock: every write that makes a blob or manifest visible (a
+//   - A guard: every write that makes a blob or manifest visible (a
 //     finished upload or mount, a manifest PUT, the ECR API's
-//     CompleteLayerUpload and PutImage) holds gcMu shared; a collection
-//     holds it exclusively from its mark to the end of its sweep. So no
+//     CompleteLayerUpload and PutImage) holds the Guard's Write; a
+//     collection holds its Collect, which waits for the writes under way
+//     and holds new ones back, from its mark to the end of its sweep. So no
 //     manifest appears between the mark and the sweep, and a manifest put
 //     after a sweep is checked by distribution against the blobs that
 //     remain (BLOB_UNKNOWN when one was swept: the push fails, it never
@@ -33,8 +35,36 @@ import (
 //     modification time) are swept, so the blobs of a push whose manifest
 //     has not arrived yet survive.
 //
-// The lock is per server: with several servers on one storage, the grace
-// alone protects pushes through the others (see docs/architecture.md).
+// The default guard (LocalGuard) is a lock of this process. With several
+// servers on one storage, the server passes a guard that holds across
+// them (internal/ecr's StoreGuard, in etcd).
+
+// Guard keeps a garbage collection apart from the writes that make blobs
+// and manifests visible.
+type Guard interface {
+	// Write waits while a collection runs, then holds a write until done
+	// is called. It fails only when ctx ends or the guard cannot be
+	// reached.
+	Write(ctx context.Context) (done func(), err error)
+	// Collect holds new writes back and waits for those under way to end;
+	// the collection runs until done is called.
+	Collect(ctx context.Context) (done func(), err error)
+}
+
+// LocalGuard is a Guard of one process: a read-write lock.
+type LocalGuard struct{ mu sync.RWMutex }
+
+// Write implements Guard.
+func (g *LocalGuard) Write(context.Context) (func(), error) {
+	g.mu.RLock()
+	return g.mu.RUnlock, nil
+}
+
+// Collect implements Guard.
+func (g *LocalGuard) Collect(context.Context) (func(), error) {
+	g.mu.Lock()
+	return g.mu.Unlock, nil
+}
 
 // GCResult is what a garbage collection did.
 type GCResult struct {
@@ -61,15 +91,18 @@ func blobDataPath(d digest.Digest) string {
 // manifests visible wait while it runs.
 func (r *Registry) CollectGarbage(ctx context.Context, grace time.Duration, now time.Time) (GCResult, error) {
 	var res GCResult
-	r.gcMu.Lock()
-	defer r.gcMu.Unlock()
+	done, err := r.guard.Collect(ctx)
+	if err != nil {
+		return res, fmt.Errorf("wait for the writes under way: %w", err)
+	}
+	defer done()
 	enum, ok := r.ns.(distribution.RepositoryEnumerator)
 	if !ok {
 		return res, errors.New("registry storage cannot enumerate repositories")
 	}
 	marked := map[digest.Digest]bool{}
 	var repos []string
-	err := enum.Enumerate(ctx, func(name string) error {
+	err = enum.Enumerate(ctx, func(name string) error {
 		repos = append(repos, name)
 		repo, err := r.repository(ctx, name)
 		if err != nil {

@@ -32,6 +32,10 @@ var routeRE = regexp.MustCompile(`^/v2/(.+?)/(manifests|blobs|tags)/(.*)$`)
 // ServeHTTP serves the registry protocol (/v2/...) behind Gantry's front
 // door: authentication, repositories that exist, immutable tags.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == tokenPath {
+		r.serveToken(w, req)
+		return
+	}
 	if !strings.HasPrefix(req.URL.Path, "/v2/") && req.URL.Path != "/v2" {
 		writeError(w, http.StatusNotFound, errcode.ErrorCodeUnsupported.WithMessage("not a registry API path"))
 		return
@@ -42,21 +46,63 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.app.ServeHTTP(w, req)
 		return
 	}
-	user, pass, ok := req.BasicAuth()
-	if !ok {
-		r.challenge(w, errcode.ErrorCodeUnauthorized.WithMessage("authentication required"))
-		return
+	// The scope a challenge names: what this request needs.
+	scope := ""
+	if m != nil {
+		scope = "repository:" + m[1] + ":pull"
+		if action := requestAction(req.Method, m[2], m[3]); action != "pull" {
+			scope += "," + action
+		}
 	}
-	akid, err := r.auth.Authenticate(req.Context(), user, pass)
-	if err != nil {
-		r.logger.Info("registry request refused", "user", user, "err", err)
-		r.challenge(w, errcode.ErrorCodeUnauthorized.WithMessage("authentication required: "+err.Error()))
-		return
+	var akid string
+	var tok *claims
+	if bearer, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+		c, err := r.verifyToken(strings.TrimSpace(bearer), r.now())
+		if err != nil {
+			r.logger.Info("registry token refused", "err", err)
+			r.bearerChallenge(w, req, scope, "invalid_token", errcode.ErrorCodeUnauthorized.WithMessage("authentication required: "+err.Error()))
+			return
+		}
+		akid, tok = c.Subject, c
+	} else {
+		user, pass, ok := req.BasicAuth()
+		if !ok {
+			r.challenge(w, req, scope, errcode.ErrorCodeUnauthorized.WithMessage("authentication required"))
+			return
+		}
+		var err error
+		akid, err = r.auth.Authenticate(req.Context(), user, pass)
+		if err != nil {
+			r.logger.Info("registry request refused", "user", user, "err", err)
+			r.challenge(w, req, scope, errcode.ErrorCodeUnauthorized.WithMessage("authentication required: "+err.Error()))
+			return
+		}
 	}
 	if m == nil {
 		// /v2/ (the login check) and /v2/_catalog.
+		if tok != nil && strings.HasPrefix(req.URL.Path, "/v2/_catalog") && !tok.allows("registry", "catalog", "*") {
+			r.bearerChallenge(w, req, "registry:catalog:*", "insufficient_scope",
+				errcode.ErrorCodeUnauthorized.WithMessage("authentication required: the token does not grant registry:catalog:*"))
+			return
+		}
 		r.app.ServeHTTP(w, req)
 		return
+	}
+	if tok != nil {
+		action := requestAction(req.Method, m[2], m[3])
+		need := []access{{Type: "repository", Name: m[1], Actions: []string{action}}}
+		if from := req.URL.Query().Get("from"); from != "" && m[2] == "blobs" {
+			// A cross-repository mount reads the source repository.
+			need = append(need, access{Type: "repository", Name: from, Actions: []string{"pull"}})
+		}
+		for _, n := range need {
+			if !tok.allows(n.Type, n.Name, n.Actions[0]) {
+				want := n.Type + ":" + n.Name + ":" + n.Actions[0]
+				r.bearerChallenge(w, req, want, "insufficient_scope",
+					errcode.ErrorCodeUnauthorized.WithMessage("authentication required: the token does not grant "+want))
+				return
+			}
+		}
 	}
 	name := m[1]
 	settings, err := r.repos.Settings(req.Context(), name)
@@ -89,8 +135,13 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		(m[2] == "manifests" && req.Method == http.MethodPut) {
 		// A finished upload, a mount or a manifest: not during a garbage
 		// collection.
-		r.gcMu.RLock()
-		defer r.gcMu.RUnlock()
+		done, err := r.guard.Write(req.Context())
+		if err != nil {
+			r.logger.Warn("registry write waited for a garbage collection", "repository", name, "err", err)
+			writeError(w, http.StatusServiceUnavailable, errcode.ErrorCodeUnavailable.WithMessage("a garbage collection is running; try again"))
+			return
+		}
+		defer done()
 	}
 	if m[2] == "manifests" && req.Method == http.MethodPut {
 		r.putManifest(w, req, name, m[3], settings)
@@ -135,9 +186,30 @@ func writeError(w http.ResponseWriter, status int, e errcode.Error) {
 	_ = errcode.ServeJSON(discardHeader{w}, e)
 }
 
-// challenge answers 401 with Docker's basic challenge.
-func (r *Registry) challenge(w http.ResponseWriter, e errcode.Error) {
-	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+// challenge answers 401 with the challenge the registry advertises:
+// Docker's basic one, or the token flow's (bearerChallenge).
+func (r *Registry) challenge(w http.ResponseWriter, req *http.Request, scope string, e errcode.Error) {
+	if r.bearer {
+		r.bearerChallenge(w, req, scope, "", e)
+		return
+	}
+	// ECR's own challenge: the registry's URL as the realm, its service.
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+registryURL(req)+`/",service="`+TokenService+`"`)
+	writeError(w, http.StatusUnauthorized, e)
+}
+
+// bearerChallenge answers 401 with the token flow's challenge: the token
+// endpoint, the service, the scope the request needs, and errKind
+// (invalid_token, insufficient_scope) when a token was refused.
+func (r *Registry) bearerChallenge(w http.ResponseWriter, req *http.Request, scope, errKind string, e errcode.Error) {
+	h := `Bearer realm="` + tokenRealm(req) + `",service="` + TokenService + `"`
+	if scope != "" {
+		h += `,scope="` + scope + `"`
+	}
+	if errKind != "" {
+		h += `,error="` + errKind + `"`
+	}
+	w.Header().Set("WWW-Authenticate", h)
 	writeError(w, http.StatusUnauthorized, e)
 }
 

@@ -290,8 +290,11 @@ func (r *Registry) PutManifest(ctx context.Context, name, mediaType string, payl
 		return "", fmt.Errorf("%w: %v", ErrManifestInvalid, err)
 	}
 	// Not during a garbage collection (gc.go).
-	r.gcMu.RLock()
-	defer r.gcMu.RUnlock()
+	done, err := r.guard.Write(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer done()
 	repo, err := r.repository(ctx, name)
 	if err != nil {
 		return "", err
@@ -558,8 +561,11 @@ func (r *Registry) CompleteUpload(ctx context.Context, name, id, dgst string) (s
 		return "", fmt.Errorf("%w: %v", ErrDigestMismatch, err)
 	}
 	// Not during a garbage collection (gc.go).
-	r.gcMu.RLock()
-	defer r.gcMu.RUnlock()
+	done, err := r.guard.Write(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer done()
 	bw, err := r.resume(ctx, name, id)
 	if err != nil {
 		return "", err

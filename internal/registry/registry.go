@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
@@ -20,6 +21,7 @@ import (
 	_ "github.com/distribution/distribution/v3/manifest/manifestlist"
 	_ "github.com/distribution/distribution/v3/manifest/ocischema"
 	_ "github.com/distribution/distribution/v3/manifest/schema2"
+
 	// The storage drivers Gantry links register themselves by name.
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
@@ -92,6 +94,19 @@ type Options struct {
 	// 503 UNAVAILABLE and that reason. Pulls go on, and pushes resume as
 	// soon as it answers "".
 	Full func() string
+	// Guard keeps garbage collections apart from the writes that make
+	// blobs and manifests visible (gc.go); nil is a guard of this
+	// process alone, enough for one server.
+	Guard Guard
+	// Challenge is the authentication a 401 advertises: ChallengeBasic
+	// (the default, as ECR's registry) or ChallengeBearer (Docker's
+	// token flow, token.go). Both are accepted either way.
+	Challenge string
+	// TokenTTL is how long the token endpoint's tokens are valid; 0 is
+	// DefaultTokenTTL.
+	TokenTTL time.Duration
+	// Now is the clock of the tokens; nil is time.Now.
+	Now func() time.Time
 }
 
 // Registry is a running registry: an http.Handler for the distribution
@@ -112,9 +127,21 @@ type Registry struct {
 	tagLocks map[string]*repoLock
 	// authorize, when set, authorises each request (SetAuthorizer).
 	authorize atomic.Pointer[AuthorizeFunc]
-	// gcMu is held shared by the writes that make blobs and manifests
-	// visible, exclusively by a garbage collection (gc.go).
-	gcMu sync.RWMutex
+	// guard is held by the writes that make blobs and manifests visible
+	// and by a garbage collection, never both at once (gc.go).
+	guard Guard
+	// bearer advertises the token flow; tokenTTL is its tokens' life.
+	bearer   bool
+	tokenTTL time.Duration
+	clock    func() time.Time
+}
+
+// now is the registry's clock.
+func (r *Registry) now() time.Time {
+	if r.clock != nil {
+		return r.clock()
+	}
+	return time.Now()
 }
 
 type repoLock struct {
@@ -165,8 +192,21 @@ func New(ctx context.Context, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch opts.Challenge {
+	case "", ChallengeBasic, ChallengeBearer:
+	default:
+		return nil, fmt.Errorf("registry: challenge %q is neither %s nor %s", opts.Challenge, ChallengeBasic, ChallengeBearer)
+	}
+	ttl := opts.TokenTTL
+	if ttl <= 0 {
+		ttl = DefaultTokenTTL
+	}
+	guard := opts.Guard
+	if guard == nil {
+		guard = &LocalGuard{}
+	}
 	return &Registry{
-		app: app, ns: ns, driver: driver, repos: opts.Repositories, auth: opts.Auth,
+		guard: guard, bearer: opts.Challenge == ChallengeBearer, tokenTTL: ttl, clock: opts.Now, app: app, ns: ns, driver: driver, repos: opts.Repositories, auth: opts.Auth,
 		secret: opts.Secret, logger: logger, full: opts.Full, tagLocks: map[string]*repoLock{},
 	}, nil
 }

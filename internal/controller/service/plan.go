@@ -226,7 +226,9 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 		pl.breaker(obs.Tasks)
 		pl.deploymentAlarms(obs.AlarmStates)
 		live = pl.unstopped(live)
-		pl.daemon(live, obs.Tasks)
+		if !pl.prePull(obs.PrePull, deploymentTasks(obs.Tasks, svc.Deployments[0].Id)) {
+			pl.daemon(live, obs.Tasks)
+		}
 	default:
 		pl.breaker(obs.Tasks)
 		pl.deploymentAlarms(obs.AlarmStates)
@@ -235,7 +237,7 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 			pl.replica(live, obs.Tasks)
 		}
 	}
-	if svc.Status == "DRAINING" || string(svc.SchedulingStrategy) == "DAEMON" {
+	if svc.Status == "DRAINING" {
 		if obs.PrePull != nil && obs.PrePull.Request != nil {
 			pl.putPrePull(nil)
 		}

@@ -224,11 +224,13 @@ func (pl *planner) prePull(pp *PrePullObserved, tasks int) bool {
 	return false
 }
 
-// rollingOut reports whether the PRIMARY deployment of a REPLICA service
-// replaces another one and is in progress: the case pre-pull is for.
+// rollingOut reports whether the PRIMARY deployment of a service (REPLICA
+// or DAEMON) replaces another one and is in progress: the case pre-pull is
+// for. A DAEMON rollout replaces the task of every instance in place, so
+// without pre-pull each instance would wait on its pull with its daemon
+// stopped.
 func rollingOut(svc *ecsapi.Service) bool {
-	return len(svc.Deployments) > 1 && svc.Deployments[0].RolloutState == "IN_PROGRESS" &&
-		string(svc.SchedulingStrategy) != "DAEMON" && svc.Status != "DRAINING"
+	return len(svc.Deployments) > 1 && svc.Deployments[0].RolloutState == "IN_PROGRESS" && svc.Status != "DRAINING"
 }
 
 // failDeployment fails the PRIMARY deployment (by the circuit breaker or

@@ -159,3 +159,37 @@ func TestPlanPrePull(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanPrePullDaemon: a DAEMON service's rollout, which replaces the
+// task of every instance in place, waits for its images on every eligible
+// instance too, and then replaces its tasks.
+func TestPlanPrePullDaemon(t *testing.T) {
+	cfg := testCfg
+	cfg.PrePullTimeout = time.Minute
+	daemon := func() *ecsapi.Service {
+		s := svcFixture(2, func(s *ecsapi.Service) { s.SchedulingStrategy = "DAEMON" }, deploy)
+		s.Deployments[0].CreatedAt = ecsapi.NewTimestamp(t0.Add(-10 * time.Second))
+		return s
+	}
+	old := []ecsapi.Task{tk("d1", inst1, "RUNNING"), tk("d1", inst2, "RUNNING")}
+	images := []string{"reg/agent:v2"}
+
+	p := plan(cfg, daemon(), Observed{Tasks: old, Instances: prePullInstances(), PrePull: &PrePullObserved{Images: images}}, t0)
+	if len(p.Start) != 0 || len(p.Stop) != 0 {
+		t.Fatalf("a waiting DAEMON rollout started %v / stopped %v", p.Start, p.Stop)
+	}
+	if !p.WritePrePull || p.PrePull == nil || p.PrePull.Deployment != "d2" || !slices.Equal(p.PrePull.Instances, []string{inst1, inst2}) ||
+		!slices.Equal(p.PrePull.Images, images) {
+		t.Fatalf("request: %v %+v", p.WritePrePull, p.PrePull)
+	}
+	asked := p.PrePull
+	obs := Observed{Tasks: old, Instances: prePullInstances(), PrePull: &PrePullObserved{Request: asked, Images: images,
+		Pulls: map[string][]ImagePull{inst1: pulls(PullPulled, images...), inst2: pulls(PullPulled, images...)}}}
+	p = plan(cfg, daemon(), obs, t0.Add(time.Second))
+	if len(p.Start)+len(p.Stop) == 0 || p.PrePull == nil || !p.PrePull.Done {
+		t.Fatalf("after the pulls: start %v stop %v request %+v", p.Start, p.Stop, p.PrePull)
+	}
+	if !hasPlanEvent(p, "pre-pulled image(s) reg/agent:v2 on 2 of 2 container instances") {
+		t.Fatalf("events %v", p.Events)
+	}
+}
