@@ -41,7 +41,9 @@ func TestTaskSetLoadBalancersAndCapacityProviders(t *testing.T) {
 	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: cl, CapacityProviders: []string{"ts-a", "ts-b"}}); err != nil {
 		t.Fatal(err)
 	}
-	attr := func(p string) ecsapi.Attribute { return ecsapi.Attribute{Name: gantryecs.CapacityProviderAttribute, Value: p} }
+	attr := func(p string) ecsapi.Attribute {
+		return ecsapi.Attribute{Name: gantryecs.CapacityProviderAttribute, Value: p}
+	}
 	agentA := newSimAgent(t, env, "tslb", 4096, 4096, attr("ts-a"))
 	agentB := newSimAgent(t, env, "tslb", 4096, 4096, attr("ts-b"))
 	registerWeb(t, c, "web", 64, 0)
@@ -190,7 +192,7 @@ func TestTaskSetLoadBalancersAndCapacityProviders(t *testing.T) {
 			ports[at.Task.TaskArn] = port
 			for _, st := range []string{"PENDING", "RUNNING"} {
 				a.report(at.Task.TaskArn, st, "", ecsapi.GantryContainerState{ContainerName: "web", RuntimeId: "rt-" + fmt.Sprint(port),
-					Status: map[bool]string{true: "RUNNING", false: "PENDING"}[st == "RUNNING"],
+					Status:          map[bool]string{true: "RUNNING", false: "PENDING"}[st == "RUNNING"],
 					NetworkBindings: []ecsapi.NetworkBinding{{ContainerPort: aws.Int32(8080), HostPort: aws.Int32(port), BindIP: "0.0.0.0", Protocol: "tcp"}}})
 			}
 		}
