@@ -65,6 +65,8 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	// rates makes version 4's network_rate_stats.
+	rates netRates
 }
 
 // New returns the task metadata server for cfg.
@@ -252,6 +254,9 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request, v4 bool)
 		writeJSON(w, http.StatusInternalServerError, fmt.Sprintf("Unable to get container stats for: %s", dockerID))
 		return
 	}
+	if v4 {
+		raw = s.rates.add(dockerID, raw)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(raw)
 }
@@ -281,6 +286,8 @@ func (s *Server) taskStats(w http.ResponseWriter, r *http.Request, v4 bool) {
 			raw, err := s.statsOf(r.Context(), id)
 			if err != nil {
 				raw = json.RawMessage("{}")
+			} else if v4 {
+				raw = s.rates.add(id, raw)
 			}
 			mu.Lock()
 			out[id] = raw
