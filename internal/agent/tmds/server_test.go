@@ -374,3 +374,37 @@ func TestNetworkRateStats(t *testing.T) {
 		t.Fatalf("rates without networks %+v", r)
 	}
 }
+
+type fakeInstanceTags struct {
+	tags map[string]string
+	err  error
+}
+
+func (f fakeInstanceTags) ContainerInstanceTags(context.Context) (map[string]string, string, error) {
+	return f.tags, "arn:aws:ecs:us-west-2:111122223333:container-instance/default/abc", f.err
+}
+
+// TestTaskWithTagsContainerInstanceTags: taskWithTags carries the
+// container instance's tags; when they cannot be read it still answers,
+// with an Errors entry naming ContainerInstanceTags and the instance, as
+// the ECS agent does; /task never reads them.
+func TestTaskWithTagsContainerInstanceTags(t *testing.T) {
+	s := New(Config{State: fakeState{"id-1": exampleEntry()}, InstanceTags: fakeInstanceTags{tags: map[string]string{"rack": "r1"}}})
+	_, body := do(t, s, "GET", "/v4/id-1/taskWithTags", "10.0.2.100:1", "")
+	if !strings.Contains(body, `"ContainerInstanceTags":{"rack":"r1"}`) || !strings.Contains(body, `"TaskTags":{"team":"a"}`) || strings.Contains(body, `"Errors"`) {
+		t.Fatalf("taskWithTags: %s", body)
+	}
+	if _, body := do(t, s, "GET", "/v4/id-1/task", "10.0.2.100:1", ""); strings.Contains(body, "ContainerInstanceTags") {
+		t.Fatalf("/task: %s", body)
+	}
+	s = New(Config{State: fakeState{"id-1": exampleEntry()}, InstanceTags: fakeInstanceTags{err: errors.New("unreachable")}})
+	code, body := do(t, s, "GET", "/v4/id-1/taskWithTags", "10.0.2.100:1", "")
+	var task Task
+	if err := json.Unmarshal([]byte(body), &task); err != nil || code != 200 {
+		t.Fatalf("taskWithTags: %d %v %s", code, err, body)
+	}
+	if len(task.Errors) != 1 || task.Errors[0].ErrorField != "ContainerInstanceTags" || task.Errors[0].ResourceARN == "" ||
+		task.ContainerInstanceTags != nil || task.TaskTags["team"] != "a" {
+		t.Fatalf("taskWithTags when the tags cannot be read: %+v", task)
+	}
+}
