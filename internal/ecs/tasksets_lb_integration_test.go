@@ -30,7 +30,8 @@ import (
 // capacityProviderName. Once the (simulated) agent reports the tasks
 // RUNNING with their host ports, the controller registers them as instance
 // targets in the task set's target group only; DeleteTaskSet with force
-// makes them DEACTIVATING while their targets drain.
+// makes them DEACTIVATING while their targets drain. A task set's target
+// group cannot be deleted (ResourceInUse).
 func TestTaskSetLoadBalancersAndCapacityProviders(t *testing.T) {
 	env := apitest.Start(t, apitest.Options{})
 	ctx := context.Background()
@@ -249,6 +250,10 @@ func TestTaskSetLoadBalancersAndCapacityProviders(t *testing.T) {
 	})
 	if got := targets(prod); len(got) != 4 {
 		t.Fatalf("blue's targets %v", got)
+	}
+	// A task set's target group is in use, as a service's.
+	if _, err := lbc.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: aws.String(prod)}); err == nil || !strings.Contains(err.Error(), "ResourceInUse") {
+		t.Errorf("delete the target group of a task set: %v", err)
 	}
 	d, err := c.DescribeTaskSets(ctx, &ecs.DescribeTaskSetsInput{Cluster: cl, Service: aws.String("ext"), TaskSets: []string{greenID}})
 	if err != nil || len(d.TaskSets) != 1 || aws.ToString(d.TaskSets[0].Status) != "DRAINING" {
