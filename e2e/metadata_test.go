@@ -71,7 +71,8 @@ func freePort(t *testing.T) int {
 }
 
 // TestTaskMetadataEndpoint runs bridge, host and awsvpc tasks whose
-// containers read their own metadata, stats and task protection through
+// containers read their own metadata, stats (with network_rate_stats on
+// a second read) and task protection through
 // ECS_CONTAINER_METADATA_URI_V4, ECS_CONTAINER_METADATA_URI and
 // ECS_AGENT_URI, and a container of another task that cannot read them.
 func TestTaskMetadataEndpoint(t *testing.T) {
@@ -236,6 +237,19 @@ func TestTaskMetadataEndpoint(t *testing.T) {
 			if s.ID != id {
 				t.Errorf("task stats: %s holds %s", id, s.ID)
 			}
+		}
+		// Read again: network_rate_stats, from the counters since the
+		// stats before (the container has fetched the answers since).
+		status, body = fetchFrom(t, baseA, url.Values{"env": {"ECS_CONTAINER_METADATA_URI_V4"}, "path": {"/stats"}})
+		var again struct {
+			Rate *struct {
+				Rx *float64 `json:"rx_bytes_per_sec"`
+				Tx *float64 `json:"tx_bytes_per_sec"`
+			} `json:"network_rate_stats"`
+		}
+		if status != 200 || json.Unmarshal(body, &again) != nil || again.Rate == nil || again.Rate.Rx == nil || again.Rate.Tx == nil ||
+			*again.Rate.Rx <= 0 || *again.Rate.Tx < 0 {
+			t.Errorf("stats read again: no network_rate_stats with bytes received: %d %s", status, body)
 		}
 	})
 	t.Run("another task cannot read it", func(t *testing.T) {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +140,140 @@ func TestTaskSetsRunRealTasks(t *testing.T) {
 		t.Fatalf("delete task set: %v %+v", err, del)
 	}
 	waitSets(map[string]int{greenID: 3})
+	if _, err := c.ecs.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String(c.name), Service: aws.String("ext"), Force: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTaskSetBehindLoadBalancer: task sets with loadBalancers, with real
+// containers behind the server's load balancer data plane, as an external
+// deployment controller arranges them: blue (primary) in the production
+// target group, green in the test target group. Each task set's tasks are
+// registered in its own group only and turn healthy there (read with
+// DescribeTargetHealth), each task set reports STEADY_STATE
+// only then, and both listeners answer. Green deleted with force: its task
+// goes DEACTIVATING while its target drains, then stops, and green leaves
+// the service; blue's targets are untouched.
+func TestTaskSetBehindLoadBalancer(t *testing.T) {
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lbDataPlane: true, minHealthy: -1})
+	ctx := context.Background()
+	prod := c.newLB("ts-prod", 3)
+	test := c.newLB("ts-test", 3)
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("ts-lbweb"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
+	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("ext"), DesiredCount: aws.Int32(2),
+		DeploymentController: &types.DeploymentController{Type: types.DeploymentControllerTypeExternal}})
+	lbOn := func(tg string) []types.LoadBalancer {
+		return []types.LoadBalancer{{TargetGroupArn: aws.String(tg), ContainerName: aws.String("web"), ContainerPort: aws.Int32(8080)}}
+	}
+	// A port the container does not map is refused, as ECS.
+	if _, err := c.ecs.CreateTaskSet(ctx, &ecs.CreateTaskSetInput{Cluster: aws.String(c.name), Service: aws.String("ext"), TaskDefinition: aws.String(td),
+		LoadBalancers: []types.LoadBalancer{{TargetGroupArn: aws.String(prod.tg), ContainerName: aws.String("web"), ContainerPort: aws.Int32(9999)}}}); err == nil ||
+		!strings.Contains(err.Error(), "did not have a container port 9999") {
+		t.Fatalf("create task set with a port the container lacks: %v", err)
+	}
+	blue, err := c.ecs.CreateTaskSet(ctx, &ecs.CreateTaskSetInput{Cluster: aws.String(c.name), Service: aws.String("ext"), TaskDefinition: aws.String(td),
+		Scale: &types.Scale{Value: 100, Unit: types.ScaleUnitPercent}, LoadBalancers: lbOn(prod.tg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blueID := aws.ToString(blue.TaskSet.Id)
+	if _, err := c.ecs.UpdateServicePrimaryTaskSet(ctx, &ecs.UpdateServicePrimaryTaskSetInput{Cluster: aws.String(c.name), Service: aws.String("ext"), PrimaryTaskSet: aws.String(blueID)}); err != nil {
+		t.Fatal(err)
+	}
+	green, err := c.ecs.CreateTaskSet(ctx, &ecs.CreateTaskSetInput{Cluster: aws.String(c.name), Service: aws.String("ext"), TaskDefinition: aws.String(td),
+		Scale: &types.Scale{Value: 50, Unit: types.ScaleUnitPercent}, LoadBalancers: lbOn(test.tg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	greenID := aws.ToString(green.TaskSet.Id)
+
+	healthy := func(l lbSetup) (int, int) {
+		n, all := 0, 0
+		for st, k := range l.targetStates(t) {
+			all += k
+			if st == "healthy" {
+				n += k
+			}
+		}
+		return n, all
+	}
+	sawStabilizing := false
+	testutil.WaitFor(t, 120*time.Second, "each task set's targets healthy and the task sets steady", func() error {
+		out, err := c.ecs.DescribeTaskSets(ctx, &ecs.DescribeTaskSetsInput{Cluster: aws.String(c.name), Service: aws.String("ext")})
+		if err != nil {
+			return err
+		}
+		for _, l := range []lbSetup{prod, test} {
+			n, all := healthy(l)
+			want := map[string]int{prod.tg: 2, test.tg: 1}[l.tg]
+			if n != want || all != want {
+				for _, ts := range out.TaskSets {
+					if ts.RunningCount > 0 && ts.StabilityStatus == types.StabilityStatusStabilizing {
+						sawStabilizing = true
+					}
+				}
+				return fmt.Errorf("target group %s: %d healthy of %d, want %d", l.tg, n, all, want)
+			}
+		}
+		for _, ts := range out.TaskSets {
+			if ts.StabilityStatus != types.StabilityStatusSteadyState {
+				return fmt.Errorf("task set %s is %s", aws.ToString(ts.Id), ts.StabilityStatus)
+			}
+		}
+		return nil
+	})
+	if !sawStabilizing {
+		t.Log("the task sets were never seen RUNNING and STABILIZING before their targets were healthy (the poll may have missed it)")
+	}
+	for _, l := range []lbSetup{prod, test} {
+		if code, err := get(l.url); err != nil || code != 200 {
+			t.Fatalf("GET through %s: %d %v", l.url, code, err)
+		}
+	}
+	if s := c.svc("ext"); !hasEvent(s, "registered") {
+		t.Errorf("no registration event: %v", eventMessages(s, 10))
+	}
+
+	// Green is deleted with force: its target drains (3s) before its
+	// task stops; blue keeps its two healthy targets.
+	greenTasks, err := c.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(c.name), StartedBy: aws.String(greenID)})
+	if err != nil || len(greenTasks.TaskArns) != 1 {
+		t.Fatalf("green's tasks: %v %+v", err, greenTasks)
+	}
+	greenTask := greenTasks.TaskArns[0]
+	if _, err := c.ecs.DeleteTaskSet(ctx, &ecs.DeleteTaskSetInput{Cluster: aws.String(c.name), Service: aws.String("ext"), TaskSet: aws.String(greenID), Force: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	sawDeactivating, sawDraining := false, false
+	testutil.WaitFor(t, 60*time.Second, "green's task stopped and green gone", func() error {
+		d := c.describe(greenTask)
+		if aws.ToString(d.LastStatus) == "DEACTIVATING" {
+			sawDeactivating = true
+		}
+		if test.targetStates(t)["draining"] > 0 {
+			sawDraining = true
+		}
+		if aws.ToString(d.LastStatus) != "STOPPED" {
+			return fmt.Errorf("green's task is %s", aws.ToString(d.LastStatus))
+		}
+		out, err := c.ecs.DescribeTaskSets(ctx, &ecs.DescribeTaskSetsInput{Cluster: aws.String(c.name), Service: aws.String("ext")})
+		if err != nil {
+			return err
+		}
+		if len(out.TaskSets) != 1 || aws.ToString(out.TaskSets[0].Id) != blueID {
+			return fmt.Errorf("%d task sets", len(out.TaskSets))
+		}
+		if st := test.targetStates(t); len(st) != 0 {
+			return fmt.Errorf("green's targets left: %v", st)
+		}
+		return nil
+	})
+	if !sawDeactivating || !sawDraining {
+		t.Errorf("green's task was seen DEACTIVATING %v, its target draining %v", sawDeactivating, sawDraining)
+	}
+	if st := prod.targetStates(t); st["healthy"] != 2 || len(st) != 1 {
+		t.Fatalf("blue's targets after green went: %v", st)
+	}
 	if _, err := c.ecs.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String(c.name), Service: aws.String("ext"), Force: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}

@@ -116,15 +116,18 @@ type identity struct {
 
 // Agent is a running agent.
 type Agent struct {
-	cfg    Config
-	client *ecsclient.Client
-	rt     runtime.Runtime
-	engine *taskengine.Engine
-	logs   *logship.Manager // nil when the runtime cannot read logs back
-	stats  *stats.Sampler   // nil when the runtime reports no usage
-	tmds   *tmds.Server     // nil without a task metadata endpoint
-	id     identity
-	log    *slog.Logger
+	cfg Config
+	// instanceArn is the registered instance's ARN, for readers on other
+	// goroutines (the task metadata endpoint's taskWithTags).
+	instanceArn atomic.Pointer[string]
+	client      *ecsclient.Client
+	rt          runtime.Runtime
+	engine      *taskengine.Engine
+	logs        *logship.Manager // nil when the runtime cannot read logs back
+	stats       *stats.Sampler   // nil when the runtime reports no usage
+	tmds        *tmds.Server     // nil without a task metadata endpoint
+	id          identity
+	log         *slog.Logger
 	// counters are the agent's own metrics (WriteMetrics).
 	counters counters
 	// session identifies this agent process to the control plane, which
@@ -276,6 +279,12 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 	if ecfg.Metadata != nil {
 		statsRT, _ := rt.(runtime.StatsJSONReader)
 		a.tmds = tmds.New(tmds.Config{State: a.engine, Stats: statsRT, Protection: protection{a.client},
+			InstanceTags: instanceTags{c: a.client, arn: func() string {
+				if p := a.instanceArn.Load(); p != nil {
+					return *p
+				}
+				return ""
+			}},
 			Cluster: cfg.Cluster, Logger: cfg.Logger.With("component", "tmds")})
 	}
 	a.prepull = newPrePuller(rt, cfg.Logger.With("component", "prepull"))
@@ -444,6 +453,7 @@ func (a *Agent) Register(ctx context.Context) error {
 		return err
 	}
 	a.id = id
+	a.instanceArn.Store(&id.ContainerInstanceArn)
 	a.log.Info("registered container instance", "arn", id.ContainerInstanceArn, "cluster", a.cfg.Cluster)
 	return nil
 }
@@ -784,4 +794,28 @@ func (p protection) UpdateTaskProtection(ctx context.Context, in *ecsapi.UpdateT
 		return nil, err
 	}
 	return &out, nil
+}
+
+// instanceTags reads the agent's container instance's tags
+// (ListTagsForResource) for the task metadata endpoint's taskWithTags.
+type instanceTags struct {
+	c   *ecsclient.Client
+	arn func() string
+}
+
+// ContainerInstanceTags calls ListTagsForResource on the instance's ARN.
+func (t instanceTags) ContainerInstanceTags(ctx context.Context) (map[string]string, string, error) {
+	arn := t.arn()
+	if arn == "" {
+		return nil, "", errors.New("the agent has not registered its container instance yet")
+	}
+	var out ecsapi.ListTagsForResourceResponse
+	if err := t.c.Call(ctx, "ListTagsForResource", &ecsapi.ListTagsForResourceRequest{ResourceArn: arn}, &out); err != nil {
+		return nil, arn, err
+	}
+	tags := make(map[string]string, len(out.Tags))
+	for _, tag := range out.Tags {
+		tags[tag.Key] = tag.Value
+	}
+	return tags, arn, nil
 }

@@ -161,7 +161,7 @@ func (d *serviceDeps) run(ctx context.Context, spec servicectl.TaskSpec, count i
 		StartedBy: spec.StartedBy, Group: spec.Group, LaunchType: spec.LaunchType, PlacementConstraints: spec.PlacementConstraints,
 		PlacementStrategy: spec.PlacementStrategy, NetworkConfiguration: spec.NetworkConfiguration, Tags: tags,
 		ManagedTags: spec.ManagedTags, EnableExecuteCommand: spec.EnableExecuteCommand, Instance: instance,
-		CapacityProviderStrategy: spec.CapacityProviderStrategy})
+		CapacityProviderStrategy: spec.CapacityProviderStrategy, TaskSet: spec.TaskSet})
 	pl.TaskArns, pl.Failures = res.TaskArns, res.Failures
 	if err != nil {
 		return pl, runErr(err)

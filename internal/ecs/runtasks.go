@@ -27,6 +27,9 @@ type RunSpec struct {
 	// the Group that are not stopping count towards each provider's base
 	// and weight.
 	CapacityProviderStrategy []ecsapi.CapacityProviderStrategyItem
+	// TaskSet says the tasks are a task set's (StartedBy is its ID): the
+	// strategy then spreads the task set's own tasks, not its service's.
+	TaskSet bool
 	// PlacementConstraints and PlacementStrategy are checked and applied
 	// as RunTask's.
 	PlacementConstraints []ecsapi.PlacementConstraint
@@ -118,7 +121,11 @@ func (s *API) RunTasks(ctx context.Context, spec RunSpec) (RunResult, error) {
 			return res, err
 		}
 		var existing map[string]int
-		if existing, err = s.groupProviderCounts(ctx, cluster, spec.Group); err != nil {
+		only := ""
+		if spec.TaskSet {
+			only = spec.StartedBy
+		}
+		if existing, err = s.groupProviderCounts(ctx, cluster, spec.Group, only); err != nil {
 			return res, err
 		}
 		recs, failures, err = s.placeByStrategy(ctx, cluster, crev, rev, o, spec.Count, spec.CapacityProviderStrategy, existing, cons, spec.PlacementStrategy)
@@ -145,9 +152,10 @@ func (s *API) RunTasks(ctx context.Context, spec RunSpec) (RunResult, error) {
 }
 
 // groupProviderCounts counts, per capacity provider, the tasks of a
-// service's group (service:NAME) whose desired status is not STOPPED; none
-// for another group.
-func (s *API) groupProviderCounts(ctx context.Context, cluster, group string) (map[string]int, error) {
+// service's group (service:NAME) whose desired status is not STOPPED (only
+// those started by startedBy, when it is not empty); none for another
+// group.
+func (s *API) groupProviderCounts(ctx context.Context, cluster, group, startedBy string) (map[string]int, error) {
 	name, ok := strings.CutPrefix(group, "service:")
 	if !ok {
 		return nil, nil
@@ -158,7 +166,7 @@ func (s *API) groupProviderCounts(ctx context.Context, cluster, group string) (m
 	}
 	out := map[string]int{}
 	for i := range tasks {
-		if t := &tasks[i]; t.DesiredStatus != taskStopped && t.CapacityProviderName != "" {
+		if t := &tasks[i]; t.DesiredStatus != taskStopped && t.CapacityProviderName != "" && (startedBy == "" || t.StartedBy == startedBy) {
 			out[t.CapacityProviderName]++
 		}
 	}

@@ -135,9 +135,10 @@ func sameLoadBalancers(a, b []ecsapi.LoadBalancer) bool {
 	return string(x) == string(y)
 }
 
-// behindLoadBalancer reports whether a task of group belongs to a service
+// behindLoadBalancer reports whether a task of group, started by
+// startedBy, belongs to a service with loadBalancers, or to a task set
 // with loadBalancers: stopping it then deregisters its targets first.
-func (s *API) behindLoadBalancer(ctx context.Context, cluster, group string) (bool, error) {
+func (s *API) behindLoadBalancer(ctx context.Context, cluster, group, startedBy string) (bool, error) {
 	name, ok := strings.CutPrefix(group, "service:")
 	if !ok {
 		return false, nil
@@ -149,7 +150,15 @@ func (s *API) behindLoadBalancer(ctx context.Context, cluster, group string) (bo
 		}
 		return false, fmt.Errorf("read service %s: %w", name, err)
 	}
-	return len(svc.LoadBalancers) > 0 && svc.Status != ServiceInactive, nil
+	if svc.Status == ServiceInactive {
+		return false, nil
+	}
+	for i := range svc.TaskSets {
+		if ts := &svc.TaskSets[i]; ts.Id == startedBy && len(ts.LoadBalancers) > 0 {
+			return true, nil
+		}
+	}
+	return len(svc.LoadBalancers) > 0, nil
 }
 
 // FinishDeactivation ends the deactivation of a task (its targets are

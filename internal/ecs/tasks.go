@@ -468,7 +468,7 @@ func (s *API) requestStop(ctx context.Context, cluster, id, reason string) (*tas
 			}
 		}
 		if t.LastStatus == taskRunning {
-			lb, err := s.behindLoadBalancer(ctx, cluster, t.Group)
+			lb, err := s.behindLoadBalancer(ctx, cluster, t.Group, t.StartedBy)
 			if err != nil {
 				return nil, err
 			}

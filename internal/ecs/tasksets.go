@@ -218,7 +218,10 @@ func taskSetNotFound() error {
 // CreateTaskSet creates a task set in a service with the EXTERNAL
 // deployment controller: its tasks run the task definition given, as many
 // as scale (a percentage, 0 by default) of the service's desiredCount,
-// rounded up. A new task set is ACTIVE (UpdateServicePrimaryTaskSet makes
+// rounded up, with its launch type or spread over its capacity provider
+// strategy (the cluster's default when neither is given), and registered
+// in the target groups of its loadBalancers (checked as CreateService
+// checks a service's). A new task set is ACTIVE (UpdateServicePrimaryTaskSet makes
 // one PRIMARY). A retry with the same clientToken gets the task set the
 // first call created.
 func (s *API) CreateTaskSet(ctx context.Context, in *ecsapi.CreateTaskSetRequest) (*ecsapi.CreateTaskSetResponse, error) {
@@ -241,28 +244,26 @@ func (s *API) CreateTaskSet(ctx context.Context, in *ecsapi.CreateTaskSetRequest
 		return nil, err
 	}
 	switch {
-	case len(in.LoadBalancers) > 0:
-		return nil, apierror.UnsupportedFeature("Load balancers for task sets are not supported by Gantry yet: create the task set without loadBalancers.")
 	case len(in.ServiceRegistries) > 0:
 		return nil, apierror.UnsupportedFeature("Service registries (AWS Cloud Map) are not supported by Gantry.")
 	case in.PlatformVersion != "":
 		return nil, apierror.InvalidParameter("Platform version can only be specified for tasks using the Fargate launch type.")
-	case in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0:
-		return nil, apierror.InvalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
-	case len(in.CapacityProviderStrategy) > 0:
-		// ECS's message for a provider the cluster does not have, else
-		// a clear refusal: the controller places a task set's tasks by
-		// launch type only.
-		if err := checkStrategyForCluster(in.CapacityProviderStrategy, cl.CapacityProviders, "capacityProviderStrategy"); err != nil {
-			return nil, err
-		}
-		return nil, apierror.UnsupportedFeature("Capacity provider strategies on task sets are not supported by Gantry yet: give the task set a launchType.")
 	}
-	// A task set runs by launch type (EC2 unless given), never on the
-	// cluster's default capacity provider strategy.
-	lt, _, err := serviceLaunch(&ecsapi.Cluster{}, in.LaunchType, nil)
+	// A launch type, or a capacity provider strategy (the one given, else
+	// the cluster's default), as ECS: EC2 when neither is given and the
+	// cluster has no default strategy.
+	lt, cps, err := serviceLaunch(cl, in.LaunchType, in.CapacityProviderStrategy)
 	if err != nil {
 		return nil, err
+	}
+	if lt == "EXTERNAL" && len(in.LoadBalancers) > 0 {
+		// As ECS Anywhere.
+		return nil, apierror.InvalidParameter("Load balancers are not supported for task sets with the EXTERNAL launch type.")
+	}
+	runLT := string(lt)
+	if runLT == "" {
+		// Capacity providers run their tasks on EC2 instances.
+		runLT = "EC2"
 	}
 	if in.TaskDefinition == "" {
 		return nil, apierror.InvalidParameter("TaskDefinition can not be blank.")
@@ -271,10 +272,14 @@ func (s *API) CreateTaskSet(ctx context.Context, in *ecsapi.CreateTaskSetRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := s.validateRun(&runOptions{td: td, launchType: string(lt), tags: in.Tags}); err != nil {
+	if err := s.validateRun(&runOptions{td: td, launchType: runLT, tags: in.Tags}); err != nil {
 		return nil, err
 	}
-	if err := checkRunNetworkConfiguration(in.NetworkConfiguration, td, string(lt)); err != nil {
+	if err := checkRunNetworkConfiguration(in.NetworkConfiguration, td, runLT); err != nil {
+		return nil, err
+	}
+	// The task set's target groups, checked as a service's are.
+	if err := s.checkLoadBalancers(ctx, in.LoadBalancers, td, ""); err != nil {
 		return nil, err
 	}
 	nc := in.NetworkConfiguration
@@ -313,8 +318,8 @@ func (s *API) CreateTaskSet(ctx context.Context, in *ecsapi.CreateTaskSetRequest
 			Id: id, TaskSetArn: s.TaskSetARN(cl.ClusterName, name, id), ServiceArn: svc.ServiceArn, ClusterArn: cl.ClusterArn,
 			ExternalId: in.ExternalId, Status: TaskSetActive, TaskDefinition: td.TaskDefinitionArn,
 			ComputedDesiredCount: ComputedDesiredCount(svc.DesiredCount, &sc), CreatedAt: now, UpdatedAt: now,
-			LaunchType: lt, NetworkConfiguration: nc, Scale: &sc,
-			LoadBalancers: []ecsapi.LoadBalancer{}, ServiceRegistries: []ecsapi.ServiceRegistry{},
+			LaunchType: lt, CapacityProviderStrategy: cps, NetworkConfiguration: nc, Scale: &sc,
+			LoadBalancers: append([]ecsapi.LoadBalancer{}, in.LoadBalancers...), ServiceRegistries: []ecsapi.ServiceRegistry{},
 			StabilityStatus: StabilityStabilizing, StabilityStatusAt: now, Tags: in.Tags,
 		}
 		svc.TaskSets = append(svc.TaskSets, ts)

@@ -248,11 +248,11 @@ func TestTaskSetOperations(t *testing.T) {
 				CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("cp"), Weight: 1}}})
 			return err
 		}, "InvalidParameterException"},
-		{"create: load balancers", func() error {
+		{"create: load balancers with an unknown target group", func() error {
 			_, err := c.CreateTaskSet(ctx, &ecs.CreateTaskSetInput{Cluster: cl, Service: aws.String("ext"), TaskDefinition: aws.String("web"),
 				LoadBalancers: []types.LoadBalancer{{TargetGroupArn: aws.String("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/t/1"), ContainerName: aws.String("web"), ContainerPort: aws.Int32(8080)}}})
 			return err
-		}, "UnsupportedFeatureException"},
+		}, "InvalidParameterException"},
 		{"create: service registries", func() error {
 			_, err := c.CreateTaskSet(ctx, &ecs.CreateTaskSetInput{Cluster: cl, Service: aws.String("ext"), TaskDefinition: aws.String("web"),
 				ServiceRegistries: []types.ServiceRegistry{{RegistryArn: aws.String("arn:aws:servicediscovery:us-east-1:1:service/srv-1")}}})

@@ -631,6 +631,15 @@ func (a *API) serviceUsing(ctx context.Context, arn string) (string, error) {
 				return svc.ServiceArn, nil
 			}
 		}
+		// A task set's target groups (EXTERNAL controller) are the
+		// service's too.
+		for _, ts := range svc.TaskSets {
+			for _, lb := range ts.LoadBalancers {
+				if lb.TargetGroupArn == arn {
+					return svc.ServiceArn, nil
+				}
+			}
+		}
 	}
 	return "", nil
 }

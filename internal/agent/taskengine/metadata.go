@@ -239,6 +239,7 @@ func (m *manager) containerMetadata(c *cstate, desired string, eni *runtime.Netw
 		code := int(*c.exitCode)
 		out.ExitCode = &code
 	}
+	out.Volumes = m.volumeMetadata(def)
 	if lc := def.LogConfiguration; lc != nil {
 		out.LogDriver = string(lc.LogDriver)
 		out.LogOptions = lc.Options
@@ -297,6 +298,32 @@ func (m *manager) containerMetadata(c *cstate, desired string, eni *runtime.Netw
 			net.IPv6Addresses = []string{n.IPv6Address}
 		}
 		out.Networks = append(out.Networks, net)
+	}
+	return out
+}
+
+// volumeMetadata is the container's mounted task volumes, in the order of
+// its mountPoints, as the ECS agent lists them (from Docker's mounts): a
+// bind mount's host path as Source, a named volume's name as DockerName
+// (its host mount point is Docker's, which the agent does not read), the
+// container path as Destination. Volumes not prepared yet are left out.
+func (m *manager) volumeMetadata(def ecsapi.ContainerDefinition) []tmds.Volume {
+	if m.res == nil {
+		return nil
+	}
+	var out []tmds.Volume
+	for _, mp := range def.MountPoints {
+		src, ok := m.res.Volumes[mp.SourceVolume]
+		if !ok || mp.ContainerPath == "" {
+			continue
+		}
+		v := tmds.Volume{Destination: mp.ContainerPath}
+		if src.Kind == runtime.VolumeBind {
+			v.Source = src.Source
+		} else {
+			v.DockerName = src.Source
+		}
+		out = append(out, v)
 	}
 	return out
 }

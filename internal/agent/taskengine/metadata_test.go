@@ -125,3 +125,51 @@ func TestCleanupWaitsForTheStoppedReport(t *testing.T) {
 	waitFor(t, "STOPPED reported", func() bool { return strings.HasSuffix(joined(rep.statuses()), "STOPPED") })
 	waitFor(t, "cleanup", cleaned)
 }
+
+// volRuntime prepares a bind volume and a named one for every task.
+type volRuntime struct{ *fakeRuntime }
+
+func (r volRuntime) PrepareTask(ctx context.Context, t *runtime.Task) (*runtime.TaskResources, error) {
+	res, err := r.fakeRuntime.PrepareTask(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	res.Volumes = map[string]runtime.VolumeSource{
+		"data":  {Kind: runtime.VolumeBind, Source: "/srv/data"},
+		"cache": {Kind: runtime.VolumeNamed, Source: "ecs-f-1-cache-abc", TaskScoped: true},
+	}
+	return res, nil
+}
+
+// TestMetadataVolumes: a container's metadata lists the task volumes it
+// mounts, as the ECS agent's Volumes: a bind mount's host path as Source,
+// a named volume's name as DockerName, the container path as Destination;
+// a container without mount points has none.
+func TestMetadataVolumes(t *testing.T) {
+	rt := volRuntime{newFake()}
+	rec := &recorder{}
+	ep := tmds.NewEndpoints("http://172.17.0.1:51679", []byte("0123456789abcdef0123456789abcdef"))
+	e := New(Config{Cluster: "c", Resync: 50 * time.Millisecond, Metadata: ep}, rt, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); e.Wait() })
+	mem := int32(64)
+	task := assigned("arn:aws:ecs:us-east-1:1:task/c/vols", "RUNNING",
+		ecsapi.ContainerDefinition{Name: "web", Image: "img", Memory: &mem, MountPoints: []ecsapi.MountPoint{
+			{SourceVolume: "data", ContainerPath: "/data"}, {SourceVolume: "cache", ContainerPath: "/cache", ReadOnly: new(true)}}},
+		ecsapi.ContainerDefinition{Name: "side", Image: "img", Memory: &mem, Essential: new(bool)})
+	e.Sync([]ecsapi.GantryAssignedTask{task}, nil)
+	var got tmds.Entry
+	waitFor(t, "metadata of the running task", func() bool {
+		var ok bool
+		got, ok = e.Lookup(ep.ID(task.Task.TaskArn, "web"))
+		return ok && got.Task.KnownStatus == "RUNNING"
+	})
+	want := []tmds.Volume{{Source: "/srv/data", Destination: "/data"}, {DockerName: "ecs-f-1-cache-abc", Destination: "/cache"}}
+	cs := got.Task.Containers
+	if len(cs) != 2 || len(cs[0].Volumes) != 2 || cs[0].Volumes[0] != want[0] || cs[0].Volumes[1] != want[1] || cs[1].Volumes != nil {
+		t.Fatalf("containers' volumes %+v", cs)
+	}
+}

@@ -39,6 +39,13 @@ type State interface {
 	Lookup(id string) (Entry, bool)
 }
 
+// InstanceTags reads the tags of the agent's container instance.
+type InstanceTags interface {
+	// ContainerInstanceTags returns the instance's tags and its ARN (the
+	// ARN also on error, when known).
+	ContainerInstanceTags(ctx context.Context) (map[string]string, string, error)
+}
+
 // Config configures a Server.
 type Config struct {
 	// State finds containers by endpoint ID. Required.
@@ -51,6 +58,9 @@ type Config struct {
 	Protection Protection
 	// Cluster is the agent's cluster (task protection calls).
 	Cluster string
+	// InstanceTags reads the tags of the agent's container instance for
+	// taskWithTags' ContainerInstanceTags; nil leaves them out.
+	InstanceTags InstanceTags
 	// HostAddrs returns the host's own addresses, from which host-mode
 	// tasks' requests come; nil reads the host's interfaces.
 	HostAddrs func() []netip.Addr
@@ -65,6 +75,8 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	// rates makes version 4's network_rate_stats.
+	rates netRates
 }
 
 // New returns the task metadata server for cfg.
@@ -212,11 +224,30 @@ func (s *Server) task(w http.ResponseWriter, r *http.Request, v4, tags bool) {
 	t := e.Task
 	if tags {
 		t.TaskTags = e.TaskTags
+		t.ContainerInstanceTags, t.Errors = s.instanceTags(r.Context())
 	}
 	if !v4 {
 		t = t.V3()
 	}
 	writeJSON(w, http.StatusOK, t)
+}
+
+// instanceTags reads the container instance's tags for taskWithTags; on
+// failure the answer says so in Errors, as the ECS agent's does, and
+// still answers the rest.
+func (s *Server) instanceTags(ctx context.Context) (map[string]string, []ErrorResponse) {
+	if s.cfg.InstanceTags == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, protectionTimeout)
+	defer cancel()
+	tags, arn, err := s.cfg.InstanceTags.ContainerInstanceTags(ctx)
+	if err != nil {
+		s.log.Warn("container instance tags", "err", err)
+		return nil, []ErrorResponse{{ErrorField: "ContainerInstanceTags", ErrorCode: "ServerException",
+			ErrorMessage: err.Error(), StatusCode: http.StatusInternalServerError, ResourceARN: arn}}
+	}
+	return tags, nil
 }
 
 // statsOf reads one container's stats; nil when it has none (not
@@ -252,6 +283,9 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request, v4 bool)
 		writeJSON(w, http.StatusInternalServerError, fmt.Sprintf("Unable to get container stats for: %s", dockerID))
 		return
 	}
+	if v4 {
+		raw = s.rates.add(dockerID, raw)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(raw)
 }
@@ -281,6 +315,8 @@ func (s *Server) taskStats(w http.ResponseWriter, r *http.Request, v4 bool) {
 			raw, err := s.statsOf(r.Context(), id)
 			if err != nil {
 				raw = json.RawMessage("{}")
+			} else if v4 {
+				raw = s.rates.add(id, raw)
 			}
 			mu.Lock()
 			out[id] = raw

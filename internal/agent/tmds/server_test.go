@@ -322,3 +322,89 @@ func TestEndpoints(t *testing.T) {
 		t.Fatalf("served %d", resp.StatusCode)
 	}
 }
+
+// TestNetworkRateStats: version 4's stats add network_rate_stats, the
+// bytes per second received and sent over all the container's networks
+// since the stats relayed before (none the first time, none in version
+// 3, none without networks), in /stats and /task/stats alike.
+func TestNetworkRateStats(t *testing.T) {
+	stats := fakeStats{dockerID: `{"read":"2026-01-01T00:00:00Z","networks":{"eth0":{"rx_bytes":1000,"tx_bytes":500},"eth1":{"rx_bytes":0,"tx_bytes":0}}}`}
+	s := New(Config{State: fakeState{"id-1": exampleEntry()}, Stats: stats})
+	rate := func(path string) *NetworkRateStats {
+		t.Helper()
+		code, body := do(t, s, "GET", path, "10.0.2.100:1", "")
+		if code != 200 {
+			t.Fatalf("%s: %d %s", path, code, body)
+		}
+		var doc struct {
+			Rate *NetworkRateStats `json:"network_rate_stats"`
+			Read string            `json:"read"`
+		}
+		raw := []byte(body)
+		if strings.Contains(path, "task/stats") {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			raw = m[dockerID]
+		}
+		if err := json.Unmarshal(raw, &doc); err != nil || doc.Read == "" {
+			t.Fatalf("%s: %v %s", path, err, body)
+		}
+		return doc.Rate
+	}
+	if r := rate("/v4/id-1/stats"); r != nil {
+		t.Fatalf("first stats have rates %+v", r)
+	}
+	// Two seconds later: 3000 bytes more received, 1000 more sent.
+	stats[dockerID] = `{"read":"2026-01-01T00:00:02Z","networks":{"eth0":{"rx_bytes":3000,"tx_bytes":1000},"eth1":{"rx_bytes":1000,"tx_bytes":500}}}`
+	if r := rate("/v4/id-1/stats"); r == nil || r.RxBytesPerSecond != 1500 || r.TxBytesPerSecond != 500 {
+		t.Fatalf("rates %+v, want rx 1500/s tx 500/s", r)
+	}
+	if r := rate("/v3/id-1/stats"); r != nil {
+		t.Fatalf("version 3 has rates %+v", r)
+	}
+	stats[dockerID] = `{"read":"2026-01-01T00:00:04Z","networks":{"eth0":{"rx_bytes":3400,"tx_bytes":1000},"eth1":{"rx_bytes":1000,"tx_bytes":500}}}`
+	if r := rate("/v4/id-1/task/stats"); r == nil || r.RxBytesPerSecond != 200 || r.TxBytesPerSecond != 0 {
+		t.Fatalf("task stats rates %+v, want rx 200/s tx 0/s", r)
+	}
+	// Host mode: Docker reports no networks, so no rates.
+	stats[dockerID] = `{"read":"2026-01-01T00:00:06Z"}`
+	if r := rate("/v4/id-1/stats"); r != nil {
+		t.Fatalf("rates without networks %+v", r)
+	}
+}
+
+type fakeInstanceTags struct {
+	tags map[string]string
+	err  error
+}
+
+func (f fakeInstanceTags) ContainerInstanceTags(context.Context) (map[string]string, string, error) {
+	return f.tags, "arn:aws:ecs:us-west-2:111122223333:container-instance/default/abc", f.err
+}
+
+// TestTaskWithTagsContainerInstanceTags: taskWithTags carries the
+// container instance's tags; when they cannot be read it still answers,
+// with an Errors entry naming ContainerInstanceTags and the instance, as
+// the ECS agent does; /task never reads them.
+func TestTaskWithTagsContainerInstanceTags(t *testing.T) {
+	s := New(Config{State: fakeState{"id-1": exampleEntry()}, InstanceTags: fakeInstanceTags{tags: map[string]string{"rack": "r1"}}})
+	_, body := do(t, s, "GET", "/v4/id-1/taskWithTags", "10.0.2.100:1", "")
+	if !strings.Contains(body, `"ContainerInstanceTags":{"rack":"r1"}`) || !strings.Contains(body, `"TaskTags":{"team":"a"}`) || strings.Contains(body, `"Errors"`) {
+		t.Fatalf("taskWithTags: %s", body)
+	}
+	if _, body := do(t, s, "GET", "/v4/id-1/task", "10.0.2.100:1", ""); strings.Contains(body, "ContainerInstanceTags") {
+		t.Fatalf("/task: %s", body)
+	}
+	s = New(Config{State: fakeState{"id-1": exampleEntry()}, InstanceTags: fakeInstanceTags{err: errors.New("unreachable")}})
+	code, body := do(t, s, "GET", "/v4/id-1/taskWithTags", "10.0.2.100:1", "")
+	var task Task
+	if err := json.Unmarshal([]byte(body), &task); err != nil || code != 200 {
+		t.Fatalf("taskWithTags: %d %v %s", code, err, body)
+	}
+	if len(task.Errors) != 1 || task.Errors[0].ErrorField != "ContainerInstanceTags" || task.Errors[0].ResourceARN == "" ||
+		task.ContainerInstanceTags != nil || task.TaskTags["team"] != "a" {
+		t.Fatalf("taskWithTags when the tags cannot be read: %+v", task)
+	}
+}

@@ -184,9 +184,10 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		}
 		obs.AlarmStates = states
 	}
-	if lb := c.deps.LoadBalancing; lb != nil && len(svc.LoadBalancers) > 0 {
+	if lbs := serviceLoadBalancers(svc); c.deps.LoadBalancing != nil && len(lbs) > 0 {
+		lb := c.deps.LoadBalancing
 		obs.Targets = map[string][]Target{}
-		for _, l := range svc.LoadBalancers {
+		for _, l := range lbs {
 			if _, done := obs.Targets[l.TargetGroupArn]; done || l.TargetGroupArn == "" {
 				continue
 			}
@@ -368,8 +369,10 @@ func taskSpec(cluster string, svc *ecsapi.Service, st Start) TaskSpec {
 		PropagateTags: svc.PropagateTags, ServiceTags: svc.Tags, CapacityProviderStrategy: svc.CapacityProviderStrategy}
 	if ts := taskSetOf(svc, st.Deployment); ts != nil {
 		// A task set's tasks (EXTERNAL controller) run with its launch
-		// type and network configuration.
+		// type or capacity provider strategy (spread over its own tasks)
+		// and its network configuration.
 		spec.LaunchType, spec.NetworkConfiguration = ts.LaunchType, ts.NetworkConfiguration
+		spec.CapacityProviderStrategy, spec.TaskSet = ts.CapacityProviderStrategy, true
 	}
 	if len(spec.PlacementStrategy) == 0 {
 		spec.PlacementStrategy = defaultStrategy()

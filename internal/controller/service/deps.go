@@ -94,6 +94,9 @@ type TaskSpec struct {
 	// CapacityProviderStrategy is the service's, when it runs on capacity
 	// providers (LaunchType is then empty).
 	CapacityProviderStrategy []ecsapi.CapacityProviderStrategyItem
+	// TaskSet says the tasks are a task set's (StartedBy is its ID): its
+	// capacity provider strategy spreads its own tasks, not the service's.
+	TaskSet bool
 	// PlacementConstraints and PlacementStrategy are the service's (the
 	// strategy already defaulted).
 	PlacementConstraints []ecsapi.PlacementConstraint

@@ -2,6 +2,7 @@ package service
 
 import (
 	"math"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/taskstatus"
@@ -14,7 +15,18 @@ import (
 // definition, started by its ID; a DRAINING one has its tasks stopped and
 // leaves the record once they have. The controller writes back each task
 // set's counts and stability (STEADY_STATE when it runs its computed count
-// and nothing is pending, starting or stopping; STABILIZING otherwise).
+// and nothing is pending, starting or stopping, and, for a task set with
+// loadBalancers, each of its tasks is healthy in its target groups;
+// STABILIZING otherwise).
+//
+// A task set's loadBalancers work as a service's (targets.go): its RUNNING
+// tasks are registered in its target groups, a target that fails its
+// health checks after the service's grace period has its task replaced,
+// and a task that stops (scale-in, DeleteTaskSet) is DEACTIVATING until
+// its targets have drained. The usual arrangement, which an external
+// deployment controller drives, is the primary task set in the production
+// target group and the new one in a test target group, with the
+// controller shifting the listener's weights itself.
 
 // Task set statuses and stability statuses, as ECS spells them.
 const (
@@ -37,6 +49,16 @@ func computedDesired(desired int32, sc *ecsapi.Scale) int32 {
 	}
 	v := float64(desired) * sc.Value / 100
 	return int32(math.Ceil(math.Round(v*1e6) / 1e6))
+}
+
+// serviceLoadBalancers are the loadBalancers of svc and then those of its
+// task sets (EXTERNAL controller), in order.
+func serviceLoadBalancers(svc *ecsapi.Service) []ecsapi.LoadBalancer {
+	out := svc.LoadBalancers
+	for i := range svc.TaskSets {
+		out = append(out[:len(out):len(out)], svc.TaskSets[i].LoadBalancers...)
+	}
+	return out
 }
 
 // taskSetOf returns the task set of svc with id, nil if none.
@@ -103,8 +125,9 @@ func (pl *planner) external(live []*task, tasks []ecsapi.Task) {
 // service's summed counts, removes DRAINING task sets with no task left,
 // and notes a steady state when every task set has reached one.
 func (pl *planner) accountExternal(tasks []ecsapi.Task) {
+	pl.targetsOfStopping(tasks)
 	svc := pl.svc
-	type counts struct{ running, pending, live int }
+	type counts struct{ running, pending, live, unready int }
 	by := map[string]*counts{}
 	total := counts{}
 	for i := range tasks {
@@ -123,6 +146,9 @@ func (pl *planner) accountExternal(tasks []ecsapi.Task) {
 		case t.LastStatus == "RUNNING":
 			c.running++
 			total.running++
+			if pl.lbUnready[t.TaskArn] {
+				c.unready++
+			}
 		case taskstatus.Rank(t.LastStatus) < taskstatus.Rank(taskstatus.Running):
 			c.pending++
 			total.pending++
@@ -147,8 +173,12 @@ func (pl *planner) accountExternal(tasks []ecsapi.Task) {
 		known += c.live
 		ts.RunningCount, ts.PendingCount = int32(c.running), int32(c.pending)
 		st := stabilityStabilizing
-		if ts.RunningCount == ts.ComputedDesiredCount && c.live == c.running && !busy && !starting[ts.Id] {
+		if ts.RunningCount == ts.ComputedDesiredCount && c.live == c.running && !busy && !starting[ts.Id] && c.unready == 0 {
 			st = stabilitySteady
+		}
+		if c.unready > 0 {
+			// Look again soon for the targets' health.
+			pl.requeue(pl.now.Add(time.Second))
 		}
 		if string(ts.StabilityStatus) != st {
 			ts.StabilityStatus, ts.StabilityStatusAt, ts.UpdatedAt = ecsapi.StabilityStatus(st), now, now

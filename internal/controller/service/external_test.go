@@ -126,3 +126,116 @@ func TestPlanExternal(t *testing.T) {
 		}
 	})
 }
+
+const tgTest = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/test/fedcba9876543210"
+
+// taskSetLBs puts task set s1 in target group tgArn and s2 in tgTest, on
+// container web, port 8080, as an external controller's blue and green.
+func taskSetLBs(svc *ecsapi.Service) {
+	svc.TaskSets[0].LoadBalancers = []ecsapi.LoadBalancer{{TargetGroupArn: tgArn, ContainerName: "web", ContainerPort: new(int32(8080))}}
+	svc.TaskSets[1].LoadBalancers = []ecsapi.LoadBalancer{{TargetGroupArn: tgTest, ContainerName: "web", ContainerPort: new(int32(8080))}}
+}
+
+func TestPlanExternalLoadBalancers(t *testing.T) {
+	t.Run("each task set's tasks go into its own target group and it is steady once they are healthy", func(t *testing.T) {
+		svc := externalFixture(2, 50, 50)
+		taskSetLBs(svc)
+		tasks := []ecsapi.Task{tk("s1", inst1, "RUNNING", bound(1001)), tk("s2", inst2, "RUNNING", bound(2001))}
+		obs := Observed{Tasks: tasks, Instances: lbInstances(), Targets: map[string][]Target{tgArn: {}, tgTest: {}}}
+		p := plan(testCfg, svc, obs, t0)
+		if got := p.Register[tgArn]; len(got) != 1 || got[0] != (TargetRef{ID: "i-1", Port: 1001}) {
+			t.Fatalf("register in the production group %+v", p.Register)
+		}
+		if got := p.Register[tgTest]; len(got) != 1 || got[0] != (TargetRef{ID: "i-2", Port: 2001}) {
+			t.Fatalf("register in the test group %+v", p.Register)
+		}
+		for _, ts := range p.Service.TaskSets {
+			if ts.StabilityStatus != "STABILIZING" || ts.RunningCount != 1 {
+				t.Fatalf("task set %s is %s with %d running before its target is healthy", ts.Id, ts.StabilityStatus, ts.RunningCount)
+			}
+		}
+		if p.RequeueAfter <= 0 || p.RequeueAfter > 2*time.Second || hasPlanEvent(p, "steady state") {
+			t.Errorf("requeue after %v, events %v", p.RequeueAfter, p.Events)
+		}
+		// s1's target is healthy, s2's still initial.
+		obs.Targets = map[string][]Target{tgArn: {target("i-1", 1001, "healthy")}, tgTest: {target("i-2", 2001, "initial")}}
+		p = plan(testCfg, svc, obs, t0)
+		if len(p.Register) != 0 {
+			t.Fatalf("registered again %+v", p.Register)
+		}
+		if ts := p.Service.TaskSets; ts[0].StabilityStatus != "STEADY_STATE" || ts[1].StabilityStatus != "STABILIZING" {
+			t.Fatalf("task sets %+v", ts)
+		}
+		obs.Targets[tgTest] = []Target{target("i-2", 2001, "healthy")}
+		p = plan(testCfg, svc, obs, t0)
+		if ts := p.Service.TaskSets; ts[0].StabilityStatus != "STEADY_STATE" || ts[1].StabilityStatus != "STEADY_STATE" || !hasPlanEvent(p, "has reached a steady state.") {
+			t.Fatalf("task sets %+v events %v", ts, p.Events)
+		}
+	})
+	t.Run("a task set without load balancers registers nothing", func(t *testing.T) {
+		svc := externalFixture(2, 50, 50)
+		taskSetLBs(svc)
+		svc.TaskSets[1].LoadBalancers = nil
+		tasks := []ecsapi.Task{tk("s1", inst1, "RUNNING", bound(1001)), tk("s2", inst2, "RUNNING", bound(2001))}
+		p := plan(testCfg, svc, Observed{Tasks: tasks, Instances: lbInstances(), Targets: map[string][]Target{tgArn: {target("i-1", 1001, "healthy")}}}, t0)
+		if len(p.Register) != 0 || p.Service.TaskSets[1].StabilityStatus != "STEADY_STATE" {
+			t.Fatalf("register %+v, task sets %+v", p.Register, p.Service.TaskSets)
+		}
+	})
+	t.Run("an unhealthy target after the grace period has its task replaced", func(t *testing.T) {
+		svc := externalFixture(2, 50, 50)
+		taskSetLBs(svc)
+		bad := tk("s2", inst2, "RUNNING", bound(2001), func(t *ecsapi.Task) { t.StartedAt = ecsapi.NewTimestamp(t0.Add(-time.Minute)) })
+		tasks := []ecsapi.Task{tk("s1", inst1, "RUNNING", bound(1001)), bad}
+		p := plan(testCfg, svc, Observed{Tasks: tasks, Instances: lbInstances(),
+			Targets: map[string][]Target{tgArn: {target("i-1", 1001, "healthy")}, tgTest: {target("i-2", 2001, "unhealthy")}}}, t0)
+		if len(p.Stop) != 1 || p.Stop[0].TaskArn != bad.TaskArn || p.Stop[0].Reason != ReasonELBUnhealthy(tgTest) {
+			t.Fatalf("stops %+v", p.Stop)
+		}
+		if startCount(p, "s2") != 1 {
+			t.Fatalf("starts %+v", p.Start)
+		}
+		if got := p.Deregister[tgTest]; len(got) != 1 {
+			t.Fatalf("deregister %+v", p.Deregister)
+		}
+	})
+	t.Run("a deleted task set's tasks drain from its target group before they stop", func(t *testing.T) {
+		svc := externalFixture(2, 50, 50)
+		taskSetLBs(svc)
+		svc.TaskSets[1].Status = "DRAINING"
+		green := tk("s2", inst2, "RUNNING", bound(2001))
+		tasks := []ecsapi.Task{tk("s1", inst1, "RUNNING", bound(1001)), green}
+		obs := Observed{Tasks: tasks, Instances: lbInstances(),
+			Targets: map[string][]Target{tgArn: {target("i-1", 1001, "healthy")}, tgTest: {target("i-2", 2001, "healthy")}}}
+		p := plan(testCfg, svc, obs, t0)
+		if len(p.Stop) != 1 || p.Stop[0].TaskArn != green.TaskArn {
+			t.Fatalf("stops %+v", p.Stop)
+		}
+		if got := p.Deregister[tgTest]; len(got) != 1 || got[0] != (TargetRef{ID: "i-2", Port: 2001}) || len(p.Deregister[tgArn]) != 0 {
+			t.Fatalf("deregister %+v", p.Deregister)
+		}
+		if !hasPlanEvent(p, "has begun draining connections on 1 tasks.") {
+			t.Errorf("events %v", p.Events)
+		}
+		// StopTask made it DEACTIVATING; its target drains for 3s.
+		tasks[1].DesiredStatus, tasks[1].LastStatus = "STOPPED", "DEACTIVATING"
+		draining := target("i-2", 2001, "draining")
+		draining.DrainingUntil = t0.Add(3 * time.Second)
+		obs.Targets[tgTest] = []Target{draining}
+		p = plan(testCfg, svc, obs, t0.Add(time.Second))
+		if len(p.Finish) != 0 || len(p.Service.TaskSets) != 2 {
+			t.Fatalf("finish %v, task sets %d while draining", p.Finish, len(p.Service.TaskSets))
+		}
+		p = plan(testCfg, svc, obs, t0.Add(4*time.Second))
+		if len(p.Finish) != 1 || p.Finish[0] != green.TaskArn || !hasPlanEvent(p, "deregistered 1 targets in (target-group "+tgTest+")") {
+			t.Fatalf("finish %v events %v", p.Finish, p.Events)
+		}
+		// Stopped: the task set leaves the record.
+		tasks[1].LastStatus = "STOPPED"
+		obs.Targets[tgTest] = nil
+		p = plan(testCfg, svc, obs, t0.Add(5*time.Second))
+		if len(p.Service.TaskSets) != 1 {
+			t.Fatalf("task sets %+v", p.Service.TaskSets)
+		}
+	})
+}

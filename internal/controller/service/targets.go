@@ -86,10 +86,29 @@ func (pl *planner) targetOf(t *ecsapi.Task, lb ecsapi.LoadBalancer) (TargetRef, 
 }
 
 // lbGroups are the service's target groups that were observed, in the
-// order of its loadBalancers, once each.
+// order of its loadBalancers (and then of its task sets' loadBalancers,
+// for the EXTERNAL controller).
 func (pl *planner) lbGroups() []ecsapi.LoadBalancer {
+	return pl.observedGroups(serviceLoadBalancers(pl.svc))
+}
+
+// groupsOf are the observed target groups task t registers in: its task
+// set's for a service with the EXTERNAL controller (none when its task set
+// is gone), the service's otherwise.
+func (pl *planner) groupsOf(t *ecsapi.Task) []ecsapi.LoadBalancer {
+	if !isExternal(pl.svc) {
+		return pl.lbGroups()
+	}
+	if ts := taskSetOf(pl.svc, t.StartedBy); ts != nil {
+		return pl.observedGroups(ts.LoadBalancers)
+	}
+	return nil
+}
+
+// observedGroups are those of lbs whose target groups were observed.
+func (pl *planner) observedGroups(lbs []ecsapi.LoadBalancer) []ecsapi.LoadBalancer {
 	var out []ecsapi.LoadBalancer
-	for _, lb := range pl.svc.LoadBalancers {
+	for _, lb := range lbs {
 		if _, ok := pl.targets[lb.TargetGroupArn]; ok {
 			out = append(out, lb)
 		}
@@ -108,7 +127,7 @@ func (pl *planner) registered(tg string, ref TargetRef) (Target, bool) {
 // unhealthy, in which group and why. Targets it lacks are registered.
 func (pl *planner) lbHealth(t *ecsapi.Task) (healthy bool, badTG string, bad Target) {
 	healthy = true
-	for _, lb := range pl.lbGroups() {
+	for _, lb := range pl.groupsOf(t) {
 		ref, ok := pl.targetOf(t, lb)
 		if !ok {
 			healthy = false
@@ -162,8 +181,7 @@ func (pl *planner) unhealthyEvent(t *ecsapi.Task, tg string, tgt Target) {
 // DEACTIVATING tasks whose targets have drained stop. It runs after the
 // plan's stops are known.
 func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
-	groups := pl.lbGroups()
-	if len(groups) == 0 {
+	if len(pl.lbGroups()) == 0 {
 		// Without load balancers (or their observation) a deactivating
 		// task has nothing to wait for.
 		for i := range tasks {
@@ -183,7 +201,7 @@ func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
 			down = append(down, t)
 			continue
 		}
-		for _, lb := range groups {
+		for _, lb := range pl.groupsOf(t) {
 			if ref, ok := pl.targetOf(t, lb); ok {
 				if claimed[lb.TargetGroupArn] == nil {
 					claimed[lb.TargetGroupArn] = map[TargetRef]bool{}
@@ -197,7 +215,7 @@ func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
 	for _, t := range down {
 		deregistered, waiting := false, false
 		var until time.Time
-		for _, lb := range groups {
+		for _, lb := range pl.groupsOf(t) {
 			tg := lb.TargetGroupArn
 			ref, ok := pl.targetOf(t, lb)
 			if !ok || claimed[tg][ref] {
@@ -234,7 +252,7 @@ func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
 			pl.requeue(until.Add(100 * time.Millisecond))
 		case t.LastStatus == lastDeactivating:
 			pl.p.Finish = append(pl.p.Finish, t.TaskArn)
-			for _, lb := range groups {
+			for _, lb := range pl.groupsOf(t) {
 				if _, ok := pl.targetOf(t, lb); ok {
 					finished[lb.TargetGroupArn]++
 				}
