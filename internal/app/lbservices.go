@@ -93,3 +93,45 @@ func (t serviceTargets) FinishDeactivation(ctx context.Context, cluster, taskArn
 	}
 	return err
 }
+
+// ListenerRule returns the load balancer and the forward target groups of
+// a listener rule (elb.API.RuleForward), for blue/green validation
+// (ecs.ListenerRules).
+func (g ecsTargetGroups) ListenerRule(ctx context.Context, arn string) (ecs.RuleInfo, error) {
+	rf, err := g.elb.RuleForward(ctx, arn)
+	if errors.Is(err, elb.ErrRuleNotFound) {
+		return ecs.RuleInfo{}, fmt.Errorf("%w: %w", ecs.ErrRuleNotFound, err)
+	}
+	if err != nil {
+		return ecs.RuleInfo{}, err
+	}
+	info := ecs.RuleInfo{LoadBalancerArn: rf.LoadBalancerArn}
+	for tg := range rf.Weights {
+		info.TargetGroupArns = append(info.TargetGroupArns, tg)
+	}
+	return info, nil
+}
+
+// ruleErr maps ELBv2's unknown rule to servicectl.ErrNotFound.
+func ruleErr(err error) error {
+	if errors.Is(err, elb.ErrRuleNotFound) {
+		return fmt.Errorf("%w: %w", servicectl.ErrNotFound, err)
+	}
+	return err
+}
+
+// RuleWeights returns the forward weights of a listener rule by target
+// group (servicectl.TrafficShifter).
+func (t serviceTargets) RuleWeights(ctx context.Context, ruleArn string) (map[string]int32, error) {
+	rf, err := t.elb.RuleForward(ctx, ruleArn)
+	if err != nil {
+		return nil, ruleErr(err)
+	}
+	return rf.Weights, nil
+}
+
+// SetRuleWeights changes the forward weights of a listener rule
+// (elb.API.SetForwardWeights).
+func (t serviceTargets) SetRuleWeights(ctx context.Context, ruleArn string, weights map[string]int32) error {
+	return ruleErr(t.elb.SetForwardWeights(ctx, ruleArn, weights))
+}

@@ -173,6 +173,9 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkAdvancedConfiguration(ctx, in.LoadBalancers, dc.Strategy); err != nil {
+		return nil, err
+	}
 	if err := checkPropagateTags(in.PropagateTags); err != nil {
 		return nil, err
 	}
@@ -396,6 +399,9 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 		svc.PlacementConstraints, svc.PlacementStrategy = cons, strat
 		dc, err := mergeDeploymentConfiguration(svc.DeploymentConfiguration, in.DeploymentConfiguration, strategy)
 		if err != nil {
+			return err
+		}
+		if err := s.checkAdvancedConfiguration(ctx, svc.LoadBalancers, dc.Strategy); err != nil {
 			return err
 		}
 		svc.DeploymentConfiguration = dc

@@ -43,8 +43,9 @@ type TargetGroups interface {
 // that exists and is associated with a load balancer, of the target type
 // the task definition's network mode needs (ip for awsvpc, instance for
 // bridge and host), and a container of the task definition with that
-// container port; at most five; no Classic Load Balancer names; no
-// advancedConfiguration (blue/green is not supported yet).
+// container port; at most five; no Classic Load Balancer names. Their
+// advancedConfiguration is checked with the deployment strategy
+// (checkAdvancedConfiguration).
 func (s *API) checkLoadBalancers(ctx context.Context, lbs []ecsapi.LoadBalancer, td *ecsapi.TaskDefinition, role string) error {
 	if len(lbs) == 0 {
 		if role != "" {
@@ -69,8 +70,6 @@ func (s *API) checkLoadBalancers(ctx context.Context, lbs []ecsapi.LoadBalancer,
 			return apierror.InvalidParameter("containerName must be specified for each load balancer.")
 		case lb.ContainerPort == nil:
 			return apierror.InvalidParameter("containerPort must be specified for each load balancer.")
-		case lb.AdvancedConfiguration != nil:
-			return apierror.InvalidParameter("advancedConfiguration is only valid with the BLUE_GREEN deployment strategy, which Gantry does not support yet.")
 		}
 		key := lb.TargetGroupArn + "|" + lb.ContainerName + "|" + fmt.Sprint(*lb.ContainerPort)
 		if seen[key] {
@@ -125,14 +124,30 @@ func checkLBContainer(td *ecsapi.TaskDefinition, name string, port int32) error 
 	return apierror.InvalidParameter("The container %s does not exist in the task definition.", name)
 }
 
-// sameLoadBalancers reports whether two loadBalancers lists are the same.
+// sameLoadBalancers reports whether two loadBalancers lists are the same,
+// also when a blue/green deployment has since swapped the production and
+// alternate target groups of a (the service controller does so when the
+// green revision becomes production).
 func sameLoadBalancers(a, b []ecsapi.LoadBalancer) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	return string(x) == string(y)
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	if string(x) == string(y) {
+		return true
+	}
+	swapped := make([]ecsapi.LoadBalancer, len(a))
+	for i, lb := range a {
+		swapped[i] = lb
+		if ac := lb.AdvancedConfiguration; ac != nil {
+			c := *ac
+			swapped[i].TargetGroupArn, c.AlternateTargetGroupArn = ac.AlternateTargetGroupArn, lb.TargetGroupArn
+			swapped[i].AdvancedConfiguration = &c
+		}
+	}
+	z, _ := json.Marshal(swapped)
+	return string(z) == string(y)
 }
 
 // behindLoadBalancer reports whether a task of group belongs to a service

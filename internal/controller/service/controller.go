@@ -89,6 +89,9 @@ type Controller struct {
 	lead Leadership
 	// queue is the work queue of the current leadership.
 	queue *controller.Queue
+	// rulesChanged remembers when this controller last changed the
+	// listener rule weights of each service (by queue key).
+	rulesChanged map[string]time.Time
 }
 
 // New returns a controller of the services that deps reach.
@@ -97,7 +100,7 @@ func New(deps Deps, opts Options, logger *slog.Logger) *Controller {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Controller{deps: deps, opts: opts, logger: logger.With("component", "service-controller"),
-		id: hex.EncodeToString(b[:]), disconnected: map[string]time.Time{}}
+		id: hex.EncodeToString(b[:]), disconnected: map[string]time.Time{}, rulesChanged: map[string]time.Time{}}
 }
 
 // Leading reports whether this controller is the leader now.
@@ -186,23 +189,33 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 	}
 	if lb := c.deps.LoadBalancing; lb != nil && len(svc.LoadBalancers) > 0 {
 		obs.Targets = map[string][]Target{}
+		var groups []string
 		for _, l := range svc.LoadBalancers {
-			if _, done := obs.Targets[l.TargetGroupArn]; done || l.TargetGroupArn == "" {
+			groups = append(groups, l.TargetGroupArn)
+			if ac := l.AdvancedConfiguration; ac != nil && shiftsTraffic(svc) {
+				groups = append(groups, ac.AlternateTargetGroupArn)
+			}
+		}
+		for _, tg := range groups {
+			if _, done := obs.Targets[tg]; done || tg == "" {
 				continue
 			}
-			ts, err := lb.Targets(ctx, l.TargetGroupArn)
+			ts, err := lb.Targets(ctx, tg)
 			if errors.Is(err, ErrNotFound) {
 				// Deleted under the service: nothing to register in.
 				continue
 			}
 			if err != nil {
-				return obs, fmt.Errorf("targets of %s: %w", l.TargetGroupArn, err)
+				return obs, fmt.Errorf("targets of %s: %w", tg, err)
 			}
 			if ts == nil {
 				ts = []Target{}
 			}
-			obs.Targets[l.TargetGroupArn] = ts
+			obs.Targets[tg] = ts
 		}
+	}
+	if err := c.observeRules(ctx, cluster, svc, &obs); err != nil {
+		return obs, err
 	}
 	if obs.Protected, err = c.deps.Observer.Protections(ctx, cluster, svc.ServiceName); err != nil {
 		return obs, fmt.Errorf("task protections of %s: %w", svc.ServiceName, err)
@@ -283,6 +296,9 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 		if _, err := c.deps.Records.WriteService(ctx, cluster, &p.Service, rev, lead); err != nil {
 			return fmt.Errorf("write service %s: %w", svc.ServiceName, err)
 		}
+	}
+	if err := c.applyWeights(ctx, cluster, svc.ServiceName, p.Weights); err != nil {
+		return err
 	}
 	if p.WritePrePull && c.deps.PrePull != nil {
 		if err := c.deps.PrePull.PutPrePullRequest(ctx, cluster, svc.ServiceName, p.PrePull); err != nil {
@@ -475,5 +491,52 @@ func (c *Controller) applyTargets(ctx context.Context, cluster string, p Plan) e
 			return fmt.Errorf("register targets in %s: %w", tg, err)
 		}
 	}
+	return nil
+}
+
+// observeRules reads the weights of the listener rules of a service that
+// shifts traffic (blue/green, linear, canary).
+func (c *Controller) observeRules(ctx context.Context, cluster string, svc *ecsapi.Service, obs *Observed) error {
+	if c.deps.Traffic == nil || !shiftsTraffic(svc) {
+		return nil
+	}
+	obs.Rules = map[string]map[string]int32{}
+	for _, l := range svc.LoadBalancers {
+		for _, rule := range []string{l.AdvancedConfiguration.ProductionListenerRule, l.AdvancedConfiguration.TestListenerRule} {
+			if _, done := obs.Rules[rule]; done || rule == "" {
+				continue
+			}
+			w, err := c.deps.Traffic.RuleWeights(ctx, rule)
+			if errors.Is(err, ErrNotFound) {
+				// Deleted under the service: nothing to shift.
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("weights of rule %s: %w", rule, err)
+			}
+			obs.Rules[rule] = w
+		}
+	}
+	c.mu.Lock()
+	obs.RulesChanged = c.rulesChanged[ServiceRef{Cluster: cluster, Name: svc.ServiceName}.String()]
+	c.mu.Unlock()
+	return nil
+}
+
+// applyWeights sets the listener rule weights of a plan and remembers
+// when.
+func (c *Controller) applyWeights(ctx context.Context, cluster, name string, weights map[string]map[string]int32) error {
+	if c.deps.Traffic == nil || len(weights) == 0 {
+		return nil
+	}
+	for _, rule := range sortedKeys(weights) {
+		if err := c.deps.Traffic.SetRuleWeights(ctx, rule, weights[rule]); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("set weights of rule %s: %w", rule, err)
+		}
+		c.logger.Info("listener rule weights set", "service", name, "rule", rule, "weights", weights[rule])
+	}
+	c.mu.Lock()
+	c.rulesChanged[ServiceRef{Cluster: cluster, Name: name}.String()] = c.opts.Now()
+	c.mu.Unlock()
 	return nil
 }

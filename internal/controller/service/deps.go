@@ -181,6 +181,24 @@ type Deps struct {
 	// PrePull pulls a rolling update's images on the instances before its
 	// tasks start; nil turns pre-pull off.
 	PrePull PrePuller
+	// Traffic reads and sets listener rule weights for blue/green, linear
+	// and canary deployments; nil when Elastic Load Balancing is not
+	// wired (those deployments then run as rolling ones).
+	Traffic TrafficShifter
+}
+
+// TrafficShifter is what blue/green, linear and canary deployments need
+// of Elastic Load Balancing: the weights of listener rules' forward
+// actions.
+type TrafficShifter interface {
+	// RuleWeights returns the weights of the target groups the forward
+	// action of a listener rule (a listener's default rule included)
+	// sends to. ErrNotFound if there is no such rule.
+	RuleWeights(ctx context.Context, ruleArn string) (map[string]int32, error)
+	// SetRuleWeights sets the weights of target groups the forward action
+	// of a rule already sends to, in one write. ErrNotFound if there is
+	// no such rule.
+	SetRuleWeights(ctx context.Context, ruleArn string, weights map[string]int32) error
 }
 
 // TargetRef is a target of a target group: an instance's ID (target type

@@ -108,7 +108,7 @@ func (pl *planner) registered(tg string, ref TargetRef) (Target, bool) {
 // unhealthy, in which group and why. Targets it lacks are registered.
 func (pl *planner) lbHealth(t *ecsapi.Task) (healthy bool, badTG string, bad Target) {
 	healthy = true
-	for _, lb := range pl.lbGroups() {
+	for _, lb := range pl.groupsFor(t) {
 		ref, ok := pl.targetOf(t, lb)
 		if !ok {
 			healthy = false
@@ -183,7 +183,7 @@ func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
 			down = append(down, t)
 			continue
 		}
-		for _, lb := range groups {
+		for _, lb := range pl.groupsFor(t) {
 			if ref, ok := pl.targetOf(t, lb); ok {
 				if claimed[lb.TargetGroupArn] == nil {
 					claimed[lb.TargetGroupArn] = map[TargetRef]bool{}
@@ -192,6 +192,9 @@ func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
 			}
 		}
 	}
+	// A task going down leaves whichever groups it is in (blue/green:
+	// production or alternate).
+	groups = pl.allGroups()
 	draining := 0
 	finished := map[string]int{}
 	for _, t := range down {
