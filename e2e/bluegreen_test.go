@@ -143,7 +143,7 @@ func TestBlueGreenDeploymentLosesNoRequest(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := lbload.Run(loadCtx, lbload.Config{URL: lb.url, Rate: 300, Duration: 8 * time.Minute, Workers: 16, Timeout: 5 * time.Second})
+		res, err := lbload.Run(loadCtx, lbload.Config{URL: lb.url, Rate: 500, Duration: 8 * time.Minute, Workers: 16, Timeout: 5 * time.Second})
 		done <- outcome{res, err}
 	}()
 
