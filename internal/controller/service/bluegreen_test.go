@@ -290,6 +290,32 @@ func TestBlueGreenRollback(t *testing.T) {
 	})
 }
 
+func TestBlueGreenReplacedMidway(t *testing.T) {
+	// A new deployment while green bakes with all the traffic: traffic
+	// goes back to blue, the unfinished green goes once it has none, and
+	// the newest deployment runs from the start.
+	w := deployed(t, shiftingLB("BLUE_GREEN", 10))
+	w.until(100, func() bool {
+		st, _ := parseBGState(w.svc.Deployments[0].RolloutStateReason)
+		return st.Stage == StageBakeTime && w.weight(altArn) > 0
+	})
+	deploy3(w.svc)
+	w.step()
+	if w.weight(altArn) != 0 || w.weight(tgArn) == 0 {
+		t.Fatalf("traffic not back on blue: %v", w.rules)
+	}
+	if w.live("d2") != 2 {
+		t.Fatalf("unfinished green stopped before its traffic settled: %d left", w.live("d2"))
+	}
+	w.until(300, func() bool { return len(w.svc.Deployments) == 1 && w.svc.Deployments[0].RolloutState == "COMPLETED" })
+	if w.svc.Deployments[0].Id != "d3" || w.live("d1") != 0 || w.live("d2") != 0 || w.live("d3") != 2 {
+		t.Errorf("deployments %+v; live d1 %d d2 %d d3 %d", w.svc.Deployments, w.live("d1"), w.live("d2"), w.live("d3"))
+	}
+	if lb := w.svc.LoadBalancers[0]; lb.TargetGroupArn != altArn || len(w.targets[altArn]) != 2 || len(w.targets[tgArn]) != 0 {
+		t.Errorf("lb %+v targets %v", lb, w.targets)
+	}
+}
+
 func TestBGStateReason(t *testing.T) {
 	st := bgState{Stage: StageProductionShift, Percent: 12.5, Since: t0}
 	got, ok := parseBGState(st.reason("ecs-svc/123"))
