@@ -8,6 +8,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apierror"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/elb"
 	"github.com/gantry-dev/gantry/internal/elbv2api"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -134,4 +135,17 @@ func (t serviceTargets) RuleWeights(ctx context.Context, ruleArn string) (map[st
 // (elb.API.SetForwardWeights).
 func (t serviceTargets) SetRuleWeights(ctx context.Context, ruleArn string, weights map[string]int32) error {
 	return ruleErr(t.elb.SetForwardWeights(ctx, ruleArn, weights))
+}
+
+// serviceRevisions gives the service controller the loadBalancers of each
+// deployment's revision (servicectl.DeploymentLoadBalancers).
+type serviceRevisions struct{ ecs *ecs.API }
+
+// DeploymentLoadBalancers is ecs.API.DeploymentLoadBalancers.
+func (r serviceRevisions) DeploymentLoadBalancers(ctx context.Context, cluster, name, id string) ([]ecsapi.LoadBalancer, error) {
+	lbs, err := r.ecs.DeploymentLoadBalancers(ctx, cluster, name, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", servicectl.ErrNotFound, err)
+	}
+	return lbs, err
 }

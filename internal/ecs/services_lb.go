@@ -202,3 +202,42 @@ func (s *API) FinishDeactivation(ctx context.Context, cluster, taskArn string) e
 	}
 	return fmt.Errorf("finish deactivation of %s: %w", id, store.ErrConflict)
 }
+
+// changeLoadBalancers validates a service's new loadBalancers against the
+// task definition it will run (td, or its current one) and puts them on
+// svc, as ECS does for services with the ROLLING strategy: the new
+// deployment this asks for (true) registers its tasks in the new target
+// groups, while the old deployments' tasks stay in the old ones until they
+// stop (the service controller reads them from the deployments'
+// revisions). A service that shifts traffic between target group pairs
+// keeps its load balancers.
+func (s *API) changeLoadBalancers(ctx context.Context, svc *ecsapi.Service, lbs []ecsapi.LoadBalancer, td *ecsapi.TaskDefinition, dc *ecsapi.DeploymentConfiguration) (bool, error) {
+	if shiftsTraffic(dc.Strategy) || (svc.DeploymentConfiguration != nil && shiftsTraffic(svc.DeploymentConfiguration.Strategy)) {
+		return false, apierror.UnsupportedFeature("Changing the load balancers of a service with the %s deployment strategy is not supported by Gantry: create a new service.", dc.Strategy)
+	}
+	if isExternal(svc) {
+		return false, apierror.InvalidParameter("loadBalancers cannot be updated for services using the EXTERNAL deployment controller: create a new task set instead.")
+	}
+	if td == nil {
+		var err error
+		if td, err = s.taskDefForRun(ctx, svc.TaskDefinition); err != nil {
+			return false, err
+		}
+	}
+	if err := s.checkLoadBalancers(ctx, lbs, td, ""); err != nil {
+		return false, err
+	}
+	svc.LoadBalancers = append([]ecsapi.LoadBalancer{}, lbs...)
+	return true, nil
+}
+
+// DeploymentLoadBalancers returns the loadBalancers of the revision of
+// deployment id of a service: those its tasks were registered with.
+// store.ErrNotFound if the deployment has no record.
+func (s *API) DeploymentLoadBalancers(ctx context.Context, cluster, service, id string) ([]ecsapi.LoadBalancer, error) {
+	var r serviceDeploymentRecord
+	if _, err := s.Store.Get(ctx, serviceDeploymentKey(cluster, service, id), &r); err != nil {
+		return nil, err
+	}
+	return r.Revision.LoadBalancers, nil
+}

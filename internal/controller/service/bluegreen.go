@@ -175,6 +175,26 @@ func (pl *planner) inAlternate(t *ecsapi.Task) bool {
 	return false
 }
 
+// observed are those of lbs whose target groups were observed.
+func (pl *planner) observed(lbs []ecsapi.LoadBalancer) []ecsapi.LoadBalancer {
+	var out []ecsapi.LoadBalancer
+	for _, lb := range lbs {
+		if _, ok := pl.targets[lb.TargetGroupArn]; ok {
+			out = append(out, lb)
+		}
+	}
+	return out
+}
+
+// lbKey identifies a target group and container port pair.
+func lbKey(lb ecsapi.LoadBalancer) string {
+	port := int32(0)
+	if lb.ContainerPort != nil {
+		port = *lb.ContainerPort
+	}
+	return fmt.Sprint(lb.TargetGroupArn, "|", lb.ContainerName, "|", port)
+}
+
 // alternateOf is lb with its alternate target group in place of its own.
 func alternateOf(lb ecsapi.LoadBalancer) ecsapi.LoadBalancer {
 	out := lb
@@ -185,6 +205,9 @@ func alternateOf(lb ecsapi.LoadBalancer) ecsapi.LoadBalancer {
 // groupsFor are the observed target groups a live task's targets belong
 // in.
 func (pl *planner) groupsFor(t *ecsapi.Task) []ecsapi.LoadBalancer {
+	if lbs, ok := pl.depLBs[t.StartedBy]; ok && !pl.inAlternate(t) {
+		return pl.observed(lbs)
+	}
 	if !pl.inAlternate(t) {
 		return pl.lbGroups()
 	}
@@ -202,6 +225,18 @@ func (pl *planner) groupsFor(t *ecsapi.Task) []ecsapi.LoadBalancer {
 // and alternate: a task going down leaves whichever it is in.
 func (pl *planner) allGroups() []ecsapi.LoadBalancer {
 	out := pl.lbGroups()
+	seen := map[string]bool{}
+	for _, lb := range out {
+		seen[lbKey(lb)] = true
+	}
+	for _, id := range sortedKeys(pl.depLBs) {
+		for _, lb := range pl.observed(pl.depLBs[id]) {
+			if !seen[lbKey(lb)] {
+				seen[lbKey(lb)] = true
+				out = append(out, lb)
+			}
+		}
+	}
 	if !pl.bgOn {
 		return out
 	}

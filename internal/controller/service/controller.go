@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -187,9 +188,17 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		}
 		obs.AlarmStates = states
 	}
-	if lb := c.deps.LoadBalancing; lb != nil && len(svc.LoadBalancers) > 0 {
+	if err := c.observeDeploymentLBs(ctx, cluster, svc, &obs); err != nil {
+		return obs, err
+	}
+	if lb := c.deps.LoadBalancing; lb != nil && (len(svc.LoadBalancers) > 0 || len(obs.DeploymentLBs) > 0) {
 		obs.Targets = map[string][]Target{}
 		var groups []string
+		for _, id := range sortedKeys(obs.DeploymentLBs) {
+			for _, l := range obs.DeploymentLBs[id] {
+				groups = append(groups, l.TargetGroupArn)
+			}
+		}
 		for _, l := range svc.LoadBalancers {
 			groups = append(groups, l.TargetGroupArn)
 			if ac := l.AdvancedConfiguration; ac != nil && shiftsTraffic(svc) {
@@ -538,5 +547,36 @@ func (c *Controller) applyWeights(ctx context.Context, cluster, name string, wei
 	c.mu.Lock()
 	c.rulesChanged[ServiceRef{Cluster: cluster, Name: name}.String()] = c.opts.Now()
 	c.mu.Unlock()
+	return nil
+}
+
+// observeDeploymentLBs reads the loadBalancers of the service's older
+// deployments that differ from the service's (UpdateService changed
+// them): their tasks stay in their own target groups until they stop.
+func (c *Controller) observeDeploymentLBs(ctx context.Context, cluster string, svc *ecsapi.Service, obs *Observed) error {
+	if c.deps.Revisions == nil || c.deps.LoadBalancing == nil || shiftsTraffic(svc) {
+		return nil
+	}
+	cur, _ := json.Marshal(svc.LoadBalancers)
+	for i := 1; i < len(svc.Deployments); i++ {
+		id := svc.Deployments[i].Id
+		lbs, err := c.deps.Revisions.DeploymentLoadBalancers(ctx, cluster, svc.ServiceName, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load balancers of deployment %s: %w", id, err)
+		}
+		if b, _ := json.Marshal(lbs); string(b) == string(cur) || (len(lbs) == 0 && len(svc.LoadBalancers) == 0) {
+			continue
+		}
+		if obs.DeploymentLBs == nil {
+			obs.DeploymentLBs = map[string][]ecsapi.LoadBalancer{}
+		}
+		if lbs == nil {
+			lbs = []ecsapi.LoadBalancer{}
+		}
+		obs.DeploymentLBs[id] = lbs
+	}
 	return nil
 }

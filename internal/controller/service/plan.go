@@ -77,6 +77,10 @@ type Observed struct {
 	// rule ARN; nil when the service does not shift traffic or the server
 	// cannot (blue/green deployments then run as rolling ones).
 	Rules map[string]map[string]int32
+	// DeploymentLBs are the loadBalancers of the deployments (by ID) whose
+	// tasks were registered with other loadBalancers than the service's
+	// (UpdateService changed them since).
+	DeploymentLBs map[string][]ecsapi.LoadBalancer
 	// RulesChanged is when this controller last changed the weights of
 	// the service's rules (zero if it does not remember doing so).
 	RulesChanged time.Time
@@ -196,6 +200,9 @@ type planner struct {
 	bgOn         bool
 	rules        map[string]map[string]int32
 	rulesChanged time.Time
+	// depLBs are the loadBalancers of deployments whose tasks are in
+	// other target groups than the service's.
+	depLBs map[string][]ecsapi.LoadBalancer
 }
 
 // plan decides the next step for desired, a service record, given what was
@@ -208,7 +215,7 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 	pl := &planner{cfg: cfg, now: now, svc: &svc, name: svc.ServiceName, p: p, insts: map[string]*Instance{},
 		stoppingDep: map[string]int{}, stoppingInst: map[string]int{}, stopped: map[string]bool{}, stoppedDep: map[string]int{}, healthFailed: map[string]int{},
 		protected: obs.Protected, targets: map[string]map[TargetRef]Target{}, lbUnready: map[string]bool{},
-		bgOn: shiftsTraffic(&svc) && obs.Rules != nil, rules: obs.Rules, rulesChanged: obs.RulesChanged}
+		bgOn: shiftsTraffic(&svc) && obs.Rules != nil, rules: obs.Rules, rulesChanged: obs.RulesChanged, depLBs: obs.DeploymentLBs}
 	for tg, ts := range obs.Targets {
 		m := make(map[TargetRef]Target, len(ts))
 		for _, t := range ts {
@@ -398,7 +405,7 @@ func (pl *planner) classify(tasks []ecsapi.Task) []*task {
 				}
 				pl.requeue(end)
 			}
-			if len(pl.lbGroups()) > 0 {
+			if len(pl.groupsFor(t)) > 0 {
 				ok, tg, bad := pl.lbHealth(t)
 				if !ok {
 					lt.healthy = false

@@ -162,7 +162,7 @@ func (pl *planner) unhealthyEvent(t *ecsapi.Task, tg string, tgt Target) {
 // DEACTIVATING tasks whose targets have drained stop. It runs after the
 // plan's stops are known.
 func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
-	groups := pl.lbGroups()
+	groups := pl.allGroups()
 	if len(groups) == 0 {
 		// Without load balancers (or their observation) a deactivating
 		// task has nothing to wait for.
