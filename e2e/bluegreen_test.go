@@ -231,3 +231,42 @@ func TestBlueGreenDeploymentLosesNoRequest(t *testing.T) {
 		t.Fatalf("requests lost during the blue/green deployment and the rollback: %+v", r)
 	}
 }
+
+// TestUpdateServiceLoadBalancers changes the target group of a running
+// service with UpdateService: a rolling deployment registers the new
+// tasks in the new target group, where they answer through its listener,
+// and the old tasks leave the old one as they stop.
+func TestUpdateServiceLoadBalancers(t *testing.T) {
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lbDataPlane: true, minHealthy: -1})
+	first, second := c.newLB("first", 1), c.newLB("second", 1)
+	ctx := context.Background()
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("lbchange"), ContainerDefinitions: []types.ContainerDefinition{
+		webContainer("web", c.image)}})
+	lbOf := func(tg string) []types.LoadBalancer {
+		return []types.LoadBalancer{{TargetGroupArn: aws.String(tg), ContainerName: aws.String("web"), ContainerPort: aws.Int32(8080)}}
+	}
+	if _, err := c.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(c.name), ServiceName: aws.String("web"),
+		TaskDefinition: aws.String(td), DesiredCount: aws.Int32(2), LoadBalancers: lbOf(first.tg)}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitCompleted("web", 120*time.Second)
+	if n := first.targetStates(t)["healthy"]; n != 2 {
+		t.Fatalf("first target group: %v", first.targetStates(t))
+	}
+	if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("web"), LoadBalancers: lbOf(second.tg)}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 180*time.Second, "the tasks moved to the second target group", func() error {
+		s := c.svc("web")
+		if len(s.Deployments) != 1 || s.Deployments[0].RolloutState != types.DeploymentRolloutStateCompleted {
+			return fmt.Errorf("%d deployments: %v", len(s.Deployments), eventMessages(s, 4))
+		}
+		if a, b := first.targetStates(t), second.targetStates(t); len(a) != 0 || b["healthy"] != 2 || len(b) != 1 {
+			return fmt.Errorf("first %v, second %v", a, b)
+		}
+		return nil
+	})
+	if code, err := get(second.url); err != nil || code != 200 {
+		t.Fatalf("GET through the second listener: %d %v", code, err)
+	}
+}
