@@ -169,7 +169,10 @@ func (pl *planner) inAlternate(t *ecsapi.Task) bool {
 	}
 	for _, d := range pl.svc.Deployments[1:] {
 		if d.Id == t.StartedBy {
-			return d.RolloutState != "COMPLETED"
+			// One replaced in its clean-up had its groups swapped to
+			// production already.
+			st, ok := parseBGState(d.RolloutStateReason)
+			return d.RolloutState != "COMPLETED" && (!ok || st.Stage != StageCleanUp)
 		}
 	}
 	return false
