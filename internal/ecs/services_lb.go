@@ -236,7 +236,7 @@ func (s *API) changeLoadBalancers(ctx context.Context, svc *ecsapi.Service, lbs 
 // store.ErrNotFound if the deployment has no record.
 func (s *API) DeploymentLoadBalancers(ctx context.Context, cluster, service, id string) ([]ecsapi.LoadBalancer, error) {
 	var r serviceDeploymentRecord
-	if _, err := s.Store.Get(ctx, serviceDeploymentKey(cluster, service, id), &r); err != nil {
+	if _, err := s.Store.Get(ctx, serviceDeploymentKey(cluster, service, deploymentNumber(id)), &r); err != nil {
 		return nil, err
 	}
 	return r.Revision.LoadBalancers, nil
