@@ -8,6 +8,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apierror"
 	servicectl "github.com/gantry-dev/gantry/internal/controller/service"
 	"github.com/gantry-dev/gantry/internal/ecs"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/elb"
 	"github.com/gantry-dev/gantry/internal/elbv2api"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -92,4 +93,59 @@ func (t serviceTargets) FinishDeactivation(ctx context.Context, cluster, taskArn
 		return fmt.Errorf("%w: %w", servicectl.ErrNotFound, err)
 	}
 	return err
+}
+
+// ListenerRule returns the load balancer and the forward target groups of
+// a listener rule (elb.API.RuleForward), for blue/green validation
+// (ecs.ListenerRules).
+func (g ecsTargetGroups) ListenerRule(ctx context.Context, arn string) (ecs.RuleInfo, error) {
+	rf, err := g.elb.RuleForward(ctx, arn)
+	if errors.Is(err, elb.ErrRuleNotFound) {
+		return ecs.RuleInfo{}, fmt.Errorf("%w: %w", ecs.ErrRuleNotFound, err)
+	}
+	if err != nil {
+		return ecs.RuleInfo{}, err
+	}
+	info := ecs.RuleInfo{LoadBalancerArn: rf.LoadBalancerArn}
+	for tg := range rf.Weights {
+		info.TargetGroupArns = append(info.TargetGroupArns, tg)
+	}
+	return info, nil
+}
+
+// ruleErr maps ELBv2's unknown rule to servicectl.ErrNotFound.
+func ruleErr(err error) error {
+	if errors.Is(err, elb.ErrRuleNotFound) {
+		return fmt.Errorf("%w: %w", servicectl.ErrNotFound, err)
+	}
+	return err
+}
+
+// RuleWeights returns the forward weights of a listener rule by target
+// group (servicectl.TrafficShifter).
+func (t serviceTargets) RuleWeights(ctx context.Context, ruleArn string) (map[string]int32, error) {
+	rf, err := t.elb.RuleForward(ctx, ruleArn)
+	if err != nil {
+		return nil, ruleErr(err)
+	}
+	return rf.Weights, nil
+}
+
+// SetRuleWeights changes the forward weights of a listener rule
+// (elb.API.SetForwardWeights).
+func (t serviceTargets) SetRuleWeights(ctx context.Context, ruleArn string, weights map[string]int32) error {
+	return ruleErr(t.elb.SetForwardWeights(ctx, ruleArn, weights))
+}
+
+// serviceRevisions gives the service controller the loadBalancers of each
+// deployment's revision (servicectl.DeploymentLoadBalancers).
+type serviceRevisions struct{ ecs *ecs.API }
+
+// DeploymentLoadBalancers is ecs.API.DeploymentLoadBalancers.
+func (r serviceRevisions) DeploymentLoadBalancers(ctx context.Context, cluster, name, id string) ([]ecsapi.LoadBalancer, error) {
+	lbs, err := r.ecs.DeploymentLoadBalancers(ctx, cluster, name, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", servicectl.ErrNotFound, err)
+	}
+	return lbs, err
 }

@@ -331,6 +331,10 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	if s.ELB != nil {
 		// Services behind load balancers: targets and draining.
 		svcDeps.LoadBalancing = serviceTargets{elb: s.ELB, ecs: s.ECS}
+		// Blue/green, linear and canary deployments: rule weights.
+		svcDeps.Traffic = serviceTargets{elb: s.ELB, ecs: s.ECS}
+		// UpdateService changing loadBalancers: old deployments' groups.
+		svcDeps.Revisions = serviceRevisions{ecs: s.ECS}
 	}
 	s.Services = servicectl.New(svcDeps, svcOpts, logger)
 	s.reaperDone = make(chan struct{})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -109,6 +110,12 @@ func deploymentAlarms(dc *ecsapi.DeploymentConfiguration, d *ecsapi.Deployment) 
 	}
 	return out
 }
+
+// bgStageRE matches the rolloutStateReason the service controller gives
+// the PRIMARY deployment of a blue/green, linear or canary deployment
+// under way ("ECS deployment ID in progress: STAGE P% since TIME."), from
+// which the service deployment's lifecycleStage is read.
+var bgStageRE = regexp.MustCompile(`^(ECS deployment \S+ in progress): ([A-Z_]+) [0-9.]+% since \S+\.$`)
 
 // rollbackPrefix starts the rolloutStateReason of a deployment the
 // circuit breaker or StopServiceDeployment rolled back to.
@@ -328,6 +335,10 @@ func (s *API) updateDeploymentRecord(r *serviceDeploymentRecord, svc *ecsapi.Ser
 	case d.RolloutState == RolloutCompleted:
 		sd.Status, sd.StatusReason = sdSuccessful, d.RolloutStateReason
 		sd.FinishedAt, sd.UpdatedAt = d.UpdatedAt, d.UpdatedAt
+		if sd.LifecycleStage != "" {
+			// A traffic-shifting deployment ends with its clean-up.
+			sd.LifecycleStage = "CLEAN_UP"
+		}
 	case d.RolloutState == "FAILED":
 		primary := &svc.Deployments[0]
 		if i > 0 && isRollbackReason(primary.RolloutStateReason) {
@@ -352,6 +363,10 @@ func (s *API) updateDeploymentRecord(r *serviceDeploymentRecord, svc *ecsapi.Ser
 			sd.Status = sdInProgress
 		}
 		sd.StatusReason = d.RolloutStateReason
+		if m := bgStageRE.FindStringSubmatch(d.RolloutStateReason); m != nil {
+			sd.StatusReason = m[1] + "."
+			sd.LifecycleStage = ecsapi.ServiceDeploymentLifecycleStage(m[2])
+		}
 		sd.UpdatedAt = d.UpdatedAt
 	}
 }

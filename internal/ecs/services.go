@@ -173,6 +173,9 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkAdvancedConfiguration(ctx, in.LoadBalancers, dc.Strategy); err != nil {
+		return nil, err
+	}
 	if err := checkPropagateTags(in.PropagateTags); err != nil {
 		return nil, err
 	}
@@ -361,9 +364,7 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 		if svc.Status != ServiceActive {
 			return apierror.ServiceNotActive()
 		}
-		if in.LoadBalancers != nil && !sameLoadBalancers(svc.LoadBalancers, in.LoadBalancers) {
-			return apierror.UnsupportedFeature("Changing the load balancers of a service is not supported by Gantry yet: create a new service.")
-		}
+		lbChange := in.LoadBalancers != nil && !sameLoadBalancers(svc.LoadBalancers, in.LoadBalancers)
 		strategy := string(svc.SchedulingStrategy)
 		if in.DeploymentController != nil && in.DeploymentController.Type != controllerType(svc.DeploymentController) {
 			return apierror.InvalidParameter("Updating the deployment controller of a service from %s to %s is not supported by Gantry.",
@@ -398,6 +399,15 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 		if err != nil {
 			return err
 		}
+		newDeployment := false
+		if lbChange {
+			if newDeployment, err = s.changeLoadBalancers(ctx, svc, in.LoadBalancers, td, dc); err != nil {
+				return err
+			}
+		}
+		if err := s.checkAdvancedConfiguration(ctx, svc.LoadBalancers, dc.Strategy); err != nil {
+			return err
+		}
 		svc.DeploymentConfiguration = dc
 		if in.HealthCheckGracePeriodSeconds != nil {
 			svc.HealthCheckGracePeriodSeconds = in.HealthCheckGracePeriodSeconds
@@ -414,7 +424,7 @@ func (s *API) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 		if in.AvailabilityZoneRebalancing != "" {
 			svc.AvailabilityZoneRebalancing = in.AvailabilityZoneRebalancing
 		}
-		deploy := in.ForceNewDeployment
+		deploy := in.ForceNewDeployment || newDeployment
 		if td != nil {
 			if td.TaskDefinitionArn != svc.TaskDefinition {
 				deploy = true

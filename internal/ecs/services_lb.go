@@ -43,8 +43,9 @@ type TargetGroups interface {
 // that exists and is associated with a load balancer, of the target type
 // the task definition's network mode needs (ip for awsvpc, instance for
 // bridge and host), and a container of the task definition with that
-// container port; at most five; no Classic Load Balancer names; no
-// advancedConfiguration (blue/green is not supported yet).
+// container port; at most five; no Classic Load Balancer names. Their
+// advancedConfiguration is checked with the deployment strategy
+// (checkAdvancedConfiguration).
 func (s *API) checkLoadBalancers(ctx context.Context, lbs []ecsapi.LoadBalancer, td *ecsapi.TaskDefinition, role string) error {
 	if len(lbs) == 0 {
 		if role != "" {
@@ -69,8 +70,6 @@ func (s *API) checkLoadBalancers(ctx context.Context, lbs []ecsapi.LoadBalancer,
 			return apierror.InvalidParameter("containerName must be specified for each load balancer.")
 		case lb.ContainerPort == nil:
 			return apierror.InvalidParameter("containerPort must be specified for each load balancer.")
-		case lb.AdvancedConfiguration != nil:
-			return apierror.InvalidParameter("advancedConfiguration is only valid with the BLUE_GREEN deployment strategy, which Gantry does not support yet.")
 		}
 		key := lb.TargetGroupArn + "|" + lb.ContainerName + "|" + fmt.Sprint(*lb.ContainerPort)
 		if seen[key] {
@@ -125,14 +124,30 @@ func checkLBContainer(td *ecsapi.TaskDefinition, name string, port int32) error 
 	return apierror.InvalidParameter("The container %s does not exist in the task definition.", name)
 }
 
-// sameLoadBalancers reports whether two loadBalancers lists are the same.
+// sameLoadBalancers reports whether two loadBalancers lists are the same,
+// also when a blue/green deployment has since swapped the production and
+// alternate target groups of a (the service controller does so when the
+// green revision becomes production).
 func sameLoadBalancers(a, b []ecsapi.LoadBalancer) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	return string(x) == string(y)
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	if string(x) == string(y) {
+		return true
+	}
+	swapped := make([]ecsapi.LoadBalancer, len(a))
+	for i, lb := range a {
+		swapped[i] = lb
+		if ac := lb.AdvancedConfiguration; ac != nil {
+			c := *ac
+			swapped[i].TargetGroupArn, c.AlternateTargetGroupArn = ac.AlternateTargetGroupArn, lb.TargetGroupArn
+			swapped[i].AdvancedConfiguration = &c
+		}
+	}
+	z, _ := json.Marshal(swapped)
+	return string(z) == string(y)
 }
 
 // behindLoadBalancer reports whether a task of group, started by
@@ -195,4 +210,43 @@ func (s *API) FinishDeactivation(ctx context.Context, cluster, taskArn string) e
 		}
 	}
 	return fmt.Errorf("finish deactivation of %s: %w", id, store.ErrConflict)
+}
+
+// changeLoadBalancers validates a service's new loadBalancers against the
+// task definition it will run (td, or its current one) and puts them on
+// svc, as ECS does for services with the ROLLING strategy: the new
+// deployment this asks for (true) registers its tasks in the new target
+// groups, while the old deployments' tasks stay in the old ones until they
+// stop (the service controller reads them from the deployments'
+// revisions). A service that shifts traffic between target group pairs
+// keeps its load balancers.
+func (s *API) changeLoadBalancers(ctx context.Context, svc *ecsapi.Service, lbs []ecsapi.LoadBalancer, td *ecsapi.TaskDefinition, dc *ecsapi.DeploymentConfiguration) (bool, error) {
+	if shiftsTraffic(dc.Strategy) || (svc.DeploymentConfiguration != nil && shiftsTraffic(svc.DeploymentConfiguration.Strategy)) {
+		return false, apierror.UnsupportedFeature("Changing the load balancers of a service with the %s deployment strategy is not supported by Gantry: create a new service.", dc.Strategy)
+	}
+	if isExternal(svc) {
+		return false, apierror.InvalidParameter("loadBalancers cannot be updated for services using the EXTERNAL deployment controller: create a new task set instead.")
+	}
+	if td == nil {
+		var err error
+		if td, err = s.taskDefForRun(ctx, svc.TaskDefinition); err != nil {
+			return false, err
+		}
+	}
+	if err := s.checkLoadBalancers(ctx, lbs, td, ""); err != nil {
+		return false, err
+	}
+	svc.LoadBalancers = append([]ecsapi.LoadBalancer{}, lbs...)
+	return true, nil
+}
+
+// DeploymentLoadBalancers returns the loadBalancers of the revision of
+// deployment id of a service: those its tasks were registered with.
+// store.ErrNotFound if the deployment has no record.
+func (s *API) DeploymentLoadBalancers(ctx context.Context, cluster, service, id string) ([]ecsapi.LoadBalancer, error) {
+	var r serviceDeploymentRecord
+	if _, err := s.Store.Get(ctx, serviceDeploymentKey(cluster, service, deploymentNumber(id)), &r); err != nil {
+		return nil, err
+	}
+	return r.Revision.LoadBalancers, nil
 }

@@ -89,10 +89,43 @@ func TestCreateServiceLoadBalancerValidation(t *testing.T) {
 	if _, err := lbc.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: aws.String(inst)}); err == nil || !strings.Contains(err.Error(), "ResourceInUse") {
 		t.Errorf("delete a target group a service uses: %v", err)
 	}
-	// Changing the load balancers is refused clearly for now.
+	// Changing the load balancers validates the new ones as CreateService
+	// does ...
 	_, err = c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("svc"), Service: aws.String("good"),
 		LoadBalancers: []types.LoadBalancer{{TargetGroupArn: aws.String(lonely), ContainerName: aws.String("web"), ContainerPort: aws.Int32(80)}}})
-	assertECSError(t, err, "UnsupportedFeatureException")
+	assertECSError(t, err, "InvalidParameterException")
+	// ... and starts a new deployment with them (a rolling one); the old
+	// deployment's revision keeps the old ones.
+	other := tg("other", elbtypes.TargetTypeEnumInstance, freePort(t))
+	up, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("svc"), Service: aws.String("good"),
+		LoadBalancers: []types.LoadBalancer{{TargetGroupArn: aws.String(other), ContainerName: aws.String("web"), ContainerPort: aws.Int32(80)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lbs := up.Service.LoadBalancers; len(lbs) != 1 || aws.ToString(lbs[0].TargetGroupArn) != other || len(up.Service.Deployments) != 2 {
+		t.Fatalf("after changing the load balancers: %+v, %d deployments", lbs, len(up.Service.Deployments))
+	}
+	list, err := c.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String("svc"), Service: aws.String("good")})
+	if err != nil || len(list.ServiceDeployments) != 2 {
+		t.Fatalf("service deployments: %v %+v", err, list)
+	}
+	var revs []string
+	for _, d := range list.ServiceDeployments {
+		revs = append(revs, aws.ToString(d.TargetServiceRevisionArn))
+	}
+	got, err := c.DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{ServiceRevisionArns: revs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range got.ServiceRevisions {
+		for _, lb := range r.LoadBalancers {
+			seen[aws.ToString(lb.TargetGroupArn)] = true
+		}
+	}
+	if !seen[inst] || !seen[other] {
+		t.Errorf("revisions' target groups %v", seen)
+	}
 }
 
 // freePort returns a loopback port free a moment ago.

@@ -198,6 +198,9 @@ func checkExternalDeploymentConfiguration(dc *ecsapi.DeploymentConfiguration) er
 	if a := dc.Alarms; a != nil && a.Enable {
 		return apierror.InvalidParameter("Deployment alarms are only supported for services using the rolling update (ECS) deployment controller.")
 	}
+	if shiftsTraffic(dc.Strategy) {
+		return apierror.InvalidParameter("The %s deployment strategy is only supported for services using the ECS deployment controller.", dc.Strategy)
+	}
 	return nil
 }
 
@@ -224,12 +227,7 @@ func mergeDeploymentConfiguration(cur, upd *ecsapi.DeploymentConfiguration, stra
 			a := *upd.Alarms
 			out.Alarms = &a
 		}
-		if upd.Strategy != "" {
-			out.Strategy = upd.Strategy
-		}
-		if upd.BakeTimeInMinutes != nil || upd.CanaryConfiguration != nil || upd.LinearConfiguration != nil || len(upd.LifecycleHooks) > 0 {
-			return nil, apierror.InvalidParameter("Blue/green, linear and canary deployments (bakeTimeInMinutes, lifecycleHooks, linearConfiguration, canaryConfiguration) are not supported by Gantry: use the ROLLING strategy.")
-		}
+		mergeStrategy(out, upd)
 	}
 	daemon := strategy == SchedulingDaemon
 	if out.MaximumPercent == nil {
@@ -252,8 +250,8 @@ func mergeDeploymentConfiguration(cur, upd *ecsapi.DeploymentConfiguration, stra
 	if out.Strategy == "" {
 		out.Strategy = "ROLLING"
 	}
-	if out.Strategy != "ROLLING" {
-		return nil, apierror.InvalidParameter("Deployment strategy %s is not supported by Gantry: use ROLLING.", out.Strategy)
+	if err := checkStrategy(out, daemon); err != nil {
+		return nil, err
 	}
 	minH, maxP := *out.MinimumHealthyPercent, *out.MaximumPercent
 	if minH < 0 || minH > 100 {

@@ -89,3 +89,112 @@ func (a *API) TargetStates(ctx context.Context, arn string) ([]TargetState, erro
 	}
 	return states, nil
 }
+
+// ErrRuleNotFound is returned for an ARN that names no listener rule.
+var ErrRuleNotFound = errors.New("rule not found")
+
+// RuleForward is what ECS blue/green deployments need to know of a
+// listener rule: its listener and load balancer, and the target groups
+// its forward action sends to with their weights (empty without a
+// forward action).
+type RuleForward struct {
+	ListenerArn, LoadBalancerArn string
+	Weights                      map[string]int32
+}
+
+// RuleForward returns the forward action of the rule of arn (a listener's
+// default rule included), or ErrRuleNotFound.
+func (a *API) RuleForward(ctx context.Context, arn string) (RuleForward, error) {
+	w, err := a.read(ctx)
+	if err != nil {
+		return RuleForward{}, err
+	}
+	r, l := w.ruleByARN(arn)
+	if l == nil {
+		return RuleForward{}, fmt.Errorf("%w: %s", ErrRuleNotFound, arn)
+	}
+	actions := l.Listener.DefaultActions
+	if r != nil {
+		actions = r.Rule.Actions
+	}
+	out := RuleForward{ListenerArn: l.Listener.ListenerArn, Weights: map[string]int32{}}
+	if lb := w.lbs[l.LBID]; lb != nil {
+		out.LoadBalancerArn = lb.LB.LoadBalancerArn
+	}
+	for _, act := range actions {
+		if act.Type != "forward" || act.ForwardConfig == nil {
+			continue
+		}
+		for _, t := range act.ForwardConfig.TargetGroups {
+			wt := int32(1)
+			if t.Weight != nil {
+				wt = *t.Weight
+			}
+			out.Weights[t.TargetGroupArn] = wt
+		}
+	}
+	return out, nil
+}
+
+// SetForwardWeights sets the weights of target groups in the forward
+// action of the rule of arn (a listener's default rule included), as a
+// ModifyRule that changes only those weights would, in one guarded write:
+// DescribeRules shows them and the data plane applies them. Every target
+// group named must already be one the action forwards to. ErrRuleNotFound
+// if there is no such rule.
+func (a *API) SetForwardWeights(ctx context.Context, arn string, weights map[string]int32) error {
+	for tg, wt := range weights {
+		if wt < 0 || wt > 999 {
+			return validation("Target group weight '%d' of '%s' must be between 0 and 999", wt, tg)
+		}
+	}
+	_, err := a.update(ctx, func(w *world) error {
+		r, l := w.ruleByARN(arn)
+		if l == nil {
+			return fmt.Errorf("%w: %s", ErrRuleNotFound, arn)
+		}
+		actions := l.Listener.DefaultActions
+		if r != nil {
+			actions = r.Rule.Actions
+		}
+		next := make([]elbv2api.Action, len(actions))
+		found, changed := map[string]bool{}, false
+		for i, act := range actions {
+			next[i] = act
+			if act.Type != "forward" || act.ForwardConfig == nil {
+				continue
+			}
+			fc := *act.ForwardConfig
+			fc.TargetGroups = append([]elbv2api.TargetGroupTuple(nil), fc.TargetGroups...)
+			for j, t := range fc.TargetGroups {
+				wt, ok := weights[t.TargetGroupArn]
+				if !ok {
+					continue
+				}
+				found[t.TargetGroupArn] = true
+				if t.Weight == nil || *t.Weight != wt {
+					fc.TargetGroups[j].Weight = int32p(wt)
+					changed = true
+				}
+			}
+			next[i].ForwardConfig = &fc
+		}
+		for tg := range weights {
+			if !found[tg] {
+				return errf(codeInvalidAction, "The rule '%s' does not forward to target group '%s'", arn, tg)
+			}
+		}
+		if !changed {
+			return nil
+		}
+		if r == nil {
+			l.Listener.DefaultActions = next
+			w.put(keyOf(kindListener, l.ID), l)
+			return nil
+		}
+		r.Rule.Actions = next
+		w.put(ruleKey(r), r)
+		return nil
+	})
+	return err
+}

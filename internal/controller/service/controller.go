@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,6 +90,9 @@ type Controller struct {
 	lead Leadership
 	// queue is the work queue of the current leadership.
 	queue *controller.Queue
+	// rulesChanged remembers when this controller last changed the
+	// listener rule weights of each service (by queue key).
+	rulesChanged map[string]time.Time
 }
 
 // New returns a controller of the services that deps reach.
@@ -97,7 +101,7 @@ func New(deps Deps, opts Options, logger *slog.Logger) *Controller {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Controller{deps: deps, opts: opts, logger: logger.With("component", "service-controller"),
-		id: hex.EncodeToString(b[:]), disconnected: map[string]time.Time{}}
+		id: hex.EncodeToString(b[:]), disconnected: map[string]time.Time{}, rulesChanged: map[string]time.Time{}}
 }
 
 // Leading reports whether this controller is the leader now.
@@ -184,26 +188,45 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		}
 		obs.AlarmStates = states
 	}
-	if lbs := serviceLoadBalancers(svc); c.deps.LoadBalancing != nil && len(lbs) > 0 {
-		lb := c.deps.LoadBalancing
+	if err := c.observeDeploymentLBs(ctx, cluster, svc, &obs); err != nil {
+		return obs, err
+	}
+	if lb := c.deps.LoadBalancing; lb != nil && (len(serviceLoadBalancers(svc)) > 0 || len(obs.DeploymentLBs) > 0) {
 		obs.Targets = map[string][]Target{}
-		for _, l := range lbs {
-			if _, done := obs.Targets[l.TargetGroupArn]; done || l.TargetGroupArn == "" {
+		var groups []string
+		for _, id := range sortedKeys(obs.DeploymentLBs) {
+			for _, l := range obs.DeploymentLBs[id] {
+				groups = append(groups, l.TargetGroupArn)
+			}
+		}
+		// The service's groups and its task sets' (EXTERNAL), with the
+		// alternates of a traffic-shifting deployment.
+		for _, l := range serviceLoadBalancers(svc) {
+			groups = append(groups, l.TargetGroupArn)
+			if ac := l.AdvancedConfiguration; ac != nil && shiftsTraffic(svc) {
+				groups = append(groups, ac.AlternateTargetGroupArn)
+			}
+		}
+		for _, tg := range groups {
+			if _, done := obs.Targets[tg]; done || tg == "" {
 				continue
 			}
-			ts, err := lb.Targets(ctx, l.TargetGroupArn)
+			ts, err := lb.Targets(ctx, tg)
 			if errors.Is(err, ErrNotFound) {
 				// Deleted under the service: nothing to register in.
 				continue
 			}
 			if err != nil {
-				return obs, fmt.Errorf("targets of %s: %w", l.TargetGroupArn, err)
+				return obs, fmt.Errorf("targets of %s: %w", tg, err)
 			}
 			if ts == nil {
 				ts = []Target{}
 			}
-			obs.Targets[l.TargetGroupArn] = ts
+			obs.Targets[tg] = ts
 		}
+	}
+	if err := c.observeRules(ctx, cluster, svc, &obs); err != nil {
+		return obs, err
 	}
 	if obs.Protected, err = c.deps.Observer.Protections(ctx, cluster, svc.ServiceName); err != nil {
 		return obs, fmt.Errorf("task protections of %s: %w", svc.ServiceName, err)
@@ -284,6 +307,9 @@ func (c *Controller) apply(ctx context.Context, cluster string, svc *ecsapi.Serv
 		if _, err := c.deps.Records.WriteService(ctx, cluster, &p.Service, rev, lead); err != nil {
 			return fmt.Errorf("write service %s: %w", svc.ServiceName, err)
 		}
+	}
+	if err := c.applyWeights(ctx, cluster, svc.ServiceName, p.Weights); err != nil {
+		return err
 	}
 	if p.WritePrePull && c.deps.PrePull != nil {
 		if err := c.deps.PrePull.PutPrePullRequest(ctx, cluster, svc.ServiceName, p.PrePull); err != nil {
@@ -477,6 +503,84 @@ func (c *Controller) applyTargets(ctx context.Context, cluster string, p Plan) e
 		if err := lb.RegisterTargets(ctx, tg, p.Register[tg]); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("register targets in %s: %w", tg, err)
 		}
+	}
+	return nil
+}
+
+// observeRules reads the weights of the listener rules of a service that
+// shifts traffic (blue/green, linear, canary).
+func (c *Controller) observeRules(ctx context.Context, cluster string, svc *ecsapi.Service, obs *Observed) error {
+	if c.deps.Traffic == nil || !shiftsTraffic(svc) {
+		return nil
+	}
+	obs.Rules = map[string]map[string]int32{}
+	for _, l := range svc.LoadBalancers {
+		for _, rule := range []string{l.AdvancedConfiguration.ProductionListenerRule, l.AdvancedConfiguration.TestListenerRule} {
+			if _, done := obs.Rules[rule]; done || rule == "" {
+				continue
+			}
+			w, err := c.deps.Traffic.RuleWeights(ctx, rule)
+			if errors.Is(err, ErrNotFound) {
+				// Deleted under the service: nothing to shift.
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("weights of rule %s: %w", rule, err)
+			}
+			obs.Rules[rule] = w
+		}
+	}
+	c.mu.Lock()
+	obs.RulesChanged = c.rulesChanged[ServiceRef{Cluster: cluster, Name: svc.ServiceName}.String()]
+	c.mu.Unlock()
+	return nil
+}
+
+// applyWeights sets the listener rule weights of a plan and remembers
+// when.
+func (c *Controller) applyWeights(ctx context.Context, cluster, name string, weights map[string]map[string]int32) error {
+	if c.deps.Traffic == nil || len(weights) == 0 {
+		return nil
+	}
+	for _, rule := range sortedKeys(weights) {
+		if err := c.deps.Traffic.SetRuleWeights(ctx, rule, weights[rule]); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("set weights of rule %s: %w", rule, err)
+		}
+		c.logger.Info("listener rule weights set", "service", name, "rule", rule, "weights", weights[rule])
+	}
+	c.mu.Lock()
+	c.rulesChanged[ServiceRef{Cluster: cluster, Name: name}.String()] = c.opts.Now()
+	c.mu.Unlock()
+	return nil
+}
+
+// observeDeploymentLBs reads the loadBalancers of the service's older
+// deployments that differ from the service's (UpdateService changed
+// them): their tasks stay in their own target groups until they stop.
+func (c *Controller) observeDeploymentLBs(ctx context.Context, cluster string, svc *ecsapi.Service, obs *Observed) error {
+	if c.deps.Revisions == nil || c.deps.LoadBalancing == nil || shiftsTraffic(svc) {
+		return nil
+	}
+	cur, _ := json.Marshal(svc.LoadBalancers)
+	for i := 1; i < len(svc.Deployments); i++ {
+		id := svc.Deployments[i].Id
+		lbs, err := c.deps.Revisions.DeploymentLoadBalancers(ctx, cluster, svc.ServiceName, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load balancers of deployment %s: %w", id, err)
+		}
+		if b, _ := json.Marshal(lbs); string(b) == string(cur) || (len(lbs) == 0 && len(svc.LoadBalancers) == 0) {
+			continue
+		}
+		if obs.DeploymentLBs == nil {
+			obs.DeploymentLBs = map[string][]ecsapi.LoadBalancer{}
+		}
+		if lbs == nil {
+			lbs = []ecsapi.LoadBalancer{}
+		}
+		obs.DeploymentLBs[id] = lbs
 	}
 	return nil
 }

@@ -184,6 +184,37 @@ type Deps struct {
 	// PrePull pulls a rolling update's images on the instances before its
 	// tasks start; nil turns pre-pull off.
 	PrePull PrePuller
+	// Revisions reads the loadBalancers each deployment's tasks were
+	// registered with, for services whose loadBalancers changed; nil
+	// treats every deployment's tasks as the service's loadBalancers say.
+	Revisions DeploymentLoadBalancers
+	// Traffic reads and sets listener rule weights for blue/green, linear
+	// and canary deployments; nil when Elastic Load Balancing is not
+	// wired (those deployments then run as rolling ones).
+	Traffic TrafficShifter
+}
+
+// DeploymentLoadBalancers reads the loadBalancers of the revision of a
+// service's deployment (UpdateService may have changed the service's
+// since: the old deployment's tasks stay in the old target groups).
+type DeploymentLoadBalancers interface {
+	// DeploymentLoadBalancers returns the loadBalancers of deployment id
+	// of service name of cluster. ErrNotFound if it has no revision.
+	DeploymentLoadBalancers(ctx context.Context, cluster, name, id string) ([]ecsapi.LoadBalancer, error)
+}
+
+// TrafficShifter is what blue/green, linear and canary deployments need
+// of Elastic Load Balancing: the weights of listener rules' forward
+// actions.
+type TrafficShifter interface {
+	// RuleWeights returns the weights of the target groups the forward
+	// action of a listener rule (a listener's default rule included)
+	// sends to. ErrNotFound if there is no such rule.
+	RuleWeights(ctx context.Context, ruleArn string) (map[string]int32, error)
+	// SetRuleWeights sets the weights of target groups the forward action
+	// of a rule already sends to, in one write. ErrNotFound if there is
+	// no such rule.
+	SetRuleWeights(ctx context.Context, ruleArn string, weights map[string]int32) error
 }
 
 // TargetRef is a target of a target group: an instance's ID (target type

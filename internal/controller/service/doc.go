@@ -36,5 +36,8 @@
 // last COMPLETED deployment. A task counts as healthy only after it has run
 // for MinHealthyTime; one that stops by itself sooner counts as failed, as
 // one that failed to start. DAEMON services run one task on every ACTIVE,
-// connected instance that meets their memberOf constraints.
+// connected instance that meets their memberOf constraints. Services with
+// the BLUE_GREEN, LINEAR or CANARY strategy start each new deployment
+// beside the old one in their alternate target groups and move traffic
+// by listener rule weights (bluegreen.go).
 package service

@@ -72,6 +72,18 @@ type Observed struct {
 	// PrePull is the service's image pre-pull; nil when the server does
 	// not pre-pull.
 	PrePull *PrePullObserved
+	// Rules are the forward weights (by target group ARN) of the listener
+	// rules of the service's advancedConfiguration that could be read, by
+	// rule ARN; nil when the service does not shift traffic or the server
+	// cannot (blue/green deployments then run as rolling ones).
+	Rules map[string]map[string]int32
+	// DeploymentLBs are the loadBalancers of the deployments (by ID) whose
+	// tasks were registered with other loadBalancers than the service's
+	// (UpdateService changed them since).
+	DeploymentLBs map[string][]ecsapi.LoadBalancer
+	// RulesChanged is when this controller last changed the weights of
+	// the service's rules (zero if it does not remember doing so).
+	RulesChanged time.Time
 }
 
 // Config is the controller's policy.
@@ -136,6 +148,10 @@ type Plan struct {
 	// request (nil: delete it), before the stops and starts.
 	WritePrePull bool
 	PrePull      *PrePullRequest
+	// Weights are the forward weights to set, by listener rule ARN and
+	// target group ARN (blue/green, linear and canary deployments), after
+	// the service record is written and before the stops.
+	Weights map[string]map[string]int32
 }
 
 // task is a live task classified.
@@ -178,6 +194,15 @@ type planner struct {
 	// deactivating counts the tasks whose targets are draining before
 	// they stop.
 	deactivating int
+	// bgOn is whether the service deploys by shifting traffic between
+	// target group pairs (bluegreen.go); rules are its rules' observed
+	// weights, changed at rulesChanged.
+	bgOn         bool
+	rules        map[string]map[string]int32
+	rulesChanged time.Time
+	// depLBs are the loadBalancers of deployments whose tasks are in
+	// other target groups than the service's.
+	depLBs map[string][]ecsapi.LoadBalancer
 }
 
 // plan decides the next step for desired, a service record, given what was
@@ -189,7 +214,8 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 	p := &Plan{}
 	pl := &planner{cfg: cfg, now: now, svc: &svc, name: svc.ServiceName, p: p, insts: map[string]*Instance{},
 		stoppingDep: map[string]int{}, stoppingInst: map[string]int{}, stopped: map[string]bool{}, stoppedDep: map[string]int{}, healthFailed: map[string]int{},
-		protected: obs.Protected, targets: map[string]map[TargetRef]Target{}, lbUnready: map[string]bool{}}
+		protected: obs.Protected, targets: map[string]map[TargetRef]Target{}, lbUnready: map[string]bool{},
+		bgOn: shiftsTraffic(&svc) && obs.Rules != nil, rules: obs.Rules, rulesChanged: obs.RulesChanged, depLBs: obs.DeploymentLBs}
 	for tg, ts := range obs.Targets {
 		m := make(map[TargetRef]Target, len(ts))
 		for _, t := range ts {
@@ -230,10 +256,20 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 			pl.daemon(live, obs.Tasks)
 		}
 	default:
-		pl.breaker(obs.Tasks)
-		pl.deploymentAlarms(obs.AlarmStates)
+		if !pl.cleaningUp() {
+			pl.breaker(obs.Tasks)
+			pl.deploymentAlarms(obs.AlarmStates)
+		}
 		live = pl.unstopped(live)
-		if !pl.prePull(obs.PrePull, deploymentTasks(obs.Tasks, svc.Deployments[0].Id)) {
+		switch {
+		case pl.shifting():
+			pl.blueGreen(live, obs.Tasks)
+		case pl.cleaningUp():
+			pl.cleanUp(live, obs.Tasks)
+		case !pl.steadyRules():
+			// Traffic goes back to the production target groups (a
+			// rollback) before anything there stops.
+		case !pl.prePull(obs.PrePull, deploymentTasks(obs.Tasks, svc.Deployments[0].Id)):
 			pl.replica(live, obs.Tasks)
 		}
 	}
@@ -371,7 +407,7 @@ func (pl *planner) classify(tasks []ecsapi.Task) []*task {
 				}
 				pl.requeue(end)
 			}
-			if len(pl.lbGroups()) > 0 {
+			if len(pl.groupsFor(t)) > 0 {
 				ok, tg, bad := pl.lbHealth(t)
 				if !ok {
 					lt.healthy = false

@@ -127,7 +127,7 @@ func (pl *planner) registered(tg string, ref TargetRef) (Target, bool) {
 // unhealthy, in which group and why. Targets it lacks are registered.
 func (pl *planner) lbHealth(t *ecsapi.Task) (healthy bool, badTG string, bad Target) {
 	healthy = true
-	for _, lb := range pl.groupsOf(t) {
+	for _, lb := range pl.groupsFor(t) {
 		ref, ok := pl.targetOf(t, lb)
 		if !ok {
 			healthy = false
@@ -181,7 +181,8 @@ func (pl *planner) unhealthyEvent(t *ecsapi.Task, tg string, tgt Target) {
 // DEACTIVATING tasks whose targets have drained stop. It runs after the
 // plan's stops are known.
 func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
-	if len(pl.lbGroups()) == 0 {
+	groups := pl.allGroups()
+	if len(groups) == 0 {
 		// Without load balancers (or their observation) a deactivating
 		// task has nothing to wait for.
 		for i := range tasks {
@@ -201,7 +202,7 @@ func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
 			down = append(down, t)
 			continue
 		}
-		for _, lb := range pl.groupsOf(t) {
+		for _, lb := range pl.groupsFor(t) {
 			if ref, ok := pl.targetOf(t, lb); ok {
 				if claimed[lb.TargetGroupArn] == nil {
 					claimed[lb.TargetGroupArn] = map[TargetRef]bool{}
@@ -210,6 +211,9 @@ func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
 			}
 		}
 	}
+	// A task going down leaves whichever groups it is in (blue/green:
+	// production or alternate).
+	groups = pl.allGroups()
 	draining := 0
 	finished := map[string]int{}
 	for _, t := range down {
