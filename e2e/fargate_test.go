@@ -364,9 +364,13 @@ func TestFargateRulesRefused(t *testing.T) {
 		{"GPU", func(in *ecs.RegisterTaskDefinitionInput) {
 			in.ContainerDefinitions[0].ResourceRequirements = []types.ResourceRequirement{{Type: types.ResourceTypeGpu, Value: aws.String("1")}}
 		}, "Tasks using the Fargate launch type do not support GPU resource requirements."},
-		{"ephemeral storage of 20 GiB", func(in *ecs.RegisterTaskDefinitionInput) { in.EphemeralStorage = &types.EphemeralStorage{SizeInGiB: 20} },
+		{"ephemeral storage of 20 GiB", func(in *ecs.RegisterTaskDefinitionInput) {
+			in.EphemeralStorage = &types.EphemeralStorage{SizeInGiB: 20}
+		},
 			"The ephemeral storage size must be between 21 and 200 GiB."},
-		{"ephemeral storage of 201 GiB", func(in *ecs.RegisterTaskDefinitionInput) { in.EphemeralStorage = &types.EphemeralStorage{SizeInGiB: 201} },
+		{"ephemeral storage of 201 GiB", func(in *ecs.RegisterTaskDefinitionInput) {
+			in.EphemeralStorage = &types.EphemeralStorage{SizeInGiB: 201}
+		},
 			"The ephemeral storage size must be between 21 and 200 GiB."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -109,11 +109,11 @@ type batch struct {
 // its outcome.
 type batchItem struct {
 	cluster string
-	crev int64
-	seen map[string]int64
-	recs []*record.Task
-	err  error
-	rev  int64 // the revision of the commit, when written
+	crev    int64
+	seen    map[string]int64
+	recs    []*record.Task
+	err     error
+	rev     int64 // the revision of the commit, when written
 }
 
 // Commit writes recs as part of the next batch of cluster's placements and
