@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -39,12 +41,21 @@ func fargatePool(t *testing.T, env *apitest.Env, provider string, n int, spotWar
 		a, err := agentapp.StartAgent(context.Background(), agent.Config{Server: env.URL, Cluster: cfg.JoinCluster(), DataDir: dataDir,
 			Region: apitest.Region, AccessKeyID: apitest.AccessKeyID, SecretAccessKey: apitest.SecretAccessKey, CPU: 4096, MemoryMiB: 4096,
 			AvailabilityZone: "us-east-1a", InstanceType: "gantry.fargate", CleanupDelay: time.Second, CapacityProvider: provider,
-			SpotWarning: spotWarning}, agentapp.AgentOptions{}, apitest.Logger())
+			SpotWarning: spotWarning}, agentapp.AgentOptions{}, fargateLogger())
 		if err != nil {
 			t.Fatalf("start %s pool host: %v", provider, err)
 		}
 		t.Cleanup(func() { a.Close() })
 	}
+}
+
+// fargateLogger is the pool agents' logger: to stderr when FARGATE_DEBUG
+// is set.
+func fargateLogger() *slog.Logger {
+	if os.Getenv("FARGATE_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return apitest.Logger()
 }
 
 // fargateTaskDef is a Fargate task definition of the test server: awsvpc,

@@ -2,11 +2,13 @@ package ecs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/state"
+	"github.com/gantry-dev/gantry/internal/store"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/ecsapi"
@@ -133,4 +135,32 @@ func (s *API) reclaimSpot(ctx context.Context, v *state.Views, cluster, id strin
 	}
 	s.Logger.Info("fargate spot host reclaimed", "instance", id, "tasks", len(names))
 	return nil
+}
+
+// TaskCluster returns the cluster of task ref (an ID or ARN) as a call of
+// cluster names it: cluster, but the task ARN's own cluster when cluster is
+// the Fargate pool's, whose hosts run the tasks of every cluster.
+func (s *API) TaskCluster(cluster, ref string) string { return poolTaskCluster(cluster, ref) }
+
+// TaskInstance returns the ARN of the container instance task ref of
+// cluster is assigned to, as its record holds it (a Fargate task's pool
+// host, which DescribeTasks does not show); "" for an unknown task or
+// cluster.
+func (s *API) TaskInstance(ctx context.Context, cluster, ref string) (string, error) {
+	name, err := s.clusterName(cluster)
+	if err != nil {
+		return "", nil
+	}
+	name = poolTaskCluster(name, ref)
+	id, err := s.taskRef(name, ref)
+	if err != nil {
+		return "", nil
+	}
+	var rec taskRecord
+	if _, err := s.Store.Get(ctx, taskKey(name, id), &rec); errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("task instance %s: %w", ref, err)
+	}
+	return rec.Task.ContainerInstanceArn, nil
 }
