@@ -271,6 +271,11 @@ func (s *API) CreateTaskSet(ctx context.Context, in *ecsapi.CreateTaskSetRequest
 	if err != nil {
 		return nil, err
 	}
+	if lt == launchTypeFargate {
+		if err := checkFargateRun(td, in.PlatformVersion); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.validateRun(&runOptions{td: td, launchType: string(lt), tags: in.Tags}); err != nil {
 		return nil, err
 	}
