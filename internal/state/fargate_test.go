@@ -34,7 +34,8 @@ func TestTaskOnAnotherClustersInstance(t *testing.T) {
 	}
 	task := &record.Task{Task: ecsapi.Task{TaskArn: "arn:aws:ecs:us-east-1:0:task/a/t-1", ContainerInstanceArn: instARN,
 		LastStatus: "PENDING", DesiredStatus: "RUNNING", LaunchType: "FARGATE"}, Demand: &scheduler.Demand{CPU: 256, Memory: 512}}
-	if _, err := s.Create(ctx, record.TaskKey("a", "t-1"), task); err != nil {
+	rev, err := s.Create(ctx, record.TaskKey("a", "t-1"), task)
+	if err != nil {
 		t.Fatal(err)
 	}
 	st.Views.SyncNow(ctx)
@@ -50,7 +51,7 @@ func TestTaskOnAnotherClustersInstance(t *testing.T) {
 	}
 
 	task.Task.LastStatus, task.Task.DesiredStatus = "STOPPED", "STOPPED"
-	if _, err := s.Put(ctx, record.TaskKey("a", "t-1"), task); err != nil {
+	if _, err := s.Update(ctx, record.TaskKey("a", "t-1"), task, rev); err != nil {
 		t.Fatal(err)
 	}
 	st.Views.SyncNow(ctx)
