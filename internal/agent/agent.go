@@ -78,6 +78,9 @@ type Config struct {
 	// belongs to, registered as the ecs.capacity-provider attribute (the
 	// server's ecs.CapacityProviderAttribute).
 	CapacityProvider string
+	// SpotWarning is the time between SIGTERM and SIGKILL of the tasks of
+	// a reclaimed FARGATE_SPOT host (taskengine.Config.SpotWarning).
+	SpotWarning time.Duration
 	// CleanupDelay is how long a stopped task's containers are kept;
 	// CleanupJitter, when positive, adds a random part of up to itself to
 	// each task's wait.
@@ -229,7 +232,7 @@ func New(cfg Config, rt runtime.Runtime) (*Agent, error) {
 			return nil, fmt.Errorf("agent: --ca-cert %s: %w", cfg.CACert, err)
 		}
 	}
-	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, CleanupJitter: cfg.CleanupJitter,
+	ecfg := taskengine.Config{Cluster: cfg.Cluster, CleanupDelay: cfg.CleanupDelay, CleanupJitter: cfg.CleanupJitter, SpotWarning: cfg.SpotWarning,
 		AvailabilityZone: cfg.AvailabilityZone, Logger: cfg.Logger.With("component", "taskengine")}
 	if ln := cfg.TaskMetadataListener; ln != nil {
 		secret, err := tmds.LoadSecret(cfg.DataDir)

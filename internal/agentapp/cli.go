@@ -64,7 +64,7 @@ func AgentConfig(c config.Agent) agent.Config {
 	return agent.Config{
 		Server:            c.Server,
 		CACert:            c.CACert,
-		Cluster:           c.Cluster,
+		Cluster:           c.JoinCluster(),
 		DataDir:           c.DataDir,
 		Region:            c.Region,
 		AccessKeyID:       c.AccessKeyID,
@@ -78,6 +78,7 @@ func AgentConfig(c config.Agent) agent.Config {
 		Attributes:        c.Attributes,
 		CapacityProvider:  c.CapacityProvider,
 		External:          c.External,
+		SpotWarning:       c.SpotWarning,
 		CleanupDelay:      c.CleanupDelay,
 		CleanupJitter:     c.CleanupJitter,
 		MetricsInterval:   metricsInterval(c.MetricsInterval),

@@ -86,20 +86,13 @@ func (i instances) Instance(ctx context.Context, akid string) (authz.Instance, b
 }
 
 func (i instances) TaskOwner(ctx context.Context, cluster, task string) (string, error) {
-	out, err := i.ecs.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Cluster: cluster, Tasks: []string{task}})
-	if err != nil {
-		if apierror.IsCode(err, apierror.CodeClusterNotFound) || apierror.IsCode(err, apierror.CodeInvalidParameter) {
-			return "", nil
-		}
-		return "", err
-	}
-	if len(out.Tasks) == 0 {
-		return "", nil
-	}
-	return out.Tasks[0].ContainerInstanceArn, nil
+	// The task's record, not DescribeTasks: a Fargate task shows no
+	// instance, and its pool host names it with the pool's cluster.
+	return i.ecs.TaskInstance(ctx, cluster, task)
 }
 
 func (i instances) LogDestination(ctx context.Context, cluster, task, container string) (authz.LogDestination, bool, error) {
+	cluster = i.ecs.TaskCluster(cluster, task)
 	out, err := i.ecs.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Cluster: cluster, Tasks: []string{task}})
 	if err != nil {
 		if apierror.IsCode(err, apierror.CodeClusterNotFound) || apierror.IsCode(err, apierror.CodeInvalidParameter) {

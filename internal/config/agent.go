@@ -55,6 +55,10 @@ type Agent struct {
 	CapacityProvider string
 	// External registers the instance as an external (ECS Anywhere) one.
 	External bool
+	// SpotWarning is how long a FARGATE_SPOT host's tasks have between
+	// SIGTERM and SIGKILL when the host is reclaimed (their stop code is
+	// SpotInterruption): Fargate Spot's two-minute warning.
+	SpotWarning time.Duration
 	// CleanupDelay is how long a stopped task's containers are kept
 	// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION); CleanupJitter, when
 	// positive, adds a random part of up to itself to each task's wait
@@ -104,6 +108,30 @@ const DefaultContainerStopTimeout = 30 * time.Second
 // variable is set.
 const EnvECSContainerStopTimeout = "ECS_CONTAINER_STOP_TIMEOUT"
 
+// FargatePoolCluster is the hidden cluster the Fargate pool's hosts
+// register into: an agent started with --capacity-provider FARGATE or
+// FARGATE_SPOT joins it, whatever --cluster says. The server's
+// ecs.FargatePoolCluster is the same name.
+const FargatePoolCluster = "gantry-fargate-pool"
+
+// DefaultSpotWarning is Fargate Spot's two-minute interruption warning.
+const DefaultSpotWarning = 2 * time.Minute
+
+// FargatePool reports whether the agent is a host of the Fargate pool
+// (--capacity-provider FARGATE or FARGATE_SPOT).
+func (c *Agent) FargatePool() bool {
+	return c.CapacityProvider == "FARGATE" || c.CapacityProvider == "FARGATE_SPOT"
+}
+
+// JoinCluster is the cluster the agent registers into: the Fargate pool's
+// for a pool host, else --cluster.
+func (c *Agent) JoinCluster() string {
+	if c.FargatePool() {
+		return FargatePoolCluster
+	}
+	return c.Cluster
+}
+
 // DefaultAgent returns the defaults.
 func DefaultAgent() Agent {
 	return Agent{
@@ -116,6 +144,7 @@ func DefaultAgent() Agent {
 		Attributes:           map[string]string{},
 		CleanupDelay:         3 * time.Hour,
 		ContainerStopTimeout: DefaultContainerStopTimeout,
+		SpotWarning:          DefaultSpotWarning,
 		MetricsInterval:      10 * time.Second,
 		LogSpoolSize:         1 << 30,
 		ImagePullBehavior:    "default",
@@ -148,7 +177,8 @@ func (c *Agent) RegisterFlags(fs *flag.FlagSet, withServer bool) {
 	fs.StringVar(&c.HostAddress, "host-address", c.HostAddress, "address at which load balancers reach this host's published container ports (instance targets), the gantry.host-address attribute (default: this host's address on the route to --server; 127.0.0.1 when the server is on loopback)")
 	fs.Var(mapFlag(c.Attributes), "attribute", "custom attribute NAME=VALUE (repeatable)")
 	fs.BoolVar(&c.External, "external", c.External, "register as an external (ECS Anywhere) instance: an mi- ID, tasks of launch type EXTERNAL only")
-	fs.StringVar(&c.CapacityProvider, "capacity-provider", c.CapacityProvider, "Auto Scaling group capacity provider this instance belongs to: tasks run through the provider are placed only on its instances")
+	fs.StringVar(&c.CapacityProvider, "capacity-provider", c.CapacityProvider, "Auto Scaling group capacity provider this instance belongs to: tasks run through the provider are placed only on its instances; FARGATE or FARGATE_SPOT makes the host one of the Fargate pool's, which runs the FARGATE tasks of every cluster and is no container instance of any (--cluster is then ignored)")
+	fs.DurationVar(&c.SpotWarning, "spot-warning", c.SpotWarning, "on a FARGATE_SPOT host, time between SIGTERM and SIGKILL for the tasks stopped by a reclamation of the host (stop code SpotInterruption)")
 	fs.DurationVar(&c.CleanupDelay, "task-cleanup-wait", c.CleanupDelay, "how long a stopped task's containers are kept before removal (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION is read too)")
 	fs.DurationVar(&c.CleanupJitter, "task-cleanup-wait-jitter", c.CleanupJitter, "a random duration of up to this much added to each task's cleanup wait (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER is read too)")
 	fs.StringVar(&c.TaskMetadataListen, "task-metadata-listen", c.TaskMetadataListen, "address of the task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4): empty for the host's address on Docker's bridge network at a port kept in the data dir, off for none, or HOST[:PORT]")
@@ -245,6 +275,9 @@ func (c *Agent) Validate() error {
 	}
 	if c.CapacityProvider != "" && !capacityProviderRE.MatchString(c.CapacityProvider) {
 		errs = append(errs, fmt.Errorf("--capacity-provider %q must be 1 to 255 letters, numbers, underscores and hyphens", c.CapacityProvider))
+	}
+	if c.SpotWarning <= 0 {
+		errs = append(errs, fmt.Errorf("--spot-warning %s must be positive", c.SpotWarning))
 	}
 	if c.External && c.CapacityProvider != "" {
 		errs = append(errs, errors.New("--external and --capacity-provider are exclusive: external instances belong to no Auto Scaling group capacity provider"))

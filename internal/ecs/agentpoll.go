@@ -143,7 +143,7 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 	out := &ecsapi.GantryPollTasksResponse{Revision: rev, TaskArns: make([]string, len(ids)),
 		Tasks: []ecsapi.GantryAssignedTask{}, InstanceStatus: status, PrePullImages: prePull}
 	for i, tid := range ids {
-		out.TaskArns[i] = s.TaskARN(cluster, tid)
+		out.TaskArns[i] = s.TaskARN(assignedTask(cluster, tid))
 	}
 	if len(changed) == 0 || in.OmitTasks {
 		return out, nil
@@ -151,7 +151,7 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 	// The changed tasks, read in one transaction.
 	gets := make([]store.Op, len(changed))
 	for i, tid := range changed {
-		gets[i] = store.OpGet(taskKey(cluster, tid))
+		gets[i] = store.OpGet(taskKey(assignedTask(cluster, tid)))
 	}
 	tresp, err := s.Store.Txn(ctx, nil, gets...)
 	if err != nil {
@@ -180,6 +180,16 @@ func (s *API) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTasksReq
 		out.Tasks = append(out.Tasks, at)
 	}
 	return out, nil
+}
+
+// assignedTask returns the cluster and ID of a task assigned to an
+// instance of cluster, as the placement views name it: ID for a task of
+// cluster, CLUSTER/ID for one of another cluster (on a Fargate pool host).
+func assignedTask(cluster, name string) (string, string) {
+	if c, id, ok := strings.Cut(name, "/"); ok {
+		return c, id
+	}
+	return cluster, name
 }
 
 // applyLogDriverMode gives every awslogs container of def whose

@@ -163,7 +163,8 @@ func (s *API) ListClusters(ctx context.Context, in *ecsapi.ListClustersRequest) 
 		if err := it.Decode(&c); err != nil {
 			return false, err
 		}
-		return c.Status == clusterActive, nil
+		// The Fargate pool's hidden cluster is nobody's (fargate.go).
+		return c.Status == clusterActive && c.ClusterName != FargatePoolCluster, nil
 	})
 	if err != nil {
 		return nil, err

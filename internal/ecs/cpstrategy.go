@@ -90,11 +90,6 @@ func checkStrategyForCluster(items []ecsapi.CapacityProviderStrategyItem, cluste
 	if err := validateStrategy(items, field); err != nil {
 		return err
 	}
-	for _, it := range items {
-		if builtinProvider(it.CapacityProvider) {
-			return apierror.InvalidParameter("The %s capacity provider cannot run tasks on this Gantry: it has no Fargate capacity pool. Use an Auto Scaling group capacity provider, or launchType EC2 or EXTERNAL.", it.CapacityProvider)
-		}
-	}
 	return nil
 }
 
@@ -164,6 +159,9 @@ func (s *API) placeByStrategy(ctx context.Context, cluster string, crev, rev int
 		asked++
 		po := *o
 		po.capacityProvider = it.CapacityProvider
+		if builtinProvider(it.CapacityProvider) {
+			po.useFargate(it.CapacityProvider)
+		}
 		recs, fails, err := s.place(ctx, cluster, crev, rev, &po, shares[i], cons, strat)
 		placed = append(placed, recs...)
 		if errors.Is(err, ErrNoInstances) {

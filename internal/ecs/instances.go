@@ -86,6 +86,12 @@ func (s *API) instanceID(cluster, id string) (string, error) {
 // the instance named by containerInstanceArn (an agent restarting), keeping
 // its ARN, tasks and attributes.
 func (s *API) RegisterContainerInstance(ctx context.Context, in *ecsapi.RegisterContainerInstanceRequest) (*ecsapi.RegisterContainerInstanceResponse, error) {
+	if isFargatePool(in.Cluster) {
+		// The Fargate pool's hidden cluster comes with its first host.
+		if err := s.EnsureCluster(ctx, FargatePoolCluster); err != nil {
+			return nil, err
+		}
+	}
 	cl, crev, err := s.activeCluster(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
@@ -464,6 +470,11 @@ func (s *API) UpdateContainerInstancesState(ctx context.Context, in *ecsapi.Upda
 		}
 		if err != nil {
 			return nil, err
+		}
+		if st == instanceDraining && isFargatePool(cluster) && attrValue(rec.Instance.Attributes, CapacityProviderAttribute) == ProviderFargateSpot {
+			if err := s.reclaimSpot(ctx, v, cluster, id); err != nil {
+				return nil, err
+			}
 		}
 		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(v, rec, connected, false))
 	}

@@ -113,6 +113,12 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 	if group == "" {
 		group = "family:" + o.td.Family
 	}
+	// host is the cluster whose instances take the tasks: the Fargate
+	// pool's for Fargate tasks, which stay tasks of cluster.
+	host := cluster
+	if o.hostCluster != "" {
+		host = o.hostCluster
+	}
 	var placed []*taskRecord
 	var failures []ecsapi.Failure
 	deadline := time.Now().Add(placeConflictBudget)
@@ -140,7 +146,7 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		} else {
 			v.SyncNow(ctx)
 		}
-		view := v.Cluster(cluster)
+		view := v.Cluster(host)
 		if view.Len() == 0 {
 			if len(placed) > 0 {
 				// The instances left between two chunks.
@@ -158,7 +164,7 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		copy(seed[:], ids[0][len(ids[0])-8:])
 		// Place while the watch cannot change the view, noting the slot
 		// revision of each instance the decision was made on.
-		plan, seen, err := v.Place(cluster, scheduler.Request{TaskIDs: ids, Group: group, Demand: demand,
+		plan, seen, err := v.Place(host, scheduler.Request{TaskIDs: ids, Group: group, Demand: demand,
 			RequiredAttributes: o.requiredAttributes(), Policy: pol, Seed: binary.LittleEndian.Uint64(seed[:])})
 		if err != nil {
 			return placed, nil, fmt.Errorf("place: %w", err)
@@ -176,15 +182,18 @@ func (s *API) place(ctx context.Context, cluster string, crev, rev int64, o *run
 		recs := make([]*taskRecord, 0, len(plan.Placements))
 		for _, pl := range plan.Placements {
 			inst := &ecsapi.ContainerInstance{ContainerInstanceArn: pl.InstanceARN}
-			if rec, _, ok := v.Instance(cluster, instanceIDOf(pl.InstanceARN)); ok {
+			if rec, _, ok := v.Instance(host, instanceIDOf(pl.InstanceARN)); ok {
 				inst = &rec.Instance
 			}
 			rec := s.newTask(cluster, inst, o, now, taskIDOf(pl.TaskID))
+			if o.launchType == launchTypeFargate {
+				fargateTask(&rec.Task)
+			}
 			d := demand
 			rec.Demand = &d
 			recs = append(recs, rec)
 		}
-		err = v.Commit(ctx, cluster, crev, seen, recs)
+		err = v.CommitOn(ctx, host, cluster, crev, seen, recs)
 		conflicted = errors.Is(err, state.ErrPlacementConflict)
 		if conflicted {
 			view.Rollback(plan.PlacedIDs()...)

@@ -39,11 +39,16 @@ func runStrategy(cl clusterInfo, launchType ecsapi.LaunchType, items []ecsapi.Ca
 // provider's.
 func (o *runOptions) requiredAttributes() []ecsapi.Attribute {
 	out := slices.Clip(o.td.RequiresAttributes)
-	if o.launchType != "" {
+	if o.launchType != "" && o.launchType != launchTypeFargate {
 		out = append(out, ecsapi.Attribute{Name: scheduler.LaunchTypeAttribute, Value: o.launchType})
 	}
-	if o.capacityProvider != "" {
-		out = append(out, ecsapi.Attribute{Name: CapacityProviderAttribute, Value: o.capacityProvider})
+	cp := o.capacityProvider
+	if cp == "" && o.launchType == launchTypeFargate {
+		// launchType FARGATE runs on the pool's on-demand hosts.
+		cp = ProviderFargate
+	}
+	if cp != "" {
+		out = append(out, ecsapi.Attribute{Name: CapacityProviderAttribute, Value: cp})
 	}
 	return out
 }
@@ -114,7 +119,9 @@ func checkRunNetworkConfiguration(nc *ecsapi.NetworkConfiguration, td *ecsapi.Ta
 	switch vpc.AssignPublicIp {
 	case "", "DISABLED":
 	case "ENABLED":
-		return apierror.InvalidParameter("Assign public IP is not supported for this launch type (%s).", launchType)
+		if launchType != launchTypeFargate {
+			return apierror.InvalidParameter("Assign public IP is not supported for this launch type (%s).", launchType)
+		}
 	default:
 		return apierror.InvalidParameter("Invalid assignPublicIp value %s: use ENABLED or DISABLED.", vpc.AssignPublicIp)
 	}

@@ -79,6 +79,10 @@ func (s *API) RunTasks(ctx context.Context, spec RunSpec) (RunResult, error) {
 	}
 	o := &runOptions{td: td, startedBy: spec.StartedBy, group: spec.Group, launchType: lt, tags: spec.Tags,
 		networkConfiguration: spec.NetworkConfiguration, enableExecuteCommand: spec.EnableExecuteCommand, forService: true}
+	if lt == launchTypeFargate || fargateStrategy(spec.CapacityProviderStrategy) {
+		// A service's Fargate tasks run on the pool (fargate.go).
+		o.useFargate("")
+	}
 	if err := s.validateRun(o); err != nil {
 		return res, err
 	}

@@ -107,8 +107,9 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 		// As ECS Anywhere.
 		return nil, apierror.InvalidParameter("Load balancers are not supported for services with the EXTERNAL launch type.")
 	}
+	// The platform version is checked below, once the launch type is known.
 	if err := unsupportedServiceMembers(in.ServiceRegistries, in.ServiceConnectConfiguration,
-		in.VolumeConfigurations, in.VpcLatticeConfigurations, in.PlatformVersion); err != nil {
+		in.VolumeConfigurations, in.VpcLatticeConfigurations, ""); err != nil {
 		return nil, err
 	}
 	strategy := string(in.SchedulingStrategy)
@@ -154,6 +155,13 @@ func (s *API) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 			return nil, apierror.InvalidParameter("TaskDefinition can not be blank.")
 		}
 		if td, err = s.taskDefForRun(ctx, in.TaskDefinition); err != nil {
+			return nil, err
+		}
+		if lt == launchTypeFargate || fargateStrategy(cps) {
+			if err := checkFargateRun(td, in.PlatformVersion); err != nil {
+				return nil, err
+			}
+		} else if err := unsupportedServiceMembers(nil, nil, nil, nil, in.PlatformVersion); err != nil {
 			return nil, err
 		}
 		if err := s.validateRun(&runOptions{td: td, launchType: string(lt), tags: in.Tags}); err != nil {

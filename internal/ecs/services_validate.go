@@ -93,10 +93,8 @@ func serviceLaunch(cl *ecsapi.Cluster, lt ecsapi.LaunchType, cps []ecsapi.Capaci
 	switch lt {
 	case "":
 		return "EC2", nil, nil
-	case "EC2", "EXTERNAL":
+	case "EC2", "EXTERNAL", launchTypeFargate:
 		return lt, nil, nil
-	case "FARGATE":
-		return "", nil, apierror.InvalidParameter("The FARGATE launch type is not supported: Gantry runs tasks on registered container instances (EC2 or EXTERNAL).")
 	}
 	return "", nil, apierror.InvalidParameter("Invalid launchType %s.", lt)
 }

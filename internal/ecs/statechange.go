@@ -84,6 +84,7 @@ func (s *API) applyTaskState(ctx context.Context, st *taskState) error {
 	if err != nil {
 		return err
 	}
+	cluster = poolTaskCluster(cluster, st.task)
 	id, err := s.taskRef(cluster, st.task)
 	if err != nil {
 		return err

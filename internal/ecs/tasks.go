@@ -91,7 +91,10 @@ type runOptions struct {
 	launchType       string
 	// capacityProvider, when set, is the capacity provider the tasks run
 	// on: only its instances take them.
-	capacityProvider     string
+	capacityProvider string
+	// hostCluster, when set, is the cluster whose instances take the
+	// tasks: the Fargate pool's (fargate.go); else the tasks' own.
+	hostCluster          string
 	tags                 []ecsapi.Tag
 	networkConfiguration *ecsapi.NetworkConfiguration
 	enableExecuteCommand bool
@@ -250,9 +253,7 @@ func runLaunchType(t ecsapi.LaunchType) (string, error) {
 	switch lt {
 	case "":
 		lt = "EC2"
-	case "EC2", "EXTERNAL":
-	case "FARGATE":
-		return "", apierror.InvalidParameter("The FARGATE launch type is not supported: Gantry runs tasks on registered container instances (EC2 or EXTERNAL).")
+	case "EC2", "EXTERNAL", launchTypeFargate:
 	default:
 		return "", apierror.InvalidParameter("Invalid launchType %s.", lt)
 	}
@@ -293,6 +294,15 @@ func (s *API) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	}
 	o := &runOptions{td: td, overrides: in.Overrides, startedBy: in.StartedBy, group: in.Group, launchType: lt,
 		tags: in.Tags, networkConfiguration: in.NetworkConfiguration, enableExecuteCommand: in.EnableExecuteCommand}
+	if lt == launchTypeFargate || fargateStrategy(strategy) {
+		if err := checkFargateRun(td, in.PlatformVersion); err != nil {
+			return nil, err
+		}
+		o.useFargate("")
+		lt = launchTypeFargate
+	} else if in.PlatformVersion != "" {
+		return nil, apierror.InvalidParameter("The platform version must be null when specifying an %s launch type.", lt)
+	}
 	if err := s.validateRun(o); err != nil {
 		return nil, err
 	}
@@ -406,6 +416,10 @@ func (s *API) taskView(t *taskRecord, withTags bool) ecsapi.Task {
 	if !withTags {
 		v.Tags = nil
 	}
+	if v.LaunchType == launchTypeFargate {
+		// A Fargate task runs on no container instance of its cluster.
+		v.ContainerInstanceArn = ""
+	}
 	return v
 }
 
@@ -442,6 +456,12 @@ func (s *API) StopTask(ctx context.Context, in *ecsapi.StopTaskRequest) (*ecsapi
 // tells its instance. A task that never got an instance, or whose instance
 // is gone, is stopped at once.
 func (s *API) requestStop(ctx context.Context, cluster, id, reason string) (*taskRecord, error) {
+	return s.requestStopCode(ctx, cluster, id, reason, "")
+}
+
+// requestStopCode is requestStop with stop code code (when not empty) in
+// place of the one the task's starter implies.
+func (s *API) requestStopCode(ctx context.Context, cluster, id, reason string, code ecsapi.TaskStopCode) (*taskRecord, error) {
 	for attempt := 0; attempt < 50; attempt++ {
 		var rec taskRecord
 		rev, err := s.Store.Get(ctx, taskKey(cluster, id), &rec)
@@ -460,6 +480,9 @@ func (s *API) requestStop(ctx context.Context, cluster, id, reason string) (*tas
 		t.StoppingAt = ecsapiNow(now)
 		if t.StoppedReason == "" {
 			t.StoppedReason = reason
+		}
+		if t.StopCode == "" && code != "" {
+			t.StopCode = code
 		}
 		if t.StopCode == "" {
 			t.StopCode = "UserInitiated"

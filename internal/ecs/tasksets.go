@@ -246,8 +246,6 @@ func (s *API) CreateTaskSet(ctx context.Context, in *ecsapi.CreateTaskSetRequest
 	switch {
 	case len(in.ServiceRegistries) > 0:
 		return nil, apierror.UnsupportedFeature("Service registries (AWS Cloud Map) are not supported by Gantry.")
-	case in.PlatformVersion != "":
-		return nil, apierror.InvalidParameter("Platform version can only be specified for tasks using the Fargate launch type.")
 	}
 	// A launch type, or a capacity provider strategy (the one given, else
 	// the cluster's default), as ECS: EC2 when neither is given and the
@@ -271,6 +269,14 @@ func (s *API) CreateTaskSet(ctx context.Context, in *ecsapi.CreateTaskSetRequest
 	td, err := s.taskDefForRun(ctx, in.TaskDefinition)
 	if err != nil {
 		return nil, err
+	}
+	if lt == launchTypeFargate || fargateStrategy(cps) {
+		if err := checkFargateRun(td, in.PlatformVersion); err != nil {
+			return nil, err
+		}
+		runLT = launchTypeFargate
+	} else if in.PlatformVersion != "" {
+		return nil, apierror.InvalidParameter("Platform version can only be specified for tasks using the Fargate launch type.")
 	}
 	if err := s.validateRun(&runOptions{td: td, launchType: runLT, tags: in.Tags}); err != nil {
 		return nil, err

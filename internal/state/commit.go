@@ -104,14 +104,16 @@ type batch struct {
 	done  chan struct{}
 }
 
-// batchItem is one placement of a batch: its tasks, the cluster revision
-// and the slot revisions its decision was made on, and its outcome.
+// batchItem is one placement of a batch: its tasks and their cluster, the
+// cluster revision and the slot revisions its decision was made on, and
+// its outcome.
 type batchItem struct {
-	crev int64
-	seen map[string]int64
-	recs []*record.Task
-	err  error
-	rev  int64 // the revision of the commit, when written
+	cluster string
+	crev    int64
+	seen    map[string]int64
+	recs    []*record.Task
+	err     error
+	rev     int64 // the revision of the commit, when written
 }
 
 // Commit writes recs as part of the next batch of cluster's placements and
@@ -122,6 +124,15 @@ type batchItem struct {
 // (ctx ended while the batch was in flight, say), call Recheck: the tasks
 // may have been written all the same.
 func (v *Views) Commit(ctx context.Context, cluster string, crev int64, seen map[string]int64, recs []*record.Task) error {
+	return v.CommitOn(ctx, cluster, cluster, crev, seen, recs)
+}
+
+// CommitOn is Commit for tasks of cluster taskCluster (whose record the
+// caller read at crev) placed on instances of cluster host, as Place
+// decided them on host's view: the tasks of any cluster that run on a
+// Fargate pool. The batch is host's; the task records are taskCluster's,
+// guarded by its cluster record.
+func (v *Views) CommitOn(ctx context.Context, cluster, taskCluster string, crev int64, seen map[string]int64, recs []*record.Task) error {
 	ops := 2*len(recs) + 1
 	v.commitMu.Lock()
 	b := v.pending[cluster]
@@ -131,7 +142,7 @@ func (v *Views) Commit(ctx context.Context, cluster string, crev int64, seen map
 		v.pending[cluster] = b
 		leader = true
 	}
-	item := &batchItem{crev: crev, seen: seen, recs: recs}
+	item := &batchItem{cluster: taskCluster, crev: crev, seen: seen, recs: recs}
 	b.items = append(b.items, item)
 	b.ops += ops
 	v.commitMu.Unlock()
@@ -152,7 +163,7 @@ func (v *Views) Commit(ctx context.Context, cluster string, crev int64, seen map
 		if item.err == nil {
 			// The tasks of services, indexed before the placement
 			// returns: its caller reads them next.
-			v.svcTasks.putCommitted(cluster, item.recs, item.rev)
+			v.svcTasks.putCommitted(item.cluster, item.recs, item.rev)
 		}
 		v.observeCommit(len(recs), item.err)
 		return item.err
@@ -193,7 +204,7 @@ func (v *Views) flight(cluster string) *sync.Mutex {
 func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 	var cmps []store.Cmp
 	var ops []store.Op
-	crevs := map[int64]bool{}
+	crevs := map[string]bool{}
 	touched := map[string]bool{}
 	var items []*batchItem
 	v.mu.Lock()
@@ -211,12 +222,12 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 		items = append(items, it)
 		for _, rec := range it.recs {
 			if _, ok := serviceOf(rec.Task.Group); ok {
-				v.svcPending[taskKey{cluster, record.IDOf(rec.Task.TaskArn)}] = rec
+				v.svcPending[taskKey{it.cluster, record.IDOf(rec.Task.TaskArn)}] = rec
 			}
 		}
-		if !crevs[it.crev] {
-			crevs[it.crev] = true
-			cmps = append(cmps, store.ModRevisionIs(record.ClusterKey(cluster), it.crev))
+		if ck := fmt.Sprintf("%s@%d", it.cluster, it.crev); !crevs[ck] {
+			crevs[ck] = true
+			cmps = append(cmps, store.ModRevisionIs(record.ClusterKey(it.cluster), it.crev))
 		}
 		for _, rec := range it.recs {
 			shard := slotOf(rec.Task.ContainerInstanceArn)
@@ -233,7 +244,7 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 	}
 	fail := func(err error) {
 		v.mu.Lock()
-		v.unpendLocked(cluster, items)
+		v.unpendLocked(items)
 		v.mu.Unlock()
 		for _, it := range items {
 			it.err = err
@@ -246,7 +257,7 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 				fail(err)
 				return
 			}
-			ops = append(ops, store.OpPut(record.TaskKey(cluster, record.IDOf(rec.Task.TaskArn)), tb))
+			ops = append(ops, store.OpPut(record.TaskKey(it.cluster, record.IDOf(rec.Task.TaskArn)), tb))
 		}
 	}
 	resp, err := v.cfg.Store.Txn(ctx, cmps, ops...)
@@ -268,25 +279,25 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 	}
 	// The watch skips these tasks (the view has them): note their
 	// assignments here. Their callers index those of services (Commit).
-	v.unpendLocked(cluster, items)
+	v.unpendLocked(items)
 	for _, it := range items {
 		it.rev = rev
 		for _, rec := range it.recs {
-			v.assignLocked(cluster, record.IDOf(rec.Task.TaskArn), record.IDOf(rec.Task.ContainerInstanceArn), rec.AgentDesiredStatus(), rev)
-			v.catalogPutLocked(cluster, record.IDOf(rec.Task.TaskArn), catalogOf(rec, rev))
+			v.assignLocked(it.cluster, record.IDOf(rec.Task.TaskArn), cluster, record.IDOf(rec.Task.ContainerInstanceArn), rec.AgentDesiredStatus(), rev)
+			v.catalogPutLocked(it.cluster, record.IDOf(rec.Task.TaskArn), catalogOf(rec, rev))
 		}
 	}
 	v.mu.Unlock()
 }
 
 // unpendLocked forgets the tasks of services of items as in flight.
-func (v *Views) unpendLocked(cluster string, items []*batchItem) {
+func (v *Views) unpendLocked(items []*batchItem) {
 	if len(v.svcPending) == 0 {
 		return
 	}
 	for _, it := range items {
 		for _, rec := range it.recs {
-			delete(v.svcPending, taskKey{cluster, record.IDOf(rec.Task.TaskArn)})
+			delete(v.svcPending, taskKey{it.cluster, record.IDOf(rec.Task.TaskArn)})
 		}
 	}
 }

@@ -79,7 +79,7 @@ type Views struct {
 	advanced chan struct{} // closed and replaced when rev advances
 	// assigns holds, per instance (cluster/id), its assignments: what
 	// agents' polls answer and wait on; taskInst is the instance of each
-	// assigned task (cluster/task -> instance id).
+	// assigned task (cluster/task -> instance cluster/id).
 	assigns  map[string]*instanceAssigns
 	taskInst map[string]string
 	// loadedAt is the revision of the latest full load: changes before it
@@ -373,11 +373,11 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 			v.lastForeign[k] = mod
 		}
 	case "tasks":
-		c := v.clusterLocked(cluster)
 		arn := v.cfg.TaskARN(cluster, id)
+		tk := cluster + "/" + id
 		if deleted {
-			c.RemoveTask(arn)
-			v.assignLocked(cluster, id, "", "", mod)
+			v.clusterLocked(v.hostLocked(cluster, tk)).RemoveTask(arn)
+			v.assignLocked(cluster, id, "", "", "", mod)
 			v.svcTasks.remove(cluster, id)
 			v.catalogRemoveLocked(cluster, id)
 			return
@@ -403,11 +403,15 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 			last: known(t.LastStatus), desired: known(t.DesiredStatus), launchType: known(t.LaunchType),
 			capacityProvider: t.CapacityProviderName, startedBy: t.StartedBy, group: t.Group,
 			family: FamilyOfTaskDefinition(t.TaskDefinitionArn)})
+		// A task runs on an instance of its own cluster, or of another
+		// (a Fargate pool's): that cluster's view accounts for it.
+		host := hostOf(cluster, t.ContainerInstanceArn)
+		c := v.clusterLocked(host)
 		inst := ""
 		if t.LastStatus != record.TaskStopped {
 			inst = record.IDOf(t.ContainerInstanceArn)
 		}
-		v.assignLocked(cluster, id, inst, rec.agentDesired(), mod)
+		v.assignLocked(cluster, id, host, inst, rec.agentDesired(), mod)
 		if t.LastStatus == record.TaskStopped || t.ContainerInstanceArn == "" || rec.Demand == nil {
 			c.RemoveTask(arn)
 			return
@@ -415,6 +419,31 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 		_ = c.PutTask(scheduler.Task{ID: arn, InstanceARN: t.ContainerInstanceArn, Group: t.Group,
 			Demand: *rec.Demand, Running: t.LastStatus == record.TaskRunning})
 	}
+}
+
+// hostOf returns the cluster of container instance instARN
+// (arn:...:container-instance/CLUSTER/ID), or cluster if the ARN names
+// none.
+func hostOf(cluster, instARN string) string {
+	i := strings.LastIndex(instARN, "/")
+	if i < 0 {
+		return cluster
+	}
+	j := strings.LastIndex(instARN[:i], "/")
+	if j < 0 {
+		return cluster
+	}
+	return instARN[j+1 : i]
+}
+
+// hostLocked returns the cluster of the instance task tk (cluster/id) is
+// assigned to, its own cluster if it is assigned to none.
+func (v *Views) hostLocked(cluster, tk string) string {
+	if k, ok := v.taskInst[tk]; ok {
+		host, _, _ := strings.Cut(k, "/")
+		return host
+	}
+	return cluster
 }
 
 func (v *Views) putInstanceLocked(cluster string, vi *viewInstance) {
@@ -445,30 +474,44 @@ func (v *Views) assignsLocked(k string) *instanceAssigns {
 }
 
 // assignLocked records, from the task record written at revision mod, that
-// task (of cluster) is assigned to instance inst with the desired status
-// desired; inst is empty once the task is STOPPED (or deleted, or not
-// placed). The agent's polls see an assignment change when it appears,
-// when its desired status changes and when it goes; not when the agent
-// reports the task's progress. A change wakes the polls waiting on the
-// instance.
-func (v *Views) assignLocked(cluster, task, inst, desired string, mod int64) {
+// task (of cluster) is assigned to instance inst of cluster host with the
+// desired status desired; inst is empty once the task is STOPPED (or
+// deleted, or not placed). The agent's polls see an assignment change when
+// it appears, when its desired status changes and when it goes; not when
+// the agent reports the task's progress. A change wakes the polls waiting
+// on the instance. A task assigned to an instance of another cluster (a
+// Fargate pool's) is named CLUSTER/ID in the instance's assignments, its
+// own cluster's tasks by their ID alone.
+func (v *Views) assignLocked(cluster, task, host, inst, desired string, mod int64) {
 	tk := cluster + "/" + task
+	next := ""
+	if inst != "" {
+		next = host + "/" + inst
+	}
 	prev, had := v.taskInst[tk]
-	if had && prev != inst {
-		a := v.assignsLocked(cluster + "/" + prev)
-		delete(a.tasks, task)
+	if had && prev != next {
+		a := v.assignsLocked(prev)
+		name := task
+		if ph, _, _ := strings.Cut(prev, "/"); ph != cluster {
+			name = tk
+		}
+		delete(a.tasks, name)
 		a.bump(mod)
 		delete(v.taskInst, tk)
 	}
 	if inst == "" {
 		return
 	}
-	v.taskInst[tk] = inst
-	a := v.assignsLocked(cluster + "/" + inst)
-	if e, ok := a.tasks[task]; ok && e.desired == desired {
+	name := task
+	if host != cluster {
+		name = tk
+	}
+	v.taskInst[tk] = next
+	a := v.assignsLocked(next)
+	if e, ok := a.tasks[name]; ok && e.desired == desired {
 		return
 	}
-	a.tasks[task] = assignment{mod: mod, desired: desired}
+	a.tasks[name] = assignment{mod: mod, desired: desired}
 	a.bump(mod)
 }
 

@@ -29,6 +29,10 @@ type Task struct {
 	// Overrides are the task's overrides; only containerOverrides and the
 	// task-level memory are used by a runtime.
 	Overrides ecsapi.TaskOverride
+	// Fargate marks a task of launch type FARGATE on a Fargate pool host:
+	// the kernel holds it to its task-level cpu and memory (the hard
+	// limits of its containers add up to them).
+	Fargate bool
 }
 
 // ID returns the task ID, the last segment of the ARN

@@ -103,6 +103,10 @@ type Config struct {
 	AvailabilityZone string
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
+	// SpotWarning, when positive, is the time between SIGTERM and SIGKILL
+	// of the containers of a task stopped by a Fargate Spot reclamation
+	// (stop code SpotInterruption), in place of their stopTimeout.
+	SpotWarning time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -212,6 +216,9 @@ func (e *Engine) Sync(changed []ecsapi.GantryAssignedTask, all []string) {
 		arn := at.Task.TaskArn
 		want[arn] = true
 		if m, ok := e.managers[arn]; ok {
+			if at.Task.StopCode == StopCodeSpotInterruption {
+				m.spot.Store(true)
+			}
 			m.setDesired(at.Task.DesiredStatus)
 			continue
 		}

@@ -64,6 +64,10 @@ type manager struct {
 	pendingSince                                           time.Time
 	stoppedAt                                              time.Time
 
+	// spot is set when the control plane stops the task for a Fargate
+	// Spot reclamation: its containers get Config.SpotWarning.
+	spot atomic.Bool
+
 	wake    chan struct{}
 	mu      sync.Mutex // guards inbox
 	inbox   []runtime.Event
@@ -78,7 +82,15 @@ type manager struct {
 }
 
 func newManager(e *Engine, at ecsapi.GantryAssignedTask) *manager {
-	t := runtime.Task{Arn: at.Task.TaskArn, Cluster: e.cfg.Cluster, Definition: at.TaskDefinition}
+	// A Fargate task's cluster is its own (a Fargate pool host runs those
+	// of every cluster); the others' is the agent's.
+	fargate := at.Task.LaunchType == "FARGATE"
+	cluster := e.cfg.Cluster
+	if fargate && at.Task.ClusterArn != "" {
+		cluster = at.Task.ClusterArn
+	}
+	t := runtime.Task{Arn: at.Task.TaskArn, Cluster: cluster, Definition: at.TaskDefinition,
+		Fargate: fargate}
 	if at.Task.Overrides != nil {
 		t.Overrides = *at.Task.Overrides
 	}
@@ -92,6 +104,9 @@ func newManager(e *Engine, at ecsapi.GantryAssignedTask) *manager {
 	}
 	if at.Task.StoppedReason != "" {
 		m.reason = at.Task.StoppedReason
+	}
+	if at.Task.StopCode == StopCodeSpotInterruption {
+		m.spot.Store(true)
 	}
 	for _, def := range t.Definition.ContainerDefinitions {
 		d, _ := t.Container(def.Name)
@@ -641,7 +656,7 @@ func (m *manager) stopContainers(ctx context.Context) {
 			wg.Add(1)
 			go func(c *cstate) {
 				defer wg.Done()
-				if err := m.e.rt.StopContainer(ctx, c.ref.ID); err != nil {
+				if err := m.stopContainer(ctx, c.ref.ID); err != nil {
 					m.log.Warn("stop container", "container", c.def.Name, "err", err)
 				}
 			}(c)
@@ -657,6 +672,25 @@ func (m *manager) stopContainers(ctx context.Context) {
 			c.status = "STOPPED"
 		}
 	}
+}
+
+// StopCodeSpotInterruption is ECS's stop code of a task stopped because
+// its Fargate Spot capacity was reclaimed.
+const StopCodeSpotInterruption = "SpotInterruption"
+
+// timedStopper is a runtime that stops a container with a given time
+// between its stop signal and SIGKILL.
+type timedStopper interface {
+	StopContainerWithin(ctx context.Context, id string, timeout time.Duration) error
+}
+
+// stopContainer stops container id: within Config.SpotWarning when the
+// task is stopped by a spot reclamation, else within its stopTimeout.
+func (m *manager) stopContainer(ctx context.Context, id string) error {
+	if ts, ok := m.e.rt.(timedStopper); ok && m.spot.Load() && m.e.cfg.SpotWarning > 0 {
+		return ts.StopContainerWithin(ctx, id, m.e.cfg.SpotWarning)
+	}
+	return m.e.rt.StopContainer(ctx, id)
 }
 
 // stopLevels groups the containers (named in creation order) into the

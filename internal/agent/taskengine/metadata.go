@@ -127,7 +127,7 @@ func (m *manager) metadata() tmds.Entry {
 		desired = "STOPPED"
 	}
 	t := tmds.Task{
-		Cluster:            m.e.cfg.Cluster,
+		Cluster:            m.task.Cluster,
 		TaskARN:            m.task.Arn,
 		Family:             def.Family,
 		Revision:           strconv.FormatInt(int64(def.Revision), 10),

@@ -279,7 +279,43 @@ func (c *Controller) observe(ctx context.Context, cluster string, svc *ecsapi.Se
 		}
 		obs.Instances = append(obs.Instances, in)
 	}
+	// Tasks on instances of another cluster: a Fargate pool's hosts, which
+	// run the FARGATE tasks of every cluster. They are observed too, so
+	// that such tasks are not taken for lost, and those on a DRAINING
+	// (reclaimed) host are replaced.
+	foreign := map[string]bool{}
+	for _, t := range obs.Tasks {
+		if h := instanceCluster(t.ContainerInstanceArn); h != "" && h != cluster && !foreign[h] {
+			foreign[h] = true
+			hosts, err := c.deps.Observer.Instances(ctx, h)
+			if err != nil {
+				return obs, fmt.Errorf("container instances of %s: %w", h, err)
+			}
+			for i := range hosts {
+				ci := &hosts[i]
+				if ci.Status == "INACTIVE" {
+					continue
+				}
+				obs.Instances = append(obs.Instances, Instance{Arn: ci.ContainerInstanceArn, Status: ci.Status, Connected: ci.AgentConnected,
+					DisconnectedSince: c.disconnectedSince(ci.ContainerInstanceArn, ci.AgentConnected, now), TargetID: ci.Ec2InstanceId})
+			}
+		}
+	}
 	return obs, nil
+}
+
+// instanceCluster is the cluster of a container instance ARN
+// (arn:...:container-instance/CLUSTER/ID), "" if it names none.
+func instanceCluster(arn string) string {
+	_, path, ok := strings.Cut(arn, ":container-instance/")
+	if !ok {
+		return ""
+	}
+	c, _, ok := strings.Cut(path, "/")
+	if !ok {
+		return ""
+	}
+	return c
 }
 
 // disconnectedSince returns when the instance was first seen disconnected

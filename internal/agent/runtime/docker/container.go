@@ -85,6 +85,17 @@ func (r *Runtime) StopContainer(ctx context.Context, id string) error {
 	return nil
 }
 
+// StopContainerWithin is StopContainer with timeout, rounded up to whole
+// seconds, between the stop signal and SIGKILL in place of the container's
+// own stopTimeout: a Fargate Spot reclamation's warning.
+func (r *Runtime) StopContainerWithin(ctx context.Context, id string, timeout time.Duration) error {
+	secs := int((timeout + time.Second - 1) / time.Second)
+	if err := r.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil {
+		return wrap(runtime.CannotStopContainerError, err)
+	}
+	return nil
+}
+
 // RemoveContainer removes the container and its anonymous volumes, killing
 // it first if it runs. An unknown container is not an error.
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {

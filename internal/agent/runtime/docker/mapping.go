@@ -116,6 +116,11 @@ func mapContainer(in mapInput) (createConfig, error) {
 		return createConfig{}, err
 	}
 	hc.Memory = mem
+	if in.Task.Fargate {
+		if hc.Memory, hc.NanoCPUs, err = fargateLimits(in.Task, def); err != nil {
+			return createConfig{}, err
+		}
+	}
 	if def.MemoryReservation != nil {
 		hc.MemoryReservation = int64(*def.MemoryReservation) * mib
 	}
@@ -423,3 +428,54 @@ func nonEmpty(s []string) []string {
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
+
+// fargateLimits returns the hard memory limit (bytes) and CPU quota (nano
+// CPUs) of container def of a Fargate task: the task's cpu and memory are
+// hard limits the kernel enforces, shared out so that the containers'
+// limits add up to them. A container with its own memory (cpu) keeps it;
+// the others share the rest of the task's equally (at least 4 MiB of
+// memory and 1/100 of a CPU each).
+func fargateLimits(task *runtime.Task, def ecsapi.ContainerDefinition) (mem, nano int64, err error) {
+	td := task.Definition
+	memStr, cpuStr := td.Memory, td.Cpu
+	if task.Overrides.Memory != "" {
+		memStr = task.Overrides.Memory
+	}
+	if task.Overrides.Cpu != "" {
+		cpuStr = task.Overrides.Cpu
+	}
+	taskMem, err := taskres.ParseMemory(memStr)
+	if err != nil {
+		return 0, 0, fmt.Errorf("fargate task memory: %w", err)
+	}
+	taskCPU, err := taskres.ParseCPU(cpuStr)
+	if err != nil {
+		return 0, 0, fmt.Errorf("fargate task cpu: %w", err)
+	}
+	var fixedMem, fixedCPU int64
+	var freeMem, freeCPU int64
+	for _, c := range td.ContainerDefinitions {
+		if c.Memory != nil && *c.Memory > 0 {
+			fixedMem += int64(*c.Memory)
+		} else {
+			freeMem++
+		}
+		if c.Cpu > 0 {
+			fixedCPU += int64(c.Cpu)
+		} else {
+			freeCPU++
+		}
+	}
+	if def.Memory != nil && *def.Memory > 0 {
+		mem = int64(*def.Memory) * mib
+	} else {
+		mem = (taskMem - fixedMem) * mib / max(freeMem, 1)
+	}
+	// 1024 CPU units are one CPU: 1e9 nano CPUs.
+	if def.Cpu > 0 {
+		nano = int64(def.Cpu) * 1e9 / 1024
+	} else {
+		nano = (taskCPU - fixedCPU) * 1e9 / 1024 / max(freeCPU, 1)
+	}
+	return max(mem, minMemory), max(nano, 1e7), nil
+}
