@@ -40,16 +40,24 @@ func TestEtcdMemberValidate(t *testing.T) {
 		{"advertise differs from the list", func(c *Server) {
 			c.EtcdMember.Name, c.EtcdMember.InitialCluster, c.EtcdMember.AdvertisePeerURLs = "a", three, []string{"http://10.0.0.9:2380"}
 		}, "conflicting peer URLs"},
-		{"two members", func(c *Server) { c.EtcdMember.Name, c.EtcdMember.InitialCluster = "a", "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380" }, "odd number"},
-		{"four members", func(c *Server) { c.EtcdMember.Name, c.EtcdMember.InitialCluster = "a", three + ",d=http://10.0.0.4:2380" }, "odd number"},
+		{"two members", func(c *Server) {
+			c.EtcdMember.Name, c.EtcdMember.InitialCluster = "a", "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380"
+		}, "odd number"},
+		{"four members", func(c *Server) { c.EtcdMember.Name, c.EtcdMember.InitialCluster = "a", three+",d=http://10.0.0.4:2380" }, "odd number"},
 		{"joining alone", func(c *Server) {
 			c.EtcdMember.Name, c.EtcdMember.InitialCluster, c.EtcdMember.InitialClusterState = "a", "a=http://10.0.0.1:2380", "existing"
 		}, "joins a running cluster"},
-		{"bad state", func(c *Server) { c.EtcdMember.Name, c.EtcdMember.InitialCluster, c.EtcdMember.InitialClusterState = "a", three, "old" }, "must be new or existing"},
-		{"empty token", func(c *Server) { c.EtcdMember.Name, c.EtcdMember.InitialCluster, c.EtcdMember.InitialClusterToken = "a", three, "" }, "token"},
+		{"bad state", func(c *Server) {
+			c.EtcdMember.Name, c.EtcdMember.InitialCluster, c.EtcdMember.InitialClusterState = "a", three, "old"
+		}, "must be new or existing"},
+		{"empty token", func(c *Server) {
+			c.EtcdMember.Name, c.EtcdMember.InitialCluster, c.EtcdMember.InitialClusterToken = "a", three, ""
+		}, "token"},
 		{"not a URL", func(c *Server) { c.EtcdMember.Name, c.EtcdMember.InitialCluster = "a", "a=10.0.0.1:2380" }, "not a peer URL"},
 		{"not name=url", func(c *Server) { c.EtcdMember.Name, c.EtcdMember.InitialCluster = "a", "http://10.0.0.1:2380" }, "not name=peerURL"},
-		{"https without cert", func(c *Server) { c.EtcdMember.Name, c.EtcdMember.InitialCluster = "a", strings.ReplaceAll(three, "http:", "https:") }, "need --etcd-peer-cert"},
+		{"https without cert", func(c *Server) {
+			c.EtcdMember.Name, c.EtcdMember.InitialCluster = "a", strings.ReplaceAll(three, "http:", "https:")
+		}, "need --etcd-peer-cert"},
 		{"cert on http", func(c *Server) {
 			c.EtcdMember.Name, c.EtcdMember.InitialCluster, c.EtcdMember.PeerCert, c.EtcdMember.PeerKey = "a", three, "c.pem", "k.pem"
 		}, "need https peer URLs"},
