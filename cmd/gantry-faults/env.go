@@ -364,4 +364,6 @@ func (e *env) close(cluster string) {
 }
 
 // containerStop is a stop of timeout seconds before SIGKILL.
-func containerStop(timeout int) container.StopOptions { return container.StopOptions{Timeout: &timeout} }
+func containerStop(timeout int) container.StopOptions {
+	return container.StopOptions{Timeout: &timeout}
+}
