@@ -131,7 +131,12 @@ func StartWithOptions(ctx context.Context, dir string, opts Options, logger *slo
 		// waits for the other servers: no deadline, but a member that
 		// reaches another cluster's peers stops at once.
 		if err := opts.Cluster.waitReady(ctx, e, logger); err != nil {
-			e.Close()
+			// etcd's Close waits for client servers that start only
+			// once the member is ready: stop the member and let Close
+			// finish (or not) on its own.
+			e.Server.HardStop()
+			go e.Close()
+			_ = os.RemoveAll(sockDir)
 			return nil, err
 		}
 	} else {
