@@ -453,16 +453,6 @@ func (h *harness) setDesired(ctx context.Context, n int32) error {
 		_, err := cl.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(clusterName), Service: aws.String(serviceName), DesiredCount: aws.Int32(n)})
 		return err
 	})
-	if err == nil {
-		go func() {
-			// Lower the limit once the tasks beyond it have had time to
-			// stop.
-			time.Sleep(30 * time.Second)
-			h.mu.Lock()
-			h.desiredAt = max(n, desired)
-			h.mu.Unlock()
-		}()
-	}
 	return err
 }
 
@@ -475,11 +465,18 @@ func (h *harness) killLeader(ctx context.Context, r *faultResult) error {
 	if s == nil {
 		return errors.New("no server logged that it leads")
 	}
+	svc, err := h.service(ctx)
+	if err != nil {
+		return err
+	}
+	// One more task, kept afterwards: scaling back in would stop a task
+	// that ran before the fault, which the containers check forbids.
+	want := svc.DesiredCount + 1
 	t0 := time.Now()
 	if err := e.kill(ctx, s); err != nil {
 		return err
 	}
-	if err := h.setDesired(ctx, desired+1); err != nil {
+	if err := h.setDesired(ctx, want); err != nil {
 		return fmt.Errorf("update service after the kill: %w", err)
 	}
 	h.mark(ctx, "kill-leader")
@@ -490,12 +487,12 @@ func (h *harness) killLeader(ctx context.Context, r *faultResult) error {
 			if err != nil {
 				return err
 			}
-			if len(l.TaskArns) >= desired+1 && placed == 0 {
+			if len(l.TaskArns) >= int(want) && placed == 0 {
 				placed = time.Since(t0)
 			}
 			return nil
 		})
-		if svc, err := h.service(ctx); err == nil && svc.RunningCount >= desired+1 {
+		if svc, err := h.service(ctx); err == nil && svc.RunningCount >= want {
 			runningAt = time.Since(t0)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -505,10 +502,7 @@ func (h *harness) killLeader(ctx context.Context, r *faultResult) error {
 	if runningAt == 0 {
 		return fmt.Errorf("the task asked for after the kill did not run within 60s (placed after %v)", placed)
 	}
-	if err := e.start(ctx, s); err != nil {
-		return err
-	}
-	return h.setDesired(ctx, desired)
+	return e.start(ctx, s)
 }
 
 // partitionServer cuts s off from the etcd peers for d, then heals it.
