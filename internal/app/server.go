@@ -167,7 +167,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		}
 		s.client = c
 	} else {
-		e, err := etcdembed.StartWithOptions(ctx, cfg.DataDir, etcdembed.Options{QuotaBytes: cfg.EtcdQuotaBytes}, logger)
+		e, err := etcdembed.StartWithOptions(ctx, cfg.DataDir, etcdembed.Options{QuotaBytes: cfg.EtcdQuotaBytes, Cluster: etcdCluster(cfg.EtcdMember)}, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +180,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.ECS = &ecs.API{
 		MaxTxnOps: maxTxnOps,
-		Store:     store.NewOn(observedBackend{store.NewEtcdBackend(s.client), s.metrics.store}),
+		Store:     store.NewOn(observedBackend{quorumBackend{store.NewEtcdBackend(s.client)}, s.metrics.store}),
 		Region:    cfg.Region,
 		Account:   cfg.AccountID,
 		Logger:    logger,

@@ -34,7 +34,7 @@ func newServiceDeps(o *ecs.API, st *store.Store, ttl time.Duration, logger *slog
 		ttl = 5 * time.Second
 	}
 	d := &serviceDeps{ops: o, logger: logger}
-	return servicectl.Deps{Records: d, Observer: d, Runner: d, Changes: d, Elector: &storeElector{store: st, ttl: ttl}, PrePull: d}
+	return servicectl.Deps{Records: d, Observer: d, Runner: d, Changes: d, Elector: &storeElector{store: st, ttl: ttl, logger: logger}, PrePull: d}
 }
 
 // caller marks ctx as a call of ECS's service scheduler (its service-linked
@@ -207,8 +207,9 @@ var serviceLeaderKey = store.Key("leader", "service-controller")
 // storeElector elects the service controller's leader through the store
 // (store.Campaign): one lease of ttl per campaign.
 type storeElector struct {
-	store *store.Store
-	ttl   time.Duration
+	store  *store.Store
+	ttl    time.Duration
+	logger *slog.Logger
 }
 
 // Campaign blocks until this server leads or ctx ends.
@@ -217,6 +218,8 @@ func (e *storeElector) Campaign(ctx context.Context, id string) (servicectl.Lead
 	if err != nil {
 		return nil, fmt.Errorf("campaign: %w", err)
 	}
+	// The fault harness (cmd/gantry-faults) finds the leader by this line.
+	e.logger.Info("leads the service controller", "id", id)
 	return storeLeadership{l}, nil
 }
 

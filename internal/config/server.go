@@ -45,6 +45,9 @@ type Server struct {
 	// with etcd's own authentication (the password also from
 	// GANTRY_ETCD_PASSWORD).
 	EtcdUsername, EtcdPassword string
+	// EtcdMember makes the embedded etcd member one of a cluster the
+	// servers form (etcdmember.go); its zero value is the single member.
+	EtcdMember EtcdMember
 	// Credentials are the access keys the API accepts.
 	Credentials []AccessKey
 	// CredentialsFile, when set, was read into Credentials.
@@ -204,6 +207,7 @@ func DefaultServer() Server {
 		MaxConnections:             4096,
 		EtcdQuotaBytes:             2 << 30,
 		DiskReserveBytes:           64 << 20,
+		EtcdMember:                 EtcdMember{InitialClusterState: "new", InitialClusterToken: "gantry"},
 
 		RegistryStorage:           "filesystem",
 		RegistryLifecycleInterval: 10 * time.Minute,
@@ -266,6 +270,7 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.LBDataPlane, "lb-data-plane", c.LBDataPlane, "serve the ELBv2 load balancers' listeners in this process (--lb-data-plane=false: the API only)")
 	fs.DurationVar(&c.LBMetricsPeriod, "lb-metrics-period", c.LBMetricsPeriod, "how often the load balancer data plane publishes its AWS/ApplicationELB and AWS/NetworkELB metrics (high-resolution; ELB publishes every 60s)")
 	fs.Var((*listFlag)(&c.EtcdEndpoints), "etcd-endpoints", "comma-separated client URLs of an external etcd cluster (instead of the embedded member)")
+	c.registerEtcdMemberFlags(fs)
 }
 
 // EnvEtcdPassword holds the password of --etcd-username.
@@ -372,6 +377,7 @@ func (c *Server) Validate() error {
 	if c.EtcdUsername != "" && c.EtcdPassword == "" {
 		errs = append(errs, errors.New("--etcd-username needs its password in GANTRY_ETCD_PASSWORD"))
 	}
+	errs = append(errs, c.EtcdMember.validate(len(c.EtcdEndpoints) > 0)...)
 	if c.RegistryListen != "" {
 		if _, _, err := net.SplitHostPort(c.RegistryListen); err != nil {
 			errs = append(errs, fmt.Errorf("--registry-listen %q: %v", c.RegistryListen, err))

@@ -1,6 +1,7 @@
-// Package etcdembed runs the single etcd member that `gantry server` embeds by
-// default, with its data in a directory of the caller's and its client and
-// peer listeners on loopback.
+// Package etcdembed runs the etcd member that `gantry server` embeds: by
+// default a single member, with its data in a directory of the caller's and
+// its client and peer listeners on loopback; with Options.Cluster one of
+// several members the servers form a cluster from.
 package etcdembed
 
 import (
@@ -42,6 +43,9 @@ type Options struct {
 	// alarm and refuses writes that put keys (reads and deletes go on).
 	// 0 means DefaultQuotaBytes.
 	QuotaBytes int64
+	// Cluster, when set, makes the member one of several (cluster.go);
+	// nil is the single member with its peer listener on loopback.
+	Cluster *Cluster
 }
 
 // Server is a running embedded etcd member.
@@ -92,17 +96,23 @@ func StartWithOptions(ctx context.Context, dir string, opts Options, logger *slo
 	// host:port and are compared as written across its configuration,
 	// which a socket path does not survive. A single member sends no peer
 	// traffic; the port is not the data API.
-	pport, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", pport)}
 	cfg.ListenClientUrls = []url.URL{cu}
 	cfg.AdvertiseClientUrls = []url.URL{cu}
-	cfg.ListenPeerUrls = []url.URL{pu}
-	cfg.AdvertisePeerUrls = []url.URL{pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
 	cfg.LogLevel = "fatal"
+	if opts.Cluster != nil {
+		if err := opts.Cluster.apply(cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		pport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", pport)}
+		cfg.ListenPeerUrls = []url.URL{pu}
+		cfg.AdvertisePeerUrls = []url.URL{pu}
+		cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	}
 	cfg.Logger = "zap"
 	cfg.LogOutputs = []string{"stderr"}
 	// Keep the store small: compact history older than an hour.
@@ -116,17 +126,32 @@ func StartWithOptions(ctx context.Context, dir string, opts Options, logger *slo
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd: %w", err)
 	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd: %w", err)
-	case <-ctx.Done():
-		e.Close()
-		return nil, ctx.Err()
-	case <-time.After(60 * time.Second):
-		e.Close()
-		return nil, fmt.Errorf("embedded etcd not ready after 60s")
+	if opts.Cluster != nil {
+		// A member of several is ready once a quorum has formed, which
+		// waits for the other servers: no deadline, but a member that
+		// reaches another cluster's peers stops at once.
+		if err := opts.Cluster.waitReady(ctx, e, logger); err != nil {
+			// etcd's Close waits for client servers that start only
+			// once the member is ready: stop the member and let Close
+			// finish (or not) on its own.
+			e.Server.HardStop()
+			go e.Close()
+			_ = os.RemoveAll(sockDir)
+			return nil, err
+		}
+	} else {
+		select {
+		case <-e.Server.ReadyNotify():
+		case err := <-e.Err():
+			e.Close()
+			return nil, fmt.Errorf("embedded etcd: %w", err)
+		case <-ctx.Done():
+			e.Close()
+			return nil, ctx.Err()
+		case <-time.After(60 * time.Second):
+			e.Close()
+			return nil, fmt.Errorf("embedded etcd not ready after 60s")
+		}
 	}
 	// Sockets are made under the process umask: make them private too.
 	for _, sock := range []string{csock} {

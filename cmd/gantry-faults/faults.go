@@ -1,0 +1,552 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+const (
+	clusterName = "faults"
+	serviceName = "web"
+	// desired is the service's usual desiredCount; maxPercent its
+	// deploymentConfiguration.maximumPercent.
+	desired    = 2
+	maxPercent = 150
+)
+
+// faultResult is what one fault did and what the checks found after it.
+type faultResult struct {
+	Name        string
+	Took        string
+	Calls       int
+	FailedCalls int
+	P99         string
+	// ControllerFailover is, for a killed leader, the time from the kill
+	// to the placement of a task asked for right after it; TaskRunning
+	// to that task RUNNING on an agent.
+	ControllerFailover string `json:",omitempty"`
+	TaskRunning        string `json:",omitempty"`
+	// Checks maps each check to "ok" or what it found.
+	Checks map[string]string
+}
+
+// report is the harness's outcome.
+type report struct {
+	Passed     bool
+	Servers    int
+	Agents     int
+	Operations int
+	Faults     []faultResult
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "gantry-faults: %d servers (embedded etcd members), %d agents, %d register operations checked\n", r.Servers, r.Agents, r.Operations)
+	fmt.Fprintf(w, "%-44s %8s %6s %6s %8s %10s %10s  %s\n", "fault", "took", "calls", "failed", "p99", "ctl-fail", "task-run", "checks")
+	for _, f := range r.Faults {
+		var names []string
+		for k := range f.Checks {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		var bad []string
+		for _, k := range names {
+			if f.Checks[k] != "ok" {
+				bad = append(bad, k+": "+f.Checks[k])
+			}
+		}
+		verdict := fmt.Sprintf("all %d ok", len(names))
+		if len(bad) > 0 {
+			verdict = "FAILED " + strings.Join(bad, "; ")
+		}
+		fmt.Fprintf(w, "%-44s %8s %6d %6d %8s %10s %10s  %s\n", f.Name, f.Took, f.Calls, f.FailedCalls, f.P99, f.ControllerFailover, f.TaskRunning, verdict)
+	}
+	fmt.Fprintf(w, "passed: %v\n", r.Passed)
+}
+
+// harness is one run.
+type harness struct {
+	env     *env
+	load    *load
+	o       options
+	logger  *slog.Logger
+	markers []string
+	// maxSeen is the most tasks the service ran at once (runningCount)
+	// while its desired count was at most desiredMax.
+	mu        sync.Mutex
+	overMax   []string
+	desiredAt int32
+}
+
+func run(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
+	e, err := newEnv(ctx, o, logger)
+	if e != nil && !o.keep {
+		defer e.close(clusterName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("images and networks ready", "run", e.run)
+	if err := e.startServers(ctx, 3, o.grace); err != nil {
+		return nil, err
+	}
+	logger.Info("servers serve", "servers", len(e.servers))
+	cl := ecsClient(e.servers[0].url)
+	c, err := cl.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(clusterName)})
+	if err != nil {
+		return nil, fmt.Errorf("create cluster: %w", err)
+	}
+	if err := e.startAgents(ctx, o.agents, clusterName); err != nil {
+		return nil, err
+	}
+	td, err := cl.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"),
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("web"), Image: aws.String(taskImage), Memory: aws.Int32(16), Essential: aws.Bool(true)}}})
+	if err != nil {
+		return nil, fmt.Errorf("register task definition: %w", err)
+	}
+	if _, err := cl.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(clusterName), ServiceName: aws.String(serviceName),
+		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(desired),
+		DeploymentConfiguration: &types.DeploymentConfiguration{MaximumPercent: aws.Int32(maxPercent), MinimumHealthyPercent: aws.Int32(50)}}); err != nil {
+		return nil, fmt.Errorf("create service: %w", err)
+	}
+	h := &harness{env: e, o: o, logger: logger, desiredAt: desired,
+		load: &load{env: e, clusterArn: aws.ToString(c.Cluster.ClusterArn), t0: time.Now()}}
+	if err := h.settle(ctx, 3*time.Minute); err != nil {
+		return nil, fmt.Errorf("the service does not start: %w", err)
+	}
+	lctx, stopLoad := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); h.load.run(lctx, 4, []string{"a", "b", "c"}) }()
+	go func() { defer wg.Done(); h.watchMaxPercent(lctx) }()
+	defer func() { stopLoad(); wg.Wait() }()
+	time.Sleep(3 * time.Second)
+
+	rep := &report{Servers: len(e.servers), Agents: len(e.agents), Passed: true}
+	for _, f := range h.schedule() {
+		h.logger.Info("fault", "name", f.name)
+		res := h.inject(ctx, f)
+		rep.Faults = append(rep.Faults, res)
+		for _, v := range res.Checks {
+			if v != "ok" {
+				rep.Passed = false
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	stopLoad()
+	wg.Wait()
+	res, n := h.load.check(60 * time.Second)
+	rep.Operations = n
+	if res != porcupine.Ok {
+		rep.Passed = false
+		rep.Faults = append(rep.Faults, faultResult{Name: "whole history", Checks: map[string]string{"linearizable": fmt.Sprint(res)}})
+	}
+	return rep, ctx.Err()
+}
+
+// fault is one fault of the schedule: inject returns once it is healed.
+type fault struct {
+	name string
+	// replaces says the fault may rightly replace tasks (an agent cut off
+	// beyond the lost-instance grace): the containers check is off.
+	replaces bool
+	do       func(ctx context.Context, r *faultResult) error
+}
+
+func (h *harness) schedule() []fault {
+	e := h.env
+	f := []fault{
+		{name: "kill the leading server", do: h.killLeader},
+		{name: "partition a server from etcd and heal", do: func(ctx context.Context, _ *faultResult) error {
+			s := e.leader(ctx)
+			if s == nil {
+				s = e.servers[1]
+			}
+			return h.partitionServer(ctx, s, 8*time.Second)
+		}},
+		{name: "partition an agent for less than the grace", do: func(ctx context.Context, _ *faultResult) error {
+			return h.partitionAgent(ctx, e.agents[0], h.o.grace/2)
+		}},
+		{name: "rolling restart of every server", do: h.rollingRestart},
+	}
+	if h.o.quick {
+		return f
+	}
+	return append(f,
+		fault{name: "kill any server (its etcd member) and bring it back", do: func(ctx context.Context, _ *faultResult) error {
+			s := e.servers[2]
+			if err := e.kill(ctx, s); err != nil {
+				return err
+			}
+			h.mark(ctx, "kill-any")
+			time.Sleep(5 * time.Second)
+			return e.start(ctx, s)
+		}},
+		fault{name: "kill the leader and partition an agent", do: func(ctx context.Context, r *faultResult) error {
+			if err := e.disconnect(ctx, e.agents[1], e.apiNet); err != nil {
+				return err
+			}
+			err := h.killLeader(ctx, r)
+			if cerr := e.connect(ctx, e.agents[1], e.apiNet, e.agents[1].apiIP); err == nil {
+				err = cerr
+			}
+			return err
+		}},
+		fault{name: "partition an agent for more than the grace", replaces: true, do: func(ctx context.Context, _ *faultResult) error {
+			return h.partitionAgent(ctx, e.agents[0], h.o.grace*2)
+		}},
+	)
+}
+
+// inject runs f, then waits for the service to settle and runs the checks.
+func (h *harness) inject(ctx context.Context, f fault) faultResult {
+	r := faultResult{Name: f.name, Checks: map[string]string{}}
+	before, _ := h.running(ctx)
+	start := time.Now()
+	err := f.do(ctx, &r)
+	if err != nil {
+		r.Checks["injected"] = err.Error()
+	} else {
+		r.Checks["injected"] = "ok"
+	}
+	if err := h.settle(ctx, 2*time.Minute+h.o.grace); err != nil {
+		r.Checks["settled"] = err.Error()
+	} else {
+		r.Checks["settled"] = "ok"
+	}
+	end := time.Now()
+	r.Took = end.Sub(start).Round(100 * time.Millisecond).String()
+	var p99 time.Duration
+	r.Calls, r.FailedCalls, p99 = h.load.window(start, end)
+	r.P99 = p99.Round(time.Millisecond).String()
+	r.Checks["sdk calls succeed"] = okIf(r.FailedCalls == 0, fmt.Sprintf("%d of %d calls failed after retries", r.FailedCalls, r.Calls))
+	res, n := h.load.check(30 * time.Second)
+	r.Checks["linearizable"] = okIf(res == porcupine.Ok, fmt.Sprintf("%v over %d operations", res, n))
+	r.Checks["no task started twice"] = h.checkTwice(ctx)
+	h.mu.Lock()
+	r.Checks["never above maximumPercent"] = okIf(len(h.overMax) == 0, strings.Join(h.overMax, "; "))
+	h.mu.Unlock()
+	r.Checks["no acknowledged write lost"] = h.checkMarkers(ctx)
+	if !f.replaces {
+		after, _ := h.running(ctx)
+		var gone []string
+		for id := range before {
+			if !after[id] {
+				gone = append(gone, id[:12])
+			}
+		}
+		r.Checks["no container restarted"] = okIf(len(gone) == 0, "containers no longer running: "+strings.Join(gone, ","))
+	}
+	r.Checks["agents connected"] = h.checkAgents(ctx)
+	return r
+}
+
+func okIf(ok bool, msg string) string {
+	if ok {
+		return "ok"
+	}
+	return msg
+}
+
+// live returns a server that is up.
+func (h *harness) live() *node {
+	for _, s := range h.env.servers {
+		if !s.down {
+			return s
+		}
+	}
+	return h.env.servers[0]
+}
+
+// service describes the service through a live server.
+func (h *harness) service(ctx context.Context) (types.Service, error) {
+	var out types.Service
+	err := h.load.do(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
+		d, err := cl.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(clusterName), Services: []string{serviceName}})
+		if err != nil {
+			return err
+		}
+		if len(d.Services) != 1 {
+			return errors.New("service missing")
+		}
+		out = d.Services[0]
+		return nil
+	})
+	return out, err
+}
+
+// settle waits until every up server serves and the service runs its
+// desired count on the engine.
+func (h *harness) settle(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		last = func() error {
+			for _, s := range h.env.servers {
+				if !s.down {
+					if err := h.env.waitServes(ctx, s, 10*time.Second); err != nil {
+						return err
+					}
+				}
+			}
+			svc, err := h.service(ctx)
+			if err != nil {
+				return err
+			}
+			run, err := h.running(ctx)
+			if err != nil {
+				return err
+			}
+			if svc.RunningCount != svc.DesiredCount || len(run) != int(svc.DesiredCount) || svc.PendingCount != 0 {
+				return fmt.Errorf("service runs %d (pending %d) of %d, %d containers run", svc.RunningCount, svc.PendingCount, svc.DesiredCount, len(run))
+			}
+			return nil
+		}()
+		if last == nil {
+			return nil
+		}
+		time.Sleep(time.Second)
+	}
+	return last
+}
+
+// running returns the IDs of the service's running containers.
+func (h *harness) running(ctx context.Context) (map[string]bool, error) {
+	cs, err := h.env.taskContainers(ctx, clusterName)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, c := range cs {
+		if c.State == "running" {
+			out[c.ID] = true
+		}
+	}
+	return out, nil
+}
+
+// checkTwice: no task ARN has two containers of one name on the engine.
+func (h *harness) checkTwice(ctx context.Context) string {
+	cs, err := h.env.taskContainers(ctx, clusterName)
+	if err != nil {
+		return err.Error()
+	}
+	seen := map[string]int{}
+	var twice []string
+	for _, c := range cs {
+		k := c.Labels["com.amazonaws.ecs.task-arn"] + "/" + c.Labels["com.amazonaws.ecs.container-name"]
+		seen[k]++
+		if seen[k] == 2 {
+			twice = append(twice, k)
+		}
+	}
+	return okIf(len(twice) == 0, "started twice: "+strings.Join(twice, ", "))
+}
+
+// watchMaxPercent samples the service's running count against its
+// maximumPercent.
+func (h *harness) watchMaxPercent(ctx context.Context) {
+	for ctx.Err() == nil {
+		run, err := h.running(ctx)
+		h.mu.Lock()
+		limit := int(h.desiredAt) * maxPercent / 100
+		if err == nil && len(run) > limit {
+			h.overMax = append(h.overMax, fmt.Sprintf("%d containers running at %s, limit %d", len(run), time.Now().Format(time.TimeOnly), limit))
+		}
+		h.mu.Unlock()
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// mark creates a cluster (an acknowledged write) during a fault; every
+// server must show it afterwards.
+func (h *harness) mark(ctx context.Context, name string) {
+	name = fmt.Sprintf("ack-%d-%s", len(h.markers), name)
+	err := h.load.do(ctx, len(h.markers), func(ctx context.Context, cl *ecs.Client) error {
+		_, err := cl.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)})
+		return err
+	})
+	if err == nil {
+		h.markers = append(h.markers, name)
+	} else {
+		h.logger.Warn("marker write failed (not acknowledged)", "name", name, "err", err)
+	}
+}
+
+func (h *harness) checkMarkers(ctx context.Context) string {
+	var missing []string
+	for _, s := range h.env.servers {
+		if s.down {
+			continue
+		}
+		for _, m := range h.markers {
+			var err error
+			for try := 0; try < 20; try++ {
+				var d *ecs.DescribeClustersOutput
+				d, err = ecsClient(s.url).DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{m}})
+				if err == nil && len(d.Clusters) != 1 {
+					err = errors.New("missing")
+				}
+				if err == nil {
+					break
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+			if err != nil {
+				missing = append(missing, m+"@"+s.name)
+			}
+		}
+	}
+	return okIf(len(missing) == 0, "not found: "+strings.Join(missing, ", "))
+}
+
+func (h *harness) checkAgents(ctx context.Context) string {
+	var bad []string
+	err := h.load.do(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
+		bad = nil
+		l, err := cl.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(clusterName)})
+		if err != nil {
+			return err
+		}
+		d, err := cl.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String(clusterName), ContainerInstances: l.ContainerInstanceArns})
+		if err != nil {
+			return err
+		}
+		if len(d.ContainerInstances) != len(h.env.agents) {
+			bad = append(bad, fmt.Sprintf("%d instances, %d agents", len(d.ContainerInstances), len(h.env.agents)))
+		}
+		for _, ci := range d.ContainerInstances {
+			if !ci.AgentConnected || aws.ToString(ci.Status) != "ACTIVE" {
+				bad = append(bad, aws.ToString(ci.Ec2InstanceId)+" disconnected")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err.Error()
+	}
+	return okIf(len(bad) == 0, strings.Join(bad, ", "))
+}
+
+// setDesired updates the service's desired count.
+func (h *harness) setDesired(ctx context.Context, n int32) error {
+	h.mu.Lock()
+	if n > h.desiredAt {
+		h.desiredAt = n
+	}
+	h.mu.Unlock()
+	err := h.load.do(ctx, 1, func(ctx context.Context, cl *ecs.Client) error {
+		_, err := cl.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(clusterName), Service: aws.String(serviceName), DesiredCount: aws.Int32(n)})
+		return err
+	})
+	return err
+}
+
+// killLeader SIGKILLs the leading server and asks for one more task at
+// once: the time to its placement is the controller's failover, the time
+// to its RUNNING includes the agents' move to another server.
+func (h *harness) killLeader(ctx context.Context, r *faultResult) error {
+	e := h.env
+	s := e.leader(ctx)
+	if s == nil {
+		return errors.New("no server logged that it leads")
+	}
+	svc, err := h.service(ctx)
+	if err != nil {
+		return err
+	}
+	// One more task, kept afterwards: scaling back in would stop a task
+	// that ran before the fault, which the containers check forbids.
+	want := svc.DesiredCount + 1
+	t0 := time.Now()
+	if err := e.kill(ctx, s); err != nil {
+		return err
+	}
+	if err := h.setDesired(ctx, want); err != nil {
+		return fmt.Errorf("update service after the kill: %w", err)
+	}
+	h.mark(ctx, "kill-leader")
+	placed, runningAt := time.Duration(0), time.Duration(0)
+	for time.Since(t0) < 60*time.Second && runningAt == 0 {
+		_ = h.load.do(ctx, 2, func(ctx context.Context, cl *ecs.Client) error {
+			l, err := cl.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(clusterName), ServiceName: aws.String(serviceName)})
+			if err != nil {
+				return err
+			}
+			if len(l.TaskArns) >= int(want) && placed == 0 {
+				placed = time.Since(t0)
+			}
+			return nil
+		})
+		if svc, err := h.service(ctx); err == nil && svc.RunningCount >= want {
+			runningAt = time.Since(t0)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.ControllerFailover = placed.Round(10 * time.Millisecond).String()
+	r.TaskRunning = runningAt.Round(10 * time.Millisecond).String()
+	if runningAt == 0 {
+		return fmt.Errorf("the task asked for after the kill did not run within 60s (placed after %v)", placed)
+	}
+	return e.start(ctx, s)
+}
+
+// partitionServer cuts s off from the etcd peers for d, then heals it.
+func (h *harness) partitionServer(ctx context.Context, s *node, d time.Duration) error {
+	e := h.env
+	if err := e.disconnect(ctx, s, e.peerNet); err != nil {
+		return err
+	}
+	h.mark(ctx, "partition-server")
+	time.Sleep(d)
+	i := 0
+	for k, x := range e.servers {
+		if x == s {
+			i = k
+		}
+	}
+	return e.connect(ctx, s, e.peerNet, fmt.Sprintf("%s.%d", e.subnet[0], 10+i))
+}
+
+// partitionAgent cuts agent a off from every server for d, then heals it.
+func (h *harness) partitionAgent(ctx context.Context, a *node, d time.Duration) error {
+	e := h.env
+	if err := e.disconnect(ctx, a, e.apiNet); err != nil {
+		return err
+	}
+	h.mark(ctx, "partition-agent")
+	time.Sleep(d)
+	return e.connect(ctx, a, e.apiNet, a.apiIP)
+}
+
+// rollingRestart stops (SIGTERM) and starts every server in turn.
+func (h *harness) rollingRestart(ctx context.Context, _ *faultResult) error {
+	e := h.env
+	for _, s := range e.servers {
+		s.down = true
+		timeout := 10
+		if err := e.docker.ContainerRestart(ctx, s.id, containerStop(timeout)); err != nil {
+			return err
+		}
+		s.down = false
+		if err := e.waitServes(ctx, s, 90*time.Second); err != nil {
+			return err
+		}
+		h.mark(ctx, "rolling-"+s.name)
+	}
+	return nil
+}
