@@ -11,8 +11,9 @@
 //
 // It starts, in this process, a control plane (`gantry server`'s code
 // with its defaults: embedded etcd in a temporary directory, the load
-// balancer data plane publishing AWS/ApplicationELB every 10 s, the alarm
-// evaluator every 5 s, target tracking alarms of 10 s periods) and one
+// balancer data plane publishing AWS/ApplicationELB every 2 s, alarms
+// evaluated as their datapoints arrive and every 5 s, target tracking
+// alarms of 10 s periods) and one
 // agent on the local Docker Engine, builds the test HTTP server image
 // through the Docker API (no registry), and sets up a service of one task
 // behind a load balancer listener with a target tracking policy on

@@ -44,7 +44,7 @@ func lbDataPlane(s *Server, src lbconf.Source, sink lbconf.HealthSink) (func(ctx
 // AWS/NetworkELB) in CloudWatch through its cwlink.Recorder: a count as
 // one value, a statistic set as one, response times as values with
 // counts; all high-resolution (StorageResolution 1), since the data plane
-// publishes every --lb-metrics-period (10 s by default) for 10-second
+// publishes every --lb-metrics-period (2 s by default) for 10-second
 // alarms.
 type lbMetrics struct{ rec cwlink.Recorder }
 
