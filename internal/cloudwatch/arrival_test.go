@@ -82,3 +82,21 @@ func TestAlarmEvaluatedWhenItsDatapointArrives(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestActionValueIsTheLastCompletePeriod: an alarm evaluated while its
+// period is in progress hands its actions the last complete period's
+// value, not the partial sum of the period in progress.
+func TestActionValueIsTheLastCompletePeriod(t *testing.T) {
+	p, n, th := int32(10), int32(3), 100.0
+	al := &cloudwatchapi.MetricAlarm{Period: &p, EvaluationPeriods: &n, Threshold: &th, ComparisonOperator: "GreaterThanThreshold", Statistic: "Sum"}
+	b := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
+	pts := []point{{start: b, value: 300, present: true}, {start: b.Add(10 * time.Second), value: 290, present: true},
+		{start: b.Add(20 * time.Second), value: 120, present: true}}
+	v := decide(al, pts, b.Add(24*time.Second))
+	if v.state != StateAlarm || v.last != 290 {
+		t.Fatalf("in progress: state %s, value %v; want ALARM with 290", v.state, v.last)
+	}
+	if v := decide(al, pts, b.Add(30*time.Second)); v.last != 120 {
+		t.Fatalf("complete: value %v, want 120", v.last)
+	}
+}

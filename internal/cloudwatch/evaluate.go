@@ -58,12 +58,16 @@ func decide(al *cloudwatchapi.MetricAlarm, pts []point, now time.Time) verdict {
 	}
 	threshold := *al.Threshold
 	breaching, present := 0, 0
-	last := math.NaN()
+	last, lastComplete := math.NaN(), math.NaN()
+	period := alarmPeriod(al)
 	for _, p := range pts {
 		switch {
 		case p.present:
 			present++
 			last = p.value
+			if !p.start.Add(period).After(now) {
+				lastComplete = p.value
+			}
 			if breaches(string(al.ComparisonOperator), p.value, threshold) {
 				breaching++
 			}
@@ -72,6 +76,13 @@ func decide(al *cloudwatchapi.MetricAlarm, pts []point, now time.Time) verdict {
 		}
 	}
 	cur := string(al.StateValue)
+	// The value handed to the actions (a scaling policy sizes its step by
+	// it) is the latest complete period's: the period in progress may be
+	// evaluated as soon as it has data, but a Sum or SampleCount of part
+	// of a period understates it.
+	if !math.IsNaN(lastComplete) {
+		last = lastComplete
+	}
 	v := verdict{last: last}
 	switch {
 	case present == 0 && treat == "missing":
