@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/autoscaling"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/cwlink"
 	"github.com/gantry-dev/gantry/internal/testutil"
@@ -163,4 +165,81 @@ func TestScaleToZeroAndBack(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestScaleFromZeroHoldsTheFirstRequest: a service of real web tasks
+// behind an application load balancer, scaled to zero (a scalable target
+// of minimum 0), whose target group holds requests
+// (gantry.hold_requests.enabled): the first request is held at the
+// listener, wakes the service at once (a scaling activity whose cause
+// names the target group, no alarm involved), and is answered 200 by the
+// new task once it is registered and healthy, not 503.
+func TestScaleFromZeroHoldsTheFirstRequest(t *testing.T) {
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lbDataPlane: true, minHealthy: -1})
+	ctx := context.Background()
+	creds := credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, "")
+	as := aas.New(aas.Options{Region: apitest.Region, BaseEndpoint: aws.String(c.env.URL), Credentials: creds})
+	lb := c.newLB("hold", 0)
+
+	// Gantry's attributes, validated as ELBv2 validates its own.
+	if _, err := lb.elb.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(lb.tg),
+		Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("gantry.hold_requests.timeout_seconds"), Value: aws.String("0")}}}); err == nil ||
+		!strings.Contains(err.Error(), "ValidationError") || !strings.Contains(err.Error(), "must be between 1 and 300") {
+		t.Fatalf("hold timeout 0: %v", err)
+	}
+	attrs, err := lb.elb.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(lb.tg),
+		Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("gantry.hold_requests.enabled"), Value: aws.String("true")},
+			{Key: aws.String("gantry.hold_requests.timeout_seconds"), Value: aws.String("90")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range attrs.Attributes {
+		got[aws.ToString(a.Key)] = aws.ToString(a.Value)
+	}
+	if got["gantry.hold_requests.enabled"] != "true" || got["gantry.hold_requests.timeout_seconds"] != "90" {
+		t.Fatalf("attributes %v", got)
+	}
+
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("holdweb"), ContainerDefinitions: []types.ContainerDefinition{
+		webContainer("web", c.image)}})
+	c.createService(&ecs.CreateServiceInput{ServiceName: aws.String("hold"), TaskDefinition: aws.String(td), DesiredCount: aws.Int32(0),
+		LoadBalancers: []types.LoadBalancer{{TargetGroupArn: aws.String(lb.tg), ContainerName: aws.String("web"), ContainerPort: aws.Int32(8080)}}})
+	res, ns, dim := aws.String("service/"+c.name+"/hold"), aastypes.ServiceNamespaceEcs, aastypes.ScalableDimensionECSServiceDesiredCount
+	if _, err := as.RegisterScalableTarget(ctx, &aas.RegisterScalableTargetInput{ServiceNamespace: ns, ResourceId: res, ScalableDimension: dim,
+		MinCapacity: aws.Int32(0), MaxCapacity: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	cl := http.Client{Timeout: 120 * time.Second}
+	resp, err := cl.Get(lb.url)
+	if err != nil {
+		t.Fatalf("first request: %v", err)
+	}
+	resp.Body.Close()
+	took := time.Since(start)
+	t.Logf("first request at zero tasks: %d after %v", resp.StatusCode, took.Round(10*time.Millisecond))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("first request at zero tasks: %d, want 200 from the woken task", resp.StatusCode)
+	}
+	if n := c.svc("hold").DesiredCount; n != 1 {
+		t.Fatalf("desired count %d after the wake, want 1", n)
+	}
+	acts, err := as.DescribeScalingActivities(ctx, &aas.DescribeScalingActivitiesInput{ServiceNamespace: ns, ResourceId: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgDim := lb.tg[strings.Index(lb.tg, ":targetgroup/")+1:]
+	if len(acts.ScalingActivities) != 1 || aws.ToString(acts.ScalingActivities[0].Description) != "Setting desired count to 1." ||
+		aws.ToString(acts.ScalingActivities[0].Cause) != autoscaling.WakeCause(tgDim) {
+		for _, a := range acts.ScalingActivities {
+			t.Logf("activity: %s / %s", aws.ToString(a.Description), aws.ToString(a.Cause))
+		}
+		t.Fatalf("%d scaling activities, want the one wake", len(acts.ScalingActivities))
+	}
+	// Served from then on without holding.
+	if code, err := get(lb.url); err != nil || code != 200 {
+		t.Fatalf("second request: %d, %v", code, err)
+	}
 }

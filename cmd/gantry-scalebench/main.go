@@ -11,8 +11,9 @@
 //
 // It starts, in this process, a control plane (`gantry server`'s code
 // with its defaults: embedded etcd in a temporary directory, the load
-// balancer data plane publishing AWS/ApplicationELB every 10 s, the alarm
-// evaluator every 5 s, target tracking alarms of 10 s periods) and one
+// balancer data plane publishing AWS/ApplicationELB every 2 s, alarms
+// evaluated as their datapoints arrive and every 5 s, target tracking
+// alarms of 10 s periods) and one
 // agent on the local Docker Engine, builds the test HTTP server image
 // through the Docker API (no registry), and sets up a service of one task
 // behind a load balancer listener with a target tracking policy on
@@ -76,6 +77,7 @@ type options struct {
 	steady         time.Duration
 	scaleInTimeout time.Duration
 	lowRate        int
+	warmup         time.Duration
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -86,6 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.rate, "rate", 30, "requests a second of the load step")
 	fs.DurationVar(&o.steady, "steady", 2*time.Minute, "how long the load goes on after the first scale-out (oscillation watch)")
 	fs.DurationVar(&o.scaleInTimeout, "scalein-timeout", 10*time.Minute, "how long to wait for the scale-in after the load (0: do not wait)")
+	fs.DurationVar(&o.warmup, "warmup", 40*time.Second, "how long -low-rate requests a second run before the step, so that the alarm's periods before it have data that does not breach (0: none; with no data before the step, CloudWatch's rule for missing data lets the first breaching period alone raise the alarm)")
 	fs.IntVar(&o.lowRate, "low-rate", 3, "requests a second after the load step ends, while the scale-in is awaited (0: none; with no requests ELB publishes no RequestCountPerTarget and target tracking does not scale in, as on AWS)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -254,6 +257,12 @@ func bench(ctx context.Context, o options, logger *slog.Logger) (string, error) 
 		watchWG.Wait()
 	}()
 
+	if o.warmup > 0 && o.lowRate > 0 {
+		logger.Info("warm-up before the step", "rate", o.lowRate, "for", o.warmup)
+		wctx, stop := context.WithTimeout(ctx, o.warmup)
+		_, _ = lbload.Run(wctx, lbload.Config{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Rate: o.lowRate, Workers: 2})
+		stop()
+	}
 	logger.Info("load step", "rate", o.rate)
 	cpu0 := benchproc.SelfCPU()
 	step = time.Now()

@@ -2,13 +2,18 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/gantry-dev/gantry/internal/autoscaling"
 	"github.com/gantry-dev/gantry/internal/awstime"
 	"github.com/gantry-dev/gantry/internal/cloudwatchapi"
 	"github.com/gantry-dev/gantry/internal/cwlink"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/lb"
 	"github.com/gantry-dev/gantry/internal/lbconf"
+	"github.com/gantry-dev/gantry/internal/record"
 )
 
 // lbDataPlane is the ELBv2 data plane (internal/lb) run inside the server
@@ -23,7 +28,8 @@ import (
 func lbDataPlane(s *Server, src lbconf.Source, sink lbconf.HealthSink) (func(ctx context.Context), error) {
 	logger := s.logger.With("component", "lb")
 	l, err := lb.New(lb.Options{Source: src, Health: sink, Logger: logger,
-		Metrics: lbMetrics{rec: &s.metricsRecorder}, MetricsPeriod: s.cfg.LBMetricsPeriod})
+		Metrics: lbMetrics{rec: &s.metricsRecorder}, MetricsPeriod: s.cfg.LBMetricsPeriod,
+		Demand: lbDemand{s: s}})
 	if err != nil {
 		return nil, fmt.Errorf("start the load balancer data plane: %w", err)
 	}
@@ -38,7 +44,7 @@ func lbDataPlane(s *Server, src lbconf.Source, sink lbconf.HealthSink) (func(ctx
 // AWS/NetworkELB) in CloudWatch through its cwlink.Recorder: a count as
 // one value, a statistic set as one, response times as values with
 // counts; all high-resolution (StorageResolution 1), since the data plane
-// publishes every --lb-metrics-period (10 s by default) for 10-second
+// publishes every --lb-metrics-period (2 s by default) for 10-second
 // alarms.
 type lbMetrics struct{ rec cwlink.Recorder }
 
@@ -67,4 +73,47 @@ func (m lbMetrics) PublishMetrics(ctx context.Context, namespace string, data []
 		return fmt.Errorf("record %s metrics: %w", namespace, err)
 	}
 	return nil
+}
+
+// lbDemand is the data plane's lbconf.DemandSink: a target group that
+// holds requests while no target is healthy wakes the ECS services whose
+// loadBalancers name it (autoscaling.API.Wake), at once, from whichever
+// server holds the request; the guarded desired count makes concurrent
+// wakes from several servers one change.
+type lbDemand struct{ s *Server }
+
+// Demand wakes the services behind targetGroupArn that are at zero tasks
+// and have a scalable target allowing one.
+func (d lbDemand) Demand(ctx context.Context, targetGroupArn string) error {
+	as := d.s.AutoScaling
+	if as == nil {
+		return nil
+	}
+	items, err := d.s.ECS.Store.List(ctx, record.PrefixOf("services"), "", 0)
+	if err != nil {
+		return fmt.Errorf("list services: %w", err)
+	}
+	tg := targetGroupArn
+	if i := strings.Index(tg, ":targetgroup/"); i >= 0 {
+		tg = tg[i+1:]
+	}
+	var errs []error
+	for _, it := range items {
+		var svc ecsapi.Service
+		if err := it.Decode(&svc); err != nil || svc.Status != "ACTIVE" || svc.DesiredCount != 0 {
+			continue
+		}
+		named := false
+		for _, lb := range svc.LoadBalancers {
+			named = named || lb.TargetGroupArn == targetGroupArn
+		}
+		if !named {
+			continue
+		}
+		cluster := svc.ClusterArn[strings.LastIndex(svc.ClusterArn, "/")+1:]
+		if _, err := as.Wake(ctx, "service/"+cluster+"/"+svc.ServiceName, autoscaling.WakeCause(tg)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -76,12 +76,12 @@ func TestActionsEnterAndRepeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	acted := map[string]*actedState{}
-	a.evaluateOnce(ctx, lost, acted, true)
+	a.evaluateOnce(ctx, lost, acted, true, nil)
 	if st, _ := a.AlarmStates(ctx, []string{"hi"}); st["hi"] != StateInsufficientData || inv.count() != 0 {
 		t.Fatalf("state %v, %d invocations without leadership", st, inv.count())
 	}
 	ok := store.Absent(store.Key("leader", "free"))
-	a.evaluateOnce(ctx, ok, acted, false)
+	a.evaluateOnce(ctx, ok, acted, false, nil)
 	if st, _ := a.AlarmStates(ctx, []string{"hi"}); st["hi"] != StateAlarm || inv.count() != 1 {
 		t.Fatalf("state %v, %d invocations", st, inv.count())
 	}
@@ -90,7 +90,7 @@ func TestActionsEnterAndRepeat(t *testing.T) {
 	}
 	// Within the period: nothing more; a period later: the policy again.
 	now = now.Add(30 * time.Second)
-	a.evaluateOnce(ctx, ok, acted, false)
+	a.evaluateOnce(ctx, ok, acted, false, nil)
 	if inv.count() != 1 {
 		t.Fatalf("%d invocations within the period", inv.count())
 	}
@@ -99,7 +99,7 @@ func TestActionsEnterAndRepeat(t *testing.T) {
 		{MetricName: "m", Value: &v, Timestamp: awstime.NewTimestamp(now)}}}); err != nil {
 		t.Fatal(err)
 	}
-	a.evaluateOnce(ctx, ok, acted, false)
+	a.evaluateOnce(ctx, ok, acted, false, nil)
 	if inv.count() != 2 {
 		t.Fatalf("%d invocations after a period in ALARM", inv.count())
 	}
@@ -128,7 +128,7 @@ func TestActionsEnterAndRepeat(t *testing.T) {
 		{MetricName: "m", Value: &v, Timestamp: awstime.NewTimestamp(now)}}}); err != nil {
 		t.Fatal(err)
 	}
-	a.evaluateOnce(ctx, ok, acted, false)
+	a.evaluateOnce(ctx, ok, acted, false, nil)
 	if inv.count() != 2 {
 		t.Fatalf("%d invocations with actions disabled", inv.count())
 	}
@@ -183,12 +183,12 @@ func TestMetricMathAlarm(t *testing.T) {
 	ok := store.Absent(store.Key("leader", "free"))
 	acted := map[string]*actedState{}
 	put("web", 150) // (150 + 0) / 2 = 75: OK
-	a.evaluateOnce(ctx, ok, acted, true)
+	a.evaluateOnce(ctx, ok, acted, true, nil)
 	if st, _ := a.AlarmStates(ctx, []string{"math"}); st["math"] != StateOK {
 		t.Fatalf("state %v", st)
 	}
 	put("api", 60) // (150 + 60) / 2 = 105: ALARM
-	a.evaluateOnce(ctx, ok, acted, false)
+	a.evaluateOnce(ctx, ok, acted, false, nil)
 	if st, _ := a.AlarmStates(ctx, []string{"math"}); st["math"] != StateAlarm {
 		t.Fatalf("state %v", st)
 	}
@@ -281,12 +281,12 @@ func TestLowSampleCountPercentile(t *testing.T) {
 	ok := store.Absent(store.Key("leader", "free"))
 	acted := map[string]*actedState{}
 	put(9)
-	a.evaluateOnce(ctx, ok, acted, true)
+	a.evaluateOnce(ctx, ok, acted, true, nil)
 	if st, _ := a.AlarmStates(ctx, []string{"p90"}); st["p90"] != StateInsufficientData {
 		t.Fatalf("with 9 samples: %v", st)
 	}
 	put(1)
-	a.evaluateOnce(ctx, ok, acted, false)
+	a.evaluateOnce(ctx, ok, acted, false, nil)
 	if st, _ := a.AlarmStates(ctx, []string{"p90"}); st["p90"] != StateAlarm {
 		t.Fatalf("with 10 samples: %v", st)
 	}

@@ -43,6 +43,9 @@ type API struct {
 
 	mu      sync.RWMutex
 	invoker cwlink.Invoker
+	// arrival wakes the alarm evaluator when watched metrics get
+	// datapoints (arrival.go).
+	arrival arrivals
 }
 
 var (

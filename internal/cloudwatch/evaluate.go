@@ -58,12 +58,16 @@ func decide(al *cloudwatchapi.MetricAlarm, pts []point, now time.Time) verdict {
 	}
 	threshold := *al.Threshold
 	breaching, present := 0, 0
-	last := math.NaN()
+	last, lastComplete := math.NaN(), math.NaN()
+	period := alarmPeriod(al)
 	for _, p := range pts {
 		switch {
 		case p.present:
 			present++
 			last = p.value
+			if !p.start.Add(period).After(now) {
+				lastComplete = p.value
+			}
 			if breaches(string(al.ComparisonOperator), p.value, threshold) {
 				breaching++
 			}
@@ -72,6 +76,13 @@ func decide(al *cloudwatchapi.MetricAlarm, pts []point, now time.Time) verdict {
 		}
 	}
 	cur := string(al.StateValue)
+	// The value handed to the actions (a scaling policy sizes its step by
+	// it) is the latest complete period's: the period in progress may be
+	// evaluated as soon as it has data, but a Sum or SampleCount of part
+	// of a period understates it.
+	if !math.IsNaN(lastComplete) {
+		last = lastComplete
+	}
 	v := verdict{last: last}
 	switch {
 	case present == 0 && treat == "missing":
@@ -351,10 +362,14 @@ func (a *API) lead(ctx context.Context, l *store.Leadership, interval time.Durat
 	acted := map[string]*actedState{}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	first := true
+	// Datapoints of a watched metric evaluate its alarms when they
+	// arrive (after ArrivalDelay, to take a burst at once), beside the
+	// full evaluation every interval.
+	poke := a.arrival.start()
+	defer a.arrival.stop()
+	var soon <-chan time.Time
+	a.evaluateOnce(ctx, l.Guard(), acted, true, nil)
 	for {
-		a.evaluateOnce(ctx, l.Guard(), acted, first)
-		first = false
 		select {
 		case <-ctx.Done():
 			return
@@ -362,15 +377,26 @@ func (a *API) lead(ctx context.Context, l *store.Leadership, interval time.Durat
 			a.Logger.Warn("alarm evaluator lost its leadership")
 			return
 		case <-t.C:
+			a.evaluateOnce(ctx, l.Guard(), acted, false, nil)
+		case <-poke:
+			if soon == nil {
+				soon = time.After(ArrivalDelay)
+			}
+		case <-soon:
+			soon = nil
+			if dirty := a.arrival.take(); len(dirty) > 0 {
+				a.evaluateOnce(ctx, l.Guard(), acted, false, dirty)
+			}
 		}
 	}
 }
 
-// evaluateOnce evaluates every alarm once, writing state changes guarded
-// by guard, and runs the actions due. acted carries what was done across
+// evaluateOnce evaluates the alarms once (every alarm, or with only set,
+// those that watch one of its metrics), writing state changes guarded by
+// guard, and runs the actions due. acted carries what was done across
 // calls; with initial set, the states found are taken as acted on already
 // (a new leader does not repeat its predecessor's notifications).
-func (a *API) evaluateOnce(ctx context.Context, guard store.Cmp, acted map[string]*actedState, initial bool) {
+func (a *API) evaluateOnce(ctx context.Context, guard store.Cmp, acted map[string]*actedState, initial bool, only map[metricKey]bool) {
 	recs, revs, err := a.loadAlarms(ctx)
 	if err != nil {
 		a.Logger.Warn("load alarms", "err", err)
@@ -378,9 +404,17 @@ func (a *API) evaluateOnce(ctx context.Context, guard store.Cmp, acted map[strin
 	}
 	now := a.now()
 	live := map[string]bool{}
+	watched := map[metricKey]bool{}
 	for i := range recs {
 		al := &recs[i].Alarm
 		live[al.AlarmName] = true
+		keys := watchedBy(al)
+		for _, k := range keys {
+			watched[k] = true
+		}
+		if only != nil && !watchesAny(keys, only) {
+			continue
+		}
 		if initial {
 			acted[al.AlarmName] = &actedState{state: string(al.StateValue), stateAt: stateTime(al), at: now}
 		}
@@ -405,11 +439,25 @@ func (a *API) evaluateOnce(ctx context.Context, guard store.Cmp, acted map[strin
 		}
 		a.act(ctx, al, acted, v.last, now)
 	}
+	if only != nil {
+		return
+	}
+	a.arrival.setWatched(watched)
 	for name := range acted {
 		if !live[name] {
 			delete(acted, name)
 		}
 	}
+}
+
+// watchesAny reports whether one of keys is in set.
+func watchesAny(keys []metricKey, set map[metricKey]bool) bool {
+	for _, k := range keys {
+		if set[k] {
+			return true
+		}
+	}
+	return false
 }
 
 func stateTime(al *cloudwatchapi.MetricAlarm) time.Time {

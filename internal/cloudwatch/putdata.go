@@ -82,6 +82,7 @@ func (a *API) put(namespace string, data []cloudwatchapi.MetricDatum) error {
 		}
 		return a.internal("PutMetricData", err)
 	}
+	a.arrival.notify(namespace, data)
 	return nil
 }
 

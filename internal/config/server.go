@@ -199,7 +199,7 @@ func DefaultServer() Server {
 		LogsMaxBytes:               DefaultLogsMaxBytes,
 		ECSMetricsPeriod:           10 * time.Second,
 		LBDataPlane:                true,
-		LBMetricsPeriod:            10 * time.Second,
+		LBMetricsPeriod:            2 * time.Second,
 		HeaderTimeout:              10 * time.Second,
 		BodyTimeout:                30 * time.Second,
 		WriteTimeout:               30 * time.Second,

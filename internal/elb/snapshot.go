@@ -61,6 +61,7 @@ func (a *API) snapshot(w *world) *lbconf.Snapshot {
 			Algorithm:           tg.Attributes["load_balancing.algorithm.type"],
 			Stickiness:          tg.Attributes["stickiness.enabled"] == "true",
 			StickinessDuration:  seconds(tg.Attributes["stickiness.lb_cookie.duration_seconds"]),
+			HoldTimeout:         holdTimeout(tg.Attributes),
 		}
 		if out.Algorithm == "" {
 			out.Algorithm = "round_robin"

@@ -229,6 +229,9 @@ func defaultTGAttributes(protocol, targetType string) map[string]string {
 // checkTGAttribute validates one target group attribute against the
 // group's attributes after the change (all).
 func checkTGAttribute(protocol, targetType, key, value string) error {
+	if ok, err := checkHoldAttribute(key, value); ok {
+		return err
+	}
 	if _, ok := defaultTGAttributes(protocol, targetType)[key]; !ok {
 		return validation("Target group attribute key '%s' is not recognized", key)
 	}

@@ -140,6 +140,9 @@ type groupConfig struct {
 	stickiness         bool
 	stickinessDuration time.Duration
 	healthCheck        lbconf.HealthCheck
+	// hold is how long requests wait for a healthy target while none is
+	// (0: not held; hold.go).
+	hold time.Duration
 }
 
 // group is a target group at run time.
@@ -153,6 +156,8 @@ type group struct {
 	now     func() time.Time
 	// stats are the group's metrics counters of the current period.
 	stats groupStats
+	// ready wakes the requests held while no target is healthy.
+	ready readiness
 }
 
 // cookieValue is a stable, opaque cookie value for a name.

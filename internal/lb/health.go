@@ -110,6 +110,7 @@ func (l *LB) transition(ctx context.Context, g *group, b *backend, state int32, 
 	if state == stateHealthy {
 		b.healthySince.Store(l.opts.Now().UnixNano())
 		b.markUp()
+		g.ready.changed()
 	} else {
 		b.markDown()
 		h = lbconf.Health{State: lbconf.StateUnhealthy, Reason: pr.reason, Description: pr.description}

@@ -48,6 +48,8 @@ type httpConfig struct {
 // tcpConfig is a TCP listener's compiled configuration.
 type tcpConfig struct {
 	action *action
+	// lb is the data plane (holding connections: hold.go).
+	lb *LB
 	// idle is the listener's idle timeout (0: Options.TCPIdleTimeout).
 	idle time.Duration
 }
@@ -184,6 +186,9 @@ func forward(w http.ResponseWriter, r *http.Request, cfg *httpConfig, a *action)
 		writeELBError(w, http.StatusServiceUnavailable)
 		return
 	}
+	// A group that holds requests while no target is healthy (a service
+	// scaled to zero, waking) keeps this one until a target is.
+	cfg.lb.hold(r.Context(), g)
 	gcfg := g.cfg.Load()
 	var b *backend
 	if gcfg.stickiness {

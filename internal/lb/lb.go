@@ -46,6 +46,10 @@ type Options struct {
 	// MetricsPeriod is how often metrics are published (default
 	// DefaultMetricsPeriod).
 	MetricsPeriod time.Duration
+	// Demand receives the demand of target groups that hold requests
+	// while no target is healthy (lbconf.TargetGroup.HoldTimeout); nil
+	// holds them all the same, with no signal.
+	Demand lbconf.DemandSink
 }
 
 // LB is a load balancer data plane: it binds every listener of every load
@@ -75,6 +79,11 @@ type LB struct {
 	closing sync.WaitGroup
 	// checkers counts the health checkers; Run waits for them.
 	checkers sync.WaitGroup
+
+	// demand carries target groups' demand signals to runDemand; held
+	// counts the requests and connections being held (hold.go).
+	demand chan string
+	held   atomic.Int64
 
 	revision  atomic.Int64
 	bindFails atomic.Int64
@@ -116,6 +125,7 @@ func New(opts Options) (*LB, error) {
 		proxies:    make(map[time.Duration]*httputil.ReverseProxy),
 		buffers:    newBufferPool(),
 		applied:    make(chan struct{}),
+		demand:     make(chan string, 64),
 	}, nil
 }
 
@@ -125,6 +135,12 @@ func New(opts Options) (*LB, error) {
 func (l *LB) Run(ctx context.Context) error {
 	watchCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if l.opts.Demand != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		wg.Go(func() { l.runDemand(watchCtx) })
+	}
 	snaps := l.opts.Source.Watch(watchCtx)
 	retry := time.NewTicker(l.opts.RetryBind)
 	defer retry.Stop()
@@ -248,6 +264,7 @@ func (l *LB) applyGroups(ctx context.Context, s *lbconf.Snapshot) {
 			stickiness:         tg.Stickiness,
 			stickinessDuration: tg.StickinessDuration,
 			healthCheck:        tg.HealthCheck,
+			hold:               tg.HoldTimeout,
 		})
 		old := make(map[string]*backend, len(*g.targets.Load()))
 		for _, b := range *g.targets.Load() {
@@ -286,6 +303,9 @@ func (l *LB) applyGroups(ctx context.Context, s *lbconf.Snapshot) {
 		for _, b := range old {
 			b.retire()
 		}
+		// Held requests look again: a target may have come, or holding
+		// been turned off.
+		g.ready.changed()
 	}
 	for arn, g := range l.groups {
 		if _, ok := s.TargetGroups[arn]; ok {
@@ -296,6 +316,8 @@ func (l *LB) applyGroups(ctx context.Context, s *lbconf.Snapshot) {
 		}
 		empty := []*backend{}
 		g.targets.Store(&empty)
+		g.cfg.Store(&groupConfig{algorithm: algorithmRoundRobin})
+		g.ready.changed()
 		delete(l.groups, arn)
 	}
 }

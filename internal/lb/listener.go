@@ -77,7 +77,7 @@ func (p *port) update(l *LB, spec listenerSpec) {
 	stats := l.statsOf(spec.lb.Arn)
 	p.stats.Store(stats)
 	if p.kind == lbconf.ProtocolTCP {
-		p.tcpCfg.Store(&tcpConfig{action: l.terminal(spec.ls.DefaultActions), idle: spec.ls.IdleTimeout})
+		p.tcpCfg.Store(&tcpConfig{action: l.terminal(spec.ls.DefaultActions), idle: spec.ls.IdleTimeout, lb: l})
 		p.startAccept()
 		return
 	}

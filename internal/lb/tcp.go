@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -38,6 +39,20 @@ func (p *port) serveTCP(c net.Conn, closed func()) {
 	if g == nil {
 		_ = c.Close()
 		return
+	}
+	if cfg.lb != nil && g.cfg.Load().hold > 0 && !g.hasHealthy() {
+		// Held while the group has no healthy target and holds
+		// connections; the listener closing ends the wait.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-p.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		cfg.lb.hold(ctx, g)
+		cancel()
 	}
 	var b *backend
 	var up net.Conn

@@ -173,7 +173,13 @@ type TargetGroup struct {
 	// Stickiness is stickiness.enabled with lb_cookie, and its duration.
 	Stickiness         bool
 	StickinessDuration time.Duration
-	Targets            []Target
+	// HoldTimeout is how long a request (or a TCP connection) to the
+	// group waits at the listener while no target is healthy, for one to
+	// turn healthy, before it gets the usual answer (Gantry's attributes
+	// gantry.hold_requests.enabled and
+	// gantry.hold_requests.timeout_seconds; 0: not held, as ELB does).
+	HoldTimeout time.Duration
+	Targets     []Target
 }
 
 // HealthCheck is a target group's health check.
@@ -268,4 +274,14 @@ type Metric struct {
 // store them where CloudWatch answers them.
 type MetricSink interface {
 	PublishMetrics(ctx context.Context, namespace string, data []Metric) error
+}
+
+// DemandSink receives a data plane's demand signals: a request or
+// connection is held for a target group that has no healthy target (see
+// TargetGroup.HoldTimeout), so whatever owns the group's capacity (a
+// service scaled to zero) should add some now. Demand is called at most
+// about once a second per target group while requests are held, from a
+// goroutine of its own: it may write to the store.
+type DemandSink interface {
+	Demand(ctx context.Context, targetGroupArn string) error
 }
