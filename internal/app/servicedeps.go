@@ -262,7 +262,7 @@ func (d *serviceDeps) PrePullRequest(ctx context.Context, cluster, service strin
 		return nil, err
 	}
 	return &servicectl.PrePullRequest{Deployment: r.Deployment, Images: r.Images, Instances: r.Instances,
-		Until: time.UnixMilli(r.Until), Done: r.Done}, nil
+		Until: time.UnixMilli(r.Until), Done: r.Done, Standing: r.Standing}, nil
 }
 
 // PutPrePullRequest stores or deletes a service's pre-pull request
@@ -272,5 +272,5 @@ func (d *serviceDeps) PutPrePullRequest(ctx context.Context, cluster, service st
 		return d.ops.PutPrePullRequest(ctx, cluster, service, nil)
 	}
 	return d.ops.PutPrePullRequest(ctx, cluster, service, &ecs.PrePullRequest{Deployment: r.Deployment, Images: r.Images,
-		Instances: r.Instances, Until: r.Until.UnixMilli(), Done: r.Done})
+		Instances: r.Instances, Until: r.Until.UnixMilli(), Done: r.Done, Standing: r.Standing})
 }

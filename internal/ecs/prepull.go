@@ -15,7 +15,8 @@ import (
 // Image pre-pull (a Gantry extension; ECS has none, containers-roadmap
 // #696). The service controller writes a PrePullRequest per service under
 // prepull/requests/<cluster>/<service>; polls of the instances it names
-// answer its images in PrePullImages until it is Done or past Until. Each
+// answer its images in PrePullImages until it is Done or past Until (a
+// Standing request: for as long as it is stored). Each
 // agent reports its pulls in the ImagePulls of its polls, kept under
 // prepull/status/<cluster>/<instance id> (written only when they change),
 // which the controller reads to know when every instance has the images.
@@ -35,6 +36,11 @@ type PrePullRequest struct {
 	// instances are no longer asked, and the record keeps the controller
 	// from asking again for the same deployment.
 	Done bool `json:"done,omitempty"`
+	// Standing marks the standing request of a service's PRIMARY
+	// deployment, which holds nothing: its instances are asked with no
+	// end (Done and Until do not apply), so a later scale-out finds the
+	// images present.
+	Standing bool `json:"standing,omitempty"`
 }
 
 // imagePullRecord is what an instance's agent last reported of its pulls.
@@ -188,7 +194,7 @@ func (s *API) prePullImages(ctx context.Context, cluster, arn string) ([]string,
 	}
 	var out []string
 	for _, r := range c.reqs {
-		if r.Done || now.UnixMilli() > r.Until || !slices.Contains(r.Instances, arn) {
+		if (!r.Standing && (r.Done || now.UnixMilli() > r.Until)) || !slices.Contains(r.Instances, arn) {
 			continue
 		}
 		for _, img := range r.Images {

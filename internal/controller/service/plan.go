@@ -278,6 +278,7 @@ func plan(cfg Config, desired *ecsapi.Service, obs Observed, now time.Time) Plan
 			pl.putPrePull(nil)
 		}
 	}
+	pl.standingPrePull(obs.PrePull)
 	pl.targetsOfStopping(obs.Tasks)
 	pl.account(obs.Tasks)
 	p.Service = svc

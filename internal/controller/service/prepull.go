@@ -19,6 +19,14 @@ import (
 // created, and then lets the rollout go. A pull that failed on every
 // instance fails the deployment through the circuit breaker (when it is
 // enabled) instead of cycling tasks that cannot start.
+//
+// Scale-out is not held: once a deployment no longer waits (and on every
+// service that is not rolling out), a standing request (Standing) asks
+// every eligible pre-pulling instance of the cluster for the PRIMARY
+// deployment's images. It holds nothing; an instance that has the images
+// answers PULLED at once, one that lacks them (a new instance, one that
+// missed the rollout's wait) pulls them, so a later scale-out or
+// replacement placed there finds the image present.
 
 // DefaultPrePullTimeout is how long a deployment waits at most for its
 // images to be pulled before it starts tasks anyway.
@@ -48,12 +56,14 @@ type ImagePull struct {
 
 // PrePullRequest asks container instances to pull images for a
 // deployment, until Until; Done once the deployment no longer waits.
+// Standing requests (always Done) ask with no end and hold nothing.
 type PrePullRequest struct {
 	Deployment string
 	Images     []string
 	Instances  []string
 	Until      time.Time
 	Done       bool
+	Standing   bool
 }
 
 // PrePuller is what pre-pulling needs from the server; Deps.PrePull is
@@ -77,7 +87,8 @@ type PrePullObserved struct {
 	// Request is the stored request, nil when there is none.
 	Request *PrePullRequest
 	// Images are the images of the PRIMARY deployment's task definition
-	// (read only while it rolls out).
+	// (read while it rolls out, or while no standing request of it holds
+	// them).
 	Images []string
 	// Pulls are the instances' reports, by instance ARN.
 	Pulls map[string][]ImagePull
@@ -94,11 +105,15 @@ func (c *Controller) observePrePull(ctx context.Context, cluster string, svc *ec
 		return nil, fmt.Errorf("pre-pull request of %s: %w", name, err)
 	}
 	obs := &PrePullObserved{Request: req}
-	if !rolling {
+	standing := req != nil && req.Standing && req.Deployment == svc.Deployments[0].Id
+	if !rolling && (standing || svc.Status != "ACTIVE") {
 		return obs, nil
 	}
 	if obs.Images, err = pp.TaskDefinitionImages(ctx, svc.Deployments[0].TaskDefinition); err != nil {
 		return nil, fmt.Errorf("images of %s: %w", svc.Deployments[0].TaskDefinition, err)
+	}
+	if !rolling {
+		return obs, nil
 	}
 	if obs.Pulls, err = pp.ImagePulls(ctx, cluster); err != nil {
 		return nil, fmt.Errorf("image pulls of %s: %w", cluster, err)
@@ -126,12 +141,13 @@ func (pl *planner) prePull(pp *PrePullObserved, tasks int) bool {
 	primary := &svc.Deployments[0]
 	req := pp.Request
 	rolling := pl.cfg.PrePullTimeout > 0 && rollingOut(svc)
-	if req != nil && (req.Deployment != primary.Id || !rolling) {
-		// A request of a deployment that is no longer the rolling one.
+	if req != nil && (req.Deployment != primary.Id || (!rolling && !req.Standing)) {
+		// A request of a deployment that is no longer the rolling one
+		// (standingPrePull puts the standing one back).
 		pl.putPrePull(nil)
 		req = nil
 	}
-	if !rolling || (req != nil && req.Done) {
+	if !rolling || (req != nil && (req.Done || req.Standing)) {
 		return false
 	}
 	done := func() {
@@ -222,6 +238,49 @@ func (pl *planner) prePull(pp *PrePullObserved, tasks int) bool {
 			images, len(targets)-failed, len(targets), took, primary.Id)
 	}
 	return false
+}
+
+// standingPrePull keeps the standing request of an ACTIVE service that
+// does not wait for a pre-pull: the PRIMARY deployment's images, to every
+// ACTIVE eligible instance whose agent pre-pulls (connected or not, so
+// that an agent's list does not change, and a pull start again, with a
+// short disconnection). It replaces a Done request of the same
+// deployment, and is rewritten only when its images or instances change.
+func (pl *planner) standingPrePull(pp *PrePullObserved) {
+	svc := pl.svc
+	if pp == nil || pl.cfg.PrePullTimeout <= 0 || svc.Status != "ACTIVE" || len(svc.Deployments) == 0 {
+		return
+	}
+	primary := svc.Deployments[0]
+	cur := pp.Request
+	if pl.p.WritePrePull {
+		cur = pl.p.PrePull
+	}
+	if cur != nil && cur.Deployment == primary.Id && !cur.Done && !cur.Standing {
+		// The rollout waits for this request.
+		return
+	}
+	images := pp.Images
+	if len(images) == 0 && cur != nil && cur.Standing && cur.Deployment == primary.Id {
+		images = cur.Images
+	}
+	if len(images) == 0 {
+		return
+	}
+	var targets []string
+	for _, arn := range sortedKeys(pl.insts) {
+		in := pl.insts[arn]
+		if in.Status == "ACTIVE" && in.Eligible && in.PrePull {
+			targets = append(targets, arn)
+		}
+	}
+	if cur != nil && cur.Standing && cur.Deployment == primary.Id && slices.Equal(cur.Images, images) && slices.Equal(cur.Instances, targets) {
+		return
+	}
+	if len(targets) == 0 && (cur == nil || cur.Deployment != primary.Id) {
+		return
+	}
+	pl.putPrePull(&PrePullRequest{Deployment: primary.Id, Images: images, Instances: targets, Done: true, Standing: true})
 }
 
 // rollingOut reports whether the PRIMARY deployment of a service (REPLICA

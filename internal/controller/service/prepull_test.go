@@ -77,8 +77,10 @@ func TestPlanPrePull(t *testing.T) {
 		done := *asked
 		done.Done = true
 		p := plan(cfg, rolling(), Observed{Tasks: old, Instances: prePullInstances(), PrePull: &PrePullObserved{Request: &done, Images: images}}, t0)
-		if startCount(p, "d2") != 2 || p.WritePrePull {
-			t.Fatalf("start %v write %v", p.Start, p.WritePrePull)
+		// The rollout goes; the request becomes the standing one, which
+		// holds nothing.
+		if startCount(p, "d2") != 2 || !isStanding(p.PrePull, "d2", images, inst1, inst2) {
+			t.Fatalf("start %v request %+v", p.Start, p.PrePull)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
@@ -133,8 +135,8 @@ func TestPlanPrePull(t *testing.T) {
 	t.Run("tasks already started: no wait", func(t *testing.T) {
 		tasks := append(slices.Clone(old), tk("d2", inst1, "PENDING"))
 		p := plan(cfg, rolling(), Observed{Tasks: tasks, Instances: prePullInstances(), PrePull: &PrePullObserved{Images: images}}, t0)
-		if startCount(p, "d2") != 1 || p.WritePrePull {
-			t.Fatalf("start %v write %v", p.Start, p.WritePrePull)
+		if startCount(p, "d2") != 1 || !isStanding(p.PrePull, "d2", images, inst1, inst2) {
+			t.Fatalf("start %v request %+v", p.Start, p.PrePull)
 		}
 	})
 	t.Run("no agent pre-pulls: no wait", func(t *testing.T) {
@@ -156,6 +158,77 @@ func TestPlanPrePull(t *testing.T) {
 		p := plan(cfg, s, Observed{Tasks: old, Instances: prePullInstances(), PrePull: &PrePullObserved{Request: &done}}, t0)
 		if !p.WritePrePull || p.PrePull != nil {
 			t.Fatalf("write %v %+v", p.WritePrePull, p.PrePull)
+		}
+	})
+}
+
+func isStanding(r *PrePullRequest, dep string, images []string, insts ...string) bool {
+	return r != nil && r.Standing && r.Done && r.Deployment == dep && slices.Equal(r.Images, images) && slices.Equal(r.Instances, insts)
+}
+
+// TestPlanStandingPrePull: a service that does not wait for a pre-pull
+// keeps a standing request of its PRIMARY deployment's images to every
+// ACTIVE eligible pre-pulling instance (so a scale-out there finds them),
+// which holds neither a scale-out nor a rollout after its wait, follows
+// instances that join or leave, is written only when it changes, gives
+// way to the next rollout's wait, and goes with a DRAINING service or
+// pre-pull off.
+func TestPlanStandingPrePull(t *testing.T) {
+	cfg := testCfg
+	cfg.PrePullTimeout = time.Minute
+	images := []string{"reg/app:v1"}
+	running := []ecsapi.Task{tk("d1", inst1, "RUNNING"), tk("d1", inst2, "RUNNING")}
+
+	t.Run("steady service: asked, not held", func(t *testing.T) {
+		p := plan(cfg, svcFixture(2), Observed{Tasks: running, Instances: prePullInstances(), PrePull: &PrePullObserved{Images: images}}, t0)
+		if !p.WritePrePull || !isStanding(p.PrePull, "d1", images, inst1, inst2) {
+			t.Fatalf("request %v %+v", p.WritePrePull, p.PrePull)
+		}
+	})
+	standing := &PrePullRequest{Deployment: "d1", Images: images, Instances: []string{inst1, inst2}, Done: true, Standing: true}
+	t.Run("unchanged: not rewritten, images from the request", func(t *testing.T) {
+		p := plan(cfg, svcFixture(2), Observed{Tasks: running, Instances: prePullInstances(), PrePull: &PrePullObserved{Request: standing}}, t0)
+		if p.WritePrePull {
+			t.Fatalf("rewrote %+v", p.PrePull)
+		}
+	})
+	t.Run("scale-out is not held", func(t *testing.T) {
+		p := plan(cfg, svcFixture(4), Observed{Tasks: running, Instances: prePullInstances(), PrePull: &PrePullObserved{Request: standing}}, t0)
+		if startCount(p, "d1") != 2 || p.WritePrePull {
+			t.Fatalf("start %v write %v %+v", p.Start, p.WritePrePull, p.PrePull)
+		}
+	})
+	t.Run("an instance joins, one leaves", func(t *testing.T) {
+		in := instances(inst1, inst2, inst3)
+		in[0].PrePull, in[2].PrePull = true, true
+		in[0].Status = "DRAINING"
+		p := plan(cfg, svcFixture(2), Observed{Tasks: running, Instances: in, PrePull: &PrePullObserved{Request: standing}}, t0)
+		if !p.WritePrePull || !isStanding(p.PrePull, "d1", images, inst3) {
+			t.Fatalf("request %v %+v", p.WritePrePull, p.PrePull)
+		}
+	})
+	t.Run("the next rollout waits on its own request", func(t *testing.T) {
+		s := svcFixture(2, deploy)
+		s.Deployments[0].CreatedAt = ecsapi.NewTimestamp(t0.Add(-time.Second))
+		v2 := []string{"reg/app:v2"}
+		p := plan(cfg, s, Observed{Tasks: running, Instances: prePullInstances(), PrePull: &PrePullObserved{Request: standing, Images: v2}}, t0)
+		if len(p.Start) != 0 || len(p.Stop) != 0 || p.PrePull == nil || p.PrePull.Standing || p.PrePull.Done || p.PrePull.Deployment != "d2" ||
+			!slices.Equal(p.PrePull.Images, v2) {
+			t.Fatalf("start %v stop %v request %+v", p.Start, p.Stop, p.PrePull)
+		}
+	})
+	t.Run("draining: deleted", func(t *testing.T) {
+		s := svcFixture(2)
+		s.Status = "DRAINING"
+		p := plan(cfg, s, Observed{Tasks: running, Instances: prePullInstances(), PrePull: &PrePullObserved{Request: standing}}, t0)
+		if !p.WritePrePull || p.PrePull != nil {
+			t.Fatalf("request %v %+v", p.WritePrePull, p.PrePull)
+		}
+	})
+	t.Run("pre-pull off: none", func(t *testing.T) {
+		p := plan(testCfg, svcFixture(2), Observed{Tasks: running, Instances: prePullInstances(), PrePull: &PrePullObserved{Images: images}}, t0)
+		if p.WritePrePull {
+			t.Fatalf("request %+v", p.PrePull)
 		}
 	})
 }
