@@ -71,8 +71,12 @@ type load struct {
 	clusterArn string
 	t0         time.Time
 
-	mu    sync.Mutex
-	ops   []porcupine.Operation
+	mu  sync.Mutex
+	ops []porcupine.Operation
+	// inflight holds each worker's write under way: a read may already
+	// see its value, so a check made meanwhile counts it as a write of
+	// unknown outcome (return time infinite).
+	inflight map[int]porcupine.Operation
 	calls []call
 }
 
@@ -128,6 +132,14 @@ func (l *load) run(ctx context.Context, workers int, keys []string) {
 				var out string
 				start := time.Now()
 				call0 := l.now()
+				if in.Write {
+					l.mu.Lock()
+					if l.inflight == nil {
+						l.inflight = map[int]porcupine.Operation{}
+					}
+					l.inflight[w] = porcupine.Operation{ClientId: w, Input: in, Call: call0, Return: math.MaxInt64}
+					l.mu.Unlock()
+				}
 				err := l.do(ctx, w, func(ctx context.Context, cl *ecs.Client) error {
 					if in.Write {
 						_, err := cl.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(l.clusterArn),
@@ -177,12 +189,16 @@ func (l *load) record(w int, in regInput, call, ret int64, out string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ops = append(l.ops, porcupine.Operation{ClientId: w, Input: in, Call: call, Output: out, Return: ret})
+	delete(l.inflight, w)
 }
 
 // check checks the history so far for linearizability.
 func (l *load) check(timeout time.Duration) (porcupine.CheckResult, int) {
 	l.mu.Lock()
 	ops := append([]porcupine.Operation(nil), l.ops...)
+	for _, op := range l.inflight {
+		ops = append(ops, op)
+	}
 	l.mu.Unlock()
 	return porcupine.CheckOperationsTimeout(regModel, ops, timeout), len(ops)
 }
