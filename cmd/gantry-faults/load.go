@@ -77,7 +77,7 @@ type load struct {
 	// see its value, so a check made meanwhile counts it as a write of
 	// unknown outcome (return time infinite).
 	inflight map[int]porcupine.Operation
-	calls []call
+	calls    []call
 }
 
 // do runs f against the servers, from the i-th on, as a client that does
