@@ -273,6 +273,14 @@ func (e *env) logTail(ctx context.Context, nd *node, n int) string {
 // leader returns the server that most recently logged that it leads the
 // service controller among the running ones.
 func (e *env) leader(ctx context.Context) *node {
+	nd, _ := e.leaderSince(ctx)
+	return nd
+}
+
+// leaderSince returns the server that leads the service controller, as
+// leader does, and the time of its log line saying so (zero when no up
+// server logged it).
+func (e *env) leaderSince(ctx context.Context) (*node, time.Time) {
 	var best *node
 	var bestAt string
 	for _, nd := range e.servers {
@@ -299,7 +307,8 @@ func (e *env) leader(ctx context.Context) *node {
 		}
 		rc.Close()
 	}
-	return best
+	at, _ := time.Parse(time.RFC3339Nano, bestAt)
+	return best, at
 }
 
 // kill SIGKILLs nd.

@@ -33,9 +33,11 @@ type faultResult struct {
 	Calls       int
 	FailedCalls int
 	P99         string
-	// ControllerFailover is, for a killed leader, the time from the kill
-	// to the placement of a task asked for right after it; TaskRunning
-	// to that task RUNNING on an agent.
+	// NewLeader is, for a killed leader, the time from the kill to the
+	// new leader's log line "leads the service controller";
+	// ControllerFailover to the placement of a task asked for right after
+	// the kill; TaskRunning to that task RUNNING on an agent.
+	NewLeader          string `json:",omitempty"`
 	ControllerFailover string `json:",omitempty"`
 	TaskRunning        string `json:",omitempty"`
 	// Checks maps each check to "ok" or what it found.
@@ -53,7 +55,7 @@ type report struct {
 
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "gantry-faults: %d servers (embedded etcd members), %d agents, %d register operations checked\n", r.Servers, r.Agents, r.Operations)
-	fmt.Fprintf(w, "%-44s %8s %6s %6s %8s %10s %10s  %s\n", "fault", "took", "calls", "failed", "p99", "ctl-fail", "task-run", "checks")
+	fmt.Fprintf(w, "%-44s %8s %6s %6s %8s %8s %10s %10s  %s\n", "fault", "took", "calls", "failed", "p99", "leader", "ctl-fail", "task-run", "checks")
 	for _, f := range r.Faults {
 		var names []string
 		for k := range f.Checks {
@@ -70,7 +72,7 @@ func (r *report) print(w io.Writer) {
 		if len(bad) > 0 {
 			verdict = "FAILED " + strings.Join(bad, "; ")
 		}
-		fmt.Fprintf(w, "%-44s %8s %6d %6d %8s %10s %10s  %s\n", f.Name, f.Took, f.Calls, f.FailedCalls, f.P99, f.ControllerFailover, f.TaskRunning, verdict)
+		fmt.Fprintf(w, "%-44s %8s %6d %6d %8s %8s %10s %10s  %s\n", f.Name, f.Took, f.Calls, f.FailedCalls, f.P99, f.NewLeader, f.ControllerFailover, f.TaskRunning, verdict)
 	}
 	fmt.Fprintf(w, "passed: %v\n", r.Passed)
 }
@@ -275,7 +277,7 @@ func (h *harness) live() *node {
 // service describes the service through a live server.
 func (h *harness) service(ctx context.Context) (types.Service, error) {
 	var out types.Service
-	err := h.load.do(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
+	err := h.load.doLive(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
 		d, err := cl.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(clusterName), Services: []string{serviceName}})
 		if err != nil {
 			return err
@@ -376,7 +378,7 @@ func (h *harness) watchMaxPercent(ctx context.Context) {
 // server must show it afterwards.
 func (h *harness) mark(ctx context.Context, name string) {
 	name = fmt.Sprintf("ack-%d-%s", len(h.markers), name)
-	err := h.load.do(ctx, len(h.markers), func(ctx context.Context, cl *ecs.Client) error {
+	err := h.load.doLive(ctx, len(h.markers), func(ctx context.Context, cl *ecs.Client) error {
 		_, err := cl.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)})
 		return err
 	})
@@ -416,7 +418,7 @@ func (h *harness) checkMarkers(ctx context.Context) string {
 
 func (h *harness) checkAgents(ctx context.Context) string {
 	var bad []string
-	err := h.load.do(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
+	err := h.load.doLive(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
 		bad = nil
 		l, err := cl.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(clusterName)})
 		if err != nil {
@@ -449,12 +451,18 @@ func (h *harness) setDesired(ctx context.Context, n int32) error {
 		h.desiredAt = n
 	}
 	h.mu.Unlock()
-	err := h.load.do(ctx, 1, func(ctx context.Context, cl *ecs.Client) error {
+	err := h.load.doLive(ctx, 1, func(ctx context.Context, cl *ecs.Client) error {
 		_, err := cl.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(clusterName), Service: aws.String(serviceName), DesiredCount: aws.Int32(n)})
 		return err
 	})
 	return err
 }
+
+// failoverBound is the longest controller failover (kill → placement) the
+// harness accepts. The issue's goal is 5 s; the bound leaves room for a
+// shared, loaded machine (load average 20-50), where etcd's own leader
+// election after the kill of its leader's member takes 1-3 s.
+const failoverBound = 10 * time.Second
 
 // killLeader SIGKILLs the leading server and asks for one more task at
 // once: the time to its placement is the controller's failover, the time
@@ -482,7 +490,7 @@ func (h *harness) killLeader(ctx context.Context, r *faultResult) error {
 	h.mark(ctx, "kill-leader")
 	placed, runningAt := time.Duration(0), time.Duration(0)
 	for time.Since(t0) < 60*time.Second && runningAt == 0 {
-		_ = h.load.do(ctx, 2, func(ctx context.Context, cl *ecs.Client) error {
+		_ = h.load.doLive(ctx, 2, func(ctx context.Context, cl *ecs.Client) error {
 			l, err := cl.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(clusterName), ServiceName: aws.String(serviceName)})
 			if err != nil {
 				return err
@@ -499,6 +507,11 @@ func (h *harness) killLeader(ctx context.Context, r *faultResult) error {
 	}
 	r.ControllerFailover = placed.Round(10 * time.Millisecond).String()
 	r.TaskRunning = runningAt.Round(10 * time.Millisecond).String()
+	if nd, at := e.leaderSince(ctx); nd != nil && nd != s && at.After(t0) {
+		r.NewLeader = at.Sub(t0).Round(10 * time.Millisecond).String()
+	}
+	r.Checks["controller failover"] = okIf(placed > 0 && placed < failoverBound,
+		fmt.Sprintf("the task asked for after the kill was placed after %v (bound %v)", placed, failoverBound))
 	if runningAt == 0 {
 		return fmt.Errorf("the task asked for after the kill did not run within 60s (placed after %v)", placed)
 	}

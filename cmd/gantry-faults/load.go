@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -70,18 +71,39 @@ type load struct {
 	clusterArn string
 	t0         time.Time
 
-	mu    sync.Mutex
-	ops   []porcupine.Operation
-	calls []call
+	mu  sync.Mutex
+	ops []porcupine.Operation
+	// inflight holds each worker's write under way: a read may already
+	// see its value, so a check made meanwhile counts it as a write of
+	// unknown outcome (return time infinite).
+	inflight map[int]porcupine.Operation
+	calls    []call
 }
 
-// do runs f against the live servers, from the i-th on: the SDK retries
-// within one server; a call that still fails moves on to the next.
+// do runs f against the servers, from the i-th on, as a client that does
+// not know which of them are down: the SDK retries within one server; a
+// call that still fails moves on to the next. The load's workers call
+// through it.
 func (l *load) do(ctx context.Context, i int, f func(ctx context.Context, cl *ecs.Client) error) error {
-	var err error
+	return l.call(ctx, i, false, f)
+}
+
+// doLive is do through the servers that the harness has not taken down:
+// its own probes and checks, whose timing must not include a wait on a
+// killed server's address (the SDK's retries on a dead address take about
+// 20 s, which the first runs took for the controller's failover).
+func (l *load) doLive(ctx context.Context, i int, f func(ctx context.Context, cl *ecs.Client) error) error {
+	return l.call(ctx, i, true, f)
+}
+
+func (l *load) call(ctx context.Context, i int, live bool, f func(ctx context.Context, cl *ecs.Client) error) error {
+	err := errors.New("no server is up")
 	n := len(l.env.servers)
 	for k := 0; k < n; k++ {
 		s := l.env.servers[(i+k)%n]
+		if live && s.down {
+			continue
+		}
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		err = f(cctx, ecsClient(s.url))
 		cancel()
@@ -110,6 +132,14 @@ func (l *load) run(ctx context.Context, workers int, keys []string) {
 				var out string
 				start := time.Now()
 				call0 := l.now()
+				if in.Write {
+					l.mu.Lock()
+					if l.inflight == nil {
+						l.inflight = map[int]porcupine.Operation{}
+					}
+					l.inflight[w] = porcupine.Operation{ClientId: w, Input: in, Call: call0, Return: math.MaxInt64}
+					l.mu.Unlock()
+				}
 				err := l.do(ctx, w, func(ctx context.Context, cl *ecs.Client) error {
 					if in.Write {
 						_, err := cl.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(l.clusterArn),
@@ -159,12 +189,16 @@ func (l *load) record(w int, in regInput, call, ret int64, out string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ops = append(l.ops, porcupine.Operation{ClientId: w, Input: in, Call: call, Output: out, Return: ret})
+	delete(l.inflight, w)
 }
 
 // check checks the history so far for linearizability.
 func (l *load) check(timeout time.Duration) (porcupine.CheckResult, int) {
 	l.mu.Lock()
 	ops := append([]porcupine.Operation(nil), l.ops...)
+	for _, op := range l.inflight {
+		ops = append(ops, op)
+	}
 	l.mu.Unlock()
 	return porcupine.CheckOperationsTimeout(regModel, ops, timeout), len(ops)
 }
