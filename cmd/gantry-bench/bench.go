@@ -42,6 +42,11 @@ const (
 	// containers.
 	labelInstance = "dev.gantry.instance"
 	labelTaskArn  = "com.amazonaws.ecs.task-arn"
+	// labelContainerName is the agent's label of a container's name in
+	// its task; pauseContainerName is the name of an awsvpc task's pause
+	// container (internal/agent/runtime.PauseContainerName).
+	labelContainerName = "com.amazonaws.ecs.container-name"
+	pauseContainerName = "~internal~ecs~pause"
 	// agentCPU and minAgentMemoryMiB are the agent's registered
 	// resources; memory grows with -tasks (see agentMemoryMiB).
 	agentCPU          = 2048

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/go-connections/nat"
 )
 
@@ -36,6 +37,10 @@ type gantryStart struct {
 	// timestamps (createdAt from the server; the others from the agent),
 	// to millisecond precision.
 	Created, PullStarted, PullStopped, Started time.Duration
+	// PauseCreated and PauseStarted are when Docker created and started
+	// the task's pause container (a Fargate task's network namespace),
+	// from Docker's own timestamps; zero for a bridge task.
+	PauseCreated, PauseStarted time.Duration
 	// Polls is the number of DescribeTasks calls until RUNNING.
 	Polls int
 	// CPU is the CPU time each party used from the call until the HTTP
@@ -170,6 +175,13 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 				return ts.Sub(t0)
 			}
 			g.Created, g.PullStarted, g.PullStopped, g.Started = rel(t.CreatedAt), rel(t.PullStartedAt), rel(t.PullStoppedAt), rel(t.StartedAt)
+			if b.cfg.Fargate {
+				created, started, err := b.pauseTimes(ctx, arn)
+				if err != nil {
+					return g, err
+				}
+				g.PauseCreated, g.PauseStarted = rel(&created), rel(&started)
+			}
 			if !addrSent {
 				if b.cfg.Fargate {
 					return g, errors.New("task RUNNING without an ElasticNetworkInterface attachment's privateIPv4Address")
@@ -194,6 +206,33 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 	}
 	g.CPU = b.cpuNow().sub(cpu0)
 	return g, nil
+}
+
+// pauseTimes returns when Docker created and started the pause container
+// of task arn.
+func (b *bench) pauseTimes(ctx context.Context, arn string) (created, started time.Time, err error) {
+	list, err := b.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", labelTaskArn+"="+arn), filters.Arg("label", labelContainerName+"="+pauseContainerName))})
+	if err != nil {
+		return created, started, fmt.Errorf("list the pause container: %w", err)
+	}
+	if len(list) != 1 {
+		return created, started, fmt.Errorf("task %s has %d pause containers", arn, len(list))
+	}
+	c, err := b.docker.ContainerInspect(ctx, list[0].ID)
+	if err != nil {
+		return created, started, fmt.Errorf("inspect the pause container: %w", err)
+	}
+	if created, err = time.Parse(time.RFC3339Nano, c.Created); err != nil {
+		return created, started, fmt.Errorf("pause container created %q: %w", c.Created, err)
+	}
+	if c.State == nil {
+		return created, started, errors.New("pause container has no state")
+	}
+	if started, err = time.Parse(time.RFC3339Nano, c.State.StartedAt); err != nil {
+		return created, started, fmt.Errorf("pause container started %q: %w", c.State.StartedAt, err)
+	}
+	return created, started, nil
 }
 
 // stopAndWait stops the tasks and waits until they are STOPPED and no

@@ -72,7 +72,9 @@ func renderFargateReport(res *results) string {
 		p("| %s | %s | %s |\n", name, ms(s.P50), ms(s.Mean))
 	}
 	step("RunTask call → its answer (placement on the pool, etcd commit)", func(g gantryStart) time.Duration { return g.RunTask })
-	step("RunTask call → pullStartedAt (agent wake-up, task set-up, and the pause container created and started: the task's network namespace and address)", func(g gantryStart) time.Duration { return g.PullStarted })
+	step("RunTask call → pause container created (the pool host's poll delivers the task; Docker's timestamp)", func(g gantryStart) time.Duration { return g.PauseCreated })
+	step("pause container created → started (the task's network namespace and address; Docker's timestamps)", func(g gantryStart) time.Duration { return g.PauseStarted - g.PauseCreated })
+	step("pause container started → pullStartedAt (inspect, task set-up)", func(g gantryStart) time.Duration { return g.PullStarted - g.PauseStarted })
 	step("image check + container create (pullStartedAt → pullStoppedAt)", func(g gantryStart) time.Duration { return g.PullStopped - g.PullStarted })
 	step("container start + inspect (pullStoppedAt → startedAt)", func(g gantryStart) time.Duration { return g.Started - g.PullStopped })
 	step("state reports until DescribeTasks says RUNNING (startedAt → RUNNING seen)", func(g gantryStart) time.Duration { return g.Running - g.Started })
