@@ -42,10 +42,25 @@ const (
 	// containers.
 	labelInstance = "dev.gantry.instance"
 	labelTaskArn  = "com.amazonaws.ecs.task-arn"
+	// labelContainerName is the agent's label of a container's name in
+	// its task; pauseContainerName is the name of an awsvpc task's pause
+	// container (internal/agent/runtime.PauseContainerName).
+	labelContainerName = "com.amazonaws.ecs.container-name"
+	pauseContainerName = "~internal~ecs~pause"
 	// agentCPU and minAgentMemoryMiB are the agent's registered
 	// resources; memory grows with -tasks (see agentMemoryMiB).
 	agentCPU          = 2048
 	minAgentMemoryMiB = 4096
+	// fargateTaskCPU and fargateTaskMemory are the Fargate task's size.
+	fargateTaskCPU    = "256"
+	fargateTaskMemory = "512"
+	// fargateSubnet is the subnet of the Fargate tasks' network
+	// configuration (RunTask requires one for awsvpc; it selects nothing).
+	fargateSubnet = "subnet-gantry-bench"
+	// fargatePoolCluster is the hidden cluster of the Fargate pool's
+	// hosts, internal/config.FargatePoolCluster (not imported: its package
+	// name is this command's config type).
+	fargatePoolCluster = "gantry-fargate-pool"
 )
 
 // bench is one run of `gantry-bench agent`: the processes it started, its
@@ -88,6 +103,9 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		return nil, err
 	}
 	res.loadEnd = benchproc.LoadAverage()
+	if b.cfg.Fargate {
+		return res, nil
+	}
 	if err := b.measureMemory(ctx, res); err != nil {
 		return nil, err
 	}
@@ -187,7 +205,7 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 	if res.agentIdle, err = benchproc.ReadMemStatus(b.agent.Pid()); err != nil {
 		return err
 	}
-	out, err := b.ecs.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+	in := &ecs.RegisterTaskDefinitionInput{
 		Family:      aws.String(familyName),
 		NetworkMode: types.NetworkModeBridge,
 		ContainerDefinitions: []types.ContainerDefinition{{
@@ -197,7 +215,11 @@ func (b *bench) setup(ctx context.Context, res *results) error {
 			Essential:    aws.Bool(true),
 			PortMappings: []types.PortMapping{{ContainerPort: aws.Int32(webPort), HostPort: aws.Int32(0), Protocol: types.TransportProtocolTcp}},
 		}},
-	})
+	}
+	if b.cfg.Fargate {
+		in = fargateTaskDefinition(b.image)
+	}
+	out, err := b.ecs.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		return fmt.Errorf("register task definition: %w", err)
 	}
@@ -237,6 +259,13 @@ func (b *bench) startAgent(ctx context.Context, bin string, creds []string) erro
 	b.onCleanup(func(ctx context.Context) { b.removeContainers(ctx, labelInstance+"="+b.instanceID) })
 	args := []string{"--server", b.serverURL, "--cluster", clusterName, "--data-dir", dataDir,
 		"--cpu", strconv.Itoa(agentCPU), "--memory", strconv.Itoa(agentMemoryMiB(b.cfg.Tasks)), "--task-cleanup-wait", "1s"}
+	// A Fargate pool host registers into the pool's hidden cluster
+	// (--cluster is then ignored).
+	instanceCluster := clusterName
+	if b.cfg.Fargate {
+		args = append(args, "--capacity-provider", "FARGATE")
+		instanceCluster = fargatePoolCluster
+	}
 	b.log.Info("starting gantry agent", "instance", b.instanceID, "env", strings.Join(b.cfg.AgentEnv, " "))
 	if filepath.Base(bin) == "gantry" {
 		args = append([]string{"agent"}, args...) // gantry agent
@@ -250,7 +279,7 @@ func (b *bench) startAgent(ctx context.Context, bin string, creds []string) erro
 		if err := b.agent.Alive(); err != nil {
 			return backoffStop{err}
 		}
-		list, err := b.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(clusterName)})
+		list, err := b.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(instanceCluster)})
 		if err != nil {
 			return err
 		}
@@ -258,7 +287,7 @@ func (b *bench) startAgent(ctx context.Context, bin string, creds []string) erro
 			return errors.New("no container instance yet")
 		}
 		out, err := b.ecs.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{
-			Cluster: aws.String(clusterName), ContainerInstances: list.ContainerInstanceArns})
+			Cluster: aws.String(instanceCluster), ContainerInstances: list.ContainerInstanceArns})
 		if err != nil {
 			return err
 		}
@@ -269,6 +298,26 @@ func (b *bench) startAgent(ctx context.Context, bin string, creds []string) erro
 		}
 		return errors.New("container instance not yet ACTIVE and connected")
 	})
+}
+
+// fargateTaskDefinition is the Fargate task definition of the benchmark:
+// the same container as the bridge one, in awsvpc network mode,
+// requiresCompatibilities FARGATE, task cpu 256 and memory 512 (Fargate's
+// smallest size), the container's port 8080 on the task's own address.
+func fargateTaskDefinition(image string) *ecs.RegisterTaskDefinitionInput {
+	return &ecs.RegisterTaskDefinitionInput{
+		Family:                  aws.String(familyName + "-fargate"),
+		NetworkMode:             types.NetworkModeAwsvpc,
+		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate},
+		Cpu:                     aws.String(fargateTaskCPU),
+		Memory:                  aws.String(fargateTaskMemory),
+		ContainerDefinitions: []types.ContainerDefinition{{
+			Name:         aws.String(webContainer),
+			Image:        aws.String(image),
+			Essential:    aws.Bool(true),
+			PortMappings: []types.PortMapping{{ContainerPort: aws.Int32(webPort), Protocol: types.TransportProtocolTcp}},
+		}},
+	}
 }
 
 // agentMemoryMiB is the memory the agent registers: room for twice the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/go-connections/nat"
 )
 
@@ -26,7 +28,8 @@ const startTimeout = time.Minute
 // gantryStart is one measured RunTask, all durations since the call.
 type gantryStart struct {
 	// Running is when DescribeTasks first said RUNNING; HTTP when the
-	// container first answered 200 on its host port.
+	// container first answered 200 on its host port (a Fargate task: on
+	// its awsvpc address).
 	Running, HTTP time.Duration
 	// RunTask is when the RunTask call returned.
 	RunTask time.Duration
@@ -34,6 +37,10 @@ type gantryStart struct {
 	// timestamps (createdAt from the server; the others from the agent),
 	// to millisecond precision.
 	Created, PullStarted, PullStopped, Started time.Duration
+	// PauseCreated and PauseStarted are when Docker created and started
+	// the task's pause container (a Fargate task's network namespace),
+	// from Docker's own timestamps; zero for a bridge task.
+	PauseCreated, PauseStarted time.Duration
 	// Polls is the number of DescribeTasks calls until RUNNING.
 	Polls int
 	// CPU is the CPU time each party used from the call until the HTTP
@@ -98,7 +105,12 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 	defer cancel()
 	cpu0 := b.cpuNow()
 	t0 := time.Now()
-	out, err := b.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(clusterName), TaskDefinition: aws.String(b.taskDef)})
+	in := &ecs.RunTaskInput{Cluster: aws.String(clusterName), TaskDefinition: aws.String(b.taskDef)}
+	if b.cfg.Fargate {
+		in.LaunchType = types.LaunchTypeFargate
+		in.NetworkConfiguration = &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{fargateSubnet}}}
+	}
+	out, err := b.ecs.RunTask(ctx, in)
 	if err != nil {
 		return g, fmt.Errorf("run task: %w", err)
 	}
@@ -117,14 +129,14 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 		}
 	}()
 
-	ports := make(chan int, 1)
+	addrs := make(chan string, 1)
 	answered := make(chan time.Duration, 1)
 	pctx, stopProbe := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		select {
-		case port := <-ports:
-			if d, err := probeHTTP(pctx, port, b.cfg.Poll, t0); err == nil {
+		case addr := <-addrs:
+			if d, err := probeHTTP(pctx, addr, b.cfg.Poll, t0); err == nil {
 				answered <- d
 			}
 		case <-pctx.Done():
@@ -135,7 +147,7 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 
 	tick := time.NewTicker(b.cfg.Poll)
 	defer tick.Stop()
-	portSent := false
+	addrSent := false
 	for {
 		d, err := b.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(clusterName), Tasks: []string{arn}})
 		seen := time.Since(t0)
@@ -147,10 +159,10 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 			return g, fmt.Errorf("describe task: %s", failures(d.Failures))
 		}
 		t := d.Tasks[0]
-		if !portSent {
-			if p := hostPort(t); p > 0 {
-				ports <- p
-				portSent = true
+		if !addrSent {
+			if addr := b.webAddr(t); addr != "" {
+				addrs <- addr
+				addrSent = true
 			}
 		}
 		status := aws.ToString(t.LastStatus)
@@ -163,7 +175,17 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 				return ts.Sub(t0)
 			}
 			g.Created, g.PullStarted, g.PullStopped, g.Started = rel(t.CreatedAt), rel(t.PullStartedAt), rel(t.PullStoppedAt), rel(t.StartedAt)
-			if !portSent {
+			if b.cfg.Fargate {
+				created, started, err := b.pauseTimes(ctx, arn)
+				if err != nil {
+					return g, err
+				}
+				g.PauseCreated, g.PauseStarted = rel(&created), rel(&started)
+			}
+			if !addrSent {
+				if b.cfg.Fargate {
+					return g, errors.New("task RUNNING without an ElasticNetworkInterface attachment's privateIPv4Address")
+				}
 				return g, errors.New("task RUNNING without a host port binding")
 			}
 			break
@@ -184,6 +206,33 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 	}
 	g.CPU = b.cpuNow().sub(cpu0)
 	return g, nil
+}
+
+// pauseTimes returns when Docker created and started the pause container
+// of task arn.
+func (b *bench) pauseTimes(ctx context.Context, arn string) (created, started time.Time, err error) {
+	list, err := b.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", labelTaskArn+"="+arn), filters.Arg("label", labelContainerName+"="+pauseContainerName))})
+	if err != nil {
+		return created, started, fmt.Errorf("list the pause container: %w", err)
+	}
+	if len(list) != 1 {
+		return created, started, fmt.Errorf("task %s has %d pause containers", arn, len(list))
+	}
+	c, err := b.docker.ContainerInspect(ctx, list[0].ID)
+	if err != nil {
+		return created, started, fmt.Errorf("inspect the pause container: %w", err)
+	}
+	if created, err = time.Parse(time.RFC3339Nano, c.Created); err != nil {
+		return created, started, fmt.Errorf("pause container created %q: %w", c.Created, err)
+	}
+	if c.State == nil {
+		return created, started, errors.New("pause container has no state")
+	}
+	if started, err = time.Parse(time.RFC3339Nano, c.State.StartedAt); err != nil {
+		return created, started, fmt.Errorf("pause container started %q: %w", c.State.StartedAt, err)
+	}
+	return created, started, nil
 }
 
 // stopAndWait stops the tasks and waits until they are STOPPED and no
@@ -301,7 +350,7 @@ func (b *bench) startDocker(ctx context.Context) (dockerStart, error) {
 	if port == 0 {
 		return d, errors.New("no host port published")
 	}
-	if d.HTTP, err = probeHTTP(ctx, port, b.cfg.Poll, t0); err != nil {
+	if d.HTTP, err = probeHTTP(ctx, "127.0.0.1:"+strconv.Itoa(port), b.cfg.Poll, t0); err != nil {
 		return d, err
 	}
 	d.CPU = b.cpuNow().sub(cpu0)
@@ -323,11 +372,12 @@ func (b *bench) pollTask(ctx context.Context, arn string) {
 	}
 }
 
-// probeHTTP GETs http://127.0.0.1:port/ every interval, each time on a new
-// connection, until it answers 200, and returns the time since t0 then.
-func probeHTTP(ctx context.Context, port int, every time.Duration, t0 time.Time) (time.Duration, error) {
+// probeHTTP GETs http://addr/ (addr is host:port) every interval, each
+// time on a new connection, until it answers 200, and returns the time
+// since t0 then.
+func probeHTTP(ctx context.Context, addr string, every time.Duration, t0 time.Time) (time.Duration, error) {
 	cl := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	url := "http://" + addr + "/"
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -345,10 +395,44 @@ func probeHTTP(ctx context.Context, port int, every time.Duration, t0 time.Time)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("no HTTP answer on port %d: %w", port, ctx.Err())
+			return 0, fmt.Errorf("no HTTP answer on %s: %w", addr, ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// webAddr returns the host:port where the web container of task t answers
+// from the benchmark's host, or "" while it is not known: its host port on
+// loopback for a bridge task, its awsvpc address (the task's
+// ElasticNetworkInterface attachment's privateIPv4Address, reachable from
+// the host) for a Fargate task.
+func (b *bench) webAddr(t types.Task) string {
+	if !b.cfg.Fargate {
+		if p := hostPort(t); p > 0 {
+			return "127.0.0.1:" + strconv.Itoa(p)
+		}
+		return ""
+	}
+	if ip := eniAddress(t); ip != "" {
+		return net.JoinHostPort(ip, strconv.Itoa(webPort))
+	}
+	return ""
+}
+
+// eniAddress returns the privateIPv4Address of task t's
+// ElasticNetworkInterface attachment, or "".
+func eniAddress(t types.Task) string {
+	for _, a := range t.Attachments {
+		if aws.ToString(a.Type) != "ElasticNetworkInterface" {
+			continue
+		}
+		for _, d := range a.Details {
+			if aws.ToString(d.Name) == "privateIPv4Address" {
+				return aws.ToString(d.Value)
+			}
+		}
+	}
+	return ""
 }
 
 // hostPort returns the host port bound to the web container's port, or 0.

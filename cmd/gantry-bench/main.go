@@ -4,6 +4,15 @@
 // Usage:
 //
 //	go run ./cmd/gantry-bench agent [-n 20] [-tasks 50] [-write docs/performance.md]
+//	go run ./cmd/gantry-bench fargate [-n 20] [-write docs/performance.md]
+//
+// `fargate` measures the same start on a warm Fargate pool: the agent is
+// started with --capacity-provider FARGATE (a host of the hidden pool
+// cluster), the task definition is an awsvpc Fargate one (requiresCompatibilities
+// FARGATE, task cpu 256 and memory 512), RunTask asks for launchType
+// FARGATE, and the container is probed on its task's own awsvpc address
+// instead of a host port. It skips the memory measurement and writes the
+// section "## FARGATE: RunTask to RUNNING on a warm pool".
 //
 // `agent` builds the gantry binary, starts `gantry server` and a separate
 // `gantry agent` on loopback (temporary data directories, generated
@@ -51,11 +60,13 @@ const usage = `gantry-bench: measure Gantry on this machine.
 
 Usage:
   go run ./cmd/gantry-bench agent [-n 20] [-tasks 50] [-write docs/performance.md]
+  go run ./cmd/gantry-bench fargate [-n 20] [-write docs/performance.md]
 
 Commands:
   agent   task start latency (Gantry vs docker run) and agent memory with many tasks
+  fargate FARGATE task start latency on a warm pool host (Gantry vs docker run)
 
-Run 'gantry-bench agent -h' for its flags.
+Run 'gantry-bench agent -h' or 'gantry-bench fargate -h' for their flags.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -70,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "agent":
 		err = runAgentBench(ctx, args[1:], stdout, stderr, logger)
+	case "fargate":
+		err = runFargateBench(ctx, args[1:], stdout, stderr, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -86,8 +99,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// config is the configuration of `gantry-bench agent`.
+// config is the configuration of `gantry-bench agent` and `gantry-bench
+// fargate`.
 type config struct {
+	// Fargate runs the tasks on a Fargate pool host (`gantry-bench
+	// fargate`) and measures no memory.
+	Fargate bool
 	// N is the number of measured task starts (and docker runs).
 	N int
 	// Warmup is the number of unmeasured starts of each kind before them.
@@ -181,6 +198,48 @@ func runAgentBench(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return err
 	}
 	report := renderReport(res)
+	fmt.Fprint(stdout, report)
+	if cfg.Write != "" {
+		if err := writeSection(cfg.Write, report); err != nil {
+			return fmt.Errorf("-write %s: %w", cfg.Write, err)
+		}
+		logger.Info("report written", "file", cfg.Write)
+	}
+	return nil
+}
+
+func runFargateBench(ctx context.Context, args []string, stdout, stderr io.Writer, logger *slog.Logger) error {
+	cfg := config{Fargate: true, N: 20, Warmup: 2, Tasks: 1, Poll: 5 * time.Millisecond, Args: args}
+	fs := flag.NewFlagSet("gantry-bench fargate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: go run ./cmd/gantry-bench fargate [flags]\n\nMeasures the time from RunTask to RUNNING of a FARGATE task on a warm\nFargate pool host against docker run -d of the same image; prints a\nmarkdown report.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&cfg.N, "n", cfg.N, "measured task starts (and as many docker runs, interleaved)")
+	fs.IntVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured starts of each kind first")
+	fs.DurationVar(&cfg.Poll, "poll", cfg.Poll, "DescribeTasks and HTTP polling interval")
+	fs.StringVar(&cfg.Write, "write", "", "markdown `file` whose \""+fargateHeading+"\" section is replaced with the report")
+	env := &envFlag{}
+	fs.Var(env, "agent-env", "extra `NAME=VALUE` environment of the agent process (repeatable), e.g. GOGC=50")
+	fs.StringVar(&cfg.AgentBinary, "agent-binary", "", "run the agent from this `binary` (gantry-agent, or gantry which then gets an \"agent\" argument first) instead of gantry-agent built from the tree")
+	fs.StringVar(&cfg.LogDir, "logs", "", "keep the server's and agent's logs in this `dir`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg.AgentEnv = *env
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	b := &bench{cfg: cfg, log: logger}
+	res, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	report := renderFargateReport(res)
 	fmt.Fprint(stdout, report)
 	if cfg.Write != "" {
 		if err := writeSection(cfg.Write, report); err != nil {

@@ -120,9 +120,9 @@ func procField(b []byte, name string) string {
 	return ""
 }
 
-// summary is the p50, p90 and mean of samples.
+// summary is the p50, p90, mean and maximum of samples.
 type summary struct {
-	P50, P90, Mean time.Duration
+	P50, P90, Mean, Max time.Duration
 }
 
 // summarize computes a summary; percentiles are nearest-rank.
@@ -136,7 +136,7 @@ func summarize(samples []time.Duration) summary {
 	for _, d := range s {
 		sum += d
 	}
-	return summary{P50: percentile(s, 0.5), P90: percentile(s, 0.9), Mean: sum / time.Duration(len(s))}
+	return summary{P50: percentile(s, 0.5), P90: percentile(s, 0.9), Mean: sum / time.Duration(len(s)), Max: s[len(s)-1]}
 }
 
 // percentile returns the nearest-rank p-th percentile of sorted samples.
@@ -289,9 +289,14 @@ func metWord(ok bool) string {
 // mib formats KiB as MiB with one decimal.
 func mib(kib int64) string { return strconv.FormatFloat(float64(kib)/1024, 'f', 1, 64) + " MiB" }
 
-// reproduceCommand is the go run command with the arguments as given.
-func reproduceCommand(args []string) string {
-	parts := []string{"go", "run", "./cmd/gantry-bench", "agent"}
+// reproduceCommand is the go run command of `gantry-bench agent` with the
+// arguments as given.
+func reproduceCommand(args []string) string { return reproduce("agent", args) }
+
+// reproduce is the go run command of `gantry-bench COMMAND` with the
+// arguments as given.
+func reproduce(command string, args []string) string {
+	parts := []string{"go", "run", "./cmd/gantry-bench", command}
 	for _, a := range args {
 		parts = append(parts, shellQuote(a))
 	}
@@ -306,12 +311,12 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// writeSection puts section (which starts with sectionHeading) into the
-// markdown file path: it replaces the existing section, up to the next
-// heading of level 1 or 2, keeping its hand-written findingsHeading
-// subsection, or appends it. A missing file is created with
-// fileTitle first. The file is replaced by a rename, so a reader never
-// sees half of it.
+// writeSection puts section (whose first line is its heading, such as
+// sectionHeading or fargateHeading) into the markdown file path: it
+// replaces the existing section of that heading, up to the next heading of
+// level 1 or 2, keeping its hand-written findingsHeading subsection, or
+// appends it. A missing file is created with fileTitle first. The file is
+// replaced by a rename, so a reader never sees half of it.
 func writeSection(path, section string) error {
 	old, err := os.ReadFile(path)
 	switch {
@@ -347,13 +352,16 @@ func writeSection(path, section string) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// replaceSection returns doc with the section headed sectionHeading
-// replaced by section, or with section appended when doc has none. The
-// section ends at the next heading of level 1 or 2 outside a code fence.
-// A findingsHeading subsection of the old section, and what follows it in
-// the section, is kept at the end of the new one.
+// replaceSection returns doc with the section headed as section's first
+// line (sectionHeading, fargateHeading) replaced by section, or with
+// section appended when doc has none. The section ends at the next heading
+// of level 1 or 2 outside a code fence. A findingsHeading subsection of the
+// old section, and what follows it in the section, is kept at the end of
+// the new one.
 func replaceSection(doc, section string) string {
 	section = strings.TrimRight(section, "\n") + "\n"
+	heading, _, _ := strings.Cut(section, "\n")
+	heading = strings.TrimSpace(heading)
 	lines := strings.SplitAfter(doc, "\n")
 	start, end, findings := -1, len(lines), -1
 	fence := false
@@ -367,7 +375,7 @@ func replaceSection(doc, section string) string {
 			continue
 		}
 		if start < 0 {
-			if strings.TrimSpace(t) == sectionHeading {
+			if strings.TrimSpace(t) == heading {
 				start = i
 			}
 			continue

@@ -94,11 +94,11 @@ func TestSummarize(t *testing.T) {
 		samples = append(samples, time.Duration(i)*time.Millisecond)
 	}
 	got := summarize(samples)
-	want := summary{P50: 10 * time.Millisecond, P90: 18 * time.Millisecond, Mean: 10500 * time.Microsecond}
+	want := summary{P50: 10 * time.Millisecond, P90: 18 * time.Millisecond, Mean: 10500 * time.Microsecond, Max: 20 * time.Millisecond}
 	if got != want {
 		t.Errorf("summarize(1..20 ms) = %+v, want %+v", got, want)
 	}
-	if got := summarize([]time.Duration{7}); got != (summary{7, 7, 7}) {
+	if got := summarize([]time.Duration{7}); got != (summary{7, 7, 7, 7}) {
 		t.Errorf("summarize of one sample = %+v", got)
 	}
 	if got := summarize(nil); got != (summary{}) {
