@@ -37,6 +37,9 @@ func (a *API) FilterLogEvents(ctx context.Context, in *logsapi.FilterLogEventsRe
 	}
 	tailing := in.Interleaved != nil && *in.Interleaved && in.EndTime == nil
 	tailToken := strings.HasPrefix(in.NextToken, tailPrefix)
+	if a.Peers != nil && !tailing && !tailToken {
+		return a.mergedFilter(ctx, group, q, in.FilterPattern, in.NextToken)
+	}
 	if tailToken {
 		q.Cursor = in.NextToken[len(tailPrefix):]
 	}
@@ -111,15 +114,10 @@ func scanQuery(in *logsapi.FilterLogEventsRequest) (logstore.ScanQuery, func(str
 	}
 	var match func(string) bool
 	if strings.TrimSpace(in.FilterPattern) != "" {
-		p, err := filterpattern.Parse(in.FilterPattern)
-		if err != nil {
-			var se *filterpattern.SyntaxError
-			if errors.As(err, &se) {
-				return q, nil, invalidParameter("%s", se.Message)
-			}
-			return q, nil, invalidParameter("Invalid filter pattern")
+		var err error
+		if match, err = parsePattern(in.FilterPattern); err != nil {
+			return q, nil, err
 		}
-		match = p.NewMatcher().Match
 	}
 	q.StreamNames = in.LogStreamNames
 	q.StreamPrefix = in.LogStreamNamePrefix
@@ -135,6 +133,20 @@ func scanQuery(in *logsapi.FilterLogEventsRequest) (logstore.ScanQuery, func(str
 		q.Limit = int(*in.Limit)
 	}
 	return q, match, nil
+}
+
+// parsePattern compiles a filter pattern into a matcher; a bad pattern is
+// InvalidParameterException.
+func parsePattern(pattern string) (func(string) bool, error) {
+	p, err := filterpattern.Parse(pattern)
+	if err != nil {
+		var se *filterpattern.SyntaxError
+		if errors.As(err, &se) {
+			return nil, invalidParameter("%s", se.Message)
+		}
+		return nil, invalidParameter("Invalid filter pattern")
+	}
+	return p.NewMatcher().Match, nil
 }
 
 func (a *API) scan(group string, q logstore.ScanQuery, match func(string) bool) (logstore.ScanResult, error) {
