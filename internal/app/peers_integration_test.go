@@ -104,6 +104,13 @@ func TestAnyServerAnswersLogQueries(t *testing.T) {
 			t.Fatalf("%v %+v", err, out)
 		}
 	})
+	t.Run("interleaved without endTime (aws logs tail) through B", func(t *testing.T) {
+		out, err := b.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("both"), Interleaved: aws.Bool(true),
+			StartTime: aws.Int64(base)})
+		if err != nil || len(out.Events) != 9 || out.NextToken != nil {
+			t.Fatalf("%v %+v", err, out)
+		}
+	})
 	t.Run("a group only A holds, through B", func(t *testing.T) {
 		out, err := b.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{LogGroupName: aws.String("onlya"), LogStreamName: aws.String("s"),
 			StartFromHead: aws.Bool(true), Limit: aws.Int32(3)})

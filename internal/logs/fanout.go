@@ -334,10 +334,33 @@ func decodeMerged[T any](token string) (T, error) {
 	return v, nil
 }
 
-// readToken is a GetLogEvents token of a merged answer: the server that
-// holds the stream and its own token.
-type readToken struct {
-	Server, Token string
+// wrapReadToken is a GetLogEvents token of a merged answer: the store's
+// token ("f/..." or "b/...") with the URL of the server that holds the
+// stream after the direction, "f/<base64url(server)>/<position>", so that
+// it still reads as AWS's forward and backward tokens do.
+func wrapReadToken(server, token string) string {
+	if len(token) < 2 {
+		return token
+	}
+	return token[:2] + base64.RawURLEncoding.EncodeToString([]byte(server)) + "/" + token[2:]
+}
+
+// unwrapReadToken splits a token of wrapReadToken; anything else is
+// InvalidParameterException.
+func unwrapReadToken(token string) (server, inner string, err error) {
+	bad := invalidParameter("The specified nextToken is invalid.")
+	if !strings.HasPrefix(token, "f/") && !strings.HasPrefix(token, "b/") {
+		return "", "", bad
+	}
+	enc, rest, ok := strings.Cut(token[2:], "/")
+	if !ok {
+		return "", "", bad
+	}
+	u, derr := base64.RawURLEncoding.DecodeString(enc)
+	if derr != nil || len(u) == 0 {
+		return "", "", bad
+	}
+	return string(u), token[:2] + rest, nil
 }
 
 // mergedRead answers GetLogEvents from the server that holds the stream:
@@ -346,11 +369,10 @@ type readToken struct {
 func (a *API) mergedRead(ctx context.Context, group, stream string, q logstore.ReadQuery) (*logsapi.GetLogEventsResponse, error) {
 	req := peerReadRequest{Group: group, Stream: stream, Query: q}
 	if q.Token != "" {
-		t, err := decodeMerged[readToken](q.Token)
-		if err != nil {
+		var err error
+		if req.Only, req.Query.Token, err = unwrapReadToken(q.Token); err != nil {
 			return nil, err
 		}
-		req.Only, req.Query.Token = t.Server, t.Token
 	}
 	answers, err := a.Peers.Ask(ctx, peerOpRead, req)
 	if err != nil {
@@ -387,8 +409,8 @@ func (a *API) mergedRead(ctx context.Context, group, stream string, q logstore.R
 		return nil, errStreamNotFound
 	}
 	res := best.Result
-	res.NextForwardToken = encodeMerged(readToken{bestURL, res.NextForwardToken})
-	res.NextBackwardToken = encodeMerged(readToken{bestURL, res.NextBackwardToken})
+	res.NextForwardToken = wrapReadToken(bestURL, res.NextForwardToken)
+	res.NextBackwardToken = wrapReadToken(bestURL, res.NextBackwardToken)
 	return readResponse(res), nil
 }
 

@@ -37,8 +37,13 @@ func (a *API) FilterLogEvents(ctx context.Context, in *logsapi.FilterLogEventsRe
 	}
 	tailing := in.Interleaved != nil && *in.Interleaved && in.EndTime == nil
 	tailToken := strings.HasPrefix(in.NextToken, tailPrefix)
-	if a.Peers != nil && !tailing && !tailToken {
-		return a.mergedFilter(ctx, group, q, in.FilterPattern, in.NextToken)
+	if a.Peers != nil && !tailToken {
+		out, err := a.mergedFilter(ctx, group, q, in.FilterPattern, in.NextToken)
+		if err != nil || !tailing || in.NextToken != "" || out.NextToken != "" || in.StartTime == nil || !allAt(out.Events, *in.StartTime) {
+			return out, err
+		}
+		// A follower asking again from the newest timestamp it has
+		// seen: held and tailed below, from this server's store only.
 	}
 	if tailToken {
 		q.Cursor = in.NextToken[len(tailPrefix):]
@@ -164,6 +169,19 @@ func onlyAt(events []logstore.ScanEvent, ts int64) bool {
 	}
 	for _, e := range events {
 		if e.Timestamp != ts {
+			return false
+		}
+	}
+	return true
+}
+
+// allAt reports whether there are events and all have timestamp ts.
+func allAt(events []logsapi.FilteredLogEvent, ts int64) bool {
+	if len(events) == 0 {
+		return false
+	}
+	for _, e := range events {
+		if e.Timestamp == nil || *e.Timestamp != ts {
 			return false
 		}
 	}
