@@ -171,11 +171,15 @@ type Answer struct {
 // Ask posts in (as JSON) to op on every live server but Self, in parallel,
 // and returns the answers of those that answered within the timeout, in
 // the order of their URLs. A peer that fails is logged and left out: the
-// answer is then partial. Ask fails only when the live set cannot be read.
+// answer is then partial; so are all when the live set cannot be read.
+// Ask fails only when in cannot be encoded.
 func (c *Client) Ask(ctx context.Context, op string, in any) ([]Answer, error) {
 	live, err := c.Live(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list the live servers: %w", err)
+		// etcd unreachable: answer from this server alone rather than
+		// not at all (the local store does not need etcd).
+		c.Logger.Warn("the peers are left out of an answer: the live set cannot be read", "op", op, "err", err)
+		return nil, nil
 	}
 	body, err := json.Marshal(in)
 	if err != nil {
