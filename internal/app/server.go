@@ -266,6 +266,12 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	api.SetTimeouts(cfg.BodyTimeout, cfg.WriteTimeout)
 	var handler http.Handler = api
+	peerSrv, err := s.startPeers()
+	if err != nil {
+		s.closeStore()
+		ln.Close()
+		return nil, err
+	}
 	if !cfg.NoConsole {
 		con, err := console.New(console.Options{Backend: consoleBackend{api: api, verifier: verifier}, SessionTTL: cfg.ConsoleSessionTTL, Logger: logger,
 			Sessions: consoleSessions{st: s.ECS.Store}})
@@ -277,6 +283,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		handler = withConsole(api, con)
 		s.ConsoleURL = s.URL + console.Prefix
 	}
+	handler = withPeers(handler, peerSrv)
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	rctx, cancel := context.WithCancel(context.Background())

@@ -47,6 +47,12 @@ type API struct {
 	// ScanBudget bounds the events one FilterLogEvents examines; 0 is
 	// DefaultScanBudget.
 	ScanBudget int
+	// Peers, when set, asks the other live servers: GetLogEvents,
+	// FilterLogEvents (but for tailing requests) and DescribeLogStreams
+	// then answer from every server's store, merged (see fanout.go).
+	Peers PeerAsker
+	// Self is this server's advertised URL, its key in merged tokens.
+	Self string
 
 	stopOnce sync.Once
 	stop     chan struct{}

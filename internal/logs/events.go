@@ -237,15 +237,23 @@ func (a *API) GetLogEvents(ctx context.Context, in *logsapi.GetLogEventsRequest)
 	if in.Limit != nil {
 		q.Limit = int(*in.Limit)
 	}
+	if a.Peers != nil {
+		return a.mergedRead(ctx, group, in.LogStreamName, q)
+	}
 	res, err := a.Store.Read(group, in.LogStreamName, q)
 	if err != nil {
 		return nil, a.streamError(err, group, "get log events")
 	}
+	return readResponse(res), nil
+}
+
+// readResponse renders a page of Read.
+func readResponse(res logstore.ReadResult) *logsapi.GetLogEventsResponse {
 	out := &logsapi.GetLogEventsResponse{Events: make([]logsapi.OutputLogEvent, len(res.Events)),
 		NextForwardToken: res.NextForwardToken, NextBackwardToken: res.NextBackwardToken}
 	for i, e := range res.Events {
 		ts, ing := e.Timestamp, e.IngestionTime
 		out.Events[i] = logsapi.OutputLogEvent{Timestamp: &ts, Message: e.Message, IngestionTime: &ing}
 	}
-	return out, nil
+	return out
 }

@@ -37,6 +37,14 @@ func (a *API) FilterLogEvents(ctx context.Context, in *logsapi.FilterLogEventsRe
 	}
 	tailing := in.Interleaved != nil && *in.Interleaved && in.EndTime == nil
 	tailToken := strings.HasPrefix(in.NextToken, tailPrefix)
+	if a.Peers != nil && !tailToken {
+		out, err := a.mergedFilter(ctx, group, q, in.FilterPattern, in.NextToken)
+		if err != nil || !tailing || in.NextToken != "" || out.NextToken != "" || in.StartTime == nil || !allAt(out.Events, *in.StartTime) {
+			return out, err
+		}
+		// A follower asking again from the newest timestamp it has
+		// seen: held and tailed below, from this server's store only.
+	}
 	if tailToken {
 		q.Cursor = in.NextToken[len(tailPrefix):]
 	}
@@ -111,15 +119,10 @@ func scanQuery(in *logsapi.FilterLogEventsRequest) (logstore.ScanQuery, func(str
 	}
 	var match func(string) bool
 	if strings.TrimSpace(in.FilterPattern) != "" {
-		p, err := filterpattern.Parse(in.FilterPattern)
-		if err != nil {
-			var se *filterpattern.SyntaxError
-			if errors.As(err, &se) {
-				return q, nil, invalidParameter("%s", se.Message)
-			}
-			return q, nil, invalidParameter("Invalid filter pattern")
+		var err error
+		if match, err = parsePattern(in.FilterPattern); err != nil {
+			return q, nil, err
 		}
-		match = p.NewMatcher().Match
 	}
 	q.StreamNames = in.LogStreamNames
 	q.StreamPrefix = in.LogStreamNamePrefix
@@ -137,6 +140,20 @@ func scanQuery(in *logsapi.FilterLogEventsRequest) (logstore.ScanQuery, func(str
 	return q, match, nil
 }
 
+// parsePattern compiles a filter pattern into a matcher; a bad pattern is
+// InvalidParameterException.
+func parsePattern(pattern string) (func(string) bool, error) {
+	p, err := filterpattern.Parse(pattern)
+	if err != nil {
+		var se *filterpattern.SyntaxError
+		if errors.As(err, &se) {
+			return nil, invalidParameter("%s", se.Message)
+		}
+		return nil, invalidParameter("Invalid filter pattern")
+	}
+	return p.NewMatcher().Match, nil
+}
+
 func (a *API) scan(group string, q logstore.ScanQuery, match func(string) bool) (logstore.ScanResult, error) {
 	res, err := a.Store.Scan(group, q, match)
 	if err != nil {
@@ -152,6 +169,19 @@ func onlyAt(events []logstore.ScanEvent, ts int64) bool {
 	}
 	for _, e := range events {
 		if e.Timestamp != ts {
+			return false
+		}
+	}
+	return true
+}
+
+// allAt reports whether there are events and all have timestamp ts.
+func allAt(events []logsapi.FilteredLogEvent, ts int64) bool {
+	if len(events) == 0 {
+		return false
+	}
+	for _, e := range events {
+		if e.Timestamp == nil || *e.Timestamp != ts {
 			return false
 		}
 	}

@@ -76,6 +76,9 @@ func (a *API) DescribeLogStreams(ctx context.Context, in *logsapi.DescribeLogStr
 	if in.Limit != nil {
 		q.Limit = int(*in.Limit)
 	}
+	if a.Peers != nil {
+		return a.mergedStreams(ctx, group, q)
+	}
 	streams, next, err := a.Store.ListStreams(group, q)
 	if err != nil {
 		return nil, storeError(err, "describe log streams", errGroupNotFound)

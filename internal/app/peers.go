@@ -1,0 +1,43 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/peers"
+)
+
+// startPeers makes this server's reads of log events answer from every
+// live server: it gives the logs API a peers.Client over the live set
+// (servers.go) and returns the peers.Server that answers the other
+// servers, both keyed with the cluster's peer key in etcd.
+func (s *Server) startPeers() (*peers.Server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	key, err := peers.Key(ctx, s.ECS.Store)
+	if err != nil {
+		return nil, fmt.Errorf("peer key: %w", err)
+	}
+	logger := s.logger.With("service", "peers")
+	srv := peers.NewServer(key, logger)
+	s.Logs.RegisterPeerOps(srv)
+	st := s.ECS.Store
+	s.Logs.Self = s.AdvertiseURL
+	s.Logs.Peers = &peers.Client{Self: s.AdvertiseURL, Key: key, Logger: logger,
+		Live: func(ctx context.Context) ([]string, error) { return liveServers(ctx, st) }}
+	return srv, nil
+}
+
+// withPeers sends the requests under peers.Prefix to p, the rest to next.
+func withPeers(next http.Handler, p *peers.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, peers.Prefix) {
+			p.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
