@@ -264,16 +264,6 @@ func okIf(ok bool, msg string) string {
 	return msg
 }
 
-// live returns a server that is up.
-func (h *harness) live() *node {
-	for _, s := range h.env.servers {
-		if !s.down {
-			return s
-		}
-	}
-	return h.env.servers[0]
-}
-
 // service describes the service through a live server.
 func (h *harness) service(ctx context.Context) (types.Service, error) {
 	var out types.Service

@@ -22,11 +22,6 @@ const (
 	svcScaling = autoscalingapi.SigningName
 )
 
-// canDo reports whether the session's key may call op of service with in.
-func (h *Handler) canDo(r *http.Request, s *session, service, op string, in any) bool {
-	return h.backend.Allowed(r.Context(), r, s.key, service, op, in) == nil
-}
-
 // targetGroupHealth is a target group with its targets' health.
 type targetGroupHealth struct {
 	ARN, Name string

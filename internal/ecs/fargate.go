@@ -120,7 +120,7 @@ func poolTaskCluster(cluster, ref string) string {
 // Fargate Spot's stop code and stoppedReason, as ECS reports them.
 const (
 	stopCodeSpotInterruption ecsapi.TaskStopCode = "SpotInterruption"
-	spotInterruptedReason                        = "Your Spot Task was interrupted."
+	spotInterruptedReason    string              = "Your Spot Task was interrupted."
 )
 
 // reclaimSpot stops every task on pool host id (of cluster, the pool's) for

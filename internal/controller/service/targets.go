@@ -219,7 +219,12 @@ func (pl *planner) targetsOfStopping(tasks []ecsapi.Task) {
 	for _, t := range down {
 		deregistered, waiting := false, false
 		var until time.Time
-		for _, lb := range pl.groupsOf(t) {
+		lbs := groups
+		if isExternal(pl.svc) {
+			// A task set's task leaves its own task set's groups.
+			lbs = pl.groupsOf(t)
+		}
+		for _, lb := range lbs {
 			tg := lb.TargetGroupArn
 			ref, ok := pl.targetOf(t, lb)
 			if !ok || claimed[tg][ref] {
