@@ -39,9 +39,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +55,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/benchenv"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/controller/service"
 )
@@ -222,9 +221,9 @@ func rollout(ctx context.Context, cli *client.Client, o options, prePull time.Du
 	if err := waitSteady(ctx, env, svcName, o.timeout); err != nil {
 		return res, err
 	}
-	eng := dockerdPID()
+	eng := benchproc.PIDOf("dockerd")
 	res.loadBefore = loadavg()
-	p0, e0 := selfCPU(), cpuSeconds(eng)
+	p0, e0 := benchproc.SelfCPU().Seconds(), benchproc.CPUSeconds(eng)
 	start := time.Now()
 	if _, err := env.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(env.Cluster), Service: aws.String(svcName),
 		TaskDefinition: aws.String(tds[1])}); err != nil {
@@ -235,7 +234,7 @@ func rollout(ctx context.Context, cli *client.Client, o options, prePull time.Du
 		return res, err
 	}
 	res.rollout = time.Since(start)
-	res.procCPU, res.engCPU = selfCPU()-p0, cpuSeconds(eng)-e0
+	res.procCPU, res.engCPU = benchproc.SelfCPU().Seconds()-p0, benchproc.CPUSeconds(eng)-e0
 	res.load = loadavg()
 	var first, last time.Time
 	for _, t := range tasks {
@@ -406,52 +405,8 @@ func streamError(r io.Reader) error {
 	}
 }
 
-// selfCPU is this process's user+system CPU seconds.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// cpuSeconds is a process's user+system CPU time.
-func cpuSeconds(pid int) float64 {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.ParseFloat(f[11], 64)
-	k, _ := strconv.ParseFloat(f[12], 64)
-	return (u + k) / 100 // USER_HZ
-}
-
-// dockerdPID finds the Engine's process (for its CPU), 0 if not visible.
-func dockerdPID() int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if strings.TrimSpace(string(b)) == "dockerd" {
-			return pid
-		}
-	}
-	return 0
-}
-
 // loadavg is the one-minute load average.
 func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(b))[0]
+	one, _, _ := strings.Cut(benchproc.LoadAverage(), " ")
+	return one
 }

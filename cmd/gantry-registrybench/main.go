@@ -41,7 +41,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +50,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/gantry-dev/gantry/internal/app"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/ecrapi"
 )
@@ -205,35 +205,6 @@ func startReference(bin, dir string) (*registry, error) {
 	return nil, errors.New("docker-registry did not start")
 }
 
-// cpuSeconds is a process's user+system CPU time.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.ParseFloat(f[11], 64)
-	k, _ := strconv.ParseFloat(f[12], 64)
-	return (u + k) / 100 // USER_HZ
-}
-
-// dockerdPID finds the Engine's process (for its CPU), 0 if not visible.
-func dockerdPID() int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if strings.TrimSpace(string(b)) == "dockerd" {
-			return pid
-		}
-	}
-	return 0
-}
-
 type result struct {
 	what, target   string
 	wall           time.Duration
@@ -307,22 +278,22 @@ func bench(mib, layers, rounds int, dir, refBin string) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	defer func() { _, _ = cli.ImageRemove(ctx, src, image.RemoveOptions{Force: true, PruneChildren: true}) }()
-	eng := dockerdPID()
+	eng := benchproc.PIDOf("dockerd")
 	saved := filepath.Join(work, "image.tar")
 	var results []result
 	measure := func(what, target string, reg *registry, f func() error) error {
 		var r0 float64
 		if reg != nil {
-			r0 = cpuSeconds(reg.cmd.Process.Pid)
+			r0 = benchproc.CPUSeconds(reg.cmd.Process.Pid)
 		}
-		e0 := cpuSeconds(eng)
+		e0 := benchproc.CPUSeconds(eng)
 		start := time.Now()
 		if err := f(); err != nil {
 			return fmt.Errorf("%s %s: %w", what, target, err)
 		}
-		res := result{what: what, target: target, wall: time.Since(start), engCPU: cpuSeconds(eng) - e0}
+		res := result{what: what, target: target, wall: time.Since(start), engCPU: benchproc.CPUSeconds(eng) - e0}
 		if reg != nil {
-			res.regCPU = cpuSeconds(reg.cmd.Process.Pid) - r0
+			res.regCPU = benchproc.CPUSeconds(reg.cmd.Process.Pid) - r0
 		}
 		results = append(results, res)
 		fmt.Fprintf(os.Stderr, "%-5s %-32s %6.2fs\n", what, target, res.wall.Seconds())

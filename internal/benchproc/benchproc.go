@@ -259,3 +259,25 @@ func ParseMemStatus(b []byte) (MemStatus, error) {
 	}
 	return m, nil
 }
+
+// PIDOf returns the ID of a process whose command name is name (the first
+// found), or 0 when none is visible.
+func PIDOf(name string) int {
+	if pids := FindPIDs(name); len(pids) > 0 {
+		return pids[0]
+	}
+	return 0
+}
+
+// CPUSeconds is the user plus system CPU time process pid has used, in
+// seconds; 0 when pid is 0 or cannot be read.
+func CPUSeconds(pid int) float64 {
+	if pid == 0 {
+		return 0
+	}
+	d, err := ProcCPU(pid)
+	if err != nil {
+		return 0
+	}
+	return d.Seconds()
+}
