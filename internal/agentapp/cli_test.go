@@ -57,7 +57,7 @@ func TestAgentConfig(t *testing.T) {
 	want := agent.Config{Server: "http://127.0.0.1:8845", Cluster: "default", DataDir: "gantry-agent", Region: "us-east-1",
 		AccessKeyID: "AKID", SecretAccessKey: "secret", CPU: 2048, MemoryMiB: 4096, ReservedMemoryMiB: 256,
 		AvailabilityZone: "us-east-1a", InstanceType: "gantry.host", HostAddress: "127.0.0.1", Attributes: map[string]string{"stack": "blue"},
-		CleanupDelay: 3 * time.Hour, MetricsInterval: 10 * time.Second}
+		CleanupDelay: 3 * time.Hour, MetricsInterval: 10 * time.Second, SpotWarning: 2 * time.Minute, LogSpoolSize: 1 << 30}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("AgentConfig() = %+v\nwant %+v", got, want)
 	}

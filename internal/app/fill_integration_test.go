@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,19 +49,24 @@ func TestTwoServersFillAClusterTogether(t *testing.T) {
 	hbCtx, stopHeartbeats := context.WithCancel(ctx)
 	var hb sync.WaitGroup
 	defer func() { stopHeartbeats(); hb.Wait() }()
-	hb.Go(func() {
-		for {
-			for _, a := range arns {
-				var out ecsapi.GantryPollTasksResponse
-				_ = raw.Call(hbCtx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{Cluster: "st", ContainerInstance: a, OmitTasks: true}, &out)
+	// Real agents beat independently: ten heartbeat loops of 30
+	// instances each, so one slow round under the placement load does not
+	// hold back every instance's heartbeat.
+	for group := range slices.Chunk(arns, 30) {
+		hb.Go(func() {
+			for {
+				for _, a := range group {
+					var out ecsapi.GantryPollTasksResponse
+					_ = raw.Call(hbCtx, "GantryPollTasks", &ecsapi.GantryPollTasksRequest{Cluster: "st", ContainerInstance: a, OmitTasks: true}, &out)
+				}
+				select {
+				case <-hbCtx.Done():
+					return
+				case <-time.After(2 * time.Second):
+				}
 			}
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-time.After(2 * time.Second):
-			}
-		}
-	})
+		})
+	}
 	if _, err := c0.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("m"),
 		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("a"), Image: aws.String("b"), Memory: aws.Int32(100)}}}); err != nil {
 		t.Fatal(err)
