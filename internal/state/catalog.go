@@ -41,10 +41,16 @@ type catalogEntry struct {
 
 // catalogOf returns the entry of t, as written at revision mod.
 func catalogOf(t *record.Task, mod int64) catalogEntry {
-	return catalogEntry{mod: mod, instance: record.IDOf(t.Task.ContainerInstanceArn),
-		last: known(t.Task.LastStatus), desired: known(t.Task.DesiredStatus),
-		launchType: known(string(t.Task.LaunchType)), capacityProvider: t.Task.CapacityProviderName,
-		startedBy: t.Task.StartedBy, group: t.Task.Group, family: FamilyOfTaskDefinition(t.Task.TaskDefinitionArn)}
+	return entryOf(mod, t.Task.ContainerInstanceArn, t.Task.LastStatus, t.Task.DesiredStatus, string(t.Task.LaunchType),
+		t.Task.CapacityProviderName, t.Task.StartedBy, t.Task.Group, t.Task.TaskDefinitionArn)
+}
+
+// entryOf returns the entry of a task with these members, as written at
+// revision mod.
+func entryOf(mod int64, instanceArn, last, desired, launchType, capacityProvider, startedBy, group, taskDefArn string) catalogEntry {
+	return catalogEntry{mod: mod, instance: record.IDOf(instanceArn), last: known(last), desired: known(desired),
+		launchType: known(launchType), capacityProvider: capacityProvider, startedBy: startedBy, group: group,
+		family: FamilyOfTaskDefinition(taskDefArn)}
 }
 
 // FamilyOfTaskDefinition returns the family of a task definition ARN

@@ -399,10 +399,8 @@ func (v *Views) applyLocked(key string, value []byte, mod int64, lease store.Lea
 			}
 		}
 		t := &rec.Task
-		v.catalogPutLocked(cluster, id, catalogEntry{mod: mod, instance: record.IDOf(t.ContainerInstanceArn),
-			last: known(t.LastStatus), desired: known(t.DesiredStatus), launchType: known(t.LaunchType),
-			capacityProvider: t.CapacityProviderName, startedBy: t.StartedBy, group: t.Group,
-			family: FamilyOfTaskDefinition(t.TaskDefinitionArn)})
+		v.catalogPutLocked(cluster, id, entryOf(mod, t.ContainerInstanceArn, t.LastStatus, t.DesiredStatus, t.LaunchType,
+			t.CapacityProviderName, t.StartedBy, t.Group, t.TaskDefinitionArn))
 		// A task runs on an instance of its own cluster, or of another
 		// (a Fargate pool's): that cluster's view accounts for it.
 		host := hostOf(cluster, t.ContainerInstanceArn)
