@@ -20,6 +20,7 @@ import (
 // keeps trying and joins once the cluster is created, then runs tasks; an
 // agent whose cluster is default creates it, as the ECS agent does.
 func TestAgentWaitsForItsCluster(t *testing.T) {
+	t.Parallel()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
 	env := apitest.Start(t, apitest.Options{})

@@ -20,6 +20,7 @@ import (
 )
 
 func TestWebTaskReachableThenStopped(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("web"),
 		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
@@ -62,6 +63,7 @@ func TestWebTaskReachableThenStopped(t *testing.T) {
 }
 
 func TestEssentialContainerExitStopsTask(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	side := webContainer("side", c.image)
 	side.Essential = aws.Bool(false)
@@ -99,6 +101,7 @@ func TestEssentialContainerExitStopsTask(t *testing.T) {
 }
 
 func TestDependsOnOrder(t *testing.T) {
+	t.Parallel()
 	// The stopped containers are inspected: keep them (the cleanup
 	// removes them at the end).
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Minute})
@@ -173,6 +176,7 @@ func TestDependsOnOrder(t *testing.T) {
 }
 
 func TestFailingHealthCheck(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	web := webContainer("web", c.image)
 	web.Environment = []types.KeyValuePair{{Name: aws.String("UNHEALTHY"), Value: aws.String("1")}}
@@ -191,6 +195,7 @@ func TestFailingHealthCheck(t *testing.T) {
 }
 
 func TestMissingImageFailsToStart(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("nope"),
 		ContainerDefinitions: []types.ContainerDefinition{webContainer("web", "gantry-test/does-not-exist:1")}})
@@ -205,6 +210,7 @@ func TestMissingImageFailsToStart(t *testing.T) {
 }
 
 func TestAgentRestartKeepsContainers(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("keep"),
@@ -247,6 +253,7 @@ func TestAgentRestartKeepsContainers(t *testing.T) {
 }
 
 func TestServerRestartKeepsContainers(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("keep"),
@@ -277,6 +284,7 @@ func TestServerRestartKeepsContainers(t *testing.T) {
 }
 
 func TestAWSVPCTaskHasItsOwnAddress(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	web := webContainer("web", c.image)
 	web.PortMappings = []types.PortMapping{{ContainerPort: aws.Int32(8080), HostPort: aws.Int32(8080)}}
@@ -304,6 +312,7 @@ func TestAWSVPCTaskHasItsOwnAddress(t *testing.T) {
 }
 
 func TestContainersOfForgottenTasksAreStopped(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("forgotten"),
@@ -332,6 +341,7 @@ func TestContainersOfForgottenTasksAreStopped(t *testing.T) {
 }
 
 func TestAgentWithBadCredentialsIsRefused(t *testing.T) {
+	t.Parallel()
 	testutil.RequireDocker(t)
 	env := apitest.Start(t, apitest.Options{})
 	cfg := agent.Config{Server: env.URL, Cluster: "default", DataDir: t.TempDir(), Region: apitest.Region,
@@ -382,6 +392,7 @@ func TestStopTaskKillsAfterStopTimeout(t *testing.T) {
 // owns only its containers; an agent that stops is seen as disconnected
 // within seconds, and its restart leaves the other's tasks alone.
 func TestTwoAgentsShareOneDockerEngine(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	second := &cluster{t: t, env: c.env, ecs: c.ecs, docker: c.docker, name: c.name, dataDir: t.TempDir(), image: c.image}

@@ -83,6 +83,7 @@ func (a *awsCLI) file(name, content string) string {
 }
 
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	env := apitest.Start(t, apitest.Options{})
 	cli := newAWSCLI(t, env.URL)
 
@@ -202,6 +203,7 @@ func TestAWSCLI(t *testing.T) {
 // TestAWSCLIRunTask is the README's walk-through: run-task starts a
 // container the reader can reach, stop-task stops it.
 func TestAWSCLIRunTask(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	cli := newAWSCLI(t, c.env.URL)
 	td := cli.file("web.json", fmt.Sprintf(`{"family": "walk", "containerDefinitions": [{"name": "web", "image": %q, "memory": 64, "essential": true, "portMappings": [{"containerPort": 8080}]}]}`, c.image))

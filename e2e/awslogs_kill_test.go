@@ -57,6 +57,7 @@ func (a *agentProcess) kill() {
 // writes, then started again on the same data dir: every line is stored
 // once and in order.
 func TestAWSLogsAgentKilled(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	cl := logsClient(c.env.URL)
 	dir := t.TempDir()

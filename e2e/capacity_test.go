@@ -23,6 +23,7 @@ import (
 // launch type or strategy runs on the cluster's default strategy (1:1),
 // two tasks on each provider, and DescribeServices shows the strategy.
 func TestCapacityProviderStrategyWithAgents(t *testing.T) {
+	t.Parallel()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
 	env := apitest.Start(t, apitest.Options{})

@@ -121,6 +121,7 @@ func (c *cluster) runningImage(taskArn string) string {
 // host form, then moves :latest to another image with PutImage (ECR's
 // retag) and sees a new task run the new image (pull behaviour default).
 func TestTasksOfRegistryImages(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	ctx := context.Background()
 	ecl := ecrClient(c.env.URL)

@@ -220,6 +220,7 @@ func slicesIndex(s []string, v string) int {
 // TestBadEtcdMemberFlagsRefused: `gantry server` refuses a member list
 // without a quorum or with conflicting peer URLs at start, with a message.
 func TestBadEtcdMemberFlagsRefused(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e: skipped under -short")
 	}

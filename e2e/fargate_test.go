@@ -77,6 +77,7 @@ var awsvpcConfig = &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVp
 // cluster listed), and a container that allocates more memory than its
 // task has is killed by the kernel (OutOfMemoryError).
 func TestFargatePoolRunsTasksOfEveryCluster(t *testing.T) {
+	t.Parallel()
 	image := testutil.TestServerImage(t)
 	env := apitest.Start(t, apitest.Options{})
 	c := env.Client
@@ -198,6 +199,7 @@ func TestFargatePoolRunsTasksOfEveryCluster(t *testing.T) {
 // reason after SIGTERM, and the service runs its tasks again on the other
 // spot host.
 func TestFargateSpotReclamation(t *testing.T) {
+	t.Parallel()
 	image := testutil.TestServerImage(t)
 	env := apitest.Start(t, apitest.Options{})
 	c := env.Client
@@ -329,6 +331,7 @@ func TestFargateSpotReclamation(t *testing.T) {
 // Fargate's rules, and runs tasks that Fargate refuses, through the AWS
 // SDK: each gets ECS's error code and message.
 func TestFargateRulesRefused(t *testing.T) {
+	t.Parallel()
 	env := apitest.Start(t, apitest.Options{})
 	c := env.Client
 	ctx := context.Background()

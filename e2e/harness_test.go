@@ -5,8 +5,10 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -21,6 +23,25 @@ import (
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
+
+// parallelTests is how many of the tests that call t.Parallel run at once
+// unless -parallel is given. Those tests mostly wait on containers and the
+// control plane, so more of them than GOMAXPROCS (2 on CI) fit; the tests
+// that measure time or burn CPU do not call t.Parallel and run alone first.
+const parallelTests = "4"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		if err := flag.Set("test.parallel", parallelTests); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: set -parallel:", err)
+			os.Exit(2)
+		}
+	}
+	os.Exit(m.Run())
+}
 
 // cluster is a control plane with one agent, for one test.
 type cluster struct {

@@ -76,6 +76,7 @@ func freePort(t *testing.T) int {
 // ECS_CONTAINER_METADATA_URI_V4, ECS_CONTAINER_METADATA_URI and
 // ECS_AGENT_URI, and a container of another task that cannot read them.
 func TestTaskMetadataEndpoint(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	ctx := context.Background()
 

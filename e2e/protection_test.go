@@ -20,6 +20,7 @@ import (
 // that stops their unprotected siblings; once protection is turned off the
 // service scales in to its desired count.
 func TestProtectedTasksSurviveScaleIn(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("prot"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})

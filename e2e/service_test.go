@@ -145,6 +145,7 @@ func hasEvent(s types.Service, substr string) bool {
 // reaches a steady state (the services-stable waiter returns); a container
 // killed with the Docker API gets its task replaced.
 func TestServiceKeepsThreeTasksRunning(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("svc-web"),
@@ -263,6 +264,7 @@ func healthyWeb(image, who string) types.ContainerDefinition {
 // maximumPercent live; it ends with one COMPLETED deployment of the new
 // revision.
 func TestRollingUpdateKeepsMinimumHealthy(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	v1 := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("roll"), ContainerDefinitions: []types.ContainerDefinition{healthyWeb(c.image, "v1")}})
@@ -350,6 +352,7 @@ func TestRollingUpdateKeepsMinimumHealthy(t *testing.T) {
 // after it starts (within the server's minimum healthy time) fails and
 // rolls back the same way, where ECS's breaker would complete it.
 func TestCircuitBreakerRollsBack(t *testing.T) {
+	t.Parallel()
 	// Image pre-pull is off: with it on, the unpullable image fails the
 	// deployment before any task starts (TestPlanPrePull and
 	// TestRolloutPrePullsImage cover that); this test is about the
@@ -489,6 +492,7 @@ func TestCircuitBreakerRollsBack(t *testing.T) {
 // instance: a joining instance gets one, a DRAINING one and one whose agent
 // is gone past the grace lose theirs.
 func TestDaemonFollowsInstances(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lostGrace: 3 * time.Second})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("daemon"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
@@ -564,6 +568,7 @@ func TestDaemonFollowsInstances(t *testing.T) {
 // TestLostAgentTasksReplaced: when an agent stops, its service tasks are
 // started on another instance once the grace has passed.
 func TestLostAgentTasksReplaced(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lostGrace: 3 * time.Second})
 	second := c.addAgent("us-east-1b")
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("lost"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
@@ -710,6 +715,7 @@ func TestSecondServerTakesOver(t *testing.T) {
 // TestAWSCLIWaitServicesStable: `aws ecs create-service` then `aws ecs wait
 // services-stable` returns once the service runs its desired count.
 func TestAWSCLIWaitServicesStable(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	cli := newAWSCLI(t, c.env.URL)
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("cli-web"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
@@ -741,6 +747,7 @@ func TestAWSCLIWaitServicesStable(t *testing.T) {
 // TestFailingTasksAreThrottled: a service whose tasks keep failing to start
 // retries with a growing delay and says so in its events.
 func TestFailingTasksAreThrottled(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("broken"),
@@ -777,6 +784,7 @@ func TestFailingTasksAreThrottled(t *testing.T) {
 // are replaced elsewhere before they stop, so the service never runs fewer
 // than its desired count (minimumHealthyPercent 100).
 func TestDrainingInstanceTasksReplacedFirst(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	second := c.addAgent("us-east-1b")

@@ -19,6 +19,7 @@ import (
 // reports DELETE_IN_PROGRESS while the service's
 // tasks run it); once the service is gone the revision is deleted.
 func TestServiceOnDeletedRevision(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("gone"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})

@@ -24,6 +24,7 @@ import (
 // task set switches; deleting the old one with force stops its containers
 // and removes it.
 func TestTaskSetsRunRealTasks(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second})
 	ctx := context.Background()
 	blueTD := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("ts-blue"), ContainerDefinitions: []types.ContainerDefinition{webContainer("web", c.image)}})
@@ -155,6 +156,7 @@ func TestTaskSetsRunRealTasks(t *testing.T) {
 // goes DEACTIVATING while its target drains, then stops, and green leaves
 // the service; blue's targets are untouched.
 func TestTaskSetBehindLoadBalancer(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lbDataPlane: true, minHealthy: -1})
 	ctx := context.Background()
 	prod := c.newLB("ts-prod", 3)

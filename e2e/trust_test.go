@@ -29,6 +29,7 @@ import (
 // the task stopped) stops the real container within 10 seconds while the
 // agent runs, so it does not run beside its replacement.
 func TestForgedStoppedStopsTheContainer(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	ctx := context.Background()
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("forged"),
@@ -54,6 +55,7 @@ func TestForgedStoppedStopsTheContainer(t *testing.T) {
 // A second agent on a data dir in use exits at once with a message that
 // says so; the first keeps running its instance.
 func TestSecondAgentOnOneDataDirExits(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, clusterOptions{})
 	second, err := agentapp.StartAgent(context.Background(), c.agentConfig(clusterOptions{}), agentapp.AgentOptions{}, apitest.Logger())
 	if err == nil {
@@ -79,6 +81,7 @@ func TestSecondAgentOnOneDataDirExits(t *testing.T) {
 // instance's own key, keeps it in its data dir (0600), and runs tasks with
 // it, while the join key itself cannot poll.
 func TestAgentJoinsWithAJoinKeyOverTLS(t *testing.T) {
+	t.Parallel()
 	docker := testutil.RequireDocker(t)
 	image := testutil.TestServerImage(t)
 	dir := t.TempDir()

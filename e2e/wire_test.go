@@ -17,6 +17,7 @@ import (
 // is "" (not absent). SDK code that indexes the list, and the CLI's --query,
 // trip on an absent member.
 func TestEmptyListsAndStrings(t *testing.T) {
+	t.Parallel()
 	env := apitest.Start(t, apitest.Options{})
 	ctx := context.Background()
 	c := env.Client
