@@ -47,6 +47,15 @@ func decodeCBOR(body []byte, v any) *apierror.Error {
 	if len(body) == 0 {
 		return nil
 	}
+	if c := fastCodecOf(v); c != nil && c.decode != nil && !isNil(v) {
+		r := CBORReader{b: body}
+		if c.decode(&r, v) && r.Done() {
+			return nil
+		}
+		// Not handled: decode again from nothing, with the generic
+		// decoder's errors.
+		reflect.ValueOf(v).Elem().SetZero()
+	}
 	var tree any
 	if err := cborDec.Unmarshal(body, &tree); err != nil {
 		return apierror.Serialization("The request body is not valid CBOR: %v", err)
@@ -225,6 +234,11 @@ func number(x any) (float64, bool) {
 
 // encodeCBOR writes v (a pointer to a structure, or nil) as a CBOR map.
 func encodeCBOR(v any) ([]byte, error) {
+	if c := fastCodecOf(v); c != nil && c.encode != nil && !isNil(v) {
+		var w CBORWriter
+		c.encode(&w, v)
+		return w.Bytes(), nil
+	}
 	rv := reflect.ValueOf(v)
 	for rv.IsValid() && rv.Kind() == reflect.Pointer {
 		if rv.IsNil() {

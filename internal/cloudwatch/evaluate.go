@@ -254,8 +254,8 @@ func alarmPeriod(al *cloudwatchapi.MetricAlarm) time.Duration {
 }
 
 // points reads an alarm's evaluation range: the last N periods, ending
-// with the current one if it already has data, else with the last
-// complete one.
+// with the current one if it already has data that partialFinal accepts,
+// else with the last complete one.
 func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, error) {
 	n := int(*al.EvaluationPeriods)
 	p := alarmPeriod(al)
@@ -305,10 +305,42 @@ func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, err
 		v, ok := values[t.Unix()]
 		pts = append(pts, point{start: t, value: v, present: ok, few: few[t.Unix()]})
 	}
-	if pts[len(pts)-1].present {
+	if cur := pts[len(pts)-1]; cur.present && partialFinal(al, cur.value) {
 		return pts[1:], nil
 	}
 	return pts[:n], nil
+}
+
+// partialFinal reports whether the value v of the period in progress may
+// be evaluated before the period ends. CloudWatch evaluates complete
+// periods; Gantry looks at the one in progress to react sooner, but only
+// where a partial value cannot mislead: a statistic that averages
+// (Average, percentiles, trimmed means) estimates the complete period's,
+// while Sum, SampleCount and Maximum only grow as datapoints arrive and
+// Minimum only falls, so their partial value counts only when it already
+// breaches in the direction the complete period cannot undo (a partial
+// Sum over a GreaterThan threshold stays over it; a partial Sum under a
+// LessThan threshold may not stay under it, and is left out). A metric
+// math alarm's expression is taken as one that grows with its inputs (sums
+// and counts of requests, their ratios to a constant): its partial value
+// counts only when it breaches a GreaterThan threshold.
+func partialFinal(al *cloudwatchapi.MetricAlarm, v float64) bool {
+	if al.Threshold == nil {
+		return false
+	}
+	op := string(al.ComparisonOperator)
+	greater := op == "GreaterThanThreshold" || op == "GreaterThanOrEqualToThreshold"
+	stat := string(al.Statistic)
+	if len(al.Metrics) > 0 {
+		stat = "Sum"
+	}
+	switch stat {
+	case "Sum", "SampleCount", "Maximum":
+		return greater && breaches(op, v, *al.Threshold)
+	case "Minimum":
+		return !greater && breaches(op, v, *al.Threshold)
+	}
+	return true
 }
 
 // EvaluatorOptions tune Run.

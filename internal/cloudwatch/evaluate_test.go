@@ -1,10 +1,12 @@
 package cloudwatch
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/awstime"
 	"github.com/gantry-dev/gantry/internal/cloudwatchapi"
 )
 
@@ -82,5 +84,47 @@ func TestDecideReasons(t *testing.T) {
 	v = decide(al, pts("---"), time.Now())
 	if v.reason != "Insufficient Data: 3 datapoints were unknown." {
 		t.Fatalf("insufficient: %q", v.reason)
+	}
+}
+
+// TestPartialPeriodDoesNotFireLessThanSum: a LessThan alarm on a Sum with
+// one evaluation period stays OK while the period in progress holds only
+// part of its datapoints (CloudWatch evaluates complete periods); a
+// GreaterThan alarm on the same Sum may fire on the partial period, which
+// can only grow.
+func TestPartialPeriodDoesNotFireLessThanSum(t *testing.T) {
+	now := time.Date(2026, 12, 6, 8, 0, 10, 0, time.UTC)
+	a := newTestAPI(t, &now)
+	ctx := context.Background()
+	i32 := func(v int32) *int32 { return &v }
+	put := func(at time.Time, v float64) {
+		t.Helper()
+		if _, err := a.PutMetricData(ctx, &cloudwatchapi.PutMetricDataInput{Namespace: "NS", MetricData: []cloudwatchapi.MetricDatum{
+			{MetricName: "Requests", Value: &v, Timestamp: awstime.NewTimestamp(at)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(now.Add(-time.Minute), 200) // the last complete minute: 200 requests
+	put(now, 20)                    // 10 s into this minute: 20 so far
+	low, high := 100.0, 150.0
+	alarm := func(op string, th *float64) *cloudwatchapi.MetricAlarm {
+		return &cloudwatchapi.MetricAlarm{Namespace: "NS", MetricName: "Requests", Statistic: "Sum", Period: i32(60),
+			EvaluationPeriods: i32(1), Threshold: th, ComparisonOperator: cloudwatchapi.ComparisonOperator(op), StateValue: "OK"}
+	}
+	al := alarm("LessThanThreshold", &low)
+	p, err := a.points(al, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := decide(al, p, now); v.state != StateOK {
+		t.Fatalf("LessThan 100 on Sum: %s (%s), want OK: the complete minute had 200", v.state, v.reason)
+	}
+	put(now, 200) // the minute in progress reaches 220: over 150 already
+	al = alarm("GreaterThanThreshold", &high)
+	if p, err = a.points(al, now); err != nil {
+		t.Fatal(err)
+	}
+	if v := decide(al, p, now); v.state != StateAlarm || v.last != 220 {
+		t.Fatalf("GreaterThan 150 on Sum: %s last %v (%s), want ALARM on the partial minute's 220", v.state, v.last, v.reason)
 	}
 }

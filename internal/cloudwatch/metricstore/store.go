@@ -190,14 +190,18 @@ func (s *Store) Close() error {
 // Key is the canonical key of a series (dimensions must be sorted by
 // name): each part length-prefixed, so no byte is reserved.
 func Key(ser Series) string {
-	b := make([]byte, 0, 64)
+	return string(appendKey(make([]byte, 0, 64), ser))
+}
+
+// appendKey appends the canonical key of ser to b.
+func appendKey(b []byte, ser Series) []byte {
 	b = appendString(b, ser.Namespace)
 	b = appendString(b, ser.Name)
 	for _, d := range ser.Dimensions {
 		b = appendString(b, d.Name)
 		b = appendString(b, d.Value)
 	}
-	return string(b)
+	return b
 }
 
 func appendString(b []byte, s string) []byte {
@@ -278,11 +282,12 @@ func (s *Store) Append(data []Datum) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	key := make([]byte, 0, 29)
-	var val []byte
+	var val, skey []byte
 	putAt := s.opts.Now().UnixMilli()
 	for i := range data {
 		d := &data[i]
-		si, isNew := s.seriesFor(d.Series)
+		skey = appendKey(skey[:0], d.Series)
+		si, isNew := s.seriesFor(d.Series, skey)
 		ms := d.Time.UnixMilli()
 		if ms < 0 {
 			ms = 0
@@ -321,14 +326,16 @@ func (s *Store) Append(data []Datum) error {
 	return nil
 }
 
-func (s *Store) seriesFor(ser Series) (*seriesInfo, bool) {
-	k := Key(ser)
+// seriesFor returns the series ser, whose key is key, and whether it is
+// new.
+func (s *Store) seriesFor(ser Series, key []byte) (*seriesInfo, bool) {
 	s.mu.RLock()
-	si := s.series[k]
+	si := s.series[string(key)] // no copy for a lookup
 	s.mu.RUnlock()
 	if si != nil {
 		return si, false
 	}
+	k := string(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if si := s.series[k]; si != nil {
