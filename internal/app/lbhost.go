@@ -115,7 +115,9 @@ func (h *LBHost) Revision() int64 { return h.lb.Revision() }
 
 // WaitRevision blocks until a configuration of at least rev is applied or
 // ctx ends.
-func (h *LBHost) WaitRevision(ctx context.Context, rev int64) error { return h.lb.WaitRevision(ctx, rev) }
+func (h *LBHost) WaitRevision(ctx context.Context, rev int64) error {
+	return h.lb.WaitRevision(ctx, rev)
+}
 
 // Addr is the address a listener is bound to here ("" if it is not).
 func (h *LBHost) Addr(listenerArn string) string { return h.lb.Addr(listenerArn) }
