@@ -270,3 +270,113 @@ func TestUpdateServiceLoadBalancers(t *testing.T) {
 		t.Fatalf("GET through the second listener: %d %v", code, err)
 	}
 }
+
+// TestBlueGreenNetworkLoadBalancer runs a BLUE_GREEN service behind a
+// network load balancer, whose listener (no rules: the listener's ARN is
+// the productionListenerRule, as ECS allows for Network Load Balancers)
+// forwards to a blue and a green TCP target group by weight: the
+// deployment moves the listener's weights to green, swaps the target
+// groups, and the listener passes connections through to the new task.
+func TestBlueGreenNetworkLoadBalancer(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{cleanupDelay: time.Second, lbDataPlane: true, minHealthy: -1})
+	ctx := context.Background()
+	cl := elbv2.New(elbv2.Options{Region: apitest.Region, BaseEndpoint: aws.String(c.env.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, "")})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := int32(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	nlb, err := cl.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("nbg"), Type: elbtypes.LoadBalancerTypeEnumNetwork})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := func(n string) string {
+		out, err := cl.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String(n), Protocol: elbtypes.ProtocolEnumTcp,
+			Port: aws.Int32(80), TargetType: elbtypes.TargetTypeEnumInstance, HealthCheckProtocol: elbtypes.ProtocolEnumTcp,
+			HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2),
+			HealthCheckTimeoutSeconds: aws.Int32(2)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arn := aws.ToString(out.TargetGroups[0].TargetGroupArn)
+		if _, err := cl.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
+			Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("1")}}}); err != nil {
+			t.Fatal(err)
+		}
+		return arn
+	}
+	blue, green := tg("nbg-blue"), tg("nbg-green")
+	l, err := cl.CreateListener(ctx, &elbv2.CreateListenerInput{LoadBalancerArn: nlb.LoadBalancers[0].LoadBalancerArn,
+		Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(port),
+		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{
+			{TargetGroupArn: aws.String(blue), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(green), Weight: aws.Int32(0)}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener := aws.ToString(l.Listeners[0].ListenerArn)
+	weights := func() map[string]int32 {
+		out, err := cl.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: []string{listener}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := map[string]int32{}
+		for _, a := range out.Listeners[0].DefaultActions {
+			if a.ForwardConfig != nil {
+				for _, g := range a.ForwardConfig.TargetGroups {
+					w[aws.ToString(g.TargetGroupArn)] = aws.ToInt32(g.Weight)
+				}
+			}
+		}
+		return w
+	}
+	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("nbgweb"), ContainerDefinitions: []types.ContainerDefinition{
+		webContainer("web", c.image)}})
+	if _, err := c.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(c.name), ServiceName: aws.String("tcp"),
+		TaskDefinition: aws.String(td), DesiredCount: aws.Int32(1),
+		LoadBalancers: []types.LoadBalancer{{TargetGroupArn: aws.String(blue), ContainerName: aws.String("web"), ContainerPort: aws.Int32(8080),
+			AdvancedConfiguration: &types.AdvancedConfiguration{AlternateTargetGroupArn: aws.String(green), ProductionListenerRule: aws.String(listener)}}},
+		DeploymentConfiguration: &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.waitCompleted("tcp", 120*time.Second)
+	t.Logf("service steady after %v", time.Since(start))
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	testutil.WaitFor(t, 30*time.Second, "GET through the TCP listener", func() error {
+		code, err := get(url)
+		if err != nil || code != 200 {
+			return fmt.Errorf("%d %v", code, err)
+		}
+		return nil
+	})
+	t.Logf("answering after %v", time.Since(start))
+	first := c.svc("tcp").Deployments[0].Id
+
+	if _, err := c.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(c.name), Service: aws.String("tcp"), ForceNewDeployment: true}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 120*time.Second, "the blue/green deployment completed", func() error {
+		s := c.svc("tcp")
+		if len(s.Deployments) != 1 || s.Deployments[0].Id == first || s.Deployments[0].RolloutState != types.DeploymentRolloutStateCompleted {
+			return fmt.Errorf("%d deployments: %v", len(s.Deployments), eventMessages(s, 4))
+		}
+		return nil
+	})
+	t.Logf("blue/green deployment done after %v", time.Since(start))
+	s := c.svc("tcp")
+	if lbs := s.LoadBalancers; aws.ToString(lbs[0].TargetGroupArn) != green || aws.ToString(lbs[0].AdvancedConfiguration.AlternateTargetGroupArn) != blue {
+		t.Errorf("target groups not swapped: %+v", lbs[0])
+	}
+	if w := weights(); w[green] == 0 || w[blue] != 0 {
+		t.Errorf("listener weights after the deployment: %v", w)
+	}
+	if !hasEvent(s, "shifted 100% of production traffic to the green service revision") {
+		t.Errorf("events %v", eventMessages(s, 10))
+	}
+	if code, err := get(url); err != nil || code != 200 {
+		t.Errorf("GET through the TCP listener after the deployment: %d %v", code, err)
+	}
+}

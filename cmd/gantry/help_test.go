@@ -24,6 +24,7 @@ func TestHelp(t *testing.T) {
 		{"server", []string{"server", "--help"}, "help-server.txt", 0},
 		{"dev", []string{"dev", "--help"}, "help-dev.txt", 0},
 		{"agent", []string{"agent", "--help"}, "help-agent.txt", 0},
+		{"lb", []string{"lb", "--help"}, "help-lb.txt", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

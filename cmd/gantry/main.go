@@ -31,6 +31,7 @@ Usage:
   gantry server [flags]   run the control plane (the ECS API, state in etcd)
   gantry agent  [flags]   run the agent: register this host into a cluster, run its tasks
   gantry dev    [flags]   run the control plane and one agent in one process, on loopback
+  gantry lb     [flags]   run the load balancers' data plane on a host of its own
   gantry version          print the version
 
 Run 'gantry COMMAND --help' for a command's flags. Every flag has an
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runDev(ctx, args[1:], stderr, logger)
 	case "agent":
 		err = runAgent(ctx, args[1:], stderr, logger)
+	case "lb":
+		err = runLB(ctx, args[1:], stderr, logger)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gantry", Version)
 	case "help", "-h", "--help":

@@ -24,6 +24,8 @@ func (s *Server) startPeers() (*peers.Server, error) {
 	logger := s.logger.With("service", "peers")
 	srv := peers.NewServer(key, logger)
 	s.Logs.RegisterPeerOps(srv)
+	// Dedicated data planes (`gantry lb`) send their metrics here.
+	srv.Handle(peerOpLBMetrics, s.handleLBMetrics)
 	st := s.ECS.Store
 	s.Logs.Self = s.AdvertiseURL
 	s.Logs.Peers = &peers.Client{Self: s.AdvertiseURL, Key: key, Logger: logger,

@@ -101,6 +101,9 @@ func TestCreateServiceBlueGreenValidation(t *testing.T) {
 		{"unknown production rule", func(in *ecs.CreateServiceInput) {
 			adv(in).ProductionListenerRule = aws.String(prod[:len(prod)-4] + "beef")
 		}, "Unable to find production listener rule"},
+		{"an application load balancer's listener", func(in *ecs.CreateServiceInput) {
+			adv(in).ProductionListenerRule = l.Listeners[0].ListenerArn
+		}, "Unable to find production listener rule"},
 		{"rule not forwarding to both", func(in *ecs.CreateServiceInput) { adv(in).ProductionListenerRule = aws.String(blueOnly) }, "must forward to both"},
 		{"test rule not forwarding to both", func(in *ecs.CreateServiceInput) { adv(in).TestListenerRule = aws.String(blueOnly) }, "The test listener rule"},
 		{"same test and production rule", func(in *ecs.CreateServiceInput) { adv(in).TestListenerRule = aws.String(prod) }, "must differ"},

@@ -89,9 +89,8 @@ func (w *world) normalizeForward(lb *lbRecord, listenerProtocol string, act elbv
 	if len(tuples) > maxTGsPerAction {
 		return act, errf(codeTooManyTargetGroups, "A 'forward' action can have at most %d target groups", maxTGsPerAction)
 	}
-	if listenerProtocol == "TCP" && len(tuples) > 1 {
-		return act, errf(codeInvalidAction, "A 'forward' action of a Network Load Balancer listener takes one target group")
-	}
+	// Network Load Balancer listeners take weighted target groups too
+	// (since November 2025), without target group stickiness.
 	seen := map[string]bool{}
 	norm := make([]elbv2api.TargetGroupTuple, 0, len(tuples))
 	for _, t := range tuples {

@@ -102,14 +102,33 @@ type RuleForward struct {
 	Weights                      map[string]int32
 }
 
+// shiftedRule finds what an ECS deployment's productionListenerRule or
+// testListenerRule names: a listener rule (a listener's default rule
+// included) or, as ECS's advancedConfiguration allows for a Network Load
+// Balancer (whose listeners have no rules), a listener of a network load
+// balancer, whose default actions are then the ones shifted. l is nil
+// when arn names neither.
+func (w *world) shiftedRule(arn string) (r *ruleRecord, l *listenerRecord) {
+	if r, l := w.ruleByARN(arn); l != nil {
+		return r, l
+	}
+	if l := w.listenerByARN(arn); l != nil {
+		if lb := w.lbs[l.LBID]; lb != nil && lb.LB.Type == "network" {
+			return nil, l
+		}
+	}
+	return nil, nil
+}
+
 // RuleForward returns the forward action of the rule of arn (a listener's
-// default rule included), or ErrRuleNotFound.
+// default rule included, or a network load balancer's listener: see
+// shiftedRule), or ErrRuleNotFound.
 func (a *API) RuleForward(ctx context.Context, arn string) (RuleForward, error) {
 	w, err := a.read(ctx)
 	if err != nil {
 		return RuleForward{}, err
 	}
-	r, l := w.ruleByARN(arn)
+	r, l := w.shiftedRule(arn)
 	if l == nil {
 		return RuleForward{}, fmt.Errorf("%w: %s", ErrRuleNotFound, arn)
 	}
@@ -137,7 +156,8 @@ func (a *API) RuleForward(ctx context.Context, arn string) (RuleForward, error) 
 }
 
 // SetForwardWeights sets the weights of target groups in the forward
-// action of the rule of arn (a listener's default rule included), as a
+// action of the rule of arn (a listener's default rule included, or a
+// network load balancer's listener: see shiftedRule), as a
 // ModifyRule that changes only those weights would, in one guarded write:
 // DescribeRules shows them and the data plane applies them. Every target
 // group named must already be one the action forwards to. ErrRuleNotFound
@@ -149,7 +169,7 @@ func (a *API) SetForwardWeights(ctx context.Context, arn string, weights map[str
 		}
 	}
 	_, err := a.update(ctx, func(w *world) error {
-		r, l := w.ruleByARN(arn)
+		r, l := w.shiftedRule(arn)
 		if l == nil {
 			return fmt.Errorf("%w: %s", ErrRuleNotFound, arn)
 		}

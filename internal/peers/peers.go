@@ -215,6 +215,17 @@ func (c *Client) Ask(ctx context.Context, op string, in any) ([]Answer, error) {
 	return out, nil
 }
 
+// Post posts in (as JSON) to op on the server at url alone and returns
+// its JSON answer. Processes that hold the key without being a server (a
+// dedicated load balancer data plane) hand data to a server this way.
+func (c *Client) Post(ctx context.Context, url, op string, in any) ([]byte, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	return c.post(ctx, url, op, body)
+}
+
 func (c *Client) post(ctx context.Context, url, op string, body []byte) ([]byte, error) {
 	d := c.Timeout
 	if d == 0 {

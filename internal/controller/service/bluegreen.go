@@ -436,6 +436,19 @@ func (pl *planner) blueGreen(live []*task, tasks []ecsapi.Task) {
 			pl.stop(t.t, reasonScaling(d.Id))
 		}
 	}
+	// Blue, which production traffic still (partly) goes to until the
+	// clean-up, is kept at the desired count too: a blue task that dies
+	// mid-shift is replaced in blue's revision, as ECS's scheduler keeps
+	// both revisions at their counts.
+	if bd := pl.blueDeployment(); bd != nil {
+		if need := desired - len(blue); need > 0 && !pl.throttled(tasks, bd.Id) {
+			pl.p.Start = append(pl.p.Start, Start{Deployment: bd.Id, TaskDefinition: bd.TaskDefinition, Count: need})
+		} else if excess := len(blue) - desired; excess > 0 {
+			for _, t := range scaleInOrder(blue)[:excess] {
+				pl.stop(t.t, reasonScaling(bd.Id))
+			}
+		}
+	}
 	pct, test := 0.0, false
 	switch st.Stage {
 	case StageTestTraffic:
@@ -510,6 +523,20 @@ func (pl *planner) blueGreen(live []*task, tasks []ecsapi.Task) {
 			pl.stop(t.t, reasonScaling(d.Id))
 		}
 	}
+}
+
+// blueDeployment is the deployment whose tasks serve production traffic
+// beside a traffic-shifting deployment under way: the newest older one
+// whose tasks live in the production target groups (not an unfinished
+// green); nil if there is none.
+func (pl *planner) blueDeployment() *ecsapi.Deployment {
+	for i := 1; i < len(pl.svc.Deployments); i++ {
+		d := &pl.svc.Deployments[i]
+		if !pl.inAlternate(&ecsapi.Task{StartedBy: d.Id}) {
+			return d
+		}
+	}
+	return nil
 }
 
 // cleanUp stops what is left of blue while the PRIMARY deployment is in

@@ -335,3 +335,49 @@ func TestBGStateReason(t *testing.T) {
 		}
 	}
 }
+
+func TestBlueGreenReplacesLostBlueTasks(t *testing.T) {
+	for _, stage := range []string{StageScaleUp, StageProductionShift, StageBakeTime} {
+		t.Run(stage, func(t *testing.T) {
+			w := deployed(t, shiftingLB("CANARY", 10, func(dc *ecsapi.DeploymentConfiguration) {
+				dc.CanaryConfiguration = &ecsapi.CanaryConfiguration{CanaryPercent: 50, CanaryBakeTimeInMinutes: 10}
+			}))
+			w.until(200, func() bool {
+				st, _ := parseBGState(w.svc.Deployments[0].RolloutStateReason)
+				return st.Stage == stage
+			})
+			// A blue task dies by itself (its container exited).
+			for i := range w.tasks {
+				if tk := &w.tasks[i]; tk.StartedBy == "d1" && tk.DesiredStatus != "STOPPED" {
+					tk.DesiredStatus, tk.LastStatus, tk.StopCode = "STOPPED", "STOPPED", "EssentialContainerExited"
+					tk.StoppedAt = ecsapi.NewTimestamp(w.now)
+					tk.StartedAt = ecsapi.NewTimestamp(w.now.Add(-time.Hour))
+					break
+				}
+			}
+			p := w.step()
+			var started []Start
+			for _, s := range p.Start {
+				if s.Deployment == "d1" {
+					started = append(started, s)
+				}
+			}
+			if len(started) != 1 || started[0].Count != 1 || started[0].TaskDefinition != "td:1" {
+				t.Fatalf("plan starts %+v, want one task of blue (d1, td:1)", p.Start)
+			}
+			if w.live("d1") != 2 || w.live("d2") != 2 {
+				t.Fatalf("blue %d green %d, want 2 and 2", w.live("d1"), w.live("d2"))
+			}
+			// The replacement registers in blue's (production) group.
+			w.step()
+			if n := len(w.targets[tgArn]); n != 2 {
+				t.Errorf("production group has %d targets, want 2: %v", n, w.targets)
+			}
+			// The deployment goes on to its end.
+			w.until(300, func() bool { return len(w.svc.Deployments) == 1 && w.svc.Deployments[0].RolloutState == "COMPLETED" })
+			if w.svc.Deployments[0].Id != "d2" || w.live("d1") != 0 || w.live("d2") != 2 {
+				t.Errorf("deployments %+v; blue %d green %d", w.svc.Deployments, w.live("d1"), w.live("d2"))
+			}
+		})
+	}
+}
