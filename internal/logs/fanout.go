@@ -69,6 +69,7 @@ type peerStreamsAnswer struct {
 // RegisterPeerOps registers the operations a server answers its peers
 // with, from the local store only.
 func (a *API) RegisterPeerOps(s *peers.Server) {
+	a.registerGroupOps(s)
 	s.Handle(peerOpScan, func(ctx context.Context, body []byte) (any, error) {
 		var in peerScanRequest
 		if err := json.Unmarshal(body, &in); err != nil {
