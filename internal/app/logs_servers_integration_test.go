@@ -261,6 +261,60 @@ func TestLogsAcrossServers(t *testing.T) {
 			t.Fatalf("woken after %v", d)
 		}
 	})
+	t.Run("a tail held on A sees the first events of a group B takes over", func(t *testing.T) {
+		fo := "failover"
+		if _, err := a.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: &fo}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: &fo, LogStreamName: aws.String("s1")}); err != nil {
+			t.Fatal(err)
+		}
+		ts := nowMillis()
+		if _, err := a.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: &fo, LogStreamName: aws.String("s1"),
+			LogEvents: []types.InputLogEvent{{Timestamp: aws.Int64(ts), Message: aws.String("before")}}}); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 10)
+		tctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: &fo, StartTime: aws.Int64(ts)}
+			in.Interleaved = aws.Bool(true) //nolint:staticcheck // as `aws logs tail` sends it
+			for tctx.Err() == nil {
+				out, err := a.FilterLogEvents(tctx, in)
+				if err != nil {
+					return
+				}
+				for _, e := range out.Events {
+					got <- *e.Message
+				}
+				in.NextToken = out.NextToken
+			}
+		}()
+		time.Sleep(500 * time.Millisecond)
+		// B has never held the group: the agent's first batch there
+		// creates it (adopted from A), then its stream.
+		if _, err := b.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: &fo, LogStreamName: aws.String("s2")}); err != nil {
+			t.Fatal(err)
+		}
+		put := time.Now()
+		if _, err := b.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: &fo, LogStreamName: aws.String("s2"),
+			LogEvents: []types.InputLogEvent{{Timestamp: aws.Int64(nowMillis()), Message: aws.String("after")}}}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case m := <-got:
+				if m != "after" {
+					continue
+				}
+				t.Logf("the first event through B shown to the tail on A after %v", time.Since(put))
+				return
+			case <-time.After(2 * time.Second):
+				t.Fatal("the tail on A did not see the event put through B within 2 s")
+			}
+		}
+	})
 	t.Run("aws logs tail --follow on A shows a line put through B", func(t *testing.T) {
 		tailFollowAcross(t, urls[0], b, group, stream)
 	})

@@ -479,28 +479,42 @@ type peerWaitRequest struct {
 
 // localWait answers a peer's wait: at once when the group's generation
 // has moved since the peer's scan, else when it moves (new events), the
-// hold passes or the request ends. A group this server does not hold
-// waits the whole hold: only an answer means "look again".
+// hold passes or the request ends. A group this server does not hold is
+// looked for every groupPoll (an agent that fails over to this server
+// brings the group here): found, the wait ends.
 func (a *API) localWait(ctx context.Context, in peerWaitRequest) (struct{}, error) {
 	hold := min(max(in.Hold, 0), 10*time.Minute)
 	t := time.NewTimer(hold)
 	defer t.Stop()
 	ch, gen, err := a.Store.Watch(in.Group)
+	var poll <-chan time.Time
 	if err != nil {
-		ch = nil
+		tick := time.NewTicker(groupPoll)
+		defer tick.Stop()
+		poll = tick.C
 	} else if seen, ok := in.Gens[a.Self]; ok && gen != seen {
 		return struct{}{}, nil
 	} else if !ok && gen != 0 {
 		return struct{}{}, nil
 	}
-	select {
-	case <-ch:
-	case <-t.C:
-	case <-ctx.Done():
-	case <-a.stopped():
+	for {
+		select {
+		case <-poll:
+			if _, err := a.Store.Group(in.Group); err != nil {
+				continue
+			}
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+		case <-a.stopped():
+		}
+		return struct{}{}, nil
 	}
-	return struct{}{}, nil
 }
+
+// groupPoll is how often a peer's wait looks for a group this server does
+// not hold yet.
+const groupPoll = 250 * time.Millisecond
 
 // waitMerged waits until a server's store has events for the group that
 // its last scan (at generation gens[server]) did not see, TailWait passes,
