@@ -47,9 +47,11 @@ type API struct {
 	// ScanBudget bounds the events one FilterLogEvents examines; 0 is
 	// DefaultScanBudget.
 	ScanBudget int
-	// Peers, when set, asks the other live servers: GetLogEvents,
-	// FilterLogEvents (but for tailing requests) and DescribeLogStreams
-	// then answer from every server's store, merged (see fanout.go).
+	// Peers, when set, asks the other live servers: reads (GetLogEvents,
+	// FilterLogEvents and its tails, DescribeLogGroups and
+	// DescribeLogStreams) answer from every server's store, merged, and
+	// changes of groups and streams reach every server that holds them
+	// (see fanout.go, fanread.go, fangroups.go).
 	Peers PeerAsker
 	// Self is this server's advertised URL, its key in merged tokens.
 	Self string

@@ -19,4 +19,9 @@
 // one. A plain FilterLogEvents (interleaved unset, an endTime, or anything
 // newer than startTime found) is answered at once, as AWS does, so paging
 // and `aws logs tail` without --follow end as usual.
+//
+// With several servers (API.Peers set) the tail scans every live server's
+// store, its token carries one cursor per server, and a held request is
+// woken by events ingested on any server: the peers answer a long poll
+// (logs/wait) when their store's generation for the group moves.
 package logs

@@ -63,7 +63,7 @@ func (a *API) PutLogEvents(ctx context.Context, in *logsapi.PutLogEventsRequest)
 			return nil, invalidParameter("Log events in a single PutLogEvents request must be in chronological order.")
 		}
 	}
-	g, err := a.Store.Group(in.LogGroupName)
+	g, err := a.adoptGroup(ctx, in.LogGroupName)
 	if err != nil {
 		return nil, storeError(err, "put log events", errGroupNotFound)
 	}
@@ -72,6 +72,12 @@ func (a *API) PutLogEvents(ctx context.Context, in *logsapi.PutLogEventsRequest)
 		return nil, err
 	}
 	res, err := a.Store.Append(in.LogGroupName, in.LogStreamName, "", 0, accepted)
+	if errors.Is(err, logstore.ErrNotFound) && a.Peers != nil {
+		// A stream created through another server: take it here.
+		if err = a.adoptStream(ctx, in.LogGroupName, in.LogStreamName); err == nil {
+			res, err = a.Store.Append(in.LogGroupName, in.LogStreamName, "", 0, accepted)
+		}
+	}
 	if err != nil {
 		return nil, a.streamError(err, in.LogGroupName, "put log events")
 	}
@@ -174,7 +180,7 @@ func (a *API) Ingest(ctx context.Context, group, stream, producer string, batchS
 	if !slices.IsSortedFunc(kept, byTime) { // an agent's batches are, but for stdout and stderr
 		slices.SortStableFunc(kept, byTime)
 	}
-	g, err := a.Store.Group(group)
+	g, err := a.adoptGroup(ctx, group)
 	if errors.Is(err, logstore.ErrNotFound) && createGroup {
 		g, err = a.Store.CreateGroup(group, nil)
 		if errors.Is(err, logstore.ErrExists) {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
 	"github.com/gantry-dev/gantry/internal/logsapi"
@@ -19,6 +20,7 @@ import (
 // *peers.Client implements it.
 type PeerAsker interface {
 	Ask(ctx context.Context, op string, in any) ([]peers.Answer, error)
+	AskFirst(ctx context.Context, op string, in any, timeout time.Duration) (peers.Answer, bool)
 }
 
 // The peer operations of the logs API (see RegisterPeerOps).
@@ -26,6 +28,7 @@ const (
 	peerOpScan    = "logs/scan"
 	peerOpRead    = "logs/read"
 	peerOpStreams = "logs/streams"
+	peerOpWait    = "logs/wait"
 )
 
 // mergedPrefix marks a paging token of a merged (several servers) answer.
@@ -48,23 +51,8 @@ type peerScanRequest struct {
 type peerScanAnswer struct {
 	NotFound bool
 	Result   logstore.ScanResult
-}
-
-// peerReadRequest asks the servers for a page of one stream; with Only
-// set only that server answers (the others answer NotFound).
-type peerReadRequest struct {
-	Group, Stream string
-	Query         logstore.ReadQuery
-	Only          string
-}
-
-// peerReadAnswer is one server's page of a stream: GroupNotFound or
-// StreamNotFound when it has not that group or stream; LastIngestion is
-// the stream's last ingestion time.
-type peerReadAnswer struct {
-	GroupNotFound, StreamNotFound bool
-	LastIngestion                 int64
-	Result                        logstore.ReadResult
+	// Gen is the group's generation before the scan (logstore.Store.Watch).
+	Gen uint64
 }
 
 // peerStreamsRequest asks for every stream of a group.
@@ -81,6 +69,7 @@ type peerStreamsAnswer struct {
 // RegisterPeerOps registers the operations a server answers its peers
 // with, from the local store only.
 func (a *API) RegisterPeerOps(s *peers.Server) {
+	a.registerGroupOps(s)
 	s.Handle(peerOpScan, func(ctx context.Context, body []byte) (any, error) {
 		var in peerScanRequest
 		if err := json.Unmarshal(body, &in); err != nil {
@@ -95,6 +84,13 @@ func (a *API) RegisterPeerOps(s *peers.Server) {
 		}
 		return a.localRead(in)
 	})
+	s.Handle(peerOpWait, func(ctx context.Context, body []byte) (any, error) {
+		var in peerWaitRequest
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, err
+		}
+		return a.localWait(ctx, in)
+	})
 	s.Handle(peerOpStreams, func(ctx context.Context, body []byte) (any, error) {
 		var in peerStreamsRequest
 		if err := json.Unmarshal(body, &in); err != nil {
@@ -108,7 +104,8 @@ func (a *API) localScan(in peerScanRequest) (peerScanAnswer, error) {
 	q := in.Query
 	c, ok := in.Cursors[a.Self]
 	if c == cursorDone {
-		return peerScanAnswer{}, nil
+		_, gen, _ := a.Store.Watch(in.Group)
+		return peerScanAnswer{Gen: gen}, nil
 	}
 	if ok {
 		q.Cursor = c
@@ -121,31 +118,12 @@ func (a *API) localScan(in peerScanRequest) (peerScanAnswer, error) {
 		}
 		match = p
 	}
+	_, gen, _ := a.Store.Watch(in.Group)
 	res, err := a.Store.Scan(in.Group, q, match)
 	if errors.Is(err, logstore.ErrNotFound) {
 		return peerScanAnswer{NotFound: true}, nil
 	}
-	return peerScanAnswer{Result: res}, err
-}
-
-func (a *API) localRead(in peerReadRequest) (peerReadAnswer, error) {
-	if in.Only != "" && in.Only != a.Self {
-		return peerReadAnswer{StreamNotFound: true}, nil
-	}
-	if _, err := a.Store.Group(in.Group); errors.Is(err, logstore.ErrNotFound) {
-		return peerReadAnswer{GroupNotFound: true}, nil
-	}
-	st, err := a.Store.Stream(in.Group, in.Stream)
-	if errors.Is(err, logstore.ErrNotFound) {
-		return peerReadAnswer{StreamNotFound: true}, nil
-	} else if err != nil {
-		return peerReadAnswer{}, err
-	}
-	res, err := a.Store.Read(in.Group, in.Stream, in.Query)
-	if errors.Is(err, logstore.ErrNotFound) {
-		return peerReadAnswer{StreamNotFound: true}, nil
-	}
-	return peerReadAnswer{LastIngestion: st.LastIngestionTime, Result: res}, err
+	return peerScanAnswer{Result: res, Gen: gen}, err
 }
 
 func (a *API) localStreams(group string) (peerStreamsAnswer, error) {
@@ -186,6 +164,54 @@ func (a *API) mergedFilter(ctx context.Context, group string, q logstore.ScanQue
 			return nil, err
 		}
 	}
+	r, err := a.mergeRound(ctx, group, q, pattern, cursors)
+	if err != nil {
+		return nil, err
+	}
+	if !r.found && token == "" {
+		return nil, errGroupNotFound
+	}
+	next := ""
+	if r.more {
+		next = encodeMerged(r.filterCursors())
+	}
+	return a.filterResponse(r.res, next), nil
+}
+
+// round is one merged scan of every server: the merged page, each
+// server's cursor after it (cursors, as a tail continues: a server that
+// was read to its end stays after the last event it returned), which
+// servers were read to their end or have not the group (done), and the
+// group's generation on each server before its scan (gens: see
+// logstore.Store.Watch).
+type round struct {
+	res     logstore.ScanResult
+	cursors map[string]string
+	done    map[string]bool
+	gens    map[string]uint64
+	found   bool
+	more    bool
+}
+
+// filterCursors are the cursors of a FilterLogEvents nextToken: those of
+// the servers read to their end are cursorDone.
+func (r *round) filterCursors() map[string]string {
+	out := make(map[string]string, len(r.cursors))
+	for u, c := range r.cursors {
+		out[u] = c
+	}
+	for u := range r.done {
+		out[u] = cursorDone
+	}
+	return out
+}
+
+// mergeRound scans every live server from its cursor in cursors (absent:
+// the query's start) and merges the pages in (timestamp, stream, server,
+// sequence) order. The merged page stops where the first server that has
+// more stopped, so that no event of a later page can sort before one of
+// this page.
+func (a *API) mergeRound(ctx context.Context, group string, q logstore.ScanQuery, pattern string, cursors map[string]string) (*round, error) {
 	req := peerScanRequest{Group: group, Query: q, FilterPattern: pattern, Cursors: cursors}
 	req.Query.Cursor = ""
 	answers, err := a.Peers.Ask(ctx, peerOpScan, req)
@@ -196,28 +222,28 @@ func (a *API) mergedFilter(ctx context.Context, group string, q logstore.ScanQue
 	if err != nil {
 		return nil, storeError(err, "filter log events", errGroupNotFound)
 	}
-	found := !local.NotFound
-	var pages []serverScan
-	if local.NotFound {
-		cursors[a.Self] = cursorDone
-	} else {
-		pages = append(pages, serverScan{a.Self, local.Result})
+	r := &round{cursors: map[string]string{}, done: map[string]bool{}, gens: map[string]uint64{}}
+	for u, c := range cursors {
+		r.cursors[u] = c
 	}
+	var pages []serverScan
+	add := func(url string, p peerScanAnswer) {
+		r.gens[url] = p.Gen
+		if p.NotFound {
+			r.done[url] = true
+			return
+		}
+		r.found = true
+		pages = append(pages, serverScan{url, p.Result})
+	}
+	add(a.Self, local)
 	for _, ans := range answers {
 		var p peerScanAnswer
 		if err := json.Unmarshal(ans.Body, &p); err != nil {
 			a.Logger.Warn("a peer's answer is left out", "peer", ans.URL, "err", err)
 			continue
 		}
-		if p.NotFound {
-			cursors[ans.URL] = cursorDone
-			continue
-		}
-		found = true
-		pages = append(pages, serverScan{ans.URL, p.Result})
-	}
-	if !found && token == "" {
-		return nil, errGroupNotFound
+		add(ans.URL, p)
 	}
 	type ref struct {
 		page int
@@ -252,33 +278,32 @@ func (a *API) mergedFilter(ctx context.Context, group string, q logstore.ScanQue
 	if limit == 0 {
 		limit = logstore.DefaultLimit
 	}
-	var res logstore.ScanResult
 	taken := make([]int, len(pages))
 	lastTaken := make([]*logstore.ScanEvent, len(pages))
 	bytes := 0
-	for _, r := range all {
-		if len(res.Events) == limit || (cutoff != nil && (cutoff.page < 0 || less(r, *cutoff) > 0)) {
+	for _, ref := range all {
+		if len(r.res.Events) == limit || (cutoff != nil && (cutoff.page < 0 || less(ref, *cutoff) > 0)) {
 			break
 		}
-		bytes += len(r.e.Message) + 26
-		if bytes > logstore.MaxPageBytes && len(res.Events) > 0 {
+		bytes += len(ref.e.Message) + EventOverhead
+		if bytes > logstore.MaxPageBytes && len(r.res.Events) > 0 {
 			break
 		}
-		res.Events = append(res.Events, r.e)
-		taken[r.page]++
-		e := r.e
-		lastTaken[r.page] = &e
+		r.res.Events = append(r.res.Events, ref.e)
+		taken[ref.page]++
+		e := ref.e
+		lastTaken[ref.page] = &e
 	}
-	more := false
 	searched := map[string]bool{}
 	for i, p := range pages {
 		switch {
-		case taken[i] == len(p.res.Events) && p.res.Cursor == "":
-			cursors[p.url] = cursorDone
-		case taken[i] == len(p.res.Events):
-			cursors[p.url] = p.res.Cursor
-		case lastTaken[i] != nil:
-			cursors[p.url] = logstore.CursorAfter(lastTaken[i].Stream, lastTaken[i].Timestamp, lastTaken[i].Seq)
+		case lastTaken[i] != nil && (taken[i] < len(p.res.Events) || p.res.Cursor == ""):
+			r.cursors[p.url] = logstore.CursorAfter(lastTaken[i].Stream, lastTaken[i].Timestamp, lastTaken[i].Seq)
+		case taken[i] == len(p.res.Events) && p.res.Cursor != "":
+			r.cursors[p.url] = p.res.Cursor
+		}
+		if taken[i] == len(p.res.Events) && p.res.Cursor == "" {
+			r.done[p.url] = true
 		}
 		for _, s := range p.res.Searched {
 			done, seen := searched[s.Name]
@@ -288,18 +313,14 @@ func (a *API) mergedFilter(ctx context.Context, group string, q logstore.ScanQue
 	// Only the servers that answered keep the paging going: one gone
 	// since the last page must not make it endless.
 	for _, p := range pages {
-		if cursors[p.url] != cursorDone {
-			more = true
+		if !r.done[p.url] {
+			r.more = true
 		}
 	}
 	for _, name := range slices.Sorted(mapKeys(searched)) {
-		res.Searched = append(res.Searched, logstore.SearchedStream{Name: name, Completely: searched[name]})
+		r.res.Searched = append(r.res.Searched, logstore.SearchedStream{Name: name, Completely: searched[name]})
 	}
-	next := ""
-	if more {
-		next = encodeMerged(cursors)
-	}
-	return a.filterResponse(res, next), nil
+	return r, nil
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -332,86 +353,6 @@ func decodeMerged[T any](token string) (T, error) {
 		return v, invalidParameter("The specified nextToken is invalid.")
 	}
 	return v, nil
-}
-
-// wrapReadToken is a GetLogEvents token of a merged answer: the store's
-// token ("f/..." or "b/...") with the URL of the server that holds the
-// stream after the direction, "f/<base64url(server)>/<position>", so that
-// it still reads as AWS's forward and backward tokens do.
-func wrapReadToken(server, token string) string {
-	if len(token) < 2 {
-		return token
-	}
-	return token[:2] + base64.RawURLEncoding.EncodeToString([]byte(server)) + "/" + token[2:]
-}
-
-// unwrapReadToken splits a token of wrapReadToken; anything else is
-// InvalidParameterException.
-func unwrapReadToken(token string) (server, inner string, err error) {
-	bad := invalidParameter("The specified nextToken is invalid.")
-	if !strings.HasPrefix(token, "f/") && !strings.HasPrefix(token, "b/") {
-		return "", "", bad
-	}
-	enc, rest, ok := strings.Cut(token[2:], "/")
-	if !ok {
-		return "", "", bad
-	}
-	u, derr := base64.RawURLEncoding.DecodeString(enc)
-	if derr != nil || len(u) == 0 {
-		return "", "", bad
-	}
-	return string(u), token[:2] + rest, nil
-}
-
-// mergedRead answers GetLogEvents from the server that holds the stream:
-// the one named by the token, else (of those that hold it) the one that
-// ingested into it last. Its tokens are wrapped with its URL.
-func (a *API) mergedRead(ctx context.Context, group, stream string, q logstore.ReadQuery) (*logsapi.GetLogEventsResponse, error) {
-	req := peerReadRequest{Group: group, Stream: stream, Query: q}
-	if q.Token != "" {
-		var err error
-		if req.Only, req.Query.Token, err = unwrapReadToken(q.Token); err != nil {
-			return nil, err
-		}
-	}
-	answers, err := a.Peers.Ask(ctx, peerOpRead, req)
-	if err != nil {
-		return nil, a.streamError(err, group, "get log events")
-	}
-	local, err := a.localRead(req)
-	if err != nil {
-		return nil, a.streamError(err, group, "get log events")
-	}
-	best, bestURL, groupFound := (*peerReadAnswer)(nil), "", false
-	consider := func(url string, p peerReadAnswer) {
-		groupFound = groupFound || !p.GroupNotFound
-		if p.GroupNotFound || p.StreamNotFound {
-			return
-		}
-		if best == nil || p.LastIngestion > best.LastIngestion {
-			best, bestURL = &p, url
-		}
-	}
-	consider(a.Self, local)
-	for _, ans := range answers {
-		var p peerReadAnswer
-		if err := json.Unmarshal(ans.Body, &p); err != nil {
-			a.Logger.Warn("a peer's answer is left out", "peer", ans.URL, "err", err)
-			continue
-		}
-		consider(ans.URL, p)
-	}
-	switch {
-	case best != nil:
-	case !groupFound && req.Only == "":
-		return nil, errGroupNotFound
-	default:
-		return nil, errStreamNotFound
-	}
-	res := best.Result
-	res.NextForwardToken = wrapReadToken(bestURL, res.NextForwardToken)
-	res.NextBackwardToken = wrapReadToken(bestURL, res.NextBackwardToken)
-	return readResponse(res), nil
 }
 
 // streamsToken is where a merged DescribeLogStreams page ended: the
@@ -526,4 +467,102 @@ func mergeStream(acc, s logstore.Stream) logstore.Stream {
 	out.StoredBytes += s.StoredBytes
 	out.EventCount += s.EventCount
 	return out
+}
+
+// peerWaitRequest holds a peer until its store has events for the group
+// that were not there at generation Gens[its URL], or Hold passes.
+type peerWaitRequest struct {
+	Group string
+	Gens  map[string]uint64
+	Hold  time.Duration
+}
+
+// localWait answers a peer's wait: at once when the group's generation
+// has moved since the peer's scan, else when it moves (new events), the
+// hold passes or the request ends. A group this server does not hold is
+// looked for every groupPoll (an agent that fails over to this server
+// brings the group here): found, the wait ends.
+func (a *API) localWait(ctx context.Context, in peerWaitRequest) (struct{}, error) {
+	hold := min(max(in.Hold, 0), 10*time.Minute)
+	t := time.NewTimer(hold)
+	defer t.Stop()
+	ch, gen, err := a.Store.Watch(in.Group)
+	var poll <-chan time.Time
+	if err != nil {
+		tick := time.NewTicker(groupPoll)
+		defer tick.Stop()
+		poll = tick.C
+	} else if seen, ok := in.Gens[a.Self]; ok && gen != seen {
+		return struct{}{}, nil
+	} else if !ok && gen != 0 {
+		return struct{}{}, nil
+	}
+	for {
+		select {
+		case <-poll:
+			if _, err := a.Store.Group(in.Group); err != nil {
+				continue
+			}
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+		case <-a.stopped():
+		}
+		return struct{}{}, nil
+	}
+}
+
+// groupPoll is how often a peer's wait looks for a group this server does
+// not hold yet.
+const groupPoll = 250 * time.Millisecond
+
+// waitMerged waits until a server's store has events for the group that
+// its last scan (at generation gens[server]) did not see, TailWait passes,
+// the client goes away or the API closes: this server's through its
+// store's channel, the others' through a long poll (peerOpWait).
+func (a *API) waitMerged(ctx context.Context, group string, gens map[string]uint64) {
+	d := a.TailWait
+	if d == 0 {
+		d = DefaultTailWait
+	}
+	ch, gen, err := a.Store.Watch(group)
+	if err == nil && gen != gens[a.Self] {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	woken := make(chan struct{})
+	go func() {
+		if _, ok := a.Peers.AskFirst(ctx, peerOpWait, peerWaitRequest{Group: group, Gens: gens, Hold: d}, d+peers.DefaultTimeout); ok {
+			close(woken)
+		}
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-woken:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-a.stopped():
+	}
+}
+
+// mergedTail answers a tailing FilterLogEvents from every live server:
+// each scans from its cursor in cursors; when none has anything new the
+// request is held (waitMerged) and scanned again. The answer's nextToken
+// is always a tail token with each server's cursor, so a following
+// client asks again at once and is held there.
+func (a *API) mergedTail(ctx context.Context, group string, q logstore.ScanQuery, pattern string, cursors map[string]string) (*logsapi.FilterLogEventsResponse, error) {
+	r, err := a.mergeRound(ctx, group, q, pattern, cursors)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.res.Events) == 0 && !r.more {
+		a.waitMerged(ctx, group, r.gens)
+		if r, err = a.mergeRound(ctx, group, q, pattern, r.cursors); err != nil {
+			return nil, err
+		}
+	}
+	return a.filterResponse(r.res, tailPrefix+encodeMerged(r.cursors)), nil
 }

@@ -37,13 +37,8 @@ func (a *API) FilterLogEvents(ctx context.Context, in *logsapi.FilterLogEventsRe
 	}
 	tailing := in.Interleaved != nil && *in.Interleaved && in.EndTime == nil
 	tailToken := strings.HasPrefix(in.NextToken, tailPrefix)
-	if a.Peers != nil && !tailToken {
-		out, err := a.mergedFilter(ctx, group, q, in.FilterPattern, in.NextToken)
-		if err != nil || !tailing || in.NextToken != "" || out.NextToken != "" || in.StartTime == nil || !allAt(out.Events, *in.StartTime) {
-			return out, err
-		}
-		// A follower asking again from the newest timestamp it has
-		// seen: held and tailed below, from this server's store only.
+	if a.Peers != nil {
+		return a.peersFilter(ctx, group, q, in, tailing, tailToken)
 	}
 	if tailToken {
 		q.Cursor = in.NextToken[len(tailPrefix):]
@@ -80,6 +75,43 @@ func (a *API) FilterLogEvents(ctx context.Context, in *logsapi.FilterLogEventsRe
 		return a.filterResponse(res, tailPrefix+tailCursor(res, q.Cursor)), nil
 	}
 	return a.filterResponse(res, res.Cursor), nil
+}
+
+// peersFilter is FilterLogEvents over every live server's store.
+func (a *API) peersFilter(ctx context.Context, group string, q logstore.ScanQuery, in *logsapi.FilterLogEventsRequest, tailing, tailToken bool) (*logsapi.FilterLogEventsResponse, error) {
+	if tailToken {
+		cursors, err := decodeMerged[map[string]string](in.NextToken[len(tailPrefix):])
+		if err != nil {
+			return nil, err
+		}
+		q.Cursor = ""
+		return a.mergedTail(ctx, group, q, in.FilterPattern, cursors)
+	}
+	if !tailing || in.NextToken != "" || in.StartTime == nil {
+		return a.mergedFilter(ctx, group, q, in.FilterPattern, in.NextToken)
+	}
+	q.Cursor = ""
+	r, err := a.mergeRound(ctx, group, q, in.FilterPattern, map[string]string{})
+	if err != nil {
+		return nil, err
+	}
+	if !r.found {
+		return nil, errGroupNotFound
+	}
+	if r.more || !onlyAt(r.res.Events, *in.StartTime) {
+		next := ""
+		if r.more {
+			next = encodeMerged(r.filterCursors())
+		}
+		return a.filterResponse(r.res, next), nil
+	}
+	// The CLI asking again from the newest timestamp it has seen, which
+	// every server has answered to its end: wait for what comes after it.
+	a.waitMerged(ctx, group, r.gens)
+	if r, err = a.mergeRound(ctx, group, q, in.FilterPattern, r.cursors); err != nil {
+		return nil, err
+	}
+	return a.filterResponse(r.res, tailPrefix+encodeMerged(r.cursors)), nil
 }
 
 // scanQuery validates a FilterLogEvents request and builds its Scan query
@@ -169,19 +201,6 @@ func onlyAt(events []logstore.ScanEvent, ts int64) bool {
 	}
 	for _, e := range events {
 		if e.Timestamp != ts {
-			return false
-		}
-	}
-	return true
-}
-
-// allAt reports whether there are events and all have timestamp ts.
-func allAt(events []logsapi.FilteredLogEvent, ts int64) bool {
-	if len(events) == 0 {
-		return false
-	}
-	for _, e := range events {
-		if e.Timestamp == nil || *e.Timestamp != ts {
 			return false
 		}
 	}

@@ -2,10 +2,12 @@ package logs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
 	"github.com/gantry-dev/gantry/internal/logsapi"
 )
@@ -34,6 +36,9 @@ func (a *API) CreateLogGroup(ctx context.Context, in *logsapi.CreateLogGroupRequ
 	if len(in.KmsKeyId) > 256 {
 		return nil, lengthError("kmsKeyId", in.KmsKeyId, "less than or equal to 256")
 	}
+	if p, err := a.peerGroup(ctx, in.LogGroupName, ""); err == nil && p.Found {
+		return nil, apierror.New(CodeResourceAlreadyExists, "%s", existsMessage(errGroupNotFound))
+	}
 	_, err := a.Store.CreateGroup(in.LogGroupName, in.Tags)
 	return nil, storeError(err, "create log group", errGroupNotFound)
 }
@@ -51,7 +56,11 @@ func (a *API) DeleteLogGroup(ctx context.Context, in *logsapi.DeleteLogGroupRequ
 	if err := checkGroupName("logGroupName", in.LogGroupName); err != nil {
 		return nil, err
 	}
-	return nil, storeError(a.Store.DeleteGroup(in.LogGroupName), "delete log group", errGroupNotFound)
+	found, err := a.applyEverywhere(ctx, peerApplyRequest{Op: applyDeleteGroup, Group: in.LogGroupName})
+	if err == nil && !found {
+		return nil, errGroupNotFound
+	}
+	return nil, storeError(err, "delete log group", errGroupNotFound)
 }
 
 // DescribeLogGroups lists log groups in name order: all of them, those
@@ -82,10 +91,13 @@ func (a *API) DescribeLogGroups(ctx context.Context, in *logsapi.DescribeLogGrou
 	}
 	out := &logsapi.DescribeLogGroupsResponse{LogGroups: []logsapi.LogGroup{}}
 	if len(in.LogGroupIdentifiers) > 0 {
-		return a.describeGroupsByID(in, out)
+		return a.describeGroupsByID(ctx, in, out)
 	}
 	if in.LogGroupClass != "" && in.LogGroupClass != "STANDARD" {
 		return out, nil // every group is STANDARD
+	}
+	if a.Peers != nil {
+		return a.mergedGroups(ctx, in)
 	}
 	q := logstore.GroupQuery{Prefix: in.LogGroupNamePrefix, Pattern: in.LogGroupNamePattern, Cursor: in.NextToken}
 	if in.Limit != nil {
@@ -106,7 +118,7 @@ func (a *API) DescribeLogGroups(ctx context.Context, in *logsapi.DescribeLogGrou
 	return out, nil
 }
 
-func (a *API) describeGroupsByID(in *logsapi.DescribeLogGroupsRequest, out *logsapi.DescribeLogGroupsResponse) (*logsapi.DescribeLogGroupsResponse, error) {
+func (a *API) describeGroupsByID(ctx context.Context, in *logsapi.DescribeLogGroupsRequest, out *logsapi.DescribeLogGroupsResponse) (*logsapi.DescribeLogGroupsResponse, error) {
 	if in.LogGroupNamePrefix != "" || in.LogGroupNamePattern != "" || in.NextToken != "" {
 		return nil, invalidParameter("logGroupIdentifiers cannot be combined with logGroupNamePrefix, logGroupNamePattern or nextToken.")
 	}
@@ -131,6 +143,11 @@ func (a *API) describeGroupsByID(in *logsapi.DescribeLogGroupsRequest, out *logs
 	names = slices.Compact(names)
 	for _, n := range names {
 		g, err := a.Store.Group(n)
+		if errors.Is(err, logstore.ErrNotFound) {
+			if p, perr := a.peerGroup(ctx, n, ""); perr == nil && p.Found {
+				g, err = p.Group, nil
+			}
+		}
 		if err != nil {
 			if e := storeError(err, "describe log groups", errGroupNotFound); e != errGroupNotFound {
 				return nil, e
@@ -180,7 +197,10 @@ func (a *API) PutRetentionPolicy(ctx context.Context, in *logsapi.PutRetentionPo
 		}
 		return nil, validation("retentionInDays", v, "satisfy enum value set: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]")
 	}
-	err := a.Store.SetRetention(in.LogGroupName, int(*in.RetentionInDays))
+	found, err := a.applyEverywhere(ctx, peerApplyRequest{Op: applyRetention, Group: in.LogGroupName, Days: int(*in.RetentionInDays)})
+	if err == nil && !found {
+		return nil, errGroupNotFound
+	}
 	return nil, storeError(err, "put retention policy", errGroupNotFound)
 }
 
@@ -189,5 +209,9 @@ func (a *API) DeleteRetentionPolicy(ctx context.Context, in *logsapi.DeleteReten
 	if err := checkGroupName("logGroupName", in.LogGroupName); err != nil {
 		return nil, err
 	}
-	return nil, storeError(a.Store.SetRetention(in.LogGroupName, 0), "delete retention policy", errGroupNotFound)
+	found, err := a.applyEverywhere(ctx, peerApplyRequest{Op: applyRetention, Group: in.LogGroupName})
+	if err == nil && !found {
+		return nil, errGroupNotFound
+	}
+	return nil, storeError(err, "delete retention policy", errGroupNotFound)
 }

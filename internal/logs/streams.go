@@ -16,6 +16,12 @@ func (a *API) CreateLogStream(ctx context.Context, in *logsapi.CreateLogStreamRe
 	if err := checkStreamName("logStreamName", in.LogStreamName); err != nil {
 		return nil, err
 	}
+	if _, err := a.adoptGroup(ctx, in.LogGroupName); err != nil {
+		return nil, storeError(err, "create log stream", errGroupNotFound)
+	}
+	if p, err := a.peerGroup(ctx, in.LogGroupName, in.LogStreamName); err == nil && p.StreamFound {
+		return nil, storeError(logstore.ErrExists, "create log stream", errStreamNotFound)
+	}
 	_, err := a.Store.CreateStream(in.LogGroupName, in.LogStreamName)
 	if errors.Is(err, logstore.ErrNotFound) {
 		return nil, errGroupNotFound
@@ -31,7 +37,16 @@ func (a *API) DeleteLogStream(ctx context.Context, in *logsapi.DeleteLogStreamRe
 	if err := checkStreamName("logStreamName", in.LogStreamName); err != nil {
 		return nil, err
 	}
-	return nil, a.streamError(a.Store.DeleteStream(in.LogGroupName, in.LogStreamName), in.LogGroupName, "delete log stream")
+	found, err := a.applyEverywhere(ctx, peerApplyRequest{Op: applyDeleteStream, Group: in.LogGroupName, Stream: in.LogStreamName})
+	if err == nil && !found {
+		if _, gerr := a.Store.Group(in.LogGroupName); gerr != nil {
+			if p, perr := a.peerGroup(ctx, in.LogGroupName, ""); perr == nil && !p.Found {
+				return nil, errGroupNotFound
+			}
+		}
+		return nil, errStreamNotFound
+	}
+	return nil, a.streamError(err, in.LogGroupName, "delete log stream")
 }
 
 // streamError maps a store error of an operation on one stream: "not

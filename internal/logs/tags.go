@@ -2,9 +2,11 @@ package logs
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/apierror"
+	"github.com/gantry-dev/gantry/internal/logs/logstore"
 	"github.com/gantry-dev/gantry/internal/logsapi"
 )
 
@@ -41,6 +43,9 @@ func (a *API) tag(group string, tags map[string]string) error {
 	if err := checkTags("tags", tags); err != nil {
 		return err
 	}
+	if _, err := a.adoptGroup(context.Background(), group); err != nil {
+		return storeError(err, "tag log group", errGroupNotFound)
+	}
 	old, err := a.Store.Tags(group)
 	if err != nil {
 		return storeError(err, "tag log group", errGroupNotFound)
@@ -54,7 +59,8 @@ func (a *API) tag(group string, tags map[string]string) error {
 	if n > MaxTags {
 		return apierror.New(CodeTooManyTags, "A resource can have no more than %d tags.", MaxTags)
 	}
-	return storeError(a.Store.SetTags(group, tags, nil), "tag log group", errGroupNotFound)
+	_, err = a.applyEverywhere(context.Background(), peerApplyRequest{Op: applyTags, Group: group, Set: tags})
+	return storeError(err, "tag log group", errGroupNotFound)
 }
 
 // UntagResource removes tags of a log group named by its ARN.
@@ -75,7 +81,11 @@ func (a *API) untag(group, member string, keys []string) error {
 			return err
 		}
 	}
-	return storeError(a.Store.SetTags(group, nil, keys), "untag log group", errGroupNotFound)
+	found, err := a.applyEverywhere(context.Background(), peerApplyRequest{Op: applyTags, Group: group, Remove: keys})
+	if err == nil && !found {
+		return errGroupNotFound
+	}
+	return storeError(err, "untag log group", errGroupNotFound)
 }
 
 // ListTagsForResource returns a log group's tags.
@@ -84,7 +94,7 @@ func (a *API) ListTagsForResource(ctx context.Context, in *logsapi.ListTagsForRe
 	if err != nil {
 		return nil, err
 	}
-	tags, err := a.Store.Tags(g)
+	tags, err := a.groupTags(ctx, g)
 	if err != nil {
 		return nil, storeError(err, "list tags", errGroupNotFound)
 	}
@@ -115,9 +125,21 @@ func (a *API) ListTagsLogGroup(ctx context.Context, in *logsapi.ListTagsLogGroup
 	if err := checkGroupName("logGroupName", in.LogGroupName); err != nil {
 		return nil, err
 	}
-	tags, err := a.Store.Tags(in.LogGroupName)
+	tags, err := a.groupTags(ctx, in.LogGroupName)
 	if err != nil {
 		return nil, storeError(err, "list tags", errGroupNotFound)
 	}
 	return &logsapi.ListTagsLogGroupResponse{Tags: tags}, nil
+}
+
+// groupTags returns a group's tags from this server's store, else from a
+// peer that holds the group.
+func (a *API) groupTags(ctx context.Context, group string) (map[string]string, error) {
+	tags, err := a.Store.Tags(group)
+	if errors.Is(err, logstore.ErrNotFound) {
+		if p, perr := a.peerGroup(ctx, group, ""); perr == nil && p.Found {
+			return p.Tags, nil
+		}
+	}
+	return tags, err
 }

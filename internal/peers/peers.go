@@ -226,11 +226,60 @@ func (c *Client) Post(ctx context.Context, url, op string, in any) ([]byte, erro
 	return c.post(ctx, url, op, body)
 }
 
+// AskFirst posts in to op on every live server but Self, in parallel,
+// each given up to timeout to answer (a long poll: the peer holds the
+// request until it has something to say), and returns as soon as one
+// answers, cancelling the others. ok is false when none answered before
+// the timeout or ctx ended (peers that fail are logged and not waited
+// for), or when there is no peer.
+func (c *Client) AskFirst(ctx context.Context, op string, in any, timeout time.Duration) (Answer, bool) {
+	live, err := c.Live(ctx)
+	if err != nil {
+		c.Logger.Warn("the peers are left out of a wait: the live set cannot be read", "op", op, "err", err)
+		return Answer{}, false
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return Answer{}, false
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan Answer, len(live))
+	n := 0
+	for _, u := range live {
+		if u == c.Self {
+			continue
+		}
+		n++
+		go func() {
+			b, err := c.postWithin(ctx, u, op, body, timeout)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.Logger.Warn("a peer is left out of a wait", "peer", u, "op", op, "err", err)
+				}
+				got <- Answer{}
+				return
+			}
+			got <- Answer{URL: u, Body: b}
+		}()
+	}
+	for ; n > 0; n-- {
+		if a := <-got; a.URL != "" {
+			return a, true
+		}
+	}
+	return Answer{}, false
+}
+
 func (c *Client) post(ctx context.Context, url, op string, body []byte) ([]byte, error) {
 	d := c.Timeout
 	if d == 0 {
 		d = DefaultTimeout
 	}
+	return c.postWithin(ctx, url, op, body, d)
+}
+
+func (c *Client) postWithin(ctx context.Context, url, op string, body []byte, d time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+Prefix+op, bytes.NewReader(body))

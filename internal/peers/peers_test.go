@@ -56,3 +56,53 @@ func TestAskSignsAndServerVerifies(t *testing.T) {
 		t.Fatalf("unsigned: %s", resp.Status)
 	}
 }
+
+// TestAskFirst: the first peer to answer ends the wait and the others are
+// cancelled; a peer that fails does not count as an answer; with none
+// answering the wait ends at the timeout.
+func TestAskFirst(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	key := []byte("0123456789abcdef0123456789abcdef")
+	cancelled := make(chan struct{}, 1)
+	slow := NewServer(key, logger)
+	slow.Handle("wait", func(ctx context.Context, body []byte) (any, error) {
+		select {
+		case <-ctx.Done():
+			cancelled <- struct{}{}
+		case <-time.After(10 * time.Second):
+		}
+		return "slow", nil
+	})
+	fast := NewServer(key, logger)
+	fast.Handle("wait", func(ctx context.Context, body []byte) (any, error) {
+		time.Sleep(100 * time.Millisecond)
+		return "fast", nil
+	})
+	ts, tf := httptest.NewServer(slow), httptest.NewServer(fast)
+	defer ts.Close()
+	defer tf.Close()
+	live := []string{"http://self.invalid", ts.URL, tf.URL, "http://127.0.0.1:1"}
+	c := &Client{Self: live[0], Key: key, Logger: logger,
+		Live: func(context.Context) ([]string, error) { return live, nil }}
+	start := time.Now()
+	ans, ok := c.AskFirst(context.Background(), "wait", nil, 5*time.Second)
+	if !ok || ans.URL != tf.URL || strings.TrimSpace(string(ans.Body)) != `"fast"` {
+		t.Fatalf("%v %+v", ok, ans)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("answered after %v", d)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow peer's request was not cancelled")
+	}
+	live = []string{"http://self.invalid", ts.URL, "http://127.0.0.1:1"}
+	start = time.Now()
+	if ans, ok := c.AskFirst(context.Background(), "wait", nil, 300*time.Millisecond); ok {
+		t.Fatalf("answered: %+v", ans)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("gave up after %v", d)
+	}
+}

@@ -296,3 +296,28 @@ func TestNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatchGeneration: the generation moves with each append of events
+// (not an empty one), so a reader can tell whether events came since it
+// read.
+func TestWatchGeneration(t *testing.T) {
+	s, _, _ := openTest(t, Options{})
+	mustGroup(t, s, "g")
+	mustStream(t, s, "g", "a")
+	_, g0, err := s.Watch("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "g", "a")
+	if _, g, _ := s.Watch("g"); g != g0 {
+		t.Fatalf("an empty append moved the generation: %d, was %d", g, g0)
+	}
+	mustAppend(t, s, "g", "a", evs(3)...)
+	_, g1, _ := s.Watch("g")
+	if g1 == g0 {
+		t.Fatal("an append did not move the generation")
+	}
+	if _, _, err := s.Watch("nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+}

@@ -287,20 +287,30 @@ func (s *Store) updateGroup(name, op string, change func(*groupRecord)) error {
 // polling: take the channel, read or scan, then wait on the channel (with
 // the request's context) and read again. Errors: ErrNotFound, ErrClosed.
 func (s *Store) Notify(group string) (<-chan struct{}, error) {
+	ch, _, err := s.Watch(group)
+	return ch, err
+}
+
+// Watch is Notify with the group's generation: the number of appends
+// (and deletions) the group has seen, which the channel's closing moves
+// past. A reader on another server keeps the generation it scanned at and
+// asks later whether it moved, so that nothing appended between its scan
+// and its wait is missed. Errors: ErrNotFound, ErrClosed.
+func (s *Store) Watch(group string) (<-chan struct{}, uint64, error) {
 	if err := s.enter(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer s.leave()
 	s.mu.RLock()
 	g := s.groups[group]
 	s.mu.RUnlock()
 	if g == nil {
-		return nil, fmt.Errorf("notify: group %q: %w", group, ErrNotFound)
+		return nil, 0, fmt.Errorf("notify: group %q: %w", group, ErrNotFound)
 	}
 	g.notifyMu.Lock()
 	defer g.notifyMu.Unlock()
 	if g.notify == nil {
 		g.notify = make(chan struct{})
 	}
-	return g.notify, nil
+	return g.notify, g.wakes, nil
 }

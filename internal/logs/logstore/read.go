@@ -194,6 +194,14 @@ func decodeEvent(pos, value []byte) (Event, error) {
 	return Event{Timestamp: ts, Seq: seq, IngestionTime: int64(ing), Message: string(value[n:])}, nil
 }
 
+// ReadToken is a Read token at the position (ts, seq): a forward one
+// reads the events at or after it, a backward one those before it. Seq
+// may be math.MaxUint64 and ts any int64; servers that merge the pages of
+// one stream held by several stores build their tokens with it.
+func ReadToken(forward bool, ts int64, seq uint64) string {
+	return encodeReadToken(forward, appendPos(nil, ts, seq))
+}
+
 func encodeReadToken(forward bool, pos []byte) string {
 	d := "b/"
 	if forward {

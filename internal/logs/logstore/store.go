@@ -81,11 +81,15 @@ type group struct {
 	// notify, when not nil, is closed at the next append (see Notify).
 	notifyMu sync.Mutex
 	notify   chan struct{}
+	// wakes counts the wakes (appends and the deletion), under notifyMu:
+	// Watch's generation.
+	wakes uint64
 }
 
 // wake closes the group's notify channel, if anyone asked for one.
 func (g *group) wake() {
 	g.notifyMu.Lock()
+	g.wakes++
 	if g.notify != nil {
 		close(g.notify)
 		g.notify = nil
