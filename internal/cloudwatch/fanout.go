@@ -2,7 +2,9 @@ package cloudwatch
 
 import (
 	"context"
+	bin "encoding/binary" // mathexpr.go has a type named binary
 	"encoding/json"
+	"errors"
 	"math"
 	"slices"
 	"sync"
@@ -49,47 +51,97 @@ type peerAggRequest struct {
 	Queries []aggQuery
 }
 
-// peerAggAnswer holds a server's buckets, one list per query.
+// peerAggAnswer holds a server's buckets, one list per query, each
+// encoded by appendBuckets (binary: JSON numbers cost several times the
+// CPU of the aggregation itself).
 type peerAggAnswer struct {
-	Results [][]wireBucket
+	Results [][]byte
 }
 
-// wireBucket is a bucket between servers: the mergeable parts of a period
-// (SampleCount, Sum, Minimum, Maximum) and its raw values and counts when
-// asked for. Min and Max are absent when infinite (no value yet).
-type wireBucket struct {
-	Start  int64
-	Count  float64
-	Sum    float64
-	Min    *float64 `json:",omitempty"`
-	Max    *float64 `json:",omitempty"`
-	Unit   string
-	Values []float64 `json:",omitempty"`
-	Counts []float64 `json:",omitempty"`
-	Sets   bool      `json:",omitempty"`
+// appendBuckets encodes bs: their number, then per bucket the start (unix
+// milliseconds, varint), SampleCount, Sum, Minimum and Maximum (float64
+// bits, so infinities pass), the unit, whether a statistic set
+// contributed, and the raw values and their counts.
+func appendBuckets(out []byte, bs []*bucket) []byte {
+	out = bin.AppendUvarint(out, uint64(len(bs)))
+	for _, b := range bs {
+		out = bin.AppendVarint(out, b.start.UnixMilli())
+		for _, f := range [4]float64{b.count, b.sum, b.min, b.max} {
+			out = bin.LittleEndian.AppendUint64(out, math.Float64bits(f))
+		}
+		out = bin.AppendUvarint(out, uint64(len(b.unit)))
+		out = append(out, b.unit...)
+		if b.sets {
+			out = append(out, 1)
+		} else {
+			out = append(out, 0)
+		}
+		out = bin.AppendUvarint(out, uint64(len(b.values)))
+		for i, v := range b.values {
+			out = bin.LittleEndian.AppendUint64(out, math.Float64bits(v))
+			out = bin.LittleEndian.AppendUint64(out, math.Float64bits(b.counts[i]))
+		}
+	}
+	return out
 }
 
-func toWire(b *bucket) wireBucket {
-	w := wireBucket{Start: b.start.UnixMilli(), Count: b.count, Sum: b.sum, Unit: b.unit, Values: b.values, Counts: b.counts, Sets: b.sets}
-	if !math.IsInf(b.min, 0) {
-		w.Min = &b.min
-	}
-	if !math.IsInf(b.max, 0) {
-		w.Max = &b.max
-	}
-	return w
-}
+var errBadBuckets = errors.New("undecodable buckets")
 
-func fromWire(w *wireBucket) *bucket {
-	b := &bucket{start: time.UnixMilli(w.Start), count: w.Count, sum: w.Sum, min: math.Inf(1), max: math.Inf(-1),
-		unit: w.Unit, values: w.Values, counts: w.Counts, sets: w.Sets, seen: true}
-	if w.Min != nil {
-		b.min = *w.Min
+// decodeBuckets decodes what appendBuckets wrote.
+func decodeBuckets(in []byte) ([]*bucket, error) {
+	n, k := bin.Uvarint(in)
+	if k <= 0 || n > uint64(len(in)) {
+		return nil, errBadBuckets
 	}
-	if w.Max != nil {
-		b.max = *w.Max
+	in = in[k:]
+	f64 := func() (float64, bool) {
+		if len(in) < 8 {
+			return 0, false
+		}
+		v := math.Float64frombits(bin.LittleEndian.Uint64(in))
+		in = in[8:]
+		return v, true
 	}
-	return b
+	out := make([]*bucket, n)
+	all := make([]bucket, n)
+	for i := range out {
+		b := &all[i]
+		start, k := bin.Varint(in)
+		if k <= 0 {
+			return nil, errBadBuckets
+		}
+		in = in[k:]
+		b.start, b.seen = time.UnixMilli(start), true
+		var ok [4]bool
+		b.count, ok[0] = f64()
+		b.sum, ok[1] = f64()
+		b.min, ok[2] = f64()
+		b.max, ok[3] = f64()
+		if ok != [4]bool{true, true, true, true} {
+			return nil, errBadBuckets
+		}
+		ul, k := bin.Uvarint(in)
+		if k <= 0 || uint64(len(in)-k) < ul+1 {
+			return nil, errBadBuckets
+		}
+		b.unit = string(in[k : k+int(ul)])
+		b.sets = in[k+int(ul)] == 1
+		in = in[k+int(ul)+1:]
+		nv, k := bin.Uvarint(in)
+		if k <= 0 || nv > uint64(len(in))/16 {
+			return nil, errBadBuckets
+		}
+		in = in[k:]
+		if nv > 0 {
+			b.values, b.counts = make([]float64, nv), make([]float64, nv)
+			for j := range b.values {
+				b.values[j], _ = f64()
+				b.counts[j], _ = f64()
+			}
+		}
+		out[i] = b
+	}
+	return out, nil
 }
 
 // merge adds o's data to b: counts and sums add, extremes combine, raw
@@ -110,36 +162,41 @@ func (b *bucket) merge(o *bucket) {
 // mergeBuckets merges lists of buckets (each in time order, all aligned to
 // the same start and period) into one list in time order.
 func mergeBuckets(lists ...[]*bucket) []*bucket {
-	n, nonEmpty := 0, 0
+	var out []*bucket
 	for _, l := range lists {
-		if len(l) > 0 {
-			n += len(l)
-			nonEmpty++
-		}
+		out = mergeTwo(out, l)
 	}
-	if nonEmpty <= 1 {
-		for _, l := range lists {
-			if len(l) > 0 {
-				return l
-			}
-		}
-		return nil
-	}
-	byStart := make(map[int64]*bucket, n)
-	out := make([]*bucket, 0, n)
-	for _, l := range lists {
-		for _, b := range l {
-			k := b.start.UnixMilli()
-			if have := byStart[k]; have != nil {
-				have.merge(b)
-				continue
-			}
-			byStart[k] = b
-			out = append(out, b)
-		}
-	}
-	slices.SortFunc(out, func(x, y *bucket) int { return x.start.Compare(y.start) })
 	return out
+}
+
+// mergeTwo merges two lists in time order, merging the buckets of one
+// period into x's.
+func mergeTwo(x, y []*bucket) []*bucket {
+	if len(x) == 0 {
+		return y
+	}
+	if len(y) == 0 {
+		return x
+	}
+	out := make([]*bucket, 0, max(len(x), len(y)))
+	i, j := 0, 0
+	for i < len(x) && j < len(y) {
+		switch c := x[i].start.Compare(y[j].start); {
+		case c < 0:
+			out = append(out, x[i])
+			i++
+		case c > 0:
+			out = append(out, y[j])
+			j++
+		default:
+			x[i].merge(y[j])
+			out = append(out, x[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, x[i:]...)
+	return append(out, y[j:]...)
 }
 
 // localQuery aggregates one query from this server's store.
@@ -167,11 +224,12 @@ func (a *API) askAggregate(ctx context.Context, qs []aggQuery) [][]*bucket {
 			continue
 		}
 		for i := range in.Results {
-			l := make([]*bucket, len(in.Results[i]))
-			for j := range in.Results[i] {
-				l[j] = fromWire(&in.Results[i][j])
+			l, err := decodeBuckets(in.Results[i])
+			if err != nil {
+				a.Logger.Warn("a peer's datapoints are left out: bad answer", "peer", ans.URL, "err", err)
+				break
 			}
-			out[i] = mergeBuckets(out[i], l)
+			out[i] = mergeTwo(out[i], l)
 		}
 	}
 	return out
@@ -316,21 +374,16 @@ func (a *API) RegisterPeerOps(s *peers.Server) {
 		if err := json.Unmarshal(body, &in); err != nil {
 			return nil, err
 		}
-		out := peerAggAnswer{Results: make([][]wireBucket, len(in.Queries))}
+		out := peerAggAnswer{Results: make([][]byte, len(in.Queries))}
 		for i, q := range in.Queries {
-			if q.Period <= 0 || q.End <= q.Start {
-				out.Results[i] = []wireBucket{}
-				continue
+			var bs []*bucket
+			if q.Period > 0 && q.End > q.Start {
+				var err error
+				if bs, err = a.localQuery(q); err != nil {
+					return nil, err
+				}
 			}
-			bs, err := a.localQuery(q)
-			if err != nil {
-				return nil, err
-			}
-			w := make([]wireBucket, len(bs))
-			for j, b := range bs {
-				w[j] = toWire(b)
-			}
-			out.Results[i] = w
+			out.Results[i] = appendBuckets(nil, bs)
 		}
 		return out, nil
 	})

@@ -49,7 +49,8 @@ func BenchmarkGetMetricDataFanout(b *testing.B) {
 				Dimensions: []cloudwatchapi.Dimension{{Name: "ServiceName", Value: fmt.Sprintf("svc-%03d", s)}}},
 			Period: ptr(int32(60)), Stat: "Average"}})
 	}
-	in := &cloudwatchapi.GetMetricDataInput{StartTime: awstime.NewTimestamp(start), EndTime: awstime.NewTimestamp(now), MetricDataQueries: qs}
+	in := &cloudwatchapi.GetMetricDataInput{StartTime: awstime.NewTimestamp(start), EndTime: awstime.NewTimestamp(now), MetricDataQueries: qs,
+		MaxDatapoints: ptr(int32(services * 1440))}
 	for _, c := range []struct {
 		name string
 		api  *API
