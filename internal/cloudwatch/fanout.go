@@ -51,12 +51,10 @@ type peerAggRequest struct {
 	Queries []aggQuery
 }
 
-// peerAggAnswer holds a server's buckets, one list per query, each
-// encoded by appendBuckets (binary: JSON numbers cost several times the
-// CPU of the aggregation itself).
-type peerAggAnswer struct {
-	Results [][]byte
-}
+// A server answers a peerAggRequest with a peers.Raw: the number of
+// queries (uvarint), then each query's buckets as appendBuckets writes
+// them (binary: JSON numbers cost several times the CPU of the
+// aggregation itself).
 
 // appendBuckets encodes bs: their number, then per bucket the start (unix
 // milliseconds, varint), SampleCount, Sum, Minimum and Maximum (float64
@@ -87,11 +85,11 @@ func appendBuckets(out []byte, bs []*bucket) []byte {
 
 var errBadBuckets = errors.New("undecodable buckets")
 
-// decodeBuckets decodes what appendBuckets wrote.
-func decodeBuckets(in []byte) ([]*bucket, error) {
+// decodeBuckets decodes what appendBuckets wrote and returns the rest.
+func decodeBuckets(in []byte) ([]*bucket, []byte, error) {
 	n, k := bin.Uvarint(in)
 	if k <= 0 || n > uint64(len(in)) {
-		return nil, errBadBuckets
+		return nil, nil, errBadBuckets
 	}
 	in = in[k:]
 	f64 := func() (float64, bool) {
@@ -108,7 +106,7 @@ func decodeBuckets(in []byte) ([]*bucket, error) {
 		b := &all[i]
 		start, k := bin.Varint(in)
 		if k <= 0 {
-			return nil, errBadBuckets
+			return nil, nil, errBadBuckets
 		}
 		in = in[k:]
 		b.start, b.seen = time.UnixMilli(start), true
@@ -118,18 +116,18 @@ func decodeBuckets(in []byte) ([]*bucket, error) {
 		b.min, ok[2] = f64()
 		b.max, ok[3] = f64()
 		if ok != [4]bool{true, true, true, true} {
-			return nil, errBadBuckets
+			return nil, nil, errBadBuckets
 		}
 		ul, k := bin.Uvarint(in)
 		if k <= 0 || uint64(len(in)-k) < ul+1 {
-			return nil, errBadBuckets
+			return nil, nil, errBadBuckets
 		}
 		b.unit = string(in[k : k+int(ul)])
 		b.sets = in[k+int(ul)] == 1
 		in = in[k+int(ul)+1:]
 		nv, k := bin.Uvarint(in)
 		if k <= 0 || nv > uint64(len(in))/16 {
-			return nil, errBadBuckets
+			return nil, nil, errBadBuckets
 		}
 		in = in[k:]
 		if nv > 0 {
@@ -141,7 +139,7 @@ func decodeBuckets(in []byte) ([]*bucket, error) {
 		}
 		out[i] = b
 	}
-	return out, nil
+	return out, in, nil
 }
 
 // merge adds o's data to b: counts and sums add, extremes combine, raw
@@ -218,21 +216,33 @@ func (a *API) askAggregate(ctx context.Context, qs []aggQuery) [][]*bucket {
 	}
 	out := make([][]*bucket, len(qs))
 	for _, ans := range answers {
-		var in peerAggAnswer
-		if err := json.Unmarshal(ans.Body, &in); err != nil || len(in.Results) != len(qs) {
+		lists, err := decodeAnswer(ans.Body, len(qs))
+		if err != nil {
 			a.Logger.Warn("a peer's datapoints are left out: bad answer", "peer", ans.URL, "err", err)
 			continue
 		}
-		for i := range in.Results {
-			l, err := decodeBuckets(in.Results[i])
-			if err != nil {
-				a.Logger.Warn("a peer's datapoints are left out: bad answer", "peer", ans.URL, "err", err)
-				break
-			}
-			out[i] = mergeTwo(out[i], l)
+		for i := range lists {
+			out[i] = mergeTwo(out[i], lists[i])
 		}
 	}
 	return out
+}
+
+// decodeAnswer decodes a peer's answer to n queries.
+func decodeAnswer(in []byte, n int) ([][]*bucket, error) {
+	got, k := bin.Uvarint(in)
+	if k <= 0 || got != uint64(n) {
+		return nil, errBadBuckets
+	}
+	in = in[k:]
+	out := make([][]*bucket, n)
+	for i := range out {
+		var err error
+		if out[i], in, err = decodeBuckets(in); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // aggregate reads one series over [start, end) into periods from every
@@ -374,8 +384,8 @@ func (a *API) RegisterPeerOps(s *peers.Server) {
 		if err := json.Unmarshal(body, &in); err != nil {
 			return nil, err
 		}
-		out := peerAggAnswer{Results: make([][]byte, len(in.Queries))}
-		for i, q := range in.Queries {
+		out := bin.AppendUvarint(nil, uint64(len(in.Queries)))
+		for _, q := range in.Queries {
 			var bs []*bucket
 			if q.Period > 0 && q.End > q.Start {
 				var err error
@@ -383,9 +393,9 @@ func (a *API) RegisterPeerOps(s *peers.Server) {
 					return nil, err
 				}
 			}
-			out.Results[i] = appendBuckets(nil, bs)
+			out = appendBuckets(out, bs)
 		}
-		return out, nil
+		return peers.Raw(out), nil
 	})
 	s.Handle(peerOpList, func(ctx context.Context, body []byte) (any, error) {
 		var in listQuery
