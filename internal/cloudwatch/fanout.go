@@ -61,6 +61,13 @@ type peerAggRequest struct {
 // bits, so infinities pass), the unit, whether a statistic set
 // contributed, and the raw values and their counts.
 func appendBuckets(out []byte, bs []*bucket) []byte {
+	size := 10
+	for _, b := range bs {
+		size += 10 + 32 + 1 + len(b.unit) + 1 + 10 + 16*len(b.values)
+	}
+	if cap(out)-len(out) < size {
+		out = slices.Grow(out, max(size, len(out))) // at least double: one answer holds many queries
+	}
 	out = bin.AppendUvarint(out, uint64(len(bs)))
 	for _, b := range bs {
 		out = bin.AppendVarint(out, b.start.UnixMilli())
