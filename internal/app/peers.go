@@ -10,10 +10,11 @@ import (
 	"github.com/gantry-dev/gantry/internal/peers"
 )
 
-// startPeers makes this server's reads of log events answer from every
-// live server: it gives the logs API a peers.Client over the live set
-// (servers.go) and returns the peers.Server that answers the other
-// servers, both keyed with the cluster's peer key in etcd.
+// startPeers makes this server's reads of log events and of CloudWatch
+// datapoints answer from every live server: it gives the logs and
+// CloudWatch APIs a peers.Client over the live set (servers.go) and
+// returns the peers.Server that answers the other servers, both keyed
+// with the cluster's peer key in etcd.
 func (s *Server) startPeers() (*peers.Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -28,8 +29,15 @@ func (s *Server) startPeers() (*peers.Server, error) {
 	srv.Handle(peerOpLBMetrics, s.handleLBMetrics)
 	st := s.ECS.Store
 	s.Logs.Self = s.AdvertiseURL
-	s.Logs.Peers = &peers.Client{Self: s.AdvertiseURL, Key: key, Logger: logger,
+	client := &peers.Client{Self: s.AdvertiseURL, Key: key, Logger: logger,
 		Live: func(ctx context.Context) ([]string, error) { return liveServers(ctx, st) }}
+	s.Logs.Peers = client
+	// CloudWatch's reads of datapoints and metrics likewise, and the
+	// arrival of datapoints for the leading alarm evaluator.
+	if s.CloudWatch != nil {
+		s.CloudWatch.RegisterPeerOps(srv)
+		s.CloudWatch.Peers = client
+	}
 	return srv, nil
 }
 

@@ -40,6 +40,11 @@ type API struct {
 	Logger *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Peers, when set, asks the other live servers: reads of datapoints
+	// and metrics answer with every server's data, and datapoints put
+	// here wake the leading alarm evaluator on another server
+	// (fanout.go). Set it before the API serves.
+	Peers PeerAsker
 
 	mu      sync.RWMutex
 	invoker cwlink.Invoker

@@ -30,6 +30,9 @@ type arrivals struct {
 	watched map[metricKey]bool
 	dirty   map[metricKey]bool
 	ch      chan struct{}
+	// fwd tells the other servers, while this one does not lead, so that
+	// the leader evaluates on arrival too (fanout.go).
+	fwd forwarder
 }
 
 // notify records that datapoints of namespace arrived (called by every
@@ -37,22 +40,50 @@ type arrivals struct {
 // alarm watches them.
 func (r *arrivals) notify(namespace string, data []cloudwatchapi.MetricDatum) {
 	if !r.on.Load() {
+		r.fwd.add(namespace, data)
 		return
 	}
 	r.mu.Lock()
 	hit := false
 	for i := range data {
-		k := metricKey{namespace, data[i].MetricName}
-		if r.watched[k] {
-			if r.dirty == nil {
-				r.dirty = map[metricKey]bool{}
-			}
-			r.dirty[k] = true
-			hit = true
-		}
+		hit = r.markLocked(metricKey{namespace, data[i].MetricName}) || hit
 	}
 	ch := r.ch
 	r.mu.Unlock()
+	poke(hit, ch)
+}
+
+// mark records that datapoints of keys arrived on another server (a peer
+// told this one); nothing unless this server leads.
+func (r *arrivals) mark(keys []metricKey) {
+	if !r.on.Load() {
+		return
+	}
+	r.mu.Lock()
+	hit := false
+	for _, k := range keys {
+		hit = r.markLocked(k) || hit
+	}
+	ch := r.ch
+	r.mu.Unlock()
+	poke(hit, ch)
+}
+
+// markLocked marks k dirty if an alarm watches it and reports whether
+// one does; r.mu is held.
+func (r *arrivals) markLocked(k metricKey) bool {
+	if !r.watched[k] {
+		return false
+	}
+	if r.dirty == nil {
+		r.dirty = map[metricKey]bool{}
+	}
+	r.dirty[k] = true
+	return true
+}
+
+// poke wakes the evaluator when hit.
+func poke(hit bool, ch chan struct{}) {
 	if hit && ch != nil {
 		select {
 		case ch <- struct{}{}:

@@ -256,7 +256,7 @@ func alarmPeriod(al *cloudwatchapi.MetricAlarm) time.Duration {
 // points reads an alarm's evaluation range: the last N periods, ending
 // with the current one if it already has data that partialFinal accepts,
 // else with the last complete one.
-func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, error) {
+func (a *API) points(ctx context.Context, al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, error) {
 	n := int(*al.EvaluationPeriods)
 	p := alarmPeriod(al)
 	end := now.Truncate(p).Add(p)
@@ -269,7 +269,7 @@ func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, err
 		if stat == "" {
 			stat = al.ExtendedStatistic
 		}
-		buckets, err := a.aggregate(metricstore.Series{Namespace: al.Namespace, Name: al.MetricName, Dimensions: dims}, start, end, int(p/time.Second), string(al.Unit), needsValues(stat))
+		buckets, err := a.aggregate(ctx, metricstore.Series{Namespace: al.Namespace, Name: al.MetricName, Dimensions: dims}, start, end, int(p/time.Second), string(al.Unit), needsValues(stat))
 		if err != nil {
 			return nil, err
 		}
@@ -288,6 +288,7 @@ func (a *API) points(al *cloudwatchapi.MetricAlarm, now time.Time) ([]point, err
 			return nil, err
 		}
 		ev := newEvaluator(a, qs, start, end, now)
+		ev.prefetch(ctx)
 		for _, q := range qs {
 			if q.ret {
 				s, err := ev.result(q)
@@ -450,7 +451,7 @@ func (a *API) evaluateOnce(ctx context.Context, guard store.Cmp, acted map[strin
 		if initial {
 			acted[al.AlarmName] = &actedState{state: string(al.StateValue), stateAt: stateTime(al), at: now}
 		}
-		pts, err := a.points(al, now)
+		pts, err := a.points(ctx, al, now)
 		if err != nil {
 			a.Logger.Warn("evaluate alarm", "alarm", al.AlarmName, "err", err)
 			continue

@@ -112,7 +112,7 @@ func TestPartialPeriodDoesNotFireLessThanSum(t *testing.T) {
 			EvaluationPeriods: i32(1), Threshold: th, ComparisonOperator: cloudwatchapi.ComparisonOperator(op), StateValue: "OK"}
 	}
 	al := alarm("LessThanThreshold", &low)
-	p, err := a.points(al, now)
+	p, err := a.points(context.Background(), al, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestPartialPeriodDoesNotFireLessThanSum(t *testing.T) {
 	}
 	put(now, 200) // the minute in progress reaches 220: over 150 already
 	al = alarm("GreaterThanThreshold", &high)
-	if p, err = a.points(al, now); err != nil {
+	if p, err = a.points(context.Background(), al, now); err != nil {
 		t.Fatal(err)
 	}
 	if v := decide(al, p, now); v.state != StateAlarm || v.last != 220 {

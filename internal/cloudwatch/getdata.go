@@ -144,6 +144,9 @@ type evaluator struct {
 	visiting   map[string]bool
 	// partial is set when a query's data could not all be read.
 	partial map[string]bool
+	// remote holds the other servers' buckets of the MetricStat queries
+	// (prefetch), merged with this server's when a query is evaluated.
+	remote map[*query][]*bucket
 }
 
 func newEvaluator(a *API, qs []*query, start, end, now time.Time) *evaluator {
@@ -197,14 +200,45 @@ func (e *evaluator) value(id string) (value, error) {
 	return v, nil
 }
 
-func (e *evaluator) metricStat(q *query) (tseries, error) {
+// aggQuery is the aggregation a MetricStat query reads.
+func (e *evaluator) aggQuery(q *query) aggQuery {
 	ms := q.in.MetricStat
 	period := int(*ms.Period)
 	start := alignStart(e.start, period, e.now)
-	buckets, err := e.a.aggregate(q.series, start, e.end, period, string(ms.Unit), needsValues(ms.Stat))
+	return aggQuery{Series: q.series, Start: start.UnixMilli(), End: e.end.UnixMilli(), Period: period, Unit: string(ms.Unit), Values: needsValues(ms.Stat)}
+}
+
+// prefetch asks the other live servers, in one request each, for their
+// buckets of every MetricStat query.
+func (e *evaluator) prefetch(ctx context.Context) {
+	if e.a.Peers == nil {
+		return
+	}
+	var qs []*query
+	var aqs []aggQuery
+	for _, q := range e.order {
+		if q.expr == nil {
+			qs = append(qs, q)
+			aqs = append(aqs, e.aggQuery(q))
+		}
+	}
+	res := e.a.askAggregate(ctx, aqs)
+	if res == nil {
+		return
+	}
+	e.remote = make(map[*query][]*bucket, len(qs))
+	for i, q := range qs {
+		e.remote[q] = res[i]
+	}
+}
+
+func (e *evaluator) metricStat(q *query) (tseries, error) {
+	ms := q.in.MetricStat
+	buckets, err := e.a.localQuery(e.aggQuery(q))
 	if err != nil {
 		return tseries{}, err
 	}
+	buckets = mergeBuckets(buckets, e.remote[q])
 	s := tseries{ts: make([]int64, 0, len(buckets)), vals: make([]float64, 0, len(buckets))}
 	for _, b := range buckets {
 		if v, ok := b.stat(ms.Stat); ok {
@@ -291,6 +325,7 @@ func (a *API) GetMetricData(ctx context.Context, in *cloudwatchapi.GetMetricData
 		}
 	}
 	ev := newEvaluator(a, qs, start, end, now)
+	ev.prefetch(ctx)
 	var returned []*query
 	for _, q := range qs {
 		if q.ret {

@@ -52,32 +52,14 @@ func (a *API) ListMetrics(ctx context.Context, in *cloudwatchapi.ListMetricsInpu
 		}
 		after = string(b)
 	}
-	listed := a.now().Add(-metricstore.DefaultRetention)
-	keep := func(si metricstore.SeriesInfo) bool {
-		if in.MetricName != "" && si.Series.Name != in.MetricName {
-			return false
-		}
-		if si.LastPut.Before(listed) {
-			return false // no new data for 15 days: unlisted, as on AWS
-		}
-		if !since.IsZero() && si.LastPut.Before(since) {
-			return false
-		}
-		for _, f := range in.Dimensions {
-			found := false
-			for _, d := range si.Series.Dimensions {
-				if d.Name == f.Name && (f.Value == "" || d.Value == f.Value) {
-					found = true
-					break
-				}
-			}
-			if !found {
-				return false
-			}
-		}
-		return true
+	q := listQuery{Namespace: in.Namespace, After: after, Limit: ListMetricsPageSize + 1, MetricName: in.MetricName,
+		Dimensions: in.Dimensions, Listed: a.now().Add(-metricstore.DefaultRetention).UnixMilli()}
+	if !since.IsZero() {
+		q.Since = since.UnixMilli()
 	}
-	list := a.Metrics.List(in.Namespace, after, ListMetricsPageSize+1, keep)
+	// Every live server's series (fanout.go): the page and its token are
+	// over their union in key order.
+	list := a.list(ctx, q)
 	out := &cloudwatchapi.ListMetricsOutput{Metrics: []cloudwatchapi.Metric{}}
 	if len(list) > ListMetricsPageSize {
 		list = list[:ListMetricsPageSize]

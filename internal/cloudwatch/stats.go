@@ -241,11 +241,12 @@ func validStat(s string) bool {
 	return ok
 }
 
-// aggregate reads ser over [start, end) into periods of period seconds,
-// aligned to start, keeping only unit's data when unit is set, and the
-// raw values only when withValues (for percentiles). It returns the
-// buckets with data in time order.
-func (a *API) aggregate(ser metricstore.Series, start, end time.Time, period int, unit string, withValues bool) ([]*bucket, error) {
+// localAggregate reads ser from this server's store over [start, end)
+// into periods of period seconds, aligned to start, keeping only unit's
+// data when unit is set, and the raw values only when withValues (for
+// percentiles). It returns the buckets with data in time order.
+// aggregate (fanout.go) adds the other servers' buckets.
+func (a *API) localAggregate(ser metricstore.Series, start, end time.Time, period int, unit string, withValues bool) ([]*bucket, error) {
 	p := time.Duration(period) * time.Second
 	n := int(end.Sub(start) / p)
 	if end.Sub(start)%p != 0 {
@@ -399,7 +400,7 @@ func (a *API) GetMetricStatistics(ctx context.Context, in *cloudwatchapi.GetMetr
 		return nil, combination("You have requested up to %s datapoints, which exceeds the limit of %s. You may reduce the datapoints requested by increasing Period, or decreasing the time range.",
 			thousands(int64(n)), thousands(MaxDatapoints))
 	}
-	buckets, err := a.aggregate(metricstore.Series{Namespace: in.Namespace, Name: in.MetricName, Dimensions: dims}, start, end, period, string(in.Unit), len(in.ExtendedStatistics) > 0)
+	buckets, err := a.aggregate(ctx, metricstore.Series{Namespace: in.Namespace, Name: in.MetricName, Dimensions: dims}, start, end, period, string(in.Unit), len(in.ExtendedStatistics) > 0)
 	if err != nil {
 		return nil, a.internal("GetMetricStatistics", err)
 	}

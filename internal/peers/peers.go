@@ -85,8 +85,13 @@ func sign(key []byte, op, t string, body []byte) string {
 }
 
 // Handler answers one operation: body is the request's JSON; the answer
-// is encoded as JSON.
+// is encoded as JSON, except a Raw answer, sent as it is.
 type Handler func(ctx context.Context, body []byte) (any, error)
+
+// Raw is an answer a Handler has encoded itself (a binary encoding where
+// JSON would cost more than the work): the peer's Answer.Body is these
+// bytes.
+type Raw []byte
 
 // Server answers the signed requests of the other servers.
 type Server struct {
@@ -138,6 +143,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	if raw, ok := out.(Raw); ok {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if _, err := w.Write(raw); err != nil {
+			s.logger.Debug("write a peer answer", "op", op, "err", err)
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(out); err != nil {
 		s.logger.Debug("write a peer answer", "op", op, "err", err)
@@ -164,7 +176,7 @@ type Client struct {
 type Answer struct {
 	// URL is the peer's advertised URL.
 	URL string
-	// Body is its JSON answer.
+	// Body is its JSON answer (or the bytes of a Raw one).
 	Body []byte
 }
 
