@@ -490,6 +490,15 @@ func (s *API) requestStopCode(ctx context.Context, cluster, id, reason string, c
 				t.StopCode = "ServiceSchedulerInitiated"
 			}
 		}
+		if waiting(t) {
+			// Waiting in PROVISIONING, on no instance: nothing runs.
+			t.LastStatus = taskStopped
+			t.StoppedAt = ecsapiNow(now)
+			t.ExecutionStoppedAt = t.StoppedAt
+			for i := range t.Containers {
+				t.Containers[i].LastStatus = taskStopped
+			}
+		}
 		if t.LastStatus == taskRunning {
 			lb, err := s.behindLoadBalancer(ctx, cluster, t.Group, t.StartedBy)
 			if err != nil {
