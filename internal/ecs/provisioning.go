@@ -137,6 +137,9 @@ func (s *API) provision(ctx context.Context, cluster string, crev int64, o *runO
 	if !r.Succeeded {
 		return nil, fmt.Errorf("write waiting tasks of %s: %w", cluster, store.ErrConflict)
 	}
+	if s.OnProvisioning != nil {
+		s.OnProvisioning()
+	}
 	s.Logger.Info("tasks wait in PROVISIONING for managed scaling", "cluster", cluster, "capacityProvider", o.capacityProvider, "tasks", n)
 	return recs, nil
 }
@@ -276,4 +279,151 @@ func (s *API) bindWaiting(ctx context.Context, v *state.Views, cluster string, r
 	view.Commit(plan.PlacedIDs()...)
 	s.Logger.Info("waiting task placed", "task", t.TaskArn, "instance", pl.InstanceARN)
 	return true, nil
+}
+
+// ScalingTarget is a capacity provider with managed scaling ENABLED in
+// one of the ACTIVE clusters that have it.
+type ScalingTarget struct {
+	Cluster  string
+	Provider ecsapi.CapacityProvider
+}
+
+// ScalingTargets returns every (cluster, provider) pair that managed
+// scaling looks after.
+func (s *API) ScalingTargets(ctx context.Context) ([]ScalingTarget, error) {
+	p := prefixOf("clusters")
+	resp, err := s.Store.Range(ctx, store.Range{From: p, End: store.PrefixEnd(p)})
+	if err != nil {
+		return nil, fmt.Errorf("list clusters: %w", err)
+	}
+	cache := map[string]*ecsapi.CapacityProvider{}
+	var out []ScalingTarget
+	for _, it := range resp.Items {
+		name := strings.TrimPrefix(it.Key, p)
+		if strings.Contains(name, "/") {
+			continue
+		}
+		var c struct {
+			Status    string   `json:"status"`
+			Providers []string `json:"capacityProviders"`
+		}
+		if json.Unmarshal(it.Value, &c) != nil || c.Status != "ACTIVE" {
+			continue
+		}
+		for _, pn := range c.Providers {
+			cp, seen := cache[pn]
+			if !seen {
+				rec, ok, err := s.ManagedProvider(ctx, pn)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					cp = &rec
+				}
+				cache[pn] = cp
+			}
+			if cp != nil {
+				out = append(out, ScalingTarget{Cluster: name, Provider: *cp})
+			}
+		}
+	}
+	return out, nil
+}
+
+// ProviderInstance is a container instance of a capacity provider as
+// managed scaling sees it.
+type ProviderInstance struct {
+	Instance ecsapi.ContainerInstance
+	// Registered and Remaining are its CPU units and memory MiB.
+	Registered, Remaining Resources
+	// Tasks counts its tasks that are not STOPPED, daemon tasks aside.
+	Tasks int
+	// Connected is whether its agent is connected.
+	Connected bool
+}
+
+// ProviderInstances returns the instances of cluster that belong to
+// capacity provider and are not INACTIVE.
+func (s *API) ProviderInstances(ctx context.Context, cluster, provider string) ([]ProviderInstance, error) {
+	v, err := s.placementViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cands := v.Candidates(ctx, cluster)
+	recs, _, err := s.clusterTasks(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	daemons, err := s.daemonServices(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	tasks := map[string]int{}
+	for _, rec := range recs {
+		t := &rec.Task
+		if t.ContainerInstanceArn == "" || t.LastStatus == taskStopped {
+			continue
+		}
+		if name, ok := strings.CutPrefix(t.Group, "service:"); ok && daemons[name] {
+			continue
+		}
+		tasks[t.ContainerInstanceArn]++
+	}
+	var out []ProviderInstance
+	for _, c := range cands {
+		ci := c.Rec.Instance
+		if ci.CapacityProviderName != provider {
+			continue
+		}
+		v.WithAccounting(cluster, &ci)
+		out = append(out, ProviderInstance{Instance: ci, Registered: resourcesOf(ci.RegisteredResources),
+			Remaining: resourcesOf(ci.RemainingResources), Tasks: tasks[ci.ContainerInstanceArn], Connected: c.Connected})
+	}
+	slices.SortFunc(out, func(a, b ProviderInstance) int {
+		return strings.Compare(a.Instance.ContainerInstanceArn, b.Instance.ContainerInstanceArn)
+	})
+	return out, nil
+}
+
+// Resources are CPU units and memory MiB.
+type Resources struct {
+	CPU, Memory int64
+}
+
+// resourcesOf reads CPU and MEMORY from ECS resources.
+func resourcesOf(rs []ecsapi.Resource) Resources {
+	var r Resources
+	for _, x := range rs {
+		switch x.Name {
+		case "CPU":
+			r.CPU = int64(x.IntegerValue)
+		case "MEMORY":
+			r.Memory = int64(x.IntegerValue)
+		}
+	}
+	return r
+}
+
+// daemonServices returns the names of cluster's services whose scheduling
+// strategy is DAEMON.
+func (s *API) daemonServices(ctx context.Context, cluster string) (map[string]bool, error) {
+	p := prefixOf("services", cluster)
+	resp, err := s.Store.Range(ctx, store.Range{From: p, End: store.PrefixEnd(p)})
+	if err != nil {
+		return nil, fmt.Errorf("list services of %s: %w", cluster, err)
+	}
+	out := map[string]bool{}
+	for _, it := range resp.Items {
+		if !strings.Contains(string(it.Value), `"DAEMON"`) {
+			continue
+		}
+		var sv struct {
+			ServiceName        string `json:"serviceName"`
+			SchedulingStrategy string `json:"schedulingStrategy"`
+		}
+		if json.Unmarshal(it.Value, &sv) == nil && sv.SchedulingStrategy == "DAEMON" {
+			out[sv.ServiceName] = true
+		}
+	}
+	return out, nil
 }
