@@ -106,9 +106,8 @@ type Settings struct {
 // target: target tracking on CapacityProviderReservation, whose value at
 // the desired count D is needed/D*100. A scale-out adds between the
 // minimum and the maximum step; a scale-in goes straight to the count
-// needed. With no instance running and some needed, the metric is 200 and
-// the first step is the minimum step or what is needed, whichever is more
-// (within the maximum step).
+// needed. With no instance running and some needed, the metric is 200
+// whatever the need, and the first step is the minimum step.
 func Desired(s Settings, needed, running int) int {
 	target := s.TargetCapacity
 	if target <= 0 || target > 100 {
@@ -122,6 +121,12 @@ func Desired(s Settings, needed, running int) int {
 		return want
 	}
 	step := want - running
+	if running == 0 {
+		// The reservation is 200 whatever is needed: the first step is
+		// the minimum step; the instances it adds tell the shape of the
+		// next ones.
+		step = 1
+	}
 	if s.MinimumStep > 0 && step < s.MinimumStep {
 		step = s.MinimumStep
 	}

@@ -34,7 +34,7 @@ func TestDesired(t *testing.T) {
 	}{
 		{"steady", full, 3, 3, 3},
 		{"scale out to what is needed", full, 5, 3, 5},
-		{"first instances from zero", full, 2, 0, 2},
+		{"from zero: the minimum step", full, 2, 0, 1},
 		{"minimum step", Settings{TargetCapacity: 100, MinimumStep: 3, MaximumStep: 10}, 1, 0, 3},
 		{"maximum step", Settings{TargetCapacity: 100, MinimumStep: 1, MaximumStep: 2}, 9, 1, 3},
 		{"target 50 keeps spare", Settings{TargetCapacity: 50, MinimumStep: 1, MaximumStep: 100}, 3, 2, 6},

@@ -283,11 +283,17 @@ func (m *Manager) target(ctx context.Context, tg ecs.ScalingTarget) error {
 	if err := m.finishDraining(ctx, tg, st, insts, running); err != nil {
 		return err
 	}
+	// While instances asked for have not all registered within their
+	// warm-up, nothing more is asked: they are counted as running.
 	effective := running
-	if now.Before(st.warmUntil) && st.requested > effective {
+	warming := now.Before(st.warmUntil) && st.requested > running
+	if warming {
 		effective = st.requested
 	}
 	desired := Desired(settings, needed, effective)
+	if warming && desired > effective {
+		desired = effective
+	}
 	log := m.Logger.With("cluster", tg.Cluster, "capacityProvider", cp.Name)
 	switch {
 	case desired > effective:

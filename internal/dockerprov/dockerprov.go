@@ -169,7 +169,7 @@ func (p *Provisioner) start(ctx context.Context, cluster, provider string) (stri
 	_, _ = rand.Read(b[:])
 	name := fmt.Sprintf("%s-agent-%s", p.cfg.Name, hex.EncodeToString(b[:]))
 	args := append(slices.Clip(p.cfg.Command), "--server", p.cfg.Server, "--cluster", cluster, "--capacity-provider", provider,
-		"--data-dir", "/tmp/agent", "--attribute", capacity.ProvisionerAttribute + "=" + name, "--task-metadata-listen", "off",
+		"--data-dir", "/tmp/agent", "--attribute", capacity.ProvisionerAttribute+"="+name, "--task-metadata-listen", "off",
 		"--image-pull-behavior", "prefer-cached")
 	if p.cfg.Region != "" {
 		args = append(args, "--region", p.cfg.Region)
