@@ -227,7 +227,7 @@ func (s *API) bindWaiting(ctx context.Context, v *state.Views, cluster string, r
 	if err != nil {
 		return false, err
 	}
-	o := &runOptions{td: td, overrides: t.Overrides, capacityProvider: t.CapacityProviderName, group: t.Group}
+	o := &runOptions{td: td, overrides: t.Overrides, capacityProvider: t.CapacityProviderName, group: t.Group, launchType: string(t.LaunchType)}
 	if rec.Demand == nil {
 		d, err := demandOf(td, t.Overrides)
 		if err != nil {
