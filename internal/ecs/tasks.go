@@ -476,6 +476,7 @@ func (s *API) requestStopCode(ctx context.Context, cluster, id, reason string, c
 			return &rec, nil
 		}
 		now := s.now()
+		wasWaiting := waiting(t)
 		t.DesiredStatus = taskStopped
 		t.StoppingAt = ecsapiNow(now)
 		if t.StoppedReason == "" {
@@ -490,7 +491,7 @@ func (s *API) requestStopCode(ctx context.Context, cluster, id, reason string, c
 				t.StopCode = "ServiceSchedulerInitiated"
 			}
 		}
-		if waiting(t) {
+		if wasWaiting {
 			// Waiting in PROVISIONING, on no instance: nothing runs.
 			t.LastStatus = taskStopped
 			t.StoppedAt = ecsapiNow(now)
