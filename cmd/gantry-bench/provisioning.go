@@ -121,11 +121,14 @@ func runProvisioningBench(ctx context.Context, args []string, stdout, stderr io.
 	}
 	defer srv.Stop(15 * time.Second)
 	cl := ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(serverURL), Credentials: credentials.NewStaticCredentialsProvider(akid, secret, "")})
-	if err := waitUntil(ctx, time.Minute, 50*time.Millisecond, "the server's API", func() error {
+	if err := waitUntil(ctx, 3*time.Minute, 100*time.Millisecond, "the server's API", func() error {
+		if err := srv.Alive(); err != nil {
+			return backoffStop{err}
+		}
 		_, err := cl.ListClusters(ctx, &ecs.ListClustersInput{})
 		return err
 	}); err != nil {
-		return err
+		return fmt.Errorf("%w\n%s", err, srv.LogTail(30))
 	}
 	const cluster, provider = "bench-ms", "bench-ms-asg"
 	if _, err := cl.CreateCapacityProvider(ctx, &ecs.CreateCapacityProviderInput{Name: aws.String(provider),
