@@ -114,7 +114,8 @@ func runProvisioningBench(ctx context.Context, args []string, stdout, stderr io.
 	}()
 	creds := []string{"GANTRY_ACCESS_KEY_ID=" + akid, "GANTRY_SECRET_ACCESS_KEY=" + secret}
 	srv, err := benchproc.Start("gantry server", bin, []string{"server", "--listen", addr, "--data-dir", filepath.Join(tmp, "server"),
-		"--provisioner", "http://" + ln.Addr().String() + "/", "--managed-scaling-interval", "250ms", "--managed-scaling-scale-in-after", "1s"},
+		"--provisioner", "http://" + ln.Addr().String() + "/", "--managed-scaling-interval", "250ms", "--managed-scaling-scale-in-after", "1s",
+		"--registry-listen", "", "--lb-data-plane=false"},
 		creds, filepath.Join(tmp, "server.log"))
 	if err != nil {
 		return err
