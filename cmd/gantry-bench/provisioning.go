@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/gantry-dev/gantry/internal/benchproc"
@@ -79,7 +81,12 @@ func runProvisioningBench(ctx context.Context, args []string, stdout, stderr io.
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = exec.CommandContext(cctx, "docker", "rm", "-f", "-v", "--filter", "label="+labelBench+"="+run).Run()
+		// The peers' containers and the task's, by label.
+		if cs, err := docker.ContainerList(cctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", labelBench+"="+run))}); err == nil {
+			for _, c := range cs {
+				_ = docker.ContainerRemove(cctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			}
+		}
 		_ = removeImage(cctx, docker, webImage)
 		_ = removeImage(cctx, docker, agentImage)
 	}()
