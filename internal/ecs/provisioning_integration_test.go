@@ -2,15 +2,20 @@ package ecs_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
 // TestTasksWaitInProvisioning: with no instance at all, RunTask through a
@@ -18,12 +23,14 @@ import (
 // PROVISIONING on no instance (no failures), while a provider without
 // managed scaling answers ECS's "No Container Instances" error; StopTask
 // of a waiting task stops it at once; the waiting tasks are listed as
-// desired RUNNING.
+// desired RUNNING; managed scaling (with no provisioner) publishes
+// CapacityProviderReservation 200 (tasks waiting, no instance) in
+// AWS/ECS/ManagedScaling.
 func TestTasksWaitInProvisioning(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration")
 	}
-	env := apitest.Start(t, apitest.Options{Configure: func(c *config.Server) { c.ManagedScalingInterval = time.Hour }})
+	env := apitest.Start(t, apitest.Options{Configure: func(c *config.Server) { c.ManagedScalingInterval = 200 * time.Millisecond }})
 	c := env.Client
 	ctx := context.Background()
 	if _, err := c.CreateCapacityProvider(ctx, &ecs.CreateCapacityProviderInput{Name: aws.String("managed"),
@@ -78,4 +85,22 @@ func TestTasksWaitInProvisioning(t *testing.T) {
 	if len(l.TaskArns) != 1 || l.TaskArns[0] != aws.ToString(out.Tasks[1].TaskArn) {
 		t.Fatalf("running tasks %v, want the waiting one", l.TaskArns)
 	}
+	cw := cloudwatch.New(cloudwatch.Options{Region: apitest.Region, BaseEndpoint: aws.String(env.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(apitest.AccessKeyID, apitest.SecretAccessKey, "")})
+	testutil.WaitFor(t, 20*time.Second, "CapacityProviderReservation 200", func() error {
+		now := time.Now()
+		m, err := cw.GetMetricStatistics(ctx, &cloudwatch.GetMetricStatisticsInput{Namespace: aws.String("AWS/ECS/ManagedScaling"),
+			MetricName: aws.String("CapacityProviderReservation"), StartTime: aws.Time(now.Add(-5 * time.Minute)), EndTime: aws.Time(now.Add(time.Minute)),
+			Period: aws.Int32(60), Statistics: []cwtypes.Statistic{cwtypes.StatisticMaximum},
+			Dimensions: []cwtypes.Dimension{{Name: aws.String("CapacityProviderName"), Value: aws.String("managed")}, {Name: aws.String("ClusterName"), Value: aws.String("prov")}}})
+		if err != nil {
+			return err
+		}
+		for _, dp := range m.Datapoints {
+			if aws.ToFloat64(dp.Maximum) == 200 {
+				return nil
+			}
+		}
+		return fmt.Errorf("datapoints %+v", m.Datapoints)
+	})
 }
