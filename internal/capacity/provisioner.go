@@ -69,7 +69,12 @@ func ParseProvisioner(v string, timeout time.Duration) (Provisioner, error) {
 	case strings.HasPrefix(v, "http://"), strings.HasPrefix(v, "https://"):
 		return HTTP{URL: v, Client: &http.Client{Timeout: timeout}}, nil
 	case strings.HasPrefix(v, "http:"):
-		return HTTP{URL: strings.TrimPrefix(v, "http:"), Client: &http.Client{Timeout: timeout}}, nil
+		// http:URL, or http:HOST:PORT/PATH for http://HOST:PORT/PATH.
+		u := strings.TrimPrefix(v, "http:")
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		return HTTP{URL: u, Client: &http.Client{Timeout: timeout}}, nil
 	}
 	return nil, fmt.Errorf("provisioner %q: want command:PATH or http:URL", v)
 }

@@ -21,6 +21,8 @@ func TestParseProvisioner(t *testing.T) {
 		{"command:/usr/local/bin/scale", "Command"},
 		{"http://127.0.0.1:8850/", "HTTP"},
 		{"https://scaler.example/hook", "HTTP"},
+		{"http:127.0.0.1:8850/", "HTTP"},
+		{"http:https://scaler.example/", "HTTP"},
 		{"command:", "error"},
 		{"docker", "error"},
 	}
@@ -32,7 +34,7 @@ func TestParseProvisioner(t *testing.T) {
 			got = "Command"
 		case HTTP:
 			got = "HTTP"
-			if v.URL != tt.in {
+			if !strings.HasPrefix(v.URL, "http://") && !strings.HasPrefix(v.URL, "https://") {
 				t.Errorf("%q: URL %q", tt.in, v.URL)
 			}
 		}
