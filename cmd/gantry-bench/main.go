@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/gantry-bench agent [-n 20] [-tasks 50] [-write docs/performance.md]
 //	go run ./cmd/gantry-bench fargate [-n 20] [-write docs/performance.md]
+//	go run ./cmd/gantry-bench provisioning [-n 3] [-write docs/performance.md]
 //
 // `fargate` measures the same start on a warm Fargate pool: the agent is
 // started with --capacity-provider FARGATE (a host of the hidden pool
@@ -61,10 +62,12 @@ const usage = `gantry-bench: measure Gantry on this machine.
 Usage:
   go run ./cmd/gantry-bench agent [-n 20] [-tasks 50] [-write docs/performance.md]
   go run ./cmd/gantry-bench fargate [-n 20] [-write docs/performance.md]
+  go run ./cmd/gantry-bench provisioning [-n 3] [-write docs/performance.md]
 
 Commands:
   agent   task start latency (Gantry vs docker run) and agent memory with many tasks
   fargate FARGATE task start latency on a warm pool host (Gantry vs docker run)
+  provisioning  managed scaling: a task waiting in PROVISIONING to RUNNING when an instance must be added
 
 Run 'gantry-bench agent -h' or 'gantry-bench fargate -h' for their flags.
 `
@@ -83,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAgentBench(ctx, args[1:], stdout, stderr, logger)
 	case "fargate":
 		err = runFargateBench(ctx, args[1:], stdout, stderr, logger)
+	case "provisioning":
+		err = runProvisioningBench(ctx, args[1:], stdout, stderr, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

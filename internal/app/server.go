@@ -112,6 +112,8 @@ type Server struct {
 	// leads); servicesDone closes when it has stopped.
 	Services     *servicectl.Controller
 	servicesDone chan struct{}
+	// capacityDone closes when managed scaling has stopped.
+	capacityDone chan struct{}
 	// reaperDone closes when the task definition reaper has stopped.
 	reaperDone chan struct{}
 
@@ -355,6 +357,10 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.Services.Run(rctx)
 	}()
 	// --- end service controller ---
+	if err := s.startCapacity(rctx, cfg); err != nil {
+		cancel()
+		return nil, err
+	}
 	logger.Info("gantry server listening", "url", s.URL, "region", cfg.Region, "account", cfg.AccountID, "operations", len(api.Operations()))
 	return s, nil
 }
@@ -370,6 +376,9 @@ func (s *Server) Close() error {
 		s.cancel()
 		if s.servicesDone != nil {
 			<-s.servicesDone
+		}
+		if s.capacityDone != nil {
+			<-s.capacityDone
 		}
 		if s.reaperDone != nil {
 			<-s.reaperDone

@@ -46,6 +46,7 @@ var serverPkgs = []string{
 	m + "internal/controller/...",
 	m + "internal/lb/...",
 	m + "internal/console/...",
+	m + "internal/capacity/...",
 }
 
 // agentPkgs are the agent's packages.

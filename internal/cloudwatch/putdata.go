@@ -27,7 +27,7 @@ const (
 
 // reservedNamespaces are the namespaces AWS itself publishes that Record
 // accepts; PutMetricData refuses every AWS/ namespace.
-var reservedNamespaces = []string{"AWS/ECS", "ECS/ContainerInsights", "AWS/ApplicationELB", "AWS/NetworkELB"}
+var reservedNamespaces = []string{"AWS/ECS", "AWS/ECS/ManagedScaling", "ECS/ContainerInsights", "AWS/ApplicationELB", "AWS/NetworkELB"}
 
 // PutMetricData stores datapoints in a custom namespace.
 func (a *API) PutMetricData(ctx context.Context, in *cloudwatchapi.PutMetricDataInput) (*struct{}, error) {

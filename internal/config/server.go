@@ -71,6 +71,15 @@ type Server struct {
 	// LeaderTTL is the service controller leader's etcd session TTL: how
 	// soon another server takes over when the leader dies.
 	LeaderTTL time.Duration
+	// Provisioner carries out managed scaling's actions: command:PATH or
+	// http:URL; empty computes and publishes CapacityProviderReservation
+	// without scaling.
+	Provisioner string
+	// ManagedScalingInterval is the period of managed scaling's passes
+	// (15 s when zero); ManagedScalingScaleInAfter how long the
+	// reservation stays below its target before a scale-in (15 min
+	// when zero, ECS's low alarm).
+	ManagedScalingInterval, ManagedScalingScaleInAfter time.Duration
 	// ECSMetricsPeriod is the window of the AWS/ECS utilisation metrics
 	// computed from the agents' reports: one datapoint per service and
 	// cluster per window.
@@ -191,6 +200,8 @@ func DefaultServer() Server {
 		AccountID:                  "000000000000",
 		LostInstanceGrace:          20 * time.Second,
 		LeaderTTL:                  5 * time.Second,
+		ManagedScalingInterval:     15 * time.Second,
+		ManagedScalingScaleInAfter: 15 * time.Minute,
 		ConsoleSessionTTL:          8 * time.Hour,
 		AlarmEvaluationInterval:    5 * time.Second,
 		MinHealthyTime:             DefaultMinHealthyTime,
@@ -236,6 +247,9 @@ func (c *Server) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MinHealthyTime, "min-healthy-time", c.MinHealthyTime, "how long a service's new task must stay RUNNING (and healthy, where a health check says) before its deployment counts it healthy; a task that stops by itself sooner counts as failed for the deployment circuit breaker; 0 counts a task healthy once it runs, as ECS does")
 	fs.DurationVar(&c.TaskDefinitionReapInterval, "task-definition-reap-interval", c.TaskDefinitionReapInterval, "how often task definition revisions in DELETE_IN_PROGRESS that no task or service uses any more are deleted")
 	fs.DurationVar(&c.LeaderTTL, "leader-ttl", c.LeaderTTL, "etcd session TTL of the service controller's leader: how soon another server takes over when it dies")
+	fs.StringVar(&c.Provisioner, "provisioner", c.Provisioner, "what carries out managed scaling of Auto Scaling group capacity providers: command:PATH (run with the desired instance count as argument, the action's JSON on stdin) or http:URL (the action's JSON POSTed: cluster, capacityProvider, desiredCount, instancesToRemove); gantry-provisioner serves such a hook with agents as Docker containers; empty: the reservation metric only, no scaling")
+	fs.DurationVar(&c.ManagedScalingInterval, "managed-scaling-interval", c.ManagedScalingInterval, "how often the elected server places tasks waiting in PROVISIONING, computes CapacityProviderReservation and scales")
+	fs.DurationVar(&c.ManagedScalingScaleInAfter, "managed-scaling-scale-in-after", c.ManagedScalingScaleInAfter, "how long CapacityProviderReservation stays below its target before managed scaling removes instances")
 	fs.DurationVar(&c.ECSMetricsPeriod, "ecs-metrics-period", c.ECSMetricsPeriod, "window of the AWS/ECS CPUUtilization and MemoryUtilization metrics computed from the agents' reports (high-resolution below 1m)")
 	fs.DurationVar(&c.AlarmEvaluationInterval, "alarm-evaluation-interval", c.AlarmEvaluationInterval, "how often every CloudWatch alarm is evaluated (by the elected server); at most 10s, the shortest alarm period")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "loopback address to serve Go's profiling endpoints (/debug/pprof/) and the Prometheus metrics (/metrics) on; off when empty")
@@ -323,6 +337,13 @@ func (c *Server) Validate() error {
 	}
 	if c.AlarmEvaluationInterval != 0 && (c.AlarmEvaluationInterval < 100*time.Millisecond || c.AlarmEvaluationInterval > 10*time.Second) {
 		errs = append(errs, fmt.Errorf("--alarm-evaluation-interval %s: must be between 100ms and 10s", c.AlarmEvaluationInterval))
+	}
+	if p := c.Provisioner; p != "" && !(strings.HasPrefix(p, "command:") && len(p) > len("command:")) &&
+		!strings.HasPrefix(p, "http:") && !strings.HasPrefix(p, "https:") {
+		errs = append(errs, fmt.Errorf("--provisioner %q: want command:PATH or http:URL", p))
+	}
+	if c.ManagedScalingInterval < 0 || c.ManagedScalingScaleInAfter < 0 {
+		errs = append(errs, errors.New("--managed-scaling-interval and --managed-scaling-scale-in-after must not be negative"))
 	}
 	if c.TaskDefinitionReapInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--task-definition-reap-interval %v: must be positive", c.TaskDefinitionReapInterval))

@@ -49,6 +49,11 @@ type API struct {
 	// prepull caches pre-pull requests for the polls (prepull.go).
 	prepull prePulls
 
+	// OnProvisioning, when set, is called when tasks start waiting in
+	// PROVISIONING for managed scaling (provisioning.go): the managed
+	// scaling loop's wake-up.
+	OnProvisioning func()
+
 	// MaxTxnOps bounds the operations of one etcd transaction (etcd's
 	// --max-txn-ops); 128, etcd's default, when zero.
 	MaxTxnOps int

@@ -164,6 +164,24 @@ func (s *API) placeByStrategy(ctx context.Context, cluster string, crev, rev int
 		}
 		recs, fails, err := s.place(ctx, cluster, crev, rev, &po, shares[i], cons, strat)
 		placed = append(placed, recs...)
+		if short := shares[i] - len(recs); short > 0 && (err == nil || errors.Is(err, ErrNoInstances)) {
+			// A provider with managed scaling keeps what found no room
+			// waiting in PROVISIONING (provisioning.go).
+			_, managed, merr := s.ManagedProvider(ctx, it.CapacityProvider)
+			if merr != nil {
+				return placed, nil, merr
+			}
+			if managed {
+				wait, werr := s.provision(ctx, cluster, crev, &po, short)
+				placed = append(placed, wait...)
+				if werr != nil {
+					return placed, nil, werr
+				}
+				if len(wait) == short {
+					continue
+				}
+			}
+		}
 		if errors.Is(err, ErrNoInstances) {
 			noInstances++
 			continue

@@ -476,6 +476,7 @@ func (s *API) requestStopCode(ctx context.Context, cluster, id, reason string, c
 			return &rec, nil
 		}
 		now := s.now()
+		wasWaiting := waiting(t)
 		t.DesiredStatus = taskStopped
 		t.StoppingAt = ecsapiNow(now)
 		if t.StoppedReason == "" {
@@ -488,6 +489,15 @@ func (s *API) requestStopCode(ctx context.Context, cluster, id, reason string, c
 			t.StopCode = "UserInitiated"
 			if strings.HasPrefix(t.StartedBy, "ecs-svc/") {
 				t.StopCode = "ServiceSchedulerInitiated"
+			}
+		}
+		if wasWaiting {
+			// Waiting in PROVISIONING, on no instance: nothing runs.
+			t.LastStatus = taskStopped
+			t.StoppedAt = ecsapiNow(now)
+			t.ExecutionStoppedAt = t.StoppedAt
+			for i := range t.Containers {
+				t.Containers[i].LastStatus = taskStopped
 			}
 		}
 		if t.LastStatus == taskRunning {

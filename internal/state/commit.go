@@ -112,8 +112,11 @@ type batchItem struct {
 	crev    int64
 	seen    map[string]int64
 	recs    []*record.Task
-	err     error
-	rev     int64 // the revision of the commit, when written
+	// guard, when set, holds the mod revision each of recs' task
+	// records must still have (Bind): tasks that already exist.
+	guard map[string]int64
+	err   error
+	rev   int64 // the revision of the commit, when written
 }
 
 // Commit writes recs as part of the next batch of cluster's placements and
@@ -173,6 +176,31 @@ func (v *Views) CommitOn(ctx context.Context, cluster, taskCluster string, crev 
 	}
 }
 
+// Bind writes recs, tasks of cluster that already exist without an
+// instance (waiting in PROVISIONING) and now placed on instances of host
+// as Place decided, each guarded by the mod revision its record had when
+// read (revs, by task ID): a task stopped or changed since is not
+// overwritten, and the whole bind fails with ErrPlacementConflict. A bind
+// is a batch of its own, in flight alone among host's batches, so that its
+// guards never fail other placements.
+func (v *Views) Bind(ctx context.Context, host, cluster string, crev int64, seen map[string]int64, recs []*record.Task, revs map[string]int64) error {
+	guard := make(map[string]int64, len(recs))
+	for _, rec := range recs {
+		id := record.IDOf(rec.Task.TaskArn)
+		guard[record.TaskKey(cluster, id)] = revs[id]
+	}
+	item := &batchItem{cluster: cluster, crev: crev, seen: seen, recs: recs, guard: guard}
+	fl := v.flight(host)
+	fl.Lock()
+	v.write(ctx, host, &batch{items: []*batchItem{item}})
+	fl.Unlock()
+	if item.err == nil {
+		v.svcTasks.putCommitted(item.cluster, item.recs, item.rev)
+	}
+	v.observeCommit(len(recs), item.err)
+	return item.err
+}
+
 // observeCommit reports a commit's outcome to Config.OnCommit.
 func (v *Views) observeCommit(tasks int, err error) {
 	if v.cfg.OnCommit != nil {
@@ -224,6 +252,9 @@ func (v *Views) write(ctx context.Context, cluster string, b *batch) {
 			if _, ok := serviceOf(rec.Task.Group); ok {
 				v.svcPending[taskKey{it.cluster, record.IDOf(rec.Task.TaskArn)}] = rec
 			}
+		}
+		for k, rev := range it.guard {
+			cmps = append(cmps, store.ModRevisionIs(k, rev))
 		}
 		if ck := fmt.Sprintf("%s@%d", it.cluster, it.crev); !crevs[ck] {
 			crevs[ck] = true
