@@ -121,8 +121,20 @@ func (r *Runtime) RunWarmPause(ctx context.Context) {
 			return
 		case <-r.warmKick:
 		}
+		// The task that claimed one is starting its containers now: a
+		// replacement started at once would compete with them for the
+		// Engine.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(warmRefillDelay):
+		}
 	}
 }
+
+// warmRefillDelay is how long after a claim the replacement warm pause
+// container is started.
+const warmRefillDelay = 2 * time.Second
 
 func (r *Runtime) warmCount() int {
 	r.warmMu.Lock()
