@@ -142,8 +142,12 @@ func (r *Runtime) warmCount() int {
 	return len(r.warm)
 }
 
-// startWarmPause creates and starts one warm pause container.
+// startWarmPause creates and starts one warm pause container. It is not
+// cancelled with ctx: a create the client gave up on could still complete
+// in the Engine and leave a container no run of the agent knows.
 func (r *Runtime) startWarmPause(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
 	if _, err := r.ensureNetwork(ctx); err != nil {
 		return "", err
 	}
@@ -158,7 +162,7 @@ func (r *Runtime) startWarmPause(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("create: %w", err)
 	}
 	if err := r.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		_ = r.cli.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
+		_ = r.cli.ContainerRemove(ctx, resp.ID, container.RemoveOptions{Force: true})
 		return "", fmt.Errorf("start: %w", err)
 	}
 	return resp.ID, nil
