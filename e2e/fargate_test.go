@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +37,10 @@ func fargatePool(t *testing.T, env *apitest.Env, provider string, n int, spotWar
 		if err != nil {
 			t.Fatal(err)
 		}
+		// After the harness removes the host's containers (cleanups run
+		// last first): the task cgroups of tasks the test left running,
+		// which the agent would sweep at its next start.
+		t.Cleanup(func() { removeTaskCgroups(id) })
 		testutil.CleanupLabelled(t, docker, "dev.gantry.instance="+id)
 		cfg := config.DefaultAgent()
 		cfg.CapacityProvider = provider
@@ -46,6 +52,27 @@ func fargatePool(t *testing.T, env *apitest.Env, provider string, n int, spotWar
 			t.Fatalf("start %s pool host: %v", provider, err)
 		}
 		t.Cleanup(func() { a.Close() })
+	}
+}
+
+// removeTaskCgroups removes the (empty) task cgroups the runtime made for
+// pool host instance on this host, in every hierarchy, and the host's own
+// directory of them.
+func removeTaskCgroups(instance string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "gantry", instance))
+	for _, dir := range dirs {
+		tasks, _ := filepath.Glob(filepath.Join(dir, "*"))
+		for _, task := range tasks {
+			if fi, err := os.Stat(task); err == nil && fi.IsDir() {
+				for range 20 { // runc may still be removing the containers' own
+					if err := syscall.Rmdir(task); err == nil || errors.Is(err, syscall.ENOENT) {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}
+		_ = syscall.Rmdir(dir)
 	}
 }
 

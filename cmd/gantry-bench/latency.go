@@ -41,6 +41,10 @@ type gantryStart struct {
 	// the task's pause container (a Fargate task's network namespace),
 	// from Docker's own timestamps; zero for a bridge task.
 	PauseCreated, PauseStarted time.Duration
+	// WarmPause is set when the task claimed a warm pause container (the
+	// pool host's, started before the RunTask call): PauseCreated and
+	// PauseStarted are then 0.
+	WarmPause bool
 	// Polls is the number of DescribeTasks calls until RUNNING.
 	Polls int
 	// CPU is the CPU time each party used from the call until the HTTP
@@ -181,6 +185,12 @@ func (b *bench) startGantry(parent context.Context) (gantryStart, error) {
 					return g, err
 				}
 				g.PauseCreated, g.PauseStarted = rel(&created), rel(&started)
+				if g.PauseStarted < 0 {
+					// A warm pause container, started before the RunTask
+					// call and claimed by the task: no pause start in the
+					// task's own.
+					g.WarmPause, g.PauseCreated, g.PauseStarted = true, 0, 0
+				}
 			}
 			if !addrSent {
 				if b.cfg.Fargate {
@@ -216,10 +226,18 @@ func (b *bench) pauseTimes(ctx context.Context, arn string) (created, started ti
 	if err != nil {
 		return created, started, fmt.Errorf("list the pause container: %w", err)
 	}
-	if len(list) != 1 {
+	ref := ""
+	switch len(list) {
+	case 0:
+		// A warm pause container the task claimed: it has the task's name,
+		// not its labels.
+		ref = "ecs-internalecspause-" + arn[strings.LastIndexByte(arn, '/')+1:]
+	case 1:
+		ref = list[0].ID
+	default:
 		return created, started, fmt.Errorf("task %s has %d pause containers", arn, len(list))
 	}
-	c, err := b.docker.ContainerInspect(ctx, list[0].ID)
+	c, err := b.docker.ContainerInspect(ctx, ref)
 	if err != nil {
 		return created, started, fmt.Errorf("inspect the pause container: %w", err)
 	}

@@ -66,6 +66,13 @@ func renderFargateReport(res *results) string {
 		ratio(gRun.Mean, dRet.Mean), ratio(gHTTP.Mean, dHTTP.Mean))
 
 	p("Where the FARGATE start's time goes, from the task's own timestamps (createdAt by the server; pullStartedAt, pullStoppedAt and startedAt by the agent; to the millisecond):\n\n")
+	warm := 0
+	for _, g := range res.gantry {
+		if g.WarmPause {
+			warm++
+		}
+	}
+	p("%d of the %d measured starts claimed a warm pause container of the pool host (started before the RunTask call): for those the pause container's steps are 0 and the claim is in \"pause container started → pullStartedAt\".\n\n", warm, len(res.gantry))
 	p("| Step | p50 | mean |\n|---|---:|---:|\n")
 	step := func(name string, f func(g gantryStart) time.Duration) {
 		s := summarize(pick(res.gantry, f))

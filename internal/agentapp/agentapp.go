@@ -39,8 +39,10 @@ type Agent struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	// cleanerDone closes when the image clean-up loop has stopped.
+	// cleanerDone closes when the image clean-up loop and the warm pause
+	// containers' loop (warmDone) have stopped.
 	cleanerDone chan struct{}
+	warmDone    chan struct{}
 }
 
 // AgentOptions are what StartAgent needs beyond the agent's Config.
@@ -70,6 +72,11 @@ type AgentOptions struct {
 	TaskMetadataListen string
 }
 
+// fargateWarmPause is how many pause containers a Fargate pool host keeps
+// started ahead of its tasks (docker.Config.WarmPause): enough for a burst
+// of two starts while the next is being made.
+const fargateWarmPause = 2
+
 // StartAgent connects to the Docker Engine, registers the instance with the
 // control plane (failing if the control plane refuses the agent's
 // credentials) and runs the agent in the background until Close.
@@ -93,8 +100,13 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	// pulled with a login from ECR's GetAuthorizationToken, asked for
 	// with the agent's own credentials.
 	images := ecrauth.New(ecsclient.New(cfg.Server, cfg.Region, cfg.AccessKeyID, cfg.SecretAccessKey), nil)
+	warm := 0
+	if cfg.CapacityProvider == "FARGATE" || cfg.CapacityProvider == "FARGATE_SPOT" {
+		// A Fargate pool host keeps network namespaces ready for its tasks.
+		warm = fargateWarmPause
+	}
 	rt, err := docker.New(docker.Config{InstanceID: instanceID, Host: opts.DockerHost, StopTimeout: opts.StopTimeout, Logger: logger.With("component", "docker"),
-		PullBehavior: opts.ImagePullBehavior, Images: images})
+		PullBehavior: opts.ImagePullBehavior, Images: images, WarmPause: warm, TaskCgroups: true})
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +116,12 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		return nil, fmt.Errorf("the Docker Engine is not reachable: %w", err)
 	}
 	cfg.DockerVersion = ver
+	// What an earlier run left of tasks that stopped meanwhile, before any
+	// task is prepared.
+	if err := rt.SweepWarmPause(ctx); err != nil {
+		logger.Warn("warm pause containers: sweep", "err", err)
+	}
+	rt.SweepTaskCgroups(ctx)
 	cfg.DockerAPIVersion = rt.Client().ClientVersion()
 	ln, err := metadataListener(ctx, rt, cfg.DataDir, opts.TaskMetadataListen, logger)
 	if err != nil {
@@ -128,7 +146,8 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 		logger.Warn("cluster not found: the agent registers once it is created", "cluster", cfg.Cluster)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	h := &Agent{Agent: a, runtime: rt, lock: lock, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{}), cleanerDone: make(chan struct{})}
+	h := &Agent{Agent: a, runtime: rt, lock: lock, cancel: cancel, exited: make(chan error, 1), doneCh: make(chan struct{}), cleanerDone: make(chan struct{}),
+		warmDone: make(chan struct{})}
 	if opts.DebugListen != "" {
 		if err := h.serveMetrics(opts.DebugListen, logger); err != nil {
 			cancel()
@@ -139,7 +158,12 @@ func StartAgent(ctx context.Context, cfg agent.Config, opts AgentOptions, logger
 	started = true
 	go func() {
 		defer close(h.cleanerDone)
+		go func() {
+			defer close(h.warmDone)
+			rt.RunWarmPause(rctx)
+		}()
 		cleanImages(rctx, rt, opts, logger)
+		<-h.warmDone
 	}()
 	go func() {
 		h.runErr = a.Run(rctx)

@@ -29,24 +29,29 @@ const (
 // protected: it is not a task of a service (or no longer runs).
 const failureTaskNotValid = "TASK_NOT_VALID"
 
-// protectionTasks checks the tasks of a protection request and resolves
-// them to IDs.
-func (s *API) protectionTasks(cluster string, refs []string) ([]string, error) {
+// protectedRef is a task of a protection request: its cluster and ID.
+type protectedRef struct{ cluster, id string }
+
+// protectionTasks checks the tasks of a protection request of cluster and
+// resolves them to their cluster and ID. A Fargate pool host's agent calls
+// with the pool's cluster: a task ARN's own cluster is the task's.
+func (s *API) protectionTasks(cluster string, refs []string) ([]protectedRef, error) {
 	if len(refs) == 0 {
 		return nil, apierror.InvalidParameter("Tasks cannot be empty.")
 	}
 	if len(refs) > protectionMaxTasks {
 		return nil, apierror.InvalidParameter("tasks can have at most %d items.", protectionMaxTasks)
 	}
-	ids := make([]string, len(refs))
+	out := make([]protectedRef, len(refs))
 	for i, ref := range refs {
-		id, err := s.taskRef(cluster, ref)
+		tc := poolTaskCluster(cluster, ref)
+		id, err := s.taskRef(tc, ref)
 		if err != nil {
 			return nil, err
 		}
-		ids[i] = id
+		out[i] = protectedRef{cluster: tc, id: id}
 	}
-	return ids, nil
+	return out, nil
 }
 
 // protectedView is the protection of rec as ECS shows it at now.
@@ -79,16 +84,16 @@ func (s *API) UpdateTaskProtection(ctx context.Context, in *ecsapi.UpdateTaskPro
 			return nil, apierror.InvalidParameter("expiresInMinutes must be between 1 and %d.", protectionMaxMinutes)
 		}
 	}
-	ids, err := s.protectionTasks(cl.ClusterName, in.Tasks)
+	refs, err := s.protectionTasks(cl.ClusterName, in.Tasks)
 	if err != nil {
 		return nil, err
 	}
 	out := &ecsapi.UpdateTaskProtectionResponse{ProtectedTasks: []ecsapi.ProtectedTask{}, Failures: []ecsapi.Failure{}}
-	for _, id := range ids {
-		arn := s.TaskARN(cl.ClusterName, id)
+	for _, ref := range refs {
+		arn := s.TaskARN(ref.cluster, ref.id)
 		var failure string
 		now := s.now()
-		rec, err := store.Mutate(ctx, s.Store, taskKey(cl.ClusterName, id), func(rec *taskRecord, exists bool) error {
+		rec, err := store.Mutate(ctx, s.Store, taskKey(ref.cluster, ref.id), func(rec *taskRecord, exists bool) error {
 			switch {
 			case !exists:
 				failure = "MISSING"
@@ -125,16 +130,16 @@ func (s *API) GetTaskProtection(ctx context.Context, in *ecsapi.GetTaskProtectio
 	if err != nil {
 		return nil, err
 	}
-	ids, err := s.protectionTasks(cl.ClusterName, in.Tasks)
+	refs, err := s.protectionTasks(cl.ClusterName, in.Tasks)
 	if err != nil {
 		return nil, err
 	}
 	out := &ecsapi.GetTaskProtectionResponse{ProtectedTasks: []ecsapi.ProtectedTask{}, Failures: []ecsapi.Failure{}}
 	now := s.now()
-	for _, id := range ids {
-		arn := s.TaskARN(cl.ClusterName, id)
+	for _, ref := range refs {
+		arn := s.TaskARN(ref.cluster, ref.id)
 		var rec taskRecord
-		_, err := s.Store.Get(ctx, taskKey(cl.ClusterName, id), &rec)
+		_, err := s.Store.Get(ctx, taskKey(ref.cluster, ref.id), &rec)
 		if errors.Is(err, store.ErrNotFound) {
 			out.Failures = append(out.Failures, ecsapi.Failure{Arn: arn, Reason: "MISSING"})
 			continue

@@ -47,7 +47,8 @@ const maxClockSkew = 30 * time.Second
 // GantryPutTaskMetrics takes one interval's usage of the tasks on the
 // calling agent's instance. Tasks the server does not know as holding
 // resources on that instance (stopped since, or not its own) are skipped;
-// the answer counts those accepted. Delivery is at most once: the agent
+// the answer counts those accepted. A Fargate pool host's report names the
+// pool's cluster: each task's usage is taken under the cluster of its ARN. Delivery is at most once: the agent
 // does not send an interval again.
 func (s *API) GantryPutTaskMetrics(ctx context.Context, in *ecsapi.GantryPutTaskMetricsRequest) (*ecsapi.GantryPutTaskMetricsResponse, error) {
 	if s.Usage == nil {
@@ -77,30 +78,43 @@ func (s *API) GantryPutTaskMetrics(ctx context.Context, in *ecsapi.GantryPutTask
 	if err != nil {
 		return nil, err
 	}
-	c := v.Cluster(cluster)
-	out := make([]TaskUsage, 0, len(in.Tasks))
+	// A Fargate pool host reports the tasks of every cluster: each task's
+	// usage goes to its own cluster (and service), never to the pool's.
+	host := v.Cluster(cluster)
+	byCluster := map[string][]TaskUsage{}
+	var order []string
+	accepted := 0
 	for _, t := range in.Tasks {
-		id, err := s.taskRef(cluster, t.Task)
+		tc := poolTaskCluster(cluster, t.Task)
+		id, err := s.taskRef(tc, t.Task)
 		if err != nil {
 			continue
 		}
-		arn := s.TaskARN(cluster, id)
-		st, ok := c.Task(arn)
+		arn := s.TaskARN(tc, id)
+		// The view of the instance's own cluster accounts for the tasks on
+		// it, a pool host's from other clusters included.
+		st, ok := host.Task(arn)
 		if !ok || record.IDOf(st.InstanceARN) != iid || !st.Running {
 			continue
 		}
-		out = append(out, TaskUsage{GantryTaskMetrics: t, TaskArn: arn, Group: st.Group,
+		if _, seen := byCluster[tc]; !seen {
+			order = append(order, tc)
+		}
+		byCluster[tc] = append(byCluster[tc], TaskUsage{GantryTaskMetrics: t, TaskArn: arn, Group: st.Group,
 			CPUReserved: st.Demand.CPU, MemoryReserved: st.Demand.Memory})
+		accepted++
 	}
-	if len(out) > 0 {
+	if accepted > 0 {
 		period := time.Duration(in.PeriodSeconds * float64(time.Second))
 		at, now := in.Timestamp.Time, s.now()
 		if at.Sub(now).Abs() > maxClockSkew {
 			at = now
 		}
-		s.Usage.IngestTaskUsage(cluster, at, period, out)
+		for _, tc := range order {
+			s.Usage.IngestTaskUsage(tc, at, period, byCluster[tc])
+		}
 	}
-	return &ecsapi.GantryPutTaskMetricsResponse{Accepted: int32(len(out))}, nil
+	return &ecsapi.GantryPutTaskMetricsResponse{Accepted: int32(accepted)}, nil
 }
 
 // bad reports whether a figure is negative or not a finite number.

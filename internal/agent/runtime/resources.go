@@ -18,6 +18,10 @@ type TaskResources struct {
 	Interface *NetworkInterface
 	// Volumes are the task definition's volumes by name.
 	Volumes map[string]VolumeSource
+	// CgroupParent is the cgroup the runtime made for the task, with the
+	// task's cpu and memory as hard limits, that its containers run in;
+	// empty when it made none (the containers then have their own limits).
+	CgroupParent string `json:",omitempty"`
 }
 
 // VolumeKind says what backs a task volume.

@@ -133,6 +133,9 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]runtime.ContainerSummar
 	}
 	out := make([]runtime.ContainerSummary, 0, len(list))
 	for _, c := range list {
+		if c.Labels[LabelWarmPause] != "" {
+			continue // no task's, or one whose pause it is by name only
+		}
 		name := ""
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")

@@ -83,6 +83,18 @@ type Config struct {
 	// PullBehavior is the ECS agent's ECS_IMAGE_PULL_BEHAVIOR: PullDefault
 	// (the default when empty), PullAlways, PullOnce or PullPreferCached.
 	PullBehavior string
+	// WarmPause is how many awsvpc pause containers the runtime keeps
+	// started ahead of any task (RunWarmPause) for PrepareTask to claim;
+	// 0 for none. A Fargate pool host keeps a few.
+	WarmPause int
+	// TaskCgroups gives each Fargate task a cgroup of its own holding the
+	// task's cpu and memory as hard limits, its containers in it, when the
+	// Docker Engine uses the cgroupfs driver on this host (see
+	// taskcgroup.go); else each container has its share of them.
+	TaskCgroups bool
+	// CgroupRoot is where the cgroup file systems are mounted on this host;
+	// empty means /sys/fs/cgroup.
+	CgroupRoot string
 	// Images, when set, maps image names to what Docker pulls and gives
 	// the registry login to pull them with (ecrauth.Resolver).
 	Images ImageResolver
@@ -103,6 +115,15 @@ type Runtime struct {
 	// when (for PullOnce and the image clean-up).
 	pulledMu sync.Mutex
 	pulled   map[string]time.Time
+
+	// warmMu guards warm, the started unclaimed warm pause containers;
+	// warmKick asks RunWarmPause for another.
+	warmMu   sync.Mutex
+	warm     []string
+	warmKick chan struct{}
+
+	// cgroups manages the Fargate tasks' cgroups.
+	cgroups *taskCgroups
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -139,7 +160,10 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)
 	}
-	return &Runtime{cli: cli, cfg: cfg, log: cfg.Logger.With("instance", cfg.InstanceID), pulled: map[string]time.Time{}}, nil
+	r := &Runtime{cli: cli, cfg: cfg, log: cfg.Logger.With("instance", cfg.InstanceID), pulled: map[string]time.Time{},
+		warmKick: make(chan struct{}, 1)}
+	r.cgroups = newTaskCgroups(r)
+	return r, nil
 }
 
 // Close releases the client's connections.
@@ -177,6 +201,13 @@ var (
 	invalidName   = regexp.MustCompile(`[^A-Za-z0-9-]+`)
 	invalidFamily = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 )
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 // runtimeName returns a Docker name for the container (or volume) called
 // name of task, ecs-<family>-<revision>-<name>-<20 hex digits> as the ECS

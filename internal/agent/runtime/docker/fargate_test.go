@@ -42,3 +42,33 @@ func TestFargateLimitsAddUpToTheTask(t *testing.T) {
 		t.Fatalf("with overrides: %d bytes, %d nano CPUs, %v", m, n, err)
 	}
 }
+
+// TestFargateContainersInTheTaskCgroup: with a task cgroup, a Fargate
+// task's containers run in it, with no CPU quota of their own and their own
+// memory (else the task's) as limit: the cgroup holds them to the task's
+// size together.
+func TestFargateContainersInTheTaskCgroup(t *testing.T) {
+	task := &runtime.Task{Fargate: true, Arn: "arn:aws:ecs:us-east-1:123456789012:task/c/0123abcd",
+		Definition: ecsapi.TaskDefinition{Cpu: "1024", Memory: "2048", NetworkMode: runtime.NetworkModeAWSVPC,
+			ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: "app", Cpu: 512, Memory: ptr[int32](1024)}, {Name: "sidecar"}}}}
+	res := &runtime.TaskResources{NetworkMode: runtime.NetworkModeAWSVPC, PauseContainerID: "p", CgroupParent: "/gantry/i-1/0123abcd"}
+	for _, def := range task.Definition.ContainerDefinitions {
+		cc, err := mapContainer(mapInput{Task: task, Def: def, Resources: res})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int64(2048 * mib)
+		if def.Memory != nil {
+			want = int64(*def.Memory) * mib
+		}
+		if hc := cc.HostConfig; hc.CgroupParent != res.CgroupParent || hc.NanoCPUs != 0 || hc.Memory != want {
+			t.Errorf("%s: cgroup parent %q, nano CPUs %d, memory %d; want %q, 0, %d", def.Name, hc.CgroupParent, hc.NanoCPUs, hc.Memory, res.CgroupParent, want)
+		}
+	}
+	if got := (&taskCgroups{r: &Runtime{cfg: Config{InstanceID: "arn:aws:ecs:us-east-1:123456789012:container-instance/c/i-1"}}}).dir(task.Arn); got != "gantry/i-1/0123abcd" {
+		t.Errorf("task cgroup %q", got)
+	}
+	if claimedPauseName(task.Arn) != "ecs-internalecspause-0123abcd" {
+		t.Errorf("claimed pause name %q", claimedPauseName(task.Arn))
+	}
+}

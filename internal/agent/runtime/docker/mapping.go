@@ -116,7 +116,11 @@ func mapContainer(in mapInput) (createConfig, error) {
 		return createConfig{}, err
 	}
 	hc.Memory = mem
-	if in.Task.Fargate {
+	if in.Resources != nil && in.Resources.CgroupParent != "" {
+		// The task's cgroup holds the task to its cpu and memory; the
+		// container keeps its own memory, if any, and its cpu as shares.
+		hc.CgroupParent = in.Resources.CgroupParent
+	} else if in.Task.Fargate {
 		if hc.Memory, hc.NanoCPUs, err = fargateLimits(in.Task, def); err != nil {
 			return createConfig{}, err
 		}

@@ -60,7 +60,21 @@ func (r *Runtime) preparePause(ctx context.Context, task *runtime.Task) (string,
 	if err != nil {
 		return "", nil, wrap(runtime.ResourceInitializationError, err)
 	}
-	var id string
+	var (
+		id string
+		c  container.InspectResponse
+	)
+	if len(list) == 0 && r.cfg.WarmPause > 0 && warmEligible(task) {
+		// A warm pause container the task claimed before (an agent
+		// restart, or PrepareTask again)?
+		c, err = r.cli.ContainerInspect(ctx, claimedPauseName(task.Arn))
+		switch {
+		case err == nil:
+			id = c.ID
+		case !cerrdefs.IsNotFound(err):
+			return "", nil, wrap(runtime.ResourceInitializationError, err)
+		}
+	}
 	switch {
 	case len(list) > 0:
 		id = list[0].ID
@@ -69,12 +83,20 @@ func (r *Runtime) preparePause(ctx context.Context, task *runtime.Task) (string,
 				return "", nil, wrap(runtime.ResourceInitializationError, fmt.Errorf("start pause container: %w", err))
 			}
 		}
+	case id != "":
+		if c.State == nil || !c.State.Running {
+			if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+				return "", nil, wrap(runtime.ResourceInitializationError, fmt.Errorf("start pause container: %w", err))
+			}
+		}
 	default:
-		if id, err = r.createPause(ctx, task); err != nil {
-			return "", nil, err
+		if id = r.claimWarmPause(ctx, task); id == "" {
+			if id, err = r.createPause(ctx, task); err != nil {
+				return "", nil, err
+			}
 		}
 	}
-	c, err := r.cli.ContainerInspect(ctx, id)
+	c, err = r.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return "", nil, wrap(runtime.ResourceInitializationError, err)
 	}
@@ -94,16 +116,11 @@ func (r *Runtime) createPause(ctx context.Context, task *runtime.Task) (string, 
 	if err := r.ensurePauseImage(ctx); err != nil {
 		return "", err
 	}
-	cfg := &container.Config{Image: r.cfg.PauseImage, Labels: r.taskLabels(task, runtime.PauseContainerName)}
-	hc := &container.HostConfig{
-		NetworkMode: container.NetworkMode(r.cfg.AWSVPCNetwork),
-		Sysctls:     pauseSysctls(task.Definition),
-		LogConfig:   container.LogConfig{Type: "json-file"},
-	}
+	cfg, hc, netcfg := r.pauseConfig(r.taskLabels(task, runtime.PauseContainerName))
+	hc.Sysctls = pauseSysctls(task.Definition)
 	if task.Definition.IpcMode == "task" {
 		hc.IpcMode = "shareable"
 	}
-	netcfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{r.cfg.AWSVPCNetwork: {}}}
 	resp, err := r.cli.ContainerCreate(ctx, cfg, hc, netcfg, nil, runtimeName(task, "internalecspause"))
 	if err != nil {
 		return "", wrap(runtime.ResourceInitializationError, fmt.Errorf("create pause container: %w", err))

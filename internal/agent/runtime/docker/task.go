@@ -13,8 +13,9 @@ import (
 )
 
 // PrepareTask validates the task (UnsupportedTaskDefinitionError), then
-// finds or creates its volumes (CannotCreateVolumeError) and, for awsvpc,
-// its pause container on the awsvpc network (ResourceInitializationError).
+// finds or creates its volumes (CannotCreateVolumeError), a Fargate task's
+// cgroup (taskcgroup.go) and, for awsvpc, its pause container on the awsvpc
+// network, a warm one if there is one (ResourceInitializationError).
 // It is idempotent: called again, even by a restarted agent, it returns the
 // same resources. What it created before failing is left for CleanupTask.
 func (r *Runtime) PrepareTask(ctx context.Context, task *runtime.Task) (*runtime.TaskResources, error) {
@@ -27,6 +28,9 @@ func (r *Runtime) PrepareTask(ctx context.Context, task *runtime.Task) (*runtime
 		return nil, err
 	}
 	res.Volumes = vols
+	if res.CgroupParent, err = r.cgroups.ensure(ctx, task); err != nil {
+		return nil, err
+	}
 	if res.NetworkMode == runtime.NetworkModeAWSVPC {
 		id, eni, err := r.preparePause(ctx, task)
 		if err != nil {
@@ -38,8 +42,8 @@ func (r *Runtime) PrepareTask(ctx context.Context, task *runtime.Task) (*runtime
 }
 
 // CleanupTask removes the task's containers (pause container included, and
-// their anonymous volumes) and its task-scoped volumes, all of them of this
-// agent only. Shared volumes and the awsvpc network stay. Failures are a
+// their anonymous volumes), its task-scoped volumes and its task cgroup,
+// all of them of this agent only. Shared volumes and the awsvpc network stay. Failures are a
 // retryable ResourceCleanupError.
 func (r *Runtime) CleanupTask(ctx context.Context, taskArn string) error {
 	f := r.taskFilter(taskArn)
@@ -48,6 +52,10 @@ func (r *Runtime) CleanupTask(ctx context.Context, taskArn string) error {
 		return runtime.NewError(runtime.ResourceCleanupError, true, err)
 	}
 	var errs []error
+	// A warm pause container the task claimed carries no task label.
+	if err := r.cli.ContainerRemove(ctx, claimedPauseName(taskArn), container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("remove pause container: %w", err))
+	}
 	for _, c := range list {
 		err := r.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
@@ -62,6 +70,11 @@ func (r *Runtime) CleanupTask(ctx context.Context, taskArn string) error {
 			if err := r.cli.VolumeRemove(ctx, v.Name, false); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
 			}
+		}
+	}
+	if len(errs) == 0 {
+		if err := r.cgroups.remove(ctx, taskArn); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
