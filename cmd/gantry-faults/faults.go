@@ -40,6 +40,12 @@ type faultResult struct {
 	NewLeader          string `json:",omitempty"`
 	ControllerFailover string `json:",omitempty"`
 	TaskRunning        string `json:",omitempty"`
+	// AgentFailover is, for a fault of a server an agent was calling,
+	// each such agent's time from the fault to its next answered poll
+	// through another server (its log line "poll tasks answered again").
+	AgentFailover string `json:",omitempty"`
+	// EtcdLeader is, for an etcd leader change, the old and new leader.
+	EtcdLeader string `json:",omitempty"`
 	// Checks maps each check to "ok" or what it found.
 	Checks map[string]string
 }
@@ -55,7 +61,7 @@ type report struct {
 
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "gantry-faults: %d servers (embedded etcd members), %d agents, %d register operations checked\n", r.Servers, r.Agents, r.Operations)
-	fmt.Fprintf(w, "%-44s %8s %6s %6s %8s %8s %10s %10s  %s\n", "fault", "took", "calls", "failed", "p99", "leader", "ctl-fail", "task-run", "checks")
+	fmt.Fprintf(w, "%-44s %8s %6s %6s %8s %8s %10s %10s %14s  %s\n", "fault", "took", "calls", "failed", "p99", "leader", "ctl-fail", "task-run", "agent-fail", "checks")
 	for _, f := range r.Faults {
 		var names []string
 		for k := range f.Checks {
@@ -72,7 +78,10 @@ func (r *report) print(w io.Writer) {
 		if len(bad) > 0 {
 			verdict = "FAILED " + strings.Join(bad, "; ")
 		}
-		fmt.Fprintf(w, "%-44s %8s %6d %6d %8s %8s %10s %10s  %s\n", f.Name, f.Took, f.Calls, f.FailedCalls, f.P99, f.NewLeader, f.ControllerFailover, f.TaskRunning, verdict)
+		fmt.Fprintf(w, "%-44s %8s %6d %6d %8s %8s %10s %10s %14s  %s\n", f.Name, f.Took, f.Calls, f.FailedCalls, f.P99, f.NewLeader, f.ControllerFailover, f.TaskRunning, f.AgentFailover, verdict)
+		if f.EtcdLeader != "" {
+			fmt.Fprintf(w, "%-44s %s\n", "", "etcd leader "+f.EtcdLeader)
+		}
 	}
 	fmt.Fprintf(w, "passed: %v\n", r.Passed)
 }
@@ -89,6 +98,10 @@ type harness struct {
 	mu        sync.Mutex
 	overMax   []string
 	desiredAt int32
+	// cut holds the tasks of an agent partitioned beyond the grace: the
+	// control plane replaces them and their containers run on, out of its
+	// reach, until the agent is back; maximumPercent is not theirs to keep.
+	cut map[string]bool
 }
 
 func run(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
@@ -166,14 +179,17 @@ type fault struct {
 	// replaces says the fault may rightly replace tasks (an agent cut off
 	// beyond the lost-instance grace): the containers check is off.
 	replaces bool
-	do       func(ctx context.Context, r *faultResult) error
+	// servers says the fault takes servers away (killed, partitioned,
+	// restarted): the agents' failover time is measured.
+	servers bool
+	do      func(ctx context.Context, r *faultResult) error
 }
 
 func (h *harness) schedule() []fault {
 	e := h.env
 	f := []fault{
-		{name: "kill the leading server", do: h.killLeader},
-		{name: "partition a server from etcd and heal", do: func(ctx context.Context, _ *faultResult) error {
+		{name: "kill the leading server", servers: true, do: h.killLeader},
+		{name: "partition a server from etcd and heal", servers: true, do: func(ctx context.Context, _ *faultResult) error {
 			s := e.leader(ctx)
 			if s == nil {
 				s = e.servers[1]
@@ -183,35 +199,173 @@ func (h *harness) schedule() []fault {
 		{name: "partition an agent for less than the grace", do: func(ctx context.Context, _ *faultResult) error {
 			return h.partitionAgent(ctx, e.agents[0], h.o.grace/2)
 		}},
-		{name: "rolling restart of every server", do: h.rollingRestart},
+		{name: "etcd leader change (move-leader)", do: h.moveEtcdLeader},
+		{name: "rolling restart of every server", servers: true, do: h.rollingRestart},
 	}
 	if h.o.quick {
 		return f
 	}
 	return append(f,
-		fault{name: "kill any server (its etcd member) and bring it back", do: func(ctx context.Context, _ *faultResult) error {
-			s := e.servers[2]
-			if err := e.kill(ctx, s); err != nil {
+		fault{name: "kill a non-leading server (its etcd member)", servers: true, do: h.killOther},
+		fault{name: "kill the leader while an agent is partitioned", servers: true, do: func(ctx context.Context, r *faultResult) error {
+			a := e.agents[len(e.agents)-1]
+			if err := e.disconnect(ctx, a, e.apiNet); err != nil {
 				return err
 			}
-			h.mark(ctx, "kill-any")
-			time.Sleep(5 * time.Second)
-			return e.start(ctx, s)
-		}},
-		fault{name: "kill the leader and partition an agent", do: func(ctx context.Context, r *faultResult) error {
-			if err := e.disconnect(ctx, e.agents[1], e.apiNet); err != nil {
-				return err
-			}
+			healed := make(chan error, 1)
+			go func() {
+				time.Sleep(h.o.grace / 2)
+				healed <- e.connect(context.WithoutCancel(ctx), a, e.apiNet, a.apiIP)
+			}()
 			err := h.killLeader(ctx, r)
-			if cerr := e.connect(ctx, e.agents[1], e.apiNet, e.agents[1].apiIP); err == nil {
+			if cerr := <-healed; err == nil {
 				err = cerr
 			}
 			return err
 		}},
-		fault{name: "partition an agent for more than the grace", replaces: true, do: func(ctx context.Context, _ *faultResult) error {
-			return h.partitionAgent(ctx, e.agents[0], h.o.grace*2)
-		}},
+		fault{name: "partition an agent for more than the grace", replaces: true, do: h.partitionAgentBeyondGrace},
 	)
+}
+
+// killOther SIGKILLs a server that does not lead the service controller
+// (with it its embedded etcd member: they are one process), preferring the
+// one the first agent calls, and starts it again 5 s later.
+func (h *harness) killOther(ctx context.Context, _ *faultResult) error {
+	e := h.env
+	lead := e.leader(ctx)
+	s := e.agentServer(ctx, e.agents[0])
+	if s == lead || s.down {
+		for _, x := range e.servers {
+			if x != lead && !x.down {
+				s = x
+				break
+			}
+		}
+	}
+	h.logger.Info("kill a non-leading server", "server", s.name)
+	if err := e.kill(ctx, s); err != nil {
+		return err
+	}
+	h.mark(ctx, "kill-other")
+	time.Sleep(5 * time.Second)
+	return e.start(ctx, s)
+}
+
+// moveEtcdLeader hands the etcd cluster's leadership from its leader to
+// another member (etcdctl move-leader, through the leader member's client
+// API) and waits until a member reports the new leader.
+func (h *harness) moveEtcdLeader(ctx context.Context, r *faultResult) error {
+	e := h.env
+	from, ids, err := e.etcdStatus(ctx)
+	if err != nil {
+		return err
+	}
+	lead := e.serverOfMember(from)
+	if lead == nil {
+		return fmt.Errorf("etcd leader %q is not a server's member", from)
+	}
+	to := ""
+	for i := range e.servers {
+		if name := fmt.Sprintf("s%d", i); name != from && !e.servers[i].down {
+			to = name
+			break
+		}
+	}
+	t0 := time.Now()
+	if _, err := e.etcdTool(ctx, lead, "move", ids[to]); err != nil {
+		return err
+	}
+	h.mark(ctx, "etcd-move-leader")
+	for time.Since(t0) < 30*time.Second {
+		now, _, err := e.etcdStatus(ctx)
+		if err == nil && now != from {
+			r.EtcdLeader = fmt.Sprintf("%s -> %s in %v", from, now, time.Since(t0).Round(10*time.Millisecond))
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("etcd leader still %s 30s after move-leader", from)
+}
+
+// partitionAgentBeyondGrace cuts the first agent off from every server for
+// twice the lost-instance grace: the control plane replaces its tasks on
+// the other agents; once healed, the agent must stop the old containers
+// (their tasks are STOPPED), so that no task runs in two copies.
+func (h *harness) partitionAgentBeyondGrace(ctx context.Context, r *faultResult) error {
+	e := h.env
+	a := e.agents[0]
+	arn := e.agentInstance(ctx, a)
+	if arn == "" {
+		return errors.New("the agent's log names no container instance")
+	}
+	cut := map[string]bool{}
+	err := h.load.doLive(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
+		l, err := cl.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(clusterName), ContainerInstance: aws.String(arn)})
+		if err != nil {
+			return err
+		}
+		for _, t := range l.TaskArns {
+			cut[t] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.cut = cut
+	h.mu.Unlock()
+	if err := h.partitionAgent(ctx, a, h.o.grace*2); err != nil {
+		return err
+	}
+	if len(cut) == 0 {
+		r.Checks["old containers stopped"] = "the agent ran no task when cut off (nothing to replace)"
+		return nil
+	}
+	// The old containers must stop once the agent is back.
+	deadline := time.Now().Add(60 * time.Second)
+	var left []string
+	for time.Now().Before(deadline) {
+		left = nil
+		cs, err := e.taskContainers(ctx, clusterName)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.State == "running" && cut[c.Labels["com.amazonaws.ecs.task-arn"]] {
+				left = append(left, c.ID[:12])
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	r.Checks["old containers stopped"] = okIf(len(left) == 0, fmt.Sprintf("%d tasks replaced; still running 60s after the heal: %s", len(cut), strings.Join(left, ",")))
+	h.mu.Lock()
+	h.cut = nil
+	h.mu.Unlock()
+	return nil
+}
+
+// agentFailover reads, for each agent that called a server the fault took
+// away, the time from t0 to its next answered poll (through another
+// server, or the same one back).
+func (h *harness) agentFailover(ctx context.Context, t0 time.Time) string {
+	var parts []string
+	for i, a := range h.env.agents {
+		failed := false
+		for _, l := range h.env.logLines(ctx, a, t0) {
+			if strings.Contains(l.text, "poll tasks") && strings.Contains(l.text, "level=WARN") {
+				failed = true
+			}
+			if failed && strings.Contains(l.text, "poll tasks answered again") {
+				parts = append(parts, fmt.Sprintf("a%d %v", i, l.at.Sub(t0).Round(10*time.Millisecond)))
+				break
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // inject runs f, then waits for the service to settle and runs the checks.
@@ -231,6 +385,9 @@ func (h *harness) inject(ctx context.Context, f fault) faultResult {
 		r.Checks["settled"] = "ok"
 	}
 	end := time.Now()
+	if f.servers {
+		r.AgentFailover = h.agentFailover(ctx, start)
+	}
 	r.Took = end.Sub(start).Round(100 * time.Millisecond).String()
 	var p99 time.Duration
 	r.Calls, r.FailedCalls, p99 = h.load.window(start, end)
@@ -356,12 +513,31 @@ func (h *harness) watchMaxPercent(ctx context.Context) {
 		run, err := h.running(ctx)
 		h.mu.Lock()
 		limit := int(h.desiredAt) * maxPercent / 100
+		if err == nil && len(h.cut) > 0 {
+			run = h.withoutCut(ctx, run)
+		}
 		if err == nil && len(run) > limit {
 			h.overMax = append(h.overMax, fmt.Sprintf("%d containers running at %s, limit %d", len(run), time.Now().Format(time.TimeOnly), limit))
 		}
 		h.mu.Unlock()
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// withoutCut drops from run the containers of the cut-off tasks; h.mu is
+// held.
+func (h *harness) withoutCut(ctx context.Context, run map[string]bool) map[string]bool {
+	cs, err := h.env.taskContainers(ctx, clusterName)
+	if err != nil {
+		return run
+	}
+	out := map[string]bool{}
+	for _, c := range cs {
+		if run[c.ID] && !h.cut[c.Labels["com.amazonaws.ecs.task-arn"]] {
+			out[c.ID] = true
+		}
+	}
+	return out
 }
 
 // mark creates a cluster (an acknowledged write) during a fault; every
