@@ -57,6 +57,9 @@ type report struct {
 	Agents     int
 	Operations int
 	Faults     []faultResult
+	// Placements are tasks placed a second through three servers and
+	// through one (-placements), after the faults.
+	Placements []placeResult `json:",omitempty"`
 }
 
 func (r *report) print(w io.Writer) {
@@ -83,6 +86,7 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, "%-44s %s\n", "", "etcd leader "+f.EtcdLeader)
 		}
 	}
+	printPlacements(w, r.Placements)
 	fmt.Fprintf(w, "passed: %v\n", r.Passed)
 }
 
@@ -169,6 +173,13 @@ func run(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
 	if res != porcupine.Ok {
 		rep.Passed = false
 		rep.Faults = append(rep.Faults, faultResult{Name: "whole history", Checks: map[string]string{"linearizable": fmt.Sprint(res)}})
+	}
+	if o.placements > 0 && ctx.Err() == nil {
+		ps, err := h.placements(ctx, o.placements, 16)
+		rep.Placements = ps
+		if err != nil {
+			logger.Warn("placements", "err", err)
+		}
 	}
 	return rep, ctx.Err()
 }
@@ -411,6 +422,7 @@ func (h *harness) inject(ctx context.Context, f fault) faultResult {
 		r.Checks["no container restarted"] = okIf(len(gone) == 0, "containers no longer running: "+strings.Join(gone, ","))
 	}
 	r.Checks["agents connected"] = h.checkAgents(ctx)
+	r.Checks["no credential refused"] = h.checkRefusals(ctx, start)
 	return r
 }
 
@@ -522,6 +534,28 @@ func (h *harness) watchMaxPercent(ctx context.Context) {
 		h.mu.Unlock()
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// checkRefusals: no agent was told since t0 that its key is not accepted
+// (UnrecognizedClientException, InvalidSignatureException,
+// AccessDeniedException): a server that cannot reach etcd must answer that
+// it is unavailable, so that the agent moves on, not that the agent's
+// credential is bad.
+func (h *harness) checkRefusals(ctx context.Context, t0 time.Time) string {
+	var bad []string
+	for i, a := range h.env.agents {
+		for _, l := range h.env.logLines(ctx, a, t0) {
+			for _, code := range []string{"UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException"} {
+				if strings.Contains(l.text, code) {
+					bad = append(bad, fmt.Sprintf("a%d at %s: %s", i, l.at.Format("15:04:05.000"), code))
+				}
+			}
+		}
+	}
+	if len(bad) > 3 {
+		bad = append(bad[:3], fmt.Sprintf("and %d more", len(bad)-3))
+	}
+	return okIf(len(bad) == 0, strings.Join(bad, "; "))
 }
 
 // withoutCut drops from run the containers of the cut-off tasks; h.mu is
