@@ -218,6 +218,9 @@ func (h *harness) schedule() []fault {
 	}
 	return append(f,
 		fault{name: "kill a non-leading server (its etcd member)", servers: true, do: h.killOther},
+		fault{name: "partition the server an agent calls from etcd", servers: true, do: func(ctx context.Context, _ *faultResult) error {
+			return h.partitionServer(ctx, e.agentServer(ctx, e.agents[0]), 8*time.Second)
+		}},
 		fault{name: "kill the leader while an agent is partitioned", servers: true, do: func(ctx context.Context, r *faultResult) error {
 			a := e.agents[len(e.agents)-1]
 			if err := e.disconnect(ctx, a, e.apiNet); err != nil {
