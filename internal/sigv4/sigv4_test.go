@@ -3,8 +3,8 @@ package sigv4
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
