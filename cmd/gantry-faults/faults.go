@@ -154,6 +154,9 @@ func run(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
 
 	rep := &report{Servers: len(e.servers), Agents: len(e.agents), Passed: true}
 	for _, f := range h.schedule() {
+		if o.only != "" && !strings.Contains(f.name, o.only) {
+			continue
+		}
 		h.logger.Info("fault", "name", f.name)
 		res := h.inject(ctx, f)
 		rep.Faults = append(rep.Faults, res)
@@ -355,7 +358,24 @@ func (h *harness) partitionAgentBeyondGrace(ctx context.Context, r *faultResult)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	r.Checks["old containers stopped"] = okIf(len(left) == 0, fmt.Sprintf("%d tasks replaced; still running 60s after the heal: %s", len(cut), strings.Join(left, ",")))
+	var states []string
+	_ = h.load.doLive(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
+		var arns []string
+		for t := range cut {
+			arns = append(arns, t)
+		}
+		d, err := cl.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(clusterName), Tasks: arns})
+		if err != nil {
+			return err
+		}
+		states = nil
+		for _, t := range d.Tasks {
+			states = append(states, aws.ToString(t.LastStatus)+"/"+aws.ToString(t.DesiredStatus))
+		}
+		return nil
+	})
+	r.Checks["old containers stopped"] = okIf(len(left) == 0, fmt.Sprintf("%d tasks cut off (now %s); still running 60s after the heal: %s",
+		len(cut), strings.Join(states, ","), strings.Join(left, ",")))
 	h.mu.Lock()
 	h.cut = nil
 	h.mu.Unlock()
