@@ -304,8 +304,12 @@ func (h *harness) moveEtcdLeader(ctx context.Context, r *faultResult) error {
 	return fmt.Errorf("etcd leader still %s 30s after move-leader", from)
 }
 
+// agentTTL is how long a server counts an agent connected after its last
+// call (the control plane's 10 s).
+const agentTTL = 10 * time.Second
+
 // partitionAgentBeyondGrace cuts the first agent off from every server for
-// twice the lost-instance grace: the control plane replaces its tasks on
+// the agent TTL and twice the lost-instance grace: the control plane replaces its tasks on
 // the other agents; once healed, the agent must stop the old containers
 // (their tasks are STOPPED), so that no task runs in two copies.
 func (h *harness) partitionAgentBeyondGrace(ctx context.Context, r *faultResult) error {
@@ -332,7 +336,9 @@ func (h *harness) partitionAgentBeyondGrace(ctx context.Context, r *faultResult)
 	h.mu.Lock()
 	h.cut = cut
 	h.mu.Unlock()
-	if err := h.partitionAgent(ctx, a, h.o.grace*2); err != nil {
+	// The grace counts from when the control plane sees the agent
+	// disconnected: up to the server's agent TTL after its last call.
+	if err := h.partitionAgent(ctx, a, agentTTL+h.o.grace*2); err != nil {
 		return err
 	}
 	if len(cut) == 0 {
