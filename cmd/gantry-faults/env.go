@@ -158,6 +158,9 @@ func (e *env) buildImages(ctx context.Context, src string) error {
 	if _, err := imagebuild.Build(ctx, e.docker, taskImage, taskSource, v.Arch, nil); err != nil {
 		return fmt.Errorf("task image: %w", err)
 	}
+	if _, err := imagebuild.Build(ctx, e.docker, etcdToolImage, etcdToolSource, v.Arch, nil); err != nil {
+		return fmt.Errorf("etcd tool image: %w", err)
+	}
 	return nil
 }
 
@@ -174,7 +177,7 @@ func (e *env) startServers(ctx context.Context, n int, grace time.Duration) erro
 		args := []string{"server", "--listen", "0.0.0.0:8845", "--advertise-url", nd.url, "--data-dir", "/data",
 			"--etcd-name", fmt.Sprintf("s%d", i), "--etcd-initial-cluster", strings.Join(members, ","),
 			"--etcd-listen-peer-urls", "http://0.0.0.0:2380", "--etcd-advertise-peer-urls", "http://" + peerIP + ":2380",
-			"--etcd-initial-cluster-token", e.run, "--region", region, "--registry-listen", "", "--lb-data-plane=false",
+			"--etcd-initial-cluster-token", e.run, "--etcd-listen-client-urls", "http://127.0.0.1:2379", "--region", region, "--registry-listen", "", "--lb-data-plane=false",
 			"--leader-ttl", "2s", "--lost-instance-grace", grace.String(), "--min-healthy-time", "0s", "--prepull-timeout", "0s"}
 		if err := e.create(ctx, nd, args, nil, peerIP); err != nil {
 			return err
@@ -375,4 +378,75 @@ func (e *env) close(cluster string) {
 // containerStop is a stop of timeout seconds before SIGKILL.
 func containerStop(timeout int) container.StopOptions {
 	return container.StopOptions{Timeout: &timeout}
+}
+
+// logLines returns nd's log lines since t, each with its Docker timestamp.
+func (e *env) logLines(ctx context.Context, nd *node, since time.Time) []logLine {
+	o := container.LogsOptions{ShowStderr: true, ShowStdout: true, Timestamps: true}
+	if !since.IsZero() {
+		o.Since = since.UTC().Format(time.RFC3339Nano)
+	}
+	rc, err := e.docker.ContainerLogs(ctx, nd.id, o)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	var out []logLine
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		// Docker's multiplexed stream: 8 header bytes, then the RFC 3339
+		// timestamp and a space.
+		j := strings.Index(line, "20")
+		if j < 0 {
+			continue
+		}
+		ts, rest, ok := strings.Cut(line[j:], " ")
+		if !ok {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil || at.Before(since) {
+			continue
+		}
+		out = append(out, logLine{at: at, text: rest})
+	}
+	return out
+}
+
+// logLine is one line of a container's log.
+type logLine struct {
+	at   time.Time
+	text string
+}
+
+// agentServer returns the server agent a calls now, by its log: the
+// target of its last move to another server, else its first seed.
+func (e *env) agentServer(ctx context.Context, a *node) *node {
+	cur := e.servers[0]
+	for _, l := range e.logLines(ctx, a, time.Time{}) {
+		if !strings.Contains(l.text, "moving to another") {
+			continue
+		}
+		for _, s := range e.servers {
+			if strings.Contains(l.text, "to="+s.url) {
+				cur = s
+			}
+		}
+	}
+	return cur
+}
+
+// agentInstance returns agent a's container instance ARN, from its log.
+func (e *env) agentInstance(ctx context.Context, a *node) string {
+	arn := ""
+	for _, l := range e.logLines(ctx, a, time.Time{}) {
+		if i := strings.Index(l.text, "registered container instance"); i >= 0 {
+			if j := strings.Index(l.text, "arn="); j >= 0 {
+				arn, _, _ = strings.Cut(l.text[j+4:], " ")
+			}
+		}
+	}
+	return arn
 }

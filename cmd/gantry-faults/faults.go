@@ -40,6 +40,12 @@ type faultResult struct {
 	NewLeader          string `json:",omitempty"`
 	ControllerFailover string `json:",omitempty"`
 	TaskRunning        string `json:",omitempty"`
+	// AgentFailover is, for a fault of a server an agent was calling,
+	// each such agent's time from the fault to its next answered poll
+	// through another server (its log line "poll tasks answered again").
+	AgentFailover string `json:",omitempty"`
+	// EtcdLeader is, for an etcd leader change, the old and new leader.
+	EtcdLeader string `json:",omitempty"`
 	// Checks maps each check to "ok" or what it found.
 	Checks map[string]string
 }
@@ -51,11 +57,14 @@ type report struct {
 	Agents     int
 	Operations int
 	Faults     []faultResult
+	// Placements are tasks placed a second through three servers and
+	// through one (-placements), after the faults.
+	Placements []placeResult `json:",omitempty"`
 }
 
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "gantry-faults: %d servers (embedded etcd members), %d agents, %d register operations checked\n", r.Servers, r.Agents, r.Operations)
-	fmt.Fprintf(w, "%-44s %8s %6s %6s %8s %8s %10s %10s  %s\n", "fault", "took", "calls", "failed", "p99", "leader", "ctl-fail", "task-run", "checks")
+	fmt.Fprintf(w, "%-44s %8s %6s %6s %8s %8s %10s %10s %14s  %s\n", "fault", "took", "calls", "failed", "p99", "leader", "ctl-fail", "task-run", "agent-fail", "checks")
 	for _, f := range r.Faults {
 		var names []string
 		for k := range f.Checks {
@@ -72,8 +81,12 @@ func (r *report) print(w io.Writer) {
 		if len(bad) > 0 {
 			verdict = "FAILED " + strings.Join(bad, "; ")
 		}
-		fmt.Fprintf(w, "%-44s %8s %6d %6d %8s %8s %10s %10s  %s\n", f.Name, f.Took, f.Calls, f.FailedCalls, f.P99, f.NewLeader, f.ControllerFailover, f.TaskRunning, verdict)
+		fmt.Fprintf(w, "%-44s %8s %6d %6d %8s %8s %10s %10s %14s  %s\n", f.Name, f.Took, f.Calls, f.FailedCalls, f.P99, f.NewLeader, f.ControllerFailover, f.TaskRunning, f.AgentFailover, verdict)
+		if f.EtcdLeader != "" {
+			fmt.Fprintf(w, "%-44s %s\n", "", "etcd leader "+f.EtcdLeader)
+		}
 	}
+	printPlacements(w, r.Placements)
 	fmt.Fprintf(w, "passed: %v\n", r.Passed)
 }
 
@@ -89,6 +102,10 @@ type harness struct {
 	mu        sync.Mutex
 	overMax   []string
 	desiredAt int32
+	// cut holds the tasks of an agent partitioned beyond the grace: the
+	// control plane replaces them and their containers run on, out of its
+	// reach, until the agent is back; maximumPercent is not theirs to keep.
+	cut map[string]bool
 }
 
 func run(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
@@ -137,6 +154,9 @@ func run(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
 
 	rep := &report{Servers: len(e.servers), Agents: len(e.agents), Passed: true}
 	for _, f := range h.schedule() {
+		if o.only != "" && !strings.Contains(f.name, o.only) {
+			continue
+		}
 		h.logger.Info("fault", "name", f.name)
 		res := h.inject(ctx, f)
 		rep.Faults = append(rep.Faults, res)
@@ -157,6 +177,13 @@ func run(ctx context.Context, o options, logger *slog.Logger) (*report, error) {
 		rep.Passed = false
 		rep.Faults = append(rep.Faults, faultResult{Name: "whole history", Checks: map[string]string{"linearizable": fmt.Sprint(res)}})
 	}
+	if o.placements > 0 && ctx.Err() == nil {
+		ps, err := h.placements(ctx, o.placements, 16)
+		rep.Placements = ps
+		if err != nil {
+			logger.Warn("placements", "err", err)
+		}
+	}
 	return rep, ctx.Err()
 }
 
@@ -166,14 +193,17 @@ type fault struct {
 	// replaces says the fault may rightly replace tasks (an agent cut off
 	// beyond the lost-instance grace): the containers check is off.
 	replaces bool
-	do       func(ctx context.Context, r *faultResult) error
+	// servers says the fault takes servers away (killed, partitioned,
+	// restarted): the agents' failover time is measured.
+	servers bool
+	do      func(ctx context.Context, r *faultResult) error
 }
 
 func (h *harness) schedule() []fault {
 	e := h.env
 	f := []fault{
-		{name: "kill the leading server", do: h.killLeader},
-		{name: "partition a server from etcd and heal", do: func(ctx context.Context, _ *faultResult) error {
+		{name: "kill the leading server", servers: true, do: h.killLeader},
+		{name: "partition a server from etcd and heal", servers: true, do: func(ctx context.Context, _ *faultResult) error {
 			s := e.leader(ctx)
 			if s == nil {
 				s = e.servers[1]
@@ -183,35 +213,199 @@ func (h *harness) schedule() []fault {
 		{name: "partition an agent for less than the grace", do: func(ctx context.Context, _ *faultResult) error {
 			return h.partitionAgent(ctx, e.agents[0], h.o.grace/2)
 		}},
-		{name: "rolling restart of every server", do: h.rollingRestart},
+		{name: "etcd leader change (move-leader)", do: h.moveEtcdLeader},
+		{name: "rolling restart of every server", servers: true, do: h.rollingRestart},
 	}
 	if h.o.quick {
 		return f
 	}
 	return append(f,
-		fault{name: "kill any server (its etcd member) and bring it back", do: func(ctx context.Context, _ *faultResult) error {
-			s := e.servers[2]
-			if err := e.kill(ctx, s); err != nil {
-				return err
-			}
-			h.mark(ctx, "kill-any")
-			time.Sleep(5 * time.Second)
-			return e.start(ctx, s)
+		fault{name: "kill a non-leading server (its etcd member)", servers: true, do: h.killOther},
+		fault{name: "partition the server an agent calls from etcd", servers: true, do: func(ctx context.Context, _ *faultResult) error {
+			return h.partitionServer(ctx, e.agentServer(ctx, e.agents[0]), 8*time.Second)
 		}},
-		fault{name: "kill the leader and partition an agent", do: func(ctx context.Context, r *faultResult) error {
-			if err := e.disconnect(ctx, e.agents[1], e.apiNet); err != nil {
+		fault{name: "kill the leader while an agent is partitioned", servers: true, do: func(ctx context.Context, r *faultResult) error {
+			a := e.agents[len(e.agents)-1]
+			if err := e.disconnect(ctx, a, e.apiNet); err != nil {
 				return err
 			}
+			healed := make(chan error, 1)
+			go func() {
+				time.Sleep(h.o.grace / 2)
+				healed <- e.connect(context.WithoutCancel(ctx), a, e.apiNet, a.apiIP)
+			}()
 			err := h.killLeader(ctx, r)
-			if cerr := e.connect(ctx, e.agents[1], e.apiNet, e.agents[1].apiIP); err == nil {
+			if cerr := <-healed; err == nil {
 				err = cerr
 			}
 			return err
 		}},
-		fault{name: "partition an agent for more than the grace", replaces: true, do: func(ctx context.Context, _ *faultResult) error {
-			return h.partitionAgent(ctx, e.agents[0], h.o.grace*2)
-		}},
+		fault{name: "partition an agent for more than the grace", replaces: true, do: h.partitionAgentBeyondGrace},
 	)
+}
+
+// killOther SIGKILLs a server that does not lead the service controller
+// (with it its embedded etcd member: they are one process), preferring the
+// one the first agent calls, and starts it again 5 s later.
+func (h *harness) killOther(ctx context.Context, _ *faultResult) error {
+	e := h.env
+	lead := e.leader(ctx)
+	s := e.agentServer(ctx, e.agents[0])
+	if s == lead || s.down {
+		for _, x := range e.servers {
+			if x != lead && !x.down {
+				s = x
+				break
+			}
+		}
+	}
+	h.logger.Info("kill a non-leading server", "server", s.name)
+	if err := e.kill(ctx, s); err != nil {
+		return err
+	}
+	h.mark(ctx, "kill-other")
+	time.Sleep(5 * time.Second)
+	return e.start(ctx, s)
+}
+
+// moveEtcdLeader hands the etcd cluster's leadership from its leader to
+// another member (etcdctl move-leader, through the leader member's client
+// API) and waits until a member reports the new leader.
+func (h *harness) moveEtcdLeader(ctx context.Context, r *faultResult) error {
+	e := h.env
+	from, ids, err := e.etcdStatus(ctx)
+	if err != nil {
+		return err
+	}
+	lead := e.serverOfMember(from)
+	if lead == nil {
+		return fmt.Errorf("etcd leader %q is not a server's member", from)
+	}
+	to := ""
+	for i := range e.servers {
+		if name := fmt.Sprintf("s%d", i); name != from && !e.servers[i].down {
+			to = name
+			break
+		}
+	}
+	t0 := time.Now()
+	if _, err := e.etcdTool(ctx, lead, "move", ids[to]); err != nil {
+		return err
+	}
+	h.mark(ctx, "etcd-move-leader")
+	for time.Since(t0) < 30*time.Second {
+		now, _, err := e.etcdStatus(ctx)
+		if err == nil && now != from {
+			r.EtcdLeader = fmt.Sprintf("%s -> %s in %v", from, now, time.Since(t0).Round(10*time.Millisecond))
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("etcd leader still %s 30s after move-leader", from)
+}
+
+// agentTTL is how long a server counts an agent connected after its last
+// call (the control plane's 10 s).
+const agentTTL = 10 * time.Second
+
+// partitionAgentBeyondGrace cuts the first agent off from every server for
+// the agent TTL and twice the lost-instance grace: the control plane replaces its tasks on
+// the other agents; once healed, the agent must stop the old containers
+// (their tasks are STOPPED), so that no task runs in two copies.
+func (h *harness) partitionAgentBeyondGrace(ctx context.Context, r *faultResult) error {
+	e := h.env
+	a := e.agents[0]
+	arn := e.agentInstance(ctx, a)
+	if arn == "" {
+		return errors.New("the agent's log names no container instance")
+	}
+	cut := map[string]bool{}
+	err := h.load.doLive(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
+		l, err := cl.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(clusterName), ContainerInstance: aws.String(arn)})
+		if err != nil {
+			return err
+		}
+		for _, t := range l.TaskArns {
+			cut[t] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.cut = cut
+	h.mu.Unlock()
+	// The grace counts from when the control plane sees the agent
+	// disconnected: up to the server's agent TTL after its last call.
+	if err := h.partitionAgent(ctx, a, agentTTL+h.o.grace*2); err != nil {
+		return err
+	}
+	if len(cut) == 0 {
+		r.Checks["old containers stopped"] = "the agent ran no task when cut off (nothing to replace)"
+		return nil
+	}
+	// The old containers must stop once the agent is back.
+	deadline := time.Now().Add(60 * time.Second)
+	var left []string
+	for time.Now().Before(deadline) {
+		left = nil
+		cs, err := e.taskContainers(ctx, clusterName)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.State == "running" && cut[c.Labels["com.amazonaws.ecs.task-arn"]] {
+				left = append(left, c.ID[:12])
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var states []string
+	_ = h.load.doLive(ctx, 0, func(ctx context.Context, cl *ecs.Client) error {
+		var arns []string
+		for t := range cut {
+			arns = append(arns, t)
+		}
+		d, err := cl.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(clusterName), Tasks: arns})
+		if err != nil {
+			return err
+		}
+		states = nil
+		for _, t := range d.Tasks {
+			states = append(states, aws.ToString(t.LastStatus)+"/"+aws.ToString(t.DesiredStatus))
+		}
+		return nil
+	})
+	r.Checks["old containers stopped"] = okIf(len(left) == 0, fmt.Sprintf("%d tasks cut off (now %s); still running 60s after the heal: %s",
+		len(cut), strings.Join(states, ","), strings.Join(left, ",")))
+	h.mu.Lock()
+	h.cut = nil
+	h.mu.Unlock()
+	return nil
+}
+
+// agentFailover reads, for each agent that called a server the fault took
+// away, the time from t0 to its next answered poll (through another
+// server, or the same one back).
+func (h *harness) agentFailover(ctx context.Context, t0 time.Time) string {
+	var parts []string
+	for i, a := range h.env.agents {
+		failed := false
+		for _, l := range h.env.logLines(ctx, a, t0) {
+			if strings.Contains(l.text, "poll tasks") && strings.Contains(l.text, "level=WARN") {
+				failed = true
+			}
+			if failed && strings.Contains(l.text, "poll tasks answered again") {
+				parts = append(parts, fmt.Sprintf("a%d %v", i, l.at.Sub(t0).Round(10*time.Millisecond)))
+				break
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // inject runs f, then waits for the service to settle and runs the checks.
@@ -231,6 +425,9 @@ func (h *harness) inject(ctx context.Context, f fault) faultResult {
 		r.Checks["settled"] = "ok"
 	}
 	end := time.Now()
+	if f.servers {
+		r.AgentFailover = h.agentFailover(ctx, start)
+	}
 	r.Took = end.Sub(start).Round(100 * time.Millisecond).String()
 	var p99 time.Duration
 	r.Calls, r.FailedCalls, p99 = h.load.window(start, end)
@@ -254,6 +451,7 @@ func (h *harness) inject(ctx context.Context, f fault) faultResult {
 		r.Checks["no container restarted"] = okIf(len(gone) == 0, "containers no longer running: "+strings.Join(gone, ","))
 	}
 	r.Checks["agents connected"] = h.checkAgents(ctx)
+	r.Checks["no credential refused"] = h.checkRefusals(ctx, start)
 	return r
 }
 
@@ -356,12 +554,53 @@ func (h *harness) watchMaxPercent(ctx context.Context) {
 		run, err := h.running(ctx)
 		h.mu.Lock()
 		limit := int(h.desiredAt) * maxPercent / 100
+		if err == nil && len(h.cut) > 0 {
+			run = h.withoutCut(ctx, run)
+		}
 		if err == nil && len(run) > limit {
 			h.overMax = append(h.overMax, fmt.Sprintf("%d containers running at %s, limit %d", len(run), time.Now().Format(time.TimeOnly), limit))
 		}
 		h.mu.Unlock()
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// checkRefusals: no agent was told since t0 that its key is not accepted
+// (UnrecognizedClientException, InvalidSignatureException,
+// AccessDeniedException): a server that cannot reach etcd must answer that
+// it is unavailable, so that the agent moves on, not that the agent's
+// credential is bad.
+func (h *harness) checkRefusals(ctx context.Context, t0 time.Time) string {
+	var bad []string
+	for i, a := range h.env.agents {
+		for _, l := range h.env.logLines(ctx, a, t0) {
+			for _, code := range []string{"UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException"} {
+				if strings.Contains(l.text, code) {
+					bad = append(bad, fmt.Sprintf("a%d at %s: %s", i, l.at.Format("15:04:05.000"), code))
+				}
+			}
+		}
+	}
+	if len(bad) > 3 {
+		bad = append(bad[:3], fmt.Sprintf("and %d more", len(bad)-3))
+	}
+	return okIf(len(bad) == 0, strings.Join(bad, "; "))
+}
+
+// withoutCut drops from run the containers of the cut-off tasks; h.mu is
+// held.
+func (h *harness) withoutCut(ctx context.Context, run map[string]bool) map[string]bool {
+	cs, err := h.env.taskContainers(ctx, clusterName)
+	if err != nil {
+		return run
+	}
+	out := map[string]bool{}
+	for _, c := range cs {
+		if run[c.ID] && !h.cut[c.Labels["com.amazonaws.ecs.task-arn"]] {
+			out[c.ID] = true
+		}
+	}
+	return out
 }
 
 // mark creates a cluster (an acknowledged write) during a fault; every

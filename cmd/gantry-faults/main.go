@@ -31,6 +31,8 @@ func main() {
 	flag.IntVar(&o.agents, "agents", 2, "agents, each in a container of its own")
 	flag.DurationVar(&o.grace, "lost-instance-grace", 8*time.Second, "the servers' --lost-instance-grace")
 	flag.StringVar(&o.out, "out", "", "write the report as JSON to this file")
+	flag.DurationVar(&o.placements, "placements", 0, "after the faults, measure tasks placed a second through all three servers and through one, each this long, twice (0: skip)")
+	flag.StringVar(&o.only, "only", "", "run only the faults of the schedule whose name contains this")
 	flag.BoolVar(&o.keep, "keep", false, "leave the containers and networks when done (for a post-mortem)")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -63,4 +65,7 @@ type options struct {
 	grace  time.Duration
 	out    string
 	keep   bool
+	only   string
+	// placements is how long each placement measure runs (0: none).
+	placements time.Duration
 }

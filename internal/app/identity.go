@@ -77,12 +77,12 @@ type instances struct {
 	ecs  *ecs.API
 }
 
-func (i instances) Instance(ctx context.Context, akid string) (authz.Instance, bool) {
-	rec, ok := i.keys.Lookup(ctx, akid)
+func (i instances) Instance(ctx context.Context, akid string) (authz.Instance, bool, error) {
+	rec, ok, err := i.keys.Lookup(ctx, akid)
 	if !ok {
-		return authz.Instance{}, false
+		return authz.Instance{}, false, err
 	}
-	return authz.Instance{Cluster: rec.Cluster, ContainerInstance: rec.ContainerInstance}, true
+	return authz.Instance{Cluster: rec.Cluster, ContainerInstance: rec.ContainerInstance}, true, nil
 }
 
 func (i instances) TaskOwner(ctx context.Context, cluster, task string) (string, error) {
@@ -134,14 +134,16 @@ func (i instances) LogDestination(ctx context.Context, cluster, task, container 
 }
 
 // lookupInstanceKey is the verifier's lookup of instance keys.
-func lookupInstanceKey(keys *instancekey.Keys) func(string) (sigv4.Credential, bool) {
-	return func(akid string) (sigv4.Credential, bool) {
+// A store that cannot be read is reported as an error (the request is
+// answered 503), not as an unknown key.
+func lookupInstanceKey(keys *instancekey.Keys) func(string) (sigv4.Credential, bool, error) {
+	return func(akid string) (sigv4.Credential, bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		rec, ok := keys.Lookup(ctx, akid)
+		rec, ok, err := keys.Lookup(ctx, akid)
 		if !ok {
-			return sigv4.Credential{}, false
+			return sigv4.Credential{}, false, err
 		}
-		return sigv4.Credential{AccessKeyID: rec.AccessKeyID, SecretAccessKey: rec.SecretAccessKey, Principal: rec.ContainerInstance}, true
+		return sigv4.Credential{AccessKeyID: rec.AccessKeyID, SecretAccessKey: rec.SecretAccessKey, Principal: rec.ContainerInstance}, true, nil
 	}
 }

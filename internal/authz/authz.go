@@ -86,7 +86,16 @@ func New(o Options) *Authorizer {
 // for an instance key.
 func (a *Authorizer) Authorize(ctx context.Context, c *Call) error {
 	if a.instances != nil {
-		if inst, ok := a.instances.Instance(ctx, c.AccessKeyID); ok {
+		inst, ok, err := a.instances.Instance(ctx, c.AccessKeyID)
+		if err != nil {
+			// Not known to be an instance key: neither refuse it as one
+			// nor let it through as an administrator's.
+			a.logger.Warn("instance key lookup failed", "accessKeyId", c.AccessKeyID, "err", err)
+			e := apierror.New(apierror.CodeServer, "The service is temporarily unable to verify the request's credentials. Retry the request.")
+			e.Status = http.StatusServiceUnavailable
+			return e
+		}
+		if ok {
 			return a.authorizeInstance(ctx, c, inst)
 		}
 	}

@@ -19,8 +19,9 @@ type Instance struct {
 // Instances knows the container instances' own keys and what they may
 // touch.
 type Instances interface {
-	// Instance returns the instance whose key akid is, if it is one.
-	Instance(ctx context.Context, akid string) (Instance, bool)
+	// Instance returns the instance whose key akid is, if it is one; err
+	// when that could not be found out (the store unreachable).
+	Instance(ctx context.Context, akid string) (inst Instance, ok bool, err error)
 	// TaskOwner returns the ARN of the container instance that task (an
 	// ARN or ID in cluster) is assigned to, "" when the task is unknown or
 	// unassigned.

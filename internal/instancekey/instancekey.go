@@ -228,31 +228,33 @@ func (k *Keys) Revoke(ctx context.Context, cluster, instance string) error {
 }
 
 // Lookup returns the valid key akid, if it is an instance key that has not
-// expired. A result is cached for CacheTTL.
-func (k *Keys) Lookup(ctx context.Context, akid string) (*Record, bool) {
+// expired. A result is cached for CacheTTL. err is set, and ok false, when
+// the store could not be read (an outage, not an unknown key): the caller
+// must answer that the service is unavailable, not that the key is bad.
+func (k *Keys) Lookup(ctx context.Context, akid string) (rec *Record, ok bool, err error) {
 	if !strings.HasPrefix(akid, KeyPrefix) {
-		return nil, false
+		return nil, false, nil
 	}
 	now := k.now()
 	k.mu.Lock()
-	c, ok := k.cache[akid]
+	c, found := k.cache[akid]
 	k.mu.Unlock()
-	if !ok || now.Sub(c.fetched) > CacheTTL {
-		var rec Record
-		_, err := k.st.Get(ctx, recordKey(akid), &rec)
+	if !found || now.Sub(c.fetched) > CacheTTL {
+		var r Record
+		_, err := k.st.Get(ctx, recordKey(akid), &r)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			c = cached{fetched: now}
 		case err != nil:
-			return nil, false // the store is unreachable: refuse, retry later
+			return nil, false, fmt.Errorf("read instance key %s: %w", akid, err)
 		default:
-			c = cached{rec: &rec, fetched: now}
+			c = cached{rec: &r, fetched: now}
 			var cur current
-			_, err := k.st.Get(ctx, indexKey(rec.Cluster, rec.ContainerInstance), &cur)
+			_, err := k.st.Get(ctx, indexKey(r.Cluster, r.ContainerInstance), &cur)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 			case err != nil:
-				return nil, false
+				return nil, false, fmt.Errorf("read the key's instance %s: %w", r.ContainerInstance, err)
 			case cur.Revoked:
 				c = cached{fetched: now}
 			}
@@ -265,7 +267,7 @@ func (k *Keys) Lookup(ctx context.Context, akid string) (*Record, bool) {
 		k.mu.Unlock()
 	}
 	if c.rec == nil || c.rec.ExpiresAt != nil && !now.Before(*c.rec.ExpiresAt) {
-		return nil, false
+		return nil, false, nil
 	}
-	return c.rec, true
+	return c.rec, true, nil
 }

@@ -43,7 +43,7 @@ type Verifier struct {
 	services []string // the scopes accepted, in the order given
 
 	// lookup, when set, finds keys not in creds (issued at run time).
-	lookup func(akid string) (Credential, bool)
+	lookup func(akid string) (Credential, bool, error)
 
 	mu   sync.Mutex
 	keys map[string][]byte // akid/date/service -> derived signing key
@@ -51,8 +51,20 @@ type Verifier struct {
 
 // SetLookup makes v also accept the keys f finds (keys issued while the
 // server runs, such as container instances' own), after its fixed ones.
-// f must be safe for concurrent use; call SetLookup before serving.
-func (v *Verifier) SetLookup(f func(akid string) (Credential, bool)) { v.lookup = f }
+// f reports a key it could not look up (its store unreachable) with an
+// error: the request is then answered as a temporary failure of the
+// server (ServerException, 503, which the SDKs retry and an agent takes
+// as its cue to move to another server), never as an unknown key. f must
+// be safe for concurrent use; call SetLookup before serving.
+func (v *Verifier) SetLookup(f func(akid string) (Credential, bool, error)) { v.lookup = f }
+
+// Unavailable is Verify's answer when a key could not be looked up: a
+// ServerException sent with 503 Service Unavailable.
+func Unavailable() *apierror.Error {
+	e := apierror.New(apierror.CodeServer, "The service is temporarily unable to verify the request's credentials. Retry the request.")
+	e.Status = http.StatusServiceUnavailable
+	return e
+}
 
 // Verified is the result of a verification: the credential that signed
 // the request and the service of its credential scope.
@@ -140,7 +152,7 @@ func parseAuthorization(h string) (*authHeader, *apierror.Error) {
 // credential that signed it and the scope's service, or the error AWS
 // gives: MissingAuthenticationToken for an unsigned request,
 // IncompleteSignature for a malformed one, UnrecognizedClient for an
-// unknown key, InvalidSignature for a wrong signature, a scope naming a
+// unknown key, a 503 ServerException when the key could not be looked up, InvalidSignature for a wrong signature, a scope naming a
 // region or a service not served, or an expired request.
 func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Verified, *apierror.Error) {
 	var ah *authHeader
@@ -182,7 +194,11 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (*Verifie
 
 	cred, ok := v.creds[ah.akid]
 	if !ok && v.lookup != nil {
-		cred, ok = v.lookup(ah.akid)
+		var err error
+		cred, ok, err = v.lookup(ah.akid)
+		if err != nil {
+			return nil, Unavailable()
+		}
 	}
 	if !ok {
 		return nil, apierror.New(apierror.CodeUnrecognizedClient, "The security token included in the request is invalid.")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -179,4 +180,36 @@ func TestVerifyServiceScopes(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// TestVerifyLookupOutage: a key that could not be looked up (the store
+// behind the lookup unreachable) is a temporary failure of the server, a
+// 503 ServerException that SDKs retry and agents take as their cue to move
+// to another server; an unknown key is still UnrecognizedClient.
+func TestVerifyLookupOutage(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	v := NewVerifier("us-east-1", "ecs", nil)
+	var down bool
+	v.SetLookup(func(akid string) (Credential, bool, error) {
+		if down {
+			return Credential{}, false, errors.New("etcdserver: request timed out")
+		}
+		if akid == "AKID" {
+			return Credential{AccessKeyID: "AKID", SecretAccessKey: "secret"}, true, nil
+		}
+		return Credential{}, false, nil
+	})
+	if _, err := v.Verify(signed(t, "secret", "us-east-1", now), []byte(body), now); err != nil {
+		t.Fatalf("a key the lookup finds: %v", err)
+	}
+	r := signed(t, "secret", "us-east-1", now)
+	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "Credential=AKID/", "Credential=NOPE/", 1))
+	if _, err := v.Verify(r, []byte(body), now); err == nil || err.Code != "UnrecognizedClientException" {
+		t.Fatalf("an unknown key: got %v, want UnrecognizedClientException", err)
+	}
+	down = true
+	_, err := v.Verify(signed(t, "secret", "us-east-1", now), []byte(body), now)
+	if err == nil || err.Code != "ServerException" || err.HTTPStatus() != http.StatusServiceUnavailable {
+		t.Fatalf("a lookup that failed: got %v, want a 503 ServerException", err)
+	}
 }
