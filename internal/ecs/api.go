@@ -50,8 +50,9 @@ type API struct {
 	prepull prePulls
 
 	// OnProvisioning, when set, is called when tasks start waiting in
-	// PROVISIONING for managed scaling (provisioning.go): the managed
-	// scaling loop's wake-up.
+	// PROVISIONING for managed scaling (provisioning.go) and when an
+	// instance of a capacity provider registers: the managed scaling
+	// loop's wake-up.
 	OnProvisioning func()
 
 	// MaxTxnOps bounds the operations of one etcd transaction (etcd's

@@ -172,7 +172,7 @@ func (s *API) placeByStrategy(ctx context.Context, cluster string, crev, rev int
 				return placed, nil, merr
 			}
 			if managed {
-				wait, werr := s.provision(ctx, cluster, crev, &po, short)
+				wait, werr := s.provision(ctx, cluster, crev, &po, short, cons, strat)
 				placed = append(placed, wait...)
 				if werr != nil {
 					return placed, nil, werr

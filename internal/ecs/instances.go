@@ -175,6 +175,11 @@ func (s *API) RegisterContainerInstance(ctx context.Context, in *ecsapi.Register
 		}
 		if resp.Succeeded {
 			s.markConnected(ctx, cl.ClusterName, id)
+			if s.OnProvisioning != nil && attrValue(rec.Instance.Attributes, CapacityProviderAttribute) != "" {
+				// Tasks may wait for this instance: managed scaling
+				// places them now rather than at its next pass.
+				s.OnProvisioning()
+			}
 			out := rec.Instance
 			return &ecsapi.RegisterContainerInstanceResponse{ContainerInstance: &out}, nil
 		}

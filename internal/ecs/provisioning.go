@@ -88,8 +88,11 @@ func (s *API) clusterTasks(ctx context.Context, cluster string) ([]*taskRecord, 
 
 // provision writes n tasks of o (a managed-scaling provider's share that
 // found no room) waiting in PROVISIONING, as many as the cluster's limit
-// leaves room for, guarded by the cluster record's revision crev.
-func (s *API) provision(ctx context.Context, cluster string, crev int64, o *runOptions, n int) ([]*taskRecord, error) {
+// leaves room for, guarded by the cluster record's revision crev. The
+// tasks keep the placement constraints and strategy cons and strat for
+// the placement that comes when capacity does.
+func (s *API) provision(ctx context.Context, cluster string, crev int64, o *runOptions, n int, cons []ecsapi.PlacementConstraint,
+	strat []ecsapi.PlacementStrategy) ([]*taskRecord, error) {
 	p := prefixOf("tasks", cluster)
 	resp, err := s.Store.Range(ctx, store.Range{From: p, End: store.PrefixEnd(p)})
 	if err != nil {
@@ -121,6 +124,7 @@ func (s *API) provision(ctx context.Context, cluster string, crev int64, o *runO
 		rec := s.newTask(cluster, &ecsapi.ContainerInstance{}, o, now, newTaskID(now))
 		d := demand
 		rec.Demand = &d
+		rec.PlacementConstraints, rec.PlacementStrategy = cons, strat
 		b, err := json.Marshal(rec)
 		if err != nil {
 			return nil, err
@@ -235,7 +239,7 @@ func (s *API) bindWaiting(ctx context.Context, v *state.Views, cluster string, r
 		}
 		rec.Demand = &d
 	}
-	pol, err := scheduler.NewPolicy(nil, scheduler.ConstraintsFor(*td, nil))
+	pol, err := scheduler.NewPolicy(rec.PlacementStrategy, scheduler.ConstraintsFor(*td, rec.PlacementConstraints))
 	if err != nil {
 		return false, err
 	}
@@ -258,6 +262,7 @@ func (s *API) bindWaiting(ctx context.Context, v *state.Views, cluster string, r
 		return false, nil
 	}
 	bound := *rec
+	bound.PlacementConstraints, bound.PlacementStrategy = nil, nil
 	bt := bound.Task
 	bt.ContainerInstanceArn = pl.InstanceARN
 	bt.Attributes = []ecsapi.Attribute{{Name: "ecs.cpu-architecture", Value: attrValue(inst.Instance.Attributes, "ecs.cpu-architecture")}}

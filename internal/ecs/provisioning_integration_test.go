@@ -15,6 +15,8 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apitest"
 	"github.com/gantry-dev/gantry/internal/config"
+	gantryecs "github.com/gantry-dev/gantry/internal/ecs"
+	"github.com/gantry-dev/gantry/internal/ecsapi"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
@@ -102,5 +104,59 @@ func TestTasksWaitInProvisioning(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("datapoints %+v", m.Datapoints)
+	})
+}
+
+// TestWaitingTaskKeepsRunTaskPlacement: a task that waits in PROVISIONING
+// is placed by the placement constraints RunTask was given when capacity
+// arrives: an instance that breaks them is passed over, one that meets
+// them takes the task, at once: the registration of a provider's instance
+// wakes managed scaling (its interval here is an hour).
+func TestWaitingTaskKeepsRunTaskPlacement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	env := apitest.Start(t, apitest.Options{Configure: func(c *config.Server) { c.ManagedScalingInterval = time.Hour }})
+	c := env.Client
+	ctx := context.Background()
+	if _, err := c.CreateCapacityProvider(ctx, &ecs.CreateCapacityProviderInput{Name: aws.String("managed-c"),
+		AutoScalingGroupProvider: &types.AutoScalingGroupProvider{AutoScalingGroupArn: aws.String(asgARN("managed-c")),
+			ManagedScaling: &types.ManagedScaling{Status: types.ManagedScalingStatusEnabled}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("provc"), CapacityProviders: []string{"managed-c"}}); err != nil {
+		t.Fatal(err)
+	}
+	td, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("provc"),
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String("busybox"), Memory: aws.Int32(64)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("provc"), TaskDefinition: td.TaskDefinition.TaskDefinitionArn,
+		CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("managed-c"), Weight: 1}},
+		PlacementConstraints:     []types.PlacementConstraint{{Type: types.PlacementConstraintTypeMemberOf, Expression: aws.String("attribute:rack == b")}}})
+	if err != nil || len(out.Tasks) != 1 || aws.ToString(out.Tasks[0].LastStatus) != "PROVISIONING" {
+		t.Fatalf("RunTask: %v %+v", err, out)
+	}
+	arn := aws.ToString(out.Tasks[0].TaskArn)
+	instance := func() string {
+		d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("provc"), Tasks: []string{arn}})
+		if err != nil || len(d.Tasks) != 1 {
+			t.Fatalf("describe: %v %+v", err, d)
+		}
+		return aws.ToString(d.Tasks[0].ContainerInstanceArn)
+	}
+	provider := ecsapi.Attribute{Name: gantryecs.CapacityProviderAttribute, Value: "managed-c"}
+	newSimAgent(t, env, "provc", 4096, 4096, provider, ecsapi.Attribute{Name: "rack", Value: "a"})
+	time.Sleep(time.Second) // the pass its registration woke
+	if got := instance(); got != "" {
+		t.Fatalf("the waiting task was placed on %s, an instance its memberOf constraint rules out", got)
+	}
+	b := newSimAgent(t, env, "provc", 4096, 4096, provider, ecsapi.Attribute{Name: "rack", Value: "b"})
+	testutil.WaitFor(t, 10*time.Second, "the waiting task placed on rack b", func() error {
+		if got := instance(); got != b.arn {
+			return fmt.Errorf("on %q", got)
+		}
+		return nil
 	})
 }

@@ -44,6 +44,11 @@ type Task struct {
 	// to keep it running. DescribeTasks shows it as lastStatus
 	// DEACTIVATING, as ECS does.
 	Deactivating bool `json:"deactivating,omitempty"`
+	// PlacementConstraints and PlacementStrategy are those RunTask was
+	// given, kept on a task that waits in PROVISIONING so that it is
+	// placed by them once capacity arrives; empty on any other task.
+	PlacementConstraints []ecsapi.PlacementConstraint `json:"placementConstraints,omitempty"`
+	PlacementStrategy    []ecsapi.PlacementStrategy   `json:"placementStrategy,omitempty"`
 }
 
 // AgentDesiredStatus is the desired status the agent of the task is told:
