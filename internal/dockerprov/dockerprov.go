@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
@@ -199,10 +200,10 @@ func (p *Provisioner) start(ctx context.Context, cluster, provider string) (stri
 // remove stops and removes one agent container.
 func (p *Provisioner) remove(ctx context.Context, name string) error {
 	timeout := int(p.cfg.StopTimeout / time.Second)
-	if err := p.docker.ContainerStop(ctx, name, container.StopOptions{Timeout: &timeout}); err != nil && !client.IsErrNotFound(err) {
+	if err := p.docker.ContainerStop(ctx, name, container.StopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop agent %s: %w", name, err)
 	}
-	if err := p.docker.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+	if err := p.docker.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove agent %s: %w", name, err)
 	}
 	return nil
