@@ -91,6 +91,12 @@ func (c capacityECS) PlaceWaiting(ctx context.Context, cluster string) (int, err
 }
 
 func (c capacityECS) SetDraining(ctx context.Context, cluster, arn string) error {
+	// The mark first: an instance DRAINING without it is an operator's,
+	// which managed scaling never removes.
+	if _, err := c.ops.PutAttributes(c.caller(ctx), &ecsapi.PutAttributesRequest{Cluster: cluster, Attributes: []ecsapi.Attribute{{
+		Name: capacity.DrainingAttribute, Value: "true", TargetType: "container-instance", TargetId: arn}}}); err != nil {
+		return err
+	}
 	_, err := c.ops.UpdateContainerInstancesState(c.caller(ctx), &ecsapi.UpdateContainerInstancesStateRequest{Cluster: cluster,
 		ContainerInstances: []string{arn}, Status: "DRAINING"})
 	return err

@@ -262,6 +262,11 @@ func (m *Manager) target(ctx context.Context, tg ecs.ScalingTarget) error {
 			shape = Resources{CPU: max(shape.CPU, in.Registered.CPU), Memory: max(shape.Memory, in.Registered.Memory)}
 		}
 		if in.Instance.Status != "ACTIVE" {
+			if in.Instance.Status == "DRAINING" && markedDraining(in.Instance.Attributes) {
+				// Set DRAINING by managed scaling, maybe by the leader
+				// before this one: it goes once it runs no task.
+				st.draining[in.Instance.ContainerInstanceArn] = true
+			}
 			continue
 		}
 		active = append(active, in)
@@ -340,6 +345,20 @@ func (m *Manager) target(ctx context.Context, tg ecs.ScalingTarget) error {
 		st.lowSince = time.Time{}
 	}
 	return nil
+}
+
+// DrainingAttribute marks a container instance that managed scaling set
+// DRAINING to remove it, so that whichever server leads managed scaling
+// next finishes the removal.
+const DrainingAttribute = "gantry.managed-scaling.draining"
+
+func markedDraining(attrs []ecsapi.Attribute) bool {
+	for _, a := range attrs {
+		if a.Name == DrainingAttribute && a.Value == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // pickVictims chooses n instances to remove: those without tasks, and,

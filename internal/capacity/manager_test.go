@@ -151,3 +151,27 @@ func TestPickVictims(t *testing.T) {
 		t.Fatalf("unprotected: %v, want [b c]", got)
 	}
 }
+
+// TestNewLeaderFinishesDraining: a leader that did not drain an instance
+// itself (the one before it did, then lost its term) removes it once idle
+// when it carries managed scaling's mark, and never removes an instance an
+// operator set DRAINING.
+func TestNewLeaderFinishesDraining(t *testing.T) {
+	mark := ecsapi.Attribute{Name: DrainingAttribute, Value: "true"}
+	drained := inst("d", 0, ecs.Resources{CPU: 1024, Memory: 1024})
+	drained.Instance.Status = "DRAINING"
+	drained.Instance.Attributes = append(drained.Instance.Attributes, mark)
+	operators := inst("o", 0, ecs.Resources{CPU: 1024, Memory: 1024})
+	operators.Instance.Status = "DRAINING"
+	f := &fakeECS{provider: provider("ENABLED"), insts: []ecs.ProviderInstance{
+		inst("a", 1, ecs.Resources{CPU: 512, Memory: 768}), drained, operators}}
+	pr := &fakeProvisioner{}
+	m := &Manager{ECS: f, Provisioner: pr, Logger: slog.New(slog.DiscardHandler), ScaleInAfter: time.Hour}
+	if err := m.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.deregd, []string{"d"}) || len(pr.reqs) != 1 || len(pr.reqs[0].InstancesToRemove) != 1 ||
+		pr.reqs[0].InstancesToRemove[0].ContainerInstanceArn != "d" {
+		t.Fatalf("deregistered %v, requests %+v; want only d, the instance managed scaling drained", f.deregd, pr.reqs)
+	}
+}
