@@ -69,7 +69,10 @@ func TestEssentialContainerExitStopsTask(t *testing.T) {
 	side.Essential = aws.Bool(false)
 	side.PortMappings = nil
 	main := types.ContainerDefinition{Name: aws.String("main"), Image: aws.String(c.image), Memory: aws.Int32(32),
-		Command: []string{"sleep", "1s", "3"}}
+		// Long enough for the side container to handle SIGTERM (as PID 1
+		// it ignores the signal until its handler is installed, and a
+		// loaded machine can take seconds to get there).
+		Command: []string{"sleep", "4s", "3"}}
 	td := c.register(&ecs.RegisterTaskDefinitionInput{Family: aws.String("exits"),
 		ContainerDefinitions: []types.ContainerDefinition{main, side}})
 	arn := aws.ToString(c.run(td).TaskArn)

@@ -34,8 +34,11 @@ func TestRunCountsEachKindOfFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(res)
-	if res.Rate < 500 {
-		t.Errorf("rate %.0f/s, want at least 500", res.Rate)
+	// The generator aims at 600 a second; what it reaches depends on the
+	// machine (a busy CI machine gave 260), so the floor only says that
+	// it ran at a steady rate rather than a trickle.
+	if res.Rate < 150 {
+		t.Errorf("rate %.0f/s, want at least 150", res.Rate)
 	}
 	if res.Requests != res.OK+res.ConnErrors+res.LB5xx+res.Target5xx+res.Other {
 		t.Errorf("counts do not add up: %+v", res)
