@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/app"
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/etcdembed"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
 
@@ -407,4 +411,141 @@ func processCPU(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestLogsChangesWhileAServerIsDown: changes made while a server is down
+// reach its store when it comes back (the records in etcd). Groups and a
+// stream written through A and B; B stops; through A a group is deleted,
+// another deleted and created again (one new event), a stream deleted and
+// a retention set; B starts again on the same data directory. Through A
+// and B, DescribeLogGroups does not show the deleted group, shows the
+// re-created one once with its new creation time and the retention set
+// meanwhile; FilterLogEvents shows neither the deleted stream's events nor
+// the re-created group's old ones.
+func TestLogsChangesWhileAServerIsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx := context.Background()
+	etcd, err := etcdembed.Start(ctx, t.TempDir(), apitest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(etcd.Close)
+	start := func(dir string) *app.Server {
+		t.Helper()
+		cfg := config.DefaultServer()
+		cfg.Listen = "127.0.0.1:0"
+		cfg.DataDir = dir
+		cfg.EtcdEndpoints = []string{etcd.ClientURL}
+		cfg.Credentials = append(cfg.Credentials, config.Credential(apitest.AccessKeyID, apitest.SecretAccessKey, "t", cfg.AccountID))
+		srv, err := app.StartServer(ctx, cfg, apitest.Logger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		return srv
+	}
+	srvA, dirB := start(t.TempDir()), t.TempDir()
+	srvB := start(dirB)
+	a, b := logsClient(srvA.URL), logsClient(srvB.URL)
+	gone, again, kept := "gone", "again", "kept"
+	put := func(c *cloudwatchlogs.Client, group, stream, msg string) {
+		t.Helper()
+		_, err := c.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: &group, LogStreamName: &stream,
+			LogEvents: []types.InputLogEvent{{Timestamp: aws.Int64(nowMillis()), Message: &msg}}})
+		if err != nil {
+			t.Fatalf("put %s/%s: %v", group, stream, err)
+		}
+	}
+	// Each group created through B, written through B and then A (A adopts).
+	for _, g := range []string{gone, again, kept} {
+		if _, err := b.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(g)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"s1", "s2"} {
+			if _, err := b.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(g), LogStreamName: aws.String(s)}); err != nil {
+				t.Fatal(err)
+			}
+			put(b, g, s, "old through B")
+			put(a, g, s, "old through A")
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := srvB.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.DeleteLogGroup(ctx, &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: &gone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.DeleteLogGroup(ctx, &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: &again}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := a.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: &again}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: &again, LogStreamName: aws.String("s1")}); err != nil {
+		t.Fatal(err)
+	}
+	put(a, again, "s1", "new")
+	if _, err := a.DeleteLogStream(ctx, &cloudwatchlogs.DeleteLogStreamInput{LogGroupName: &kept, LogStreamName: aws.String("s2")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PutRetentionPolicy(ctx, &cloudwatchlogs.PutRetentionPolicyInput{LogGroupName: &kept, RetentionInDays: aws.Int32(7)}); err != nil {
+		t.Fatal(err)
+	}
+	srvB = start(dirB)
+	b = logsClient(srvB.URL)
+	// A asks B once B has published itself among the live servers.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, err := a.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: &kept, FilterPattern: aws.String(`"through B"`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Events) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("A does not ask B after B started again")
+		}
+	}
+	for name, c := range map[string]*cloudwatchlogs.Client{"A": a, "B": b} {
+		out, err := c.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, g := range out.LogGroups {
+			got = append(got, *g.LogGroupName)
+			if *g.LogGroupName == kept && (g.RetentionInDays == nil || *g.RetentionInDays != 7) {
+				t.Errorf("through %s: %s has retention %v, want 7", name, kept, g.RetentionInDays)
+			}
+		}
+		if fmt.Sprint(got) != "[again kept]" {
+			t.Errorf("through %s: DescribeLogGroups %v, want [again kept]", name, got)
+		}
+		if _, err := c.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: &gone}); err == nil {
+			t.Errorf("through %s: FilterLogEvents of the deleted group answers", name)
+		}
+		msgs := func(group string) []string {
+			t.Helper()
+			out, err := c.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: &group})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m []string
+			for _, e := range out.Events {
+				m = append(m, *e.LogStreamName+" "+*e.Message)
+			}
+			slices.Sort(m) // events of one millisecond: any server's first
+			return m
+		}
+		if got := fmt.Sprint(msgs(again)); got != "[s1 new]" {
+			t.Errorf("through %s: events of the re-created group %s", name, got)
+		}
+		if got := fmt.Sprint(msgs(kept)); got != "[s1 old through A s1 old through B]" {
+			t.Errorf("through %s: events of %s after its stream s2 was deleted: %s", name, kept, got)
+		}
+	}
 }

@@ -32,6 +32,12 @@ func (s *Server) startPeers() (*peers.Server, error) {
 	client := &peers.Client{Self: s.AdvertiseURL, Key: key, Logger: logger,
 		Live: func(ctx context.Context) ([]string, error) { return liveServers(ctx, st) }}
 	s.Logs.Peers = client
+	// Deletions and retention changes made while this server was down
+	// (recorded in etcd) apply to its log store before it answers.
+	s.Logs.Records = st
+	if err := s.Logs.Reconcile(ctx); err != nil {
+		logger.Warn("reconcile the log store with the records in etcd", "err", err)
+	}
 	// CloudWatch's reads of datapoints and metrics likewise, and the
 	// arrival of datapoints for the leading alarm evaluator.
 	if s.CloudWatch != nil {

@@ -317,7 +317,13 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	s.logsDone = make(chan struct{})
 	go func() {
 		defer close(s.logsDone)
+		records := make(chan struct{})
+		go func() {
+			defer close(records)
+			s.Logs.RunRecords(rctx)
+		}()
 		_ = ls.Run(rctx)
+		<-records
 	}()
 	go func() {
 		err := s.http.Serve(ln)

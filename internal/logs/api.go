@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // DefaultTailWait is how long a tailing FilterLogEvents request waits for
@@ -55,6 +56,10 @@ type API struct {
 	Peers PeerAsker
 	// Self is this server's advertised URL, its key in merged tokens.
 	Self string
+	// Records, when set, is etcd: deletions of groups and streams and
+	// groups' retention are recorded there, and Reconcile applies them
+	// to this server's store (records.go).
+	Records *store.Store
 
 	stopOnce sync.Once
 	stop     chan struct{}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/apierror"
 	"github.com/gantry-dev/gantry/internal/logs/logstore"
 	"github.com/gantry-dev/gantry/internal/logsapi"
 	"github.com/gantry-dev/gantry/internal/peers"
@@ -161,7 +162,24 @@ func (a *API) localApply(in peerApplyRequest) (peerApplyAnswer, error) {
 // applyEverywhere applies a change on this server and every live peer.
 // found says whether any of them held the group (or stream); the error is
 // this server's (a peer that fails is logged and left out).
+//
+// A deletion or retention change that some server held is then recorded
+// in etcd (records.go), for the servers that are down now.
 func (a *API) applyEverywhere(ctx context.Context, in peerApplyRequest) (found bool, err error) {
+	at := a.now()
+	found, err = a.applyLive(ctx, in)
+	if err != nil || !found {
+		return found, err
+	}
+	if err := a.record(ctx, in, at); err != nil {
+		a.Logger.Warn("a change of a log group is applied on the live servers but not recorded for the others", "group", in.Group, "err", err)
+		return found, apierror.New(CodeServiceUnavailable, "The change was applied on the live servers but could not be recorded; retry the request.")
+	}
+	return found, nil
+}
+
+// applyLive applies a change on this server and every live peer.
+func (a *API) applyLive(ctx context.Context, in peerApplyRequest) (found bool, err error) {
 	local, err := a.localApply(in)
 	if err != nil {
 		return false, err
