@@ -21,6 +21,8 @@ type ecsHandler struct {
 	*ecs.API
 	keys    *instancekey.Keys
 	pollers *pollers
+	// health ends agents' polls when the store is lost (storehealth.go).
+	health *storeHealth
 }
 
 // GantryIssueInstanceCredentials issues the container instance its own
