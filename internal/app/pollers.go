@@ -106,15 +106,10 @@ func (h ecsHandler) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTa
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-lost:
-			cancel()
-		case <-pctx.Done():
-		}
-	}()
+	defer h.health.cancelOnLoss(pctx, cancel)()
 	out, err := h.API.GantryPollTasks(pctx, in)
-	if err != nil && ctx.Err() == nil {
+	if err != nil {
+		// Cut short by the loss (here or by withStoreHealth): 503.
 		select {
 		case <-lost:
 			return nil, storeUnavailable()

@@ -235,7 +235,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
 	api.Observe(s.metrics.observeAPI)
-	verifier.SetLookup(lookupInstanceKey(keys))
+	verifier.SetLookup(lookupInstanceKey(keys, s.health))
 	var repoPolicies authz.ResourcePolicies
 	if s.ECR != nil {
 		repoPolicies = s.ECR

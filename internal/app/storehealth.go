@@ -100,6 +100,23 @@ func (h *storeHealth) set(down bool, err error) {
 	}
 }
 
+// cancelOnLoss calls cancel if the store becomes unavailable before ctx
+// ends (at once if it is unavailable now); the returned stop must be
+// called when ctx's work is done.
+func (h *storeHealth) cancelOnLoss(ctx context.Context, cancel context.CancelFunc) (stop func()) {
+	_, lost := h.state()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done():
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
 // run probes the store until ctx ends.
 func (h *storeHealth) run(ctx context.Context) {
 	failures := 0
@@ -152,6 +169,14 @@ func withStoreHealth(next http.Handler, h *storeHealth) http.Handler {
 				awsproto.WriteError(w, req.Protocol, nil, storeRequestID(), storeUnavailable())
 				return
 			}
+		}
+		if op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), prefix); ok && agentOps[op] {
+			// An agent's call under way when the store is lost ends
+			// (its store reads are cancelled): a 5xx, at once.
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			defer h.cancelOnLoss(ctx, cancel)()
+			r = r.WithContext(ctx)
 		}
 		next.ServeHTTP(w, r)
 	})
