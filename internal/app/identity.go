@@ -21,6 +21,8 @@ type ecsHandler struct {
 	*ecs.API
 	keys    *instancekey.Keys
 	pollers *pollers
+	// health ends agents' polls when the store is lost (storehealth.go).
+	health *storeHealth
 }
 
 // GantryIssueInstanceCredentials issues the container instance its own
@@ -136,10 +138,15 @@ func (i instances) LogDestination(ctx context.Context, cluster, task, container 
 // lookupInstanceKey is the verifier's lookup of instance keys.
 // A store that cannot be read is reported as an error (the request is
 // answered 503), not as an unknown key.
-func lookupInstanceKey(keys *instancekey.Keys) func(string) (sigv4.Credential, bool, error) {
+func lookupInstanceKey(keys *instancekey.Keys, health *storeHealth) func(string) (sigv4.Credential, bool, error) {
 	return func(akid string) (sigv4.Credential, bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if health != nil {
+			// A lookup waiting on a store found lost gives up at once
+			// (503): the agent moves to another server.
+			defer health.cancelOnLoss(ctx, cancel)()
+		}
 		rec, ok, err := keys.Lookup(ctx, akid)
 		if !ok {
 			return sigv4.Credential{}, false, err

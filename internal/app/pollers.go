@@ -95,5 +95,26 @@ func (h ecsHandler) GantryPollTasks(ctx context.Context, in *ecsapi.GantryPollTa
 		return nil, err
 	}
 	defer done()
-	return h.API.GantryPollTasks(ctx, in)
+	if h.health == nil {
+		return h.API.GantryPollTasks(ctx, in)
+	}
+	// A poll held while the store is lost ends at once with 503, so that
+	// the agent moves to another server.
+	down, lost := h.health.state()
+	if down {
+		return nil, storeUnavailable()
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer h.health.cancelOnLoss(pctx, cancel)()
+	out, err := h.API.GantryPollTasks(pctx, in)
+	if err != nil {
+		// Cut short by the loss (here or by withStoreHealth): 503.
+		select {
+		case <-lost:
+			return nil, storeUnavailable()
+		default:
+		}
+	}
+	return out, err
 }

@@ -102,6 +102,10 @@ type Server struct {
 	publishDone chan struct{}
 	// guardDone closes when the disk guard (diskguard.go) has stopped.
 	guardDone chan struct{}
+	// health is the store probe's verdict (storehealth.go); healthDone
+	// closes when the probe has stopped.
+	health     *storeHealth
+	healthDone chan struct{}
 	// logsDone closes when the log store's retention loop has stopped.
 	logsDone chan struct{}
 	// logsTemp is the log store's temporary directory when there is no
@@ -224,13 +228,14 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	}
 	s.startUsage()
 	keys := instancekey.New(s.ECS.Store)
-	services := append([]apiserver.Service{apiserver.ECS(ecsHandler{API: s.ECS, keys: keys, pollers: newPollers(logger)}, func(ctx context.Context, c apiserver.Caller) context.Context {
+	s.health = newStoreHealth(etcdProbe(s.client), logger)
+	services := append([]apiserver.Service{apiserver.ECS(ecsHandler{API: s.ECS, keys: keys, pollers: newPollers(logger), health: s.health}, func(ctx context.Context, c apiserver.Caller) context.Context {
 		return caller.WithCaller(ctx, caller.Caller{AccessKeyID: c.AccessKeyID, Principal: c.Principal, RequestID: c.RequestID})
 	}), apiserver.Logs(s.Logs)}, others...)
 	verifier := sigv4.NewServicesVerifier(cfg.Region, apiserver.SigningNames(services), credentials(cfg.Credentials))
 	api := apiserver.New(verifier, logger, services...)
 	api.Observe(s.metrics.observeAPI)
-	verifier.SetLookup(lookupInstanceKey(keys))
+	verifier.SetLookup(lookupInstanceKey(keys, s.health))
 	var repoPolicies authz.ResourcePolicies
 	if s.ECR != nil {
 		repoPolicies = s.ECR
@@ -286,6 +291,7 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 		s.ConsoleURL = s.URL + console.Prefix
 	}
 	handler = withPeers(handler, peerSrv)
+	handler = withStoreHealth(handler, s.health)
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	rctx, cancel := context.WithCancel(context.Background())
@@ -302,6 +308,11 @@ func StartServer(ctx context.Context, cfg config.Server, logger *slog.Logger) (*
 	go func() {
 		defer close(s.guardDone)
 		guard.run(rctx)
+	}()
+	s.healthDone = make(chan struct{})
+	go func() {
+		defer close(s.healthDone)
+		s.health.run(rctx)
 	}()
 	s.runNeighbours(rctx)
 	s.publishDone = make(chan struct{})
@@ -400,6 +411,7 @@ func (s *Server) Close() error {
 		}
 		s.State.Wait()
 		<-s.guardDone
+		<-s.healthDone
 		<-s.logsDone
 		<-s.usageDone
 		<-s.publishDone
