@@ -180,9 +180,10 @@ func TestAgentCallsFailFastWhenEtcdIsLost(t *testing.T) {
 	for _, op := range []string{"GantryPollTasks", "DiscoverPollEndpoint", "GantrySubmitTaskState"} {
 		start := time.Now()
 		var in any = &ecsapi.GantryPollTasksRequest{Cluster: "cut", ContainerInstance: ci, Session: "s1"}
-		if op == "DiscoverPollEndpoint" {
+		switch op {
+		case "DiscoverPollEndpoint":
 			in = &ecsapi.DiscoverPollEndpointRequest{Cluster: "cut", ContainerInstance: ci}
-		} else if op == "GantrySubmitTaskState" {
+		case "GantrySubmitTaskState":
 			in = map[string]any{"cluster": "cut"}
 		}
 		err := raw.Call(ctx, op, in, nil)
