@@ -1,24 +1,18 @@
 package main
 
 import (
-	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -111,49 +105,8 @@ func (e *env) buildImages(ctx context.Context, src string) error {
 	if err != nil {
 		return fmt.Errorf("docker: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "gantry-faults-")
-	if err != nil {
+	if err := imagebuild.BuildModuleCommand(ctx, e.docker, src, "./cmd/gantry", "gantry", image, v.Arch); err != nil {
 		return err
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "gantry")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/gantry")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+v.Arch)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build gantry: %w\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	_ = tw.WriteHeader(&tar.Header{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir})
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, []byte("FROM scratch\nCOPY gantry /gantry\nCOPY tmp /tmp\nENTRYPOINT [\"/gantry\"]\n")}, {"gantry", 0o755, data}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	resp, err := e.docker.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{image}, Dockerfile: "Dockerfile",
-		Remove: true, ForceRemove: true, Version: build.BuilderV1})
-	if err != nil {
-		return fmt.Errorf("docker build: %w", err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if bytes.Contains(out, []byte(`"error"`)) {
-		return fmt.Errorf("docker build: %s", out)
 	}
 	if _, err := imagebuild.Build(ctx, e.docker, taskImage, taskSource, v.Arch, nil); err != nil {
 		return fmt.Errorf("task image: %w", err)
