@@ -30,6 +30,9 @@ const maxFastHead = 16 << 10
 // fconn is a client connection served by the loop.
 type fconn struct {
 	c        net.Conn
+	src      *loopReader       // what br reads through
+	keys     map[string]string // header names seen, canonical (parseHead)
+	armed    bool              // the read deadline was set after the last answer
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	deadline time.Time
@@ -86,7 +89,9 @@ func (cs *conns) shutdown(wait time.Duration) {
 	case <-time.After(wait):
 		cs.mu.Lock()
 		for fc := range cs.set {
-			_ = fc.c.Close()
+			// (Close waits for a raw read in progress to end, that is
+			// for the request being served.)
+			go fc.c.Close()
 		}
 		cs.mu.Unlock()
 	}
@@ -112,8 +117,18 @@ func armDeadline(c net.Conn, cur *time.Time, now time.Time, timeout time.Duratio
 
 // serveConn serves a connection of an HTTP listener until it closes, or
 // hands it to net/http. closed is called once the connection closes.
+//
+// On a TCP connection in Linux the loop runs inside one raw read of the
+// socket (rawIO.serve): it serves what it can read without waiting, and
+// waits on Go's poller only when it needs more, so after an answer it
+// waits for the next request without first trying a read that finds
+// nothing (net.Conn's Read tries before it waits, since its wait forgets
+// data that came before the call; inside one raw read nothing is
+// forgotten).
 func (p *port) serveConn(c net.Conn, closed func()) {
-	fc := &fconn{c: c, br: bufio.NewReaderSize(c, maxFastHead), bw: bufio.NewWriterSize(c, 4<<10)}
+	cio := newConnIO(c)
+	src := &loopReader{io: cio, fd: -1}
+	fc := &fconn{c: c, src: src, br: bufio.NewReaderSize(src, maxFastHead), bw: bufio.NewWriterSize(cio, 4<<10)}
 	if !p.fast.add(fc) {
 		_ = c.Close()
 		closed()
@@ -128,24 +143,71 @@ func (p *port) serveConn(c net.Conn, closed func()) {
 		}
 	}()
 	remote := c.RemoteAddr().String()
+	var out step
+	if rs, ok := cio.(rawServer); ok {
+		if err := rs.serve(src, func() bool {
+			out = p.serveReady(fc, remote)
+			return out != stepWait
+		}); err != nil {
+			return
+		}
+	} else {
+		for out = stepWait; out == stepWait; {
+			out = p.serveReady(fc, remote)
+		}
+	}
+	if out == stepHandOver {
+		// Not ours to serve: net/http takes the connection, with what
+		// was read of it.
+		buffered, _ := fc.br.Peek(fc.br.Buffered())
+		_ = c.SetReadDeadline(time.Time{})
+		handed = true
+		p.handOver(&prefixConn{Conn: c, prefix: bytes.Clone(buffered), closed: closed})
+	}
+}
+
+// step is where serveReady stopped.
+type step int
+
+const (
+	// stepWait: it needs more bytes from the client.
+	stepWait step = iota
+	// stepDone: the connection ends.
+	stepDone
+	// stepHandOver: net/http is to serve the connection from here.
+	stepHandOver
+)
+
+// serveReady serves the requests that can be read without waiting (all
+// of them when reads wait), and says why it stopped.
+func (p *port) serveReady(fc *fconn, remote string) step {
 	for {
 		cfg := p.httpCfg.Load()
-		armDeadline(c, &fc.deadline, time.Now(), cfg.timeout)
-		ok, err := peekHead(fc.br)
+		if !fc.armed {
+			armDeadline(fc.c, &fc.deadline, time.Now(), cfg.timeout)
+		}
+		fc.armed = false
+		n, ok, err := peekHead(fc.br)
 		if err != nil {
-			return
+			if errors.Is(err, errWouldBlock) {
+				return stepWait
+			}
+			return stepDone
 		}
 		if !ok {
-			// Not ours to serve: net/http takes the connection, with what
-			// was read of it.
-			buffered, _ := fc.br.Peek(fc.br.Buffered())
-			_ = c.SetReadDeadline(time.Time{})
-			handed = true
-			p.handOver(&prefixConn{Conn: c, prefix: bytes.Clone(buffered), closed: closed})
-			return
+			return stepHandOver
 		}
 		fc.active.Store(true)
-		req, err := http.ReadRequest(fc.br)
+		if fc.keys == nil {
+			fc.keys = make(map[string]string)
+		}
+		head, _ := fc.br.Peek(n)
+		req, parsed := parseHead(head, fc.keys)
+		if parsed {
+			_, _ = fc.br.Discard(n)
+		} else {
+			req, err = http.ReadRequest(fc.br)
+		}
 		if err == nil && req.Host == "" {
 			err = errors.New("no Host header")
 		}
@@ -158,13 +220,20 @@ func (p *port) serveConn(c net.Conn, closed func()) {
 				"\r\nConnection: close\r\n\r\n" + body)
 			_ = fc.bw.Flush()
 			fc.active.Store(false)
-			return
+			return stepDone
 		}
 		req.RemoteAddr = remote
 		keep := p.serveOne(fc, req) && !req.Close && !p.fast.isClosing()
 		fc.active.Store(false)
 		if !keep {
-			return
+			return stepDone
+		}
+		if fc.br.Buffered() == 0 && fc.src.drained {
+			// Nothing more was sent when the socket was last read: wait
+			// for the next request (the idle timeout from now).
+			armDeadline(fc.c, &fc.deadline, time.Now(), cfg.timeout)
+			fc.armed = true
+			return stepWait
 		}
 	}
 }
@@ -195,30 +264,30 @@ func (p *port) serveOne(fc *fconn, req *http.Request) (keep bool) {
 	return !w.closeAfter
 }
 
-// peekHead peeks at the request head in br. ok is false when the loop
-// does not serve the request itself.
-func peekHead(br *bufio.Reader) (ok bool, err error) {
+// peekHead peeks at the request head in br: n bytes, up to the empty
+// line. ok is false when the loop does not serve the request itself.
+func peekHead(br *bufio.Reader) (n int, ok bool, err error) {
 	// Wait for the first bytes (the idle wait between requests).
 	if _, err := br.Peek(1); err != nil {
-		return false, err
+		return 0, false, err
 	}
 	for {
 		buf, perr := br.Peek(br.Buffered())
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			return fastHead(buf[:i+2]), nil
+			return i + 4, fastHead(buf[:i+2]), nil
 		}
 		if len(buf) >= maxFastHead {
-			return false, nil
+			return 0, false, nil
 		}
 		if perr != nil {
-			return false, perr
+			return 0, false, perr
 		}
 		// Read more.
 		if _, err := br.Peek(len(buf) + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return false, nil
+				return 0, false, nil
 			}
-			return false, err
+			return 0, false, err
 		}
 	}
 }

@@ -38,9 +38,13 @@ const poolIdleTimeout = 50 * time.Second
 // bconn is a keep-alive connection to a target.
 type bconn struct {
 	c        net.Conn
+	io       connIO // c's reads and writes (br reads through it)
 	br       *bufio.Reader
 	head     []byte // the request head being written, reused
 	lastUsed time.Time
+	// cut: the target went down while bc awaited its answer, and bc's
+	// deadline was moved to the past (backend.waitMu guards it).
+	cut bool
 	// deadline is the read deadline set on c: refreshed only when less
 	// than half the target timeout is left, since setting one costs as
 	// much as a small write.
@@ -194,7 +198,7 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 		last := attempt >= fastAttempts-1
 		bc = nil
 		if !fresh {
-			bc = st.b.pool.get(time.Now())
+			bc = st.b.pool.get(st.start)
 		}
 		reused := bc != nil
 		if bc == nil {
@@ -208,11 +212,15 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 			}
 		}
 		var raw rawHead
-		resp, raw, err = roundTrip(r, bc, st, timeout, isFW)
+		now := st.start
+		if !reused {
+			now = time.Now()
+		}
+		resp, raw, err = roundTrip(r, bc, st, now, timeout, isFW)
 		if err == nil && raw.n > 0 {
 			st.answered(raw.code)
 			if passRaw(fw, bc, raw, timeout) {
-				st.b.pool.put(bc, time.Now())
+				st.b.pool.put(bc, st.head)
 			} else {
 				_ = bc.c.Close()
 			}
@@ -277,7 +285,7 @@ func (l *LB) fastForward(w http.ResponseWriter, r *http.Request, st *reqState, t
 		}
 		return
 	}
-	st.b.pool.put(bc, time.Now())
+	st.b.pool.put(bc, st.head)
 }
 
 // errTargetDown is a request given up because its target went down
@@ -304,7 +312,8 @@ func dialTarget(ctx context.Context, b *backend) (*bconn, error) {
 		}
 		return nil, err
 	}
-	return &bconn{c: c, br: bufio.NewReaderSize(c, 16<<10), head: make([]byte, 0, 1024)}, nil
+	cio := newConnIO(c)
+	return &bconn{c: c, io: cio, br: bufio.NewReaderSize(cio, 16<<10), head: make([]byte, 0, 1024)}, nil
 }
 
 // rawHead is an answer head simple enough to pass on as bytes: n bytes
@@ -316,10 +325,10 @@ type rawHead struct {
 	length int64
 }
 
-// roundTrip writes r on bc and reads the answer's head: into a
+// roundTrip writes r on bc (now is about the current time) and reads the answer's head: into a
 // *http.Response, or, when raw is allowed and the head is simple, only
 // peeked (rawHead; the caller passes its bytes on).
-func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration, raw bool) (*http.Response, rawHead, error) {
+func roundTrip(r *http.Request, bc *bconn, st *reqState, now time.Time, timeout time.Duration, raw bool) (*http.Response, rawHead, error) {
 	if err := writeRequest(bc, r, st); err != nil {
 		if isReset(err) || errors.Is(err, net.ErrClosed) {
 			return nil, rawHead{}, errNoAnswer
@@ -328,24 +337,19 @@ func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration, 
 	}
 	// The target timeout: ALB answers 504 when the target has not
 	// answered within the idle timeout.
-	bc.arm(time.Now(), timeout)
-	cut := func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) }
+	bc.arm(now, timeout)
 	stop := func() bool { return true }
 	if r.Context().Done() != nil {
 		// (The loop's requests have none: a client that goes away is
 		// seen when its answer is written.)
-		stop = context.AfterFunc(r.Context(), cut)
+		stop = context.AfterFunc(r.Context(), func() { _ = bc.c.SetReadDeadline(time.Unix(1, 0)) })
 	}
 	// A target found unhealthy while the answer is awaited (a killed
 	// container stays silent): give up on it. Not when it was already
 	// down (fail-open routes to unhealthy targets).
-	down := st.b.downCtx()
-	stopDown := func() bool { return true }
-	if down.Err() == nil {
-		stopDown = context.AfterFunc(down, cut)
-	}
+	awaited := st.b.awaitAnswer(bc)
 	_, err := bc.br.Peek(1)
-	if ran := !stop(); ran || !stopDown() {
+	if ran := !stop(); ran || awaited && st.b.answerCame(bc) {
 		// A cut came (it may have come after the first byte): the
 		// connection's deadline is in the past.
 		bc.deadline = time.Time{}
@@ -357,7 +361,7 @@ func roundTrip(r *http.Request, bc *bconn, st *reqState, timeout time.Duration, 
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
 			return nil, rawHead{}, errNoAnswer
 		}
-		if down.Err() != nil && r.Context().Err() == nil {
+		if st.b.isDown() && r.Context().Err() == nil {
 			// The cut, or the silence, came with the target going down.
 			return nil, rawHead{}, errTargetDown
 		}
@@ -450,6 +454,13 @@ func passRaw(fw *fastWriter, bc *bconn, h rawHead, timeout time.Duration) bool {
 		return fw.err == nil
 	}
 	left := h.length
+	if int64(bc.br.Buffered()) >= left {
+		// The whole body came with the head (the common small answer).
+		body, _ := bc.br.Peek(int(left))
+		_, _ = fw.bw.Write(body)
+		_, _ = bc.br.Discard(int(left))
+		return fw.err == nil
+	}
 	for left > 0 {
 		bc.arm(time.Now(), timeout)
 		chunk := min(left, 32<<10)
@@ -515,10 +526,15 @@ func writeRequest(bc *bconn, r *http.Request, st *reqState) error {
 	if v := r.Header["X-Amzn-Trace-Id"]; len(v) > 0 {
 		prior = v[0]
 	}
-	b = append(b, traceHeader(prior, time.Now())...)
+	b = append(b, traceHeader(prior, st.start)...)
 	b = append(b, "\r\n\r\n"...)
 	bc.head = b
-	_, err = bc.c.Write(b)
+	if bc.br.Buffered() == 0 {
+		// Written by the read that waits for the answer (see rawIO).
+		bc.io.sendThenRead(b)
+		return nil
+	}
+	_, err = bc.io.Write(b)
 	return err
 }
 

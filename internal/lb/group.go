@@ -60,6 +60,46 @@ type backend struct {
 	downMu     sync.Mutex
 	down       context.Context
 	downCancel context.CancelFunc
+
+	// waiting holds the connections awaiting an answer's first byte,
+	// cut when b goes down (wentDown: it is, since markDown; both under
+	// downMu too when they change).
+	waitMu   sync.Mutex
+	waiting  map[*bconn]struct{}
+	wentDown bool
+}
+
+// awaitAnswer notes that bc awaits an answer from b, so that b going
+// down cuts the wait; it reports false (nothing noted) if b is down
+// already.
+func (b *backend) awaitAnswer(bc *bconn) bool {
+	b.waitMu.Lock()
+	defer b.waitMu.Unlock()
+	if b.wentDown {
+		return false
+	}
+	if b.waiting == nil {
+		b.waiting = make(map[*bconn]struct{})
+	}
+	b.waiting[bc] = struct{}{}
+	return true
+}
+
+// answerCame ends awaitAnswer; it reports whether b going down cut the
+// wait.
+func (b *backend) answerCame(bc *bconn) (cut bool) {
+	b.waitMu.Lock()
+	delete(b.waiting, bc)
+	cut, bc.cut = bc.cut, false
+	b.waitMu.Unlock()
+	return cut
+}
+
+// isDown reports whether b is down (found unhealthy or retired).
+func (b *backend) isDown() bool {
+	b.waitMu.Lock()
+	defer b.waitMu.Unlock()
+	return b.wentDown
 }
 
 // downCtx is the context that ends when b goes down.
@@ -72,8 +112,15 @@ func (b *backend) downCtx() context.Context {
 // markDown ends the down context: b was found unhealthy or retired.
 func (b *backend) markDown() {
 	b.downMu.Lock()
+	defer b.downMu.Unlock()
 	b.downCancel()
-	b.downMu.Unlock()
+	b.waitMu.Lock()
+	b.wentDown = true
+	for bc := range b.waiting {
+		bc.cut = true
+		_ = bc.c.SetReadDeadline(time.Unix(1, 0))
+	}
+	b.waitMu.Unlock()
 }
 
 // markUp gives b a new down context once it is healthy again.
@@ -81,6 +128,9 @@ func (b *backend) markUp() {
 	b.downMu.Lock()
 	if b.down.Err() != nil {
 		b.down, b.downCancel = context.WithCancel(context.Background())
+		b.waitMu.Lock()
+		b.wentDown = false
+		b.waitMu.Unlock()
 	}
 	b.downMu.Unlock()
 }

@@ -135,6 +135,9 @@ type reqState struct {
 	code int
 	head time.Time
 	elb  int
+	// start is when the request was taken: the fast path's clock for
+	// what needs no finer one (the pool's idle times, trace IDs).
+	start time.Time
 }
 
 // answered notes the head of a target's answer.
@@ -208,10 +211,10 @@ func forward(w http.ResponseWriter, r *http.Request, cfg *httpConfig, a *action)
 	if gcfg.stickiness {
 		setStickyCookies(w, cookieTarget, cookieTargetCORS, b.cookie, gcfg.stickinessDuration)
 	}
-	st := &reqState{g: g, b: b, port: cfg.port}
+	start := time.Now()
+	st := &reqState{g: g, b: b, port: cfg.port, start: start}
 	b.outstanding.Add(1)
 	g.stats.requests.Add(1)
-	start := time.Now()
 	defer func() {
 		st.b.outstanding.Add(-1)
 		switch {

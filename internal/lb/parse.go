@@ -1,0 +1,163 @@
+package lb
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// parseHead turns the head of a request the loop serves (fastHead
+// accepted it: GET, HEAD or OPTIONS in HTTP/1.1, no body, no upgrade)
+// into the *http.Request that http.ReadRequest would make of it, with
+// one string for the whole head and no intermediate copies. It covers
+// the common shape only: an origin-form target, one Host header, no
+// Trailer header, header names and values within their allowed bytes;
+// ok is false for anything else, and the caller uses http.ReadRequest,
+// so that unusual and malformed requests get net/http's own treatment.
+// keys caches canonical header names for the connection.
+func parseHead(head []byte, keys map[string]string) (*http.Request, bool) {
+	s := string(head)
+	line, rest, found := strings.Cut(s, "\r\n")
+	if !found {
+		return nil, false
+	}
+	method, line, _ := strings.Cut(line, " ")
+	target, proto, _ := strings.Cut(line, " ")
+	if proto != "HTTP/1.1" {
+		return nil, false
+	}
+	switch method {
+	case http.MethodGet:
+		method = http.MethodGet
+	case http.MethodHead:
+		method = http.MethodHead
+	case http.MethodOptions:
+		method = http.MethodOptions
+	default:
+		return nil, false
+	}
+	u, ok := parseTarget(target)
+	if !ok {
+		return nil, false
+	}
+	// Header lines, up to the empty line that ends the head.
+	n := strings.Count(rest, "\r\n") - 1
+	if n < 1 {
+		return nil, false // no Host
+	}
+	h := make(http.Header, n)
+	strs := make([]string, n)
+	for {
+		var f string
+		f, rest, found = strings.Cut(rest, "\r\n")
+		if !found {
+			return nil, false
+		}
+		if f == "" {
+			break
+		}
+		name, value, found := strings.Cut(f, ":")
+		if !found || name == "" {
+			return nil, false
+		}
+		for i := 0; i < len(name); i++ {
+			if !tokenByte(name[i]) {
+				return nil, false
+			}
+		}
+		for i := 0; i < len(value); i++ {
+			if !headerValueByte(value[i]) {
+				return nil, false
+			}
+		}
+		key, ok := keys[name]
+		if !ok {
+			key = http.CanonicalHeaderKey(name)
+			if len(keys) < 64 {
+				keys[name] = key
+			}
+		}
+		value = strings.Trim(value, " \t")
+		if vv := h[key]; vv != nil {
+			h[key] = append(vv, value)
+		} else {
+			vv, strs = strs[:1:1], strs[1:]
+			vv[0] = value
+			h[key] = vv
+		}
+	}
+	if len(h["Host"]) != 1 || h["Trailer"] != nil {
+		return nil, false
+	}
+	host := h["Host"][0]
+	delete(h, "Host") // as http.ReadRequest does
+	if hp := h["Pragma"]; len(hp) > 0 && hp[0] == "no-cache" {
+		if _, cc := h["Cache-Control"]; !cc {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	return &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Body:       http.NoBody,
+		Host:       host,
+		Close:      httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
+		RequestURI: target,
+	}, true
+}
+
+// parseTarget parses an origin-form request target as url.ParseRequestURI
+// does; ok is false for a target it leaves to url.ParseRequestURI.
+func parseTarget(target string) (*url.URL, bool) {
+	if len(target) == 0 || target[0] != '/' {
+		return nil, false
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	if hasQuery && query == "" {
+		return nil, false // ForceQuery and its cases
+	}
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte(path[i]) {
+			// Escapes, and bytes the URL would keep a RawPath for.
+			u, err := url.ParseRequestURI(target)
+			return u, err == nil
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c < 0x20 || c == 0x7f {
+			return nil, false
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query}, true
+}
+
+// plainPathByte reports whether c stands for itself in a path: net/url
+// neither unescapes it nor would escape it.
+func plainPathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '_', '.', '~', '$', '&', '+', ',', '/', ':', ';', '=', '@':
+		return true
+	}
+	return false
+}
+
+// tokenByte reports whether c may be in a header name (RFC 9110's tchar).
+func tokenByte(c byte) bool {
+	return c < 0x80 && httpguts.IsTokenRune(rune(c))
+}
+
+// headerValueByte reports whether c may be in a header value: visible
+// characters, space, tab and obs-text, as net/textproto allows.
+func headerValueByte(c byte) bool {
+	return c >= 0x20 && c != 0x7f || c == '\t'
+}
