@@ -30,9 +30,9 @@ const maxFastHead = 16 << 10
 // fconn is a client connection served by the loop.
 type fconn struct {
 	c        net.Conn
-	src      *loopReader       // what br reads through
-	keys     map[string]string // header names seen, canonical (parseHead)
-	armed    bool              // the read deadline was set after the last answer
+	src      *loopReader // what br reads through
+	parse    parseCache  // what parseHead reuses
+	armed    bool        // the read deadline was set after the last answer
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	deadline time.Time
@@ -198,11 +198,8 @@ func (p *port) serveReady(fc *fconn, remote string) step {
 			return stepHandOver
 		}
 		fc.active.Store(true)
-		if fc.keys == nil {
-			fc.keys = make(map[string]string)
-		}
 		head, _ := fc.br.Peek(n)
-		req, parsed := parseHead(head, fc.keys)
+		req, parsed := parseHead(head, &fc.parse)
 		if parsed {
 			_, _ = fc.br.Discard(n)
 		} else {

@@ -526,7 +526,7 @@ func writeRequest(bc *bconn, r *http.Request, st *reqState) error {
 	if v := r.Header["X-Amzn-Trace-Id"]; len(v) > 0 {
 		prior = v[0]
 	}
-	b = append(b, traceHeader(prior, st.start)...)
+	b = appendTraceHeader(b, prior, st.start)
 	b = append(b, "\r\n\r\n"...)
 	bc.head = b
 	if bc.br.Buffered() == 0 {

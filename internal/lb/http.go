@@ -284,32 +284,39 @@ func rewrite(pr *httputil.ProxyRequest) {
 // writes it: a new Root when the request has none, else a Self field
 // before what it carried.
 func traceHeader(prior string, now time.Time) string {
-	id := traceID(now)
-	if strings.Contains(prior, "Root=") {
-		return "Self=" + id + ";" + prior
-	}
-	return "Root=" + id
+	return string(appendTraceHeader(nil, prior, now))
 }
 
-// traceID is an X-Ray trace ID: version 1, the time in seconds and 96
-// random bits, in hex.
-func traceID(now time.Time) string {
+// appendTraceHeader appends traceHeader's value to b.
+func appendTraceHeader(b []byte, prior string, now time.Time) []byte {
+	if strings.Contains(prior, "Root=") {
+		b = append(b, "Self="...)
+		b = appendTraceID(b, now)
+		b = append(b, ';')
+		return append(b, prior...)
+	}
+	b = append(b, "Root="...)
+	return appendTraceID(b, now)
+}
+
+// appendTraceID appends an X-Ray trace ID to b: version 1, the time in
+// seconds and 96 random bits, in hex.
+func appendTraceID(b []byte, now time.Time) []byte {
 	const hex = "0123456789abcdef"
-	var b [35]byte
-	b[0], b[1] = '1', '-'
+	b = append(b, '1', '-')
 	secs := uint32(now.Unix())
 	for i := range 8 {
-		b[2+i] = hex[secs>>(28-4*i)&15]
+		b = append(b, hex[secs>>(28-4*i)&15])
 	}
-	b[10] = '-'
+	b = append(b, '-')
 	r1, r2 := rand.Uint64(), rand.Uint32()
 	for i := range 16 {
-		b[11+i] = hex[r1>>(60-4*i)&15]
+		b = append(b, hex[r1>>(60-4*i)&15])
 	}
 	for i := range 8 {
-		b[27+i] = hex[r2>>(28-4*i)&15]
+		b = append(b, hex[r2>>(28-4*i)&15])
 	}
-	return string(b[:])
+	return b
 }
 
 // proxyError answers a request the target did not: 504 when the target

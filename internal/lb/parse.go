@@ -16,8 +16,10 @@ import (
 // Trailer header, header names and values within their allowed bytes;
 // ok is false for anything else, and the caller uses http.ReadRequest,
 // so that unusual and malformed requests get net/http's own treatment.
-// keys caches canonical header names for the connection.
-func parseHead(head []byte, keys map[string]string) (*http.Request, bool) {
+// pc holds what the connection's requests reuse: canonical header names,
+// and the request, its URL and header, which the loop's handlers keep
+// nothing of once they return.
+func parseHead(head []byte, pc *parseCache) (*http.Request, bool) {
 	s := string(head)
 	line, rest, found := strings.Cut(s, "\r\n")
 	if !found {
@@ -38,7 +40,7 @@ func parseHead(head []byte, keys map[string]string) (*http.Request, bool) {
 	default:
 		return nil, false
 	}
-	u, ok := parseTarget(target)
+	u, ok := parseTarget(target, &pc.url)
 	if !ok {
 		return nil, false
 	}
@@ -47,8 +49,18 @@ func parseHead(head []byte, keys map[string]string) (*http.Request, bool) {
 	if n < 1 {
 		return nil, false // no Host
 	}
-	h := make(http.Header, n)
-	strs := make([]string, n)
+	if pc.keys == nil {
+		pc.keys = make(map[string]string)
+		pc.h = make(http.Header, n)
+	} else {
+		clear(pc.h)
+	}
+	h := pc.h
+	if cap(pc.strs) < n {
+		pc.strs = make([]string, n)
+	}
+	strs := pc.strs[:n]
+	clear(strs)
 	for {
 		var f string
 		f, rest, found = strings.Cut(rest, "\r\n")
@@ -72,11 +84,11 @@ func parseHead(head []byte, keys map[string]string) (*http.Request, bool) {
 				return nil, false
 			}
 		}
-		key, ok := keys[name]
+		key, ok := pc.keys[name]
 		if !ok {
 			key = http.CanonicalHeaderKey(name)
-			if len(keys) < 64 {
-				keys[name] = key
+			if len(pc.keys) < 64 {
+				pc.keys[name] = key
 			}
 		}
 		value = strings.Trim(value, " \t")
@@ -98,7 +110,7 @@ func parseHead(head []byte, keys map[string]string) (*http.Request, bool) {
 			h["Cache-Control"] = []string{"no-cache"}
 		}
 	}
-	return &http.Request{
+	pc.req = http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/1.1",
@@ -109,12 +121,22 @@ func parseHead(head []byte, keys map[string]string) (*http.Request, bool) {
 		Host:       host,
 		Close:      httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
 		RequestURI: target,
-	}, true
+	}
+	return &pc.req, true
+}
+
+// parseCache is what parseHead reuses from one request to the next.
+type parseCache struct {
+	keys map[string]string // header names seen, canonical
+	req  http.Request
+	url  url.URL
+	h    http.Header
+	strs []string
 }
 
 // parseTarget parses an origin-form request target as url.ParseRequestURI
 // does; ok is false for a target it leaves to url.ParseRequestURI.
-func parseTarget(target string) (*url.URL, bool) {
+func parseTarget(target string, u *url.URL) (*url.URL, bool) {
 	if len(target) == 0 || target[0] != '/' {
 		return nil, false
 	}
@@ -134,7 +156,8 @@ func parseTarget(target string) (*url.URL, bool) {
 			return nil, false
 		}
 	}
-	return &url.URL{Path: path, RawQuery: query}, true
+	*u = url.URL{Path: path, RawQuery: query}
+	return u, true
 }
 
 // plainPathByte reports whether c stands for itself in a path: net/url
