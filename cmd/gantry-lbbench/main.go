@@ -152,18 +152,24 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.peers {
-		hp, err := startHAProxy(ctx, dir, targets)
-		if err != nil {
-			return err
+		for _, alb := range []bool{false, true} {
+			suffix := ""
+			if alb {
+				suffix = " adding ALB's request headers"
+			}
+			hp, err := startHAProxy(ctx, dir, targets, alb)
+			if err != nil {
+				return err
+			}
+			stops = append(stops, func() { stopChild(hp.cmd) })
+			subjects = append(subjects, subject{name: "HAProxy " + version("haproxy", "-v") + suffix, url: fmt.Sprintf("http://127.0.0.1:%d/", hp.port), pid: hp.cmd.Process.Pid})
+			ng, err := startNginx(ctx, dir, targets, alb)
+			if err != nil {
+				return err
+			}
+			stops = append(stops, func() { stopChild(ng.cmd) })
+			subjects = append(subjects, subject{name: "nginx " + version("nginx", "-v") + suffix, url: fmt.Sprintf("http://127.0.0.1:%d/", ng.port), pid: ng.cmd.Process.Pid})
 		}
-		stops = append(stops, func() { stopChild(hp.cmd) })
-		subjects = append(subjects, subject{name: "HAProxy " + version("haproxy", "-v"), url: fmt.Sprintf("http://127.0.0.1:%d/", hp.port), pid: hp.cmd.Process.Pid})
-		ng, err := startNginx(ctx, dir, targets)
-		if err != nil {
-			return err
-		}
-		stops = append(stops, func() { stopChild(ng.cmd) })
-		subjects = append(subjects, subject{name: "nginx " + version("nginx", "-v"), url: fmt.Sprintf("http://127.0.0.1:%d/", ng.port), pid: ng.cmd.Process.Pid})
 	}
 	if o.churn {
 		if err := startGantry("Gantry while a target changes every second", "-churn", "1s"); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -42,8 +43,10 @@ func waitPort(port int) error {
 
 // startHAProxy runs HAProxy in the foreground with two threads (the
 // machine's cores, as Gantry's GOMAXPROCS), round robin over the targets,
-// keep-alive on both sides.
-func startHAProxy(ctx context.Context, dir string, targets []string) (*peer, error) {
+// keep-alive on both sides. With albHeaders it adds to each request the
+// headers an application load balancer adds (and Gantry does):
+// X-Forwarded-For, -Proto and -Port, and a unique X-Amzn-Trace-Id.
+func startHAProxy(ctx context.Context, dir string, targets []string, albHeaders bool) (*peer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -64,11 +67,11 @@ defaults
     http-reuse always
 frontend bench
     bind 127.0.0.1:%d
-    default_backend targets
+%s    default_backend targets
 backend targets
     balance roundrobin
-%s`, port, servers.String())
-	path := tmpPath(dir, "haproxy.cfg")
+%s`, port, haproxyHeaders(albHeaders), servers.String())
+	path := tmpPath(dir, fmt.Sprintf("haproxy-%d.cfg", port))
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -84,9 +87,23 @@ backend targets
 	return &peer{cmd: cmd, port: port}, nil
 }
 
+// haproxyHeaders is the frontend's configuration for albHeaders.
+func haproxyHeaders(albHeaders bool) string {
+	if !albHeaders {
+		return ""
+	}
+	return `    option forwardfor
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Port %[dst_port]
+    unique-id-format 1-%[date,hex]-%[rand,hex]%[rand,hex]%[rand,hex]
+    http-request set-header X-Amzn-Trace-Id Root=%[unique-id]
+`
+}
+
 // startNginx runs nginx in the foreground with two workers, round robin
-// over the targets with a keep-alive pool to them.
-func startNginx(ctx context.Context, dir string, targets []string) (*peer, error) {
+// over the targets with a keep-alive pool to them; albHeaders as for
+// startHAProxy.
+func startNginx(ctx context.Context, dir string, targets []string, albHeaders bool) (*peer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -94,6 +111,18 @@ func startNginx(ctx context.Context, dir string, targets []string) (*peer, error
 	var servers strings.Builder
 	for _, t := range targets {
 		fmt.Fprintf(&servers, "        server %s;\n", t)
+	}
+	dir = filepath.Join(dir, fmt.Sprintf("nginx-%d", port))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	headers := ""
+	if albHeaders {
+		headers = `            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Port $server_port;
+            proxy_set_header X-Amzn-Trace-Id "Root=1-$msec-$request_id";
+`
 	}
 	cfg := fmt.Sprintf(`worker_processes 2;
 daemon off;
@@ -118,10 +147,10 @@ http {
             proxy_pass http://targets;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-        }
+%[4]s        }
     }
 }
-`, dir, servers.String(), port)
+`, dir, servers.String(), port, headers)
 	path := tmpPath(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
