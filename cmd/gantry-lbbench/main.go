@@ -28,6 +28,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -53,6 +55,7 @@ type options struct {
 	churn       bool
 	peers       bool
 	rounds      int
+	workers     int
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -66,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.churn, "churn", true, "also run Gantry while a target is added or removed every second")
 	fs.BoolVar(&o.peers, "peers", true, "run HAProxy and nginx too")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds: each subject is measured once a round, in turn")
+	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "also run Gantry as this many worker processes on one port, as gantry lb --workers (1: not)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -133,7 +137,7 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return errors.New("gantry did not start")
 		}
 		sub := subject{name: name, url: fmt.Sprintf("http://127.0.0.1:%d/", port), pid: g.Process.Pid}
-		if len(extra) > 0 {
+		if len(extra) > 0 && extra[0] == "-churn" {
 			sub.note = func() string {
 				_ = g.Process.Signal(os.Interrupt)
 				return <-glines
@@ -148,8 +152,13 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			stop()
 		}
 	}()
-	if err := startGantry("Gantry (internal/lb)"); err != nil {
+	if err := startGantry("Gantry, one process (the data plane of gantry server)"); err != nil {
 		return err
+	}
+	if o.workers > 1 {
+		if err := startGantry(fmt.Sprintf("Gantry, %d workers (gantry lb --workers %d)", o.workers, o.workers), "-workers", strconv.Itoa(o.workers)); err != nil {
+			return err
+		}
 	}
 	if o.peers {
 		for _, alb := range []bool{false, true} {

@@ -9,15 +9,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/lb"
 	"github.com/gantry-dev/gantry/internal/lbconf"
+	"github.com/gantry-dev/gantry/internal/workers"
 )
 
 // runBackend serves a tiny answer on several ports and prints their
@@ -91,8 +94,12 @@ func runGantry(args []string) int {
 	targetList := fs.String("targets", "", "host:port,... of the targets")
 	churn := fs.Duration("churn", 0, "change the targets this often (0: never)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here")
+	nworkers := fs.Int("workers", 1, "worker processes, as `gantry lb --workers`")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *nworkers > 1 {
+		return superviseGantry(*port, *targetList, *nworkers)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -182,4 +189,48 @@ func runGantry(args []string) int {
 	}
 	<-done
 	return 0
+}
+
+// superviseGantry runs n processes of the gantry role on one port, as
+// `gantry lb --workers n` runs its workers (internal/workers, each with
+// its share of the CPUs), and says it is ready once one is.
+func superviseGantry(port int, targets string, n int) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gantry:", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ready := make(chan struct{}, n)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() {
+		<-ready
+		fmt.Println("ready")
+	}()
+	err = workers.Supervise(ctx, n, func(i int) *exec.Cmd {
+		cmd := exec.Command(self, "gantry", "-port", strconv.Itoa(port), "-targets", targets)
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(workers.GOMAXPROCS(n)))
+		cmd.Stderr = os.Stderr
+		cmd.Stdout = &firstWrite{ch: ready}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		return cmd
+	}, 5*time.Second, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gantry:", err)
+		return 1
+	}
+	return 0
+}
+
+// firstWrite signals ch at its first write (a worker's "ready") and
+// discards what is written.
+type firstWrite struct {
+	ch   chan<- struct{}
+	once sync.Once
+}
+
+func (w *firstWrite) Write(b []byte) (int, error) {
+	w.once.Do(func() { w.ch <- struct{}{} })
+	return len(b), nil
 }

@@ -7,9 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/app"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/workers"
 )
 
 // runLB runs `gantry lb`: the load balancers' data plane on a host of its
@@ -31,6 +34,19 @@ func runLB(ctx context.Context, args []string, stderr io.Writer, logger *slog.Lo
 	}
 	if err := cfg.LoadCredentials(os.LookupEnv); err != nil {
 		return err
+	}
+	if _, worker := os.LookupEnv(envLBWorker); !worker && cfg.Workers > 1 {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		logger.Info("starting workers", "workers", cfg.Workers, "gomaxprocs", workers.GOMAXPROCS(cfg.Workers))
+		return workers.Supervise(ctx, cfg.Workers, func(i int) *exec.Cmd {
+			return lbWorkerCommand(exe, args, cfg.Name, i, cfg.Workers)
+		}, 30*time.Second, logger)
 	}
 	h, err := app.StartLB(ctx, cfg, logger)
 	if err != nil {

@@ -38,11 +38,15 @@ type LB struct {
 	// Name names this data plane among those reporting target health
 	// (default: the host name and a random suffix).
 	Name string
+	// Workers is how many data-plane processes `gantry lb` runs, each with
+	// its share of the CPUs, as nginx's worker processes (1: this process
+	// serves).
+	Workers int
 }
 
 // DefaultLB returns `gantry lb`'s defaults.
 func DefaultLB() LB {
-	return LB{Region: "us-east-1", AccountID: "000000000000", MetricsPeriod: 2 * time.Second}
+	return LB{Region: "us-east-1", AccountID: "000000000000", MetricsPeriod: 2 * time.Second, Workers: 1}
 }
 
 // RegisterFlags defines `gantry lb`'s flags on fs, bound to c's fields,
@@ -59,6 +63,7 @@ func (c *LB) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.BindAddress, "bind-address", c.BindAddress, "IP address every listener binds on this host instead of its load balancer's address (the servers' --lb-address, 127.0.0.1 unless set); e.g. this host's address or 0.0.0.0")
 	fs.DurationVar(&c.MetricsPeriod, "metrics-period", c.MetricsPeriod, "how often the AWS/ApplicationELB and AWS/NetworkELB metrics are sent to a live server (high-resolution; ELB publishes every 60s)")
 	fs.StringVar(&c.Name, "name", c.Name, "name of this data plane among those reporting target health (default: the host name and a random suffix)")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "data-plane processes to run, as nginx's workers: each a whole data plane with its share of the CPUs (GOMAXPROCS), all sharing the listeners (SO_REUSEPORT); one that exits is started again")
 }
 
 // LoadCredentials reads the etcd password from the environment.
@@ -105,6 +110,9 @@ func (c *LB) Validate() error {
 	}
 	if c.BindAddress != "" && net.ParseIP(c.BindAddress) == nil {
 		errs = append(errs, fmt.Errorf("--bind-address %q is not an IP address", c.BindAddress))
+	}
+	if c.Workers < 1 || c.Workers > 64 {
+		errs = append(errs, fmt.Errorf("--workers %d must be between 1 and 64", c.Workers))
 	}
 	if c.MetricsPeriod < time.Second || c.MetricsPeriod > time.Minute {
 		errs = append(errs, fmt.Errorf("--metrics-period %v must be between 1s and 1m", c.MetricsPeriod))

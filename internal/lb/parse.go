@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // parseHead turns the head of a request the loop serves (fastHead
@@ -119,7 +117,7 @@ func parseHead(head []byte, pc *parseCache) (*http.Request, bool) {
 		Header:     h,
 		Body:       http.NoBody,
 		Host:       host,
-		Close:      httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
+		Close:      hasToken(h["Connection"], "close"),
 		RequestURI: target,
 	}
 	return &pc.req, true
@@ -176,7 +174,37 @@ func plainPathByte(c byte) bool {
 
 // tokenByte reports whether c may be in a header name (RFC 9110's tchar).
 func tokenByte(c byte) bool {
-	return c < 0x80 && httpguts.IsTokenRune(rune(c))
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// hasToken reports whether a comma-separated list in values holds token
+// (lower case), compared in ASCII without case, as net/http reads
+// Connection: close.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			part = strings.Trim(part, " \t")
+			if len(part) != len(token) {
+				continue
+			}
+			same := true
+			for i := 0; i < len(part) && same; i++ {
+				c := part[i]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				same = c == token[i]
+			}
+			if same {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // headerValueByte reports whether c may be in a header value: visible

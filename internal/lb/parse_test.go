@@ -102,7 +102,7 @@ func TestParseHeadRandom(t *testing.T) {
 			}
 			b.WriteString(name)
 			b.WriteString(pick(":", ": ", ":  ", " :", ":\t"))
-			b.WriteString(pick("v", "close", "keep-alive, close", "no-cache", "", " x ", "a\x01", "\xff", "1.2.3.4", "a,b"))
+			b.WriteString(pick("v", "close", "keep-alive, close", "no-cache", "", " x ", "a\x01", "\xff", "1.2.3.4", "a,b", "CLOSE", "clo\xc5\xbfe", " close ,x", "closed"))
 			b.WriteString("\r\n")
 		}
 		if hosts == 0 && rng.IntN(4) > 0 {
