@@ -53,13 +53,15 @@ func Supervise(ctx context.Context, n int, newCmd func(i int) *exec.Cmd, grace t
 					}
 				case <-ctx.Done():
 					_ = cmd.Process.Signal(syscall.SIGTERM)
+					var err error
 					select {
-					case <-done:
+					case err = <-done:
 					case <-time.After(grace):
 						logger.Warn("worker did not stop; killing it", "worker", i)
 						_ = cmd.Process.Kill()
-						<-done
+						err = <-done
 					}
+					logger.Info("worker stopped", "worker", i, "exit", err)
 					return
 				}
 			}
