@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -18,20 +19,51 @@ import (
 
 // ensureNetwork returns the ID of the awsvpc bridge network, creating it if
 // it does not exist. Agents sharing a Docker Engine share the network.
+//
+// Docker checks a new network's name for duplicates only as best effort:
+// agents starting together on a fresh Engine can create two networks of
+// the same name, and the name then no longer resolves ("ambiguous"). So
+// the network is found by listing, every agent keeps the same one of
+// several (the oldest; the smallest ID among equals) and removes the
+// others (an empty duplicate goes; one in use stays and is left alone),
+// and pause containers join it by ID.
 func (r *Runtime) ensureNetwork(ctx context.Context) (string, error) {
 	r.setupMu.Lock()
 	defer r.setupMu.Unlock()
 	name := r.cfg.AWSVPCNetwork
 	for attempt := 0; ; attempt++ {
-		n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
-		if err == nil {
-			if n.Driver != "bridge" {
-				return "", errorf(runtime.ResourceInitializationError, "network %s has driver %s, not bridge", name, n.Driver)
-			}
-			return n.ID, nil
-		}
-		if !cerrdefs.IsNotFound(err) {
+		list, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", name))})
+		if err != nil {
 			return "", wrap(runtime.ResourceInitializationError, err)
+		}
+		var same []network.Summary
+		for _, n := range list {
+			if n.Name == name {
+				same = append(same, n)
+			}
+		}
+		if len(same) > 0 {
+			slices.SortFunc(same, func(a, b network.Summary) int {
+				if c := a.Created.Compare(b.Created); c != 0 {
+					return c
+				}
+				return strings.Compare(a.ID, b.ID)
+			})
+			keep := same[0]
+			for _, n := range same[1:] {
+				if err := r.cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+					r.log.Warn("a second awsvpc network of the same name stays", "network", name, "id", n.ID, "kept", keep.ID, "err", err)
+				} else {
+					r.log.Info("removed a second awsvpc network of the same name", "network", name, "id", n.ID, "kept", keep.ID)
+				}
+			}
+			if keep.Driver != "bridge" {
+				return "", errorf(runtime.ResourceInitializationError, "network %s has driver %s, not bridge", name, keep.Driver)
+			}
+			return keep.ID, nil
+		}
+		if attempt > 1 {
+			return "", errorf(runtime.ResourceInitializationError, "network %s: created, then not found", name)
 		}
 		opts := network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelManaged: "true"}}
 		if r.cfg.AWSVPCSubnet != "" {
@@ -40,12 +72,11 @@ func (r *Runtime) ensureNetwork(ctx context.Context) (string, error) {
 		resp, err := r.cli.NetworkCreate(ctx, name, opts)
 		if err == nil {
 			r.log.Info("created awsvpc network", "network", name, "id", resp.ID)
-			return resp.ID, nil
-		}
-		if !cerrdefs.IsConflict(err) || attempt > 0 {
+		} else if !cerrdefs.IsConflict(err) {
 			return "", wrap(runtime.ResourceInitializationError, fmt.Errorf("create network %s: %w", name, err))
 		}
-		// Another agent created it meanwhile: inspect again.
+		// Created, by this agent or another meanwhile: list again, which
+		// also finds a duplicate another agent made at the same time.
 	}
 }
 
@@ -110,13 +141,14 @@ func (r *Runtime) preparePause(ctx context.Context, task *runtime.Task) (string,
 // createPause creates and starts the pause container of an awsvpc task on
 // the awsvpc network. A pause container that fails to start is removed.
 func (r *Runtime) createPause(ctx context.Context, task *runtime.Task) (string, error) {
-	if _, err := r.ensureNetwork(ctx); err != nil {
+	netID, err := r.ensureNetwork(ctx)
+	if err != nil {
 		return "", err
 	}
 	if err := r.ensurePauseImage(ctx); err != nil {
 		return "", err
 	}
-	cfg, hc, netcfg := r.pauseConfig(r.taskLabels(task, runtime.PauseContainerName))
+	cfg, hc, netcfg := r.pauseConfig(netID, r.taskLabels(task, runtime.PauseContainerName))
 	hc.Sysctls = pauseSysctls(task.Definition)
 	if task.Definition.IpcMode == "task" {
 		hc.IpcMode = "shareable"

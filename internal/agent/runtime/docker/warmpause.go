@@ -59,15 +59,17 @@ func warmEligible(task *runtime.Task) bool {
 }
 
 // pauseConfig is the configuration of a pause container: the pause image
-// on the awsvpc network, stopped by SIGKILL (as PID 1 of its namespace it
-// ignores SIGTERM, and a stop would wait for the whole stop timeout).
-func (r *Runtime) pauseConfig(labels map[string]string) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+// on the awsvpc network (netID, from ensureNetwork: by ID, which a second
+// network of the same name does not make ambiguous), stopped by SIGKILL
+// (as PID 1 of its namespace it ignores SIGTERM, and a stop would wait
+// for the whole stop timeout).
+func (r *Runtime) pauseConfig(netID string, labels map[string]string) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	cfg := &container.Config{Image: r.cfg.PauseImage, Labels: labels, StopSignal: "SIGKILL"}
 	hc := &container.HostConfig{
-		NetworkMode: container.NetworkMode(r.cfg.AWSVPCNetwork),
+		NetworkMode: container.NetworkMode(netID),
 		LogConfig:   container.LogConfig{Type: "json-file"},
 	}
-	netcfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{r.cfg.AWSVPCNetwork: {}}}
+	netcfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{netID: {}}}
 	return cfg, hc, netcfg
 }
 
@@ -148,13 +150,14 @@ func (r *Runtime) warmCount() int {
 func (r *Runtime) startWarmPause(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	if _, err := r.ensureNetwork(ctx); err != nil {
+	netID, err := r.ensureNetwork(ctx)
+	if err != nil {
 		return "", err
 	}
 	if err := r.ensurePauseImage(ctx); err != nil {
 		return "", err
 	}
-	cfg, hc, netcfg := r.pauseConfig(map[string]string{LabelInstance: r.cfg.InstanceID, LabelWarmPause: "true",
+	cfg, hc, netcfg := r.pauseConfig(netID, map[string]string{LabelInstance: r.cfg.InstanceID, LabelWarmPause: "true",
 		LabelContainerName: runtime.PauseContainerName})
 	name := warmPauseName + randomHex(10)
 	resp, err := r.cli.ContainerCreate(ctx, cfg, hc, netcfg, nil, name)
