@@ -23,32 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/gantry-dev/gantry/internal/apitest"
+	"github.com/gantry-dev/gantry/internal/benchproc"
 	"github.com/gantry-dev/gantry/internal/testutil"
 )
-
-// childPIDs lists the processes whose parent is pid.
-func childPIDs(pid int) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so read after ')'.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // TestLBWorkers runs `gantry lb --workers 2` against a server's etcd
 // member: both worker processes serve the listener, a worker killed
@@ -134,7 +111,7 @@ func TestLBWorkers(t *testing.T) {
 	}
 	var workers []int
 	testutil.WaitFor(t, 60*time.Second, "two workers serve the listener", func() error {
-		if workers = childPIDs(lb.Process.Pid); len(workers) != 2 {
+		if workers = benchproc.ChildPIDs(lb.Process.Pid); len(workers) != 2 {
 			return fmt.Errorf("%d worker processes", len(workers))
 		}
 		return served()
@@ -155,7 +132,7 @@ func TestLBWorkers(t *testing.T) {
 	}
 	testutil.WaitFor(t, 10*time.Second, "the other worker serves", served)
 	testutil.WaitFor(t, 30*time.Second, "the killed worker is started again", func() error {
-		now := childPIDs(lb.Process.Pid)
+		now := benchproc.ChildPIDs(lb.Process.Pid)
 		if len(now) != 2 || slices.Contains(now, workers[0]) || !slices.Contains(now, workers[1]) {
 			return fmt.Errorf("workers %v (before %v)", now, workers)
 		}
@@ -173,7 +150,7 @@ func TestLBWorkers(t *testing.T) {
 	}
 
 	// SIGTERM stops the supervisor and every worker.
-	now := childPIDs(lb.Process.Pid)
+	now := benchproc.ChildPIDs(lb.Process.Pid)
 	if err := lb.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/benchproc"
 )
 
 // result is one subject's measurement.
@@ -110,44 +110,17 @@ func wrkDuration(m []string) time.Duration {
 
 // treeCPU is the user+system CPU time of pid and every process below it.
 func treeCPU(pid int) time.Duration {
-	children := map[int][]int{}
-	ticks := map[int]int64{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// Fields after the command (which may hold spaces) in parens.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 13 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		children[ppid] = append(children[ppid], p)
-		ticks[p] = ut + st
-	}
-	var total int64
+	var total time.Duration
 	stack := []int{pid}
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		total += ticks[p]
-		stack = append(stack, children[p]...)
+		if d, err := benchproc.ProcCPU(p); err == nil {
+			total += d
+		}
+		stack = append(stack, benchproc.ChildPIDs(p)...)
 	}
-	// USER_HZ is 100 on Linux.
-	return time.Duration(total) * 10 * time.Millisecond
+	return total
 }
 
 // combine sums a subject's rounds: requests, failures and CPU over all of

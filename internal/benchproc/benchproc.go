@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -146,6 +147,31 @@ func SelfCPU() time.Duration {
 // RusageTime is the user plus system time of r.
 func RusageTime(r syscall.Rusage) time.Duration {
 	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+}
+
+// ChildPIDs returns the IDs of the processes whose parent is pid, in
+// order (parent from /proc/PID/stat, field 4).
+func ChildPIDs(pid int) []int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			if p, err := strconv.Atoi(filepath.Base(d)); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // FindPIDs returns the IDs of the processes whose command name (comm) is

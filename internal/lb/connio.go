@@ -58,3 +58,11 @@ type rawServer interface {
 	// to become readable, or for the read deadline.
 	serve(lr *loopReader, step func() bool) error
 }
+
+// readConn reads through the connection (reads wait), noting whether the
+// read took all the socket held.
+func (r *loopReader) readConn(b []byte) (int, error) {
+	n, err := r.io.Read(b)
+	r.drained = n < len(b)
+	return n, err
+}

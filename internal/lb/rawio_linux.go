@@ -201,9 +201,7 @@ func (r *rawIO) serve(lr *loopReader, step func() bool) error {
 // through the connection otherwise.
 func (r *loopReader) Read(b []byte) (int, error) {
 	if r.fd < 0 {
-		n, err := r.io.Read(b)
-		r.drained = n < len(b)
-		return n, err
+		return r.readConn(b)
 	}
 	if len(b) == 0 {
 		return 0, nil

@@ -8,8 +8,4 @@ import "net"
 func newConnIO(c net.Conn) connIO { return &plainIO{Conn: c} }
 
 // Read reads through the connection.
-func (r *loopReader) Read(b []byte) (int, error) {
-	n, err := r.io.Read(b)
-	r.drained = n < len(b)
-	return n, err
-}
+func (r *loopReader) Read(b []byte) (int, error) { return r.readConn(b) }
