@@ -249,12 +249,14 @@ func TestServiceKeepsThreeTasksRunning(t *testing.T) {
 }
 
 // healthyWeb is a web container whose health check passes (every 5s, the
-// shortest interval ECS allows).
+// shortest interval ECS allows). Three failures in a row make it
+// unhealthy, so one check slowed past its timeout on a loaded machine
+// does not (with one, a CI run saw two of three tasks unhealthy at once).
 func healthyWeb(image, who string) types.ContainerDefinition {
 	web := webContainer("web", image)
 	web.Environment = []types.KeyValuePair{{Name: aws.String("WHO"), Value: aws.String(who)}}
 	web.HealthCheck = &types.HealthCheck{Command: []string{"CMD", "/app", "check", "http://127.0.0.1:8080/health"},
-		Interval: aws.Int32(5), Timeout: aws.Int32(2), Retries: aws.Int32(1), StartPeriod: aws.Int32(0)}
+		Interval: aws.Int32(5), Timeout: aws.Int32(2), Retries: aws.Int32(3), StartPeriod: aws.Int32(0)}
 	return web
 }
 
